@@ -1,0 +1,286 @@
+//! The App: built from `Config`, it owns the master key, the store and the web server, and
+//! offers the calls the binary and the bots make (run, rotate the key, check health).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::crypto::{CryptoError, KeyFileOutcome, KeyId, MasterKey, Sealer};
+use crate::store::{Store, StoreError};
+use crate::web::{self, WebError, WebState};
+
+/// Name of the key file in the data dir.
+pub const KEY_FILE: &str = "master.key";
+/// Where `rotate-key` writes the new key before the database switches to it.
+pub const NEW_KEY_FILE: &str = "master.key.new";
+
+/// Where the master key came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `AUTOPOST_MASTER_KEY`.
+    Environment,
+    /// The key file in the data dir (created on first start).
+    File(PathBuf),
+}
+
+/// Why the app cannot start or finish a task.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The data directory cannot be created.
+    #[error("cannot create the data directory {}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The master key cannot be read or created.
+    #[error(transparent)]
+    Key(#[from] CryptoError),
+    /// The database cannot be used.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The web server cannot start or failed.
+    #[error(transparent)]
+    Web(#[from] WebError),
+    /// A key rotation stopped between switching the database and moving the key files.
+    #[error(
+        "the database is sealed with the key in {} (an earlier rotate-key did not finish); \
+         move it into place with `mv {} {}` and start again",
+        new.display(), new.display(), current.display()
+    )]
+    RotationInterrupted {
+        /// The new key file.
+        new: PathBuf,
+        /// Where it belongs.
+        current: PathBuf,
+    },
+    /// A new key file from an unfinished rotation is in the way.
+    #[error(
+        "{} already exists from an earlier rotate-key; check which key opens the database \
+         (`autopost doctor`), then remove the stale file",
+        path.display()
+    )]
+    RotationPending {
+        /// The stale file.
+        path: PathBuf,
+    },
+    /// Renaming the key files after a rotation failed.
+    #[error("the database now uses the key in {}, but moving key files failed; move it to {} by hand", new.display(), current.display())]
+    KeySwap {
+        /// The new key file.
+        new: PathBuf,
+        /// Where it belongs.
+        current: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The running core: configuration and the open store.
+#[derive(Debug)]
+pub struct App {
+    config: Config,
+    store: Store,
+    key_source: KeySource,
+}
+
+impl App {
+    /// Creates the data dir, loads (or creates) the master key, opens and migrates the store.
+    /// A wrong key stops here, before anything is written.
+    pub async fn open(config: Config) -> Result<Self, AppError> {
+        ensure_data_dir(&config.data_dir)?;
+        let (key, key_source) = master_key(&config)?;
+        let store = open_store(&config, key, &key_source).await?;
+        Ok(Self {
+            config,
+            store,
+            key_source,
+        })
+    }
+
+    /// The configuration the app was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Where the master key came from.
+    pub fn key_source(&self) -> &KeySource {
+        &self.key_source
+    }
+
+    /// Binds the web server's address (`AUTOPOST_LISTEN`; port 0 picks one).
+    pub async fn bind(&self) -> Result<TcpListener, AppError> {
+        Ok(web::bind(self.config.listen).await?)
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains and closes the store.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let addr: Option<SocketAddr> = listener.local_addr().ok();
+        tracing::info!(
+            listen = %addr.map_or_else(|| "unknown".to_owned(), |a| a.to_string()),
+            public_url = %self.config.public_url,
+            "web server listening"
+        );
+        let router = web::router(WebState {
+            store: self.store.clone(),
+        });
+        let served = web::serve(listener, router, shutdown).await;
+        self.store.close().await;
+        tracing::info!("stopped");
+        Ok(served?)
+    }
+}
+
+fn ensure_data_dir(path: &Path) -> Result<(), AppError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        // The dir holds the key file, the database and users' images.
+        builder.mode(0o700);
+    }
+    builder.create(path).map_err(|source| AppError::DataDir {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The master key: `AUTOPOST_MASTER_KEY` if set, else the key file (created on first start).
+pub fn master_key(config: &Config) -> Result<(MasterKey, KeySource), AppError> {
+    if let Some(key) = &config.master_key {
+        return Ok((key.clone(), KeySource::Environment));
+    }
+    let path = config.data_dir.join(KEY_FILE);
+    let (key, outcome) = MasterKey::load_or_create(&path)?;
+    if outcome == KeyFileOutcome::Created {
+        tracing::warn!(
+            path = %path.display(),
+            key_id = %key.id(),
+            "created a new master key; back it up: without it no stored token can be read"
+        );
+    }
+    Ok((key, KeySource::File(path)))
+}
+
+async fn open_store(
+    config: &Config,
+    key: MasterKey,
+    source: &KeySource,
+) -> Result<Store, AppError> {
+    match Store::open(&config.database_url, Sealer::new(key)).await {
+        Ok(store) => Ok(store),
+        Err(StoreError::WrongKey { given, expected }) => {
+            let new = config.data_dir.join(NEW_KEY_FILE);
+            if let KeySource::File(current) = source
+                && pending_key_matches(&new, &expected)
+            {
+                return Err(AppError::RotationInterrupted {
+                    new,
+                    current: current.clone(),
+                });
+            }
+            Err(StoreError::WrongKey { given, expected }.into())
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn pending_key_matches(path: &Path, expected: &str) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| MasterKey::from_base64(&text).ok())
+        .is_some_and(|key| key.id().to_string() == expected)
+}
+
+/// What `rotate-key` did.
+#[derive(Debug)]
+pub struct Rotation {
+    /// How many secrets were re-sealed.
+    pub secrets: usize,
+    /// The retired key.
+    pub old_key: KeyId,
+    /// The key now in use.
+    pub new_key: KeyId,
+    /// Where the new key is: the key file, or (for an environment key) a file to copy from.
+    pub new_key_file: PathBuf,
+    /// Where the old key file was moved, when the key came from a file.
+    pub retired_key_file: Option<PathBuf>,
+}
+
+/// Re-seals every stored secret under a fresh key in one transaction. The new key is
+/// written to disk (0600) before the database switches, so that no moment exists in which
+/// the only copy of the key in use is in memory.
+pub async fn rotate_key(config: &Config, now: DateTime<Utc>) -> Result<Rotation, AppError> {
+    ensure_data_dir(&config.data_dir)?;
+    let (old, source) = master_key(config)?;
+    let store = open_store(config, old.clone(), &source).await?;
+    let new_path = config.data_dir.join(NEW_KEY_FILE);
+    if new_path.exists() {
+        store.close().await;
+        return Err(AppError::RotationPending { path: new_path });
+    }
+    let new = MasterKey::generate();
+    new.write_new_file(&new_path)?;
+    let (old_id, new_id) = (old.id(), new.id());
+    let resealed = store
+        .reseal_all(&Sealer::rotating(old, new), now)
+        .await;
+    store.close().await;
+    let secrets = match resealed {
+        Ok(count) => count,
+        Err(e) => {
+            // Nothing was committed, so the new key is worthless: remove it.
+            let _ = std::fs::remove_file(&new_path);
+            return Err(e.into());
+        }
+    };
+    tracing::info!(secrets, old_key = %old_id, new_key = %new_id, "master key rotated");
+    let retired_key_file = match source {
+        KeySource::Environment => None,
+        KeySource::File(current) => {
+            let retired = config
+                .data_dir
+                .join(format!("{KEY_FILE}.retired-{old_id}"));
+            let swap = std::fs::rename(&current, &retired)
+                .and_then(|()| std::fs::rename(&new_path, &current));
+            if let Err(source) = swap {
+                return Err(AppError::KeySwap {
+                    new: new_path,
+                    current,
+                    source,
+                });
+            }
+            return Ok(Rotation {
+                secrets,
+                old_key: old_id,
+                new_key: new_id,
+                new_key_file: current,
+                retired_key_file: Some(retired),
+            });
+        }
+    };
+    Ok(Rotation {
+        secrets,
+        old_key: old_id,
+        new_key: new_id,
+        new_key_file: new_path,
+        retired_key_file,
+    })
+}

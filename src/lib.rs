@@ -1,0 +1,22 @@
+//! autopost core: everything the chat front ends and the binary share.
+
+// Configuration read once from defaults, autopost.toml and AUTOPOST_* variables.
+pub mod config;
+// Domain nouns every layer shares: ids, providers, chat platforms.
+pub mod domain;
+// Secrets, the master key, and sealing tokens at rest with AES-256-GCM.
+pub mod crypto;
+// Output for the CLI's own commands: the one place that writes to stdout.
+pub mod output;
+// Recurrence rules and other pure scheduling types.
+pub mod schedule;
+// The only SQL: the SQLite store behind typed functions.
+pub mod store;
+// tracing set-up: readable or JSON lines, filtered by AUTOPOST_LOG.
+pub mod telemetry;
+// English time phrases into UTC instants or recurrence rules.
+pub mod timeparse;
+// The embedded web server: health, and later OAuth callbacks, media and webhooks.
+pub mod web;
+// The App: built from Config, owns the store and the key; what the binary and bots call.
+pub mod app;

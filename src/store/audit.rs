@@ -1,0 +1,115 @@
+//! The audit log of security events. Details never hold secrets.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+
+use super::{Store, StoreError, from_millis, parse_stored, to_millis};
+use crate::domain::{AccountId, UserId};
+
+macro_rules! named_audit_kinds {
+    ($($(#[$doc:meta])* $variant:ident = $text:literal,)*) => {
+        /// What happened.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum AuditKind { $($(#[$doc])* $variant,)* }
+
+        impl AuditKind {
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(AuditKind::$variant => $text,)* }
+            }
+        }
+
+        impl std::str::FromStr for AuditKind {
+            type Err = ();
+            fn from_str(s: &str) -> Result<Self, ()> {
+                match s { $($text => Ok(AuditKind::$variant),)* _ => Err(()) }
+            }
+        }
+    };
+}
+
+named_audit_kinds! {
+    /// An account was linked through OAuth.
+    AccountLinked = "account_linked",
+    /// A token was refreshed at the platform.
+    TokenRefreshed = "token_refreshed",
+    /// A token was revoked at the platform (disconnect, deletion, deauthorize).
+    TokenRevoked = "token_revoked",
+    /// A user exported their data.
+    DataExported = "data_exported",
+    /// A user was erased.
+    UserDeleted = "user_deleted",
+    /// Every stored secret was re-sealed under a new master key.
+    KeyRotated = "key_rotated",
+}
+
+
+/// One recorded security event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub kind: AuditKind,
+    /// Whose data it concerned, while they exist.
+    pub user: Option<UserId>,
+    /// Which account, while it exists.
+    pub account: Option<AccountId>,
+    /// Human detail without secrets (an account name, a key id).
+    pub detail: String,
+}
+
+#[derive(FromRow)]
+struct AuditRow {
+    at: i64,
+    kind: String,
+    user_id: Option<i64>,
+    account_id: Option<i64>,
+    detail: String,
+}
+
+impl Store {
+    /// Appends a security event.
+    pub async fn record_audit(
+        &self,
+        kind: AuditKind,
+        user: Option<UserId>,
+        account: Option<AccountId>,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_events (at, user_id, account_id, kind, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(to_millis(now))
+        .bind(user.map(|u| u.0))
+        .bind(account.map(|a| a.0))
+        .bind(kind.as_str())
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every event, oldest first; `user` narrows to one person's.
+    pub async fn audit_events(&self, user: Option<UserId>) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT at, kind, user_id, account_id, detail FROM audit_events
+             WHERE ?1 IS NULL OR user_id = ?1 ORDER BY id",
+        )
+        .bind(user.map(|u| u.0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    at: from_millis(r.at)?,
+                    kind: parse_stored(&r.kind, "audit kind")?,
+                    user: r.user_id.map(UserId),
+                    account: r.account_id.map(AccountId),
+                    detail: r.detail,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,269 @@
+//! Users and chats: who talks to autopost, and the queues they share.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use sqlx::FromRow;
+
+use super::{Store, StoreError, from_millis, parse_stored, to_millis};
+use crate::domain::{ChatId, ChatKind, ChatPlatform, UserId};
+
+/// A person on a chat platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Our id.
+    pub id: UserId,
+    /// Where they talk to us.
+    pub platform: ChatPlatform,
+    /// Their id on that platform.
+    pub remote_id: String,
+    /// Their name as last seen.
+    pub display_name: Option<String>,
+    /// Their chosen zone; `None` falls back to the chat's, then the configured default.
+    pub time_zone: Option<Tz>,
+    /// The privacy policy version they accepted, if any.
+    pub accepted_policy_version: Option<u32>,
+    /// When we first saw them.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A chat, group or channel: one queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chat {
+    /// Our id.
+    pub id: ChatId,
+    /// Where it lives.
+    pub platform: ChatPlatform,
+    /// Its id on that platform.
+    pub remote_id: String,
+    /// Private, group or channel.
+    pub kind: ChatKind,
+    /// Its title as last seen.
+    pub title: Option<String>,
+    /// The chat's default zone, if set.
+    pub time_zone: Option<Tz>,
+}
+
+#[derive(FromRow)]
+struct UserRow {
+    id: i64,
+    platform: String,
+    remote_id: String,
+    display_name: Option<String>,
+    time_zone: Option<String>,
+    accepted_policy_version: Option<i64>,
+    created_at: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(row: UserRow) -> Result<Self, StoreError> {
+        Ok(User {
+            id: UserId(row.id),
+            platform: parse_stored(&row.platform, "chat platform")?,
+            remote_id: row.remote_id,
+            display_name: row.display_name,
+            time_zone: row
+                .time_zone
+                .map(|tz| parse_stored(&tz, "time zone"))
+                .transpose()?,
+            accepted_policy_version: row
+                .accepted_policy_version
+                .map(|v| {
+                    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("policy version {v}")))
+                })
+                .transpose()?,
+            created_at: from_millis(row.created_at)?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct ChatRow {
+    id: i64,
+    platform: String,
+    remote_id: String,
+    kind: String,
+    title: Option<String>,
+    time_zone: Option<String>,
+}
+
+impl TryFrom<ChatRow> for Chat {
+    type Error = StoreError;
+    fn try_from(row: ChatRow) -> Result<Self, StoreError> {
+        Ok(Chat {
+            id: ChatId(row.id),
+            platform: parse_stored(&row.platform, "chat platform")?,
+            remote_id: row.remote_id,
+            kind: parse_stored(&row.kind, "chat kind")?,
+            title: row.title,
+            time_zone: row
+                .time_zone
+                .map(|tz| parse_stored(&tz, "time zone"))
+                .transpose()?,
+        })
+    }
+}
+
+const USER_COLUMNS: &str =
+    "id, platform, remote_id, display_name, time_zone, accepted_policy_version, created_at";
+
+impl Store {
+    /// Records that a person was seen, creating them on first contact; returns them.
+    pub async fn upsert_user(
+        &self,
+        platform: ChatPlatform,
+        remote_id: &str,
+        display_name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let row: UserRow = sqlx::query_as(
+            "INSERT INTO users (platform, remote_id, display_name, created_at, last_seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (platform, remote_id) DO UPDATE SET
+                 display_name = COALESCE(excluded.display_name, users.display_name),
+                 last_seen_at = excluded.last_seen_at
+             RETURNING id, platform, remote_id, display_name, time_zone,
+                       accepted_policy_version, created_at",
+        )
+        .bind(platform.as_str())
+        .bind(remote_id)
+        .bind(display_name)
+        .bind(to_millis(now))
+        .fetch_one(&self.pool)
+        .await?;
+        row.try_into()
+    }
+
+    /// The user with this id.
+    pub async fn user(&self, id: UserId) -> Result<User, StoreError> {
+        let row: Option<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.ok_or(StoreError::NotFound { what: "user" })?
+            .try_into()
+    }
+
+    /// Sets the zone the user's times are read and shown in.
+    pub async fn set_user_time_zone(&self, id: UserId, zone: Tz) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET time_zone = ? WHERE id = ?")
+            .bind(zone.name())
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        found(done.rows_affected(), "user")
+    }
+
+    /// Records that the user accepted this version of the privacy policy.
+    pub async fn accept_policy(&self, id: UserId, version: u32) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET accepted_policy_version = ? WHERE id = ?")
+            .bind(i64::from(version))
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        found(done.rows_affected(), "user")
+    }
+
+    /// Records that a chat was seen, creating it on first contact; returns it.
+    pub async fn upsert_chat(
+        &self,
+        platform: ChatPlatform,
+        remote_id: &str,
+        kind: ChatKind,
+        title: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Chat, StoreError> {
+        let row: ChatRow = sqlx::query_as(
+            "INSERT INTO chats (platform, remote_id, kind, title, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (platform, remote_id) DO UPDATE SET
+                 kind = excluded.kind,
+                 title = COALESCE(excluded.title, chats.title)
+             RETURNING id, platform, remote_id, kind, title, time_zone",
+        )
+        .bind(platform.as_str())
+        .bind(remote_id)
+        .bind(kind.as_str())
+        .bind(title)
+        .bind(to_millis(now))
+        .fetch_one(&self.pool)
+        .await?;
+        row.try_into()
+    }
+
+    /// The chat with this id.
+    pub async fn chat(&self, id: ChatId) -> Result<Chat, StoreError> {
+        let row: Option<ChatRow> = sqlx::query_as(
+            "SELECT id, platform, remote_id, kind, title, time_zone FROM chats WHERE id = ?",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.ok_or(StoreError::NotFound { what: "chat" })?
+            .try_into()
+    }
+}
+
+pub(super) fn found(rows: u64, what: &'static str) -> Result<(), StoreError> {
+    if rows == 0 {
+        Err(StoreError::NotFound { what })
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::temp_store;
+
+    #[tokio::test]
+    async fn a_user_is_created_once_and_keeps_their_zone_and_consent() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let alice = store
+            .upsert_user(ChatPlatform::Telegram, "42", Some("alice"), now)
+            .await
+            .unwrap();
+        store
+            .set_user_time_zone(alice.id, chrono_tz::Europe::Berlin)
+            .await
+            .unwrap();
+        store.accept_policy(alice.id, 2).await.unwrap();
+        let again = store
+            .upsert_user(ChatPlatform::Telegram, "42", None, now)
+            .await
+            .unwrap();
+        assert_eq!(again.id, alice.id);
+        assert_eq!(again.display_name.as_deref(), Some("alice"));
+        assert_eq!(again.time_zone, Some(chrono_tz::Europe::Berlin));
+        assert_eq!(again.accepted_policy_version, Some(2));
+        let other = store
+            .upsert_user(ChatPlatform::Discord, "42", None, now)
+            .await
+            .unwrap();
+        assert_ne!(other.id, alice.id, "the same remote id on another platform is someone else");
+        assert!(matches!(
+            store.set_user_time_zone(UserId(999), chrono_tz::UTC).await,
+            Err(StoreError::NotFound { what: "user" })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_chat_is_one_row_per_platform_id() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let a = store
+            .upsert_chat(ChatPlatform::Telegram, "-100", ChatKind::Group, Some("team"), now)
+            .await
+            .unwrap();
+        let b = store
+            .upsert_chat(ChatPlatform::Telegram, "-100", ChatKind::Group, None, now)
+            .await
+            .unwrap();
+        assert_eq!(a.id, b.id);
+        assert_eq!(b.title.as_deref(), Some("team"));
+        assert_eq!(store.chat(a.id).await.unwrap(), b);
+    }
+}

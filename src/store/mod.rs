@@ -1,0 +1,356 @@
+//! The only SQL in autopost: a SQLite store (WAL, foreign keys, busy timeout) behind typed
+//! functions. Secrets are sealed here and nowhere else; callers see `Secret`s and domain types.
+
+mod accounts;
+mod audit;
+mod chats;
+mod keys;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Executor, Row};
+
+use crate::crypto::{Aad, CryptoError, KeyId, Sealer, Secret, sealed_key_id};
+
+pub use accounts::{GrantTokens, LinkedAccount, NewAccount, NewGrant};
+pub use audit::{AuditEvent, AuditKind};
+pub use chats::{Chat, User};
+pub use keys::SEALED_COLUMNS;
+
+/// How long a connection waits for another writer before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A plain value sealed into `settings` on first start: opening it proves the key is right.
+const KEY_CHECK_PLAIN: &str = "autopost master key check";
+
+/// Handle to the database. Cheap to clone; all clones share one pool and one sealer.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    sealer: Arc<Sealer>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+/// What `doctor` learns about a database without changing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// Migrations this binary has that the database has not applied.
+    pub pending_migrations: usize,
+    /// The key the database was sealed with, if it has been opened before.
+    pub sealed_with: Option<KeyId>,
+    /// How many stored secrets there are; every one opened with the given key.
+    pub secrets: usize,
+}
+
+/// Why the store cannot do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file cannot be opened or created.
+    #[error("cannot open the database at {url}")]
+    Open {
+        /// The database URL (a file path; it holds no credentials).
+        url: String,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database was sealed with another master key. Nothing was changed.
+    #[error(
+        "the master key {given} does not open this database (its secrets were sealed with key {expected}); \
+         start with the key it was created with (AUTOPOST_MASTER_KEY or master.key in the data dir)"
+    )]
+    WrongKey {
+        /// The key this process has.
+        given: KeyId,
+        /// The key the database expects.
+        expected: String,
+    },
+    /// Schema migrations failed.
+    #[error("cannot apply database migrations")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The database reported an error.
+    #[error("database error")]
+    Db(#[from] sqlx::Error),
+    /// A sealed value does not open.
+    #[error("a stored secret cannot be decrypted")]
+    Crypto(#[from] CryptoError),
+    /// The row asked for does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for.
+        what: &'static str,
+    },
+    /// A stored value cannot be read back as its type.
+    #[error("stored value is invalid: {0}")]
+    Corrupt(String),
+}
+
+fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    SqliteConnectOptions::from_str(url)
+        .map(|o| {
+            o.foreign_keys(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(BUSY_TIMEOUT)
+        })
+        .map_err(|source| StoreError::Open {
+            url: url.to_owned(),
+            source,
+        })
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url`, checks that `sealer`'s key is the
+    /// database's key before writing anything, then applies pending migrations.
+    pub async fn open(url: &str, sealer: Sealer) -> Result<Self, StoreError> {
+        let options = connect_options(url)?.create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                url: url.to_owned(),
+                source,
+            })?;
+        let store = Self {
+            pool,
+            sealer: Arc::new(sealer),
+        };
+        // The key check reads only: a wrong key must leave the file exactly as it was.
+        if let Err(e) = store.check_key().await {
+            store.pool.close().await;
+            return Err(e);
+        }
+        sqlx::migrate!("./migrations")
+            .run(&store.pool)
+            .await
+            .map_err(StoreError::Migrate)?;
+        store.ensure_key_check().await?;
+        Ok(store)
+    }
+
+    /// Reads what `doctor` reports, opening the file read-only. Does not create or migrate.
+    pub async fn inspect(url: &str, sealer: &Sealer) -> Result<Inspection, StoreError> {
+        let options = connect_options(url)?.read_only(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                url: url.to_owned(),
+                source,
+            })?;
+        let result = async {
+            let applied: Vec<i64> = if table_exists(&pool, "_sqlx_migrations").await? {
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                    .fetch_all(&pool)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            let pending_migrations = sqlx::migrate!("./migrations")
+                .iter()
+                .filter(|m| !applied.contains(&m.version))
+                .count();
+            let sealed = read_key_check(&pool).await?;
+            if let Some(sealed) = &sealed {
+                verify_key_check(sealer, sealed)?;
+            }
+            Ok(Inspection {
+                pending_migrations,
+                sealed_with: sealed.as_deref().and_then(sealed_key_id),
+                secrets: keys::open_every_secret(&pool, sealer).await?,
+            })
+        }
+        .await;
+        pool.close().await;
+        result
+    }
+
+    /// Closes every connection, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Whether the database answers: for `/healthz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.pool.execute("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// The id of the key new secrets are sealed with.
+    pub fn key_id(&self) -> KeyId {
+        self.sealer.current_key_id()
+    }
+
+    async fn check_key(&self) -> Result<(), StoreError> {
+        match read_key_check(&self.pool).await? {
+            Some(sealed) => verify_key_check(&self.sealer, &sealed),
+            None => Ok(()),
+        }
+    }
+
+    async fn ensure_key_check(&self) -> Result<(), StoreError> {
+        let sealed = self
+            .sealer
+            .seal(&Secret::new(KEY_CHECK_PLAIN), &key_check_aad());
+        sqlx::query("INSERT OR IGNORE INTO settings (key, value) VALUES ('key_check', ?)")
+            .bind(sealed)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn seal(&self, value: &Secret, aad: &Aad) -> Vec<u8> {
+        self.sealer.seal(value, aad)
+    }
+
+    fn open_sealed(&self, sealed: &[u8], aad: &Aad) -> Result<Secret, StoreError> {
+        Ok(self.sealer.open(sealed, aad)?)
+    }
+}
+
+fn key_check_aad() -> Aad {
+    Aad::new("settings", 0, "key_check")
+}
+
+async fn table_exists(pool: &SqlitePool, name: &str) -> Result<bool, StoreError> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+    Ok(found.is_some())
+}
+
+async fn read_key_check(pool: &SqlitePool) -> Result<Option<Vec<u8>>, StoreError> {
+    if !table_exists(pool, "settings").await? {
+        return Ok(None);
+    }
+    let row = sqlx::query("SELECT value FROM settings WHERE key = 'key_check'")
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|r| r.get::<Vec<u8>, _>("value")))
+}
+
+fn verify_key_check(sealer: &Sealer, sealed: &[u8]) -> Result<(), StoreError> {
+    let wrong_key = || StoreError::WrongKey {
+        given: sealer.current_key_id(),
+        expected: sealed_key_id(sealed).map_or_else(|| "unknown".to_owned(), |k| k.to_string()),
+    };
+    match sealer.open(sealed, &key_check_aad()) {
+        Ok(plain) if plain.expose() == KEY_CHECK_PLAIN => Ok(()),
+        Ok(_) | Err(CryptoError::UnknownKey { .. } | CryptoError::Tampered) => Err(wrong_key()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Instants are stored as Unix milliseconds.
+fn to_millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("instant {ms} is out of range")))
+}
+
+fn parse_stored<T: FromStr>(text: &str, what: &str) -> Result<T, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("`{text}` is not a valid {what}")))
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+    use crate::crypto::MasterKey;
+
+    /// A migrated store in a fresh temp dir (a file, not `:memory:`, as pooled connections need).
+    pub async fn temp_store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = Store::open(&url, Sealer::new(MasterKey::generate()))
+            .await
+            .unwrap();
+        (store, dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::temp_store;
+    use super::*;
+    use crate::crypto::MasterKey;
+
+    #[tokio::test]
+    async fn opening_sets_wal_foreign_keys_and_the_busy_timeout() {
+        let (store, _dir) = temp_store().await;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(fk, 1);
+        let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(timeout, 5000);
+        store.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_second_open_with_the_same_key_works_and_another_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("k.db").display());
+        let key = MasterKey::generate();
+        let copy = MasterKey::from_base64(key.to_base64().expose()).unwrap();
+        Store::open(&url, Sealer::new(key)).await.unwrap().close().await;
+        Store::open(&url, Sealer::new(copy))
+            .await
+            .unwrap()
+            .close()
+            .await;
+        let err = Store::open(&url, Sealer::new(MasterKey::generate()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn inspection_counts_pending_migrations_without_creating_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.db");
+        let url = format!("sqlite://{}", path.display());
+        let key = MasterKey::generate();
+        let copy = MasterKey::from_base64(key.to_base64().expose()).unwrap();
+        assert!(matches!(
+            Store::inspect(&url, &Sealer::new(MasterKey::generate())).await,
+            Err(StoreError::Open { .. })
+        ));
+        assert!(!path.exists(), "inspect must not create the database");
+        let store = Store::open(&url, Sealer::new(key)).await.unwrap();
+        let key_id = store.key_id();
+        store.close().await;
+        let seen = Store::inspect(&url, &Sealer::new(copy)).await.unwrap();
+        assert_eq!(seen.pending_migrations, 0);
+        assert_eq!(seen.sealed_with, Some(key_id));
+        assert_eq!(seen.secrets, 0);
+        assert!(matches!(
+            Store::inspect(&url, &Sealer::new(MasterKey::generate())).await,
+            Err(StoreError::WrongKey { .. })
+        ));
+    }
+}

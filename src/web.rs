@@ -1,0 +1,97 @@
+//! The embedded web server (axum): `/healthz` now; OAuth callbacks, media links, privacy
+//! pages and webhooks mount on the same router. Spans carry route templates, never raw URIs,
+//! because callbacks hold codes and states.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::store::Store;
+
+/// What the handlers share.
+#[derive(Clone, Debug)]
+pub struct WebState {
+    /// The database.
+    pub store: Store,
+}
+
+/// Why the web server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// The address is taken or not ours.
+    #[error("cannot listen on {addr} (is another autopost running? set AUTOPOST_LISTEN)")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("the web server stopped unexpectedly")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Binds the listening socket. Port 0 picks a free port; ask the listener which.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, WebError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| WebError::Bind { addr, source })
+}
+
+/// Every route autopost serves.
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .layer(middleware::from_fn(trace_route))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WebError> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(WebError::Serve)
+}
+
+async fn trace_route(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let span = tracing::info_span!("http", method = %request.method(), route = %route);
+    async move {
+        let response = next.run(request).await;
+        tracing::debug!(status = response.status().as_u16(), "answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn healthz(State(state): State<WebState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
+        Err(e) => {
+            tracing::error!(error = %crate::telemetry::chain(&e), "health check: database unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "database unavailable" })),
+            )
+        }
+    }
+}
