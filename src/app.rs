@@ -239,9 +239,7 @@ pub async fn rotate_key(config: &Config, now: DateTime<Utc>) -> Result<Rotation,
     let new = MasterKey::generate();
     new.write_new_file(&new_path)?;
     let (old_id, new_id) = (old.id(), new.id());
-    let resealed = store
-        .reseal_all(&Sealer::rotating(old, new), now)
-        .await;
+    let resealed = store.reseal_all(&Sealer::rotating(old, new), now).await;
     store.close().await;
     let secrets = match resealed {
         Ok(count) => count,
@@ -255,9 +253,7 @@ pub async fn rotate_key(config: &Config, now: DateTime<Utc>) -> Result<Rotation,
     let retired_key_file = match source {
         KeySource::Environment => None,
         KeySource::File(current) => {
-            let retired = config
-                .data_dir
-                .join(format!("{KEY_FILE}.retired-{old_id}"));
+            let retired = config.data_dir.join(format!("{KEY_FILE}.retired-{old_id}"));
             let swap = std::fs::rename(&current, &retired)
                 .and_then(|()| std::fs::rename(&new_path, &current));
             if let Err(source) = swap {

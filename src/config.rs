@@ -24,7 +24,10 @@ const VARIABLES: &[(&str, Option<&str>)] = &[
     ("AUTOPOST_PUBLIC_URL", Some("http://127.0.0.1:8080")),
     ("AUTOPOST_DEFAULT_TIMEZONE", Some("UTC")),
     ("AUTOPOST_TELEGRAM_TOKEN", None),
-    ("AUTOPOST_TELEGRAM_API_URL", Some("https://api.telegram.org")),
+    (
+        "AUTOPOST_TELEGRAM_API_URL",
+        Some("https://api.telegram.org"),
+    ),
     ("AUTOPOST_TELEGRAM_WEBHOOK_SECRET", None),
     ("AUTOPOST_DISCORD_TOKEN", None),
     ("AUTOPOST_DISCORD_APPLICATION_ID", None),
@@ -39,7 +42,10 @@ const VARIABLES: &[(&str, Option<&str>)] = &[
     ),
     ("AUTOPOST_META_APP_ID", None),
     ("AUTOPOST_META_APP_SECRET", None),
-    ("AUTOPOST_META_GRAPH_URL", Some("https://graph.facebook.com")),
+    (
+        "AUTOPOST_META_GRAPH_URL",
+        Some("https://graph.facebook.com"),
+    ),
     ("AUTOPOST_META_DIALOG_URL", Some("https://www.facebook.com")),
     ("AUTOPOST_META_API_VERSION", Some("v27.0")),
     ("AUTOPOST_POLICY_VERSION", Some("1")),
@@ -189,13 +195,7 @@ pub fn load(
             raw.insert(name, (*value).to_owned());
         }
     }
-    let default_file = Path::new(DEFAULT_CONFIG_FILE);
-    let file = match file {
-        Some(path) => Some(path),
-        None if default_file.is_file() => Some(default_file),
-        None => None,
-    };
-    if let Some(path) = file {
+    if let Some(path) = file_in_use(file) {
         merge_file(path, &mut raw)?;
     }
     for (name, _) in VARIABLES {
@@ -205,6 +205,16 @@ pub fn load(
         }
     }
     Raw(raw).into_config()
+}
+
+/// The configuration file [`load`] reads: `explicit` if given, else `./autopost.toml` if it exists.
+pub fn file_in_use(explicit: Option<&Path>) -> Option<&Path> {
+    let default_file = Path::new(DEFAULT_CONFIG_FILE);
+    match explicit {
+        Some(path) => Some(path),
+        None if default_file.is_file() => Some(default_file),
+        None => None,
+    }
 }
 
 fn merge_file(path: &Path, raw: &mut BTreeMap<&'static str, String>) -> Result<(), ConfigError> {
@@ -280,8 +290,8 @@ impl Raw {
         let value = self
             .text(var)
             .ok_or_else(|| invalid(var, "must not be empty".to_owned()))?;
-        let url = Url::parse(value)
-            .map_err(|e| invalid(var, format!("`{value}` is not a URL ({e})")))?;
+        let url =
+            Url::parse(value).map_err(|e| invalid(var, format!("`{value}` is not a URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(invalid(
                 var,
@@ -309,10 +319,14 @@ impl Raw {
         let master_key = self
             .text("AUTOPOST_MASTER_KEY")
             .map(|value| {
-                MasterKey::from_base64(value).map_err(|e| invalid("AUTOPOST_MASTER_KEY", e.to_string()))
+                MasterKey::from_base64(value)
+                    .map_err(|e| invalid("AUTOPOST_MASTER_KEY", e.to_string()))
             })
             .transpose()?;
-        let listen = self.required("AUTOPOST_LISTEN", "an ip:port address such as 127.0.0.1:8080")?;
+        let listen = self.required(
+            "AUTOPOST_LISTEN",
+            "an ip:port address such as 127.0.0.1:8080",
+        )?;
         let public_url = self.url("AUTOPOST_PUBLIC_URL")?;
         let default_time_zone = self.required(
             "AUTOPOST_DEFAULT_TIMEZONE",
@@ -413,8 +427,10 @@ impl Raw {
 
     fn discord(&self) -> Result<Option<DiscordConfig>, ConfigError> {
         let api_url = self.url("AUTOPOST_DISCORD_API_URL")?;
-        let application_id =
-            self.parsed("AUTOPOST_DISCORD_APPLICATION_ID", "a numeric application id")?;
+        let application_id = self.parsed(
+            "AUTOPOST_DISCORD_APPLICATION_ID",
+            "a numeric application id",
+        )?;
         let public_key = self
             .text("AUTOPOST_DISCORD_PUBLIC_KEY")
             .map(|hex| {

@@ -359,7 +359,9 @@ pub enum CryptoError {
         source: std::io::Error,
     },
     /// Others may read the key file.
-    #[error("master key file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
+    #[error(
+        "master key file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`"
+    )]
     KeyFileExposed {
         /// The file.
         path: String,
@@ -485,7 +487,10 @@ mod tests {
 
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let message = MasterKey::load_or_create(&path).unwrap_err().to_string();
-        assert!(message.contains("readable by other users (mode 644)"), "{message}");
+        assert!(
+            message.contains("readable by other users (mode 644)"),
+            "{message}"
+        );
         assert!(message.contains("chmod 600"), "{message}");
 
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();

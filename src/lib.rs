@@ -4,6 +4,8 @@
 pub mod config;
 // Domain nouns every layer shares: ids, providers, chat platforms.
 pub mod domain;
+// `autopost doctor`: read-only checks of configuration, key and database.
+pub mod doctor;
 // Secrets, the master key, and sealing tokens at rest with AES-256-GCM.
 pub mod crypto;
 // Output for the CLI's own commands: the one place that writes to stdout.

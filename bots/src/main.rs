@@ -1,1 +1,202 @@
-fn main() {}
+//! The `autopost` binary: the command line and the wiring of the core. The only place that
+//! uses anyhow; every error ends as one line on stderr and a non-zero exit.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use autopost::app::{self, App};
+use autopost::config::{self, Config};
+use autopost::doctor::{self, Status};
+use autopost::output::print_line;
+use autopost::{telemetry, timeparse};
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::{Parser, Subcommand};
+
+/// Schedule and publish social-media posts from Telegram and Discord.
+#[derive(Debug, Parser)]
+#[command(name = "autopost", version, about, propagate_version = true)]
+struct Cli {
+    /// Configuration file (default: ./autopost.toml if present). AUTOPOST_* variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the web server (health, OAuth callbacks) until Ctrl-C or SIGTERM.
+    Run,
+    /// Create or upgrade the database, then exit.
+    Migrate,
+    /// Print the UTC instant a time phrase means, as RFC 3339 (exit 1 if it is refused).
+    #[command(name = "parse-time")]
+    ParseTime {
+        /// The moment the phrase is said (RFC 3339); default: now.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
+        /// The IANA time zone of the speaker.
+        #[arg(long, value_name = "IANA", default_value = "UTC")]
+        tz: String,
+        /// The phrase, e.g. `tomorrow 9am` (several words may be given without quotes).
+        #[arg(required = true, value_name = "PHRASE")]
+        phrase: Vec<String>,
+    },
+    /// Re-encrypt every stored secret under a new master key, in one transaction.
+    #[command(name = "rotate-key")]
+    RotateKey,
+    /// Check configuration, master key and database; say what to fix.
+    Doctor,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("autopost: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::ParseTime { now, tz, phrase } = &cli.command {
+        // Pure: needs neither configuration nor a runtime.
+        return parse_time(now.as_deref(), tz, &phrase.join(" ")).map(|()| ExitCode::SUCCESS);
+    }
+    let started = Instant::now();
+    let config = config::load(cli.config.as_deref(), config::process_env)
+        .context("invalid configuration")?;
+    telemetry::init(&config.log_filter, config.log_format)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run => serve(config, started).await,
+            Command::Migrate => migrate(config).await,
+            Command::RotateKey => rotate_key(config).await,
+            Command::Doctor => {
+                Ok(doctor(&config, config::file_in_use(cli.config.as_deref())).await)
+            }
+            Command::ParseTime { .. } => Ok(ExitCode::SUCCESS),
+        }
+    })
+}
+
+fn parse_time(now: Option<&str>, tz: &str, phrase: &str) -> anyhow::Result<()> {
+    let now: DateTime<Utc> = match now {
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .with_context(|| {
+                format!("--now `{text}` is not an RFC 3339 instant such as 2026-03-28T20:00:00Z")
+            })?
+            .with_timezone(&Utc),
+        None => Utc::now(),
+    };
+    let zone: chrono_tz::Tz = tz.parse().map_err(|_| {
+        anyhow::anyhow!("--tz `{tz}` is not an IANA time zone such as Europe/Berlin")
+    })?;
+    let at = match timeparse::parse(phrase, now, zone)? {
+        timeparse::When::Once(at) => at,
+        timeparse::When::Recurring(rule) => rule
+            .next_after(now)
+            .with_context(|| format!("`{phrase}` never occurs"))?,
+    };
+    print_line(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    Ok(())
+}
+
+async fn serve(config: Config, started: Instant) -> anyhow::Result<ExitCode> {
+    let app = App::open(config).await.context("cannot start")?;
+    let listener = app.bind().await?;
+    tracing::info!(
+        ready_ms = started.elapsed().as_millis() as u64,
+        "autopost is ready"
+    );
+    app.serve(listener, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
+    let url = config.database_url.clone();
+    let app = App::open(config).await.context("cannot migrate")?;
+    app.store().close().await;
+    print_line(&format!("database {url} is up to date"));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn rotate_key(config: Config) -> anyhow::Result<ExitCode> {
+    let rotation = app::rotate_key(&config, Utc::now())
+        .await
+        .context("cannot rotate the master key")?;
+    print_line(&format!(
+        "Re-encrypted {} stored secret(s): key {} replaced key {}.",
+        rotation.secrets, rotation.new_key, rotation.old_key
+    ));
+    match &rotation.retired_key_file {
+        Some(retired) => {
+            print_line(&format!(
+                "The new key is in {}; back it up now.",
+                rotation.new_key_file.display()
+            ));
+            print_line(&format!(
+                "The old key was moved to {}. It opens only backups made before now: once you no longer need those, delete it (shred -u {}).",
+                retired.display(),
+                retired.display()
+            ));
+        }
+        None => {
+            print_line(&format!(
+                "AUTOPOST_MASTER_KEY still holds the old key, which no longer opens the database. Set it to the contents of {} before the next start, then delete that file.",
+                rotation.new_key_file.display()
+            ));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn doctor(config: &Config, config_file: Option<&Path>) -> ExitCode {
+    let checks = doctor::examine(config, config_file).await;
+    for check in &checks {
+        print_line(&check.line());
+    }
+    if checks.iter().any(|c| c.status == Status::Fail) {
+        print_line("autopost is not ready: fix the FAIL lines above.");
+        ExitCode::FAILURE
+    } else {
+        print_line("autopost is ready to run.");
+        ExitCode::SUCCESS
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so that in-flight work drains before exit.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}

@@ -7,9 +7,7 @@ use sqlx::{FromRow, Row};
 use super::chats::found;
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
 use crate::crypto::{Aad, Secret};
-use crate::domain::{
-    AccountId, AccountState, ChatId, GrantId, OAuthProvider, Provider, UserId,
-};
+use crate::domain::{AccountId, AccountState, ChatId, GrantId, OAuthProvider, Provider, UserId};
 
 /// What an OAuth exchange produced, to be stored for `owner`.
 #[derive(Debug)]
@@ -135,8 +133,8 @@ impl Store {
         .await?;
         let id = GrantId(id);
         let access = self.seal(&grant.access_token, &grant_aad(id, "access_token"));
-        let refresh = usable(grant.refresh_token)
-            .map(|t| self.seal(&t, &grant_aad(id, "refresh_token")));
+        let refresh =
+            usable(grant.refresh_token).map(|t| self.seal(&t, &grant_aad(id, "refresh_token")));
         sqlx::query(
             "UPDATE grants SET access_token = ?, refresh_token = COALESCE(?, refresh_token),
                  token_expires_at = ?, refreshed_at = ? WHERE id = ?",
@@ -188,8 +186,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let access = self.seal(access_token, &grant_aad(id, "access_token"));
-        let refresh =
-            usable(refresh_token).map(|t| self.seal(&t, &grant_aad(id, "refresh_token")));
+        let refresh = usable(refresh_token).map(|t| self.seal(&t, &grant_aad(id, "refresh_token")));
         let done = sqlx::query(
             "UPDATE grants SET access_token = ?, refresh_token = COALESCE(?, refresh_token),
                  token_expires_at = ?, refreshed_at = ?, state = 'active' WHERE id = ?",
@@ -332,7 +329,13 @@ mod tests {
         assert_eq!(tokens.refresh_token.unwrap().expose(), "refresh-1");
 
         store
-            .update_grant_tokens(grant, &Secret::new("access-2"), Some(Secret::new("")), None, now)
+            .update_grant_tokens(
+                grant,
+                &Secret::new("access-2"),
+                Some(Secret::new("")),
+                None,
+                now,
+            )
             .await
             .unwrap();
         store
@@ -393,7 +396,10 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(store.account_access_token(x).await.unwrap().expose(), "access-1");
+        assert_eq!(
+            store.account_access_token(x).await.unwrap().expose(),
+            "access-1"
+        );
         assert_eq!(
             store.account_access_token(page).await.unwrap().expose(),
             "page-token"

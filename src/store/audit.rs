@@ -43,7 +43,6 @@ named_audit_kinds! {
     KeyRotated = "key_rotated",
 }
 
-
 /// One recorded security event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {

@@ -141,8 +141,7 @@ impl Store {
                 .bind(id.0)
                 .fetch_optional(&self.pool)
                 .await?;
-        row.ok_or(StoreError::NotFound { what: "user" })?
-            .try_into()
+        row.ok_or(StoreError::NotFound { what: "user" })?.try_into()
     }
 
     /// Sets the zone the user's times are read and shown in.
@@ -200,8 +199,7 @@ impl Store {
         .bind(id.0)
         .fetch_optional(&self.pool)
         .await?;
-        row.ok_or(StoreError::NotFound { what: "chat" })?
-            .try_into()
+        row.ok_or(StoreError::NotFound { what: "chat" })?.try_into()
     }
 }
 
@@ -243,7 +241,10 @@ mod tests {
             .upsert_user(ChatPlatform::Discord, "42", None, now)
             .await
             .unwrap();
-        assert_ne!(other.id, alice.id, "the same remote id on another platform is someone else");
+        assert_ne!(
+            other.id, alice.id,
+            "the same remote id on another platform is someone else"
+        );
         assert!(matches!(
             store.set_user_time_zone(UserId(999), chrono_tz::UTC).await,
             Err(StoreError::NotFound { what: "user" })
@@ -255,7 +256,13 @@ mod tests {
         let (store, _dir) = temp_store().await;
         let now = Utc::now();
         let a = store
-            .upsert_chat(ChatPlatform::Telegram, "-100", ChatKind::Group, Some("team"), now)
+            .upsert_chat(
+                ChatPlatform::Telegram,
+                "-100",
+                ChatKind::Group,
+                Some("team"),
+                now,
+            )
             .await
             .unwrap();
         let b = store

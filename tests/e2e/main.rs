@@ -1,1 +1,10 @@
+//! End-to-end tests of the core: the real App, a temp data dir, real HTTP on loopback.
+//! One test binary; one file per feature.
 
+// Helpers outside #[test] functions panic on purpose: a failed set-up is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+mod secrets_at_rest;
+mod secrets_never_leak;
+mod web_server;

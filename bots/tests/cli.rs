@@ -1,0 +1,278 @@
+//! The `autopost` binary as an operator uses it: exit codes, one-line errors, signals.
+
+// Helpers outside #[test] functions panic on purpose: a failed set-up is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_autopost");
+
+/// The binary in `dir` with a clean environment plus `vars`.
+fn autopost(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("AUTOPOST_DATA_DIR", dir.join("data"))
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null());
+    command
+}
+
+fn run(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    autopost(dir, args, vars).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// One line on stderr, prefixed, with no panic or backtrace.
+fn assert_one_line_error(output: &Output) -> String {
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.starts_with("autopost: "), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn parse_time_prints_the_utc_instant_and_refuses_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = [
+        "parse-time",
+        "--now",
+        "2026-03-28T20:00:00Z",
+        "--tz",
+        "Europe/Berlin",
+    ];
+    let ok = run(dir.path(), &[&at[..], &["tomorrow 9am"]].concat(), &[]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert_eq!(text(&ok.stdout), "2026-03-29T07:00:00Z\n");
+
+    let words = run(dir.path(), &[&at[..], &["tomorrow", "9am"]].concat(), &[]);
+    assert_eq!(
+        text(&words.stdout),
+        "2026-03-29T07:00:00Z\n",
+        "unquoted words work too"
+    );
+
+    for refused in ["yesterday 9am", "feb 30 10am"] {
+        let out = run(dir.path(), &[&at[..], &[refused]].concat(), &[]);
+        assert_eq!(out.status.code(), Some(1), "{refused}");
+        assert!(out.stdout.is_empty(), "{refused}: nothing on stdout");
+        let reason = assert_one_line_error(&out);
+        assert!(reason.len() > "autopost: ".len() + 10, "{reason}");
+    }
+
+    let bad_now = run(
+        dir.path(),
+        &["parse-time", "--now", "yesterday", "9am"],
+        &[],
+    );
+    assert!(assert_one_line_error(&bad_now).contains("--now `yesterday`"));
+    let bad_tz = run(dir.path(), &["parse-time", "--tz", "Mars/Base", "9am"], &[]);
+    assert!(assert_one_line_error(&bad_tz).contains("--tz `Mars/Base`"));
+    assert!(
+        !dir.path().join("data").exists(),
+        "parse-time touches no state"
+    );
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["run", "migrate", "parse-time", "rotate-key", "doctor"] {
+        let out = run(dir.path(), &[command, "--help"], &[]);
+        assert!(out.status.success(), "{command}");
+        assert!(text(&out.stdout).contains("Usage: autopost"), "{command}");
+    }
+    let out = run(dir.path(), &["--help"], &[]);
+    assert!(text(&out.stdout).contains("parse-time"));
+    let out = run(dir.path(), &["no-such-command"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_bad_configuration_value_stops_start_up_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "AUTOPOST_LISTEN",
+            "localhost",
+            "AUTOPOST_LISTEN: `localhost` is not an ip:port",
+        ),
+        (
+            "AUTOPOST_PUBLIC_URL",
+            "nope",
+            "AUTOPOST_PUBLIC_URL: `nope` is not a URL",
+        ),
+        (
+            "AUTOPOST_DEFAULT_TIMEZONE",
+            "Moon/Base",
+            "`Moon/Base` is not an IANA time zone",
+        ),
+        (
+            "AUTOPOST_MASTER_KEY",
+            "%%%",
+            "AUTOPOST_MASTER_KEY: is not valid base64",
+        ),
+    ];
+    for (var, value, expected) in cases {
+        let out = run(dir.path(), &["migrate"], &[(var, value)]);
+        let line = assert_one_line_error(&out);
+        assert!(line.contains(expected), "{var}: {line}");
+        assert!(!dir.path().join("data").exists(), "{var}: nothing created");
+    }
+    std::fs::write(dir.path().join("autopost.toml"), "listen = 5\n").unwrap();
+    let out = run(dir.path(), &["doctor"], &[]);
+    assert!(assert_one_line_error(&out).contains("AUTOPOST_LISTEN: `5`"));
+    let out = run(dir.path(), &["--config", "missing.toml", "doctor"], &[]);
+    assert!(assert_one_line_error(&out).contains("cannot read config file missing.toml"));
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn run_serves_health_and_exits_zero_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = autopost(dir.path(), &["run"], &[("AUTOPOST_LISTEN", "127.0.0.1:0")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addr = None;
+    let mut ready = false;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("listen=").nth(1) {
+            addr = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if line.contains("autopost is ready") {
+            ready = true;
+            break;
+        }
+    }
+    assert!(ready, "no ready line");
+    let addr = addr.expect("the log names the bound address");
+    assert!(!addr.ends_with(":0"), "{addr}");
+    let response = http_get(&addr, "/healthz");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "autopost did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("SIGTERM")), "{rest:?}");
+}
+
+fn file_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn a_wrong_master_key_stops_start_up_and_leaves_the_database_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let other = "HxwdHh8AAQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRo=";
+    let out = run(dir.path(), &["migrate"], &[("AUTOPOST_MASTER_KEY", key)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let db = dir.path().join("data/autopost.db");
+    let before = file_bytes(&db);
+
+    let out = run(dir.path(), &["run"], &[("AUTOPOST_MASTER_KEY", other)]);
+    let line = assert_one_line_error(&out);
+    assert!(line.contains("does not open this database"), "{line}");
+    assert!(!line.contains(other) && !line.contains(key), "{line}");
+    assert_eq!(file_bytes(&db), before);
+
+    let out = run(dir.path(), &["doctor"], &[("AUTOPOST_MASTER_KEY", other)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("FAIL database"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(file_bytes(&db), before, "doctor reads only");
+}
+
+#[test]
+fn rotate_key_then_doctor_reports_a_healthy_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = run(dir.path(), &["doctor"], &[]);
+    assert!(fresh.status.success(), "{}", text(&fresh.stdout));
+    assert!(text(&fresh.stdout).contains("warn key"));
+    assert!(
+        !dir.path().join("data/master.key").exists(),
+        "doctor creates nothing"
+    );
+
+    assert!(run(dir.path(), &["migrate"], &[]).status.success());
+    let key_file = dir.path().join("data/master.key");
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+    let out = run(dir.path(), &["rotate-key"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("Re-encrypted 0 stored secret(s)"), "{said}");
+    assert!(said.contains("shred -u"), "{said}");
+    assert!(!said.contains(old_key.trim()), "no key is printed");
+    let new_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(new_key, old_key);
+    assert!(!said.contains(new_key.trim()), "no key is printed");
+
+    let out = run(dir.path(), &["doctor"], &[]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("ok   database"), "{report}");
+    assert!(report.contains("off (set AUTOPOST_X_CLIENT_ID"), "{report}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_others_can_read_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run(dir.path(), &["migrate"], &[]).status.success());
+    let key_file = dir.path().join("data/master.key");
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(dir.path(), &["run"], &[]);
+    let line = assert_one_line_error(&out);
+    assert!(
+        line.contains("readable by other users") && line.contains("chmod 600"),
+        "{line}"
+    );
+}

@@ -1,0 +1,99 @@
+//! A stored token's value never appears in log output, error messages or Debug output.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use autopost::app::App;
+use autopost::config::LogFormat;
+use autopost::crypto::{MasterKey, Secret};
+use autopost::telemetry;
+
+use crate::helpers::{ACCESS_TOKEN, PAGE_TOKEN, REFRESH_TOKEN, TestDir, seed_secrets};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs, once per test binary, a trace-level subscriber that records every log line
+/// of every thread (sqlx logs from its own worker threads).
+fn captured_logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber =
+            telemetry::subscriber("trace", LogFormat::Json, move || writer.clone()).unwrap();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        captured
+    })
+}
+
+fn assert_no_token(text: &str, what: &str) {
+    for token in [ACCESS_TOKEN, REFRESH_TOKEN, PAGE_TOKEN] {
+        assert!(!text.contains(token), "{what} contains {token}:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_tokens_never_appear_in_logs_errors_or_debug_output() {
+    let logs = captured_logs();
+    let dir = TestDir::new();
+    let config = dir.config(&[("AUTOPOST_LOG", "trace")]);
+    let app = App::open(config).await.unwrap();
+    let grant = seed_secrets(app.store()).await;
+    let tokens = app.store().grant_tokens(grant).await.unwrap();
+    assert_eq!(tokens.access_token.expose(), ACCESS_TOKEN, "sanity");
+
+    // Debug output of everything that holds a token.
+    assert_no_token(&format!("{tokens:?}"), "GrantTokens Debug");
+    assert_no_token(&format!("{app:?}"), "App Debug");
+    let secret = Secret::new(ACCESS_TOKEN);
+    assert_no_token(&format!("{secret:?} {secret}"), "Secret Debug/Display");
+
+    // A configuration full of credentials.
+    let key = MasterKey::generate();
+    let config = dir.config(&[
+        (
+            "AUTOPOST_TELEGRAM_TOKEN",
+            "123456:RefreshTok-91be44d0-do-not-leak",
+        ),
+        ("AUTOPOST_X_CLIENT_ID", "client"),
+        ("AUTOPOST_X_CLIENT_SECRET", ACCESS_TOKEN),
+        ("AUTOPOST_META_APP_ID", "1"),
+        ("AUTOPOST_META_APP_SECRET", PAGE_TOKEN),
+        ("AUTOPOST_MASTER_KEY", key.to_base64().expose()),
+    ]);
+    let shown = format!("{config:?}");
+    assert_no_token(&shown, "Config Debug");
+    assert!(
+        !shown.contains(key.to_base64().expose()),
+        "master key in Config Debug"
+    );
+    app.store().close().await;
+
+    // Error messages and their Debug forms, from the paths that handle tokens.
+    let err = App::open(config).await.unwrap_err();
+    assert_no_token(&format!("{err} {err:?}"), "wrong-key error");
+    assert!(!format!("{err:?}").contains(key.to_base64().expose()));
+
+    let bad_key = autopost::config::load(None, |name| {
+        (name == "AUTOPOST_MASTER_KEY").then(|| format!("{ACCESS_TOKEN}=="))
+    })
+    .unwrap_err();
+    assert_no_token(&format!("{bad_key} {bad_key:?}"), "config error");
+
+    let output = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        output.contains("INSERT INTO grants"),
+        "the capture must see sqlx's statement logs:\n{output}"
+    );
+    assert_no_token(&output, "log output");
+}
