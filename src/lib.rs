@@ -10,8 +10,12 @@ pub mod doctor;
 pub mod crypto;
 // Output for the CLI's own commands: the one place that writes to stdout.
 pub mod output;
+// Publishing to X, Facebook Pages and Instagram behind one trait.
+pub mod platforms;
 // Recurrence rules and other pure scheduling types.
 pub mod schedule;
+// Simulated X, Meta and Telegram servers for tests and the offline demo.
+pub mod sim;
 // The only SQL: the SQLite store behind typed functions.
 pub mod store;
 // tracing set-up: readable or JSON lines, filtered by AUTOPOST_LOG.

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod meta_platform;
 mod secrets_at_rest;
 mod secrets_never_leak;
 mod web_server;
+mod x_platform;

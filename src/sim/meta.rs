@@ -1,0 +1,1 @@
+//! Meta (Facebook Pages, Instagram): being written.

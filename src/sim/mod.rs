@@ -1,0 +1,62 @@
+//! Simulated platforms: stateful local servers that behave like X, Meta and Telegram closely
+//! enough to test the real clients over real HTTP, and to run `autopost demo` offline.
+//! Never used in production paths.
+
+pub mod meta;
+pub mod x;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::sync::oneshot;
+use url::Url;
+
+/// A simulated platform serving on a loopback port until dropped.
+#[derive(Debug)]
+pub struct SimServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl SimServer {
+    /// Binds 127.0.0.1 on a free port, then serves `router` in the background.
+    pub async fn spawn(router: Router) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!(error = %e, "simulated platform stopped");
+            }
+        });
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, the base to configure as the platform's URL.
+    pub fn url(&self) -> Url {
+        // A socket address always forms a valid http URL.
+        Url::parse(&format!("http://{}", self.addr)).unwrap_or_else(|_| unreachable!())
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Meta clients against the simulated Graph API: being written.

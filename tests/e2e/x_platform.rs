@@ -1,0 +1,1 @@
+//! X client against the simulated X: being written.
