@@ -139,6 +139,8 @@ impl App {
         );
         let router = web::router(WebState {
             store: self.store.clone(),
+            data_dir: self.config.data_dir.clone(),
+            policy_version: self.config.policy_version,
         });
         let served = web::serve(listener, router, shutdown).await;
         self.store.close().await;

@@ -49,6 +49,13 @@ impl fmt::Display for Secret {
     }
 }
 
+/// A fresh random 256-bit value as URL-safe text: OAuth states, PKCE verifiers.
+pub fn random_token() -> Secret {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
 /// Short public fingerprint of a master key, stored with every ciphertext so that a
 /// ciphertext names the key that sealed it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

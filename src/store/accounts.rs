@@ -2,7 +2,9 @@
 //! Tokens are sealed with the row's identity before they reach SQL.
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, Row};
+use sqlx::{FromRow, Row, Sqlite, Transaction};
+
+use super::audit::AuditKind;
 
 use super::chats::found;
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
@@ -51,6 +53,19 @@ pub struct NewAccount<'a> {
     /// Its name or @handle.
     pub display_name: &'a str,
     /// Its own token (a Facebook Page token); `None` uses the grant's.
+    pub access_token: Option<Secret>,
+}
+
+/// One account an OAuth round trip reached, to be linked to the chat that asked.
+#[derive(Debug)]
+pub struct NewLinkedAccount {
+    /// What kind of account.
+    pub provider: Provider,
+    /// Its id at the platform.
+    pub remote_id: String,
+    /// Its name or @handle.
+    pub display_name: String,
+    /// Its own token (a Page token); `None` uses the grant's.
     pub access_token: Option<Secret>,
 }
 
@@ -117,6 +132,17 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<GrantId, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let id = self.insert_grant(&mut tx, grant, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn insert_grant(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        grant: NewGrant<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<GrantId, StoreError> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO grants (owner_id, platform, remote_user_id, scopes, created_at)
              VALUES (?, ?, ?, ?, ?)
@@ -129,7 +155,7 @@ impl Store {
         .bind(grant.remote_user_id)
         .bind(grant.scopes)
         .bind(to_millis(now))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         let id = GrantId(id);
         let access = self.seal(&grant.access_token, &grant_aad(id, "access_token"));
@@ -144,10 +170,64 @@ impl Store {
         .bind(grant.expires_at.map(to_millis))
         .bind(to_millis(now))
         .bind(id.0)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok(id)
+    }
+
+    /// Stores what one OAuth round trip produced in one transaction: the grant, every
+    /// account it reaches, their links to `chat`, and an audit event per account. Either
+    /// all of it is stored or none.
+    pub async fn save_linked_grant(
+        &self,
+        grant: NewGrant<'_>,
+        accounts: Vec<NewLinkedAccount>,
+        chat: ChatId,
+        now: DateTime<Utc>,
+    ) -> Result<(GrantId, Vec<AccountId>), StoreError> {
+        let owner = grant.owner;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let grant_id = self.insert_grant(&mut tx, grant, now).await?;
+        let mut ids = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            let name = account.display_name;
+            let id = self
+                .insert_account(
+                    &mut tx,
+                    NewAccount {
+                        grant: grant_id,
+                        provider: account.provider,
+                        remote_id: &account.remote_id,
+                        display_name: &name,
+                        access_token: account.access_token,
+                    },
+                    now,
+                )
+                .await?;
+            sqlx::query(
+                "INSERT INTO chat_accounts (chat_id, account_id, linked_by, linked_at)
+                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(chat.0)
+            .bind(id.0)
+            .bind(owner.0)
+            .bind(to_millis(now))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO audit_events (at, user_id, account_id, kind, detail) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(to_millis(now))
+            .bind(owner.0)
+            .bind(id.0)
+            .bind(AuditKind::AccountLinked.as_str())
+            .bind(format!("{} {name} linked to chat {chat}", account.provider))
+            .execute(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok((grant_id, ids))
     }
 
     /// The grant's tokens, opened.
@@ -208,6 +288,17 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<AccountId, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let id = self.insert_account(&mut tx, account, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn insert_account(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        account: NewAccount<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<AccountId, StoreError> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO accounts (grant_id, provider, remote_id, display_name, created_at)
              VALUES (?, ?, ?, ?, ?)
@@ -220,7 +311,7 @@ impl Store {
         .bind(account.remote_id)
         .bind(account.display_name)
         .bind(to_millis(now))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         let id = AccountId(id);
         let sealed = account
@@ -229,9 +320,8 @@ impl Store {
         sqlx::query("UPDATE accounts SET access_token = ? WHERE id = ?")
             .bind(sealed)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        tx.commit().await?;
         Ok(id)
     }
 

@@ -5,6 +5,8 @@ mod accounts;
 mod audit;
 mod chats;
 mod keys;
+mod notifications;
+mod oauth_states;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -16,10 +18,12 @@ use sqlx::{Executor, Row};
 
 use crate::crypto::{Aad, CryptoError, KeyId, Sealer, Secret, sealed_key_id};
 
-pub use accounts::{GrantTokens, LinkedAccount, NewAccount, NewGrant};
+pub use accounts::{GrantTokens, LinkedAccount, NewAccount, NewGrant, NewLinkedAccount};
 pub use audit::{AuditEvent, AuditKind};
 pub use chats::{Chat, User};
 pub use keys::SEALED_COLUMNS;
+pub use notifications::{Notification, NotificationKind, StoredNotification};
+pub use oauth_states::{NewOAuthState, OAuthState, StateProblem};
 
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

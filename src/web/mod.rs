@@ -2,8 +2,12 @@
 //! pages and webhooks mount on the same router. Spans carry route templates, never raw URIs,
 //! because callbacks hold codes and states.
 
+pub mod pages;
+mod privacy;
+
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
@@ -21,6 +25,10 @@ use crate::store::Store;
 pub struct WebState {
     /// The database.
     pub store: Store,
+    /// Where the operator's privacy policy file may be.
+    pub data_dir: PathBuf,
+    /// The policy version users accept.
+    pub policy_version: u32,
 }
 
 /// Why the web server could not start or stopped.
@@ -51,6 +59,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, WebError> {
 pub fn router(state: WebState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/privacy", get(privacy_page))
         .layer(middleware::from_fn(trace_route))
         .with_state(state)
 }
@@ -81,6 +90,10 @@ async fn trace_route(request: Request, next: Next) -> Response {
     }
     .instrument(span)
     .await
+}
+
+async fn privacy_page(State(state): State<WebState>) -> Response {
+    privacy::render(&state.data_dir, state.policy_version)
 }
 
 async fn healthz(State(state): State<WebState>) -> impl IntoResponse {

@@ -1,0 +1,171 @@
+//! Things front ends must tell people, kept until a front end confirms delivery so that a
+//! restart loses none.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Store, StoreError, from_millis, to_millis};
+use crate::domain::{ChatId, UserId};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// An account was linked to a chat.
+    AccountLinked,
+    /// An account's token stopped working; its owner must `/connect` again.
+    AccountNeedsReconnect,
+    /// A target was published.
+    Published,
+    /// A target failed for good.
+    Failed,
+    /// An attempt's outcome could not be learned.
+    Unknown,
+}
+
+/// A message for a chat (and, where it concerns one person, for that user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The chat to tell, if any.
+    pub chat: Option<ChatId>,
+    /// The person it concerns, if any.
+    pub user: Option<UserId>,
+    /// What happened.
+    pub kind: NotificationKind,
+    /// One human sentence, ready to show.
+    pub text: String,
+    /// A link to the live post or the fix, if any.
+    pub link: Option<String>,
+}
+
+/// A notification with its id, for marking it delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredNotification {
+    /// Its row.
+    pub id: i64,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+    /// What to say.
+    pub notification: Notification,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    kind: NotificationKind,
+    text: String,
+    link: Option<String>,
+}
+
+impl Store {
+    /// Records a notification; returns its id.
+    pub async fn enqueue_notification(
+        &self,
+        notification: &Notification,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let payload = serde_json::to_string(&Payload {
+            kind: notification.kind,
+            text: notification.text.clone(),
+            link: notification.link.clone(),
+        })
+        .map_err(|e| StoreError::Corrupt(format!("notification payload: {e}")))?;
+        let id = sqlx::query_scalar(
+            "INSERT INTO notifications (chat_id, user_id, kind, payload, created_at)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(notification.chat.map(|c| c.0))
+        .bind(notification.user.map(|u| u.0))
+        .bind(
+            serde_json::to_value(notification.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned)),
+        )
+        .bind(payload)
+        .bind(to_millis(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// The oldest notifications not yet delivered.
+    pub async fn undelivered_notifications(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<StoredNotification>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, chat_id, user_id, payload, created_at FROM notifications
+             WHERE delivered_at IS NULL ORDER BY id LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let payload: Payload = serde_json::from_str(row.get("payload"))
+                    .map_err(|e| StoreError::Corrupt(format!("notification payload: {e}")))?;
+                Ok(StoredNotification {
+                    id: row.get("id"),
+                    created_at: from_millis(row.get("created_at"))?,
+                    notification: Notification {
+                        chat: row.get::<Option<i64>, _>("chat_id").map(ChatId),
+                        user: row.get::<Option<i64>, _>("user_id").map(UserId),
+                        kind: payload.kind,
+                        text: payload.text,
+                        link: payload.link,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Marks a notification as shown to its chat.
+    pub async fn mark_notification_delivered(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE notifications SET delivered_at = ? WHERE id = ?")
+            .bind(to_millis(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ChatKind, ChatPlatform};
+    use crate::store::test_support::temp_store;
+
+    #[tokio::test]
+    async fn notifications_wait_until_delivered() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let chat = store
+            .upsert_chat(ChatPlatform::Telegram, "9", ChatKind::Private, None, now)
+            .await
+            .unwrap();
+        let note = Notification {
+            chat: Some(chat.id),
+            user: None,
+            kind: NotificationKind::AccountLinked,
+            text: "Linked @alice to this chat".to_owned(),
+            link: None,
+        };
+        let id = store.enqueue_notification(&note, now).await.unwrap();
+        let pending = store.undelivered_notifications(10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].notification, note);
+        store.mark_notification_delivered(id, now).await.unwrap();
+        assert!(
+            store
+                .undelivered_notifications(10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

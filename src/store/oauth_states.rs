@@ -1,0 +1,215 @@
+//! Pending OAuth round trips: random, single-use, expiring, bound to the user and chat
+//! that asked. Only a hash of the state is stored; the PKCE verifier is sealed.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{Store, StoreError, from_millis, parse_stored, to_millis};
+use crate::crypto::{Aad, Secret};
+use crate::domain::{ChatId, OAuthProvider, OAuthStateId, UserId};
+
+/// A round trip about to start.
+#[derive(Debug)]
+pub struct NewOAuthState {
+    /// SHA-256 of the random state value sent to the platform.
+    pub state_hash: [u8; 32],
+    /// Where the user is sent.
+    pub provider: OAuthProvider,
+    /// Who asked.
+    pub user: UserId,
+    /// The chat the linked accounts will post for.
+    pub chat: ChatId,
+    /// The PKCE verifier (X); kept server-side only.
+    pub pkce_verifier: Option<Secret>,
+    /// When the link stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A stored round trip, read back.
+#[derive(Debug)]
+pub struct OAuthState {
+    /// Its row.
+    pub id: OAuthStateId,
+    /// Where the user was sent.
+    pub provider: OAuthProvider,
+    /// Who asked.
+    pub user: UserId,
+    /// For which chat.
+    pub chat: ChatId,
+    /// The PKCE verifier, if any.
+    pub pkce_verifier: Option<Secret>,
+}
+
+/// Why a state presented at the start link or callback is not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateProblem {
+    /// No such state: forged, mistyped, or erased.
+    Unknown,
+    /// The state was already used once.
+    Used,
+    /// The link is older than its lifetime.
+    Expired,
+}
+
+fn verifier_aad(id: i64) -> Aad {
+    Aad::new("oauth_states", id, "pkce_verifier")
+}
+
+impl Store {
+    /// Records a new round trip.
+    pub async fn create_oauth_state(
+        &self,
+        state: NewOAuthState,
+        now: DateTime<Utc>,
+    ) -> Result<OAuthStateId, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO oauth_states (state_hash, provider, user_id, chat_id, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&state.state_hash[..])
+        .bind(state.provider.as_str())
+        .bind(state.user.0)
+        .bind(state.chat.0)
+        .bind(to_millis(now))
+        .bind(to_millis(state.expires_at))
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(verifier) = &state.pkce_verifier {
+            sqlx::query("UPDATE oauth_states SET pkce_verifier = ? WHERE id = ?")
+                .bind(self.seal(verifier, &verifier_aad(id)))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Expired round trips are worthless; clearing them here keeps the table small.
+        sqlx::query("DELETE FROM oauth_states WHERE expires_at < ?")
+            .bind(to_millis(now) - 86_400_000)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(OAuthStateId(id))
+    }
+
+    /// Reads a state without using it up (the start link), or uses it up (`consume`, the
+    /// callback) in the same transaction that checks it, so that two callbacks racing with
+    /// one state cannot both succeed.
+    pub async fn check_oauth_state(
+        &self,
+        state_hash: &[u8; 32],
+        consume: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Result<OAuthState, StateProblem>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(
+            "SELECT id, provider, user_id, chat_id, pkce_verifier, expires_at, used_at
+             FROM oauth_states WHERE state_hash = ?",
+        )
+        .bind(&state_hash[..])
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(StateProblem::Unknown));
+        };
+        let id: i64 = row.get("id");
+        if row.get::<Option<i64>, _>("used_at").is_some() {
+            return Ok(Err(StateProblem::Used));
+        }
+        if from_millis(row.get("expires_at"))? <= now {
+            return Ok(Err(StateProblem::Expired));
+        }
+        if consume {
+            sqlx::query("UPDATE oauth_states SET used_at = ? WHERE id = ?")
+                .bind(to_millis(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let sealed: Option<Vec<u8>> = row.get("pkce_verifier");
+        let state = OAuthState {
+            id: OAuthStateId(id),
+            provider: parse_stored(row.get::<&str, _>("provider"), "OAuth provider")?,
+            user: UserId(row.get("user_id")),
+            chat: ChatId(row.get("chat_id")),
+            pkce_verifier: sealed
+                .map(|s| self.open_sealed(&s, &verifier_aad(id)))
+                .transpose()?,
+        };
+        tx.commit().await?;
+        Ok(Ok(state))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ChatKind, ChatPlatform};
+    use crate::store::test_support::temp_store;
+
+    #[tokio::test]
+    async fn a_state_is_single_use_and_expires() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let user = store
+            .upsert_user(ChatPlatform::Telegram, "1", None, now)
+            .await
+            .unwrap();
+        let chat = store
+            .upsert_chat(ChatPlatform::Telegram, "1", ChatKind::Private, None, now)
+            .await
+            .unwrap();
+        let hash = [7u8; 32];
+        store
+            .create_oauth_state(
+                NewOAuthState {
+                    state_hash: hash,
+                    provider: OAuthProvider::X,
+                    user: user.id,
+                    chat: chat.id,
+                    pkce_verifier: Some(Secret::new("verifier-abc")),
+                    expires_at: now + chrono::Duration::minutes(10),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let peek = store
+            .check_oauth_state(&hash, false, now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(peek.pkce_verifier.unwrap().expose(), "verifier-abc");
+        let later = now + chrono::Duration::minutes(11);
+        assert_eq!(
+            store
+                .check_oauth_state(&hash, true, later)
+                .await
+                .unwrap()
+                .unwrap_err(),
+            StateProblem::Expired
+        );
+        let used = store
+            .check_oauth_state(&hash, true, now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(used.provider, OAuthProvider::X);
+        assert_eq!(used.user, user.id);
+        assert_eq!(
+            store
+                .check_oauth_state(&hash, true, now)
+                .await
+                .unwrap()
+                .unwrap_err(),
+            StateProblem::Used
+        );
+        assert_eq!(
+            store
+                .check_oauth_state(&[0; 32], false, now)
+                .await
+                .unwrap()
+                .unwrap_err(),
+            StateProblem::Unknown
+        );
+    }
+}
