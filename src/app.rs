@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::crypto::{CryptoError, KeyFileOutcome, KeyId, MasterKey, Sealer};
+use crate::media::MediaFiles;
 use crate::store::{Store, StoreError};
 use crate::web::{self, WebError, WebState};
 
@@ -88,6 +89,7 @@ pub enum AppError {
 pub struct App {
     config: Config,
     store: Store,
+    media: MediaFiles,
     key_source: KeySource,
 }
 
@@ -97,10 +99,12 @@ impl App {
     pub async fn open(config: Config) -> Result<Self, AppError> {
         ensure_data_dir(&config.data_dir)?;
         let (key, key_source) = master_key(&config)?;
+        let media = MediaFiles::new(&config.data_dir, key.derive("media links"));
         let store = open_store(&config, key, &key_source).await?;
         Ok(Self {
             config,
             store,
+            media,
             key_source,
         })
     }
@@ -113,6 +117,11 @@ impl App {
     /// The database.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Stored images and their signed links.
+    pub fn media(&self) -> &MediaFiles {
+        &self.media
     }
 
     /// Where the master key came from.
@@ -141,6 +150,7 @@ impl App {
             store: self.store.clone(),
             data_dir: self.config.data_dir.clone(),
             policy_version: self.config.policy_version,
+            media: self.media.clone(),
         });
         let served = web::serve(listener, router, shutdown).await;
         self.store.close().await;

@@ -128,6 +128,18 @@ impl MasterKey {
         Secret::new(BASE64.encode(self.bytes))
     }
 
+    /// A key for another purpose (signing media links), derived so that it reveals nothing
+    /// about the master key: HMAC-SHA256(master, "autopost subkey v1" ‖ purpose).
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::Mac;
+        // HMAC accepts keys of any length, so this cannot fail for a 32-byte key.
+        let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(&self.bytes)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(b"autopost subkey v1\0");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// The key's public fingerprint.
     pub fn id(&self) -> KeyId {
         self.id

@@ -8,6 +8,8 @@ pub mod domain;
 pub mod doctor;
 // Secrets, the master key, and sealing tokens at rest with AES-256-GCM.
 pub mod crypto;
+// Stored images and signed, expiring links to them.
+pub mod media;
 // Output for the CLI's own commands: the one place that writes to stdout.
 pub mod output;
 // Publishing to X, Facebook Pages and Instagram behind one trait.

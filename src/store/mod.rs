@@ -7,6 +7,7 @@ mod chats;
 mod keys;
 mod notifications;
 mod oauth_states;
+mod posts;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub use chats::{Chat, User};
 pub use keys::SEALED_COLUMNS;
 pub use notifications::{Notification, NotificationKind, StoredNotification};
 pub use oauth_states::{NewOAuthState, OAuthState, StateProblem};
+pub use posts::{MediaFile, NewMedia, NewPost};
 
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -9,8 +9,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,7 +18,8 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
-use crate::store::Store;
+use crate::media::{MediaError, MediaFiles};
+use crate::store::{Store, StoreError};
 
 /// What the handlers share.
 #[derive(Clone, Debug)]
@@ -29,6 +30,8 @@ pub struct WebState {
     pub data_dir: PathBuf,
     /// The policy version users accept.
     pub policy_version: u32,
+    /// Stored images and the key that signs links to them.
+    pub media: MediaFiles,
 }
 
 /// Why the web server could not start or stopped.
@@ -60,6 +63,7 @@ pub fn router(state: WebState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/privacy", get(privacy_page))
+        .route("/media/{token}", get(media_file))
         .layer(middleware::from_fn(trace_route))
         .with_state(state)
 }
@@ -90,6 +94,64 @@ async fn trace_route(request: Request, next: Next) -> Response {
     }
     .instrument(span)
     .await
+}
+
+/// Serves a stored image behind a signed, expiring link (Instagram fetches these).
+async fn media_file(State(state): State<WebState>, Path(token): Path<String>) -> Response {
+    let now = chrono::Utc::now();
+    let id = match state.media.verify(&token, now) {
+        Ok(id) => id,
+        Err(MediaError::Expired) => {
+            return pages::problem(
+                StatusCode::GONE,
+                "Link expired",
+                "This image link has expired.",
+            );
+        }
+        Err(_) => {
+            return pages::problem(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no image here.",
+            );
+        }
+    };
+    let file = match state.store.media_file(id).await {
+        Ok(file) => file,
+        Err(StoreError::NotFound { .. }) => {
+            return pages::problem(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "This image was removed.",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %crate::telemetry::chain(&e), media = %id, "cannot look up media");
+            return pages::problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Error",
+                "Try again later.",
+            );
+        }
+    };
+    match state.media.read(&file.file_name).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, file.content_type),
+                (header::CACHE_CONTROL, "private, max-age=300".to_owned()),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %crate::telemetry::chain(&e), media = %id, "stored media file missing");
+            pages::problem(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "This image was removed.",
+            )
+        }
+    }
 }
 
 async fn privacy_page(State(state): State<WebState>) -> Response {
