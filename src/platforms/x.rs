@@ -1,1 +1,1076 @@
-//! X (Twitter): being written.
+//! X (Twitter) API v2: OAuth 2.0 with PKCE (authorize URL, code exchange, refresh, revoke),
+//! media upload, `POST /2/tweets`, and the weighted character count. Knows tokens and
+//! account ids, never chats or the store; every token becomes a `Secret` the moment it is parsed.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderMap};
+use serde::Deserialize;
+use tracing::instrument;
+use url::Url;
+
+use super::http::{classify_send_error, rate_limit_headers, retry_after};
+use super::{
+    AccountRef, AuthError, Limits, Platform, PostContent, PublishError, Published, RateLimit,
+    Refreshed,
+};
+use crate::config::XConfig;
+use crate::crypto::Secret;
+use crate::domain::Provider;
+
+/// The scopes autopost asks for: post text and images, read the account, and refresh.
+/// <https://docs.x.com/fundamentals/authentication/oauth-2-0/authorization-code>
+pub const SCOPES: &str = "tweet.read tweet.write users.read media.write offline.access";
+
+/// What every X post may contain. <https://docs.x.com/x-api/media/introduction>
+const LIMITS: Limits = Limits {
+    max_text: 280,
+    max_images: 4,
+    requires_image: false,
+    max_image_bytes: 5 * 1024 * 1024,
+    image_types: &["image/jpeg", "image/png", "image/gif", "image/webp"],
+    max_hashtags: None,
+};
+
+/// Platform words longer than this are cut: they end up in chat replies and logs.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// Publishes to X on behalf of users who linked their account with OAuth 2.0.
+pub struct XClient {
+    http: reqwest::Client,
+    client_id: String,
+    client_secret: Option<Secret>,
+    api_url: Url,
+    authorize_url: Url,
+    /// Last quota X reported per account (X user id), from create-post answers and 429s.
+    rate_limits: Mutex<HashMap<String, RateLimit>>,
+}
+
+impl fmt::Debug for XClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The client id is public (it appears in every authorize URL); the secret is not shown.
+        f.debug_struct("XClient")
+            .field("client_id", &self.client_id)
+            .field("confidential", &self.client_secret.is_some())
+            .field("api_url", &self.api_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tokens X issued for a user in a code exchange.
+#[derive(Debug)] // fine: both tokens are `Secret`s
+pub struct Tokens {
+    /// Bearer token for API calls; lives 2 hours.
+    pub access_token: Secret,
+    /// Single-use refresh token; `None` when X sent none (no `offline.access`) or an empty one.
+    pub refresh_token: Option<Secret>,
+    /// When the access token lapses.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The scopes X granted, space-separated (may be fewer than asked for).
+    pub scopes: String,
+}
+
+/// The X user a token belongs to, from `GET /2/users/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct XIdentity {
+    /// X's numeric user id, as a string.
+    pub id: String,
+    /// The @handle, without `@`.
+    pub username: String,
+    /// The display name.
+    pub name: String,
+}
+
+/// Whether a request can create a post: decides what a lost answer means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// `POST /2/tweets`: a lost answer may hide a live post.
+    Create,
+    /// Media upload: nothing is public until the post is created, so a lost answer is safe to retry.
+    Upload,
+    /// Reads (`/2/users/me`, timelines): nothing changes at X.
+    Read,
+}
+
+impl XClient {
+    /// Builds the client from its configuration and the shared HTTP client
+    /// ([`super::http::client`]), which must not follow redirects.
+    pub fn new(config: &XConfig, http: reqwest::Client) -> Self {
+        Self {
+            http,
+            client_id: config.client_id.clone(),
+            // A copy, not a read: the client needs its own, and `Secret` is deliberately not Clone.
+            client_secret: config
+                .client_secret
+                .as_ref()
+                .map(|s| Secret::new(s.expose())),
+            api_url: config.api_url.clone(),
+            authorize_url: config.authorize_url.clone(),
+            rate_limits: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The consent page URL to send the user to; X redirects back to `redirect_uri` with
+    /// `code` and `state`. <https://docs.x.com/fundamentals/authentication/oauth-2-0/user-access-token>
+    pub fn authorize_url(&self, redirect_uri: &Url, state: &str, code_challenge: &str) -> Url {
+        let mut url = self.authorize_url.clone();
+        // `query_pairs_mut` encodes a space as `+`; X documents `%20`, so the scope is
+        // appended already encoded, and the rest through the serializer.
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("redirect_uri", redirect_uri.as_str())
+            .append_pair("state", state)
+            .append_pair("code_challenge", code_challenge)
+            .append_pair("code_challenge_method", "S256");
+        let scope = SCOPES.replace(' ', "%20");
+        url.set_query(Some(&format!("{}&scope={scope}", query.finish())));
+        url
+    }
+
+    /// Exchanges the authorization code from the callback for tokens. Must happen within
+    /// 30 seconds of consent. A refused code or verifier is [`AuthError::Revoked`].
+    #[instrument(skip_all, fields(provider = "x"))]
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        code_verifier: &Secret,
+        redirect_uri: &Url,
+    ) -> Result<Tokens, AuthError> {
+        let form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("code_verifier", code_verifier.expose()),
+        ];
+        let answer = self.token_request(&["2", "oauth2", "token"], form).await?;
+        let tokens = parse_token_answer(&answer)?;
+        tracing::debug!(scopes = %tokens.scopes, "x code exchanged");
+        Ok(tokens)
+    }
+
+    /// The user the token acts for (`GET /2/users/me`), to name the linked account.
+    #[instrument(skip_all, fields(provider = "x"))]
+    pub async fn me(&self, token: &Secret) -> Result<XIdentity, PublishError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            data: XIdentity,
+        }
+        let request = self
+            .http
+            .get(self.endpoint(&["2", "users", "me"]))
+            .header(AUTHORIZATION, bearer(token));
+        let (status, _, body) = self.send(request, Stage::Read).await?;
+        serde_json::from_slice::<Answer>(&body)
+            .map(|a| a.data)
+            .map_err(|e| unreadable(status, Stage::Read, "user", &e))
+    }
+
+    /// Up to `max` of the account's most recent posts, newest first, as `(id, text)`: what
+    /// reconciliation compares against after a lost answer. X returns text with `&`, `<`, `>`
+    /// escaped as HTML entities and links shortened to t.co, so compare with that in mind.
+    #[instrument(skip_all, fields(provider = "x", account = %account.remote_id))]
+    pub async fn recent_posts(
+        &self,
+        account: AccountRef<'_>,
+        max: usize,
+    ) -> Result<Vec<(String, String)>, PublishError> {
+        #[derive(Deserialize)]
+        struct Tweet {
+            id: String,
+            text: String,
+        }
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            data: Vec<Tweet>,
+        }
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        // X accepts max_results between 5 and 100 only.
+        let asked = max.clamp(5, 100).to_string();
+        let request = self
+            .http
+            .get(self.endpoint(&["2", "users", account.remote_id, "tweets"]))
+            .query(&[("max_results", asked.as_str())])
+            .header(AUTHORIZATION, bearer(account.token));
+        let (status, _, body) = self.send(request, Stage::Read).await?;
+        let answer: Answer = serde_json::from_slice(&body)
+            .map_err(|e| unreadable(status, Stage::Read, "timeline", &e))?;
+        Ok(answer
+            .data
+            .into_iter()
+            .take(max)
+            .map(|t| (t.id, t.text))
+            .collect())
+    }
+
+    /// `api_url` with `segments` appended, each percent-encoded.
+    fn endpoint(&self, segments: &[&str]) -> Url {
+        let mut url = self.api_url.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        // Config only accepts http(s) URLs, which can always be a base.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// Sends `request` and returns the status, headers and body of a 2xx answer; classifies
+    /// everything else. A lost answer is `Ambiguous` only where it may hide a created post.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        stage: Stage,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), PublishError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(e, stage))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(e, stage))?;
+        if status.is_success() {
+            Ok((status, headers, body))
+        } else {
+            Err(classify_answer(status, &headers, &body, Utc::now()))
+        }
+    }
+
+    /// Remembers the quota X reported for `account`.
+    fn record_rate_limit(&self, account: &str, limit: RateLimit) {
+        if limit == RateLimit::default() {
+            return;
+        }
+        self.rate_limits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(account.to_owned(), limit);
+    }
+
+    /// Uploads one image; returns X's media id.
+    async fn upload(
+        &self,
+        account: AccountRef<'_>,
+        media: &super::Media,
+    ) -> Result<String, PublishError> {
+        #[derive(Deserialize)]
+        struct Data {
+            id: String,
+        }
+        #[derive(Deserialize)]
+        struct Answer {
+            data: Data,
+        }
+        let part = reqwest::multipart::Part::stream(media.bytes.clone())
+            .file_name("image")
+            .mime_str(&media.content_type)
+            .map_err(|_| PublishError::Rejected {
+                reason: format!("`{}` is not a valid image type", media.content_type),
+            })?;
+        let form = reqwest::multipart::Form::new()
+            .part("media", part)
+            .text("media_category", "tweet_image");
+        let request = self
+            .http
+            .post(self.endpoint(&["2", "media", "upload"]))
+            .header(AUTHORIZATION, bearer(account.token))
+            .multipart(form);
+        let result = self.send(request, Stage::Upload).await;
+        self.note_throttle(account.remote_id, &result);
+        let (status, _, body) = result?;
+        serde_json::from_slice::<Answer>(&body)
+            .map(|a| a.data.id)
+            .map_err(|e| unreadable(status, Stage::Upload, "media upload", &e))
+    }
+
+    /// Records the reset time of a 429, whichever call it came from: it gates the next publish.
+    fn note_throttle<T>(&self, account: &str, result: &Result<T, PublishError>) {
+        if let Err(PublishError::RateLimited { reset_at }) = result {
+            self.record_rate_limit(
+                account,
+                RateLimit {
+                    remaining: Some(0),
+                    reset_at: *reset_at,
+                },
+            );
+        }
+    }
+
+    /// A form POST to the token or revoke endpoint with our client authentication:
+    /// Basic for a confidential client, `client_id` in the body for a public one.
+    async fn token_request(
+        &self,
+        path: &[&str],
+        mut form: Vec<(&str, &str)>,
+    ) -> Result<Bytes, AuthError> {
+        let mut request = self.http.post(self.endpoint(path));
+        match &self.client_secret {
+            Some(secret) => {
+                let pair = format!("{}:{}", self.client_id, secret.expose());
+                request = request.header(AUTHORIZATION, format!("Basic {}", BASE64.encode(pair)));
+            }
+            None => form.push(("client_id", &self.client_id)),
+        }
+        let response = request
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| AuthError::Transient(classify_send_error(e)))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| AuthError::Transient(classify_send_error(e)))?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(classify_token_error(status, &headers, &body))
+    }
+}
+
+#[async_trait]
+impl Platform for XClient {
+    fn provider(&self) -> Provider {
+        Provider::X
+    }
+
+    fn limits(&self) -> &Limits {
+        &LIMITS
+    }
+
+    #[instrument(skip_all, fields(provider = "x", account = %account.remote_id, images = post.media.len()))]
+    async fn publish(
+        &self,
+        account: AccountRef<'_>,
+        post: PostContent<'_>,
+    ) -> Result<Published, PublishError> {
+        #[derive(Deserialize)]
+        struct Data {
+            id: String,
+        }
+        #[derive(Deserialize)]
+        struct Answer {
+            data: Data,
+        }
+        let mut media_ids = Vec::with_capacity(post.media.len());
+        for media in post.media {
+            media_ids.push(self.upload(account, media).await?);
+        }
+        tracing::debug!(uploaded = media_ids.len(), "x media uploaded");
+
+        let mut body = serde_json::Map::new();
+        // X requires text unless media is attached; an empty text with media is left out.
+        if !post.text.is_empty() || media_ids.is_empty() {
+            body.insert("text".into(), post.text.into());
+        }
+        if !media_ids.is_empty() {
+            body.insert(
+                "media".into(),
+                serde_json::json!({ "media_ids": media_ids }),
+            );
+        }
+        let request = self
+            .http
+            .post(self.endpoint(&["2", "tweets"]))
+            .header(AUTHORIZATION, bearer(account.token))
+            .json(&body);
+        let result = self.send(request, Stage::Create).await;
+        self.note_throttle(account.remote_id, &result);
+        let (status, headers, answer) = result?;
+        self.record_rate_limit(account.remote_id, rate_limit_headers(&headers));
+        let id = serde_json::from_slice::<Answer>(&answer)
+            .map(|a| a.data.id)
+            .map_err(|e| unreadable(status, Stage::Create, "post", &e))?;
+        let url = Url::parse(&format!("https://x.com/i/web/status/{id}")).ok();
+        tracing::debug!(remote_id = %id, "x post created");
+        Ok(Published { remote_id: id, url })
+    }
+
+    #[instrument(skip_all, fields(provider = "x"))]
+    async fn refresh(&self, refresh_token: &Secret) -> Result<Refreshed, AuthError> {
+        let form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+        ];
+        let answer = self.token_request(&["2", "oauth2", "token"], form).await?;
+        let tokens = parse_token_answer(&answer)?;
+        Ok(Refreshed {
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            expires_at: tokens.expires_at,
+        })
+    }
+
+    #[instrument(skip_all, fields(provider = "x"))]
+    async fn revoke(&self, token: &Secret) -> Result<(), AuthError> {
+        let form = vec![("token", token.expose())];
+        self.token_request(&["2", "oauth2", "revoke"], form)
+            .await
+            .map(drop)
+    }
+
+    fn rate_limit(&self, account_remote_id: &str) -> Option<RateLimit> {
+        self.rate_limits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(account_remote_id)
+            .copied()
+    }
+}
+
+/// `Bearer <token>`: the one place an X user token leaves as text.
+fn bearer(token: &Secret) -> String {
+    format!("Bearer {}", token.expose())
+}
+
+/// A request that got no usable answer. A lost upload answer cannot hide a post (nothing is
+/// public before `POST /2/tweets`), so it counts as unsent: `Unreachable`, safe to retry.
+fn transport_error(error: reqwest::Error, stage: Stage) -> PublishError {
+    match stage {
+        Stage::Upload => PublishError::Unreachable(error.without_url()),
+        Stage::Create | Stage::Read => classify_send_error(error),
+    }
+}
+
+/// A 2xx answer whose body we cannot read: only a create call leaves the outcome unknown.
+fn unreadable(
+    status: StatusCode,
+    stage: Stage,
+    what: &str,
+    error: &serde_json::Error,
+) -> PublishError {
+    match stage {
+        Stage::Create => PublishError::Ambiguous {
+            detail: format!("X answered {status} with an unreadable {what} body: {error}"),
+        },
+        Stage::Upload | Stage::Read => PublishError::ServerError {
+            status: status.as_u16(),
+            message: format!("unreadable {what} answer: {error}"),
+        },
+    }
+}
+
+/// Classifies a non-2xx answer from an API endpoint.
+fn classify_answer(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> PublishError {
+    let message = platform_words(status, body);
+    match status.as_u16() {
+        429 => PublishError::RateLimited {
+            reset_at: throttle_reset(headers, now),
+        },
+        401 => PublishError::Unauthorized { message },
+        500..=599 => PublishError::ServerError {
+            status: status.as_u16(),
+            message,
+        },
+        _ => PublishError::Rejected { reason: message },
+    }
+}
+
+/// When a 429 ends. X sends a 429 for an exhausted 24-hour cap even while the 15-minute
+/// window has requests left, so an exhausted daily cap's reset wins over the window's.
+/// <https://docs.x.com/x-api/fundamentals/rate-limits>
+fn throttle_reset(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let number = |name: String| {
+        headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+    };
+    let daily = ["x-user-limit-24hour", "x-app-limit-24hour"]
+        .into_iter()
+        .filter(|cap| number(format!("{cap}-remaining")) == Some(0))
+        .filter_map(|cap| number(format!("{cap}-reset")))
+        .filter_map(|s| DateTime::from_timestamp(s, 0))
+        .max();
+    daily
+        .or(rate_limit_headers(headers).reset_at)
+        .or_else(|| retry_after(headers, now))
+}
+
+/// An X error body: RFC 7807 problem (`detail`, `title`), the older `errors[]`, or an
+/// OAuth error (`error`, `error_description`).
+#[derive(Debug, Default, Deserialize)]
+struct Problem {
+    title: Option<String>,
+    detail: Option<String>,
+    #[serde(default)]
+    errors: Vec<ProblemItem>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProblemItem {
+    message: Option<String>,
+}
+
+/// The platform's own words for a failed answer, cut to a readable length. X never echoes
+/// the bearer token in a body, so these are safe to show.
+fn platform_words(status: StatusCode, body: &[u8]) -> String {
+    let problem: Problem = serde_json::from_slice(body).unwrap_or_default();
+    let first_message = problem.errors.iter().find_map(|e| e.message.clone());
+    let words = match (problem.detail, first_message) {
+        (Some(detail), Some(message)) if detail != message => format!("{detail} ({message})"),
+        (Some(detail), _) => detail,
+        (None, Some(message)) => message,
+        (None, None) => problem
+            .error_description
+            .or(problem.error)
+            .or(problem.title)
+            .unwrap_or_else(|| {
+                format!(
+                    "HTTP {} {}",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or("")
+                )
+                .trim_end()
+                .to_owned()
+            }),
+    };
+    words.chars().take(MAX_MESSAGE_CHARS).collect()
+}
+
+/// Classifies a failed token or revoke call. Only a dead grant means "reconnect"
+/// (`invalid_grant`; X also answers `invalid_request` for a spent code or token); a network
+/// blip, 5xx, 429 or a refusal of our own client credentials leaves the grant standing.
+fn classify_token_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> AuthError {
+    let problem: Problem = serde_json::from_slice(body).unwrap_or_default();
+    let message = platform_words(status, body);
+    let dead_grant = status == StatusCode::BAD_REQUEST
+        && matches!(
+            problem.error.as_deref(),
+            Some("invalid_grant" | "invalid_request")
+        );
+    if dead_grant {
+        AuthError::Revoked { message }
+    } else {
+        AuthError::Transient(classify_answer(status, headers, body, Utc::now()))
+    }
+}
+
+/// Reads a token answer; a missing or empty refresh token becomes `None`, never an empty
+/// `Secret` that would overwrite the stored one.
+fn parse_token_answer(body: &[u8]) -> Result<Tokens, AuthError> {
+    #[derive(Deserialize)]
+    struct Answer {
+        access_token: String,
+        refresh_token: Option<String>,
+        expires_in: Option<i64>,
+        #[serde(default)]
+        scope: String,
+    }
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| {
+        // serde's message names a field or a position, never a value.
+        AuthError::Transient(PublishError::ServerError {
+            status: 200,
+            message: format!("unreadable token answer: {e}"),
+        })
+    })?;
+    if answer.access_token.is_empty() {
+        return Err(AuthError::Transient(PublishError::ServerError {
+            status: 200,
+            message: "the token answer holds no access token".to_owned(),
+        }));
+    }
+    Ok(Tokens {
+        access_token: Secret::new(answer.access_token),
+        refresh_token: answer
+            .refresh_token
+            .filter(|t| !t.is_empty())
+            .map(Secret::new),
+        expires_at: answer
+            .expires_in
+            .and_then(|s| Utc::now().checked_add_signed(chrono::Duration::seconds(s))),
+        scopes: answer.scope,
+    })
+}
+
+/// Every URL counts this many, whatever its length (links are wrapped in t.co).
+const URL_WEIGHT: usize = 23;
+
+/// A post's length as X counts it (twitter-text v3, limit 280), after NFC normalization as X
+/// does: 1 for most Latin, Greek,
+/// Cyrillic, Hebrew, Arabic and general punctuation, 2 for everything else (CJK, emoji);
+/// every URL 23; an emoji sequence (skin tone, ZWJ family, flag, keycap) 2 in all.
+/// <https://docs.x.com/fundamentals/counting-characters>
+///
+/// Hand-written: the `twitter-text` crate (0.3.1) pulls in `cxx`, a parser generator and an
+/// emoji table, far more than this needs. Differences from twitter-text, all rare:
+/// - URLs are found by a simple detector: `http(s)://…`, and bare domains ending in a common
+///   TLD (`example.com/path`), not preceded by a letter, digit, `@`, `#` or `$`;
+/// - emoji are recognised by code-point ranges, not the full Unicode emoji list.
+pub fn weighted_length(text: &str) -> usize {
+    use unicode_normalization::UnicodeNormalization;
+    let chars: Vec<char> = text.nfc().collect();
+    let mut total = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        if let Some(end) = url_end(&chars, i) {
+            total += URL_WEIGHT;
+            i = end;
+        } else if let Some(end) = emoji_end(&chars, i) {
+            total += 2;
+            i = end;
+        } else {
+            total += char_weight(chars[i]);
+            i += 1;
+        }
+    }
+    total
+}
+
+/// twitter-text v3 weights: these ranges weigh 1, all else 2.
+fn char_weight(c: char) -> usize {
+    match u32::from(c) {
+        0x0000..=0x10FF | 0x2000..=0x200D | 0x2010..=0x201F | 0x2032..=0x2037 => 1,
+        _ => 2,
+    }
+}
+
+/// Top-level domains that make a bare `name.tld` count as a link.
+const COMMON_TLDS: &[&str] = &[
+    "com", "net", "org", "info", "biz", "edu", "gov", "io", "co", "app", "dev", "ai", "me", "tv",
+    "ly", "gl", "us", "uk", "de", "fr", "es", "it", "nl", "ch", "eu", "ca", "au", "in", "jp", "ru",
+    "br", "xyz", "site", "online", "tech", "news", "blog", "shop", "store",
+];
+
+/// If a URL starts at `start`, where it ends.
+fn url_end(chars: &[char], start: usize) -> Option<usize> {
+    let before = start.checked_sub(1).map(|p| chars[p]);
+    // twitter-text: a link is not glued to a word, a mention, a hashtag or a cashtag.
+    if before.is_some_and(|c| c.is_alphanumeric() || "@＠#＃$＄".contains(c)) {
+        return None;
+    }
+    let rest: String = chars[start..chars.len().min(start + 8)]
+        .iter()
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if let Some(scheme) = ["https://", "http://"]
+        .into_iter()
+        .find(|s| rest.starts_with(s))
+    {
+        let host_start = start + scheme.len();
+        if !chars.get(host_start).is_some_and(|c| c.is_alphanumeric()) {
+            return None;
+        }
+        let end = run_end(chars, host_start, |c| !c.is_whitespace());
+        return Some(trim_trailing_punctuation(chars, host_start, end));
+    }
+    // twitter-text: a bare domain right after `-`, `_`, `.` or `/` is part of something else.
+    if before.is_some_and(|c| "-_./".contains(c)) {
+        return None;
+    }
+    let host_end = run_end(chars, start, |c| {
+        c.is_ascii_alphanumeric() || c == '-' || c == '.'
+    });
+    let mut host: String = chars[start..host_end].iter().collect();
+    while host.ends_with('.') {
+        host.pop();
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    let tld = labels.last()?.to_ascii_lowercase();
+    let well_formed = labels.len() >= 2
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+    if !well_formed || !COMMON_TLDS.contains(&tld.as_str()) {
+        return None;
+    }
+    let mut end = start + host.chars().count();
+    match chars.get(end) {
+        // `user.name@example.com` is an address, not a link.
+        Some('@') => None,
+        Some(':' | '/') if end == host_end => {
+            end = run_end(chars, end, |c| !c.is_whitespace());
+            Some(trim_trailing_punctuation(chars, start, end))
+        }
+        _ => Some(end),
+    }
+}
+
+/// The end of the run of characters from `start` that satisfy `keep`.
+fn run_end(chars: &[char], start: usize, keep: impl Fn(char) -> bool) -> usize {
+    chars[start..]
+        .iter()
+        .position(|&c| !keep(c))
+        .map_or(chars.len(), |n| start + n)
+}
+
+/// Sentence punctuation after a link is not part of it (`see https://a.io/x.`); a closing
+/// bracket is, when the link opened it (Wikipedia-style paths).
+fn trim_trailing_punctuation(chars: &[char], start: usize, mut end: usize) -> usize {
+    while end > start {
+        let last = chars[end - 1];
+        // A closing bracket stays only while the link has opened more than it has closed.
+        let unbalanced = |open: char| {
+            let span = &chars[start..end];
+            span.iter().filter(|&&c| c == last).count()
+                > span.iter().filter(|&&c| c == open).count()
+        };
+        let drop = match last {
+            '.' | ',' | ';' | ':' | '!' | '?' | '\'' | '"' | '…' => true,
+            ')' => unbalanced('('),
+            ']' => unbalanced('['),
+            '}' => unbalanced('{'),
+            _ => false,
+        };
+        if !drop {
+            break;
+        }
+        end -= 1;
+    }
+    end
+}
+
+/// Code points that start an emoji (pictographs, dingbats, arrows, symbols).
+fn is_emoji_base(c: char) -> bool {
+    matches!(u32::from(c),
+        0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2300..=0x23FF | 0x2B00..=0x2BFF
+        | 0x2190..=0x21FF | 0x2900..=0x297F | 0x25A0..=0x25FF | 0x203C | 0x2049
+        | 0x2122 | 0x2139 | 0x24C2 | 0x3030 | 0x303D | 0x3297 | 0x3299)
+}
+
+/// Whether `c` modifies the emoji before it: variation selectors, skin tones, tag
+/// characters (subdivision flags), the keycap mark.
+fn is_emoji_modifier(c: char) -> bool {
+    matches!(u32::from(c), 0xFE0E | 0xFE0F | 0x1F3FB..=0x1F3FF | 0xE0020..=0xE007F | 0x20E3)
+}
+
+/// If an emoji sequence starts at `start`, where it ends.
+fn emoji_end(chars: &[char], start: usize) -> Option<usize> {
+    let first = chars[start];
+    let is_regional = |c: char| matches!(u32::from(c), 0x1F1E6..=0x1F1FF);
+    if is_regional(first) {
+        // A flag is two regional indicators.
+        let pair = chars.get(start + 1).is_some_and(|&c| is_regional(c));
+        return Some(start + if pair { 2 } else { 1 });
+    }
+    let modified = chars.get(start + 1).is_some_and(|&c| is_emoji_modifier(c));
+    if !is_emoji_base(first) && !modified {
+        return None;
+    }
+    let mut end = start + 1;
+    loop {
+        match chars.get(end) {
+            Some(&c) if is_emoji_modifier(c) => end += 1,
+            Some('\u{200D}') if chars.get(end + 1).is_some_and(|&c| is_emoji_base(c)) => {
+                end += 2;
+            }
+            _ => return Some(end),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn weighted_length_follows_twitter_text_weights() {
+        let cases: &[(&str, usize)] = &[
+            ("", 0),
+            ("hello world", 11),
+            ("line\nbreak", 10),
+            ("café", 4),
+            ("Привет", 6),
+            ("שלום", 4),
+            ("日本語", 6),
+            ("한국어", 6),
+            ("“quoted” – dash", 15),
+            ("…", 2),
+            ("′″", 2),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(weighted_length(text), *expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn every_url_counts_23_whatever_its_length() {
+        let cases: &[(&str, usize)] = &[
+            ("https://example.com", 23),
+            (
+                "https://example.com/a/very/long/path/that/goes/on?and=on&on=1",
+                23,
+            ),
+            ("go http://a.io now", 3 + 23 + 4),
+            ("see example.com.", 4 + 23 + 1),
+            ("example.org/path?q=1", 23),
+            ("(https://en.wikipedia.org/wiki/Rust_(language))", 23 + 2),
+            ("HTTPS://EXAMPLE.COM/", 23),
+            ("two https://a.co https://b.co", 4 + 23 + 1 + 23),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(weighted_length(text), *expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn words_with_dots_addresses_and_tags_are_not_urls() {
+        let cases: &[&str] = &[
+            "node.js",
+            "file.txt",
+            "e.g. this",
+            "mail me@example.com",
+            "user.name@example.com",
+            "#example.com",
+            "wordhttp://x.com",
+            "https://",
+            "v1.2.3",
+        ];
+        for text in cases {
+            assert_eq!(
+                weighted_length(text),
+                text.chars().count(),
+                "{text:?} should count char by char"
+            );
+        }
+    }
+
+    #[test]
+    fn an_emoji_sequence_counts_2_however_many_code_points_it_has() {
+        let cases: &[(&str, usize)] = &[
+            ("👍", 2),
+            ("👍🏽", 2),
+            ("👨‍👩‍👧‍👦", 2),
+            ("🇫🇷", 2),
+            ("🇫🇷🇩🇪", 4),
+            ("1️⃣", 2),
+            ("❤️", 2),
+            ("©️", 2),
+            ("🏴󠁧󠁢󠁳󠁣󠁴󠁿", 2),
+            ("hi 👋!", 3 + 2 + 1),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(weighted_length(text), *expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn decomposed_accents_are_counted_after_nfc_normalization() {
+        // "é" as e + combining acute accent is one character once composed, as X counts it.
+        assert_eq!(weighted_length("cafe\u{301}"), 4);
+        assert_eq!(weighted_length("café"), 4);
+    }
+
+    #[test]
+    fn the_limit_is_280_weighted() {
+        assert_eq!(weighted_length(&"a".repeat(280)), 280);
+        assert_eq!(weighted_length(&"日".repeat(140)), 280);
+        assert_eq!(
+            weighted_length(&format!("{} https://example.com", "a".repeat(256))),
+            280
+        );
+        let client = client(None);
+        assert_eq!(client.limits().max_text, 280);
+        assert_eq!(client.limits().max_images, 4);
+        assert_eq!(client.limits().max_image_bytes, 5 * 1024 * 1024);
+        assert!(client.limits().image_types.contains(&"image/webp"));
+    }
+
+    fn client(secret: Option<&str>) -> XClient {
+        let config = XConfig {
+            client_id: "client-abc".to_owned(),
+            client_secret: secret.map(Secret::new),
+            api_url: Url::parse("https://api.x.com").unwrap(),
+            authorize_url: Url::parse("https://x.com/i/oauth2/authorize").unwrap(),
+        };
+        XClient::new(&config, reqwest::Client::new())
+    }
+
+    #[test]
+    fn the_authorize_url_carries_every_pkce_parameter_and_a_percent_encoded_scope() {
+        let redirect = Url::parse("https://autopost.example/oauth/x/callback").unwrap();
+        let url = client(None).authorize_url(&redirect, "state-1", "challenge-2");
+        assert!(
+            url.as_str()
+                .starts_with("https://x.com/i/oauth2/authorize?")
+        );
+        assert!(
+            url.as_str().contains(
+                "scope=tweet.read%20tweet.write%20users.read%20media.write%20offline.access"
+            ),
+            "{url}"
+        );
+        let pairs: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(pairs["response_type"], "code");
+        assert_eq!(pairs["client_id"], "client-abc");
+        assert_eq!(pairs["redirect_uri"], redirect.as_str());
+        assert_eq!(pairs["state"], "state-1");
+        assert_eq!(pairs["code_challenge"], "challenge-2");
+        assert_eq!(pairs["code_challenge_method"], "S256");
+        assert_eq!(pairs["scope"], SCOPES);
+    }
+
+    #[test]
+    fn endpoints_append_to_the_api_url_with_or_without_a_trailing_slash() {
+        let mut c = client(None);
+        assert_eq!(
+            c.endpoint(&["2", "tweets"]).as_str(),
+            "https://api.x.com/2/tweets"
+        );
+        c.api_url = Url::parse("http://127.0.0.1:9/prefix/").unwrap();
+        assert_eq!(
+            c.endpoint(&["2", "users", "1/2", "tweets"]).as_str(),
+            "http://127.0.0.1:9/prefix/2/users/1%2F2/tweets"
+        );
+    }
+
+    #[test]
+    fn debug_output_shows_no_client_secret() {
+        let shown = format!("{:?}", client(Some("very-secret-value")));
+        assert!(!shown.contains("very-secret-value"), "{shown}");
+        assert!(shown.contains("confidential: true"), "{shown}");
+    }
+
+    #[test]
+    fn answers_are_classified_by_what_the_caller_can_do() {
+        let now = Utc::now();
+        let none = HeaderMap::new();
+        let duplicate = br#"{"detail":"You are not allowed to create a Tweet with duplicate content.","type":"about:blank","title":"Forbidden","status":403}"#;
+        match classify_answer(StatusCode::FORBIDDEN, &none, duplicate, now) {
+            PublishError::Rejected { reason } => assert_eq!(
+                reason,
+                "You are not allowed to create a Tweet with duplicate content."
+            ),
+            other => panic!("{other:?}"),
+        }
+        let old_style =
+            br#"{"errors":[{"code":186,"message":"Tweet needs to be a bit shorter."}]}"#;
+        match classify_answer(StatusCode::BAD_REQUEST, &none, old_style, now) {
+            PublishError::Rejected { reason } => {
+                assert_eq!(reason, "Tweet needs to be a bit shorter.");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            classify_answer(StatusCode::UNAUTHORIZED, &none, b"{}", now),
+            PublishError::Unauthorized { .. }
+        ));
+        let server = classify_answer(StatusCode::BAD_GATEWAY, &none, b"<html>", now);
+        assert!(server.is_retryable());
+        assert_eq!(
+            server.to_string(),
+            "the platform had an internal error (502): HTTP 502 Bad Gateway"
+        );
+        assert!(matches!(
+            classify_answer(StatusCode::TOO_MANY_REQUESTS, &none, b"", now),
+            PublishError::RateLimited { reset_at: None }
+        ));
+    }
+
+    #[test]
+    fn a_429_waits_for_the_exhausted_daily_cap_then_the_window_then_retry_after() {
+        let now = Utc::now();
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", HeaderValue::from_static("30"));
+        assert_eq!(
+            throttle_reset(&headers, now),
+            Some(now + chrono::Duration::seconds(30))
+        );
+        headers.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
+        headers.insert("x-rate-limit-reset", HeaderValue::from_static("1790000000"));
+        assert_eq!(
+            throttle_reset(&headers, now).map(|t| t.timestamp()),
+            Some(1_790_000_000)
+        );
+        headers.insert("x-rate-limit-remaining", HeaderValue::from_static("12"));
+        headers.insert(
+            "x-user-limit-24hour-remaining",
+            HeaderValue::from_static("0"),
+        );
+        headers.insert(
+            "x-user-limit-24hour-reset",
+            HeaderValue::from_static("1790050000"),
+        );
+        assert_eq!(
+            throttle_reset(&headers, now).map(|t| t.timestamp()),
+            Some(1_790_050_000)
+        );
+    }
+
+    #[test]
+    fn only_a_dead_grant_asks_for_reconnection() {
+        let none = HeaderMap::new();
+        let dead =
+            br#"{"error":"invalid_grant","error_description":"Refresh token was already used"}"#;
+        match classify_token_error(StatusCode::BAD_REQUEST, &none, dead) {
+            AuthError::Revoked { message } => assert_eq!(message, "Refresh token was already used"),
+            other => panic!("{other:?}"),
+        }
+        let spent = br#"{"error":"invalid_request","error_description":"Value passed for the token was invalid."}"#;
+        assert!(matches!(
+            classify_token_error(StatusCode::BAD_REQUEST, &none, spent),
+            AuthError::Revoked { .. }
+        ));
+        for status in [
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::UNAUTHORIZED,
+        ] {
+            assert!(
+                matches!(
+                    classify_token_error(status, &none, br#"{"error":"unauthorized_client"}"#),
+                    AuthError::Transient(_)
+                ),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_or_empty_refresh_token_is_none_never_an_empty_secret() {
+        for body in [
+            r#"{"token_type":"bearer","expires_in":7200,"access_token":"a","scope":"tweet.read"}"#,
+            r#"{"token_type":"bearer","expires_in":7200,"access_token":"a","refresh_token":""}"#,
+            r#"{"token_type":"bearer","access_token":"a","refresh_token":null}"#,
+        ] {
+            let tokens = parse_token_answer(body.as_bytes()).unwrap();
+            assert!(tokens.refresh_token.is_none(), "{body}");
+        }
+        let full = parse_token_answer(
+            br#"{"token_type":"bearer","expires_in":7200,"access_token":"a","scope":"s","refresh_token":"r"}"#,
+        )
+        .unwrap();
+        assert_eq!(full.refresh_token.unwrap().expose(), "r");
+        let lapses = full.expires_at.unwrap() - Utc::now();
+        assert!(lapses > chrono::Duration::seconds(7100), "{lapses}");
+        assert!(matches!(
+            parse_token_answer(br#"{"access_token":""}"#),
+            Err(AuthError::Transient(_))
+        ));
+    }
+
+    #[test]
+    fn long_platform_words_are_cut() {
+        let body = serde_json::json!({ "detail": "x".repeat(5000) }).to_string();
+        assert_eq!(
+            platform_words(StatusCode::BAD_REQUEST, body.as_bytes())
+                .chars()
+                .count(),
+            MAX_MESSAGE_CHARS
+        );
+    }
+}

@@ -1,1 +1,1358 @@
-//! X (Twitter): being written.
+//! Simulated X: OAuth 2.0 with PKCE, rotating refresh tokens, revoke, `/2/users/me`, media
+//! upload, `POST /2/tweets` and user timelines, checked as strictly as X checks them, with
+//! rate-limit headers, inspection for tests and injected failures. Never used in production.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use aes_gcm::aead::{OsRng, rand_core::RngCore};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD};
+use chrono::Utc;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::SimServer;
+use crate::platforms::x::weighted_length;
+
+/// X's answer to a second post with the same text.
+pub const DUPLICATE_DETAIL: &str = "You are not allowed to create a Tweet with duplicate content.";
+/// X's answer to text over 280 weighted characters.
+pub const TOO_LONG_DETAIL: &str = "Your Tweet text is too long. For more information on how Twitter determines text length see https://github.com/twitter/twitter-text.";
+
+/// An authorization code must be exchanged within this time.
+const CODE_LIFETIME: Duration = Duration::from_secs(30);
+/// Access tokens live two hours, as at X.
+const ACCESS_LIFETIME_SECS: u64 = 7200;
+/// Largest image X takes.
+const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
+/// Rate-limit windows are 15 minutes.
+const WINDOW_SECS: i64 = 15 * 60;
+/// Scopes X knows; a request for any other is refused on the consent page.
+const KNOWN_SCOPES: &[&str] = &[
+    "tweet.read",
+    "tweet.write",
+    "tweet.moderate.write",
+    "users.read",
+    "follows.read",
+    "follows.write",
+    "offline.access",
+    "space.read",
+    "mute.read",
+    "mute.write",
+    "like.read",
+    "like.write",
+    "list.read",
+    "list.write",
+    "block.read",
+    "block.write",
+    "bookmark.read",
+    "bookmark.write",
+    "media.write",
+    "dm.read",
+    "dm.write",
+];
+
+/// The user the consent page logs in and approves for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimXUser {
+    /// Numeric X user id.
+    pub id: String,
+    /// Handle without `@`.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+}
+
+impl SimXUser {
+    /// A user with this id and handle; the display name is derived from the handle.
+    pub fn new(id: impl Into<String>, username: impl Into<String>) -> Self {
+        let username = username.into();
+        Self {
+            id: id.into(),
+            name: format!("Sim {username}"),
+            username,
+        }
+    }
+}
+
+/// How the simulated X is registered and who consents.
+#[derive(Debug, Clone)]
+pub struct SimXConfig {
+    /// The OAuth client id the app must use.
+    pub client_id: String,
+    /// `Some` for a confidential client (Basic auth required), `None` for a public one.
+    pub client_secret: Option<String>,
+    /// Who the consent page approves for, until [`SimX::set_consenting_user`].
+    pub user: SimXUser,
+    /// Allowed callback URLs (exact match); empty accepts any.
+    pub redirect_uris: Vec<String>,
+    /// Answer 429 once a window's quota is used up; off for load tests.
+    pub enforce_rate_limits: bool,
+}
+
+impl SimXConfig {
+    /// A public PKCE client with a default user `2244994945` / `sim_alice`.
+    pub fn public(client_id: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret: None,
+            user: SimXUser::new("2244994945", "sim_alice"),
+            redirect_uris: Vec::new(),
+            enforce_rate_limits: true,
+        }
+    }
+
+    /// A confidential client that must authenticate with `Basic base64(id:secret)`.
+    pub fn confidential(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        Self {
+            client_secret: Some(client_secret.into()),
+            ..Self::public(client_id)
+        }
+    }
+}
+
+/// An endpoint, for failure injection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `POST /2/oauth2/token` (code exchange and refresh).
+    Token,
+    /// `POST /2/oauth2/revoke`.
+    Revoke,
+    /// `GET /2/users/me`.
+    UsersMe,
+    /// `POST /2/media/upload`.
+    MediaUpload,
+    /// `POST /2/tweets`.
+    Tweets,
+    /// `GET /2/users/:id/tweets`.
+    UserTweets,
+}
+
+impl Endpoint {
+    /// X's published per-user limit per 15 minutes.
+    fn limit(self) -> u64 {
+        match self {
+            Endpoint::Tweets => 100,
+            Endpoint::MediaUpload => 500,
+            Endpoint::UsersMe => 75,
+            Endpoint::UserTweets => 900,
+            Endpoint::Token | Endpoint::Revoke => 1000,
+        }
+    }
+}
+
+/// A failure to answer the next request to an endpoint with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// 429 with `x-rate-limit-remaining: 0` and a reset this far ahead; nothing is done.
+    RateLimited {
+        /// Seconds until the reported reset.
+        reset_in_secs: u64,
+    },
+    /// 503 with a problem body; nothing is done.
+    ServerError,
+    /// The request is carried out, then answered only after this delay (a post may exist
+    /// although the client gave up waiting).
+    Slow(Duration),
+}
+
+/// A post X accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedTweet {
+    /// The post id.
+    pub id: String,
+    /// The X user who posted it.
+    pub author_id: String,
+    /// Its text, as sent.
+    pub text: String,
+    /// The attached media ids, in order.
+    pub media_ids: Vec<String>,
+}
+
+/// An image X accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedMedia {
+    /// The media id.
+    pub id: String,
+    /// The X user who uploaded it.
+    pub owner_id: String,
+    /// Size of the uploaded file.
+    pub bytes_len: usize,
+    /// The type recognised from the file's first bytes.
+    pub content_type: String,
+}
+
+/// How many requests reached the token and revoke endpoints, whatever their outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenRequests {
+    /// `grant_type=authorization_code`.
+    pub code_exchanges: usize,
+    /// `grant_type=refresh_token`.
+    pub refreshes: usize,
+    /// `POST /2/oauth2/revoke`.
+    pub revocations: usize,
+}
+
+/// Handle on a running simulated X; clones share its state.
+#[derive(Clone)]
+pub struct SimX {
+    state: Arc<Mutex<SimState>>,
+}
+
+impl fmt::Debug for SimX {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The state holds live tokens: show only counts.
+        let state = self.lock();
+        f.debug_struct("SimX")
+            .field("client_id", &state.config.client_id)
+            .field("tweets", &state.tweets.len())
+            .field("media", &state.media.len())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Code {
+    client_id: String,
+    redirect_uri: String,
+    challenge: String,
+    scope: String,
+    user: SimXUser,
+    issued: Instant,
+    used: bool,
+}
+
+struct AccessToken {
+    user: SimXUser,
+    scope: String,
+    grant: u64,
+    expires: Instant,
+    dead: bool,
+}
+
+struct RefreshToken {
+    user: SimXUser,
+    scope: String,
+    grant: u64,
+    dead: bool,
+}
+
+struct Window {
+    start: i64,
+    used: u64,
+}
+
+struct SimState {
+    config: SimXConfig,
+    consenting: SimXUser,
+    users: HashMap<String, SimXUser>,
+    codes: HashMap<String, Code>,
+    access: HashMap<String, AccessToken>,
+    refresh: HashMap<String, RefreshToken>,
+    next_grant: u64,
+    next_id: u64,
+    tweets: Vec<RecordedTweet>,
+    media: Vec<RecordedMedia>,
+    revoked: Vec<String>,
+    token_requests: TokenRequests,
+    failures: HashMap<Endpoint, VecDeque<Failure>>,
+    latency: Duration,
+    empty_refresh_tokens: bool,
+    windows: HashMap<(Endpoint, String), Window>,
+}
+
+/// Starts a simulated X on a free loopback port. Point `AUTOPOST_X_API_URL` at the server's
+/// URL and `AUTOPOST_X_AUTHORIZE_URL` at [`authorize_url`].
+pub async fn start(config: SimXConfig) -> io::Result<(SimX, SimServer)> {
+    let sim = SimX::new(config);
+    let server = SimServer::spawn(sim.router()).await?;
+    Ok((sim, server))
+}
+
+/// The consent page of a simulated X served at `base`.
+pub fn authorize_url(base: &Url) -> Url {
+    let mut url = base.clone();
+    url.set_path("/i/oauth2/authorize");
+    url
+}
+
+impl SimX {
+    /// A simulated X that is not serving yet; see [`SimX::router`] and [`start`].
+    pub fn new(config: SimXConfig) -> Self {
+        let user = config.user.clone();
+        let state = SimState {
+            consenting: user.clone(),
+            users: HashMap::from([(user.id.clone(), user)]),
+            config,
+            codes: HashMap::new(),
+            access: HashMap::new(),
+            refresh: HashMap::new(),
+            next_grant: 1,
+            next_id: 1,
+            tweets: Vec::new(),
+            media: Vec::new(),
+            revoked: Vec::new(),
+            token_requests: TokenRequests::default(),
+            failures: HashMap::new(),
+            latency: Duration::ZERO,
+            empty_refresh_tokens: false,
+            windows: HashMap::new(),
+        };
+        Self {
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    /// The routes, to serve or to nest in another router.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/i/oauth2/authorize", get(authorize))
+            .route("/2/oauth2/token", post(token))
+            .route("/2/oauth2/revoke", post(revoke))
+            .route("/2/users/me", get(users_me))
+            .route("/2/users/{id}/tweets", get(user_tweets))
+            .route("/2/media/upload", post(media_upload))
+            .route("/2/tweets", post(create_tweet))
+            // Room for an image over X's 5 MB, so that the size check answers as X would.
+            .layer(DefaultBodyLimit::max(2 * MAX_IMAGE_BYTES))
+            .with_state(self.clone())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SimState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Who the consent page approves for from now on.
+    pub fn set_consenting_user(&self, user: SimXUser) {
+        let mut state = self.lock();
+        state.users.insert(user.id.clone(), user.clone());
+        state.consenting = user;
+    }
+
+    /// Makes the given tokens live for `user`, as if an OAuth round trip had issued them
+    /// (for tests that seed an account directly).
+    pub fn insert_grant(&self, user: SimXUser, access_token: &str, refresh_token: Option<&str>) {
+        let mut state = self.lock();
+        let scope = crate::platforms::x::SCOPES.to_owned();
+        let grant = state.next_grant;
+        state.next_grant += 1;
+        state.users.insert(user.id.clone(), user.clone());
+        state.access.insert(
+            access_token.to_owned(),
+            AccessToken {
+                user: user.clone(),
+                scope: scope.clone(),
+                grant,
+                expires: Instant::now() + Duration::from_secs(ACCESS_LIFETIME_SECS),
+                dead: false,
+            },
+        );
+        if let Some(refresh) = refresh_token {
+            state.refresh.insert(
+                refresh.to_owned(),
+                RefreshToken {
+                    user,
+                    scope,
+                    grant,
+                    dead: false,
+                },
+            );
+        }
+    }
+
+    /// Answers the next request to `endpoint` with `failure` (queued: several calls stack).
+    pub fn fail_next(&self, endpoint: Endpoint, failure: Failure) {
+        self.lock()
+            .failures
+            .entry(endpoint)
+            .or_default()
+            .push_back(failure);
+    }
+
+    /// Every live access token now gets 401, as after two hours; refresh tokens still work.
+    pub fn expire_access_tokens(&self) {
+        for token in self.lock().access.values_mut() {
+            token.dead = true;
+        }
+    }
+
+    /// Delays every answer by `latency` (load tests).
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    /// Token answers carry `"refresh_token": ""` instead of a working one, as some X
+    /// answers have been seen to: the client must keep the refresh token it already has.
+    pub fn set_empty_refresh_tokens(&self, on: bool) {
+        self.lock().empty_refresh_tokens = on;
+    }
+
+    /// Every post accepted so far, oldest first.
+    pub fn tweets(&self) -> Vec<RecordedTweet> {
+        self.lock().tweets.clone()
+    }
+
+    /// Every image accepted so far, oldest first.
+    pub fn media(&self) -> Vec<RecordedMedia> {
+        self.lock().media.clone()
+    }
+
+    /// The token values sent to the revoke endpoint, in order.
+    pub fn revoked_tokens(&self) -> Vec<String> {
+        self.lock().revoked.clone()
+    }
+
+    /// How many token and revoke requests arrived.
+    pub fn token_requests(&self) -> TokenRequests {
+        self.lock().token_requests
+    }
+
+    /// Waits until at least `n` posts exist or `timeout` passes; returns the posts either way.
+    pub async fn wait_for_tweets(&self, n: usize, timeout: Duration) -> Vec<RecordedTweet> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let tweets = self.tweets();
+            if tweets.len() >= n || Instant::now() >= deadline {
+                return tweets;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Applies latency and any injected failure, then lets `handle` answer.
+    async fn serve(
+        &self,
+        endpoint: Endpoint,
+        handle: impl FnOnce(&mut SimState) -> Response,
+    ) -> Response {
+        let (failure, latency) = {
+            let mut state = self.lock();
+            let failure = state
+                .failures
+                .get_mut(&endpoint)
+                .and_then(VecDeque::pop_front);
+            (failure, state.latency)
+        };
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        match failure {
+            Some(Failure::RateLimited { reset_in_secs }) => {
+                let reset = Utc::now().timestamp() + i64::try_from(reset_in_secs).unwrap_or(0);
+                let meter = Meter {
+                    limit: endpoint.limit(),
+                    remaining: 0,
+                    reset,
+                };
+                meter.apply(problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too Many Requests",
+                    "Too Many Requests",
+                    "https://api.x.com/2/problems/rate-limit-exceeded",
+                ))
+            }
+            Some(Failure::ServerError) => {
+                let meter = Meter {
+                    limit: endpoint.limit(),
+                    remaining: endpoint.limit(),
+                    reset: Utc::now().timestamp() + WINDOW_SECS,
+                };
+                meter.apply(problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service Unavailable",
+                    "Service Unavailable",
+                    "about:blank",
+                ))
+            }
+            Some(Failure::Slow(delay)) => {
+                // Carry the request out first: the client may give up, but the effect stays.
+                let response = handle(&mut self.lock());
+                tokio::time::sleep(delay).await;
+                response
+            }
+            None => handle(&mut self.lock()),
+        }
+    }
+}
+
+/// The rate-limit headers of one answer.
+struct Meter {
+    limit: u64,
+    remaining: u64,
+    reset: i64,
+}
+
+impl Meter {
+    fn apply(&self, mut response: Response) -> Response {
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("x-rate-limit-limit", self.limit.to_string()),
+            ("x-rate-limit-remaining", self.remaining.to_string()),
+            ("x-rate-limit-reset", self.reset.to_string()),
+        ] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+        response
+    }
+}
+
+/// An RFC 7807 problem answer, as X v2 sends them.
+fn problem(status: StatusCode, title: &str, detail: &str, kind: &str) -> Response {
+    let body = json!({ "title": title, "detail": detail, "type": kind, "status": status.as_u16() });
+    (status, axum::Json(body)).into_response()
+}
+
+/// X's answer to a request whose parameters fail validation.
+fn invalid_request(message: &str) -> Response {
+    let body = json!({
+        "errors": [{ "message": message }],
+        "title": "Invalid Request",
+        "detail": "One or more parameters to your request was invalid.",
+        "type": "https://api.x.com/2/problems/invalid-request",
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+fn unauthorized() -> Response {
+    problem(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+        "Unauthorized",
+        "about:blank",
+    )
+}
+
+/// An OAuth error answer from the token endpoint.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = json!({ "error": error, "error_description": description });
+    (status, axum::Json(body)).into_response()
+}
+
+/// A random, URL-safe token with a recognisable prefix.
+fn random_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 24];
+    OsRng.fill_bytes(&mut bytes);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn form_pairs(raw: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(raw).into_owned().collect()
+}
+
+impl SimState {
+    /// Counts a request against `key`'s window; `None` when the window is used up.
+    fn meter(&mut self, endpoint: Endpoint, key: &str) -> Option<Meter> {
+        let now = Utc::now().timestamp();
+        let limit = endpoint.limit();
+        let window = self
+            .windows
+            .entry((endpoint, key.to_owned()))
+            .or_insert(Window {
+                start: now,
+                used: 0,
+            });
+        if now >= window.start + WINDOW_SECS {
+            *window = Window {
+                start: now,
+                used: 0,
+            };
+        }
+        if window.used >= limit && self.config.enforce_rate_limits {
+            return None;
+        }
+        window.used += 1;
+        Some(Meter {
+            limit,
+            remaining: limit.saturating_sub(window.used),
+            reset: window.start + WINDOW_SECS,
+        })
+    }
+
+    /// Runs `handle` under `key`'s quota, or answers 429 when it is used up.
+    fn metered(
+        &mut self,
+        endpoint: Endpoint,
+        key: &str,
+        handle: impl FnOnce(&mut Self) -> Response,
+    ) -> Response {
+        match self.meter(endpoint, key) {
+            Some(meter) => meter.apply(handle(self)),
+            None => {
+                let reset = self
+                    .windows
+                    .get(&(endpoint, key.to_owned()))
+                    .map_or(0, |w| w.start + WINDOW_SECS);
+                let meter = Meter {
+                    limit: endpoint.limit(),
+                    remaining: 0,
+                    reset,
+                };
+                meter.apply(problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too Many Requests",
+                    "Too Many Requests",
+                    "https://api.x.com/2/problems/rate-limit-exceeded",
+                ))
+            }
+        }
+    }
+
+    /// The user behind a live bearer token that carries every scope in `needs`.
+    fn authenticate(&self, headers: &HeaderMap, needs: &[&str]) -> Result<SimXUser, Box<Response>> {
+        let token = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| Box::new(unauthorized()))?;
+        let access = self
+            .access
+            .get(token)
+            .filter(|a| !a.dead && Instant::now() < a.expires)
+            .ok_or_else(|| Box::new(unauthorized()))?;
+        let granted: Vec<&str> = access.scope.split(' ').collect();
+        if let Some(missing) = needs.iter().find(|s| !granted.contains(s)) {
+            return Err(Box::new(problem(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                &format!("Missing the `{missing}` scope for this endpoint."),
+                "https://api.x.com/2/problems/client-forbidden",
+            )));
+        }
+        Ok(access.user.clone())
+    }
+
+    /// Checks the client's authentication on the token and revoke endpoints: Basic with the
+    /// right secret for a confidential client, `client_id` in the body for a public one.
+    fn authenticate_client(
+        &self,
+        headers: &HeaderMap,
+        form: &HashMap<String, String>,
+    ) -> Result<(), Box<Response>> {
+        let basic = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "));
+        match &self.config.client_secret {
+            Some(secret) => {
+                let expected = BASE64.encode(format!("{}:{secret}", self.config.client_id));
+                if basic != Some(expected.as_str()) {
+                    return Err(Box::new(oauth_error(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized_client",
+                        "Missing valid authorization header",
+                    )));
+                }
+            }
+            None => {
+                if basic.is_some() {
+                    return Err(Box::new(oauth_error(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized_client",
+                        "This client has no secret; send client_id in the body",
+                    )));
+                }
+                match form.get("client_id") {
+                    None => {
+                        return Err(Box::new(oauth_error(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_request",
+                            "Missing required parameter [client_id].",
+                        )));
+                    }
+                    Some(id) if *id != self.config.client_id => {
+                        return Err(Box::new(oauth_error(
+                            StatusCode::UNAUTHORIZED,
+                            "unauthorized_client",
+                            "Unknown client_id",
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Issues an access token (and a refresh token with `offline.access`) for `user`.
+    fn issue(&mut self, user: SimXUser, scope: &str, grant: Option<u64>) -> Value {
+        let grant = grant.unwrap_or_else(|| {
+            self.next_grant += 1;
+            self.next_grant
+        });
+        let access = random_token("simx-at-");
+        self.access.insert(
+            access.clone(),
+            AccessToken {
+                user: user.clone(),
+                scope: scope.to_owned(),
+                grant,
+                expires: Instant::now() + Duration::from_secs(ACCESS_LIFETIME_SECS),
+                dead: false,
+            },
+        );
+        let mut answer = json!({
+            "token_type": "bearer",
+            "expires_in": ACCESS_LIFETIME_SECS,
+            "access_token": access,
+            "scope": scope,
+        });
+        if self.empty_refresh_tokens {
+            answer["refresh_token"] = Value::String(String::new());
+        } else if scope.split(' ').any(|s| s == "offline.access") {
+            let refresh = random_token("simx-rt-");
+            self.refresh.insert(
+                refresh.clone(),
+                RefreshToken {
+                    user,
+                    scope: scope.to_owned(),
+                    grant,
+                    dead: false,
+                },
+            );
+            answer["refresh_token"] = Value::String(refresh);
+        }
+        answer
+    }
+
+    fn next_id(&mut self, base: u64) -> String {
+        self.next_id += 1;
+        (base + self.next_id).to_string()
+    }
+
+    fn exchange_code(&mut self, form: &HashMap<String, String>) -> Response {
+        let mut missing = ["code", "redirect_uri", "code_verifier"]
+            .into_iter()
+            .filter(|p| form.get(*p).is_none_or(String::is_empty));
+        if let Some(param) = missing.next() {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("Missing required parameter [{param}]."),
+            );
+        }
+        let get = |name: &str| form.get(name).map_or("", String::as_str);
+        let invalid = || {
+            oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "Value passed for the authorization code was invalid.",
+            )
+        };
+        let Some(code) = self.codes.get_mut(get("code")) else {
+            return invalid();
+        };
+        // A code is spent by any attempt, as the spec requires of single-use codes.
+        let fresh = !code.used && code.issued.elapsed() < CODE_LIFETIME;
+        code.used = true;
+        let verifier = get("code_verifier");
+        let verifier_ok = (43..=128).contains(&verifier.len())
+            && verifier
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+            && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == code.challenge;
+        if !fresh
+            || code.client_id != self.config.client_id
+            || code.redirect_uri != get("redirect_uri")
+            || !verifier_ok
+        {
+            return invalid();
+        }
+        let (user, scope) = (code.user.clone(), code.scope.clone());
+        (StatusCode::OK, axum::Json(self.issue(user, &scope, None))).into_response()
+    }
+
+    fn refresh(&mut self, form: &HashMap<String, String>) -> Response {
+        let Some(presented) = form.get("refresh_token").filter(|t| !t.is_empty()) else {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Missing required parameter [refresh_token].",
+            );
+        };
+        let keep_old = self.empty_refresh_tokens;
+        let Some(old) = self.refresh.get_mut(presented).filter(|r| !r.dead) else {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "Value passed for the token was invalid.",
+            );
+        };
+        // Rotation: the presented refresh token is single use, unless no new one is handed
+        // out (then the old one must go on working, or the grant would be lost).
+        old.dead = !keep_old;
+        let (user, scope, grant) = (old.user.clone(), old.scope.clone(), old.grant);
+        (
+            StatusCode::OK,
+            axum::Json(self.issue(user, &scope, Some(grant))),
+        )
+            .into_response()
+    }
+
+    fn revoke(&mut self, form: &HashMap<String, String>) -> Response {
+        let Some(token) = form.get("token").filter(|t| !t.is_empty()) else {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Missing required parameter [token].",
+            );
+        };
+        self.revoked.push(token.clone());
+        // Revoking either token ends the whole grant, as disconnecting an app does at X.
+        let grant = self
+            .access
+            .get(token)
+            .map(|a| a.grant)
+            .or_else(|| self.refresh.get(token).map(|r| r.grant));
+        if let Some(grant) = grant {
+            for a in self.access.values_mut().filter(|a| a.grant == grant) {
+                a.dead = true;
+            }
+            for r in self.refresh.values_mut().filter(|r| r.grant == grant) {
+                r.dead = true;
+            }
+        }
+        // RFC 7009: an unknown token is answered 200 as well.
+        (StatusCode::OK, axum::Json(json!({ "revoked": true }))).into_response()
+    }
+
+    fn upload(&mut self, user: &SimXUser, headers: &HeaderMap, body: &[u8]) -> Response {
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let Some(parts) = parse_multipart(content_type, body) else {
+            return invalid_request("The request body must be multipart/form-data.");
+        };
+        let find = |name: &str| parts.iter().find(|p| p.name == name);
+        let Some(media) = find("media") else {
+            return invalid_request("The `media` field is required.");
+        };
+        let Some(category) = find("media_category") else {
+            return invalid_request("The `media_category` field is required.");
+        };
+        let category = String::from_utf8_lossy(category.data);
+        if !["tweet_image", "tweet_gif", "dm_image"].contains(&category.as_ref()) {
+            return invalid_request("The `media_category` field is not a valid image category.");
+        }
+        if media.data.len() > MAX_IMAGE_BYTES {
+            return invalid_request("File size exceeds 5242880 bytes.");
+        }
+        let Some((image_type, w, h)) = sniff_image(media.data) else {
+            return invalid_request("Unsupported media type: not a JPEG, PNG, GIF or WEBP image.");
+        };
+        let id = self.next_id(1_880_000_000_000_000_000);
+        self.media.push(RecordedMedia {
+            id: id.clone(),
+            owner_id: user.id.clone(),
+            bytes_len: media.data.len(),
+            content_type: image_type.to_owned(),
+        });
+        let answer = json!({ "data": {
+            "id": id,
+            "media_key": format!("3_{id}"),
+            "size": media.data.len(),
+            "expires_after_secs": 86_400,
+            "image": { "image_type": image_type, "w": w, "h": h },
+        }});
+        (StatusCode::OK, axum::Json(answer)).into_response()
+    }
+
+    fn create_tweet(&mut self, user: &SimXUser, headers: &HeaderMap, body: &[u8]) -> Response {
+        let is_json = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_json {
+            return invalid_request("The request body must be application/json.");
+        }
+        let request = match parse_tweet(body) {
+            Ok(r) => r,
+            Err(message) => return invalid_request(&message),
+        };
+        let has_media = request.media_ids.is_some();
+        let media_ids = request.media_ids.unwrap_or_default();
+        let text = request.text.unwrap_or_default();
+        if text.is_empty() && media_ids.is_empty() {
+            return invalid_request("A post needs `text` or `media`.");
+        }
+        if weighted_length(&text) > 280 {
+            return problem(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                TOO_LONG_DETAIL,
+                "about:blank",
+            );
+        }
+        if has_media && !(1..=4).contains(&media_ids.len()) {
+            return invalid_request("media.media_ids: size must be between 1 and 4");
+        }
+        let owned = |id: &String| {
+            !id.is_empty()
+                && id.bytes().all(|b| b.is_ascii_digit())
+                && self
+                    .media
+                    .iter()
+                    .any(|m| &m.id == id && m.owner_id == user.id)
+        };
+        if !media_ids.iter().all(owned) {
+            return invalid_request("Your media IDs are invalid.");
+        }
+        let duplicate = !text.is_empty()
+            && self
+                .tweets
+                .iter()
+                .any(|t| t.author_id == user.id && t.text == text);
+        if duplicate {
+            return problem(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                DUPLICATE_DETAIL,
+                "about:blank",
+            );
+        }
+        let id = self.next_id(1_900_000_000_000_000_000);
+        self.tweets.push(RecordedTweet {
+            id: id.clone(),
+            author_id: user.id.clone(),
+            text: text.clone(),
+            media_ids,
+        });
+        let answer = json!({ "data": { "id": id, "text": text, "edit_history_post_ids": [id] } });
+        (StatusCode::CREATED, axum::Json(answer)).into_response()
+    }
+
+    fn timeline(&self, author: &str, query: &HashMap<String, String>) -> Response {
+        let max = match query.get("max_results").map(|m| m.parse::<usize>()) {
+            None => 10,
+            Some(Ok(n)) if (5..=100).contains(&n) => n,
+            Some(_) => {
+                return invalid_request(
+                    "The `max_results` query parameter value must be between 5 and 100",
+                );
+            }
+        };
+        let data: Vec<Value> = self
+            .tweets
+            .iter()
+            .rev()
+            .filter(|t| t.author_id == author)
+            .take(max)
+            .map(|t| json!({ "id": t.id, "text": t.text, "edit_history_tweet_ids": [t.id] }))
+            .collect();
+        let mut answer = json!({ "meta": { "result_count": data.len() } });
+        if let (Some(newest), Some(oldest)) = (data.first(), data.last()) {
+            answer["meta"]["newest_id"] = newest["id"].clone();
+            answer["meta"]["oldest_id"] = oldest["id"].clone();
+            answer["data"] = Value::Array(data);
+        }
+        (StatusCode::OK, axum::Json(answer)).into_response()
+    }
+}
+
+/// Top-level keys of the `POST /2/tweets` schema, which has `additionalProperties: false`:
+/// unknown keys are refused; keys autopost never sends are accepted and ignored.
+const TWEET_KEYS: &[&str] = &[
+    "text",
+    "media",
+    "reply",
+    "quote_tweet_id",
+    "poll",
+    "reply_settings",
+    "made_with_ai",
+    "paid_partnership",
+    "community_id",
+    "edit_options",
+    "nullcast",
+    "for_super_followers_only",
+    "direct_message_deep_link",
+    "geo",
+    "card_uri",
+];
+
+/// The parts of a post body the simulation acts on.
+#[derive(Debug, PartialEq, Eq)]
+struct CreateTweet {
+    text: Option<String>,
+    /// `None` when the body has no `media` object.
+    media_ids: Option<Vec<String>>,
+}
+
+/// Checks a post body against X's schema.
+fn parse_tweet(body: &[u8]) -> Result<CreateTweet, String> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("Invalid JSON: {e}"))?;
+    let Value::Object(map) = value else {
+        return Err("The body must be a JSON object.".to_owned());
+    };
+    let not_allowed = |key: &str| {
+        format!(
+            "$.{key}: is not defined in the schema and the schema does not allow additional properties"
+        )
+    };
+    if let Some(key) = map.keys().find(|k| !TWEET_KEYS.contains(&k.as_str())) {
+        return Err(not_allowed(key));
+    }
+    let text = match map.get("text") {
+        None => None,
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(_) => return Err("$.text: must be a string".to_owned()),
+    };
+    let media_ids = match map.get("media") {
+        None => None,
+        Some(Value::Object(media)) => {
+            if let Some(key) = media
+                .keys()
+                .find(|k| !["media_ids", "tagged_user_ids"].contains(&k.as_str()))
+            {
+                return Err(not_allowed(&format!("media.{key}")));
+            }
+            let ids = media
+                .get("media_ids")
+                .and_then(Value::as_array)
+                .ok_or("$.media.media_ids: is required and must be an array")?;
+            let ids: Option<Vec<String>> = ids
+                .iter()
+                .map(|id| id.as_str().map(str::to_owned))
+                .collect();
+            Some(ids.ok_or("$.media.media_ids: every id must be a string")?)
+        }
+        Some(_) => return Err("$.media: must be an object".to_owned()),
+    };
+    Ok(CreateTweet { text, media_ids })
+}
+
+/// One part of a multipart body.
+struct Part<'a> {
+    name: String,
+    data: &'a [u8],
+}
+
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    haystack
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| from + p)
+}
+
+/// Splits a `multipart/form-data` body into named parts; `None` if it is not one.
+fn parse_multipart<'a>(content_type: &str, body: &'a [u8]) -> Option<Vec<Part<'a>>> {
+    let (kind, params) = content_type.split_once(';')?;
+    if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    let boundary = params
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("boundary="))
+        .next()?
+        .trim_matches('"');
+    let delimiter = format!("--{boundary}");
+    let next_part = format!("\r\n--{boundary}");
+    let mut at = find(body, delimiter.as_bytes(), 0)? + delimiter.len();
+    let mut parts = Vec::new();
+    loop {
+        if body.get(at..at + 2)? == b"--" {
+            return Some(parts);
+        }
+        let headers_start = at + 2;
+        let headers_end = find(body, b"\r\n\r\n", headers_start)?;
+        let headers = std::str::from_utf8(&body[headers_start..headers_end]).ok()?;
+        let name = headers
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))?
+            .split(';')
+            .filter_map(|p| p.trim().strip_prefix("name="))
+            .next()?
+            .trim_matches('"')
+            .to_owned();
+        let data_start = headers_end + 4;
+        let data_end = find(body, next_part.as_bytes(), data_start)?;
+        parts.push(Part {
+            name,
+            data: &body[data_start..data_end],
+        });
+        at = data_end + next_part.len();
+    }
+}
+
+/// The image type from a file's first bytes, with its size where the header gives it
+/// cheaply (PNG, GIF); X refuses anything that is not a JPEG, PNG, GIF or WEBP.
+fn sniff_image(bytes: &[u8]) -> Option<(&'static str, u32, u32)> {
+    let be32 = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let le16 = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
+    };
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(("image/png", be32(16).unwrap_or(1), be32(20).unwrap_or(1)))
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some(("image/gif", le16(6).unwrap_or(1), le16(8).unwrap_or(1)))
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(("image/jpeg", 1, 1))
+    } else if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        Some(("image/webp", 1, 1))
+    } else {
+        None
+    }
+}
+
+/// An error page of the consent screen; `reason` is always our own fixed text.
+fn consent_error(reason: &str) -> Response {
+    let page =
+        format!("<!doctype html><title>X</title><h1>Something went wrong</h1><p>{reason}</p>");
+    (StatusCode::BAD_REQUEST, Html(page)).into_response()
+}
+
+async fn authorize(State(sim): State<SimX>, RawQuery(query): RawQuery) -> Response {
+    let params = form_pairs(query.unwrap_or_default().as_bytes());
+    let get = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
+    let mut state = sim.lock();
+    let checks: [(bool, &str); 7] = [
+        (
+            get("response_type") == "code",
+            "response_type must be code.",
+        ),
+        (
+            get("client_id") == state.config.client_id,
+            "Unknown client_id.",
+        ),
+        (!get("state").is_empty(), "state is required."),
+        (get("state").len() <= 500, "state is too long."),
+        (
+            get("code_challenge_method") == "S256",
+            "code_challenge_method must be S256.",
+        ),
+        (
+            !get("code_challenge").is_empty(),
+            "code_challenge is required.",
+        ),
+        (
+            get("scope").split(' ').all(|s| KNOWN_SCOPES.contains(&s)),
+            "scope names an unknown scope.",
+        ),
+    ];
+    if let Some((_, reason)) = checks.iter().find(|(ok, _)| !ok) {
+        return consent_error(reason);
+    }
+    let Ok(mut redirect) = Url::parse(get("redirect_uri")) else {
+        return consent_error("redirect_uri is missing or not a URL.");
+    };
+    let allowed = &state.config.redirect_uris;
+    if !allowed.is_empty() && !allowed.iter().any(|u| u == get("redirect_uri")) {
+        return consent_error("redirect_uri is not registered for this app.");
+    }
+    let code = random_token("simx-code-");
+    let user = state.consenting.clone();
+    let client_id = state.config.client_id.clone();
+    state.codes.insert(
+        code.clone(),
+        Code {
+            client_id,
+            redirect_uri: get("redirect_uri").to_owned(),
+            challenge: get("code_challenge").to_owned(),
+            scope: get("scope").to_owned(),
+            user,
+            issued: Instant::now(),
+            used: false,
+        },
+    );
+    redirect
+        .query_pairs_mut()
+        .append_pair("state", get("state"))
+        .append_pair("code", &code);
+    match HeaderValue::from_str(redirect.as_str()) {
+        Ok(location) => (StatusCode::FOUND, [(LOCATION, location)]).into_response(),
+        Err(_) => consent_error("redirect_uri cannot be redirected to."),
+    }
+}
+
+async fn token(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = form_pairs(&body);
+    sim.clone()
+        .serve(Endpoint::Token, |state| {
+            let client = state.config.client_id.clone();
+            state.metered(Endpoint::Token, &client, |state| {
+                let grant_type = form.get("grant_type").map_or("", String::as_str);
+                match grant_type {
+                    "authorization_code" => state.token_requests.code_exchanges += 1,
+                    "refresh_token" => state.token_requests.refreshes += 1,
+                    _ => {}
+                }
+                if let Err(refused) = state.authenticate_client(&headers, &form) {
+                    return *refused;
+                }
+                match grant_type {
+                    "authorization_code" => state.exchange_code(&form),
+                    "refresh_token" => state.refresh(&form),
+                    _ => oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "unsupported_grant_type",
+                        "grant_type must be authorization_code or refresh_token",
+                    ),
+                }
+            })
+        })
+        .await
+}
+
+async fn revoke(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = form_pairs(&body);
+    sim.clone()
+        .serve(Endpoint::Revoke, |state| {
+            let client = state.config.client_id.clone();
+            state.metered(Endpoint::Revoke, &client, |state| {
+                state.token_requests.revocations += 1;
+                if let Err(refused) = state.authenticate_client(&headers, &form) {
+                    return *refused;
+                }
+                state.revoke(&form)
+            })
+        })
+        .await
+}
+
+/// Authenticates, then meters the request against the user's quota.
+fn as_user(
+    state: &mut SimState,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    needs: &[&str],
+    handle: impl FnOnce(&mut SimState, &SimXUser) -> Response,
+) -> Response {
+    match state.authenticate(headers, needs) {
+        Ok(user) => state.metered(endpoint, &user.id.clone(), |state| handle(state, &user)),
+        Err(refused) => state.metered(endpoint, "anonymous", |_| *refused),
+    }
+}
+
+async fn users_me(State(sim): State<SimX>, headers: HeaderMap) -> Response {
+    sim.clone()
+        .serve(Endpoint::UsersMe, |state| {
+            as_user(
+                state,
+                Endpoint::UsersMe,
+                &headers,
+                &["tweet.read", "users.read"],
+                |_, user| {
+                    let answer = json!({ "data": {
+                        "id": user.id, "name": user.name, "username": user.username,
+                    }});
+                    (StatusCode::OK, axum::Json(answer)).into_response()
+                },
+            )
+        })
+        .await
+}
+
+async fn user_tweets(
+    State(sim): State<SimX>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let query = form_pairs(query.unwrap_or_default().as_bytes());
+    sim.clone()
+        .serve(Endpoint::UserTweets, |state| {
+            as_user(
+                state,
+                Endpoint::UserTweets,
+                &headers,
+                &["tweet.read", "users.read"],
+                |state, _| state.timeline(&id, &query),
+            )
+        })
+        .await
+}
+
+async fn media_upload(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) -> Response {
+    sim.clone()
+        .serve(Endpoint::MediaUpload, |state| {
+            as_user(
+                state,
+                Endpoint::MediaUpload,
+                &headers,
+                &["media.write"],
+                |state, user| state.upload(user, &headers, &body),
+            )
+        })
+        .await
+}
+
+async fn create_tweet(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) -> Response {
+    sim.clone()
+        .serve(Endpoint::Tweets, |state| {
+            as_user(
+                state,
+                Endpoint::Tweets,
+                &headers,
+                &["tweet.read", "tweet.write", "users.read"],
+                |state, user| state.create_tweet(user, &headers, &body),
+            )
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_multipart_body_splits_into_named_parts() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a\"\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n--XyZ\r\nContent-Disposition: form-data; name=\"media_category\"\r\n\r\ntweet_image\r\n--XyZ--\r\n";
+        let parts = parse_multipart("multipart/form-data; boundary=XyZ", body).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].name, "media");
+        assert_eq!(parts[0].data, b"\x89PNG");
+        assert_eq!(parts[1].name, "media_category");
+        assert_eq!(parts[1].data, b"tweet_image");
+        assert!(parse_multipart("application/json", body).is_none());
+    }
+
+    #[test]
+    fn images_are_recognised_by_their_first_bytes() {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend_from_slice(&[0, 0, 0, 3, 0, 0, 0, 2]);
+        assert_eq!(sniff_image(&png), Some(("image/png", 3, 2)));
+        assert_eq!(
+            sniff_image(b"GIF89a\x05\x00\x04\x00"),
+            Some(("image/gif", 5, 4))
+        );
+        assert_eq!(
+            sniff_image(b"RIFF\0\0\0\0WEBPVP8 ").map(|s| s.0),
+            Some("image/webp")
+        );
+        assert!(sniff_image(b"%PDF-1.7").is_none());
+    }
+
+    #[test]
+    fn a_post_body_with_an_unknown_key_is_refused() {
+        assert!(parse_tweet(br#"{"text":"a","colour":"red"}"#).is_err());
+        assert!(parse_tweet(br#"{"text":"a","media":{"media_ids":[],"x":1}}"#).is_err());
+        assert!(parse_tweet(br#"{"text":"a","media":{"media_ids":[1]}}"#).is_err());
+        assert!(parse_tweet(br#"{"text":7}"#).is_err());
+        assert_eq!(
+            parse_tweet(br#"{"text":"a","media":{"media_ids":["1"]}}"#).unwrap(),
+            CreateTweet {
+                text: Some("a".to_owned()),
+                media_ids: Some(vec!["1".to_owned()]),
+            }
+        );
+    }
+}
