@@ -22,6 +22,8 @@ pub mod sim;
 pub mod store;
 // tracing set-up: readable or JSON lines, filtered by AUTOPOST_LOG.
 pub mod telemetry;
+// Token upkeep: refresh before expiry; mark grants the platform refuses for reconnection.
+pub mod tokens;
 // English time phrases into UTC instants or recurrence rules.
 pub mod timeparse;
 // The embedded web server: health, and later OAuth callbacks, media and webhooks.

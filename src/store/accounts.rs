@@ -41,6 +41,19 @@ pub struct GrantTokens {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// A grant whose access token lapses soon, for the refresh task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiringGrant {
+    /// The grant.
+    pub id: GrantId,
+    /// X or Meta.
+    pub provider: OAuthProvider,
+    /// Who gave it.
+    pub owner: UserId,
+    /// When its access token lapses.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// One account a grant gives access to.
 #[derive(Debug)]
 pub struct NewAccount<'a> {
@@ -230,6 +243,69 @@ impl Store {
         Ok((grant_id, ids))
     }
 
+    /// Active grants whose access token lapses before `before`, soonest first.
+    pub async fn grants_expiring_before(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<ExpiringGrant>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, platform, owner_id, token_expires_at FROM grants
+             WHERE state = 'active' AND token_expires_at IS NOT NULL AND token_expires_at < ?
+             ORDER BY token_expires_at",
+        )
+        .bind(to_millis(before))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ExpiringGrant {
+                    id: GrantId(row.get("id")),
+                    provider: parse_stored(row.get::<&str, _>("platform"), "OAuth provider")?,
+                    owner: UserId(row.get("owner_id")),
+                    expires_at: from_millis(row.get("token_expires_at"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks a grant and its accounts as needing `/connect` again; returns the chats its
+    /// accounts post for, so that they can be told. The tokens are kept: a later
+    /// successful refresh or reconnect replaces them.
+    pub async fn mark_grant_needs_reconnect(&self, id: GrantId) -> Result<Vec<ChatId>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE grants SET state = 'needs_reconnect' WHERE id = ?")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE accounts SET state = 'needs_reconnect' WHERE grant_id = ? AND state = 'active'",
+        )
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        let chats: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT l.chat_id FROM chat_accounts l JOIN accounts a ON a.id = l.account_id
+             WHERE a.grant_id = ? ORDER BY l.chat_id",
+        )
+        .bind(id.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(chats.into_iter().map(ChatId).collect())
+    }
+
+    /// The grant's state.
+    pub async fn grant_state(&self, id: GrantId) -> Result<AccountState, StoreError> {
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM grants WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        parse_stored(
+            &state.ok_or(StoreError::NotFound { what: "grant" })?,
+            "account state",
+        )
+    }
+
     /// The grant's tokens, opened.
     pub async fn grant_tokens(&self, id: GrantId) -> Result<GrantTokens, StoreError> {
         let row = sqlx::query(
@@ -267,6 +343,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         let access = self.seal(access_token, &grant_aad(id, "access_token"));
         let refresh = usable(refresh_token).map(|t| self.seal(&t, &grant_aad(id, "refresh_token")));
+        // One transaction: the new pair is saved whole, and the accounts come back to life
+        // with it, before anyone uses the new token.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "UPDATE grants SET access_token = ?, refresh_token = COALESCE(?, refresh_token),
                  token_expires_at = ?, refreshed_at = ?, state = 'active' WHERE id = ?",
@@ -276,9 +355,17 @@ impl Store {
         .bind(expires_at.map(to_millis))
         .bind(to_millis(now))
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        found(done.rows_affected(), "grant")
+        found(done.rows_affected(), "grant")?;
+        sqlx::query(
+            "UPDATE accounts SET state = 'active' WHERE grant_id = ? AND state = 'needs_reconnect'",
+        )
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Stores an account reached through a grant (or refreshes its name and token).

@@ -8,5 +8,6 @@ mod helpers;
 mod meta_platform;
 mod secrets_at_rest;
 mod secrets_never_leak;
+mod token_upkeep;
 mod web_server;
 mod x_platform;

@@ -1,0 +1,238 @@
+//! Token upkeep: refreshes X tokens before they expire and Meta long-lived tokens before they
+//! lapse, one refresh at a time per grant. Only a definite "this grant is dead" from the
+//! platform marks it for reconnection; a network blip is retried on the next round.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::domain::{GrantId, OAuthProvider};
+use crate::platforms::{AuthError, Platform};
+use crate::store::{AuditKind, Notification, NotificationKind, Store, StoreError};
+
+/// How long before expiry each kind of token is refreshed. X access tokens live 2 hours;
+/// Meta long-lived user tokens about 60 days.
+fn refresh_margin(provider: OAuthProvider) -> Duration {
+    match provider {
+        OAuthProvider::X => Duration::minutes(10),
+        OAuthProvider::Meta => Duration::days(7),
+    }
+}
+
+/// The longest the upkeep task sleeps between rounds, so that tokens linked meanwhile are
+/// picked up in time.
+const MAX_SLEEP: StdDuration = StdDuration::from_secs(300);
+
+/// What one refresh did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// New tokens are stored.
+    Refreshed,
+    /// Another task refreshed the grant while this one waited.
+    AlreadyFresh,
+    /// The platform refused for good: the grant and its accounts need `/connect`.
+    NeedsReconnect,
+    /// A passing failure; the grant is left as it was and retried later.
+    Postponed,
+}
+
+/// Keeps grants' tokens fresh.
+pub struct TokenKeeper {
+    store: Store,
+    x: Option<Arc<dyn Platform>>,
+    meta: Option<Arc<dyn Platform>>,
+    locks: Mutex<HashMap<GrantId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl std::fmt::Debug for TokenKeeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeeper")
+            .field("x", &self.x.is_some())
+            .field("meta", &self.meta.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenKeeper {
+    /// A keeper refreshing through these platforms (`None` = that platform is off).
+    pub fn new(
+        store: Store,
+        x: Option<Arc<dyn Platform>>,
+        meta: Option<Arc<dyn Platform>>,
+    ) -> Self {
+        Self {
+            store,
+            x,
+            meta,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock_for(&self, grant: GrantId) -> Arc<tokio::sync::Mutex<()>> {
+        // A poisoned map only means another thread panicked mid-insert; the map is still usable.
+        let mut locks = self
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(grant).or_default().clone()
+    }
+
+    /// Refreshes one grant now unless another caller just did. X refresh tokens are single
+    /// use, so callers for the same grant queue behind one lock and the new pair is stored
+    /// before the lock is released.
+    pub async fn refresh_grant(
+        &self,
+        grant: GrantId,
+        provider: OAuthProvider,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let lock = self.lock_for(grant);
+        let _held = lock.lock().await;
+        let platform = match provider {
+            OAuthProvider::X => self.x.as_ref(),
+            OAuthProvider::Meta => self.meta.as_ref(),
+        };
+        let Some(platform) = platform else {
+            return Ok(RefreshOutcome::Postponed);
+        };
+        let tokens = self.store.grant_tokens(grant).await?;
+        if tokens
+            .expires_at
+            .is_some_and(|at| at > now + refresh_margin(provider))
+        {
+            return Ok(RefreshOutcome::AlreadyFresh);
+        }
+        // Meta has no refresh token: its long-lived token is exchanged for a new one.
+        let credential = match (provider, &tokens.refresh_token) {
+            (OAuthProvider::X, Some(refresh)) => refresh,
+            (OAuthProvider::X, None) => {
+                return self.give_up(grant, provider, now).await;
+            }
+            (OAuthProvider::Meta, _) => &tokens.access_token,
+        };
+        match platform.refresh(credential).await {
+            Ok(fresh) => {
+                self.store
+                    .update_grant_tokens(
+                        grant,
+                        &fresh.access_token,
+                        fresh.refresh_token,
+                        fresh.expires_at,
+                        now,
+                    )
+                    .await?;
+                self.store
+                    .record_audit(
+                        AuditKind::TokenRefreshed,
+                        None,
+                        None,
+                        &format!("{provider} grant {grant} refreshed"),
+                        now,
+                    )
+                    .await?;
+                tracing::info!(grant = %grant, provider = %provider, "token refreshed");
+                Ok(RefreshOutcome::Refreshed)
+            }
+            Err(AuthError::Revoked { .. }) => self.give_up(grant, provider, now).await,
+            Err(AuthError::NotRefreshable) => Ok(RefreshOutcome::AlreadyFresh),
+            Err(e @ AuthError::Transient(_)) => {
+                tracing::warn!(
+                    grant = %grant,
+                    provider = %provider,
+                    error = %crate::telemetry::chain(&e),
+                    "token refresh failed; will retry"
+                );
+                Ok(RefreshOutcome::Postponed)
+            }
+        }
+    }
+
+    async fn give_up(
+        &self,
+        grant: GrantId,
+        provider: OAuthProvider,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let chats = self.store.mark_grant_needs_reconnect(grant).await?;
+        let command = match provider {
+            OAuthProvider::X => "/connect x",
+            OAuthProvider::Meta => "/connect facebook",
+        };
+        let platform = match provider {
+            OAuthProvider::X => "X",
+            OAuthProvider::Meta => "Facebook/Instagram",
+        };
+        for chat in chats {
+            self.store
+                .enqueue_notification(
+                    &Notification {
+                        chat: Some(chat),
+                        user: None,
+                        kind: NotificationKind::AccountNeedsReconnect,
+                        text: format!(
+                            "{platform} no longer accepts autopost's access for an account of this chat; \
+                             its owner should use {command} to link it again"
+                        ),
+                        link: None,
+                    },
+                    now,
+                )
+                .await?;
+        }
+        tracing::warn!(grant = %grant, provider = %provider, "grant needs reconnecting");
+        Ok(RefreshOutcome::NeedsReconnect)
+    }
+
+    /// Refreshes every grant whose token lapses within its margin; returns the outcomes.
+    pub async fn sweep(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(GrantId, RefreshOutcome)>, StoreError> {
+        let horizon =
+            now + refresh_margin(OAuthProvider::Meta).max(refresh_margin(OAuthProvider::X));
+        let mut outcomes = Vec::new();
+        for grant in self.store.grants_expiring_before(horizon).await? {
+            if grant.expires_at > now + refresh_margin(grant.provider) {
+                continue;
+            }
+            let outcome = self.refresh_grant(grant.id, grant.provider, now).await?;
+            outcomes.push((grant.id, outcome));
+        }
+        Ok(outcomes)
+    }
+
+    /// Sweeps until `shutdown` fires: after each round it sleeps until the next token is
+    /// due for refresh, at most five minutes.
+    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let now = Utc::now();
+            if let Err(e) = self.sweep(now).await {
+                tracing::error!(error = %crate::telemetry::chain(&e), "token upkeep round failed");
+            }
+            let next = self.next_due(now).await.unwrap_or(MAX_SLEEP).min(MAX_SLEEP);
+            tokio::select! {
+                () = tokio::time::sleep(next) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    async fn next_due(&self, now: DateTime<Utc>) -> Option<StdDuration> {
+        let grants = self
+            .store
+            .grants_expiring_before(now + Duration::days(30))
+            .await
+            .ok()?;
+        grants
+            .iter()
+            .map(|g| g.expires_at - refresh_margin(g.provider) - now)
+            .min()
+            .map(|d| {
+                d.to_std()
+                    .unwrap_or(StdDuration::ZERO)
+                    .max(StdDuration::from_secs(1))
+            })
+    }
+}
