@@ -113,7 +113,11 @@ fn parse_time(now: Option<&str>, tz: &str, phrase: &str) -> anyhow::Result<()> {
 async fn serve(config: Config, started: Instant) -> anyhow::Result<ExitCode> {
     let app = App::open(config).await.context("cannot start")?;
     let listener = app.bind().await?;
+    let listen = listener
+        .local_addr()
+        .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
     tracing::info!(
+        listen = %listen,
         ready_ms = started.elapsed().as_millis() as u64,
         "autopost is ready"
     );

@@ -140,6 +140,16 @@ fn a_bad_configuration_value_stops_start_up_with_one_line_naming_it() {
     assert!(assert_one_line_error(&out).contains("cannot read config file missing.toml"));
 }
 
+/// Kills the server if the test fails half-way, so that no process outlives the test.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(
@@ -155,10 +165,14 @@ fn http_get(addr: &str, path: &str) -> String {
 #[test]
 fn run_serves_health_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = autopost(dir.path(), &["run"], &[("AUTOPOST_LISTEN", "127.0.0.1:0")])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        autopost(dir.path(), &["run"], &[("AUTOPOST_LISTEN", "127.0.0.1:0")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut addr = None;
     let mut ready = false;
