@@ -19,7 +19,9 @@ use sqlx::{Executor, Row};
 
 use crate::crypto::{Aad, CryptoError, KeyId, Sealer, Secret, sealed_key_id};
 
-pub use accounts::{ExpiringGrant, GrantTokens, LinkedAccount, NewAccount, NewGrant, NewLinkedAccount};
+pub use accounts::{
+    ExpiringGrant, GrantTokens, LinkedAccount, NewAccount, NewGrant, NewLinkedAccount,
+};
 pub use audit::{AuditEvent, AuditKind};
 pub use chats::{Chat, User};
 pub use keys::SEALED_COLUMNS;
