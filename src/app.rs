@@ -10,8 +10,14 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::crypto::{CryptoError, KeyFileOutcome, KeyId, MasterKey, Sealer};
+use std::sync::Arc;
+
+use crate::domain::{ChatKind, ChatPlatform, OAuthProvider, Provider};
 use crate::media::MediaFiles;
+use crate::oauth::{Linker, OAuthError};
+use crate::platforms::{self, Platforms};
 use crate::store::{Store, StoreError};
+use crate::tokens::TokenKeeper;
 use crate::web::{self, WebError, WebState};
 
 /// Name of the key file in the data dir.
@@ -61,6 +67,15 @@ pub enum AppError {
         /// Where it belongs.
         current: PathBuf,
     },
+    /// A command-line argument is malformed.
+    #[error("{0}")]
+    BadArgument(String),
+    /// Linking could not start.
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
+    /// The HTTP client could not be built (TLS set-up failed).
+    #[error("cannot set up HTTPS")]
+    HttpClient(#[source] reqwest::Error),
     /// A new key file from an unfinished rotation is in the way.
     #[error(
         "{} already exists from an earlier rotate-key; check which key opens the database \
@@ -90,6 +105,9 @@ pub struct App {
     config: Config,
     store: Store,
     media: MediaFiles,
+    platforms: Platforms,
+    linker: Linker,
+    tokens: Arc<TokenKeeper>,
     key_source: KeySource,
 }
 
@@ -101,10 +119,26 @@ impl App {
         let (key, key_source) = master_key(&config)?;
         let media = MediaFiles::new(&config.data_dir, key.derive("media links"));
         let store = open_store(&config, key, &key_source).await?;
+        let http_client = platforms::http::client().map_err(AppError::HttpClient)?;
+        let platforms = Platforms::from_config(&config, &http_client);
+        let linker = Linker::new(
+            store.clone(),
+            config.public_url.clone(),
+            platforms.x.clone(),
+            platforms.graph.clone(),
+        );
+        let tokens = Arc::new(TokenKeeper::new(
+            store.clone(),
+            platforms.for_provider(Provider::X),
+            platforms.for_provider(Provider::FacebookPage),
+        ));
         Ok(Self {
             config,
             store,
             media,
+            platforms,
+            linker,
+            tokens,
             key_source,
         })
     }
@@ -117,6 +151,65 @@ impl App {
     /// The database.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The clients of the configured platforms.
+    pub fn platforms(&self) -> &Platforms {
+        &self.platforms
+    }
+
+    /// Runs OAuth round trips.
+    pub fn linker(&self) -> &Linker {
+        &self.linker
+    }
+
+    /// Keeps tokens fresh.
+    pub fn tokens(&self) -> &Arc<TokenKeeper> {
+        &self.tokens
+    }
+
+    /// Prints the start link for `autopost connect`: `provider` is `x`, `meta`, `facebook`
+    /// or `instagram`; chat and user are `PLATFORM:ID` such as `telegram:-1001234567`.
+    pub async fn connect_link(
+        &self,
+        provider: &str,
+        chat: &str,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Result<url::Url, AppError> {
+        let provider = match provider.to_ascii_lowercase().as_str() {
+            "x" | "twitter" => OAuthProvider::X,
+            "meta" | "facebook" | "instagram" => OAuthProvider::Meta,
+            other => {
+                return Err(AppError::BadArgument(format!(
+                    "`{other}` is not a platform; use x, meta, facebook or instagram"
+                )));
+            }
+        };
+        let (chat_platform, chat_id) = parse_chat_ref("--chat", chat)?;
+        let (user_platform, user_id) = parse_chat_ref("--user", user)?;
+        if chat_platform != user_platform {
+            return Err(AppError::BadArgument(
+                "--chat and --user must be on the same chat platform".to_owned(),
+            ));
+        }
+        let kind = if chat_id == user_id {
+            ChatKind::Private
+        } else {
+            ChatKind::Group
+        };
+        let user = self
+            .store
+            .upsert_user(user_platform, user_id, None, now)
+            .await?;
+        let chat = self
+            .store
+            .upsert_chat(chat_platform, chat_id, kind, None, now)
+            .await?;
+        Ok(self
+            .linker
+            .start_link(provider, user.id, chat.id, now)
+            .await?)
     }
 
     /// Stored images and their signed links.
@@ -151,12 +244,33 @@ impl App {
             data_dir: self.config.data_dir.clone(),
             policy_version: self.config.policy_version,
             media: self.media.clone(),
+            linker: self.linker.clone(),
         });
+        let (stop_upkeep, upkeep_stopped) = tokio::sync::watch::channel(false);
+        let upkeep = tokio::spawn(self.tokens.clone().run(upkeep_stopped));
         let served = web::serve(listener, router, shutdown).await;
+        let _ = stop_upkeep.send(true);
+        if let Err(e) = upkeep.await {
+            tracing::error!(error = %e, "token upkeep task ended abnormally");
+        }
         self.store.close().await;
         tracing::info!("stopped");
         Ok(served?)
     }
+}
+
+fn parse_chat_ref<'a>(flag: &str, text: &'a str) -> Result<(ChatPlatform, &'a str), AppError> {
+    let bad = || {
+        AppError::BadArgument(format!(
+            "{flag} `{text}` is not PLATFORM:ID, such as telegram:-1001234567 or discord:81234"
+        ))
+    };
+    let (platform, id) = text.split_once(':').ok_or_else(bad)?;
+    let platform = platform.parse().map_err(|_| bad())?;
+    if id.is_empty() || id.len() > 64 {
+        return Err(bad());
+    }
+    Ok((platform, id))
 }
 
 fn ensure_data_dir(path: &Path) -> Result<(), AppError> {

@@ -12,6 +12,8 @@ pub mod crypto;
 pub mod media;
 // Output for the CLI's own commands: the one place that writes to stdout.
 pub mod output;
+// Linking accounts: OAuth states, PKCE, code exchange, storing and linking.
+pub mod oauth;
 // Publishing to X, Facebook Pages and Instagram behind one trait.
 pub mod platforms;
 // Recurrence rules and other pure scheduling types.

@@ -49,6 +49,18 @@ enum Command {
     RotateKey,
     /// Check configuration, master key and database; say what to fix.
     Doctor,
+    /// Print a one-time link (valid 10 minutes) that links X or Meta accounts to a chat.
+    Connect {
+        /// The platform: x, meta, facebook or instagram (the last two link through Meta).
+        #[arg(value_name = "PLATFORM")]
+        provider: String,
+        /// The chat the accounts will post for, as PLATFORM:ID (e.g. telegram:-1001234567).
+        #[arg(long, value_name = "PLATFORM:ID")]
+        chat: String,
+        /// The person linking, as PLATFORM:ID (e.g. telegram:42).
+        #[arg(long, value_name = "PLATFORM:ID")]
+        user: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -83,6 +95,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Doctor => {
                 Ok(doctor(&config, config::file_in_use(cli.config.as_deref())).await)
             }
+            Command::Connect {
+                provider,
+                chat,
+                user,
+            } => connect(config, &provider, &chat, &user).await,
             Command::ParseTime { .. } => Ok(ExitCode::SUCCESS),
         }
     })
@@ -130,6 +147,21 @@ async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
     let app = App::open(config).await.context("cannot migrate")?;
     app.store().close().await;
     print_line(&format!("database {url} is up to date"));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn connect(
+    config: Config,
+    provider: &str,
+    chat: &str,
+    user: &str,
+) -> anyhow::Result<ExitCode> {
+    let app = App::open(config).await.context("cannot start")?;
+    let link = app.connect_link(provider, chat, user, Utc::now()).await;
+    app.store().close().await;
+    let link = link.context("cannot make a connect link")?;
+    // The link is a one-time capability for this user and chat; it is printed, never logged.
+    print_line(link.as_str());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@ pub mod http;
 pub mod meta;
 pub mod x;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,6 +13,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use url::Url;
 
+use crate::config::Config;
 use crate::crypto::Secret;
 use crate::domain::Provider;
 
@@ -196,6 +198,51 @@ pub trait Platform: Send + Sync {
 
     /// The rate-limit state the platform last reported for `account`, if known.
     fn rate_limit(&self, account_remote_id: &str) -> Option<RateLimit>;
+}
+
+/// The clients of every configured platform, sharing one HTTP client.
+#[derive(Debug, Clone, Default)]
+pub struct Platforms {
+    /// X, if configured.
+    pub x: Option<Arc<x::XClient>>,
+    /// The Graph API client behind Facebook and Instagram, if Meta is configured.
+    pub graph: Option<Arc<meta::GraphClient>>,
+    /// Facebook Pages, if Meta is configured.
+    pub facebook: Option<Arc<meta::FacebookPages>>,
+    /// Instagram, if Meta is configured.
+    pub instagram: Option<Arc<meta::Instagram>>,
+}
+
+impl Platforms {
+    /// Builds a client for each platform the configuration turns on.
+    pub fn from_config(config: &Config, http_client: &reqwest::Client) -> Self {
+        let graph = config
+            .meta
+            .as_ref()
+            .map(|m| Arc::new(meta::GraphClient::new(m, http_client.clone())));
+        Self {
+            x: config
+                .x
+                .as_ref()
+                .map(|c| Arc::new(x::XClient::new(c, http_client.clone()))),
+            facebook: graph
+                .as_ref()
+                .map(|g| Arc::new(meta::FacebookPages::new(g.clone()))),
+            instagram: graph
+                .as_ref()
+                .map(|g| Arc::new(meta::Instagram::new(g.clone()))),
+            graph,
+        }
+    }
+
+    /// The client that publishes to this kind of account, if that platform is on.
+    pub fn for_provider(&self, provider: Provider) -> Option<Arc<dyn Platform>> {
+        match provider {
+            Provider::X => self.x.clone().map(|p| p as Arc<dyn Platform>),
+            Provider::FacebookPage => self.facebook.clone().map(|p| p as Arc<dyn Platform>),
+            Provider::Instagram => self.instagram.clone().map(|p| p as Arc<dyn Platform>),
+        }
+    }
 }
 
 /// How long to wait after a throttled answer when the platform gave no reset time.

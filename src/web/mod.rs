@@ -2,6 +2,7 @@
 //! pages and webhooks mount on the same router. Spans carry route templates, never raw URIs,
 //! because callbacks hold codes and states.
 
+mod oauth_routes;
 pub mod pages;
 mod privacy;
 
@@ -19,6 +20,7 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::media::{MediaError, MediaFiles};
+use crate::oauth::Linker;
 use crate::store::{Store, StoreError};
 
 /// What the handlers share.
@@ -32,6 +34,8 @@ pub struct WebState {
     pub policy_version: u32,
     /// Stored images and the key that signs links to them.
     pub media: MediaFiles,
+    /// Runs OAuth round trips.
+    pub linker: Linker,
 }
 
 /// Why the web server could not start or stopped.
@@ -64,6 +68,8 @@ pub fn router(state: WebState) -> Router {
         .route("/healthz", get(healthz))
         .route("/privacy", get(privacy_page))
         .route("/media/{token}", get(media_file))
+        .route("/oauth/{provider}/start", get(oauth_routes::start))
+        .route("/oauth/{provider}/callback", get(oauth_routes::callback))
         .layer(middleware::from_fn(trace_route))
         .with_state(state)
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod linking;
 mod meta_platform;
 mod secrets_at_rest;
 mod secrets_never_leak;

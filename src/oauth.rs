@@ -1,0 +1,410 @@
+//! Linking accounts through OAuth: single-use states bound to the chat user who asked, PKCE
+//! (S256) for X with the verifier kept server-side, and Meta's code → long-lived token →
+//! Page tokens chain. Tokens are stored sealed and the accounts linked in one transaction.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::crypto::{Secret, random_token};
+use crate::domain::{ChatId, OAuthProvider, Provider, UserId};
+use crate::platforms::meta::GraphClient;
+use crate::platforms::x::XClient;
+use crate::platforms::{AuthError, PublishError};
+use crate::store::{
+    NewGrant, NewLinkedAccount, NewOAuthState, Notification, NotificationKind, StateProblem, Store,
+    StoreError,
+};
+
+/// How long a start link works.
+pub const STATE_LIFETIME: Duration = Duration::minutes(10);
+
+/// Why linking did not happen. Each says what the person can do.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    /// The operator has not configured this platform.
+    #[error("{} is not set up on this autopost; ask its operator to configure it", match provider {
+        OAuthProvider::X => "X",
+        OAuthProvider::Meta => "Facebook/Instagram",
+    })]
+    ProviderOff {
+        /// The platform.
+        provider: OAuthProvider,
+    },
+    /// The link is unknown, used or expired.
+    #[error("{}", match .0 {
+        StateProblem::Unknown => "this link is not valid; ask the bot for a new one with /connect",
+        StateProblem::Used => "this link was already used; ask the bot for a new one with /connect",
+        StateProblem::Expired => "this link has expired (links work for 10 minutes); ask the bot for a new one with /connect",
+    })]
+    State(StateProblem),
+    /// A link made for one platform came back from another.
+    #[error("this link was made for another platform; ask the bot for a new one with /connect")]
+    WrongProvider,
+    /// The person declined at the platform, or the platform sent no code.
+    #[error("the platform did not grant access ({reason}); nothing was linked")]
+    Denied {
+        /// What the platform said.
+        reason: String,
+    },
+    /// The code could not be exchanged for tokens.
+    #[error("the platform did not accept the sign-in; try /connect again")]
+    Exchange(#[source] AuthError),
+    /// The account's identity or Pages could not be read.
+    #[error("the platform did not tell us which account this is; try /connect again")]
+    Identity(#[source] PublishError),
+    /// The Meta user manages no Page autopost was allowed to use.
+    #[error("no Facebook Page was shared with autopost; tick at least one Page when you connect")]
+    NoPages,
+    /// The database failed.
+    #[error("autopost could not save the link")]
+    Store(#[from] StoreError),
+}
+
+/// What one completed round trip linked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Linked {
+    /// The chat the accounts now post for.
+    pub chat: ChatId,
+    /// Who linked them.
+    pub user: UserId,
+    /// The accounts, as (kind, display name).
+    pub accounts: Vec<(Provider, String)>,
+}
+
+impl Linked {
+    /// "Linked @alice (X) and Alice's Bakery (Facebook Page) to this chat".
+    pub fn summary(&self) -> String {
+        let names: Vec<String> = self
+            .accounts
+            .iter()
+            .map(|(provider, name)| format!("{name} ({})", provider_label(*provider)))
+            .collect();
+        format!("Linked {} to this chat", join_words(&names))
+    }
+}
+
+/// A human name for a kind of account.
+pub fn provider_label(provider: Provider) -> &'static str {
+    match provider {
+        Provider::X => "X",
+        Provider::FacebookPage => "Facebook Page",
+        Provider::Instagram => "Instagram",
+    }
+}
+
+fn join_words(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// Runs OAuth round trips for the platforms that are configured.
+#[derive(Debug, Clone)]
+pub struct Linker {
+    store: Store,
+    public_url: Url,
+    x: Option<Arc<XClient>>,
+    meta: Option<Arc<GraphClient>>,
+}
+
+impl Linker {
+    /// A linker over the configured clients (`None` = platform off).
+    pub fn new(
+        store: Store,
+        public_url: Url,
+        x: Option<Arc<XClient>>,
+        meta: Option<Arc<GraphClient>>,
+    ) -> Self {
+        Self {
+            store,
+            public_url,
+            x,
+            meta,
+        }
+    }
+
+    fn ensure_on(&self, provider: OAuthProvider) -> Result<(), OAuthError> {
+        let on = match provider {
+            OAuthProvider::X => self.x.is_some(),
+            OAuthProvider::Meta => self.meta.is_some(),
+        };
+        if on {
+            Ok(())
+        } else {
+            Err(OAuthError::ProviderOff { provider })
+        }
+    }
+
+    /// Where the platform sends the person back: `{public_url}/oauth/{provider}/callback`.
+    pub fn redirect_uri(&self, provider: OAuthProvider) -> Url {
+        self.route(provider, "callback")
+    }
+
+    fn route(&self, provider: OAuthProvider, step: &str) -> Url {
+        let mut url = self.public_url.clone();
+        // A configured public URL always has a host (config checks it), so it has segments.
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments
+                .pop_if_empty()
+                .extend(["oauth", provider.as_str(), step]);
+        }
+        url
+    }
+
+    /// Creates a single-use state for `user` in `chat` and returns the link that starts the
+    /// round trip (`/oauth/{provider}/start?s=…`), to be sent to that person privately.
+    pub async fn start_link(
+        &self,
+        provider: OAuthProvider,
+        user: UserId,
+        chat: ChatId,
+        now: DateTime<Utc>,
+    ) -> Result<Url, OAuthError> {
+        self.ensure_on(provider)?;
+        let state = random_token();
+        let pkce_verifier = (provider == OAuthProvider::X).then(random_token);
+        self.store
+            .create_oauth_state(
+                NewOAuthState {
+                    state_hash: state_hash(state.expose()),
+                    provider,
+                    user,
+                    chat,
+                    pkce_verifier,
+                    expires_at: now + STATE_LIFETIME,
+                },
+                now,
+            )
+            .await?;
+        let mut url = self.route(provider, "start");
+        url.query_pairs_mut().append_pair("s", state.expose());
+        Ok(url)
+    }
+
+    /// For the start link: checks the state without using it up and returns the platform's
+    /// consent page, carrying the same state and (for X) the PKCE challenge.
+    pub async fn consent_url(
+        &self,
+        provider: OAuthProvider,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Url, OAuthError> {
+        self.ensure_on(provider)?;
+        let pending = self
+            .store
+            .check_oauth_state(&state_hash(state), false, now)
+            .await?
+            .map_err(OAuthError::State)?;
+        if pending.provider != provider {
+            return Err(OAuthError::WrongProvider);
+        }
+        let redirect = self.redirect_uri(provider);
+        match (provider, &self.x, &self.meta) {
+            (OAuthProvider::X, Some(x), _) => {
+                let verifier = pending
+                    .pkce_verifier
+                    .ok_or(OAuthError::State(StateProblem::Unknown))?;
+                Ok(x.authorize_url(&redirect, state, &pkce_challenge(&verifier)))
+            }
+            (OAuthProvider::Meta, _, Some(meta)) => Ok(meta.dialog_url(&redirect, state)),
+            _ => Err(OAuthError::ProviderOff { provider }),
+        }
+    }
+
+    /// For the callback: uses up the state, exchanges the code, reads who the accounts are,
+    /// stores the tokens sealed, links the accounts to the chat, and queues a notification.
+    /// Any failure before the final transaction stores nothing.
+    pub async fn complete(
+        &self,
+        provider: OAuthProvider,
+        state: &str,
+        code: Result<&str, String>,
+        now: DateTime<Utc>,
+    ) -> Result<Linked, OAuthError> {
+        self.ensure_on(provider)?;
+        let pending = self
+            .store
+            .check_oauth_state(&state_hash(state), true, now)
+            .await?
+            .map_err(OAuthError::State)?;
+        if pending.provider != provider {
+            return Err(OAuthError::WrongProvider);
+        }
+        let code = code.map_err(|reason| OAuthError::Denied { reason })?;
+        let redirect = self.redirect_uri(provider);
+        let accounts = match (provider, &self.x, &self.meta) {
+            (OAuthProvider::X, Some(x), _) => {
+                let verifier = pending
+                    .pkce_verifier
+                    .ok_or(OAuthError::State(StateProblem::Unknown))?;
+                let tokens = x
+                    .exchange_code(code, &verifier, &redirect)
+                    .await
+                    .map_err(OAuthError::Exchange)?;
+                let me = x
+                    .me(&tokens.access_token)
+                    .await
+                    .map_err(OAuthError::Identity)?;
+                let handle = format!("@{}", me.username);
+                self.store
+                    .save_linked_grant(
+                        NewGrant {
+                            owner: pending.user,
+                            provider,
+                            remote_user_id: &me.id,
+                            scopes: &tokens.scopes,
+                            access_token: tokens.access_token,
+                            refresh_token: tokens.refresh_token,
+                            expires_at: tokens.expires_at,
+                        },
+                        vec![NewLinkedAccount {
+                            provider: Provider::X,
+                            remote_id: me.id.clone(),
+                            display_name: handle.clone(),
+                            access_token: None,
+                        }],
+                        pending.chat,
+                        now,
+                    )
+                    .await?;
+                vec![(Provider::X, handle)]
+            }
+            (OAuthProvider::Meta, _, Some(meta)) => {
+                let short = meta
+                    .exchange_code(code, &redirect)
+                    .await
+                    .map_err(OAuthError::Exchange)?;
+                let long = meta
+                    .long_lived(&short.access_token)
+                    .await
+                    .map_err(OAuthError::Exchange)?;
+                let me = meta
+                    .me(&long.access_token)
+                    .await
+                    .map_err(OAuthError::Identity)?;
+                let pages = meta
+                    .pages(&long.access_token)
+                    .await
+                    .map_err(OAuthError::Identity)?;
+                if pages.is_empty() {
+                    return Err(OAuthError::NoPages);
+                }
+                let mut linked = Vec::new();
+                for page in &pages {
+                    linked.push(NewLinkedAccount {
+                        provider: Provider::FacebookPage,
+                        remote_id: page.id.clone(),
+                        display_name: page.name.clone(),
+                        access_token: Some(Secret::new(page.access_token.expose())),
+                    });
+                    if let Some(ig) = &page.instagram {
+                        // Instagram calls are made with the token of the Page it hangs off.
+                        linked.push(NewLinkedAccount {
+                            provider: Provider::Instagram,
+                            remote_id: ig.id.clone(),
+                            display_name: format!("@{}", ig.username),
+                            access_token: Some(Secret::new(page.access_token.expose())),
+                        });
+                    }
+                }
+                let names = linked
+                    .iter()
+                    .map(|a| (a.provider, a.display_name.clone()))
+                    .collect();
+                // Stored space-separated, like X's, whatever separator the dialog uses.
+                let meta_scopes = crate::platforms::meta::SCOPES.replace(',', " ");
+                self.store
+                    .save_linked_grant(
+                        NewGrant {
+                            owner: pending.user,
+                            provider,
+                            remote_user_id: &me.id,
+                            scopes: &meta_scopes,
+                            access_token: long.access_token,
+                            refresh_token: None,
+                            expires_at: long.expires_at,
+                        },
+                        linked,
+                        pending.chat,
+                        now,
+                    )
+                    .await?;
+                names
+            }
+            _ => return Err(OAuthError::ProviderOff { provider }),
+        };
+        let linked = Linked {
+            chat: pending.chat,
+            user: pending.user,
+            accounts,
+        };
+        self.store
+            .enqueue_notification(
+                &Notification {
+                    chat: Some(linked.chat),
+                    user: Some(linked.user),
+                    kind: NotificationKind::AccountLinked,
+                    text: linked.summary(),
+                    link: None,
+                },
+                now,
+            )
+            .await?;
+        tracing::info!(
+            provider = %provider,
+            chat = %linked.chat,
+            user = %linked.user,
+            accounts = linked.accounts.len(),
+            "accounts linked"
+        );
+        Ok(linked)
+    }
+}
+
+/// Only a hash of a state is stored, so a database leak does not yield live links.
+fn state_hash(state: &str) -> [u8; 32] {
+    Sha256::digest(state.as_bytes()).into()
+}
+
+/// RFC 7636 S256: base64url(SHA-256(verifier)) without padding.
+pub fn pkce_challenge(verifier: &Secret) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose().as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pkce_challenge_matches_rfc_7636_appendix_b() {
+        let verifier = Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        assert_eq!(
+            pkce_challenge(&verifier),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn a_summary_names_every_linked_account() {
+        let linked = Linked {
+            chat: ChatId(1),
+            user: UserId(1),
+            accounts: vec![
+                (Provider::FacebookPage, "Bakery".to_owned()),
+                (Provider::Instagram, "@bakery".to_owned()),
+                (Provider::FacebookPage, "Cafe".to_owned()),
+            ],
+        };
+        assert_eq!(
+            linked.summary(),
+            "Linked Bakery (Facebook Page), @bakery (Instagram) and Cafe (Facebook Page) to this chat"
+        );
+    }
+}
