@@ -7,6 +7,7 @@ use crate::app::{KEY_FILE, NEW_KEY_FILE};
 use crate::config::Config;
 use crate::crypto::{CryptoError, MasterKey, Sealer};
 use crate::store::{Store, StoreError};
+use url::Url;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +63,7 @@ pub async fn examine(config: &Config, config_file: Option<&Path>) -> Vec<Check> 
     )];
     let key = check_key(config, &mut checks);
     check_database(config, key, &mut checks).await;
-    check_platforms(config, &mut checks);
+    check_platforms(config, &mut checks).await;
     checks
 }
 
@@ -167,38 +168,43 @@ async fn check_database(config: &Config, key: Option<MasterKey>, checks: &mut Ve
     }
 }
 
-fn check_platforms(config: &Config, checks: &mut Vec<Check>) {
-    let platforms: [(&'static str, Option<String>, &str); 4] = [
+async fn check_platforms(config: &Config, checks: &mut Vec<Check>) {
+    let platforms: [(&'static str, Option<&Url>, &str); 4] = [
         (
             "telegram",
-            config.telegram.as_ref().map(|t| t.api_url.to_string()),
+            config.telegram.as_ref().map(|t| &t.api_url),
             "AUTOPOST_TELEGRAM_TOKEN",
         ),
         (
             "discord",
-            config.discord.as_ref().map(|d| d.api_url.to_string()),
+            config.discord.as_ref().map(|d| &d.api_url),
             "AUTOPOST_DISCORD_TOKEN or AUTOPOST_DISCORD_PUBLIC_KEY",
         ),
         (
             "x",
-            config.x.as_ref().map(|x| x.api_url.to_string()),
+            config.x.as_ref().map(|x| &x.api_url),
             "AUTOPOST_X_CLIENT_ID",
         ),
         (
             "meta",
-            config
-                .meta
-                .as_ref()
-                .map(|m| format!("{} {}", m.graph_url, m.api_version)),
+            config.meta.as_ref().map(|m| &m.graph_url),
             "AUTOPOST_META_APP_ID and AUTOPOST_META_APP_SECRET",
         ),
     ];
-    for (subject, using, enable) in platforms {
-        let message = match using {
-            Some(url) => format!("on, using {url}"),
-            None => format!("off (set {enable} to turn it on)"),
+    let client = crate::platforms::http::client().ok();
+    for (subject, url, enable) in platforms {
+        let Some(url) = url else {
+            checks.push(Check::new(
+                Status::Ok,
+                subject,
+                format!("off (set {enable} to turn it on)"),
+            ));
+            continue;
         };
-        checks.push(Check::new(Status::Ok, subject, message));
+        checks.push(match &client {
+            Some(client) => reachability(client, subject, url).await,
+            None => Check::new(Status::Warn, subject, "cannot set up HTTPS to check it"),
+        });
     }
     let public = &config.public_url;
     let local = matches!(public.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
@@ -210,6 +216,31 @@ fn check_platforms(config: &Config, checks: &mut Vec<Check>) {
                 "AUTOPOST_PUBLIC_URL is {public}: OAuth callbacks and Instagram media links need a public https:// address"
             ),
         ));
+    }
+}
+
+/// Any HTTP answer means the host is there; only a failure to connect is a problem. The
+/// base URL holds no credentials, so it may be shown.
+async fn reachability(client: &reqwest::Client, subject: &'static str, url: &Url) -> Check {
+    let answer = client
+        .get(url.clone())
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await;
+    match answer {
+        Ok(answer) => Check::new(
+            Status::Ok,
+            subject,
+            format!("on; {url} answers (HTTP {})", answer.status().as_u16()),
+        ),
+        Err(e) => Check::new(
+            Status::Warn,
+            subject,
+            format!(
+                "on, but {url} cannot be reached ({}); check the network, a proxy or the URL",
+                chain(&e.without_url())
+            ),
+        ),
     }
 }
 

@@ -290,3 +290,46 @@ fn a_key_file_others_can_read_is_refused_with_the_fix() {
         "{line}"
     );
 }
+
+#[test]
+fn doctor_says_which_platforms_answer_and_which_cannot_be_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(1) {
+            let mut stream = stream.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let out = run(
+        dir.path(),
+        &["doctor"],
+        &[
+            ("AUTOPOST_X_CLIENT_ID", "client"),
+            ("AUTOPOST_X_API_URL", &up),
+            ("AUTOPOST_META_APP_ID", "1"),
+            ("AUTOPOST_META_APP_SECRET", "s"),
+            ("AUTOPOST_META_GRAPH_URL", &down),
+        ],
+    );
+    let report = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "warnings do not fail doctor: {report}"
+    );
+    assert!(report.contains("answers (HTTP 404)"), "{report}");
+    assert!(
+        report.contains("warn meta") && report.contains("cannot be reached"),
+        "{report}"
+    );
+    assert!(
+        report.contains("off (set AUTOPOST_TELEGRAM_TOKEN"),
+        "{report}"
+    );
+}
