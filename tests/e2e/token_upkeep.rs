@@ -189,3 +189,97 @@ async fn spend_refresh_token(u: &Upkeep) -> bool {
     );
     client.refresh(&Secret::new("refresh-0")).await.is_ok()
 }
+
+/// A linked Meta grant whose long-lived token lapses in three days.
+struct MetaUpkeep {
+    _dir: TestDir,
+    _server: autopost::sim::SimServer,
+    sim: autopost::sim::meta::SimMeta,
+    store: Store,
+    keeper: Arc<TokenKeeper>,
+    grant: GrantId,
+}
+
+async fn meta_upkeep() -> MetaUpkeep {
+    use autopost::sim::meta::{self as simmeta, SimMetaConfig};
+    let (sim, server) = simmeta::start(SimMetaConfig::new("app", "app-secret"))
+        .await
+        .unwrap();
+    sim.insert_user_token("long-lived-0");
+    let dir = TestDir::new();
+    let base = server.url().to_string();
+    let config = dir.config(&[
+        ("AUTOPOST_META_APP_ID", "app"),
+        ("AUTOPOST_META_APP_SECRET", "app-secret"),
+        ("AUTOPOST_META_GRAPH_URL", &base),
+        ("AUTOPOST_META_DIALOG_URL", &base),
+    ]);
+    let app = App::open(config).await.unwrap();
+    let store = app.store().clone();
+    let now = Utc::now();
+    let owner = store
+        .upsert_user(ChatPlatform::Telegram, "1", None, now)
+        .await
+        .unwrap();
+    let chat = store
+        .upsert_chat(ChatPlatform::Telegram, "-9", ChatKind::Group, None, now)
+        .await
+        .unwrap();
+    let (grant, _) = store
+        .save_linked_grant(
+            NewGrant {
+                owner: owner.id,
+                provider: OAuthProvider::Meta,
+                remote_user_id: "10158000000000001",
+                scopes: "pages_manage_posts",
+                access_token: Secret::new("long-lived-0"),
+                refresh_token: None,
+                expires_at: Some(now + Duration::days(3)),
+            },
+            vec![NewLinkedAccount {
+                provider: Provider::FacebookPage,
+                remote_id: "5550001".to_owned(),
+                display_name: "Alice's Bakery".to_owned(),
+                access_token: Some(Secret::new("page-token")),
+            }],
+            chat.id,
+            now,
+        )
+        .await
+        .unwrap();
+    MetaUpkeep {
+        _dir: dir,
+        _server: server,
+        sim,
+        store,
+        keeper: app.tokens().clone(),
+        grant,
+    }
+}
+
+#[tokio::test]
+async fn a_meta_long_lived_token_is_renewed_a_week_before_it_lapses() {
+    let u = meta_upkeep().await;
+    let outcomes = u.keeper.sweep(Utc::now()).await.unwrap();
+    assert_eq!(outcomes, vec![(u.grant, RefreshOutcome::Refreshed)]);
+    assert_eq!(u.sim.token_requests().long_lived_exchanges, 1);
+    let tokens = u.store.grant_tokens(u.grant).await.unwrap();
+    assert_ne!(tokens.access_token.expose(), "long-lived-0");
+    assert!(tokens.expires_at.unwrap() > Utc::now() + Duration::days(50));
+    assert!(tokens.refresh_token.is_none());
+}
+
+#[tokio::test]
+async fn a_dead_meta_token_asks_the_chat_to_reconnect_facebook() {
+    let u = meta_upkeep().await;
+    u.sim.expire_tokens();
+    let outcomes = u.keeper.sweep(Utc::now()).await.unwrap();
+    assert_eq!(outcomes, vec![(u.grant, RefreshOutcome::NeedsReconnect)]);
+    let notes = u.store.undelivered_notifications(10).await.unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.notification.text.contains("/connect facebook")),
+        "{notes:?}"
+    );
+}
