@@ -333,3 +333,62 @@ fn doctor_says_which_platforms_answer_and_which_cannot_be_reached() {
         "{report}"
     );
 }
+
+#[test]
+fn connect_prints_a_one_time_start_link_and_refuses_bad_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let vars = [
+        ("AUTOPOST_X_CLIENT_ID", "client"),
+        ("AUTOPOST_PUBLIC_URL", "https://autopost.example"),
+    ];
+    let args = [
+        "connect",
+        "x",
+        "--chat",
+        "telegram:-1001",
+        "--user",
+        "telegram:42",
+    ];
+    let out = run(dir.path(), &args, &vars);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let link = text(&out.stdout);
+    assert!(
+        link.starts_with("https://autopost.example/oauth/x/start?s="),
+        "{link}"
+    );
+    let again = text(&run(dir.path(), &args, &vars).stdout);
+    assert_ne!(link, again, "every link is new");
+
+    let bad = run(
+        dir.path(),
+        &["connect", "x", "--chat", "tg:-1", "--user", "telegram:42"],
+        &vars,
+    );
+    assert!(assert_one_line_error(&bad).contains("--chat `tg:-1` is not PLATFORM:ID"));
+    let off = run(
+        dir.path(),
+        &[
+            "connect",
+            "meta",
+            "--chat",
+            "telegram:1",
+            "--user",
+            "telegram:1",
+        ],
+        &vars,
+    );
+    assert!(assert_one_line_error(&off).contains("Facebook/Instagram is not set up"));
+    let unknown = run(
+        dir.path(),
+        &[
+            "connect",
+            "myspace",
+            "--chat",
+            "telegram:1",
+            "--user",
+            "telegram:1",
+        ],
+        &vars,
+    );
+    assert!(assert_one_line_error(&unknown).contains("`myspace` is not a platform"));
+}
