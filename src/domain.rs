@@ -131,6 +131,31 @@ named_enum! {
     }
 }
 
+named_enum! {
+    /// Where one post stands on one account.
+    TargetState {
+        /// Waiting for its due time (or its next attempt).
+        Queued = "queued",
+        /// Being sent: marked before the request that creates the post.
+        Publishing = "publishing",
+        /// Live at the platform.
+        Published = "published",
+        /// Given up, with the platform's reason.
+        Failed = "failed",
+        /// An attempt whose outcome could not be learned; the author was told.
+        Unknown = "unknown",
+        /// Cancelled before it was sent.
+        Cancelled = "cancelled",
+    }
+}
+
+impl TargetState {
+    /// Whether nothing more will happen to the target.
+    pub fn is_final(self) -> bool {
+        !matches!(self, TargetState::Queued | TargetState::Publishing)
+    }
+}
+
 impl Provider {
     /// The OAuth provider that grants access to this kind of account.
     pub fn oauth_provider(self) -> OAuthProvider {

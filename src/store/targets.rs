@@ -1,0 +1,634 @@
+//! The scheduler's side of posts: claiming due targets in due order, recording each outcome,
+//! finding targets left in flight by a crash, and cancelling. Claim and cancel both run in
+//! `BEGIN IMMEDIATE` transactions, so a post cancelled while being claimed is never sent.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{Store, StoreError, from_millis, parse_stored, to_millis};
+use crate::domain::{AccountId, ChatId, GrantId, PostId, Provider, TargetId, TargetState, UserId};
+use crate::schedule::Recurrence;
+
+/// A target handed to the scheduler, with what publishing it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueTarget {
+    /// The target.
+    pub id: TargetId,
+    /// Its post.
+    pub post: PostId,
+    /// The account it publishes to.
+    pub account: AccountId,
+    /// The grant behind the account (for refreshing its token).
+    pub grant: GrantId,
+    /// What kind of account.
+    pub provider: Provider,
+    /// The account's id at the platform.
+    pub account_remote_id: String,
+    /// The account's name, for notifications.
+    pub account_name: String,
+    /// The chat whose queue it is in.
+    pub chat: ChatId,
+    /// Who wrote the post.
+    pub author: UserId,
+    /// The text.
+    pub body: String,
+    /// Attempts made so far, this one included once claimed.
+    pub attempts: u32,
+    /// When it was due (or its retry was).
+    pub due_at: DateTime<Utc>,
+}
+
+/// What cancelling a post did to its targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cancelled {
+    /// Targets that will now never be sent.
+    pub cancelled: usize,
+    /// Targets already being sent when the cancel arrived: they finish as they will.
+    pub in_flight: usize,
+    /// Targets that had already finished.
+    pub finished: usize,
+}
+
+const DUE_COLUMNS: &str =
+    "t.id, t.post_id, t.account_id, a.grant_id, a.provider, a.remote_id AS account_remote_id,
+     a.display_name AS account_name, p.chat_id, p.author_id, p.body, t.attempts, t.due_at";
+
+fn due_target(row: &sqlx::sqlite::SqliteRow) -> Result<DueTarget, StoreError> {
+    Ok(DueTarget {
+        id: TargetId(row.get("id")),
+        post: PostId(row.get("post_id")),
+        account: AccountId(row.get("account_id")),
+        grant: GrantId(row.get("grant_id")),
+        provider: parse_stored(row.get::<&str, _>("provider"), "provider")?,
+        account_remote_id: row.get("account_remote_id"),
+        account_name: row.get("account_name"),
+        chat: ChatId(row.get("chat_id")),
+        author: UserId(row.get("author_id")),
+        body: row.get("body"),
+        attempts: u32::try_from(row.get::<i64, _>("attempts")).unwrap_or(u32::MAX),
+        due_at: from_millis(row.get("due_at"))?,
+    })
+}
+
+impl Store {
+    /// Claims up to `limit` targets due by `now`, in due order, marking each `publishing`
+    /// and counting the attempt before anything is sent: a crash from here on leaves
+    /// `publishing` behind, which start-up reconciles instead of sending blindly. A
+    /// recurring post's next occurrence is queued in the same transaction.
+    pub async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueTarget>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // Reads the head of the partial index `targets_due` only.
+        let rows = sqlx::query(&format!(
+            "SELECT {DUE_COLUMNS} FROM targets t
+             JOIN posts p ON p.id = t.post_id
+             JOIN accounts a ON a.id = t.account_id
+             WHERE t.state = 'queued' AND t.due_at <= ?
+             ORDER BY t.due_at, t.id LIMIT ?"
+        ))
+        .bind(to_millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut target = due_target(row)?;
+            target.attempts += 1;
+            sqlx::query(
+                "UPDATE targets SET state = 'publishing', attempts = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(i64::from(target.attempts))
+            .bind(to_millis(now))
+            .bind(target.id.0)
+            .execute(&mut *tx)
+            .await?;
+            claimed.push(target);
+        }
+        let mut posts: Vec<PostId> = claimed.iter().map(|t| t.post).collect();
+        posts.dedup();
+        for post in posts {
+            enqueue_next_occurrence(&mut tx, post, now).await?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// When the earliest queued target is due, if any: the scheduler sleeps until then.
+    pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(due_at) FROM targets WHERE state = 'queued'")
+                .fetch_one(&self.pool)
+                .await?;
+        at.map(from_millis).transpose()
+    }
+
+    /// Targets left `publishing` (by a crash, or by a request whose answer was lost).
+    pub async fn in_flight_targets(&self) -> Result<Vec<DueTarget>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DUE_COLUMNS} FROM targets t
+             JOIN posts p ON p.id = t.post_id
+             JOIN accounts a ON a.id = t.account_id
+             WHERE t.state = 'publishing' ORDER BY t.due_at, t.id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(due_target).collect()
+    }
+
+    /// Records that the post exists at the platform. Called the instant the create call
+    /// returns, so that the id is never lost.
+    pub async fn mark_published(
+        &self,
+        target: TargetId,
+        remote_id: &str,
+        url: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.finish(
+            target,
+            TargetState::Published,
+            Some((remote_id, url)),
+            None,
+            None,
+            now,
+        )
+        .await
+    }
+
+    /// Puts a target back in the queue for another attempt at `at` (nothing was created).
+    pub async fn requeue(
+        &self,
+        target: TargetId,
+        at: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.finish(
+            target,
+            TargetState::Queued,
+            None,
+            Some(reason),
+            Some(at),
+            now,
+        )
+        .await
+    }
+
+    /// Gives up on a target with the platform's reason.
+    pub async fn mark_failed(
+        &self,
+        target: TargetId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.finish(target, TargetState::Failed, None, Some(reason), None, now)
+            .await
+    }
+
+    /// Records that an attempt's outcome cannot be learned.
+    pub async fn mark_unknown(
+        &self,
+        target: TargetId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.finish(target, TargetState::Unknown, None, Some(reason), None, now)
+            .await
+    }
+
+    /// Moves a `publishing` target to `state` and, once none of its post's targets is left
+    /// pending, closes the post. A target no longer `publishing` is left alone.
+    async fn finish(
+        &self,
+        target: TargetId,
+        state: TargetState,
+        published: Option<(&str, Option<&str>)>,
+        reason: Option<&str>,
+        due_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let post: Option<i64> = sqlx::query_scalar(
+            "UPDATE targets SET state = ?, remote_id = COALESCE(?, remote_id),
+                 remote_url = COALESCE(?, remote_url), last_error = ?,
+                 published_at = CASE WHEN ? = 'published' THEN ? ELSE published_at END,
+                 due_at = COALESCE(?, due_at), updated_at = ?
+             WHERE id = ? AND state = 'publishing' RETURNING post_id",
+        )
+        .bind(state.as_str())
+        .bind(published.map(|p| p.0))
+        .bind(published.and_then(|p| p.1))
+        .bind(reason)
+        .bind(state.as_str())
+        .bind(to_millis(now))
+        .bind(due_at.map(to_millis))
+        .bind(to_millis(now))
+        .bind(target.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(post) = post {
+            // A retry of a post cancelled while its attempt was in flight is not made.
+            sqlx::query(
+                "UPDATE targets SET state = 'cancelled' WHERE id = ? AND state = 'queued'
+                 AND EXISTS (SELECT 1 FROM posts WHERE id = ? AND state = 'cancelled')",
+            )
+            .bind(target.0)
+            .bind(post)
+            .execute(&mut *tx)
+            .await?;
+            close_post_if_done(&mut tx, PostId(post), now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Cancels a post: queued targets become `cancelled` in the same kind of transaction a
+    /// claim takes, so the two cannot interleave; targets already in flight finish.
+    pub async fn cancel_post(
+        &self,
+        post: PostId,
+        now: DateTime<Utc>,
+    ) -> Result<Cancelled, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM posts WHERE id = ?")
+            .bind(post.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound { what: "post" });
+        }
+        let cancelled = sqlx::query(
+            "UPDATE targets SET state = 'cancelled', updated_at = ? WHERE post_id = ? AND state = 'queued'",
+        )
+        .bind(to_millis(now))
+        .bind(post.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let in_flight: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM targets WHERE post_id = ? AND state = 'publishing'",
+        )
+        .bind(post.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM targets WHERE post_id = ?")
+            .bind(post.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        // A cancelled series stops repeating; in-flight targets finish as they will, but
+        // none is retried.
+        sqlx::query(
+            "UPDATE posts SET recurrence = NULL, state = 'cancelled', updated_at = ? WHERE id = ?",
+        )
+        .bind(to_millis(now))
+        .bind(post.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let cancelled = usize::try_from(cancelled).unwrap_or(usize::MAX);
+        let in_flight = usize::try_from(in_flight).unwrap_or(usize::MAX);
+        Ok(Cancelled {
+            cancelled,
+            in_flight,
+            finished: usize::try_from(total)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(cancelled + in_flight),
+        })
+    }
+
+    /// Each target of a post with its state and, once published, the platform's id.
+    pub async fn targets_of_post(
+        &self,
+        post: PostId,
+    ) -> Result<Vec<(AccountId, TargetState, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT account_id, state, remote_id FROM targets WHERE post_id = ? ORDER BY id",
+        )
+        .bind(post.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    AccountId(r.get("account_id")),
+                    parse_stored(r.get::<&str, _>("state"), "target state")?,
+                    r.get("remote_id"),
+                ))
+            })
+            .collect()
+    }
+
+    /// The pending posts of a chat, soonest first: (id, due time, text).
+    pub async fn queued_posts(
+        &self,
+        chat: ChatId,
+    ) -> Result<Vec<(PostId, DateTime<Utc>, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, due_at, body FROM posts WHERE chat_id = ? AND state = 'scheduled' ORDER BY due_at, id",
+        )
+        .bind(chat.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    PostId(r.get("id")),
+                    from_millis(r.get("due_at"))?,
+                    r.get("body"),
+                ))
+            })
+            .collect()
+    }
+}
+
+async fn close_post_if_done(
+    tx: &mut Transaction<'_, Sqlite>,
+    post: PostId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE posts SET state = 'done', updated_at = ?
+         WHERE id = ? AND state = 'scheduled' AND NOT EXISTS (
+             SELECT 1 FROM targets WHERE post_id = ? AND state IN ('queued', 'publishing'))",
+    )
+    .bind(to_millis(now))
+    .bind(post.0)
+    .bind(post.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Once an occurrence of a recurring post is claimed, the series moves to a new post row
+/// for its next occurrence (with the same text, images and accounts), so that each
+/// occurrence keeps its own history and exactly one future occurrence is queued.
+async fn enqueue_next_occurrence(
+    tx: &mut Transaction<'_, Sqlite>,
+    post: PostId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let row = sqlx::query("SELECT recurrence, due_at FROM posts WHERE id = ?")
+        .bind(post.0)
+        .fetch_one(&mut **tx)
+        .await?;
+    let Some(rule) = row.get::<Option<String>, _>("recurrence") else {
+        return Ok(());
+    };
+    let rule = Recurrence::from_storage(&rule)
+        .map_err(|e| StoreError::Corrupt(format!("recurrence of post {post}: {e}")))?;
+    let due = from_millis(row.get("due_at"))?;
+    sqlx::query("UPDATE posts SET recurrence = NULL, updated_at = ? WHERE id = ?")
+        .bind(to_millis(now))
+        .bind(post.0)
+        .execute(&mut **tx)
+        .await?;
+    let Some(next) = rule.next_after(due.max(now)) else {
+        return Ok(());
+    };
+    let next_post: i64 = sqlx::query_scalar(
+        "INSERT INTO posts (chat_id, author_id, body, due_at, recurrence, time_zone, created_at, updated_at)
+         SELECT chat_id, author_id, body, ?, ?, time_zone, ?, ? FROM posts WHERE id = ? RETURNING id",
+    )
+    .bind(to_millis(next))
+    .bind(rule.to_storage())
+    .bind(to_millis(now))
+    .bind(to_millis(now))
+    .bind(post.0)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO targets (post_id, account_id, due_at, updated_at)
+         SELECT ?, account_id, ?, ? FROM targets WHERE post_id = ?",
+    )
+    .bind(next_post)
+    .bind(to_millis(next))
+    .bind(to_millis(now))
+    .bind(post.0)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO media (post_id, position, content_type, byte_len, width, height, sha256, file_name, created_at)
+         SELECT ?, position, content_type, byte_len, width, height, sha256, file_name, ? FROM media WHERE post_id = ?",
+    )
+    .bind(next_post)
+    .bind(to_millis(now))
+    .bind(post.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Secret;
+    use crate::domain::{ChatKind, ChatPlatform, OAuthProvider};
+    use crate::store::test_support::temp_store;
+    use crate::store::{NewGrant, NewLinkedAccount, NewPost};
+    use chrono::Duration;
+
+    struct Queue {
+        store: Store,
+        _dir: tempfile::TempDir,
+        chat: ChatId,
+        author: UserId,
+        accounts: Vec<AccountId>,
+    }
+
+    async fn queue() -> Queue {
+        let (store, dir) = temp_store().await;
+        let now = Utc::now();
+        let author = store
+            .upsert_user(ChatPlatform::Telegram, "1", None, now)
+            .await
+            .unwrap()
+            .id;
+        let chat = store
+            .upsert_chat(ChatPlatform::Telegram, "-1", ChatKind::Group, None, now)
+            .await
+            .unwrap()
+            .id;
+        let (_, accounts) = store
+            .save_linked_grant(
+                NewGrant {
+                    owner: author,
+                    provider: OAuthProvider::Meta,
+                    remote_user_id: "u",
+                    scopes: "",
+                    access_token: Secret::new("t"),
+                    refresh_token: None,
+                    expires_at: None,
+                },
+                vec![
+                    NewLinkedAccount {
+                        provider: Provider::FacebookPage,
+                        remote_id: "p1".to_owned(),
+                        display_name: "Page 1".to_owned(),
+                        access_token: Some(Secret::new("pt")),
+                    },
+                    NewLinkedAccount {
+                        provider: Provider::FacebookPage,
+                        remote_id: "p2".to_owned(),
+                        display_name: "Page 2".to_owned(),
+                        access_token: Some(Secret::new("pt")),
+                    },
+                ],
+                chat,
+                now,
+            )
+            .await
+            .unwrap();
+        Queue {
+            store,
+            _dir: dir,
+            chat,
+            author,
+            accounts,
+        }
+    }
+
+    impl Queue {
+        async fn post(
+            &self,
+            body: &str,
+            due_at: DateTime<Utc>,
+            recurrence: Option<String>,
+        ) -> PostId {
+            self.store
+                .insert_post(
+                    NewPost {
+                        chat: self.chat,
+                        author: self.author,
+                        body: body.to_owned(),
+                        due_at,
+                        recurrence,
+                        time_zone: chrono_tz::UTC,
+                        targets: self.accounts.clone(),
+                        media: vec![],
+                    },
+                    Utc::now(),
+                )
+                .await
+                .unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn due_targets_are_claimed_once_in_due_order_and_marked_publishing() {
+        let q = queue().await;
+        let now = Utc::now();
+        let later = q.post("later", now - Duration::seconds(1), None).await;
+        let earlier = q.post("earlier", now - Duration::seconds(5), None).await;
+        let future = q.post("future", now + Duration::hours(1), None).await;
+        let claimed = q.store.claim_due(now, 3).await.unwrap();
+        let order: Vec<(PostId, u32)> = claimed.iter().map(|t| (t.post, t.attempts)).collect();
+        assert_eq!(order, vec![(earlier, 1), (earlier, 1), (later, 1)]);
+        let rest = q.store.claim_due(now, 10).await.unwrap();
+        assert_eq!(
+            rest.len(),
+            1,
+            "the fourth target, and nothing claimed twice"
+        );
+        assert_eq!(rest[0].post, later);
+        assert_eq!(
+            q.store.next_due_at().await.unwrap().map(|d| d.timestamp()),
+            Some((now + Duration::hours(1)).timestamp())
+        );
+        assert_eq!(q.store.in_flight_targets().await.unwrap().len(), 4);
+        let states = q.store.targets_of_post(future).await.unwrap();
+        assert!(states.iter().all(|(_, s, _)| *s == TargetState::Queued));
+    }
+
+    #[tokio::test]
+    async fn outcomes_close_the_post_and_a_cancelled_post_is_never_claimed_or_retried() {
+        let q = queue().await;
+        let now = Utc::now();
+        let post = q.post("hello", now, None).await;
+        let claimed = q.store.claim_due(now, 1).await.unwrap();
+        // One target in flight, one still queued: cancel stops the queued one only.
+        let outcome = q.store.cancel_post(post, now).await.unwrap();
+        assert_eq!(
+            outcome,
+            Cancelled {
+                cancelled: 1,
+                in_flight: 1,
+                finished: 0
+            }
+        );
+        assert!(q.store.claim_due(now, 10).await.unwrap().is_empty());
+        // The in-flight attempt fails retryably: it is not queued again.
+        q.store
+            .requeue(claimed[0].id, now, "503", now)
+            .await
+            .unwrap();
+        let states: Vec<TargetState> = q
+            .store
+            .targets_of_post(post)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, s, _)| s)
+            .collect();
+        assert_eq!(states, vec![TargetState::Cancelled, TargetState::Cancelled]);
+        assert!(matches!(
+            q.store.cancel_post(PostId(999), now).await,
+            Err(StoreError::NotFound { what: "post" })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_published_id_is_kept_and_a_finished_target_is_not_touched_again() {
+        let q = queue().await;
+        let now = Utc::now();
+        let post = q.post("hello", now, None).await;
+        let claimed = q.store.claim_due(now, 10).await.unwrap();
+        q.store
+            .mark_published(
+                claimed[0].id,
+                "123_456",
+                Some("https://facebook.com/123_456"),
+                now,
+            )
+            .await
+            .unwrap();
+        q.store
+            .mark_failed(claimed[1].id, "rejected", now)
+            .await
+            .unwrap();
+        // A late duplicate outcome does not overwrite the first.
+        q.store
+            .mark_failed(claimed[0].id, "late", now)
+            .await
+            .unwrap();
+        let states = q.store.targets_of_post(post).await.unwrap();
+        assert_eq!(states[0].1, TargetState::Published);
+        assert_eq!(states[0].2.as_deref(), Some("123_456"));
+        assert_eq!(states[1].1, TargetState::Failed);
+        assert!(
+            q.store.queued_posts(q.chat).await.unwrap().is_empty(),
+            "the post is done"
+        );
+    }
+
+    #[tokio::test]
+    async fn claiming_a_recurring_post_queues_exactly_one_next_occurrence() {
+        let q = queue().await;
+        let rule =
+            crate::schedule::Recurrence::from_storage("v1 MO,TU,WE,TH,FR,SA,SU 09:00 UTC").unwrap();
+        let due = DateTime::parse_from_rfc3339("2026-06-01T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        q.post("daily", due, Some(rule.to_storage())).await;
+        let claimed = q.store.claim_due(due, 1).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        let again = q.store.claim_due(due, 10).await.unwrap();
+        assert_eq!(again.len(), 1, "the occurrence's other target");
+        let queue = q.store.queued_posts(q.chat).await.unwrap();
+        assert_eq!(queue.len(), 2, "the claimed occurrence and the next one");
+        assert_eq!(queue[1].1.to_rfc3339(), "2026-06-02T09:00:00+00:00");
+        assert_eq!(q.store.next_due_at().await.unwrap(), Some(queue[1].1));
+    }
+}
