@@ -16,6 +16,7 @@ use crate::domain::{ChatKind, ChatPlatform, OAuthProvider, Provider};
 use crate::media::MediaFiles;
 use crate::oauth::{Linker, OAuthError};
 use crate::platforms::{self, Platforms};
+use crate::scheduler::{Scheduler, SchedulerConfig};
 use crate::store::{Store, StoreError};
 use crate::tokens::TokenKeeper;
 use crate::web::{self, WebError, WebState};
@@ -108,6 +109,7 @@ pub struct App {
     platforms: Platforms,
     linker: Linker,
     tokens: Arc<TokenKeeper>,
+    scheduler: Arc<Scheduler>,
     key_source: KeySource,
 }
 
@@ -132,6 +134,14 @@ impl App {
             platforms.for_provider(Provider::X),
             platforms.for_provider(Provider::FacebookPage),
         ));
+        let scheduler = Arc::new(Scheduler::new(
+            store.clone(),
+            platforms.clone(),
+            media.clone(),
+            config.public_url.clone(),
+            tokens.clone(),
+            SchedulerConfig::default(),
+        ));
         Ok(Self {
             config,
             store,
@@ -139,6 +149,7 @@ impl App {
             platforms,
             linker,
             tokens,
+            scheduler,
             key_source,
         })
     }
@@ -161,6 +172,11 @@ impl App {
     /// Runs OAuth round trips.
     pub fn linker(&self) -> &Linker {
         &self.linker
+    }
+
+    /// Publishes due posts.
+    pub fn scheduler(&self) -> &Arc<Scheduler> {
+        &self.scheduler
     }
 
     /// Keeps tokens fresh.
@@ -246,12 +262,16 @@ impl App {
             media: self.media.clone(),
             linker: self.linker.clone(),
         });
-        let (stop_upkeep, upkeep_stopped) = tokio::sync::watch::channel(false);
-        let upkeep = tokio::spawn(self.tokens.clone().run(upkeep_stopped));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let upkeep = tokio::spawn(self.tokens.clone().run(stopped.clone()));
+        let scheduler = tokio::spawn(self.scheduler.clone().run(stopped));
         let served = web::serve(listener, router, shutdown).await;
-        let _ = stop_upkeep.send(true);
-        if let Err(e) = upkeep.await {
-            tracing::error!(error = %e, "token upkeep task ended abnormally");
+        // Stop claiming, let in-flight publishes finish, then close the store.
+        let _ = stop.send(true);
+        for (task, name) in [(upkeep, "token upkeep"), (scheduler, "scheduler")] {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, task = name, "background task ended abnormally");
+            }
         }
         self.store.close().await;
         tracing::info!("stopped");

@@ -16,6 +16,8 @@ pub mod output;
 pub mod oauth;
 // Publishing to X, Facebook Pages and Instagram behind one trait.
 pub mod platforms;
+// Claims due targets, publishes within bounds, retries safely, reconciles the uncertain.
+pub mod scheduler;
 // Recurrence rules and other pure scheduling types.
 pub mod schedule;
 // Simulated X, Meta and Telegram servers for tests and the offline demo.

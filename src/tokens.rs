@@ -8,6 +8,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::crypto::Secret;
 use crate::domain::{GrantId, OAuthProvider};
 use crate::platforms::{AuthError, Platform};
 use crate::store::{AuditKind, Notification, NotificationKind, Store, StoreError};
@@ -88,6 +89,28 @@ impl TokenKeeper {
         provider: OAuthProvider,
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError> {
+        self.refresh(grant, provider, None, now).await
+    }
+
+    /// Refreshes a grant whose access token `rejected` the platform just refused, whatever
+    /// its stored expiry says, unless another caller has replaced that token meanwhile.
+    pub async fn refresh_rejected(
+        &self,
+        grant: GrantId,
+        provider: OAuthProvider,
+        rejected: &Secret,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError> {
+        self.refresh(grant, provider, Some(rejected), now).await
+    }
+
+    async fn refresh(
+        &self,
+        grant: GrantId,
+        provider: OAuthProvider,
+        rejected: Option<&Secret>,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError> {
         let lock = self.lock_for(grant);
         let _held = lock.lock().await;
         let platform = match provider {
@@ -98,10 +121,14 @@ impl TokenKeeper {
             return Ok(RefreshOutcome::Postponed);
         };
         let tokens = self.store.grant_tokens(grant).await?;
-        if tokens
-            .expires_at
-            .is_some_and(|at| at > now + refresh_margin(provider))
-        {
+        let fresh = match rejected {
+            // Someone else already replaced the refused token while we waited for the lock.
+            Some(rejected) => !tokens.access_token.matches(rejected.expose()),
+            None => tokens
+                .expires_at
+                .is_some_and(|at| at > now + refresh_margin(provider)),
+        };
+        if fresh {
             return Ok(RefreshOutcome::AlreadyFresh);
         }
         // Meta has no refresh token: its long-lived token is exchanged for a new one.

@@ -174,6 +174,17 @@ pub enum AuthError {
     NotRefreshable,
 }
 
+/// What an account's recent posts say about a post we may have sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// A post with the same content is there.
+    Found(Published),
+    /// The recent posts were read and none has this content.
+    Absent,
+    /// This platform offers no way to check.
+    CannotCheck,
+}
+
 /// One social platform: X, a Facebook Page, an Instagram account.
 #[async_trait]
 pub trait Platform: Send + Sync {
@@ -198,6 +209,17 @@ pub trait Platform: Send + Sync {
 
     /// The rate-limit state the platform last reported for `account`, if known.
     fn rate_limit(&self, account_remote_id: &str) -> Option<RateLimit>;
+
+    /// Looks for `post` among the account's recent posts, matching on content (never on
+    /// "the newest post"), to learn whether an attempt whose answer was lost went through.
+    async fn find_recent(
+        &self,
+        account: AccountRef<'_>,
+        post: PostContent<'_>,
+    ) -> Result<Lookup, PublishError> {
+        let _ = (account, post);
+        Ok(Lookup::CannotCheck)
+    }
 }
 
 /// The clients of every configured platform, sharing one HTTP client.

@@ -177,6 +177,24 @@ impl Store {
         .await
     }
 
+    /// Puts a target back in the queue until `at` without counting the attempt: it was held
+    /// back (a rate-limit window) before anything was sent.
+    pub async fn defer(
+        &self,
+        target: TargetId,
+        at: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE targets SET attempts = MAX(attempts - 1, 0) WHERE id = ? AND state = 'publishing'",
+        )
+        .bind(target.0)
+        .execute(&self.pool)
+        .await?;
+        self.requeue(target, at, reason, now).await
+    }
+
     /// Gives up on a target with the platform's reason.
     pub async fn mark_failed(
         &self,

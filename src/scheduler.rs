@@ -1,0 +1,593 @@
+//! The scheduler: claims due targets from the store in due order, publishes each on its
+//! platform within concurrency bounds and rate-limit windows, and records every outcome.
+//! It never sends a target twice: a target is `publishing` in the database before any
+//! request, retries happen only when nothing can have been created, and an attempt whose
+//! answer was lost is reconciled against the account's recent posts.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aes_gcm::aead::{OsRng, rand_core::RngCore};
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, Semaphore, broadcast, watch};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+use url::Url;
+
+use crate::domain::{AccountId, Provider};
+use crate::media::MediaFiles;
+use crate::oauth::provider_label;
+use crate::platforms::{
+    AccountRef, Lookup, Media, Platform, Platforms, PostContent, PublishError, Published,
+};
+use crate::store::{DueTarget, Notification, NotificationKind, Store, StoreError};
+use crate::tokens::{RefreshOutcome, TokenKeeper};
+
+/// Bounds and timings. The defaults suit a single small server.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Attempts before a target fails for good.
+    pub max_attempts: u32,
+    /// First retry delay; doubled per attempt, with up to 50% random jitter.
+    pub base_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+    /// Wait after a lost answer (or a restart) before reading the account's posts: a request
+    /// cut off may still be finishing at the platform.
+    pub reconcile_grace: Duration,
+    /// Targets being published at once, in all.
+    pub max_in_flight: usize,
+    /// Targets being published at once per platform.
+    pub per_platform: usize,
+    /// Targets being published at once per account.
+    pub per_account: usize,
+    /// How long a media link handed to a platform works.
+    pub media_link_ttl: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(15 * 60),
+            reconcile_grace: Duration::from_secs(2),
+            max_in_flight: 64,
+            per_platform: 32,
+            per_account: 2,
+            media_link_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What one attempt at one target ended as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Live, with the platform's id.
+    Published(Published),
+    /// Back in the queue for the given time (nothing was created).
+    Retry(DateTime<Utc>),
+    /// Given up with this reason.
+    Failed(String),
+    /// Could not learn whether it went through; the author is told.
+    Unknown,
+}
+
+/// What a tick did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// Targets claimed and started.
+    pub started: usize,
+    /// When the next queued target is due, if any.
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+/// Publishes due posts. Share it behind an `Arc`.
+pub struct Scheduler {
+    store: Store,
+    platforms: Platforms,
+    media: MediaFiles,
+    public_url: Url,
+    tokens: Arc<TokenKeeper>,
+    config: SchedulerConfig,
+    wake: Notify,
+    in_flight: Arc<Semaphore>,
+    platform_slots: HashMap<Provider, Arc<Semaphore>>,
+    account_slots: Mutex<HashMap<AccountId, Arc<Semaphore>>>,
+    events: broadcast::Sender<Notification>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    /// A scheduler over the store and the configured platforms.
+    pub fn new(
+        store: Store,
+        platforms: Platforms,
+        media: MediaFiles,
+        public_url: Url,
+        tokens: Arc<TokenKeeper>,
+        config: SchedulerConfig,
+    ) -> Self {
+        let platform_slots = Provider::ALL
+            .iter()
+            .map(|p| (*p, Arc::new(Semaphore::new(config.per_platform))))
+            .collect();
+        let (events, _) = broadcast::channel(1024);
+        Self {
+            store,
+            platforms,
+            media,
+            public_url,
+            tokens,
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            config,
+            wake: Notify::new(),
+            platform_slots,
+            account_slots: Mutex::new(HashMap::new()),
+            events,
+        }
+    }
+
+    /// Wakes the run loop at once: a post was added that may be due before its next wake-up.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Notifications as they happen. They are also stored until a front end marks them
+    /// delivered, so a subscriber that was down reads the backlog from the store.
+    pub fn subscribe(&self) -> broadcast::Receiver<Notification> {
+        self.events.subscribe()
+    }
+
+    /// Claims as many due targets as there are free slots and starts publishing them on
+    /// `tasks`; returns how many started and when the next one is due.
+    pub async fn tick(
+        self: &Arc<Self>,
+        now: DateTime<Utc>,
+        tasks: &mut JoinSet<()>,
+    ) -> Result<Tick, StoreError> {
+        let free = u32::try_from(self.in_flight.available_permits()).unwrap_or(u32::MAX);
+        let claimed = if free == 0 {
+            Vec::new()
+        } else {
+            self.store.claim_due(now, free).await?
+        };
+        let started = claimed.len();
+        for target in claimed {
+            let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+                // Cannot happen: we claimed no more than the free permits, and only ticks
+                // take them. Should it ever, the target is reconciled at the next start.
+                tracing::error!(target = %target.id, "no free publishing slot for a claimed target");
+                continue;
+            };
+            let scheduler = Arc::clone(self);
+            let span = tracing::info_span!(
+                "post",
+                post_id = %target.post,
+                target = %target.id,
+                platform = %target.provider,
+                attempt = target.attempts
+            );
+            tasks.spawn(
+                async move {
+                    let _permit = permit;
+                    scheduler.publish(target).await;
+                }
+                .instrument(span),
+            );
+        }
+        Ok(Tick {
+            started,
+            next_due: self.store.next_due_at().await?,
+        })
+    }
+
+    /// Runs until `shutdown` turns true: reconciles what a previous run left in flight, then
+    /// sleeps until the next due time (or a wake-up), publishes, and repeats. On shutdown it
+    /// claims nothing more and waits for the publishes in flight.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut tasks = JoinSet::new();
+        let reconciler = Arc::clone(&self);
+        tasks.spawn(async move {
+            if let Err(e) = reconciler.reconcile_in_flight().await {
+                tracing::error!(error = %crate::telemetry::chain(&e), "reconciliation failed");
+            }
+        });
+        loop {
+            while tasks.try_join_next().is_some() {}
+            let now = Utc::now();
+            let wait = match self.tick(now, &mut tasks).await {
+                Ok(tick) if tick.started > 0 && self.in_flight.available_permits() == 0 => {
+                    // Every slot is busy: wait for one to free up (or a wake-up).
+                    Some(Duration::from_millis(5))
+                }
+                Ok(tick) => tick
+                    .next_due
+                    .map(|due| (due - now).to_std().unwrap_or(Duration::ZERO)),
+                Err(e) => {
+                    tracing::error!(error = %crate::telemetry::chain(&e), "claiming due posts failed");
+                    Some(Duration::from_secs(1))
+                }
+            };
+            let sleep = async {
+                match wait {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = sleep => {}
+                () = self.wake.notified() => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        tracing::info!(
+            in_flight = tasks.len(),
+            "scheduler stopping; draining publishes"
+        );
+        while tasks.join_next().await.is_some() {}
+    }
+
+    fn account_slot(&self, account: AccountId) -> Arc<Semaphore> {
+        // A poisoned map only means a thread panicked mid-insert; the map is still usable.
+        let mut slots = self
+            .account_slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slots
+            .entry(account)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_account)))
+            .clone()
+    }
+
+    /// Publishes one claimed target and records the outcome.
+    pub async fn publish(&self, target: DueTarget) -> Outcome {
+        let outcome = match self.attempt(&target).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // The store failed: the target stays `publishing` and is reconciled at the
+                // next start rather than guessed at now.
+                tracing::error!(error = %crate::telemetry::chain(&e), "cannot record a publishing outcome");
+                return Outcome::Unknown;
+            }
+        };
+        if let Err(e) = self.notify(&target, &outcome).await {
+            tracing::error!(error = %crate::telemetry::chain(&e), "cannot queue a notification");
+        }
+        outcome
+    }
+
+    async fn attempt(&self, target: &DueTarget) -> Result<Outcome, StoreError> {
+        let now = Utc::now();
+        let Some(platform) = self.platforms.for_provider(target.provider) else {
+            let reason = format!(
+                "{} is not configured on this autopost any more",
+                provider_label(target.provider)
+            );
+            self.store.mark_failed(target.id, &reason, now).await?;
+            return Ok(Outcome::Failed(reason));
+        };
+        // Respect the window the platform reported instead of sending into a certain 429.
+        if let Some(limit) = platform.rate_limit(&target.account_remote_id)
+            && limit.remaining == Some(0)
+            && let Some(reset) = limit.reset_at.filter(|r| *r > now)
+        {
+            self.store
+                .defer(
+                    target.id,
+                    reset,
+                    "waiting for the platform's rate-limit window",
+                    now,
+                )
+                .await?;
+            return Ok(Outcome::Retry(reset));
+        }
+        let media = self.load_media(target, now).await?;
+        let content = PostContent {
+            text: &target.body,
+            media: &media,
+        };
+        let platform_slot = self.platform_slots.get(&target.provider).cloned();
+        let _platform_permit = match &platform_slot {
+            Some(slot) => slot.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        let _account_permit = self.account_slot(target.account).acquire_owned().await.ok();
+
+        let mut refreshed = false;
+        loop {
+            let token = self.store.account_access_token(target.account).await?;
+            let account = AccountRef {
+                remote_id: &target.account_remote_id,
+                token: &token,
+            };
+            let result = platform.publish(account, content).await;
+            match result {
+                Ok(published) => {
+                    let now = Utc::now();
+                    self.store
+                        .mark_published(
+                            target.id,
+                            &published.remote_id,
+                            published.url.as_ref().map(Url::as_str),
+                            now,
+                        )
+                        .await?;
+                    tracing::info!(remote_id = %published.remote_id, "published");
+                    return Ok(Outcome::Published(published));
+                }
+                Err(PublishError::Unauthorized { .. }) if !refreshed => {
+                    refreshed = true;
+                    let refresh = self
+                        .tokens
+                        .refresh_rejected(
+                            target.grant,
+                            target.provider.oauth_provider(),
+                            &token,
+                            Utc::now(),
+                        )
+                        .await?;
+                    match refresh {
+                        RefreshOutcome::Refreshed | RefreshOutcome::AlreadyFresh => continue,
+                        RefreshOutcome::NeedsReconnect => {
+                            let reason = reconnect_reason(target);
+                            self.store
+                                .mark_failed(target.id, &reason, Utc::now())
+                                .await?;
+                            return Ok(Outcome::Failed(reason));
+                        }
+                        RefreshOutcome::Postponed => {
+                            return self
+                                .retry_or_fail(target, "the token could not be refreshed yet", None)
+                                .await;
+                        }
+                    }
+                }
+                Err(PublishError::Unauthorized { .. }) => {
+                    let reason = reconnect_reason(target);
+                    self.store
+                        .mark_failed(target.id, &reason, Utc::now())
+                        .await?;
+                    return Ok(Outcome::Failed(reason));
+                }
+                Err(PublishError::RateLimited { reset_at }) => {
+                    let at = reset_at.unwrap_or_else(|| {
+                        Utc::now()
+                            + chrono::Duration::from_std(crate::platforms::DEFAULT_RATE_LIMIT_WAIT)
+                                .unwrap_or_default()
+                    });
+                    return self
+                        .retry_or_fail(target, "rate limited by the platform", Some(at))
+                        .await;
+                }
+                Err(e @ (PublishError::Unreachable(_) | PublishError::ServerError { .. })) => {
+                    let reason = crate::telemetry::chain(&e);
+                    tracing::warn!(error = %reason, "publish failed; nothing was created");
+                    return self.retry_or_fail(target, &reason, None).await;
+                }
+                Err(PublishError::Rejected { reason }) => {
+                    tracing::info!(reason = %reason, "the platform rejected the post");
+                    self.store
+                        .mark_failed(target.id, &reason, Utc::now())
+                        .await?;
+                    return Ok(Outcome::Failed(reason));
+                }
+                Err(e @ PublishError::Ambiguous { .. }) => {
+                    tracing::warn!(error = %crate::telemetry::chain(&e), "no answer to a publish; reconciling");
+                    return self
+                        .reconcile(target, platform.as_ref(), content, true)
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// Requeues with exponential backoff and jitter (or at `at`), unless the attempts are
+    /// used up.
+    async fn retry_or_fail(
+        &self,
+        target: &DueTarget,
+        reason: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Outcome, StoreError> {
+        let now = Utc::now();
+        if target.attempts >= self.config.max_attempts {
+            let reason = format!("gave up after {} attempts: {reason}", target.attempts);
+            self.store.mark_failed(target.id, &reason, now).await?;
+            return Ok(Outcome::Failed(reason));
+        }
+        let at = at.unwrap_or_else(|| now + self.backoff(target.attempts));
+        self.store.requeue(target.id, at, reason, now).await?;
+        self.wake();
+        Ok(Outcome::Retry(at))
+    }
+
+    fn backoff(&self, attempts: u32) -> chrono::Duration {
+        let exponent = attempts.saturating_sub(1).min(20);
+        let base = self
+            .config
+            .base_backoff
+            .saturating_mul(1 << exponent)
+            .min(self.config.max_backoff);
+        let jitter_ms =
+            u64::from(OsRng.next_u32()) % (u64::try_from(base.as_millis() / 2).unwrap_or(0) + 1);
+        chrono::Duration::from_std(base + Duration::from_millis(jitter_ms)).unwrap_or_default()
+    }
+
+    /// After a lost answer: wait for the platform to settle, then look for the post. Found →
+    /// published; confirmed absent → send once more (if `may_resend`); no way to tell →
+    /// `unknown`, and the author is told.
+    async fn reconcile(
+        &self,
+        target: &DueTarget,
+        platform: &dyn Platform,
+        content: PostContent<'_>,
+        may_resend: bool,
+    ) -> Result<Outcome, StoreError> {
+        tokio::time::sleep(self.config.reconcile_grace).await;
+        let token = self.store.account_access_token(target.account).await?;
+        let account = AccountRef {
+            remote_id: &target.account_remote_id,
+            token: &token,
+        };
+        let lookup = platform.find_recent(account, content).await;
+        let now = Utc::now();
+        match lookup {
+            Ok(Lookup::Found(published)) => {
+                self.store
+                    .mark_published(
+                        target.id,
+                        &published.remote_id,
+                        published.url.as_ref().map(Url::as_str),
+                        now,
+                    )
+                    .await?;
+                tracing::info!(remote_id = %published.remote_id, "reconciled: the post exists");
+                Ok(Outcome::Published(published))
+            }
+            Ok(Lookup::Absent) if may_resend => {
+                tracing::info!("reconciled: the post is absent; sending once more");
+                self.store
+                    .requeue(target.id, now, "the earlier attempt did not arrive", now)
+                    .await?;
+                self.wake();
+                Ok(Outcome::Retry(now))
+            }
+            Ok(Lookup::Absent | Lookup::CannotCheck) | Err(_) => {
+                let reason = "the platform did not answer and autopost cannot check whether the post went out";
+                self.store.mark_unknown(target.id, reason, now).await?;
+                Ok(Outcome::Unknown)
+            }
+        }
+    }
+
+    /// Reconciles every target left `publishing` by an earlier run (a crash or kill -9):
+    /// never resent blindly. Returns how many were examined.
+    pub async fn reconcile_in_flight(&self) -> Result<usize, StoreError> {
+        let targets = self.store.in_flight_targets().await?;
+        if targets.is_empty() {
+            return Ok(0);
+        }
+        tracing::info!(count = targets.len(), "reconciling posts left in flight");
+        for target in &targets {
+            let now = Utc::now();
+            let outcome = match self.platforms.for_provider(target.provider) {
+                Some(platform) => {
+                    let media = self.load_media(target, now).await?;
+                    let content = PostContent {
+                        text: &target.body,
+                        media: &media,
+                    };
+                    self.reconcile(target, platform.as_ref(), content, true)
+                        .await?
+                }
+                None => {
+                    self.store
+                        .mark_unknown(target.id, "the platform is no longer configured", now)
+                        .await?;
+                    Outcome::Unknown
+                }
+            };
+            if let Err(e) = self.notify(target, &outcome).await {
+                tracing::error!(error = %crate::telemetry::chain(&e), "cannot queue a notification");
+            }
+        }
+        Ok(targets.len())
+    }
+
+    async fn load_media(
+        &self,
+        target: &DueTarget,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Media>, StoreError> {
+        let files = self.store.media_of_post(target.post).await?;
+        let expires =
+            now + chrono::Duration::from_std(self.config.media_link_ttl).unwrap_or_default();
+        let mut media = Vec::with_capacity(files.len());
+        for file in files {
+            let bytes = match self.media.read(&file.file_name).await {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    tracing::error!(error = %crate::telemetry::chain(&e), "stored image is missing");
+                    bytes::Bytes::new()
+                }
+            };
+            media.push(Media {
+                content_type: file.content_type,
+                bytes,
+                public_url: Some(self.media.link(&self.public_url, file.id, expires)),
+            });
+        }
+        Ok(media)
+    }
+
+    async fn notify(&self, target: &DueTarget, outcome: &Outcome) -> Result<(), StoreError> {
+        let where_to = format!(
+            "{} {}",
+            provider_label(target.provider),
+            target.account_name
+        );
+        let (kind, text, link) = match outcome {
+            Outcome::Published(published) => (
+                NotificationKind::Published,
+                format!("Post {} is live on {where_to}", target.post),
+                published.url.as_ref().map(Url::to_string),
+            ),
+            Outcome::Failed(reason) => (
+                NotificationKind::Failed,
+                format!(
+                    "Post {} could not be published to {where_to}: {reason}",
+                    target.post
+                ),
+                None,
+            ),
+            Outcome::Unknown => (
+                NotificationKind::Unknown,
+                format!(
+                    "Post {} may or may not have reached {where_to}: the platform did not answer. Check the account and post again if it is missing",
+                    target.post
+                ),
+                None,
+            ),
+            Outcome::Retry(_) => return Ok(()),
+        };
+        let notification = Notification {
+            chat: Some(target.chat),
+            user: Some(target.author),
+            kind,
+            text,
+            link,
+        };
+        self.store
+            .enqueue_notification(&notification, Utc::now())
+            .await?;
+        // Nobody listening is fine: the notification waits in the store.
+        let _ = self.events.send(notification);
+        Ok(())
+    }
+}
+
+fn reconnect_reason(target: &DueTarget) -> String {
+    let command = match target.provider {
+        Provider::X => "/connect x",
+        Provider::FacebookPage => "/connect facebook",
+        Provider::Instagram => "/connect instagram",
+    };
+    format!(
+        "{} no longer accepts autopost's access to {}; reconnect it with {command}",
+        provider_label(target.provider),
+        target.account_name
+    )
+}
