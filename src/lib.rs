@@ -8,6 +8,8 @@ pub mod domain;
 pub mod doctor;
 // Secrets, the master key, and sealing tokens at rest with AES-256-GCM.
 pub mod crypto;
+// Images people send: real format sniffed, bombs refused, JPEG re-encoding to a byte budget.
+pub mod images;
 // Stored images and signed, expiring links to them.
 pub mod media;
 // Output for the CLI's own commands: the one place that writes to stdout.
@@ -16,6 +18,8 @@ pub mod output;
 pub mod oauth;
 // Publishing to X, Facebook Pages and Instagram behind one trait.
 pub mod platforms;
+// Per-target post rules checked at acceptance: text length, hashtags, image count, type, size.
+pub mod rules;
 // Claims due targets, publishes within bounds, retries safely, reconciles the uncertain.
 pub mod scheduler;
 // Recurrence rules and other pure scheduling types.
