@@ -16,6 +16,8 @@ pub mod media;
 pub mod output;
 // Linking accounts: OAuth states, PKCE, code exchange, storing and linking.
 pub mod oauth;
+// The posting API the bots call: create, edit, cancel, post now, queue, history.
+pub mod posting;
 // Publishing to X, Facebook Pages and Instagram behind one trait.
 pub mod platforms;
 // Per-target post rules checked at acceptance: text length, hashtags, image count, type, size.

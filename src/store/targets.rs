@@ -38,6 +38,27 @@ pub struct DueTarget {
     pub due_at: DateTime<Utc>,
 }
 
+/// One finished target, for `/history`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The post.
+    pub post: PostId,
+    /// Its text.
+    pub body: String,
+    /// Where it went.
+    pub provider: Provider,
+    /// The account's name.
+    pub account_name: String,
+    /// Published, failed or unknown.
+    pub state: TargetState,
+    /// The live post, once published.
+    pub url: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it finished.
+    pub at: DateTime<Utc>,
+}
+
 /// What cancelling a post did to its targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Cancelled {
@@ -315,6 +336,102 @@ impl Store {
                 .unwrap_or(usize::MAX)
                 .saturating_sub(cancelled + in_flight),
         })
+    }
+
+    /// The chat and author of a post still in its chat's queue (`None` when gone or over).
+    pub async fn pending_post(&self, post: PostId) -> Result<Option<(ChatId, UserId)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT chat_id, author_id FROM posts WHERE id = ? AND state = 'scheduled'",
+        )
+        .bind(post.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| (ChatId(r.get("chat_id")), UserId(r.get("author_id")))))
+    }
+
+    /// Changes a post's text, time and recurrence while none of its targets has started;
+    /// returns false (and changes nothing) once one has.
+    pub async fn reschedule_post(
+        &self,
+        post: PostId,
+        body: &str,
+        due_at: DateTime<Utc>,
+        recurrence: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let started: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM targets WHERE post_id = ? AND state != 'queued'",
+        )
+        .bind(post.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        if started > 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE posts SET body = ?, due_at = ?, recurrence = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(body)
+        .bind(to_millis(due_at))
+        .bind(recurrence)
+        .bind(to_millis(now))
+        .bind(post.0)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE targets SET due_at = ?, updated_at = ? WHERE post_id = ?")
+            .bind(to_millis(due_at))
+            .bind(to_millis(now))
+            .bind(post.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Makes a post's queued targets due now; returns how many.
+    pub async fn make_due_now(
+        &self,
+        post: PostId,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let done = sqlx::query(
+            "UPDATE targets SET due_at = ?, updated_at = ? WHERE post_id = ? AND state = 'queued'",
+        )
+        .bind(to_millis(now))
+        .bind(to_millis(now))
+        .bind(post.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+    }
+
+    /// The chat's most recent finished targets, newest first.
+    pub async fn history(&self, chat: ChatId, limit: u32) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.post_id, p.body, a.provider, a.display_name, t.state, t.remote_url, t.last_error, t.updated_at
+             FROM targets t JOIN posts p ON p.id = t.post_id JOIN accounts a ON a.id = t.account_id
+             WHERE p.chat_id = ? AND t.state IN ('published', 'failed', 'unknown')
+             ORDER BY t.updated_at DESC, t.id DESC LIMIT ?",
+        )
+        .bind(chat.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryEntry {
+                    post: PostId(r.get("post_id")),
+                    body: r.get("body"),
+                    provider: parse_stored(r.get::<&str, _>("provider"), "provider")?,
+                    account_name: r.get("display_name"),
+                    state: parse_stored(r.get::<&str, _>("state"), "target state")?,
+                    url: r.get("remote_url"),
+                    error: r.get("last_error"),
+                    at: from_millis(r.get("updated_at"))?,
+                })
+            })
+            .collect()
     }
 
     /// Each target of a post with its state and, once published, the platform's id.

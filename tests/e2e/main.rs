@@ -7,6 +7,7 @@
 mod helpers;
 mod linking;
 mod meta_platform;
+mod posting;
 mod scheduler;
 mod secrets_at_rest;
 mod secrets_never_leak;
