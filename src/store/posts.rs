@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use sqlx::Row;
+use sqlx::{Row, Sqlite, Transaction};
 
 use super::{Store, StoreError, to_millis};
 use crate::domain::{AccountId, ChatId, MediaId, PostId, UserId};
@@ -66,50 +66,23 @@ impl Store {
         post: NewPost,
         now: DateTime<Utc>,
     ) -> Result<PostId, StoreError> {
+        let mut ids = self.insert_posts(vec![post], now).await?;
+        ids.pop().ok_or(StoreError::NotFound { what: "post" })
+    }
+
+    /// Stores many posts in one transaction (imports, benchmarks): all or none.
+    pub async fn insert_posts(
+        &self,
+        posts: Vec<NewPost>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PostId>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO posts (chat_id, author_id, body, due_at, recurrence, time_zone, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id",
-        )
-        .bind(post.chat.0)
-        .bind(post.author.0)
-        .bind(&post.body)
-        .bind(to_millis(post.due_at))
-        .bind(&post.recurrence)
-        .bind(post.time_zone.name())
-        .bind(to_millis(now))
-        .fetch_one(&mut *tx)
-        .await?;
-        for account in &post.targets {
-            sqlx::query(
-                "INSERT INTO targets (post_id, account_id, due_at, updated_at) VALUES (?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(account.0)
-            .bind(to_millis(post.due_at))
-            .bind(to_millis(now))
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (position, media) in post.media.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO media (post_id, position, content_type, byte_len, width, height, sha256, file_name, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(position as i64)
-            .bind(&media.content_type)
-            .bind(i64::try_from(media.byte_len).unwrap_or(i64::MAX))
-            .bind(media.width.map(i64::from))
-            .bind(media.height.map(i64::from))
-            .bind(&media.sha256)
-            .bind(&media.file_name)
-            .bind(to_millis(now))
-            .execute(&mut *tx)
-            .await?;
+        let mut ids = Vec::with_capacity(posts.len());
+        for post in posts {
+            ids.push(insert_one(&mut tx, post, now).await?);
         }
         tx.commit().await?;
-        Ok(PostId(id))
+        Ok(ids)
     }
 
     /// A stored image by id.
@@ -133,6 +106,55 @@ impl Store {
         .await?;
         Ok(rows.iter().map(media_row).collect())
     }
+}
+
+async fn insert_one(
+    tx: &mut Transaction<'_, Sqlite>,
+    post: NewPost,
+    now: DateTime<Utc>,
+) -> Result<PostId, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO posts (chat_id, author_id, body, due_at, recurrence, time_zone, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id",
+    )
+    .bind(post.chat.0)
+    .bind(post.author.0)
+    .bind(&post.body)
+    .bind(to_millis(post.due_at))
+    .bind(&post.recurrence)
+    .bind(post.time_zone.name())
+    .bind(to_millis(now))
+    .fetch_one(&mut **tx)
+    .await?;
+    for account in &post.targets {
+        sqlx::query(
+            "INSERT INTO targets (post_id, account_id, due_at, updated_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(account.0)
+        .bind(to_millis(post.due_at))
+        .bind(to_millis(now))
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (position, media) in post.media.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO media (post_id, position, content_type, byte_len, width, height, sha256, file_name, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(position as i64)
+        .bind(&media.content_type)
+        .bind(i64::try_from(media.byte_len).unwrap_or(i64::MAX))
+        .bind(media.width.map(i64::from))
+        .bind(media.height.map(i64::from))
+        .bind(&media.sha256)
+        .bind(&media.file_name)
+        .bind(to_millis(now))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(PostId(id))
 }
 
 fn media_row(row: &sqlx::sqlite::SqliteRow) -> MediaFile {
