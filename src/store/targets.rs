@@ -338,6 +338,15 @@ impl Store {
         })
     }
 
+    /// How many targets are in `state`, over the whole database (benchmarks, doctor).
+    pub async fn count_targets(&self, state: TargetState) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM targets WHERE state = ?")
+            .bind(state.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// The chat and author of a post still in its chat's queue (`None` when gone or over).
     pub async fn pending_post(&self, post: PostId) -> Result<Option<(ChatId, UserId)>, StoreError> {
         let row = sqlx::query(
@@ -765,5 +774,22 @@ mod tests {
         assert_eq!(queue.len(), 2, "the claimed occurrence and the next one");
         assert_eq!(queue[1].1.to_rfc3339(), "2026-06-02T09:00:00+00:00");
         assert_eq!(q.store.next_due_at().await.unwrap(), Some(queue[1].1));
+    }
+
+    #[tokio::test]
+    async fn a_weekly_post_keeps_its_local_time_across_the_spring_dst_change() {
+        let q = queue().await;
+        let rule = crate::schedule::Recurrence::from_storage("v1 MO 09:00 Europe/Berlin").unwrap();
+        // Monday 23 March 2026, 09:00 CET; Berlin moves to CEST on Sunday 29 March.
+        let due = DateTime::parse_from_rfc3339("2026-03-23T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        q.post("weekly", due, Some(rule.to_storage())).await;
+        assert_eq!(q.store.claim_due(due, 10).await.unwrap().len(), 2);
+        let next = q.store.next_due_at().await.unwrap().unwrap();
+        assert_eq!(next.to_rfc3339(), "2026-03-30T07:00:00+00:00", "09:00 CEST");
+        assert_eq!(q.store.claim_due(next, 10).await.unwrap().len(), 2);
+        let after = q.store.next_due_at().await.unwrap().unwrap();
+        assert_eq!(after.to_rfc3339(), "2026-04-06T07:00:00+00:00");
     }
 }
