@@ -38,6 +38,20 @@ pub struct DueTarget {
     pub due_at: DateTime<Utc>,
 }
 
+/// Where a `publishing` target goes next.
+enum Finish<'a> {
+    Published {
+        remote_id: &'a str,
+        url: Option<&'a str>,
+    },
+    /// Back to the queue for another attempt at this time.
+    Retry(DateTime<Utc>),
+    /// Back to the queue without counting the attempt (held back before sending).
+    Deferred(DateTime<Utc>),
+    Failed,
+    Unknown,
+}
+
 /// One finished target, for `/history`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
@@ -168,15 +182,8 @@ impl Store {
         url: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.finish(
-            target,
-            TargetState::Published,
-            Some((remote_id, url)),
-            None,
-            None,
-            now,
-        )
-        .await
+        self.finish(target, Finish::Published { remote_id, url }, None, now)
+            .await
     }
 
     /// Puts a target back in the queue for another attempt at `at` (nothing was created).
@@ -187,15 +194,8 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.finish(
-            target,
-            TargetState::Queued,
-            None,
-            Some(reason),
-            Some(at),
-            now,
-        )
-        .await
+        self.finish(target, Finish::Retry(at), Some(reason), now)
+            .await
     }
 
     /// Puts a target back in the queue until `at` without counting the attempt: it was held
@@ -207,13 +207,8 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE targets SET attempts = MAX(attempts - 1, 0) WHERE id = ? AND state = 'publishing'",
-        )
-        .bind(target.0)
-        .execute(&self.pool)
-        .await?;
-        self.requeue(target, at, reason, now).await
+        self.finish(target, Finish::Deferred(at), Some(reason), now)
+            .await
     }
 
     /// Gives up on a target with the platform's reason.
@@ -223,8 +218,7 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.finish(target, TargetState::Failed, None, Some(reason), None, now)
-            .await
+        self.finish(target, Finish::Failed, Some(reason), now).await
     }
 
     /// Records that an attempt's outcome cannot be learned.
@@ -234,27 +228,34 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.finish(target, TargetState::Unknown, None, Some(reason), None, now)
+        self.finish(target, Finish::Unknown, Some(reason), now)
             .await
     }
 
-    /// Moves a `publishing` target to `state` and, once none of its post's targets is left
-    /// pending, closes the post. A target no longer `publishing` is left alone.
+    /// Moves a `publishing` target on and, once none of its post's targets is left pending,
+    /// closes the post, in one transaction. A target no longer `publishing` is left alone.
     async fn finish(
         &self,
         target: TargetId,
-        state: TargetState,
-        published: Option<(&str, Option<&str>)>,
+        finish: Finish<'_>,
         reason: Option<&str>,
-        due_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let (state, published, due_at, refund) = match finish {
+            Finish::Published { remote_id, url } => {
+                (TargetState::Published, Some((remote_id, url)), None, 0)
+            }
+            Finish::Retry(at) => (TargetState::Queued, None, Some(at), 0),
+            Finish::Deferred(at) => (TargetState::Queued, None, Some(at), 1),
+            Finish::Failed => (TargetState::Failed, None, None, 0),
+            Finish::Unknown => (TargetState::Unknown, None, None, 0),
+        };
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let post: Option<i64> = sqlx::query_scalar(
             "UPDATE targets SET state = ?, remote_id = COALESCE(?, remote_id),
                  remote_url = COALESCE(?, remote_url), last_error = ?,
                  published_at = CASE WHEN ? = 'published' THEN ? ELSE published_at END,
-                 due_at = COALESCE(?, due_at), updated_at = ?
+                 due_at = COALESCE(?, due_at), attempts = MAX(attempts - ?, 0), updated_at = ?
              WHERE id = ? AND state = 'publishing' RETURNING post_id",
         )
         .bind(state.as_str())
@@ -264,6 +265,7 @@ impl Store {
         .bind(state.as_str())
         .bind(to_millis(now))
         .bind(due_at.map(to_millis))
+        .bind(refund)
         .bind(to_millis(now))
         .bind(target.0)
         .fetch_optional(&mut *tx)
