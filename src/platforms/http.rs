@@ -1,12 +1,16 @@
-//! The one HTTP client every platform shares, and the classification of transport errors.
+//! The one HTTP client every platform shares, the classification of transport errors and
+//! unreadable answers, and the request pieces X and Meta build alike.
 //! URLs are stripped from errors: Telegram's carry the bot token, Meta's `access_token=`.
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
+use url::Url;
 
-use super::{PublishError, RateLimit};
+use super::{Media, PublishError, RateLimit};
 
 /// Connecting must be quick; a create call may legitimately take a while (media processing).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,6 +38,91 @@ pub fn classify_send_error(error: reqwest::Error) -> PublishError {
             detail: error.to_string(),
         }
     }
+}
+
+/// Whether a request can make something public: decides what a lost answer means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// A call that creates a live post (X `POST /2/tweets`; Meta `/feed`, published `/photos`,
+    /// `media_publish`): a lost answer may hide a live post.
+    Create,
+    /// Work before anything is public (X media upload; Meta unpublished photos and Instagram
+    /// containers): nothing is public until a later create call, so a lost answer cannot hide
+    /// a post and is safe to retry.
+    Prepare,
+    /// Reads (`/2/users/me`, timelines, Graph nodes): nothing changes at the platform.
+    Read,
+}
+
+/// A request that got no usable answer. A lost answer to a [`Stage::Prepare`] call (an X media
+/// upload, an unpublished photo, a container) cannot hide a post, so it counts as unsent:
+/// `Unreachable`, safe to retry. Anything else is classified by [`classify_send_error`].
+pub(crate) fn transport_error(error: reqwest::Error, stage: Stage) -> PublishError {
+    match stage {
+        Stage::Prepare => PublishError::Unreachable(error.without_url()),
+        Stage::Create | Stage::Read => classify_send_error(error),
+    }
+}
+
+/// A successful answer from `platform` ("X", "Meta") whose body we cannot read: only a create
+/// call leaves the outcome unknown.
+pub(crate) fn unreadable(
+    platform: &str,
+    status: StatusCode,
+    stage: Stage,
+    what: &str,
+    error: &serde_json::Error,
+) -> PublishError {
+    match stage {
+        Stage::Create => PublishError::Ambiguous {
+            detail: format!("{platform} answered {status} with an unreadable {what} body: {error}"),
+        },
+        Stage::Prepare | Stage::Read => PublishError::ServerError {
+            status: status.as_u16(),
+            message: format!("unreadable {what} answer: {error}"),
+        },
+    }
+}
+
+/// Sends `request` and returns the answer's status, headers and body, whatever the status;
+/// a lost answer is classified for `stage` by [`transport_error`].
+pub(crate) async fn exchange(
+    request: reqwest::RequestBuilder,
+    stage: Stage,
+) -> Result<(StatusCode, HeaderMap, Bytes), PublishError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(e, stage))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(e, stage))?;
+    Ok((status, headers, body))
+}
+
+/// `base` with `segments` appended, each percent-encoded; its query and fragment are dropped.
+pub(crate) fn endpoint<'a>(base: &Url, segments: impl IntoIterator<Item = &'a str>) -> Url {
+    let mut url = base.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    // Config only accepts http(s) URLs, which can always be a base.
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
+}
+
+/// `media` as a multipart file part named `image`, typed with its content type.
+pub(crate) fn image_part(media: &Media) -> Result<reqwest::multipart::Part, PublishError> {
+    reqwest::multipart::Part::stream(media.bytes.clone())
+        .file_name("image")
+        .mime_str(&media.content_type)
+        .map_err(|_| PublishError::Rejected {
+            reason: format!("`{}` is not a valid image type", media.content_type),
+        })
 }
 
 /// Reads `x-rate-limit-remaining` / `x-rate-limit-reset` (Unix seconds), as X sends them.

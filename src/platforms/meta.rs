@@ -20,7 +20,7 @@ use sha2::Sha256;
 use tracing::instrument;
 use url::Url;
 
-use super::http::{classify_send_error, retry_after};
+use super::http::{self, Stage, exchange, image_part, retry_after, unreadable};
 use super::{
     AccountRef, AuthError, Limits, Media, Platform, PostContent, PublishError, Published,
     RateLimit, Refreshed,
@@ -154,19 +154,6 @@ pub struct InstagramAccount {
     pub username: String,
 }
 
-/// Whether a request can make something public: decides what a lost answer means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// A call that creates a live post (`/feed`, published `/photos`, `media_publish`):
-    /// a lost answer may hide a live post.
-    Create,
-    /// Unpublished photos and Instagram containers: nothing is public until a later call,
-    /// so a lost answer is safe to retry.
-    Prepare,
-    /// Reads: nothing changes at Meta.
-    Read,
-}
-
 /// One Graph request before it is sent: the token it carries and the account it counts against.
 struct Call<'a> {
     request: reqwest::RequestBuilder,
@@ -252,7 +239,8 @@ impl GraphClient {
         let (status, body) = self
             .send(self.call(request, user_token, Stage::Read))
             .await?;
-        serde_json::from_slice(&body).map_err(|e| unreadable(status, Stage::Read, "user", &e))
+        serde_json::from_slice(&body)
+            .map_err(|e| unreadable("Meta", status, Stage::Read, "user", &e))
     }
 
     /// Every Page the user shared with autopost, with its Page token and the username of its
@@ -293,7 +281,7 @@ impl GraphClient {
                 .send(self.call(request, user_token, Stage::Read))
                 .await?;
             let answer: Answer = serde_json::from_slice(&body)
-                .map_err(|e| unreadable(status, Stage::Read, "page list", &e))?;
+                .map_err(|e| unreadable("Meta", status, Stage::Read, "page list", &e))?;
             for page in answer.data {
                 let access_token = Secret::new(page.access_token);
                 let instagram = match page.instagram_business_account {
@@ -367,7 +355,7 @@ impl GraphClient {
         let (status, body) = self.send(self.call(request, token, Stage::Read)).await?;
         serde_json::from_slice::<Answer>(&body)
             .map(|a| a.username)
-            .map_err(|e| unreadable(status, Stage::Read, "Instagram account", &e))
+            .map_err(|e| unreadable("Meta", status, Stage::Read, "Instagram account", &e))
     }
 
     /// `DELETE /me/permissions` with the user token: removes the app from the user's account,
@@ -394,14 +382,8 @@ impl GraphClient {
 
     /// `{graph_url}/{api_version}/{segments…}`, each segment percent-encoded.
     fn endpoint(&self, segments: &[&str]) -> Url {
-        let mut url = self.graph_url.clone();
-        url.set_query(None);
-        url.set_fragment(None);
-        // Config only accepts http(s) URLs, which can always be a base.
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().push(&self.api_version).extend(segments);
-        }
-        url
+        let version = std::iter::once(self.api_version.as_str());
+        http::endpoint(&self.graph_url, version.chain(segments.iter().copied()))
     }
 
     /// A request to `segments`, carrying `token` if given.
@@ -464,7 +446,7 @@ impl GraphClient {
     /// so the body is checked whatever the status.
     async fn send(&self, call: Call<'_>) -> Result<(StatusCode, Bytes), PublishError> {
         let result =
-            self.exchange(call.request, call.stage)
+            exchange(call.request, call.stage)
                 .await
                 .and_then(|(status, headers, body)| {
                     if let Some(account) = call.account {
@@ -488,25 +470,6 @@ impl GraphClient {
             );
         }
         result
-    }
-
-    /// The transport part of [`Self::send`]: the answer's status, headers and body.
-    async fn exchange(
-        &self,
-        request: reqwest::RequestBuilder,
-        stage: Stage,
-    ) -> Result<(StatusCode, HeaderMap, Bytes), PublishError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(e, stage))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(e, stage))?;
-        Ok((status, headers, body))
     }
 
     /// Remembers the usage Meta reported in `X-App-Usage` / `X-Business-Use-Case-Usage`.
@@ -555,7 +518,7 @@ impl GraphClient {
         let (status, body) = self.send(call).await.map_err(auth_error)?;
         let answer: Answer = serde_json::from_slice(&body).map_err(|e| {
             // serde's message names a field or a position, never a value.
-            AuthError::Transient(unreadable(status, Stage::Read, "token", &e))
+            AuthError::Transient(unreadable("Meta", status, Stage::Read, "token", &e))
         })?;
         if answer.access_token.is_empty() {
             return Err(AuthError::Transient(PublishError::ServerError {
@@ -674,12 +637,7 @@ impl FacebookPages {
         message: Option<&str>,
         published: bool,
     ) -> Result<Created, PublishError> {
-        let part = reqwest::multipart::Part::stream(media.bytes.clone())
-            .file_name("image")
-            .mime_str(&media.content_type)
-            .map_err(|_| PublishError::Rejected {
-                reason: format!("`{}` is not a valid image type", media.content_type),
-            })?;
+        let part = image_part(media)?;
         let mut form = reqwest::multipart::Form::new().part("source", part);
         if let Some(message) = message.filter(|m| !m.is_empty()) {
             form = form.text("message", message.to_owned());
@@ -1078,33 +1036,6 @@ fn auth_error(error: PublishError) -> AuthError {
             AuthError::Revoked { message }
         }
         other => AuthError::Transient(other),
-    }
-}
-
-/// A request that got no usable answer. A lost answer to an unpublished photo or a container
-/// cannot hide a post, so it counts as unsent: `Unreachable`, safe to retry.
-fn transport_error(error: reqwest::Error, stage: Stage) -> PublishError {
-    match stage {
-        Stage::Prepare => PublishError::Unreachable(error.without_url()),
-        Stage::Create | Stage::Read => classify_send_error(error),
-    }
-}
-
-/// A successful answer whose body we cannot read: only a create call leaves the outcome unknown.
-fn unreadable(
-    status: StatusCode,
-    stage: Stage,
-    what: &str,
-    error: &serde_json::Error,
-) -> PublishError {
-    match stage {
-        Stage::Create => PublishError::Ambiguous {
-            detail: format!("Meta answered {status} with an unreadable {what} body: {error}"),
-        },
-        Stage::Prepare | Stage::Read => PublishError::ServerError {
-            status: status.as_u16(),
-            message: format!("unreadable {what} answer: {error}"),
-        },
     }
 }
 

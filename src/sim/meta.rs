@@ -9,7 +9,6 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use aes_gcm::aead::{OsRng, rand_core::RngCore};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -24,6 +23,7 @@ use sha2::Sha256;
 use url::Url;
 
 use super::SimServer;
+use super::wire::{form_pairs, parse_multipart, random_token};
 
 /// The permissions the dialog insists on: exactly autopost's five.
 const REQUIRED_SCOPES: &[&str] = &[
@@ -390,17 +390,6 @@ fn no_such_object(id: &str) -> Response {
     )
 }
 
-/// A random, URL-safe token with a recognisable prefix.
-fn random_token(prefix: &str) -> String {
-    let mut bytes = [0u8; 24];
-    OsRng.fill_bytes(&mut bytes);
-    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
-}
-
-fn form_pairs(raw: &[u8]) -> HashMap<String, String> {
-    url::form_urlencoded::parse(raw).into_owned().collect()
-}
-
 /// hex(HMAC-SHA256(app secret, token)), as the client must send it.
 fn appsecret_proof(secret: &str, token: &str) -> String {
     // HMAC accepts a key of any length, so this cannot fail.
@@ -593,26 +582,12 @@ impl SimMeta {
 
     /// Waits until at least `n` feed posts exist or `timeout` passes; returns them either way.
     pub async fn wait_for_feed_posts(&self, n: usize, timeout: Duration) -> Vec<SimFeedPost> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let posts = self.feed_posts();
-            if posts.len() >= n || Instant::now() >= deadline {
-                return posts;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        super::wait_for(n, timeout, || self.feed_posts()).await
     }
 
     /// Waits until at least `n` Instagram posts exist or `timeout` passes; returns them either way.
     pub async fn wait_for_ig_media(&self, n: usize, timeout: Duration) -> Vec<SimIgMedia> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let media = self.ig_media();
-            if media.len() >= n || Instant::now() >= deadline {
-                return media;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        super::wait_for(n, timeout, || self.ig_media()).await
     }
 
     /// Answers one routed request, applying any injected failure.
@@ -1712,80 +1687,9 @@ fn percent_decode(segment: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// One part of a multipart body.
-struct Part<'a> {
-    name: String,
-    /// Whether the part carries a `filename` (a file upload rather than a field).
-    is_file: bool,
-    data: &'a [u8],
-}
-
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| from + p)
-}
-
-/// Splits a `multipart/form-data` body into named parts; `None` if it is not one.
-fn parse_multipart<'a>(content_type: &str, body: &'a [u8]) -> Option<Vec<Part<'a>>> {
-    let (_, params) = content_type.split_once(';')?;
-    let boundary = params
-        .split(';')
-        .filter_map(|p| p.trim().strip_prefix("boundary="))
-        .next()?
-        .trim_matches('"');
-    let delimiter = format!("--{boundary}");
-    let next_part = format!("\r\n--{boundary}");
-    let mut at = find(body, delimiter.as_bytes(), 0)? + delimiter.len();
-    let mut parts = Vec::new();
-    loop {
-        if body.get(at..at + 2)? == b"--" {
-            return Some(parts);
-        }
-        let headers_start = at + 2;
-        let headers_end = find(body, b"\r\n\r\n", headers_start)?;
-        let headers = std::str::from_utf8(&body[headers_start..headers_end]).ok()?;
-        let disposition = headers
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))?;
-        let name = disposition
-            .split(';')
-            .filter_map(|p| p.trim().strip_prefix("name="))
-            .next()?
-            .trim_matches('"')
-            .to_owned();
-        let is_file = disposition
-            .split(';')
-            .any(|p| p.trim().starts_with("filename="));
-        let data_start = headers_end + 4;
-        let data_end = find(body, next_part.as_bytes(), data_start)?;
-        parts.push(Part {
-            name,
-            is_file,
-            data: &body[data_start..data_end],
-        });
-        at = data_end + next_part.len();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_multipart_body_splits_into_fields_and_files() {
-        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"source\"; filename=\"a\"\r\nContent-Type: image/jpeg\r\n\r\n\xFF\xD8\xFF\r\n--XyZ\r\nContent-Disposition: form-data; name=\"message\"\r\n\r\nhello\r\n--XyZ--\r\n";
-        let parts = parse_multipart("multipart/form-data; boundary=XyZ", body).unwrap();
-        assert_eq!(parts.len(), 2);
-        assert_eq!(parts[0].name, "source");
-        assert!(parts[0].is_file);
-        assert_eq!(parts[0].data, b"\xFF\xD8\xFF");
-        assert_eq!(parts[1].name, "message");
-        assert!(!parts[1].is_file);
-        assert_eq!(parts[1].data, b"hello");
-    }
 
     #[test]
     fn photos_are_recognised_by_their_first_bytes() {

@@ -3,9 +3,11 @@
 //! Never used in production paths.
 
 pub mod meta;
+mod wire;
 pub mod x;
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use tokio::sync::oneshot;
@@ -58,5 +60,22 @@ impl Drop for SimServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Polls `snapshot` until it holds at least `n` items or `timeout` passes; returns the last
+/// snapshot either way, so a test can assert on what did arrive.
+pub(crate) async fn wait_for<T>(
+    n: usize,
+    timeout: Duration,
+    snapshot: impl Fn() -> Vec<T>,
+) -> Vec<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let items = snapshot();
+        if items.len() >= n || Instant::now() >= deadline {
+            return items;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
