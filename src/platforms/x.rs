@@ -17,10 +17,13 @@ use serde::Deserialize;
 use tracing::instrument;
 use url::Url;
 
-use super::http::{classify_send_error, rate_limit_headers, retry_after};
+use super::http::{
+    self, Stage, classify_send_error, exchange, image_part, rate_limit_headers, retry_after,
+    unreadable,
+};
 use super::{
-    AccountRef, AuthError, Limits, Platform, PostContent, PublishError, Published, RateLimit,
-    Refreshed,
+    AccountRef, AuthError, Limits, Lookup, Platform, PostContent, PublishError, Published,
+    RateLimit, Refreshed,
 };
 use crate::config::XConfig;
 use crate::crypto::Secret;
@@ -87,17 +90,6 @@ pub struct XIdentity {
     pub username: String,
     /// The display name.
     pub name: String,
-}
-
-/// Whether a request can create a post: decides what a lost answer means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// `POST /2/tweets`: a lost answer may hide a live post.
-    Create,
-    /// Media upload: nothing is public until the post is created, so a lost answer is safe to retry.
-    Upload,
-    /// Reads (`/2/users/me`, timelines): nothing changes at X.
-    Read,
 }
 
 impl XClient {
@@ -172,7 +164,7 @@ impl XClient {
         let (status, _, body) = self.send(request, Stage::Read).await?;
         serde_json::from_slice::<Answer>(&body)
             .map(|a| a.data)
-            .map_err(|e| unreadable(status, Stage::Read, "user", &e))
+            .map_err(|e| unreadable("X", status, Stage::Read, "user", &e))
     }
 
     /// Up to `max` of the account's most recent posts, newest first, as `(id, text)`: what
@@ -206,7 +198,7 @@ impl XClient {
             .header(AUTHORIZATION, bearer(account.token));
         let (status, _, body) = self.send(request, Stage::Read).await?;
         let answer: Answer = serde_json::from_slice(&body)
-            .map_err(|e| unreadable(status, Stage::Read, "timeline", &e))?;
+            .map_err(|e| unreadable("X", status, Stage::Read, "timeline", &e))?;
         Ok(answer
             .data
             .into_iter()
@@ -217,14 +209,7 @@ impl XClient {
 
     /// `api_url` with `segments` appended, each percent-encoded.
     fn endpoint(&self, segments: &[&str]) -> Url {
-        let mut url = self.api_url.clone();
-        url.set_query(None);
-        url.set_fragment(None);
-        // Config only accepts http(s) URLs, which can always be a base.
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
-        }
-        url
+        http::endpoint(&self.api_url, segments.iter().copied())
     }
 
     /// Sends `request` and returns the status, headers and body of a 2xx answer; classifies
@@ -234,16 +219,7 @@ impl XClient {
         request: reqwest::RequestBuilder,
         stage: Stage,
     ) -> Result<(StatusCode, HeaderMap, Bytes), PublishError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(e, stage))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(e, stage))?;
+        let (status, headers, body) = exchange(request, stage).await?;
         if status.is_success() {
             Ok((status, headers, body))
         } else {
@@ -276,12 +252,7 @@ impl XClient {
         struct Answer {
             data: Data,
         }
-        let part = reqwest::multipart::Part::stream(media.bytes.clone())
-            .file_name("image")
-            .mime_str(&media.content_type)
-            .map_err(|_| PublishError::Rejected {
-                reason: format!("`{}` is not a valid image type", media.content_type),
-            })?;
+        let part = image_part(media)?;
         let form = reqwest::multipart::Form::new()
             .part("media", part)
             .text("media_category", "tweet_image");
@@ -290,12 +261,13 @@ impl XClient {
             .post(self.endpoint(&["2", "media", "upload"]))
             .header(AUTHORIZATION, bearer(account.token))
             .multipart(form);
-        let result = self.send(request, Stage::Upload).await;
+        // Nothing is public before `POST /2/tweets`, so a lost upload answer is safe to retry.
+        let result = self.send(request, Stage::Prepare).await;
         self.note_throttle(account.remote_id, &result);
         let (status, _, body) = result?;
         serde_json::from_slice::<Answer>(&body)
             .map(|a| a.data.id)
-            .map_err(|e| unreadable(status, Stage::Upload, "media upload", &e))
+            .map_err(|e| unreadable("X", status, Stage::Prepare, "media upload", &e))
     }
 
     /// Records the reset time of a 429, whichever call it came from: it gates the next publish.
@@ -396,10 +368,12 @@ impl Platform for XClient {
         self.record_rate_limit(account.remote_id, rate_limit_headers(&headers));
         let id = serde_json::from_slice::<Answer>(&answer)
             .map(|a| a.data.id)
-            .map_err(|e| unreadable(status, Stage::Create, "post", &e))?;
-        let url = Url::parse(&format!("https://x.com/i/web/status/{id}")).ok();
+            .map_err(|e| unreadable("X", status, Stage::Create, "post", &e))?;
         tracing::debug!(remote_id = %id, "x post created");
-        Ok(Published { remote_id: id, url })
+        Ok(Published {
+            url: status_url(&id),
+            remote_id: id,
+        })
     }
 
     #[instrument(skip_all, fields(provider = "x"))]
@@ -432,38 +406,59 @@ impl Platform for XClient {
             .get(account_remote_id)
             .copied()
     }
+
+    /// Reads the account's 100 most recent posts and matches on the text as X shows it
+    /// (HTML-escaped, links rewritten to t.co), never on "the newest post".
+    async fn find_recent(
+        &self,
+        account: AccountRef<'_>,
+        post: PostContent<'_>,
+    ) -> Result<Lookup, PublishError> {
+        let wanted = comparable_text(post.text);
+        let recent = self.recent_posts(account, 100).await?;
+        Ok(recent
+            .into_iter()
+            .find(|(_, text)| comparable_text(text) == wanted)
+            .map_or(Lookup::Absent, |(id, _)| {
+                Lookup::Found(Published {
+                    url: status_url(&id),
+                    remote_id: id,
+                })
+            }))
+    }
+}
+
+/// The public link of a post.
+fn status_url(id: &str) -> Option<Url> {
+    Url::parse(&format!("https://x.com/i/web/status/{id}")).ok()
+}
+
+/// A post's text reduced to what survives X's rendering: HTML entities decoded, every link
+/// replaced by one marker (X rewrites them to t.co), NFC, surrounding space trimmed.
+fn comparable_text(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let decoded = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let chars: Vec<char> = decoded.nfc().collect();
+    let mut out = String::with_capacity(decoded.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if let Some(end) = url_end(&chars, i) {
+            out.push('\u{1}');
+            i = end;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out.trim().to_owned()
 }
 
 /// `Bearer <token>`: the one place an X user token leaves as text.
 fn bearer(token: &Secret) -> String {
     format!("Bearer {}", token.expose())
-}
-
-/// A request that got no usable answer. A lost upload answer cannot hide a post (nothing is
-/// public before `POST /2/tweets`), so it counts as unsent: `Unreachable`, safe to retry.
-fn transport_error(error: reqwest::Error, stage: Stage) -> PublishError {
-    match stage {
-        Stage::Upload => PublishError::Unreachable(error.without_url()),
-        Stage::Create | Stage::Read => classify_send_error(error),
-    }
-}
-
-/// A 2xx answer whose body we cannot read: only a create call leaves the outcome unknown.
-fn unreadable(
-    status: StatusCode,
-    stage: Stage,
-    what: &str,
-    error: &serde_json::Error,
-) -> PublishError {
-    match stage {
-        Stage::Create => PublishError::Ambiguous {
-            detail: format!("X answered {status} with an unreadable {what} body: {error}"),
-        },
-        Stage::Upload | Stage::Read => PublishError::ServerError {
-            status: status.as_u16(),
-            message: format!("unreadable {what} answer: {error}"),
-        },
-    }
 }
 
 /// Classifies a non-2xx answer from an API endpoint.
@@ -866,6 +861,18 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(weighted_length(text), *expected, "{text:?}");
         }
+    }
+
+    #[test]
+    fn texts_compare_as_x_renders_them() {
+        assert_eq!(
+            comparable_text("Fish &amp; chips &lt;3 https://t.co/abc123"),
+            comparable_text("Fish & chips <3 https://example.com/menu")
+        );
+        assert_ne!(
+            comparable_text("launch day"),
+            comparable_text("launch day!")
+        );
     }
 
     #[test]

@@ -8,7 +8,6 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use aes_gcm::aead::{OsRng, rand_core::RngCore};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
@@ -18,12 +17,13 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::SimServer;
+use super::wire::{form_pairs, parse_multipart, random_token};
 use crate::platforms::x::weighted_length;
 
 /// X's answer to a second post with the same text.
@@ -179,6 +179,8 @@ pub struct RecordedTweet {
     pub text: String,
     /// The attached media ids, in order.
     pub media_ids: Vec<String>,
+    /// When the request arrived (before any simulated latency): for lateness measurements.
+    pub received_at: DateTime<Utc>,
 }
 
 /// An image X accepted.
@@ -268,6 +270,10 @@ struct SimState {
     token_requests: TokenRequests,
     failures: HashMap<Endpoint, VecDeque<Failure>>,
     latency: Duration,
+    /// When the request being handled arrived.
+    arrived: DateTime<Utc>,
+    /// Requests being answered now, and the most seen at once, per endpoint.
+    in_flight: HashMap<Endpoint, (usize, usize)>,
     empty_refresh_tokens: bool,
     windows: HashMap<(Endpoint, String), Window>,
 }
@@ -306,6 +312,8 @@ impl SimX {
             token_requests: TokenRequests::default(),
             failures: HashMap::new(),
             latency: Duration::ZERO,
+            arrived: Utc::now(),
+            in_flight: HashMap::new(),
             empty_refresh_tokens: false,
             windows: HashMap::new(),
         };
@@ -418,16 +426,14 @@ impl SimX {
         self.lock().token_requests
     }
 
+    /// The most requests to `endpoint` that were being answered at the same moment.
+    pub fn max_concurrent(&self, endpoint: Endpoint) -> usize {
+        self.lock().in_flight.get(&endpoint).map_or(0, |c| c.1)
+    }
+
     /// Waits until at least `n` posts exist or `timeout` passes; returns the posts either way.
     pub async fn wait_for_tweets(&self, n: usize, timeout: Duration) -> Vec<RecordedTweet> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let tweets = self.tweets();
-            if tweets.len() >= n || Instant::now() >= deadline {
-                return tweets;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        super::wait_for(n, timeout, || self.tweets()).await
     }
 
     /// Applies latency and any injected failure, then lets `handle` answer.
@@ -436,13 +442,38 @@ impl SimX {
         endpoint: Endpoint,
         handle: impl FnOnce(&mut SimState) -> Response,
     ) -> Response {
+        let arrived = Utc::now();
         let (failure, latency) = {
             let mut state = self.lock();
             let failure = state
                 .failures
                 .get_mut(&endpoint)
                 .and_then(VecDeque::pop_front);
+            let counts = state.in_flight.entry(endpoint).or_default();
+            counts.0 += 1;
+            counts.1 = counts.1.max(counts.0);
             (failure, state.latency)
+        };
+        let response = self
+            .answer(endpoint, failure, latency, arrived, handle)
+            .await;
+        if let Some(counts) = self.lock().in_flight.get_mut(&endpoint) {
+            counts.0 = counts.0.saturating_sub(1);
+        }
+        response
+    }
+
+    async fn answer(
+        &self,
+        endpoint: Endpoint,
+        failure: Option<Failure>,
+        latency: Duration,
+        arrived: DateTime<Utc>,
+        handle: impl FnOnce(&mut SimState) -> Response,
+    ) -> Response {
+        let handle = |state: &mut SimState| {
+            state.arrived = arrived;
+            handle(state)
         };
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
@@ -539,17 +570,6 @@ fn unauthorized() -> Response {
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     let body = json!({ "error": error, "error_description": description });
     (status, axum::Json(body)).into_response()
-}
-
-/// A random, URL-safe token with a recognisable prefix.
-fn random_token(prefix: &str) -> String {
-    let mut bytes = [0u8; 24];
-    OsRng.fill_bytes(&mut bytes);
-    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
-}
-
-fn form_pairs(raw: &[u8]) -> HashMap<String, String> {
-    url::form_urlencoded::parse(raw).into_owned().collect()
 }
 
 impl SimState {
@@ -929,6 +949,7 @@ impl SimState {
             author_id: user.id.clone(),
             text: text.clone(),
             media_ids,
+            received_at: self.arrived,
         });
         let answer = json!({ "data": { "id": id, "text": text, "edit_history_post_ids": [id] } });
         (StatusCode::CREATED, axum::Json(answer)).into_response()
@@ -1031,60 +1052,6 @@ fn parse_tweet(body: &[u8]) -> Result<CreateTweet, String> {
         Some(_) => return Err("$.media: must be an object".to_owned()),
     };
     Ok(CreateTweet { text, media_ids })
-}
-
-/// One part of a multipart body.
-struct Part<'a> {
-    name: String,
-    data: &'a [u8],
-}
-
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| from + p)
-}
-
-/// Splits a `multipart/form-data` body into named parts; `None` if it is not one.
-fn parse_multipart<'a>(content_type: &str, body: &'a [u8]) -> Option<Vec<Part<'a>>> {
-    let (kind, params) = content_type.split_once(';')?;
-    if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
-        return None;
-    }
-    let boundary = params
-        .split(';')
-        .filter_map(|p| p.trim().strip_prefix("boundary="))
-        .next()?
-        .trim_matches('"');
-    let delimiter = format!("--{boundary}");
-    let next_part = format!("\r\n--{boundary}");
-    let mut at = find(body, delimiter.as_bytes(), 0)? + delimiter.len();
-    let mut parts = Vec::new();
-    loop {
-        if body.get(at..at + 2)? == b"--" {
-            return Some(parts);
-        }
-        let headers_start = at + 2;
-        let headers_end = find(body, b"\r\n\r\n", headers_start)?;
-        let headers = std::str::from_utf8(&body[headers_start..headers_end]).ok()?;
-        let name = headers
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))?
-            .split(';')
-            .filter_map(|p| p.trim().strip_prefix("name="))
-            .next()?
-            .trim_matches('"')
-            .to_owned();
-        let data_start = headers_end + 4;
-        let data_end = find(body, next_part.as_bytes(), data_start)?;
-        parts.push(Part {
-            name,
-            data: &body[data_start..data_end],
-        });
-        at = data_end + next_part.len();
-    }
 }
 
 /// The image type from a file's first bytes, with its size where the header gives it
@@ -1312,18 +1279,6 @@ async fn create_tweet(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_multipart_body_splits_into_named_parts() {
-        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a\"\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n--XyZ\r\nContent-Disposition: form-data; name=\"media_category\"\r\n\r\ntweet_image\r\n--XyZ--\r\n";
-        let parts = parse_multipart("multipart/form-data; boundary=XyZ", body).unwrap();
-        assert_eq!(parts.len(), 2);
-        assert_eq!(parts[0].name, "media");
-        assert_eq!(parts[0].data, b"\x89PNG");
-        assert_eq!(parts[1].name, "media_category");
-        assert_eq!(parts[1].data, b"tweet_image");
-        assert!(parse_multipart("application/json", body).is_none());
-    }
 
     #[test]
     fn images_are_recognised_by_their_first_bytes() {

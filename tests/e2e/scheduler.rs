@@ -365,30 +365,92 @@ async fn cancelling_before_the_due_time_means_nothing_is_sent() {
 }
 
 #[tokio::test]
-async fn a_crash_after_marking_publishing_is_reconciled_not_blindly_resent() {
+async fn a_crash_before_the_request_left_is_confirmed_absent_and_sent_once() {
     let f = Fixture::new().await;
-    let post = f.post("crash test", Utc::now(), &f.accounts[..1]).await;
+    let post = f
+        .post("crash before send", Utc::now(), &f.accounts[..1])
+        .await;
     // The first run claims (marks publishing) and dies before sending anything.
-    let claimed = f.store.claim_due(Utc::now(), 10).await.unwrap();
-    assert_eq!(claimed.len(), 1);
+    assert_eq!(f.store.claim_due(Utc::now(), 10).await.unwrap().len(), 1);
     let scheduler = f.scheduler(fast());
-    let examined = scheduler.reconcile_in_flight().await.unwrap();
-    assert_eq!(examined, 1);
-    // Whatever the platform allows checking, the post is never doubled.
-    let state = f.states(post).await[0];
-    match state {
-        TargetState::Queued => {
-            f.run_until(scheduler, || async { f.sim.tweets().len() == 1 })
-                .await;
-            assert_eq!(f.sim.tweets().len(), 1);
-        }
-        TargetState::Unknown => {
-            assert!(f.sim.tweets().is_empty(), "unknown is never resent");
-            let notes = f.store.undelivered_notifications(10).await.unwrap();
-            assert_eq!(notes[0].notification.kind, NotificationKind::Unknown);
-        }
-        other => panic!("unexpected state {other:?}"),
+    assert_eq!(scheduler.reconcile_in_flight().await.unwrap(), 1);
+    assert_eq!(f.states(post).await, vec![TargetState::Queued]);
+    f.run_until(scheduler, || async {
+        f.states(post).await == vec![TargetState::Published]
+    })
+    .await;
+    assert_eq!(f.sim.tweets().len(), 1);
+}
+
+#[tokio::test]
+async fn a_crash_while_x_was_answering_leaves_exactly_one_copy_and_the_database_agrees() {
+    let f = Fixture::new().await;
+    // X creates the post at once but answers only after two seconds.
+    f.sim
+        .fail_next(Endpoint::Tweets, Failure::Slow(Duration::from_secs(2)));
+    let post = f
+        .post("crash mid-answer", Utc::now(), &f.accounts[..1])
+        .await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let first_run = tokio::spawn(f.scheduler(fast()).run(stopped));
+    let landed = f.sim.wait_for_tweets(1, Duration::from_secs(5)).await;
+    assert_eq!(landed.len(), 1);
+    // kill -9: the run and its request vanish before the answer.
+    first_run.abort();
+    let _ = first_run.await;
+    drop(stop);
+    assert_eq!(f.states(post).await, vec![TargetState::Publishing]);
+
+    let restarted = f.scheduler(fast());
+    assert_eq!(restarted.reconcile_in_flight().await.unwrap(), 1);
+    let targets = f.store.targets_of_post(post).await.unwrap();
+    assert_eq!(targets[0].1, TargetState::Published);
+    assert_eq!(targets[0].2.as_deref(), Some(landed[0].id.as_str()));
+    // And running on sends nothing more.
+    f.run_until(restarted, || async { true }).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(f.sim.tweets().len(), 1, "exactly one copy at X");
+}
+
+#[tokio::test]
+async fn publishes_stay_within_the_platform_and_account_bounds() {
+    let f = Fixture::new().await;
+    f.sim.set_latency(Duration::from_millis(100));
+    for i in 0..12 {
+        f.post(&format!("bounded {i}"), Utc::now(), &[f.accounts[i % 3]])
+            .await;
     }
+    let scheduler = f.scheduler(SchedulerConfig {
+        per_platform: 2,
+        per_account: 1,
+        ..fast()
+    });
+    f.run_until(scheduler, || async { f.sim.tweets().len() == 12 })
+        .await;
+    assert_eq!(
+        f.sim.max_concurrent(Endpoint::Tweets),
+        2,
+        "concurrent, but never above the platform bound"
+    );
+
+    let g = Fixture::new().await;
+    g.sim.set_latency(Duration::from_millis(50));
+    for i in 0..4 {
+        g.post(&format!("one account {i}"), Utc::now(), &g.accounts[..1])
+            .await;
+    }
+    let scheduler = g.scheduler(SchedulerConfig {
+        per_platform: 8,
+        per_account: 1,
+        ..fast()
+    });
+    g.run_until(scheduler, || async { g.sim.tweets().len() == 4 })
+        .await;
+    assert_eq!(
+        g.sim.max_concurrent(Endpoint::Tweets),
+        1,
+        "one at a time per account"
+    );
 }
 
 #[tokio::test]
