@@ -1,6 +1,8 @@
 //! The `autopost` binary: the command line and the wiring of the core. The only place that
 //! uses anyhow; every error ends as one line on stderr and a non-zero exit.
 
+mod bench;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -49,6 +51,11 @@ enum Command {
     RotateKey,
     /// Check configuration, master key and database; say what to fix.
     Doctor,
+    /// Measure the scheduler and the store (temporary data, simulated X, no network).
+    Bench {
+        #[command(subcommand)]
+        what: Bench,
+    },
     /// Print a one-time link (valid 10 minutes) that links X or Meta accounts to a chat.
     Connect {
         /// The platform: x, meta, facebook or instagram (the last two link through Meta).
@@ -60,6 +67,32 @@ enum Command {
         /// The person linking, as PLATFORM:ID (e.g. telegram:42).
         #[arg(long, value_name = "PLATFORM:ID")]
         user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Posts due over a spread against a simulated X with added latency: exactly-once,
+    /// lateness, throughput, peak memory.
+    Scheduler {
+        /// Posts, one target each.
+        #[arg(long, default_value_t = 10_000)]
+        posts: usize,
+        /// Accounts the posts are spread over.
+        #[arg(long, default_value_t = 1_000)]
+        accounts: usize,
+        /// Latency the simulated X adds to every answer, in milliseconds.
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+        /// Due times are spread evenly over this many seconds.
+        #[arg(long, default_value_t = 60)]
+        spread_secs: u64,
+    },
+    /// Time to claim due work with this many posts queued (comma-separated sizes).
+    Claim {
+        /// Queue sizes to measure.
+        #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
+        queued: Vec<usize>,
     },
 }
 
@@ -78,6 +111,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::ParseTime { now, tz, phrase } = &cli.command {
         // Pure: needs neither configuration nor a runtime.
         return parse_time(now.as_deref(), tz, &phrase.join(" ")).map(|()| ExitCode::SUCCESS);
+    }
+    if let Command::Bench { what } = &cli.command {
+        // Self-contained: a temp dir and a simulated X; no configuration is read.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        return runtime.block_on(async {
+            match what {
+                Bench::Scheduler {
+                    posts,
+                    accounts,
+                    latency_ms,
+                    spread_secs,
+                } => {
+                    let ok = bench::scheduler(bench::SchedulerBench {
+                        posts: *posts,
+                        accounts: (*accounts).max(1),
+                        latency: std::time::Duration::from_millis(*latency_ms),
+                        spread: std::time::Duration::from_secs(*spread_secs),
+                    })
+                    .await?;
+                    Ok(if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    })
+                }
+                Bench::Claim { queued } => {
+                    bench::claim(queued).await?;
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        });
     }
     let started = Instant::now();
     let config = config::load(cli.config.as_deref(), config::process_env)
@@ -100,7 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 chat,
                 user,
             } => connect(config, &provider, &chat, &user).await,
-            Command::ParseTime { .. } => Ok(ExitCode::SUCCESS),
+            Command::ParseTime { .. } | Command::Bench { .. } => Ok(ExitCode::SUCCESS),
         }
     })
 }
