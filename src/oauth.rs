@@ -16,8 +16,8 @@ use crate::platforms::meta::GraphClient;
 use crate::platforms::x::XClient;
 use crate::platforms::{AuthError, PublishError};
 use crate::store::{
-    NewGrant, NewLinkedAccount, NewOAuthState, Notification, NotificationKind, StateProblem, Store,
-    StoreError,
+    NewGrant, NewLinkedAccount, NewOAuthState, Notification, NotificationKind, OAuthState,
+    StateProblem, Store, StoreError,
 };
 
 /// How long a start link works.
@@ -188,6 +188,27 @@ impl Linker {
         Ok(url)
     }
 
+    /// The round trip `state` belongs to, if it is valid and for `provider`; `consume` uses
+    /// it up in the same transaction that checks it.
+    async fn pending(
+        &self,
+        provider: OAuthProvider,
+        state: &str,
+        consume: bool,
+        now: DateTime<Utc>,
+    ) -> Result<OAuthState, OAuthError> {
+        self.ensure_on(provider)?;
+        let pending = self
+            .store
+            .check_oauth_state(&state_hash(state), consume, now)
+            .await?
+            .map_err(OAuthError::State)?;
+        if pending.provider != provider {
+            return Err(OAuthError::WrongProvider);
+        }
+        Ok(pending)
+    }
+
     /// For the start link: checks the state without using it up and returns the platform's
     /// consent page, carrying the same state and (for X) the PKCE challenge.
     pub async fn consent_url(
@@ -196,15 +217,7 @@ impl Linker {
         state: &str,
         now: DateTime<Utc>,
     ) -> Result<Url, OAuthError> {
-        self.ensure_on(provider)?;
-        let pending = self
-            .store
-            .check_oauth_state(&state_hash(state), false, now)
-            .await?
-            .map_err(OAuthError::State)?;
-        if pending.provider != provider {
-            return Err(OAuthError::WrongProvider);
-        }
+        let pending = self.pending(provider, state, false, now).await?;
         let redirect = self.redirect_uri(provider);
         match (provider, &self.x, &self.meta) {
             (OAuthProvider::X, Some(x), _) => {
@@ -228,15 +241,7 @@ impl Linker {
         code: Result<&str, String>,
         now: DateTime<Utc>,
     ) -> Result<Linked, OAuthError> {
-        self.ensure_on(provider)?;
-        let pending = self
-            .store
-            .check_oauth_state(&state_hash(state), true, now)
-            .await?
-            .map_err(OAuthError::State)?;
-        if pending.provider != provider {
-            return Err(OAuthError::WrongProvider);
-        }
+        let pending = self.pending(provider, state, true, now).await?;
         let code = code.map_err(|reason| OAuthError::Denied { reason })?;
         let redirect = self.redirect_uri(provider);
         let accounts = match (provider, &self.x, &self.meta) {
