@@ -195,12 +195,22 @@ impl Scheduler {
     /// claims nothing more and waits for the publishes in flight.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut tasks = JoinSet::new();
-        let reconciler = Arc::clone(&self);
-        tasks.spawn(async move {
-            if let Err(e) = reconciler.reconcile_in_flight().await {
-                tracing::error!(error = %crate::telemetry::chain(&e), "reconciliation failed");
+        // Only what was in flight before this run claims anything is stale: a target this
+        // run claims must never be mistaken for one a crash left behind.
+        match self.store.in_flight_targets().await {
+            Ok(stale) if !stale.is_empty() => {
+                let reconciler = Arc::clone(&self);
+                tasks.spawn(async move {
+                    if let Err(e) = reconciler.reconcile(stale).await {
+                        tracing::error!(error = %crate::telemetry::chain(&e), "reconciliation failed");
+                    }
+                });
             }
-        });
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %crate::telemetry::chain(&e), "cannot read posts left in flight");
+            }
+        }
         loop {
             while tasks.try_join_next().is_some() {}
             let now = Utc::now();
@@ -387,7 +397,7 @@ impl Scheduler {
                 Err(e @ PublishError::Ambiguous { .. }) => {
                     tracing::warn!(error = %crate::telemetry::chain(&e), "no answer to a publish; reconciling");
                     return self
-                        .reconcile(target, platform.as_ref(), content, true)
+                        .reconcile_one(target, platform.as_ref(), content, true)
                         .await;
                 }
             }
@@ -429,7 +439,7 @@ impl Scheduler {
     /// After a lost answer: wait for the platform to settle, then look for the post. Found →
     /// published; confirmed absent → send once more (if `may_resend`); no way to tell →
     /// `unknown`, and the author is told.
-    async fn reconcile(
+    async fn reconcile_one(
         &self,
         target: &DueTarget,
         platform: &dyn Platform,
@@ -477,6 +487,11 @@ impl Scheduler {
     /// never resent blindly. Returns how many were examined.
     pub async fn reconcile_in_flight(&self) -> Result<usize, StoreError> {
         let targets = self.store.in_flight_targets().await?;
+        self.reconcile(targets).await
+    }
+
+    /// Reconciles `targets`, each left `publishing` by an earlier run.
+    async fn reconcile(&self, targets: Vec<DueTarget>) -> Result<usize, StoreError> {
         if targets.is_empty() {
             return Ok(0);
         }
@@ -490,7 +505,7 @@ impl Scheduler {
                         text: &target.body,
                         media: &media,
                     };
-                    self.reconcile(target, platform.as_ref(), content, true)
+                    self.reconcile_one(target, platform.as_ref(), content, true)
                         .await?
                 }
                 None => {

@@ -461,3 +461,40 @@ async fn publishing_one_target_reports_its_outcome() {
     let outcome = f.scheduler(fast()).publish(claimed[0].clone()).await;
     assert!(matches!(outcome, Outcome::Published(_)), "{outcome:?}");
 }
+
+#[tokio::test]
+async fn undelivered_notifications_survive_a_restart() {
+    let f = Fixture::new().await;
+    f.post("tell me", Utc::now(), &f.accounts[..1]).await;
+    f.run_until(f.scheduler(fast()), || async { f.sim.tweets().len() == 1 })
+        .await;
+    let before = f.store.undelivered_notifications(10).await.unwrap();
+    assert_eq!(before.len(), 1, "{before:#?}");
+    f.store.close().await;
+    let base = f._server.url().to_string();
+    let reopened = App::open(f._dir.config(&[
+        ("AUTOPOST_X_CLIENT_ID", "client"),
+        ("AUTOPOST_X_API_URL", &base),
+    ]))
+    .await
+    .unwrap();
+    let after = reopened
+        .store()
+        .undelivered_notifications(10)
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    reopened
+        .store()
+        .mark_notification_delivered(after[0].id, Utc::now())
+        .await
+        .unwrap();
+    assert!(
+        reopened
+            .store()
+            .undelivered_notifications(10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
