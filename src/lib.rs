@@ -18,6 +18,8 @@ pub mod output;
 pub mod oauth;
 // The posting API the bots call: create, edit, cancel, post now, queue, history.
 pub mod posting;
+// Export, erasure and disconnection: the privacy promises as calls.
+pub mod privacy;
 // Publishing to X, Facebook Pages and Instagram behind one trait.
 pub mod platforms;
 // Per-target post rules checked at acceptance: text length, hashtags, image count, type, size.

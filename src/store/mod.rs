@@ -8,6 +8,7 @@ mod keys;
 mod notifications;
 mod oauth_states;
 mod posts;
+mod privacy;
 mod targets;
 
 use std::str::FromStr;
@@ -29,6 +30,9 @@ pub use keys::SEALED_COLUMNS;
 pub use notifications::{Notification, NotificationKind, StoredNotification};
 pub use oauth_states::{NewOAuthState, OAuthState, StateProblem};
 pub use posts::{MediaFile, NewMedia, NewPost};
+pub use privacy::{
+    ExportedAccount, ExportedEvent, ExportedPost, ExportedTarget, ExportedUser, UserExport,
+};
 pub use targets::{Cancelled, DueTarget, HistoryEntry};
 
 /// How long a connection waits for another writer before giving up.
@@ -110,6 +114,9 @@ fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
             o.foreign_keys(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(BUSY_TIMEOUT)
+                // Erased rows are overwritten, not left in free pages: deletion must leave
+                // nothing of a person behind in the file.
+                .pragma("secure_delete", "ON")
         })
         .map_err(|source| StoreError::Open {
             url: url.to_owned(),

@@ -8,6 +8,7 @@ mod helpers;
 mod linking;
 mod meta_platform;
 mod posting;
+mod privacy;
 mod scheduler;
 mod secrets_at_rest;
 mod secrets_never_leak;

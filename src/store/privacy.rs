@@ -1,0 +1,339 @@
+//! The privacy promises at the storage level: a person's data exported without secrets,
+//! erased at once, and accounts unlinked with their tokens erased.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreError, from_millis, parse_stored, to_millis};
+use crate::domain::{AccountId, ChatId, GrantId, OAuthProvider, UserId};
+
+/// Everything autopost keeps about one person, without any token. Serialized as the
+/// `/export` file.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserExport {
+    /// Their profile.
+    pub user: ExportedUser,
+    /// Accounts they linked.
+    pub accounts: Vec<ExportedAccount>,
+    /// Posts they wrote, with each target's outcome.
+    pub posts: Vec<ExportedPost>,
+    /// Security events about them.
+    pub audit: Vec<ExportedEvent>,
+}
+
+/// The profile part of an export.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedUser {
+    /// Chat platform.
+    pub platform: String,
+    /// Id there.
+    pub remote_id: String,
+    /// Name as last seen.
+    pub display_name: Option<String>,
+    /// Chosen zone.
+    pub time_zone: Option<String>,
+    /// Accepted policy version.
+    pub accepted_policy_version: Option<i64>,
+    /// First seen.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A linked account in an export.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedAccount {
+    /// Kind.
+    pub provider: String,
+    /// Id at the platform.
+    pub remote_id: String,
+    /// Name.
+    pub display_name: String,
+    /// active / needs_reconnect / revoked.
+    pub state: String,
+    /// Chats it posts for (platform:id).
+    pub chats: Vec<String>,
+}
+
+/// A post in an export.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedPost {
+    /// Its id.
+    pub id: i64,
+    /// The chat (platform:id).
+    pub chat: String,
+    /// The text.
+    pub text: String,
+    /// When it was due.
+    pub due_at: DateTime<Utc>,
+    /// Repeat rule, if any.
+    pub recurrence: Option<String>,
+    /// scheduled / done / cancelled.
+    pub state: String,
+    /// Each target's outcome.
+    pub targets: Vec<ExportedTarget>,
+    /// SHA-256 of each image.
+    pub images: Vec<String>,
+}
+
+/// One target's outcome in an export.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedTarget {
+    /// The account's name.
+    pub account: String,
+    /// Its state.
+    pub state: String,
+    /// The live post.
+    pub url: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// A security event in an export.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub kind: String,
+    /// Detail.
+    pub detail: String,
+}
+
+impl Store {
+    /// Everything about `user`, without secrets.
+    pub async fn export_user(&self, user: UserId) -> Result<UserExport, StoreError> {
+        let row = sqlx::query(
+            "SELECT platform, remote_id, display_name, time_zone, accepted_policy_version, created_at
+             FROM users WHERE id = ?",
+        )
+        .bind(user.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound { what: "user" })?;
+        let profile = ExportedUser {
+            platform: row.get("platform"),
+            remote_id: row.get("remote_id"),
+            display_name: row.get("display_name"),
+            time_zone: row.get("time_zone"),
+            accepted_policy_version: row.get("accepted_policy_version"),
+            created_at: from_millis(row.get("created_at"))?,
+        };
+        let mut accounts = Vec::new();
+        for row in sqlx::query(
+            "SELECT a.id, a.provider, a.remote_id, a.display_name, a.state FROM accounts a
+             JOIN grants g ON g.id = a.grant_id WHERE g.owner_id = ? ORDER BY a.id",
+        )
+        .bind(user.0)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let chats: Vec<String> = sqlx::query_scalar(
+                "SELECT c.platform || ':' || c.remote_id FROM chat_accounts l
+                 JOIN chats c ON c.id = l.chat_id WHERE l.account_id = ? ORDER BY c.id",
+            )
+            .bind(row.get::<i64, _>("id"))
+            .fetch_all(&self.pool)
+            .await?;
+            accounts.push(ExportedAccount {
+                provider: row.get("provider"),
+                remote_id: row.get("remote_id"),
+                display_name: row.get("display_name"),
+                state: row.get("state"),
+                chats,
+            });
+        }
+        let mut posts = Vec::new();
+        for row in sqlx::query(
+            "SELECT p.id, c.platform || ':' || c.remote_id AS chat, p.body, p.due_at, p.recurrence, p.state
+             FROM posts p JOIN chats c ON c.id = p.chat_id WHERE p.author_id = ? ORDER BY p.id",
+        )
+        .bind(user.0)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let id: i64 = row.get("id");
+            let targets = sqlx::query(
+                "SELECT a.display_name, t.state, t.remote_url, t.last_error FROM targets t
+                 JOIN accounts a ON a.id = t.account_id WHERE t.post_id = ? ORDER BY t.id",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|t| ExportedTarget {
+                account: t.get("display_name"),
+                state: t.get("state"),
+                url: t.get("remote_url"),
+                error: t.get("last_error"),
+            })
+            .collect();
+            let images: Vec<String> =
+                sqlx::query_scalar("SELECT sha256 FROM media WHERE post_id = ? ORDER BY position")
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await?;
+            posts.push(ExportedPost {
+                id,
+                chat: row.get("chat"),
+                text: row.get("body"),
+                due_at: from_millis(row.get("due_at"))?,
+                recurrence: row.get("recurrence"),
+                state: row.get("state"),
+                targets,
+                images,
+            });
+        }
+        let audit =
+            sqlx::query("SELECT at, kind, detail FROM audit_events WHERE user_id = ? ORDER BY id")
+                .bind(user.0)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(ExportedEvent {
+                        at: from_millis(r.get("at"))?,
+                        kind: r.get("kind"),
+                        detail: r.get("detail"),
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?;
+        Ok(UserExport {
+            user: profile,
+            accounts,
+            posts,
+            audit,
+        })
+    }
+
+    /// The grants `user` gave, for revoking them before erasure.
+    pub async fn grants_of_user(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<(GrantId, OAuthProvider)>, StoreError> {
+        let rows = sqlx::query("SELECT id, platform FROM grants WHERE owner_id = ? ORDER BY id")
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    GrantId(r.get("id")),
+                    parse_stored(r.get::<&str, _>("platform"), "OAuth provider")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Erases `user` and everything of theirs at once, in one transaction: grants and their
+    /// accounts (and so their links and targets), posts, private chats, pending OAuth
+    /// states, notifications and their audit events. One anonymous audit event records that
+    /// an erasure happened. Returns the image files no remaining post uses, for removal.
+    pub async fn erase_user(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query("SELECT platform, remote_id FROM users WHERE id = ?")
+            .bind(user.0)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound { what: "user" })?;
+        let (platform, remote_id): (String, String) = (row.get("platform"), row.get("remote_id"));
+        let files: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT m.file_name FROM media m JOIN posts p ON p.id = m.post_id WHERE p.author_id = ?",
+        )
+        .bind(user.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM audit_events WHERE user_id = ?")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM chats WHERE platform = ? AND remote_id = ? AND kind = 'private'")
+            .bind(&platform)
+            .bind(&remote_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO audit_events (at, kind, detail) VALUES (?, 'user_deleted', 'a user was erased on request')")
+            .bind(to_millis(now))
+            .execute(&mut *tx)
+            .await?;
+        let mut unused = Vec::new();
+        for file in files {
+            let still: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM media WHERE file_name = ? LIMIT 1")
+                    .bind(&file)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if still.is_none() {
+                unused.push(file);
+            }
+        }
+        tx.commit().await?;
+        Ok(unused)
+    }
+
+    /// Unlinks `account` from `chat`; returns how many links the account's grant still has
+    /// anywhere (0 means nothing uses the grant any more).
+    pub async fn unlink_account(
+        &self,
+        chat: ChatId,
+        account: AccountId,
+    ) -> Result<(GrantId, usize), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let grant: i64 = sqlx::query_scalar("SELECT grant_id FROM accounts WHERE id = ?")
+            .bind(account.0)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound { what: "account" })?;
+        sqlx::query("DELETE FROM chat_accounts WHERE chat_id = ? AND account_id = ?")
+            .bind(chat.0)
+            .bind(account.0)
+            .execute(&mut *tx)
+            .await?;
+        // Queued posts for this chat no longer go to the unlinked account.
+        sqlx::query(
+            "UPDATE targets SET state = 'cancelled' WHERE account_id = ? AND state = 'queued'
+             AND post_id IN (SELECT id FROM posts WHERE chat_id = ?)",
+        )
+        .bind(account.0)
+        .bind(chat.0)
+        .execute(&mut *tx)
+        .await?;
+        let remaining: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM chat_accounts l JOIN accounts a ON a.id = l.account_id WHERE a.grant_id = ?",
+        )
+        .bind(grant)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((
+            GrantId(grant),
+            usize::try_from(remaining).unwrap_or(usize::MAX),
+        ))
+    }
+
+    /// Marks a grant and its accounts revoked and erases their tokens.
+    pub async fn mark_grant_revoked(&self, grant: GrantId) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "UPDATE grants SET state = 'revoked', access_token = NULL, refresh_token = NULL WHERE id = ?",
+        )
+        .bind(grant.0)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE accounts SET state = 'revoked', access_token = NULL WHERE grant_id = ?",
+        )
+        .bind(grant.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
