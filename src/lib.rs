@@ -36,6 +36,8 @@ pub mod store;
 pub mod telemetry;
 // Token upkeep: refresh before expiry; mark grants the platform refuses for reconnection.
 pub mod tokens;
+// Per-user command rate limiting: one person's flood does not slow the others.
+pub mod throttle;
 // English time phrases into UTC instants or recurrence rules.
 pub mod timeparse;
 // The embedded web server: health, and later OAuth callbacks, media and webhooks.

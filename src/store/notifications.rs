@@ -169,3 +169,45 @@ mod tests {
         );
     }
 }
+
+impl Store {
+    /// Records that a chat update was handled; false if it already was (the platform
+    /// redelivered it), so the caller acts on each update once.
+    pub async fn first_delivery(
+        &self,
+        source: &str,
+        update_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO processed_updates (source, update_id, processed_at) VALUES (?, ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(source)
+        .bind(update_id)
+        .bind(to_millis(now))
+        .execute(&self.pool)
+        .await?;
+        // Keep a day of history: redeliveries come within minutes.
+        sqlx::query("DELETE FROM processed_updates WHERE processed_at < ?")
+            .bind(to_millis(now) - 86_400_000)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod delivery_tests {
+    use crate::store::test_support::temp_store;
+    use chrono::Utc;
+
+    #[tokio::test]
+    async fn a_redelivered_update_is_recognised() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        assert!(store.first_delivery("telegram", "1001", now).await.unwrap());
+        assert!(!store.first_delivery("telegram", "1001", now).await.unwrap());
+        assert!(store.first_delivery("discord", "1001", now).await.unwrap());
+    }
+}
