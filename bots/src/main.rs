@@ -2,6 +2,7 @@
 //! uses anyhow; every error ends as one line on stderr and a non-zero exit.
 
 mod bench;
+mod commands;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
