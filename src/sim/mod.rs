@@ -3,6 +3,7 @@
 //! Never used in production paths.
 
 pub mod meta;
+pub mod telegram;
 mod wire;
 pub mod x;
 

@@ -12,6 +12,7 @@ mod privacy;
 mod scheduler;
 mod secrets_at_rest;
 mod secrets_never_leak;
+mod telegram_sim;
 mod token_upkeep;
 mod web_server;
 mod x_platform;
