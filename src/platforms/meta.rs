@@ -22,7 +22,7 @@ use url::Url;
 
 use super::http::{self, Stage, exchange, image_part, retry_after, unreadable};
 use super::{
-    AccountRef, AuthError, Limits, Media, Platform, PostContent, PublishError, Published,
+    AccountRef, AuthError, Limits, Lookup, Media, Platform, PostContent, PublishError, Published,
     RateLimit, Refreshed,
 };
 use crate::config::MetaConfig;
@@ -764,6 +764,57 @@ impl Platform for FacebookPages {
     fn rate_limit(&self, account_remote_id: &str) -> Option<RateLimit> {
         self.graph.rate_limit(account_remote_id)
     }
+
+    /// Reads the Page's recent posts and matches on the message.
+    async fn find_recent(
+        &self,
+        account: AccountRef<'_>,
+        post: PostContent<'_>,
+    ) -> Result<Lookup, PublishError> {
+        let value = self
+            .graph
+            .read(
+                account,
+                &[account.remote_id, "feed"],
+                "id,message",
+                Stage::Read,
+            )
+            .await?;
+        Ok(match_recent(&value, "message", post.text, |id| {
+            Url::parse(&format!("https://www.facebook.com/{id}")).ok()
+        }))
+    }
+}
+
+/// Finds the first listed post whose `field` equals `text` (whitespace-trimmed): Absent when
+/// the list was read and none matches.
+fn match_recent(
+    value: &Value,
+    field: &str,
+    text: &str,
+    url_of: impl Fn(&str) -> Option<Url>,
+) -> Lookup {
+    let wanted = text.trim();
+    let found = value
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|item| item.get(field).and_then(Value::as_str).map(str::trim) == Some(wanted));
+    match found.and_then(|item| item.get("id").and_then(Value::as_str)) {
+        Some(id) => Lookup::Found(Published {
+            url: item_permalink(found).or_else(|| url_of(id)),
+            remote_id: id.to_owned(),
+        }),
+        None => Lookup::Absent,
+    }
+}
+
+fn item_permalink(item: Option<&Value>) -> Option<Url> {
+    item?
+        .get("permalink")?
+        .as_str()
+        .and_then(|p| Url::parse(p).ok())
 }
 
 /// Publishes to Instagram business accounts through containers, with the token of the Page
@@ -1003,6 +1054,24 @@ impl Platform for Instagram {
 
     fn rate_limit(&self, account_remote_id: &str) -> Option<RateLimit> {
         self.graph.rate_limit(account_remote_id)
+    }
+
+    /// Reads the account's recent media and matches on the caption.
+    async fn find_recent(
+        &self,
+        account: AccountRef<'_>,
+        post: PostContent<'_>,
+    ) -> Result<Lookup, PublishError> {
+        let value = self
+            .graph
+            .read(
+                account,
+                &[account.remote_id, "media"],
+                "id,caption,permalink",
+                Stage::Read,
+            )
+            .await?;
+        Ok(match_recent(&value, "caption", post.text, |_| None))
     }
 }
 

@@ -171,6 +171,8 @@ pub enum Endpoint {
     PublishingLimit,
     /// `DELETE /me/permissions`.
     Permissions,
+    /// `GET /{page}/feed` and `GET /{ig}/media`: recent posts, newest first.
+    Recent,
 }
 
 /// A failure to answer the next request to an endpoint with.
@@ -688,6 +690,7 @@ impl SimMeta {
             Endpoint::Permalink => state.permalink(request, node),
             Endpoint::PublishingLimit => state.publishing_limit(request, node),
             Endpoint::Permissions => state.revoke(request),
+            Endpoint::Recent => state.recent(request, node),
             Endpoint::Photos | Endpoint::Media => unreachable!("answered above"),
         }
     }
@@ -1468,6 +1471,37 @@ impl SimState {
         ok(json!({ "id": id }))
     }
 
+    /// Recent posts of a Page (`message`) or Instagram account (`caption`), newest first, as
+    /// the Graph API lists them.
+    fn recent(&self, request: &Request, node: &str) -> Response {
+        if self.page(node).is_some() {
+            if let Err(refused) = self.page_token(request, node) {
+                return *refused;
+            }
+            let data: Vec<Value> = self
+                .feed
+                .iter()
+                .rev()
+                .filter(|p| p.page_id == node)
+                .take(100)
+                .map(|p| json!({ "id": p.id, "message": p.message }))
+                .collect();
+            return ok(json!({ "data": data }));
+        }
+        if let Err(refused) = self.instagram_token(request, node) {
+            return *refused;
+        }
+        let data: Vec<Value> = self
+            .ig_media
+            .iter()
+            .rev()
+            .filter(|(m, _)| m.ig_id == node)
+            .take(100)
+            .map(|(m, _)| json!({ "id": m.id, "caption": m.caption, "permalink": m.permalink }))
+            .collect();
+        ok(json!({ "data": data }))
+    }
+
     fn permalink(&self, request: &Request, id: &str) -> Response {
         let Some((media, _)) = self.ig_media.iter().find(|(m, _)| m.id == id) else {
             return no_such_object(id);
@@ -1666,6 +1700,7 @@ async fn graph(
         (&Method::POST, [id, "media_publish"]) => {
             Some((Endpoint::MediaPublish, Some((*id).to_owned())))
         }
+        (&Method::GET, [id, "feed" | "media"]) => Some((Endpoint::Recent, Some((*id).to_owned()))),
         (&Method::GET, [id, "content_publishing_limit"]) => {
             Some((Endpoint::PublishingLimit, Some((*id).to_owned())))
         }

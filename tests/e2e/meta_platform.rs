@@ -984,3 +984,57 @@ async fn no_token_or_app_secret_appears_in_any_error() {
         assert!(!debug.contains(secret), "{debug}");
     }
 }
+
+#[tokio::test]
+async fn a_lost_answer_is_reconciled_by_matching_recent_posts_on_content() {
+    use autopost::platforms::Lookup;
+    let fx = Fixture::new().await;
+    let token = fx.bakery_token().await;
+    let published = fx
+        .facebook
+        .publish(page(&token), text("Fresh bread at 8"))
+        .await
+        .unwrap();
+    fx.facebook
+        .publish(page(&token), text("A newer, different post"))
+        .await
+        .unwrap();
+    // Matched on content, not on "the newest post".
+    let found = fx
+        .facebook
+        .find_recent(page(&token), text("Fresh bread at 8"))
+        .await
+        .unwrap();
+    let Lookup::Found(found) = found else {
+        panic!("{found:?}")
+    };
+    assert_eq!(found.remote_id, published.remote_id);
+    assert_eq!(
+        fx.facebook
+            .find_recent(page(&token), text("never sent"))
+            .await
+            .unwrap(),
+        Lookup::Absent
+    );
+
+    let bytes = jpeg_bytes(2048, 3);
+    let host = ImageHost::serve(&[("r.jpg", "image/jpeg", bytes.clone())]).await;
+    let media = [host.media("r.jpg", "image/jpeg", bytes)];
+    let post = PostContent {
+        text: "Caption to find",
+        media: &media,
+    };
+    let live = fx.instagram.publish(ig(&token), post).await.unwrap();
+    let Lookup::Found(found) = fx.instagram.find_recent(ig(&token), post).await.unwrap() else {
+        panic!("the caption is found")
+    };
+    assert_eq!(found.remote_id, live.remote_id);
+    assert_eq!(found.url, live.url);
+    assert_eq!(
+        fx.instagram
+            .find_recent(ig(&token), text("other caption"))
+            .await
+            .unwrap(),
+        Lookup::Absent
+    );
+}
