@@ -140,6 +140,10 @@ pub struct QueuedPost {
     pub due_at: DateTime<Utc>,
     /// Its text.
     pub body: String,
+    /// Who wrote it.
+    pub author: String,
+    /// The accounts it goes to.
+    pub targets: Vec<String>,
 }
 
 impl App {
@@ -304,7 +308,13 @@ impl App {
             .queued_posts(chat)
             .await?
             .into_iter()
-            .map(|(post, due_at, body)| QueuedPost { post, due_at, body })
+            .map(|row| QueuedPost {
+                post: row.post,
+                due_at: row.due_at,
+                body: row.body,
+                author: row.author,
+                targets: row.targets,
+            })
             .collect())
     }
 

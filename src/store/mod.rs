@@ -33,7 +33,7 @@ pub use posts::{MediaFile, NewMedia, NewPost};
 pub use privacy::{
     ExportedAccount, ExportedEvent, ExportedPost, ExportedTarget, ExportedUser, UserExport,
 };
-pub use targets::{Cancelled, DueTarget, HistoryEntry};
+pub use targets::{Cancelled, DueTarget, HistoryEntry, QueuedRow};
 
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

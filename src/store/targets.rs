@@ -52,6 +52,21 @@ enum Finish<'a> {
     Unknown,
 }
 
+/// A pending post, for `/queue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRow {
+    /// The post.
+    pub post: PostId,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+    /// Its text.
+    pub body: String,
+    /// Who wrote it.
+    pub author: String,
+    /// The accounts it still goes to.
+    pub targets: Vec<String>,
+}
+
 /// One finished target, for `/history`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
@@ -467,24 +482,31 @@ impl Store {
             .collect()
     }
 
-    /// The pending posts of a chat, soonest first: (id, due time, text).
-    pub async fn queued_posts(
-        &self,
-        chat: ChatId,
-    ) -> Result<Vec<(PostId, DateTime<Utc>, String)>, StoreError> {
+    /// The pending posts of a chat, soonest first, with author and target names.
+    pub async fn queued_posts(&self, chat: ChatId) -> Result<Vec<QueuedRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, due_at, body FROM posts WHERE chat_id = ? AND state = 'scheduled' ORDER BY due_at, id",
+            "SELECT p.id, p.due_at, p.body, COALESCE(u.display_name, u.remote_id) AS author,
+                    (SELECT GROUP_CONCAT(a.display_name, char(10)) FROM targets t
+                     JOIN accounts a ON a.id = t.account_id
+                     WHERE t.post_id = p.id AND t.state IN ('queued', 'publishing')) AS targets
+             FROM posts p JOIN users u ON u.id = p.author_id
+             WHERE p.chat_id = ? AND p.state = 'scheduled' ORDER BY p.due_at, p.id",
         )
         .bind(chat.0)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
-                Ok((
-                    PostId(r.get("id")),
-                    from_millis(r.get("due_at"))?,
-                    r.get("body"),
-                ))
+                Ok(QueuedRow {
+                    post: PostId(r.get("id")),
+                    due_at: from_millis(r.get("due_at"))?,
+                    body: r.get("body"),
+                    author: r.get("author"),
+                    targets: r
+                        .get::<Option<String>, _>("targets")
+                        .map(|t| t.split('\n').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                })
             })
             .collect()
     }
@@ -774,8 +796,8 @@ mod tests {
         assert_eq!(again.len(), 1, "the occurrence's other target");
         let queue = q.store.queued_posts(q.chat).await.unwrap();
         assert_eq!(queue.len(), 2, "the claimed occurrence and the next one");
-        assert_eq!(queue[1].1.to_rfc3339(), "2026-06-02T09:00:00+00:00");
-        assert_eq!(q.store.next_due_at().await.unwrap(), Some(queue[1].1));
+        assert_eq!(queue[1].due_at.to_rfc3339(), "2026-06-02T09:00:00+00:00");
+        assert_eq!(q.store.next_due_at().await.unwrap(), Some(queue[1].due_at));
     }
 
     #[tokio::test]

@@ -285,7 +285,8 @@ impl Reply {
         reply
     }
 
-    /// `/queue`: each pending post's id, time in the viewer's zone and first words.
+    /// `/queue`: each pending post's id, time in the viewer's zone, author, targets and
+    /// first words.
     pub fn queue(posts: &[QueuedPost], zone: Tz) -> Reply {
         if posts.is_empty() {
             return Reply::lines(vec![vec![
@@ -301,8 +302,10 @@ impl Reply {
             lines.push(vec![
                 code(format!("#{}", post.post)),
                 plain(format!(
-                    " {} · {}",
+                    " {} · {} → {} · {}",
                     local_time(post.due_at, zone),
+                    post.author,
+                    post.targets.join(", "),
                     first_words(&post.body, 40)
                 )),
             ]);
@@ -947,6 +950,8 @@ mod tests {
         let mut post = accepted(utc(2026, 11, 30, 8, 0), Berlin);
         post.targets[0].account.display_name = HOSTILE.into();
         let queue = [QueuedPost {
+            author: "alice".into(),
+            targets: vec!["@team".into()],
             post: PostId(3),
             due_at: utc(2026, 11, 30, 8, 0),
             body: HOSTILE.into(),
@@ -1038,6 +1043,8 @@ mod tests {
     fn long_replies_are_cut_at_a_block_boundary_within_the_limit() {
         let posts: Vec<QueuedPost> = (1..=500)
             .map(|i| QueuedPost {
+                author: "alice".into(),
+                targets: vec!["@team".into()],
                 post: PostId(i),
                 due_at: utc(2026, 11, 30, 8, 0),
                 body: "<<&&>> ".repeat(20),
@@ -1146,6 +1153,8 @@ mod tests {
     fn the_queue_lists_ids_local_times_and_first_words() {
         let posts = [
             QueuedPost {
+                author: "alice".into(),
+                targets: vec!["@team".into()],
                 post: PostId(4),
                 due_at: utc(2026, 11, 30, 8, 0),
                 body:
@@ -1153,6 +1162,8 @@ mod tests {
                         .into(),
             },
             QueuedPost {
+                author: "alice".into(),
+                targets: vec!["@team".into()],
                 post: PostId(5),
                 due_at: utc(2026, 12, 1, 17, 30),
                 body: "short".into(),
@@ -1161,12 +1172,12 @@ mod tests {
         let html = Reply::queue(&posts, Berlin).to_telegram_html();
         assert!(
             html.contains(
-                "<code>#4</code> Mon 30 Nov 09:00 · Launch day! Our new bakery opens its…\n"
+                "<code>#4</code> Mon 30 Nov 09:00 · alice → @team · Launch day! Our new bakery opens its…\n"
             ),
             "{html}"
         );
         assert!(
-            html.contains("<code>#5</code> Tue 1 Dec 18:30 · short\n"),
+            html.contains("<code>#5</code> Tue 1 Dec 18:30 · alice → @team · short\n"),
             "{html}"
         );
         assert!(html.contains("(times in Europe/Berlin)"));
