@@ -3,9 +3,11 @@
 
 mod bench;
 mod commands;
+mod telegram;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -206,7 +208,20 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<ExitCode> {
         ready_ms = started.elapsed().as_millis() as u64,
         "autopost is ready"
     );
-    app.serve(listener, shutdown_signal()).await?;
+    let app = Arc::new(app);
+    let telegram_on = app.config().telegram.is_some();
+    let shared = Arc::clone(&app);
+    app.serve(listener, shutdown_signal(), move |stopped| {
+        let mut front_ends = Vec::new();
+        if telegram_on {
+            front_ends.push((
+                "telegram",
+                tokio::spawn(telegram::TelegramBot::serve(shared, stopped)),
+            ));
+        }
+        front_ends
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,1389 @@
+//! The Telegram front end (long polling): translation only. An update comes in, becomes an
+//! `Actor` plus text and images, goes to `commands`, and the `Reply` goes back out as HTML
+//! with an inline keyboard. Also delivers the scheduler's notifications to Telegram chats.
+//!
+//! Hazards handled here (SPEC §11): redelivered updates are skipped by `update_id`; the
+//! teloxide `Bot` (whose Debug prints the token) is never formatted; errors from reqwest and
+//! teloxide lose every URL (the Bot API URL holds the token) before they are kept or logged.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use autopost::app::App;
+use autopost::domain::{ChatKind, ChatPlatform};
+use autopost::images::{ImageError, MAX_INPUT_BYTES};
+use autopost::posting::Actor;
+use autopost::store::StoreError;
+use autopost::throttle::{Allowance, Throttle};
+use bytes::Bytes;
+use chrono::Utc;
+use teloxide::prelude::*;
+use teloxide::types::{
+    AllowedUpdate, BotCommand, CallbackQuery, Chat, FileId, InlineKeyboardButton,
+    InlineKeyboardMarkup, InputFile, Message, ParseMode, Update, UpdateKind, User,
+};
+use teloxide::{ApiError, RequestError};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::commands::{self, Command, ParseContext, Reply};
+
+/// Where updates come from, for `first_delivery`.
+const SOURCE: &str = "telegram";
+
+/// The verbs of SPEC §4, as the Telegram command menu shows them.
+const MENU: &[(&str, &str)] = &[
+    ("start", "What autopost does, privacy notice and examples"),
+    ("help", "How to schedule posts, with examples"),
+    ("post", "Schedule a post: /post WHEN | TEXT"),
+    ("queue", "This chat's pending posts"),
+    ("cancel", "Cancel a pending post: /cancel ID"),
+    ("edit", "Change a pending post: /edit ID WHEN | TEXT"),
+    ("postnow", "Publish a pending post now: /postnow ID"),
+    ("history", "Recently published and failed posts"),
+    ("connect", "Link an account: /connect x|facebook|instagram"),
+    ("accounts", "The accounts this chat posts to"),
+    ("disconnect", "Unlink an account: /disconnect ACCOUNT"),
+    ("timezone", "Show or set your time zone: /timezone ZONE"),
+    ("export", "Your data as a JSON file, sent privately"),
+    ("deleteme", "Erase everything autopost keeps about you"),
+];
+
+/// Why a Telegram call failed. No variant carries a URL or the token.
+// Display and Error are written out below: the bots crate does not depend on thiserror.
+#[derive(Debug)]
+pub enum TelegramError {
+    /// The Bot API refused the call; retrying the same call will not help.
+    Refused {
+        /// Telegram's description.
+        description: String,
+    },
+    /// The person blocked the bot or never pressed Start: ask them to open a private chat.
+    Forbidden {
+        /// Telegram's description.
+        description: String,
+    },
+    /// Flood control: wait this long before the next call.
+    RetryAfter(Duration),
+    /// The group became a supergroup with this id.
+    Migrated(i64),
+    /// Nothing usable came back (network, timeout, unreadable answer); a retry may work.
+    Unreachable {
+        /// The error chain, URLs removed.
+        detail: String,
+    },
+    /// An attached file is over the size limit.
+    TooLarge {
+        /// Its size (as announced or as read so far).
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The database failed.
+    Store(StoreError),
+    /// `AUTOPOST_TELEGRAM_TOKEN` is not set.
+    NotConfigured,
+}
+
+impl fmt::Display for TelegramError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TelegramError::Refused { description } => {
+                write!(f, "the Telegram Bot API refused the call: {description}")
+            }
+            TelegramError::Forbidden { description } => {
+                write!(
+                    f,
+                    "Telegram does not let the bot write there: {description}"
+                )
+            }
+            TelegramError::RetryAfter(wait) => write!(f, "Telegram asks to wait {wait:?}"),
+            TelegramError::Migrated(chat) => write!(f, "the group moved to the supergroup {chat}"),
+            TelegramError::Unreachable { detail } => {
+                write!(f, "cannot reach the Telegram Bot API: {detail}")
+            }
+            TelegramError::TooLarge { bytes, limit } => {
+                write!(f, "the file is {bytes} bytes, over the limit of {limit}")
+            }
+            TelegramError::Store(_) => f.write_str("the database failed"),
+            TelegramError::NotConfigured => {
+                f.write_str("the Telegram bot is not configured (AUTOPOST_TELEGRAM_TOKEN)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TelegramError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TelegramError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for TelegramError {
+    fn from(error: StoreError) -> Self {
+        TelegramError::Store(error)
+    }
+}
+
+impl From<RequestError> for TelegramError {
+    fn from(error: RequestError) -> Self {
+        match error {
+            RequestError::Api(api) => {
+                let description = match &api {
+                    ApiError::Unknown(text) => scrub(text),
+                    known => scrub(&known.to_string()),
+                };
+                if is_forbidden(&api, &description) {
+                    TelegramError::Forbidden { description }
+                } else {
+                    TelegramError::Refused { description }
+                }
+            }
+            RequestError::MigrateToChatId(chat) => TelegramError::Migrated(chat.0),
+            RequestError::RetryAfter(wait) => TelegramError::RetryAfter(wait.duration()),
+            other => TelegramError::Unreachable {
+                detail: scrub(&autopost::telemetry::chain(&other)),
+            },
+        }
+    }
+}
+
+fn is_forbidden(api: &ApiError, description: &str) -> bool {
+    matches!(
+        api,
+        ApiError::BotBlocked
+            | ApiError::CantInitiateConversation
+            | ApiError::UserDeactivated
+            | ApiError::BotKicked
+            | ApiError::BotKickedFromSupergroup
+    ) || description.starts_with("Forbidden")
+}
+
+/// Removes every URL from an error text: the Bot API URL carries the token.
+fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = ["http://", "https://"]
+        .iter()
+        .filter_map(|scheme| rest.find(scheme))
+        .min()
+    {
+        out.push_str(&rest[..start]);
+        out.push_str("[url]");
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == ')' || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Timings of the bot; the defaults are the production values.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Long-poll timeout of `getUpdates`.
+    pub poll_timeout: Duration,
+    /// Quiet time after the last part of an album before it is handled as one post.
+    pub album_quiet: Duration,
+    /// First wait after a failed poll; doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    /// Longest wait after failed polls.
+    pub max_backoff: Duration,
+    /// Per-user command allowance.
+    pub allowance: Allowance,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            poll_timeout: Duration::from_secs(10),
+            album_quiet: Duration::from_secs(1),
+            min_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            allowance: Allowance::default(),
+        }
+    }
+}
+
+/// The running Telegram bot. Owns the teloxide `Bot`, which is never formatted: its Debug
+/// output holds the token.
+#[derive(Clone)]
+pub struct TelegramBot {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TelegramBot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelegramBot")
+            .field("username", &self.inner.username)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    bot: Bot,
+    app: Arc<App>,
+    throttle: Throttle,
+    username: String,
+    options: Options,
+    albums: Mutex<HashMap<String, Album>>,
+}
+
+/// Parts of an album seen so far.
+struct Album {
+    parts: Vec<Message>,
+    last_part: Instant,
+}
+
+impl TelegramBot {
+    /// Connects to the configured Bot API: learns the bot's username (`getMe`), removes a
+    /// webhook left from an earlier deployment, and publishes the command menu.
+    pub async fn start_with(app: Arc<App>, options: Options) -> Result<Self, TelegramError> {
+        let config = app
+            .config()
+            .telegram
+            .as_ref()
+            .ok_or(TelegramError::NotConfigured)?;
+        let bot = Bot::new(config.token.expose()).set_api_url(api_base(&config.api_url));
+        if config.webhook_secret.is_some() {
+            tracing::warn!("Telegram webhook mode is not available yet; taking updates by polling");
+        }
+        let me = bot.get_me().await.map_err(TelegramError::from)?;
+        let username = me.username().to_owned();
+        match bot.get_webhook_info().await {
+            Ok(info) if info.url.is_some() => {
+                if let Err(e) = bot.delete_webhook().await {
+                    tracing::warn!(error = %TelegramError::from(e), "cannot remove the old webhook");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %TelegramError::from(e), "cannot read the webhook"),
+        }
+        bot.set_my_commands(MENU.iter().map(|(c, d)| BotCommand::new(*c, *d)))
+            .await
+            .map_err(TelegramError::from)?;
+        tracing::info!(bot = %username, "Telegram bot connected");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                bot,
+                throttle: Throttle::new(options.allowance),
+                app,
+                username,
+                options,
+                albums: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// Starts the bot (retrying while the Bot API cannot be reached) and runs it until
+    /// `shutdown` turns true. For `autopost run`: start-up never waits on Telegram.
+    pub async fn serve(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+        let options = Options::default();
+        let mut backoff = options.min_backoff;
+        loop {
+            let started = tokio::select! {
+                biased;
+                () = stopped(&mut shutdown) => return,
+                started = Self::start_with(app.clone(), options) => started,
+            };
+            match started {
+                Ok(bot) => return bot.run(shutdown).await,
+                Err(TelegramError::NotConfigured) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, retry_ms = backoff.as_millis() as u64, "cannot start the Telegram bot");
+                }
+            }
+            tokio::select! {
+                biased;
+                () = stopped(&mut shutdown) => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(options.max_backoff);
+        }
+    }
+
+    /// Polls for updates and delivers notifications until `shutdown` turns true; then waits
+    /// for the updates being handled.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let notifier = tokio::spawn(self.inner.clone().deliver_notifications(shutdown.clone()));
+        self.inner.clone().poll(shutdown).await;
+        if let Err(e) = notifier.await {
+            tracing::error!(error = %e, "Telegram notification task ended abnormally");
+        }
+    }
+}
+
+/// The API base teloxide appends `/bot<token>/<method>` to: without a trailing slash.
+fn api_base(url: &url::Url) -> url::Url {
+    let text = url.as_str().trim_end_matches('/');
+    url::Url::parse(text).unwrap_or_else(|_| url.clone())
+}
+
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // An error means the sender is gone: treat as a stop.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+impl Inner {
+    async fn poll(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut offset: i32 = 0;
+        let mut backoff = self.options.min_backoff;
+        let mut handlers = JoinSet::new();
+        let timeout = u32::try_from(self.options.poll_timeout.as_secs()).unwrap_or(10);
+        loop {
+            while handlers.try_join_next().is_some() {}
+            let request = self
+                .bot
+                .get_updates()
+                .offset(offset)
+                .timeout(timeout)
+                .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+            let answer = tokio::select! {
+                biased;
+                () = stopped(&mut shutdown) => break,
+                answer = request.into_future() => answer,
+            };
+            let wait = match answer {
+                Ok(updates) => {
+                    backoff = self.options.min_backoff;
+                    for update in updates {
+                        let id = i32::try_from(update.id.0).unwrap_or(i32::MAX);
+                        offset = offset.max(id.saturating_add(1));
+                        let inner = self.clone();
+                        let span = tracing::info_span!(
+                            "update",
+                            update_id = update.id.0,
+                            chat_id = tracing::field::Empty
+                        );
+                        handlers
+                            .spawn(async move { inner.on_update(update).await }.instrument(span));
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    let error = TelegramError::from(e);
+                    match error {
+                        TelegramError::RetryAfter(wait) => wait,
+                        other => {
+                            tracing::warn!(error = %other, wait_ms = backoff.as_millis() as u64, "getUpdates failed");
+                            let wait = backoff;
+                            backoff = (backoff * 2).min(self.options.max_backoff);
+                            wait
+                        }
+                    }
+                }
+            };
+            tokio::select! {
+                biased;
+                () = stopped(&mut shutdown) => break,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        while handlers.join_next().await.is_some() {}
+    }
+
+    async fn on_update(self: Arc<Self>, update: Update) {
+        match self
+            .app
+            .store()
+            .first_delivery(SOURCE, &update.id.0.to_string(), Utc::now())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!("update already handled; skipped");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %autopost::telemetry::chain(&e), "cannot check the update");
+                return;
+            }
+        }
+        let result = match update.kind {
+            UpdateKind::Message(message) => {
+                tracing::Span::current().record("chat_id", message.chat.id.0);
+                match message.media_group_id() {
+                    Some(group) => {
+                        let group = group.0.clone();
+                        self.album_part(group, message);
+                        Ok(())
+                    }
+                    None => self.on_message(vec![message]).await,
+                }
+            }
+            UpdateKind::CallbackQuery(query) => {
+                if let Some(message) = &query.message {
+                    tracing::Span::current().record("chat_id", message.chat().id.0);
+                }
+                self.on_callback(query).await
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "update not handled");
+        }
+    }
+
+    /// Buffers one part of an album; the first part starts the timer that hands the whole
+    /// album on after `album_quiet` without a new part.
+    fn album_part(self: &Arc<Self>, group: String, message: Message) {
+        let first = {
+            let mut albums = self.albums.lock().unwrap_or_else(PoisonError::into_inner);
+            let album = albums.entry(group.clone()).or_insert_with(|| Album {
+                parts: Vec::new(),
+                last_part: Instant::now(),
+            });
+            album.parts.push(message);
+            album.last_part = Instant::now();
+            album.parts.len() == 1
+        };
+        if !first {
+            return;
+        }
+        let inner = self.clone();
+        tokio::spawn(
+            async move {
+                let quiet = inner.options.album_quiet;
+                let mut wait = quiet;
+                let parts = loop {
+                    tokio::time::sleep(wait).await;
+                    let mut albums = inner.albums.lock().unwrap_or_else(PoisonError::into_inner);
+                    let Some(album) = albums.get(&group) else {
+                        return;
+                    };
+                    let since = album.last_part.elapsed();
+                    if since >= quiet {
+                        break albums.remove(&group).map(|a| a.parts).unwrap_or_default();
+                    }
+                    wait = quiet - since;
+                };
+                if parts.is_empty() {
+                    return;
+                }
+                if let Err(e) = inner.on_message(parts).await {
+                    tracing::warn!(error = %e, "album not handled");
+                }
+            }
+            .instrument(tracing::Span::current()),
+        );
+    }
+
+    /// One message, or all parts of an album (oldest first).
+    async fn on_message(&self, mut parts: Vec<Message>) -> Result<(), TelegramError> {
+        parts.sort_by_key(|m| m.id.0);
+        let Some(first) = parts.first() else {
+            return Ok(());
+        };
+        let chat = &first.chat;
+        let kind = if chat.is_private() {
+            ChatKind::Private
+        } else if chat.is_group() || chat.is_supergroup() {
+            ChatKind::Group
+        } else {
+            return Ok(()); // channels are not for autopost
+        };
+        // Anonymous group admins and channels carry no person to act as.
+        let Some(from) = first.from.clone().filter(|u| !u.is_bot) else {
+            return Ok(());
+        };
+        let text = parts.iter().find_map(|m| m.text().or_else(|| m.caption()));
+        let files: Vec<(FileId, u32)> = parts.iter().filter_map(image_of).collect();
+        let is_private = kind == ChatKind::Private;
+        let context = ParseContext {
+            bot_username: Some(&self.username),
+            is_private,
+        };
+        let Some(text) = text else {
+            if is_private && !files.is_empty() {
+                let hint = Reply::error(
+                    "to post this picture, give it a caption `WHEN | TEXT`, such as `tomorrow 9am | hello`",
+                );
+                self.send(chat.id, &hint).await?;
+            }
+            return Ok(());
+        };
+        // Parse first: ordinary group talk costs no database write, download or admin check.
+        let command = match commands::parse(text, context) {
+            Ok(None) => return Ok(()),
+            Ok(Some(command)) => Some(command),
+            Err(_) => None, // `on_message` answers with the parse error
+        };
+        let actor = self.actor(&from, chat, kind, command.as_ref()).await?;
+        let mut images = Vec::new();
+        if matches!(command, Some(Command::Post { .. })) {
+            for (file, size) in &files {
+                match self.download(file, *size).await {
+                    Ok(bytes) => images.push(bytes),
+                    Err(TelegramError::TooLarge { bytes, limit }) => {
+                        let reply =
+                            Reply::error(&ImageError::TooLarge { bytes, limit }.to_string());
+                        return self.reply(chat, &from, &reply, command.as_ref()).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot download an image");
+                        let reply = Reply::error(
+                            "I could not fetch your image from Telegram; please send it again",
+                        );
+                        return self.reply(chat, &from, &reply, command.as_ref()).await;
+                    }
+                }
+            }
+        }
+        let reply = commands::on_message(
+            &self.app,
+            &self.throttle,
+            &actor,
+            text,
+            images,
+            context,
+            Utc::now(),
+        )
+        .await;
+        match reply {
+            Some(reply) => self.reply(chat, &from, &reply, command.as_ref()).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn on_callback(&self, query: CallbackQuery) -> Result<(), TelegramError> {
+        let data = query.data.clone().unwrap_or_default();
+        let Some(message) = &query.message else {
+            self.answer(&query, "This button no longer works.").await;
+            return Ok(());
+        };
+        let chat = message.chat();
+        let kind = if chat.is_private() {
+            ChatKind::Private
+        } else {
+            ChatKind::Group
+        };
+        let actor = match self.actor(&query.from, chat, kind, None).await {
+            Ok(actor) => actor,
+            Err(e) => {
+                self.answer(&query, "Something went wrong; please try again.")
+                    .await;
+                return Err(e);
+            }
+        };
+        let reply = commands::on_button(&self.app, &actor, &data, Utc::now()).await;
+        let Some(reply) = reply else {
+            self.answer(&query, "This button no longer works.").await;
+            return Ok(());
+        };
+        self.answer(&query, &short_text(&reply)).await;
+        self.reply(chat, &query.from, &reply, None).await
+    }
+
+    /// Answers a callback query so the client stops its spinner; a failure is only logged.
+    async fn answer(&self, query: &CallbackQuery, text: &str) {
+        if let Err(e) = self
+            .bot
+            .answer_callback_query(query.id.clone())
+            .text(text)
+            .await
+        {
+            tracing::warn!(error = %TelegramError::from(e), "cannot answer a button press");
+        }
+    }
+
+    /// The person and chat as the core knows them. Admin rights are asked of Telegram only
+    /// when the command needs them (`command` None = a button press, which always may).
+    async fn actor(
+        &self,
+        from: &User,
+        chat: &Chat,
+        kind: ChatKind,
+        command: Option<&Command>,
+    ) -> Result<Actor, TelegramError> {
+        let now = Utc::now();
+        let store = self.app.store();
+        let name = from.full_name();
+        let user = store
+            .upsert_user(
+                ChatPlatform::Telegram,
+                &from.id.0.to_string(),
+                Some(&name),
+                now,
+            )
+            .await?;
+        let title = chat.title();
+        let stored = store
+            .upsert_chat(
+                ChatPlatform::Telegram,
+                &chat.id.0.to_string(),
+                kind,
+                title,
+                now,
+            )
+            .await?;
+        let needs_admin = match command {
+            None => true,
+            Some(command) => matches!(
+                command,
+                Command::Cancel { .. }
+                    | Command::Edit { .. }
+                    | Command::PostNow { .. }
+                    | Command::Disconnect { .. }
+            ),
+        };
+        // In a private chat the person is the whole team.
+        let is_admin = if kind == ChatKind::Private {
+            true
+        } else if needs_admin {
+            match self.bot.get_chat_member(chat.id, from.id).await {
+                Ok(member) => member.is_privileged(),
+                Err(e) => {
+                    tracing::warn!(error = %TelegramError::from(e), "cannot read admin rights");
+                    false
+                }
+            }
+        } else {
+            false
+        };
+        Ok(Actor {
+            user: user.id,
+            chat: stored.id,
+            is_admin,
+        })
+    }
+
+    /// Sends `reply` where it belongs: a `private` reply written in a group goes to the
+    /// person's private chat; if Telegram refuses (they never pressed Start), the group is
+    /// told how to fix it.
+    async fn reply(
+        &self,
+        chat: &Chat,
+        from: &User,
+        reply: &Reply,
+        command: Option<&Command>,
+    ) -> Result<(), TelegramError> {
+        if !reply.private || chat.is_private() {
+            return self.send(chat.id, reply).await;
+        }
+        let private = ChatId(i64::try_from(from.id.0).unwrap_or(i64::MAX));
+        match self.send(private, reply).await {
+            Ok(()) if matches!(command, Some(Command::Connect { .. })) => {
+                self.send(chat.id, &Reply::connect_link_sent()).await
+            }
+            Ok(()) => {
+                self.send_plain(chat.id, "I answered you in a private message.")
+                    .await
+            }
+            Err(TelegramError::Forbidden { .. }) => {
+                let text = format!(
+                    "{}, I cannot message you privately yet: open a private chat with @{} and press Start, then ask again.",
+                    from.first_name, self.username
+                );
+                self.send_plain(chat.id, &text).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One reply as HTML with its buttons, or as a document with a caption.
+    async fn send(&self, chat: ChatId, reply: &Reply) -> Result<(), TelegramError> {
+        let keyboard = (!reply.buttons.is_empty()).then(|| {
+            InlineKeyboardMarkup::new([reply
+                .buttons
+                .iter()
+                .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.callback_data()))
+                .collect::<Vec<_>>()])
+        });
+        if let Some(file) = &reply.file {
+            let document =
+                InputFile::memory(Bytes::from(file.bytes.clone())).file_name(file.name.clone());
+            let mut request = self
+                .bot
+                .send_document(chat, document)
+                .caption(reply.to_telegram_html_within(commands::TELEGRAM_CAPTION_LIMIT))
+                .parse_mode(ParseMode::Html);
+            if let Some(keyboard) = keyboard {
+                request = request.reply_markup(keyboard);
+            }
+            request.await?;
+            return Ok(());
+        }
+        let mut request = self
+            .bot
+            .send_message(chat, reply.to_telegram_html())
+            .parse_mode(ParseMode::Html);
+        if let Some(keyboard) = keyboard {
+            request = request.reply_markup(keyboard);
+        }
+        request.await?;
+        Ok(())
+    }
+
+    async fn send_plain(&self, chat: ChatId, text: &str) -> Result<(), TelegramError> {
+        self.bot.send_message(chat, text).await?;
+        Ok(())
+    }
+
+    /// Downloads a file from Telegram's own file URL, refusing it early when its announced
+    /// size is over the limit and stopping the read as soon as it passes the limit.
+    async fn download(&self, file: &FileId, announced: u32) -> Result<Bytes, TelegramError> {
+        let limit = MAX_INPUT_BYTES;
+        if u64::from(announced) > limit {
+            return Err(TelegramError::TooLarge {
+                bytes: u64::from(announced),
+                limit,
+            });
+        }
+        let file = self.bot.get_file(file.clone()).await?;
+        if u64::from(file.meta.size) > limit {
+            return Err(TelegramError::TooLarge {
+                bytes: u64::from(file.meta.size),
+                limit,
+            });
+        }
+        let Some(config) = self.app.config().telegram.as_ref() else {
+            return Err(TelegramError::Refused {
+                description: "the Telegram bot is not configured".to_owned(),
+            });
+        };
+        let url = format!(
+            "{}/file/bot{}/{}",
+            config.api_url.as_str().trim_end_matches('/'),
+            config.token.expose(),
+            file.path.trim_start_matches('/')
+        );
+        let unreachable = |e: &(dyn std::error::Error + 'static)| TelegramError::Unreachable {
+            detail: scrub(&autopost::telemetry::chain(e)),
+        };
+        let mut response = self
+            .bot
+            .client()
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| unreachable(&e.without_url()))?;
+        if !response.status().is_success() {
+            return Err(TelegramError::Refused {
+                description: format!("file download answered {}", response.status()),
+            });
+        }
+        if let Some(length) = response.content_length()
+            && length > limit
+        {
+            return Err(TelegramError::TooLarge {
+                bytes: length,
+                limit,
+            });
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| unreachable(&e.without_url()))?
+        {
+            let read = (bytes.len() + chunk.len()) as u64;
+            if read > limit {
+                return Err(TelegramError::TooLarge { bytes: read, limit });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(bytes))
+    }
+
+    /// Sends the stored notifications meant for Telegram chats: the backlog at start, then
+    /// again whenever the scheduler announces one.
+    async fn deliver_notifications(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut events = self.app.scheduler().subscribe();
+        loop {
+            self.deliver_backlog().await;
+            tokio::select! {
+                biased;
+                () = stopped(&mut shutdown) => break,
+                event = events.recv() => match event {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+            }
+        }
+    }
+
+    async fn deliver_backlog(&self) {
+        let store = self.app.store();
+        let pending = match store.undelivered_notifications(200).await {
+            Ok(pending) => pending,
+            Err(e) => {
+                tracing::error!(error = %autopost::telemetry::chain(&e), "cannot read notifications");
+                return;
+            }
+        };
+        for stored in pending {
+            let notification = &stored.notification;
+            let remote = match (notification.chat, notification.user) {
+                (Some(chat), _) => match store.chat(chat).await {
+                    Ok(chat) if chat.platform == ChatPlatform::Telegram => chat.remote_id,
+                    _ => continue,
+                },
+                (None, Some(user)) => match store.user(user).await {
+                    Ok(user) if user.platform == ChatPlatform::Telegram => user.remote_id,
+                    _ => continue,
+                },
+                (None, None) => continue,
+            };
+            let Ok(chat_id) = remote.parse::<i64>() else {
+                continue;
+            };
+            let text = match &notification.link {
+                Some(link) => format!("{}\n{link}", notification.text),
+                None => notification.text.clone(),
+            };
+            match self.send_plain(ChatId(chat_id), &text).await {
+                // Forbidden will never work (the bot was removed or blocked): drop it.
+                Ok(()) | Err(TelegramError::Forbidden { .. }) => {
+                    if let Err(e) = store
+                        .mark_notification_delivered(stored.id, Utc::now())
+                        .await
+                    {
+                        tracing::error!(error = %autopost::telemetry::chain(&e), "cannot mark a notification delivered");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, chat_id, "cannot deliver a notification; will retry");
+                    return; // keep the order; the next event retries
+                }
+            }
+        }
+    }
+}
+
+/// The file id and announced size of the picture in a message: the largest photo size, or
+/// an image document.
+fn image_of(message: &Message) -> Option<(FileId, u32)> {
+    if let Some(sizes) = message.photo() {
+        return sizes
+            .iter()
+            .max_by_key(|p| (u64::from(p.width) * u64::from(p.height), p.file.size))
+            .map(|p| (p.file.id.clone(), p.file.size));
+    }
+    let document = message.document()?;
+    document
+        .mime_type
+        .as_ref()
+        .is_some_and(|m| m.essence_str().starts_with("image/"))
+        .then(|| (document.file.id.clone(), document.file.size))
+}
+
+/// The first line of a reply as plain text, short enough for a callback answer.
+fn short_text(reply: &Reply) -> String {
+    let line = reply
+        .text
+        .iter()
+        .map(|commands::Block::Line(spans)| {
+            spans
+                .iter()
+                .map(|span| match span {
+                    commands::Span::Plain(t)
+                    | commands::Span::Bold(t)
+                    | commands::Span::Code(t) => t.as_str(),
+                    commands::Span::Link { text, .. } => text.as_str(),
+                })
+                .collect::<String>()
+        })
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| "Done.".to_owned());
+    let mut short: String = line.chars().take(190).collect();
+    if short.len() < line.len() {
+        short.push('…');
+    }
+    short
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autopost::crypto::Secret;
+    use autopost::domain::{OAuthProvider, Provider};
+    use autopost::sim::SimServer;
+    use autopost::sim::telegram::{
+        self as simtg, Failure, MemberStatus, SimChat, SimMessage, SimTelegram, SimTelegramConfig,
+        SimUser,
+    };
+    use autopost::sim::x::{self as simx, SimX, SimXConfig, SimXUser};
+    use autopost::store::{NewGrant, NewLinkedAccount};
+
+    const TOKEN: &str = "123456:ABC-test-do-not-leak";
+    const BOT: &str = "autopost_bot";
+    const WAIT: Duration = Duration::from_secs(5);
+
+    /// A valid 1x1 PNG.
+    const PNG: &[u8] = &[
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F,
+        0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00,
+        0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49,
+        0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+    ];
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        _servers: (SimServer, SimServer),
+        x: SimX,
+        tg: SimTelegram,
+        app: Arc<App>,
+        stop: watch::Sender<bool>,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    }
+
+    async fn fixture() -> Fixture {
+        let (x, x_server) = simx::start(SimXConfig::public("client")).await.unwrap();
+        x.insert_grant(SimXUser::new("2244994945", "team"), "tok", Some("ref"));
+        let (tg, tg_server) = simtg::start(SimTelegramConfig::new(TOKEN, BOT))
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().display().to_string();
+        let x_url = x_server.url().to_string();
+        let tg_url = tg_server.url().to_string();
+        let vars = [
+            ("AUTOPOST_DATA_DIR", data.as_str()),
+            ("AUTOPOST_X_CLIENT_ID", "client"),
+            ("AUTOPOST_X_API_URL", x_url.as_str()),
+            ("AUTOPOST_TELEGRAM_TOKEN", TOKEN),
+            ("AUTOPOST_TELEGRAM_API_URL", tg_url.as_str()),
+        ];
+        let empty = dir.path().join("empty.toml");
+        std::fs::write(&empty, "").unwrap();
+        let config = autopost::config::load(Some(&empty), |n| {
+            vars.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap();
+        let app = Arc::new(App::open(config).await.unwrap());
+        let options = Options {
+            poll_timeout: Duration::from_secs(1),
+            album_quiet: Duration::from_millis(300),
+            min_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(200),
+            allowance: Allowance::default(),
+        };
+        let bot = TelegramBot::start_with(app.clone(), options).await.unwrap();
+        let shown = format!("{bot:?}");
+        assert!(
+            !shown.contains("ABC-test") && shown.contains(BOT),
+            "Debug shows the username, never the token: {shown}"
+        );
+        let (stop, stopped) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(bot.run(stopped.clone())),
+            tokio::spawn(app.scheduler().clone().run(stopped)),
+        ];
+        Fixture {
+            _dir: dir,
+            _servers: (x_server, tg_server),
+            x,
+            tg,
+            app,
+            stop,
+            tasks,
+        }
+    }
+
+    impl Fixture {
+        /// Links the simulated X account to the Telegram chat `chat`, owned by `owner`.
+        async fn link_x(&self, chat: i64, kind: ChatKind, owner: i64) {
+            let now = Utc::now();
+            let store = self.app.store();
+            let user = store
+                .upsert_user(ChatPlatform::Telegram, &owner.to_string(), None, now)
+                .await
+                .unwrap();
+            let chat = store
+                .upsert_chat(ChatPlatform::Telegram, &chat.to_string(), kind, None, now)
+                .await
+                .unwrap();
+            store
+                .save_linked_grant(
+                    NewGrant {
+                        owner: user.id,
+                        provider: OAuthProvider::X,
+                        remote_user_id: "2244994945",
+                        scopes: "",
+                        access_token: Secret::new("tok"),
+                        refresh_token: Some(Secret::new("ref")),
+                        expires_at: None,
+                    },
+                    vec![NewLinkedAccount {
+                        provider: Provider::X,
+                        remote_id: "2244994945".to_owned(),
+                        display_name: "@team".to_owned(),
+                        access_token: None,
+                    }],
+                    chat.id,
+                    now,
+                )
+                .await
+                .unwrap();
+        }
+
+        async fn queue_len(&self, chat: i64) -> usize {
+            let chat = self
+                .app
+                .store()
+                .upsert_chat(
+                    ChatPlatform::Telegram,
+                    &chat.to_string(),
+                    if chat > 0 {
+                        ChatKind::Private
+                    } else {
+                        ChatKind::Group
+                    },
+                    None,
+                    Utc::now(),
+                )
+                .await
+                .unwrap();
+            self.app.queue(chat.id).await.unwrap().len()
+        }
+
+        /// Messages sent to `chat`, waiting until at least `n` arrived.
+        async fn messages_to(&self, chat: i64, n: usize) -> Vec<String> {
+            let deadline = Instant::now() + WAIT;
+            loop {
+                let texts: Vec<String> = self
+                    .tg
+                    .sent_messages()
+                    .into_iter()
+                    .filter(|m| m.chat_id == chat)
+                    .map(|m| m.text)
+                    .collect();
+                if texts.len() >= n || Instant::now() >= deadline {
+                    return texts;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+
+        async fn shutdown(self) {
+            let _ = self.stop.send(true);
+            for task in self.tasks {
+                tokio::time::timeout(WAIT, task)
+                    .await
+                    .expect("the bot stops promptly on shutdown")
+                    .unwrap();
+            }
+        }
+    }
+
+    fn bob() -> SimUser {
+        SimUser::new(1001, "Bob")
+    }
+
+    #[tokio::test]
+    async fn start_publishes_every_verb_as_a_command() {
+        let f = fixture().await;
+        let calls = f.tg.commands();
+        let names: Vec<_> = calls[0]
+            .commands
+            .iter()
+            .map(|c| c.command.as_str())
+            .collect();
+        for verb in [
+            "start",
+            "help",
+            "post",
+            "queue",
+            "cancel",
+            "edit",
+            "postnow",
+            "history",
+            "connect",
+            "accounts",
+            "disconnect",
+            "timezone",
+            "export",
+            "deleteme",
+        ] {
+            assert!(names.contains(&verb), "{verb} missing from {names:?}");
+        }
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_private_photo_with_a_caption_is_published_with_its_image_and_notified() {
+        let f = fixture().await;
+        let bob = bob();
+        f.link_x(bob.id, ChatKind::Private, bob.id).await;
+        let file = f.tg.add_file(PNG.to_vec(), None);
+        f.tg.push_photo(
+            &SimChat::private(&bob),
+            &bob,
+            &file,
+            Some("in 2 seconds | hi"),
+        );
+        let confirmation = f.messages_to(bob.id, 1).await;
+        assert!(
+            confirmation[0].contains("@team"),
+            "confirmed with targets: {confirmation:?}"
+        );
+        let tweets = f.x.wait_for_tweets(1, Duration::from_secs(8)).await;
+        assert_eq!(tweets.len(), 1);
+        assert_eq!(tweets[0].text, "hi");
+        assert_eq!(tweets[0].media_ids.len(), 1);
+        assert_eq!(f.tg.downloads().len(), 1);
+        let notified = f.messages_to(bob.id, 2).await;
+        assert_eq!(
+            notified.len(),
+            2,
+            "the published notification reaches the chat"
+        );
+        assert!(
+            notified[1].contains(&tweets[0].id),
+            "with the link: {notified:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(f.x.tweets().len(), 1, "exactly one tweet");
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn two_members_of_a_group_share_one_queue() {
+        let f = fixture().await;
+        let group = SimChat::group(-500, "team");
+        let (alice, bob) = (SimUser::new(1, "Alice"), SimUser::new(2, "Bob"));
+        f.link_x(group.id, ChatKind::Group, alice.id).await;
+        f.tg.push_group_text(&group, &alice, "/post tomorrow 9am | from alice");
+        f.messages_to(group.id, 1).await;
+        f.tg.push_group_text(
+            &group,
+            &bob,
+            &format!("/post@{BOT} tomorrow 10am | from bob"),
+        );
+        f.messages_to(group.id, 2).await;
+        f.tg.push_group_text(&group, &bob, "/queue");
+        let texts = f.messages_to(group.id, 3).await;
+        let queue = &texts[2];
+        assert!(
+            queue.contains("from alice") && queue.contains("from bob"),
+            "{queue}"
+        );
+        assert_eq!(f.queue_len(group.id).await, 2);
+        f.tg.push_group_text(&group, &bob, "just chatting about lunch");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            f.messages_to(group.id, 3).await.len(),
+            3,
+            "plain talk is ignored"
+        );
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn only_the_author_or_an_admin_may_cancel_and_the_cancel_button_is_answered() {
+        let f = fixture().await;
+        let group = SimChat::group(-600, "team");
+        let (alice, bob, carol) = (
+            SimUser::new(11, "Alice"),
+            SimUser::new(12, "Bob"),
+            SimUser::new(13, "Carol"),
+        );
+        f.link_x(group.id, ChatKind::Group, alice.id).await;
+        f.tg.push_group_text(&group, &alice, "/post tomorrow 9am | first");
+        f.tg.push_group_text(&group, &alice, "/post tomorrow 9am | second");
+        f.messages_to(group.id, 2).await;
+        let ids: Vec<i64> = {
+            let chat = f
+                .app
+                .store()
+                .upsert_chat(
+                    ChatPlatform::Telegram,
+                    "-600",
+                    ChatKind::Group,
+                    None,
+                    Utc::now(),
+                )
+                .await
+                .unwrap();
+            f.app
+                .queue(chat.id)
+                .await
+                .unwrap()
+                .iter()
+                .map(|p| p.post.0)
+                .collect()
+        };
+        assert_eq!(ids.len(), 2);
+        f.tg.push_group_text(&group, &bob, &format!("/cancel {}", ids[0]));
+        let refused = f.messages_to(group.id, 3).await;
+        assert!(refused[2].contains("admin"), "{}", refused[2]);
+        assert_eq!(f.queue_len(group.id).await, 2);
+        f.tg.set_member_status(group.id, carol.id, MemberStatus::Administrator);
+        f.tg.push_group_text(&group, &carol, &format!("/cancel {}", ids[0]));
+        f.messages_to(group.id, 4).await;
+        assert_eq!(f.queue_len(group.id).await, 1);
+        // The button under the confirmation, pressed by its author.
+        let sent = f.tg.sent_messages();
+        let data = commands::ButtonAction::Cancel(autopost::domain::PostId(ids[1])).callback_data();
+        f.tg.push_callback(&alice, group.id, sent[1].message_id, &data);
+        let answered = f.tg.wait_for_answered_callbacks(1, WAIT).await;
+        assert_eq!(answered.len(), 1);
+        assert!(answered[0].text.as_deref().is_some_and(|t| !t.is_empty()));
+        f.messages_to(group.id, 5).await;
+        assert_eq!(f.queue_len(group.id).await, 0);
+        // A forged or stale button is still answered.
+        f.tg.push_callback(&bob, group.id, sent[1].message_id, "junk");
+        assert_eq!(f.tg.wait_for_answered_callbacks(2, WAIT).await.len(), 2);
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn bad_input_in_a_private_chat_gets_helpful_replies_and_queues_nothing() {
+        let f = fixture().await;
+        let bob = bob();
+        f.link_x(bob.id, ChatKind::Private, bob.id).await;
+        f.tg.push_private_text(&bob, "/post yesterday 9am | hi");
+        let past = f.messages_to(bob.id, 1).await;
+        assert!(past[0].contains("passed"), "{past:?}");
+        f.tg.push_private_text(&bob, &format!("in 1 hour | {}", "a".repeat(300)));
+        let long = f.messages_to(bob.id, 2).await;
+        assert!(long[1].contains("280"), "{long:?}");
+        let file = f.tg.add_file(PNG.to_vec(), None);
+        f.tg.push_photo(
+            &SimChat::private(&bob),
+            &bob,
+            &file,
+            Some("tomorrow 9am hello"),
+        );
+        let no_bar = f.messages_to(bob.id, 3).await;
+        assert!(no_bar[2].contains('|'), "{no_bar:?}");
+        assert_eq!(f.queue_len(bob.id).await, 0);
+        assert!(
+            f.tg.downloads().is_empty(),
+            "nothing downloaded for a refused post"
+        );
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_album_of_three_photos_becomes_one_post_with_three_images() {
+        let f = fixture().await;
+        let bob = bob();
+        f.link_x(bob.id, ChatKind::Private, bob.id).await;
+        let files: Vec<_> = (0..3).map(|_| f.tg.add_file(PNG.to_vec(), None)).collect();
+        f.tg.push_album(
+            &SimChat::private(&bob),
+            &bob,
+            &files,
+            Some("in 1 second | three pictures"),
+        );
+        let tweets = f.x.wait_for_tweets(1, Duration::from_secs(8)).await;
+        assert_eq!(tweets.len(), 1);
+        assert_eq!(tweets[0].media_ids.len(), 3);
+        assert_eq!(tweets[0].text, "three pictures");
+        assert_eq!(f.tg.downloads().len(), 3);
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_update_is_handled_once() {
+        let f = fixture().await;
+        let bob = bob();
+        f.link_x(bob.id, ChatKind::Private, bob.id).await;
+        let id = f.tg.push_private_text(&bob, "/post tomorrow 9am | once");
+        f.messages_to(bob.id, 1).await;
+        assert!(f.tg.redeliver(id));
+        f.tg.push_private_text(&bob, "/queue");
+        let texts = f.messages_to(bob.id, 2).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(f.messages_to(bob.id, 2).await.len(), 2, "{texts:?}");
+        assert_eq!(f.queue_len(bob.id).await, 1);
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_oversized_image_is_refused_before_download() {
+        let f = fixture().await;
+        let bob = bob();
+        f.link_x(bob.id, ChatKind::Private, bob.id).await;
+        let file = f.tg.add_file(PNG.to_vec(), Some(MAX_INPUT_BYTES + 1));
+        f.tg.push_message(
+            SimMessage::document(&SimChat::private(&bob), &bob, &file, "big.png", "image/png")
+                .caption("tomorrow 9am | big"),
+        );
+        let texts = f.messages_to(bob.id, 1).await;
+        assert!(texts[0].contains("limit"), "{texts:?}");
+        assert!(f.tg.downloads().is_empty());
+        assert_eq!(f.queue_len(bob.id).await, 0);
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_private_reply_in_a_group_asks_to_press_start_when_refused() {
+        let f = fixture().await;
+        let group = SimChat::group(-700, "team");
+        let stranger = SimUser::new(77, "Dana");
+        f.tg.push_group_text(&group, &stranger, "/export");
+        let texts = f.messages_to(group.id, 1).await;
+        assert!(
+            texts[0].contains(&format!("@{BOT}")) && texts[0].contains("Start"),
+            "{texts:?}"
+        );
+        assert!(f.tg.documents().is_empty());
+        // Once they pressed Start, the export goes to their private chat as a file, and the
+        // group only hears where the answer went.
+        f.tg.push_private_text(&stranger, "/start");
+        f.messages_to(stranger.id, 1).await;
+        f.tg.push_group_text(&group, &stranger, "/export");
+        let deadline = Instant::now() + WAIT;
+        while f.tg.requests("sendDocument") == 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(f.tg.requests("sendDocument"), 1);
+        // teloxide uploads as `document=attach://<id>` plus a part of that name, which the
+        // Bot API accepts but the simulator does not resolve yet; so the upload itself is not
+        // asserted here (see the report).
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn polling_honours_retry_after_and_goes_on() {
+        let f = fixture().await;
+        let bob = bob();
+        f.tg.fail_next("getUpdates", Failure::TooManyRequests { retry_after: 1 });
+        let pushed = Instant::now();
+        f.tg.push_private_text(&bob, "/help");
+        let texts = f.messages_to(bob.id, 1).await;
+        assert_eq!(texts.len(), 1, "answered after the failures");
+        assert!(
+            pushed.elapsed() >= Duration::from_secs(1),
+            "waited retry_after"
+        );
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn shutdown_is_prompt_even_while_teloxide_waits_after_a_server_error() {
+        // teloxide sleeps 10 s inside any call answered with a 5xx before returning it.
+        let f = fixture().await;
+        f.tg.fail_next("getUpdates", Failure::ServerError);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        f.shutdown().await;
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn urls_are_scrubbed_from_error_text() {
+        let text =
+            "error sending request for url (http://127.0.0.1:1/bot123:secret/getMe): refused";
+        let clean = scrub(text);
+        assert!(
+            !clean.contains("secret") && !clean.contains("http"),
+            "{clean}"
+        );
+        assert!(clean.contains("refused"));
+    }
+}
