@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::crypto::{CryptoError, KeyFileOutcome, KeyId, MasterKey, Sealer};
@@ -243,11 +245,14 @@ impl App {
         Ok(web::bind(self.config.listen).await?)
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then drains and closes the store.
+    /// Serves on `listener` until `shutdown` resolves, with the token upkeep, the scheduler
+    /// and the chat front ends that `front_ends` starts (each gets the stop signal); then
+    /// stops them all, lets in-flight work finish, and closes the store.
     pub async fn serve(
-        self,
+        self: Arc<Self>,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
+        front_ends: impl FnOnce(watch::Receiver<bool>) -> Vec<(&'static str, JoinHandle<()>)>,
     ) -> Result<(), AppError> {
         let addr: Option<SocketAddr> = listener.local_addr().ok();
         tracing::info!(
@@ -262,13 +267,22 @@ impl App {
             media: self.media.clone(),
             linker: self.linker.clone(),
         });
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let upkeep = tokio::spawn(self.tokens.clone().run(stopped.clone()));
-        let scheduler = tokio::spawn(self.scheduler.clone().run(stopped));
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = vec![
+            (
+                "token upkeep",
+                tokio::spawn(self.tokens.clone().run(stopped.clone())),
+            ),
+            (
+                "scheduler",
+                tokio::spawn(self.scheduler.clone().run(stopped.clone())),
+            ),
+        ];
+        tasks.extend(front_ends(stopped));
         let served = web::serve(listener, router, shutdown).await;
-        // Stop claiming, let in-flight publishes finish, then close the store.
+        // Stop polling and claiming, let in-flight work finish, then close the store.
         let _ = stop.send(true);
-        for (task, name) in [(upkeep, "token upkeep"), (scheduler, "scheduler")] {
+        for (name, task) in tasks {
             if let Err(e) = task.await {
                 tracing::error!(error = %e, task = name, "background task ended abnormally");
             }

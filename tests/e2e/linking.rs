@@ -86,9 +86,13 @@ impl Linking {
         let platforms = app.platforms().clone();
         let media = app.media().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.serve(listener, async {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(std::sync::Arc::new(app).serve(
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            |_| Vec::new(),
+        ));
         Self {
             dir,
             base,

@@ -35,9 +35,13 @@ async fn healthz_answers_on_a_free_port_and_shutdown_drains_the_server() {
     let addr = listener.local_addr().unwrap();
     assert_ne!(addr.port(), 0, "port 0 must pick a real port");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(std::sync::Arc::new(app).serve(
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+        |_| Vec::new(),
+    ));
 
     let (status, body) = get(addr, "/healthz").await;
     assert_eq!(status, 200);
@@ -112,9 +116,13 @@ async fn a_signed_media_link_serves_the_image_until_it_expires() {
         .link(&base, media_id, now - chrono::Duration::seconds(1));
     let media = app.media().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(std::sync::Arc::new(app).serve(
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+        |_| Vec::new(),
+    ));
 
     let (status, head, body) = get_raw(addr, fresh.path()).await;
     assert_eq!(status, 200);
