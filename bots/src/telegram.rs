@@ -1342,9 +1342,18 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(f.tg.requests("sendDocument"), 1);
-        // teloxide uploads as `document=attach://<id>` plus a part of that name, which the
-        // Bot API accepts but the simulator does not resolve yet; so the upload itself is not
-        // asserted here (see the report).
+        let deadline = Instant::now() + WAIT;
+        while f.tg.documents().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let documents = f.tg.documents();
+        assert_eq!(documents.len(), 1, "the export file arrived");
+        assert_eq!(documents[0].chat_id, stranger.id, "privately");
+        let export = String::from_utf8_lossy(&documents[0].bytes);
+        assert!(
+            export.contains(&format!("\"remote_id\": \"{}\"", stranger.id)),
+            "{export}"
+        );
         f.shutdown().await;
     }
 

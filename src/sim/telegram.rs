@@ -1565,6 +1565,13 @@ impl SimState {
         };
         let (file_name, bytes) = match (call.files.get("document"), call.str("document")) {
             (Some((name, bytes)), _) => (name.clone(), bytes.clone()),
+            // `attach://<name>` points at another multipart part, as teloxide uploads.
+            (None, Some(reference)) if reference.starts_with("attach://") => {
+                match call.files.get(&reference["attach://".len()..]) {
+                    Some((name, bytes)) => (name.clone(), bytes.clone()),
+                    None => return bad_request("wrong file identifier/HTTP URL specified"),
+                }
+            }
             (None, Some(file_id)) => match self.files.get(file_id) {
                 Some(file) => (None, file.bytes.clone()),
                 None => return bad_request("wrong file identifier/HTTP URL specified"),
