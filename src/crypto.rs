@@ -49,6 +49,14 @@ impl fmt::Display for Secret {
     }
 }
 
+/// An HMAC-SHA256 keyed with `key`: media link signatures, derived keys, Meta's
+/// `appsecret_proof`.
+pub fn hmac_sha256(key: &[u8]) -> hmac::Hmac<Sha256> {
+    // HMAC accepts keys of any length (longer ones are hashed), so this cannot fail.
+    <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
+}
+
 /// A fresh random 256-bit value as URL-safe text: OAuth states, PKCE verifiers.
 pub fn random_token() -> Secret {
     let mut bytes = [0u8; 32];
@@ -132,9 +140,7 @@ impl MasterKey {
     /// about the master key: HMAC-SHA256(master, "autopost subkey v1" ‖ purpose).
     pub fn derive(&self, purpose: &str) -> [u8; 32] {
         use hmac::Mac;
-        // HMAC accepts keys of any length, so this cannot fail for a 32-byte key.
-        let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(&self.bytes)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut mac = hmac_sha256(&self.bytes);
         mac.update(b"autopost subkey v1\0");
         mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()

@@ -161,9 +161,7 @@ impl MediaFiles {
     }
 
     fn mac(&self) -> Hmac<Sha256> {
-        // HMAC takes keys of any length; a 32-byte key cannot be refused.
-        Hmac::<Sha256>::new_from_slice(&self.signing_key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+        crate::crypto::hmac_sha256(&self.signing_key)
     }
 
     fn sign(&self, payload: &[u8]) -> [u8; SIGNATURE_LEN] {

@@ -11,12 +11,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::Sha256;
 use tracing::instrument;
 use url::Url;
 
@@ -414,11 +413,7 @@ impl GraphClient {
 
     /// hex(HMAC-SHA256(key = app secret, message = access token)).
     fn appsecret_proof(&self, token: &Secret) -> String {
-        // HMAC accepts a key of any length, so this cannot fail.
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.app_secret.expose().as_bytes())
-        else {
-            unreachable!("HMAC takes keys of any length")
-        };
+        let mut mac = crate::crypto::hmac_sha256(self.app_secret.expose().as_bytes());
         mac.update(token.expose().as_bytes());
         mac.finalize()
             .into_bytes()
