@@ -21,6 +21,7 @@ use crate::platforms::{self, Platforms};
 use crate::scheduler::{Scheduler, SchedulerConfig};
 use crate::store::{Store, StoreError};
 use crate::tokens::TokenKeeper;
+use crate::web::telegram_webhook::{TelegramInbox, TelegramWebhook};
 use crate::web::{self, WebError, WebState};
 
 /// Name of the key file in the data dir.
@@ -113,6 +114,8 @@ pub struct App {
     tokens: Arc<TokenKeeper>,
     scheduler: Arc<Scheduler>,
     key_source: KeySource,
+    /// Updates that came by webhook, for the Telegram front end (webhook mode only).
+    telegram_inbox: Option<TelegramInbox>,
 }
 
 impl App {
@@ -144,6 +147,11 @@ impl App {
             tokens.clone(),
             SchedulerConfig::default(),
         ));
+        let telegram_inbox = config
+            .telegram
+            .as_ref()
+            .and_then(|t| t.webhook_secret.as_ref())
+            .map(|_| TelegramInbox::new());
         Ok(Self {
             config,
             store,
@@ -153,6 +161,7 @@ impl App {
             tokens,
             scheduler,
             key_source,
+            telegram_inbox,
         })
     }
 
@@ -235,6 +244,22 @@ impl App {
         &self.media
     }
 
+    /// The raw updates Telegram delivers to `/telegram/webhook`, for the one front end that
+    /// handles them. `None` when the bot polls, or once taken.
+    pub fn take_telegram_updates(&self) -> Option<tokio::sync::mpsc::Receiver<bytes::Bytes>> {
+        self.telegram_inbox.as_ref().and_then(TelegramInbox::take)
+    }
+
+    fn telegram_webhook(&self) -> Option<TelegramWebhook> {
+        let secret = self.config.telegram.as_ref()?.webhook_secret.as_ref()?;
+        Some(TelegramWebhook::new(secret, self.telegram_inbox.as_ref()?))
+    }
+
+    /// Where Telegram should deliver updates in webhook mode.
+    pub fn telegram_webhook_url(&self) -> url::Url {
+        web::public_link(&self.config.public_url, &["telegram", "webhook"])
+    }
+
     /// Where the master key came from.
     pub fn key_source(&self) -> &KeySource {
         &self.key_source
@@ -266,6 +291,7 @@ impl App {
             policy_version: self.config.policy_version,
             media: self.media.clone(),
             linker: self.linker.clone(),
+            telegram: self.telegram_webhook(),
         });
         let (stop, stopped) = watch::channel(false);
         let mut tasks = vec![

@@ -128,13 +128,7 @@ impl MediaFiles {
         payload[8..].copy_from_slice(&expires_at.timestamp().to_be_bytes());
         let mut token = payload.to_vec();
         token.extend_from_slice(&self.sign(&payload));
-        let mut url = public_url.clone();
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments
-                .pop_if_empty()
-                .extend(["media", &URL_SAFE_NO_PAD.encode(token)]);
-        }
-        url
+        crate::web::public_link(public_url, &["media", &URL_SAFE_NO_PAD.encode(token)])
     }
 
     /// The media a link token names, if its signature is ours and it has not expired.

@@ -148,14 +148,7 @@ impl Linker {
     }
 
     fn route(&self, provider: OAuthProvider, step: &str) -> Url {
-        let mut url = self.public_url.clone();
-        // A configured public URL always has a host (config checks it), so it has segments.
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments
-                .pop_if_empty()
-                .extend(["oauth", provider.as_str(), step]);
-        }
-        url
+        crate::web::public_link(&self.public_url, &["oauth", provider.as_str(), step])
     }
 
     /// Creates a single-use state for `user` in `chat` and returns the link that starts the

@@ -1,6 +1,8 @@
-//! The Telegram front end (long polling): translation only. An update comes in, becomes an
-//! `Actor` plus text and images, goes to `commands`, and the `Reply` goes back out as HTML
-//! with an inline keyboard. Also delivers the scheduler's notifications to Telegram chats.
+//! The Telegram front end: translation only. An update comes in (long polling, or by webhook
+//! through the core's `/telegram/webhook` when `AUTOPOST_TELEGRAM_WEBHOOK_SECRET` is set),
+//! becomes an `Actor` plus text and images, goes to `commands`, and the `Reply` goes back out
+//! as HTML with an inline keyboard. Also delivers the scheduler's notifications to Telegram
+//! chats.
 //!
 //! Hazards handled here (SPEC §11): redelivered updates are skipped by `update_id`; the
 //! teloxide `Bot` (whose Debug prints the token) is never formatted; errors from reqwest and
@@ -25,7 +27,7 @@ use teloxide::types::{
     InlineKeyboardMarkup, InputFile, Message, ParseMode, Update, UpdateKind, User,
 };
 use teloxide::{ApiError, RequestError};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -34,6 +36,9 @@ use crate::commands::{self, Command, ParseContext, Reply};
 
 /// Where updates come from, for `first_delivery`.
 const SOURCE: &str = "telegram";
+
+/// The update kinds the bot handles; Telegram sends no others.
+const ALLOWED_UPDATES: [AllowedUpdate; 2] = [AllowedUpdate::Message, AllowedUpdate::CallbackQuery];
 
 /// The verbs of SPEC §4, as the Telegram command menu shows them.
 const MENU: &[(&str, &str)] = &[
@@ -235,6 +240,8 @@ struct Inner {
     throttle: Throttle,
     username: String,
     options: Options,
+    /// Updates come from the core's webhook route instead of `getUpdates`.
+    webhook: bool,
     albums: Mutex<HashMap<String, Album>>,
 }
 
@@ -254,24 +261,40 @@ impl TelegramBot {
             .as_ref()
             .ok_or(TelegramError::NotConfigured)?;
         let bot = Bot::new(config.token.expose()).set_api_url(api_base(&config.api_url));
-        if config.webhook_secret.is_some() {
-            tracing::warn!("Telegram webhook mode is not available yet; taking updates by polling");
-        }
         let me = bot.get_me().await.map_err(TelegramError::from)?;
         let username = me.username().to_owned();
-        match bot.get_webhook_info().await {
-            Ok(info) if info.url.is_some() => {
-                if let Err(e) = bot.delete_webhook().await {
-                    tracing::warn!(error = %TelegramError::from(e), "cannot remove the old webhook");
-                }
+        let webhook = config.webhook_secret.is_some();
+        match &config.webhook_secret {
+            Some(secret) => {
+                let url = app.telegram_webhook_url();
+                bot.set_webhook(url)
+                    .secret_token(secret.expose().to_owned())
+                    .allowed_updates(ALLOWED_UPDATES)
+                    .await
+                    .map_err(TelegramError::from)?;
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %TelegramError::from(e), "cannot read the webhook"),
+            // getUpdates answers 409 while a webhook is set: remove one left from an earlier
+            // deployment.
+            None => match bot.get_webhook_info().await {
+                Ok(info) if info.url.is_some() => {
+                    if let Err(e) = bot.delete_webhook().await {
+                        tracing::warn!(error = %TelegramError::from(e), "cannot remove the old webhook");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %TelegramError::from(e), "cannot read the webhook");
+                }
+            },
         }
         bot.set_my_commands(MENU.iter().map(|(c, d)| BotCommand::new(*c, *d)))
             .await
             .map_err(TelegramError::from)?;
-        tracing::info!(bot = %username, "Telegram bot connected");
+        tracing::info!(
+            bot = %username,
+            mode = if webhook { "webhook" } else { "polling" },
+            "Telegram bot connected"
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 bot,
@@ -279,6 +302,7 @@ impl TelegramBot {
                 app,
                 username,
                 options,
+                webhook,
                 albums: Mutex::new(HashMap::new()),
             }),
         })
@@ -311,11 +335,20 @@ impl TelegramBot {
         }
     }
 
-    /// Polls for updates and delivers notifications until `shutdown` turns true; then waits
-    /// for the updates being handled.
+    /// Takes updates (polling or webhook) and delivers notifications until `shutdown` turns
+    /// true; then waits for the updates being handled.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let notifier = tokio::spawn(self.inner.clone().deliver_notifications(shutdown.clone()));
-        self.inner.clone().poll(shutdown).await;
+        if !self.inner.webhook {
+            self.inner.clone().poll(shutdown).await;
+        } else if let Some(updates) = self.inner.app.take_telegram_updates() {
+            self.inner
+                .clone()
+                .take_webhook_updates(updates, shutdown)
+                .await;
+        } else {
+            tracing::error!("another Telegram bot already takes this app's webhook updates");
+        }
         if let Err(e) = notifier.await {
             tracing::error!(error = %e, "Telegram notification task ended abnormally");
         }
@@ -346,7 +379,7 @@ impl Inner {
                 .get_updates()
                 .offset(offset)
                 .timeout(timeout)
-                .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+                .allowed_updates(ALLOWED_UPDATES);
             let answer = tokio::select! {
                 biased;
                 () = stopped(&mut shutdown) => break,
@@ -358,14 +391,7 @@ impl Inner {
                     for update in updates {
                         let id = i32::try_from(update.id.0).unwrap_or(i32::MAX);
                         offset = offset.max(id.saturating_add(1));
-                        let inner = self.clone();
-                        let span = tracing::info_span!(
-                            "update",
-                            update_id = update.id.0,
-                            chat_id = tracing::field::Empty
-                        );
-                        handlers
-                            .spawn(async move { inner.on_update(update).await }.instrument(span));
+                        self.spawn_update(&mut handlers, update);
                     }
                     continue;
                 }
@@ -389,6 +415,50 @@ impl Inner {
             }
         }
         while handlers.join_next().await.is_some() {}
+    }
+
+    /// Handles the updates the core's webhook route accepted. After the stop the web server
+    /// has already closed, so the queue is drained: those updates were answered 200 and
+    /// Telegram will not send them again.
+    async fn take_webhook_updates(
+        self: Arc<Self>,
+        mut updates: mpsc::Receiver<Bytes>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut handlers = JoinSet::new();
+        loop {
+            while handlers.try_join_next().is_some() {}
+            let body = tokio::select! {
+                biased;
+                () = stopped(&mut shutdown) => break,
+                body = updates.recv() => body,
+            };
+            let Some(body) = body else { break };
+            self.spawn_raw_update(&mut handlers, &body);
+        }
+        updates.close();
+        while let Some(body) = updates.recv().await {
+            self.spawn_raw_update(&mut handlers, &body);
+        }
+        while handlers.join_next().await.is_some() {}
+    }
+
+    fn spawn_raw_update(self: &Arc<Self>, handlers: &mut JoinSet<()>, body: &[u8]) {
+        match serde_json::from_slice::<Update>(body) {
+            Ok(update) => self.spawn_update(handlers, update),
+            // The route checked `update_id`; the rest is Telegram's and may be newer than us.
+            Err(e) => tracing::warn!(error = %e, "cannot read a Telegram update; skipped"),
+        }
+    }
+
+    fn spawn_update(self: &Arc<Self>, handlers: &mut JoinSet<()>, update: Update) {
+        let inner = self.clone();
+        let span = tracing::info_span!(
+            "update",
+            update_id = update.id.0,
+            chat_id = tracing::field::Empty
+        );
+        handlers.spawn(async move { inner.on_update(update).await }.instrument(span));
     }
 
     async fn on_update(self: Arc<Self>, update: Update) {
@@ -907,6 +977,7 @@ mod tests {
     use autopost::crypto::Secret;
     use autopost::domain::{OAuthProvider, Provider};
     use autopost::sim::SimServer;
+    use autopost::sim::meta::{self as simmeta, SimMeta, SimMetaConfig};
     use autopost::sim::telegram::{
         self as simtg, Failure, MemberStatus, SimChat, SimMessage, SimTelegram, SimTelegramConfig,
         SimUser,
@@ -927,33 +998,62 @@ mod tests {
         0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
     ];
 
+    const WEBHOOK_SECRET: &str = "hook-secret_42";
+
     struct Fixture {
         _dir: tempfile::TempDir,
-        _servers: (SimServer, SimServer),
+        _servers: (SimServer, SimServer, SimServer),
         x: SimX,
+        meta: SimMeta,
         tg: SimTelegram,
         app: Arc<App>,
+        /// autopost's own web server.
+        base: url::Url,
         stop: watch::Sender<bool>,
-        tasks: Vec<tokio::task::JoinHandle<()>>,
+        served: tokio::task::JoinHandle<()>,
     }
 
     async fn fixture() -> Fixture {
+        fixture_with(false).await
+    }
+
+    /// The whole app as `autopost run` starts it (web server, scheduler, token upkeep, the
+    /// bot as its front end), against simulated X and Telegram; `webhook` sets
+    /// AUTOPOST_TELEGRAM_WEBHOOK_SECRET.
+    async fn fixture_with(webhook: bool) -> Fixture {
         let (x, x_server) = simx::start(SimXConfig::public("client")).await.unwrap();
         x.insert_grant(SimXUser::new("2244994945", "team"), "tok", Some("ref"));
+        let (meta, meta_server) = simmeta::start(SimMetaConfig::new("app", "secret"))
+            .await
+            .unwrap();
+        meta.insert_user_token("meta-user");
+        meta.insert_page_token("5550001", "page-token");
         let (tg, tg_server) = simtg::start(SimTelegramConfig::new(TOKEN, BOT))
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = url::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
         let data = dir.path().display().to_string();
         let x_url = x_server.url().to_string();
         let tg_url = tg_server.url().to_string();
-        let vars = [
+        let meta_url = meta_server.url().to_string();
+        let public = base.to_string();
+        let mut vars = vec![
             ("AUTOPOST_DATA_DIR", data.as_str()),
+            ("AUTOPOST_PUBLIC_URL", public.as_str()),
             ("AUTOPOST_X_CLIENT_ID", "client"),
             ("AUTOPOST_X_API_URL", x_url.as_str()),
+            ("AUTOPOST_META_APP_ID", "app"),
+            ("AUTOPOST_META_APP_SECRET", "secret"),
+            ("AUTOPOST_META_GRAPH_URL", meta_url.as_str()),
+            ("AUTOPOST_META_DIALOG_URL", meta_url.as_str()),
             ("AUTOPOST_TELEGRAM_TOKEN", TOKEN),
             ("AUTOPOST_TELEGRAM_API_URL", tg_url.as_str()),
         ];
+        if webhook {
+            vars.push(("AUTOPOST_TELEGRAM_WEBHOOK_SECRET", WEBHOOK_SECRET));
+        }
         let empty = dir.path().join("empty.toml");
         std::fs::write(&empty, "").unwrap();
         let config = autopost::config::load(Some(&empty), |n| {
@@ -976,19 +1076,24 @@ mod tests {
             !shown.contains("ABC-test") && shown.contains(BOT),
             "Debug shows the username, never the token: {shown}"
         );
-        let (stop, stopped) = watch::channel(false);
-        let tasks = vec![
-            tokio::spawn(bot.run(stopped.clone())),
-            tokio::spawn(app.scheduler().clone().run(stopped)),
-        ];
+        let (stop, mut stopped) = watch::channel(false);
+        let shutdown = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let served = tokio::spawn(app.clone().serve(listener, shutdown, move |stopped| {
+            vec![("telegram", tokio::spawn(bot.run(stopped)))]
+        }));
+        let served = tokio::spawn(async move { served.await.unwrap().unwrap() });
         Fixture {
             _dir: dir,
-            _servers: (x_server, tg_server),
+            _servers: (x_server, meta_server, tg_server),
             x,
+            meta,
             tg,
             app,
+            base,
             stop,
-            tasks,
+            served,
         }
     }
 
@@ -1022,6 +1127,47 @@ mod tests {
                         display_name: "@team".to_owned(),
                         access_token: None,
                     }],
+                    chat.id,
+                    now,
+                )
+                .await
+                .unwrap();
+        }
+
+        /// Links the simulated Facebook Page `Alice's Bakery` and its Instagram account to the
+        /// Telegram chat `chat`, owned by `owner`.
+        async fn link_meta(&self, chat: i64, kind: ChatKind, owner: i64) {
+            let now = Utc::now();
+            let store = self.app.store();
+            let user = store
+                .upsert_user(ChatPlatform::Telegram, &owner.to_string(), None, now)
+                .await
+                .unwrap();
+            let chat = store
+                .upsert_chat(ChatPlatform::Telegram, &chat.to_string(), kind, None, now)
+                .await
+                .unwrap();
+            let page = |provider, remote_id: &str, name: &str| NewLinkedAccount {
+                provider,
+                remote_id: remote_id.to_owned(),
+                display_name: name.to_owned(),
+                access_token: Some(Secret::new("page-token")),
+            };
+            store
+                .save_linked_grant(
+                    NewGrant {
+                        owner: user.id,
+                        provider: OAuthProvider::Meta,
+                        remote_user_id: "10158000000000001",
+                        scopes: "pages_manage_posts",
+                        access_token: Secret::new("meta-user"),
+                        refresh_token: None,
+                        expires_at: None,
+                    },
+                    vec![
+                        page(Provider::FacebookPage, "5550001", "Alice's Bakery"),
+                        page(Provider::Instagram, "17841400000000001", "@alices_bakery"),
+                    ],
                     chat.id,
                     now,
                 )
@@ -1069,12 +1215,10 @@ mod tests {
 
         async fn shutdown(self) {
             let _ = self.stop.send(true);
-            for task in self.tasks {
-                tokio::time::timeout(WAIT, task)
-                    .await
-                    .expect("the bot stops promptly on shutdown")
-                    .unwrap();
-            }
+            tokio::time::timeout(WAIT, self.served)
+                .await
+                .expect("the app and the bot stop promptly on shutdown")
+                .unwrap();
         }
     }
 
@@ -1284,6 +1428,130 @@ mod tests {
         assert_eq!(tweets[0].media_ids.len(), 3);
         assert_eq!(tweets[0].text, "three pictures");
         assert_eq!(f.tg.downloads().len(), 3);
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_album_becomes_one_instagram_carousel_and_one_facebook_multi_photo_post() {
+        let f = fixture().await;
+        let bob = bob();
+        f.link_meta(bob.id, ChatKind::Private, bob.id).await;
+        let files: Vec<_> = (0..3).map(|_| f.tg.add_file(PNG.to_vec(), None)).collect();
+        f.tg.push_album(
+            &SimChat::private(&bob),
+            &bob,
+            &files,
+            Some("in 1 second | three cakes"),
+        );
+        let confirmation = f.messages_to(bob.id, 1).await;
+        assert!(
+            confirmation[0].contains("Alice's Bakery")
+                && confirmation[0].contains("@alices_bakery"),
+            "both targets confirmed: {confirmation:?}"
+        );
+        // Both targets publish, then each sends its notification.
+        let notified = f.messages_to(bob.id, 3).await;
+        assert_eq!(notified.len(), 3, "two notifications: {notified:?}");
+        let feed = f.meta.feed_posts();
+        assert_eq!(feed.len(), 1, "one Facebook post: {feed:?}");
+        assert_eq!(feed[0].message.as_deref(), Some("three cakes"));
+        assert_eq!(feed[0].photo_ids.len(), 3, "with the three photos");
+        let unattached = f.meta.photos().iter().filter(|p| p.published).count();
+        assert_eq!(unattached, 0, "no photo posted on its own");
+        let posts = f.meta.ig_media();
+        assert_eq!(posts.len(), 1, "one Instagram post: {posts:?}");
+        let containers = f.meta.containers();
+        let carousel = containers
+            .iter()
+            .find(|c| c.id == posts[0].container_id)
+            .unwrap();
+        assert_eq!(carousel.children.len(), 3, "a carousel of three");
+        assert_eq!(carousel.caption.as_deref(), Some("three cakes"));
+        for child in &carousel.children {
+            let item = containers.iter().find(|c| &c.id == child).unwrap();
+            assert!(item.is_carousel_item);
+            let fetched = item.fetched.as_ref().expect("Instagram fetched the image");
+            assert!(fetched.starts_with(&[0xFF, 0xD8]), "as a JPEG");
+        }
+        assert_eq!(f.tg.downloads().len(), 3, "each part downloaded once");
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn webhook_mode_registers_the_hook_and_handles_updates_with_the_right_secret() {
+        let f = fixture_with(true).await;
+        let hook = f.tg.webhook().expect("setWebhook was called");
+        let url = f.base.join("telegram/webhook").unwrap();
+        assert_eq!(hook.url, url.as_str());
+        assert_eq!(hook.secret_token.as_deref(), Some(WEBHOOK_SECRET));
+        assert_eq!(
+            hook.allowed_updates,
+            Some(vec!["message".to_owned(), "callback_query".to_owned()])
+        );
+        let bob = bob();
+        f.link_x(bob.id, ChatKind::Private, bob.id).await;
+        let id = f.tg.push_private_text(&bob, "tomorrow 9am | by webhook");
+        let update = f.tg.update(id).unwrap();
+        let status =
+            f.tg.deliver_webhook(&url, update.clone(), Some(WEBHOOK_SECRET))
+                .await;
+        assert_eq!(status, 200);
+        let replies = f.messages_to(bob.id, 1).await;
+        assert!(replies[0].contains("@team"), "confirmed: {replies:?}");
+        assert_eq!(f.queue_len(bob.id).await, 1);
+        // Telegram resends when unsure; the second delivery changes nothing.
+        let again =
+            f.tg.deliver_webhook(&url, update, Some(WEBHOOK_SECRET))
+                .await;
+        assert_eq!(again, 200);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(f.queue_len(bob.id).await, 1);
+        assert_eq!(f.tg.sent_messages().len(), 1);
+        assert_eq!(
+            f.tg.requests("getUpdates"),
+            0,
+            "no polling beside the webhook"
+        );
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn webhook_requests_without_the_right_secret_get_401_and_change_nothing() {
+        let f = fixture_with(true).await;
+        let url = f.base.join("telegram/webhook").unwrap();
+        let bob = bob();
+        f.link_x(bob.id, ChatKind::Private, bob.id).await;
+        let id = f.tg.push_private_text(&bob, "tomorrow 9am | forged");
+        let update = f.tg.update(id).unwrap();
+        for secret in [None, Some("wrong"), Some(""), Some("hook-secret_4")] {
+            let status = f.tg.deliver_webhook(&url, update.clone(), secret).await;
+            assert_eq!(status, 401, "secret {secret:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(f.queue_len(bob.id).await, 0);
+        assert!(f.tg.sent_messages().is_empty(), "nothing answered");
+        // The refused update was not marked as seen: the genuine delivery still works.
+        let status =
+            f.tg.deliver_webhook(&url, update, Some(WEBHOOK_SECRET))
+                .await;
+        assert_eq!(status, 200);
+        assert_eq!(f.messages_to(bob.id, 1).await.len(), 1);
+        assert_eq!(f.queue_len(bob.id).await, 1);
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn the_webhook_route_does_not_exist_while_polling() {
+        let f = fixture().await;
+        let url = f.base.join("telegram/webhook").unwrap();
+        let bob = bob();
+        let id = f.tg.push_private_text(&bob, "/help");
+        let update = f.tg.update(id).unwrap();
+        let status =
+            f.tg.deliver_webhook(&url, update, Some(WEBHOOK_SECRET))
+                .await;
+        assert_eq!(status, 404);
+        assert!(f.tg.webhook().is_none());
         f.shutdown().await;
     }
 

@@ -1,10 +1,11 @@
-//! The embedded web server (axum): `/healthz` now; OAuth callbacks, media links, privacy
-//! pages and webhooks mount on the same router. Spans carry route templates, never raw URIs,
-//! because callbacks hold codes and states.
+//! The embedded web server (axum): `/healthz`, OAuth callbacks, media links, privacy pages
+//! and chat webhooks on one router. Spans carry route templates, never raw URIs, because
+//! callbacks hold codes and states.
 
 mod oauth_routes;
 pub mod pages;
 mod privacy;
+pub mod telegram_webhook;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,10 +15,11 @@ use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tracing::Instrument;
+use url::Url;
 
 use crate::media::{MediaError, MediaFiles};
 use crate::oauth::Linker;
@@ -36,6 +38,8 @@ pub struct WebState {
     pub media: MediaFiles,
     /// Runs OAuth round trips.
     pub linker: Linker,
+    /// Where Telegram webhook updates go; `None` when the bot polls.
+    pub telegram: Option<telegram_webhook::TelegramWebhook>,
 }
 
 /// Why the web server could not start or stopped.
@@ -70,8 +74,20 @@ pub fn router(state: WebState) -> Router {
         .route("/media/{token}", get(media_file))
         .route("/oauth/{provider}/start", get(oauth_routes::start))
         .route("/oauth/{provider}/callback", get(oauth_routes::callback))
+        .route("/telegram/webhook", post(telegram_webhook::receive))
         .layer(middleware::from_fn(trace_route))
         .with_state(state)
+}
+
+/// `{public_url}/{segments…}`: where the outside world reaches one of our routes. A path
+/// in the public URL (autopost behind a proxy prefix) is kept.
+pub fn public_link(public_url: &Url, segments: &[&str]) -> Url {
+    let mut url = public_url.clone();
+    // A configured public URL always has a host (config checks it), so it has segments.
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.
