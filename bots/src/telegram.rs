@@ -243,6 +243,8 @@ struct Inner {
     /// Updates come from the core's webhook route instead of `getUpdates`.
     webhook: bool,
     albums: Mutex<HashMap<String, Album>>,
+    /// The tasks that hand albums on once complete, awaited at shutdown.
+    album_timers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// Parts of an album seen so far.
@@ -304,6 +306,7 @@ impl TelegramBot {
                 options,
                 webhook,
                 albums: Mutex::new(HashMap::new()),
+                album_timers: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -415,6 +418,7 @@ impl Inner {
             }
         }
         while handlers.join_next().await.is_some() {}
+        self.finish_albums().await;
     }
 
     /// Handles the updates the core's webhook route accepted. After the stop the web server
@@ -441,6 +445,7 @@ impl Inner {
             self.spawn_raw_update(&mut handlers, &body);
         }
         while handlers.join_next().await.is_some() {}
+        self.finish_albums().await;
     }
 
     fn spawn_raw_update(self: &Arc<Self>, handlers: &mut JoinSet<()>, body: &[u8]) {
@@ -481,6 +486,17 @@ impl Inner {
         let result = match update.kind {
             UpdateKind::Message(message) => {
                 tracing::Span::current().record("chat_id", message.chat.id.0);
+                // Telegram announces an upgrade in both chats; the first one moves the data.
+                let migration = match (message.migrate_to_chat_id(), message.migrate_from_chat_id())
+                {
+                    (Some(to), _) => Some((message.chat.id, *to)),
+                    (None, Some(from)) => Some((*from, message.chat.id)),
+                    (None, None) => None,
+                };
+                if let Some((from, to)) = migration {
+                    self.follow_migration(from, to).await;
+                    return;
+                }
                 match message.media_group_id() {
                     Some(group) => {
                         let group = group.0.clone();
@@ -520,7 +536,7 @@ impl Inner {
             return;
         }
         let inner = self.clone();
-        tokio::spawn(
+        let timer = tokio::spawn(
             async move {
                 let quiet = inner.options.album_quiet;
                 let mut wait = quiet;
@@ -545,6 +561,40 @@ impl Inner {
             }
             .instrument(tracing::Span::current()),
         );
+        let mut timers = self
+            .album_timers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        timers.retain(|t| !t.is_finished());
+        timers.push(timer);
+    }
+
+    /// At shutdown: albums still waiting for their quiet time are handled now (their updates
+    /// are confirmed and will not come again), and albums being handled are awaited.
+    async fn finish_albums(&self) {
+        let waiting: Vec<Vec<Message>> = self
+            .albums
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .map(|(_, album)| album.parts)
+            .collect();
+        for parts in waiting {
+            if let Err(e) = self.on_message(parts).await {
+                tracing::warn!(error = %e, "album not handled");
+            }
+        }
+        let timers = std::mem::take(
+            &mut *self
+                .album_timers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for timer in timers {
+            if let Err(e) = timer.await {
+                tracing::error!(error = %e, "album task ended abnormally");
+            }
+        }
     }
 
     /// One message, or all parts of an album (oldest first).
@@ -759,8 +809,38 @@ impl Inner {
         }
     }
 
-    /// One reply as HTML with its buttons, or as a document with a caption.
+    /// Points everything kept for the group `from` at the supergroup `to` it became.
+    async fn follow_migration(&self, from: ChatId, to: ChatId) {
+        let store = self.app.store();
+        match store
+            .migrate_chat(
+                ChatPlatform::Telegram,
+                &from.0.to_string(),
+                &to.0.to_string(),
+            )
+            .await
+        {
+            Ok(true) => tracing::info!(from = from.0, to = to.0, "group became a supergroup"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %autopost::telemetry::chain(&e), from = from.0, to = to.0, "cannot follow a group to its supergroup");
+            }
+        }
+    }
+
+    /// One reply as HTML with its buttons, or as a document with a caption; sent again to
+    /// the supergroup if the group was upgraded meanwhile.
     async fn send(&self, chat: ChatId, reply: &Reply) -> Result<(), TelegramError> {
+        match self.send_once(chat, reply).await {
+            Err(TelegramError::Migrated(to)) => {
+                self.follow_migration(chat, ChatId(to)).await;
+                self.send_once(ChatId(to), reply).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_once(&self, chat: ChatId, reply: &Reply) -> Result<(), TelegramError> {
         let keyboard = (!reply.buttons.is_empty()).then(|| {
             InlineKeyboardMarkup::new([reply
                 .buttons
@@ -794,8 +874,19 @@ impl Inner {
     }
 
     async fn send_plain(&self, chat: ChatId, text: &str) -> Result<(), TelegramError> {
-        self.bot.send_message(chat, text).await?;
-        Ok(())
+        match self
+            .bot
+            .send_message(chat, text)
+            .await
+            .map_err(TelegramError::from)
+        {
+            Err(TelegramError::Migrated(to)) => {
+                self.follow_migration(chat, ChatId(to)).await;
+                self.bot.send_message(ChatId(to), text).await?;
+                Ok(())
+            }
+            other => other.map(drop),
+        }
     }
 
     /// Downloads a file from Telegram's own file URL, refusing it early when its announced
@@ -883,27 +974,29 @@ impl Inner {
 
     async fn deliver_backlog(&self) {
         let store = self.app.store();
-        let pending = match store.undelivered_notifications(200).await {
+        let pending = match store
+            .undelivered_notifications_on(ChatPlatform::Telegram, 200)
+            .await
+        {
             Ok(pending) => pending,
             Err(e) => {
                 tracing::error!(error = %autopost::telemetry::chain(&e), "cannot read notifications");
                 return;
             }
         };
-        for stored in pending {
+        for (stored, remote) in pending {
             let notification = &stored.notification;
-            let remote = match (notification.chat, notification.user) {
-                (Some(chat), _) => match store.chat(chat).await {
-                    Ok(chat) if chat.platform == ChatPlatform::Telegram => chat.remote_id,
-                    _ => continue,
-                },
-                (None, Some(user)) => match store.user(user).await {
-                    Ok(user) if user.platform == ChatPlatform::Telegram => user.remote_id,
-                    _ => continue,
-                },
-                (None, None) => continue,
-            };
             let Ok(chat_id) = remote.parse::<i64>() else {
+                tracing::warn!(
+                    notification = stored.id,
+                    "notification for a chat id Telegram cannot have; dropped"
+                );
+                if let Err(e) = store
+                    .mark_notification_delivered(stored.id, Utc::now())
+                    .await
+                {
+                    tracing::error!(error = %autopost::telemetry::chain(&e), "cannot mark a notification delivered");
+                }
                 continue;
             };
             let text = match &notification.link {
@@ -1553,6 +1646,117 @@ mod tests {
         assert_eq!(status, 404);
         assert!(f.tg.webhook().is_none());
         f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_group_upgraded_to_a_supergroup_keeps_its_queue_and_accounts() {
+        let f = fixture().await;
+        let group = SimChat::group(-500, "team");
+        let alice = SimUser::new(1, "Alice");
+        f.link_x(group.id, ChatKind::Group, alice.id).await;
+        f.tg.add_chat(&SimChat::supergroup(-100_500, "team"));
+        f.tg.fail_next(
+            "sendMessage",
+            Failure::MigratedToSupergroup { chat_id: -100_500 },
+        );
+        f.tg.push_group_text(&group, &alice, "/post tomorrow 9am | still here");
+        let replies = f.messages_to(-100_500, 1).await;
+        assert!(
+            replies[0].contains("@team"),
+            "answered in the supergroup: {replies:?}"
+        );
+        assert_eq!(f.queue_len(-100_500).await, 1, "the queue moved along");
+        // The service message that follows finds the move already done.
+        f.tg.push_raw(serde_json::json!({
+            "message": {
+                "message_id": 77,
+                "date": 1_700_000_000,
+                "chat": {"id": -500, "type": "group", "title": "team"},
+                "from": {"id": 1, "is_bot": false, "first_name": "Alice"},
+                "migrate_to_chat_id": -100_500
+            }
+        }));
+        f.tg.push_group_text(
+            &SimChat::supergroup(-100_500, "team"),
+            &alice,
+            "/post tomorrow 10am | and more",
+        );
+        f.messages_to(-100_500, 2).await;
+        assert_eq!(f.queue_len(-100_500).await, 2);
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn the_upgrade_service_message_moves_the_group_to_its_supergroup() {
+        let f = fixture().await;
+        let alice = SimUser::new(1, "Alice");
+        f.link_x(-600, ChatKind::Group, alice.id).await;
+        let group = f
+            .app
+            .store()
+            .upsert_chat(
+                ChatPlatform::Telegram,
+                "-600",
+                ChatKind::Group,
+                None,
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        let supergroup = SimChat::supergroup(-100_600, "team");
+        f.tg.add_chat(&supergroup);
+        f.tg.push_raw(serde_json::json!({
+            "message": {
+                "message_id": 1,
+                "date": 1_700_000_000,
+                "chat": {"id": -100_600, "type": "supergroup", "title": "team"},
+                "from": {"id": 1, "is_bot": false, "first_name": "Alice"},
+                "migrate_from_chat_id": -600
+            }
+        }));
+        // Updates are handled concurrently: let the service message land first.
+        let deadline = Instant::now() + WAIT;
+        while f.app.store().chat(group.id).await.unwrap().remote_id != "-100600" {
+            assert!(Instant::now() < deadline, "the upgrade was never handled");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        f.tg.push_group_text(&supergroup, &alice, "/accounts");
+        let replies = f.messages_to(-100_600, 1).await;
+        assert!(
+            replies[0].contains("@team"),
+            "the accounts came along: {replies:?}"
+        );
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_album_still_gathering_at_shutdown_is_handled_before_the_bot_stops() {
+        let f = fixture().await;
+        let bob = bob();
+        f.link_x(bob.id, ChatKind::Private, bob.id).await;
+        let files: Vec<_> = (0..2).map(|_| f.tg.add_file(PNG.to_vec(), None)).collect();
+        f.tg.push_album(
+            &SimChat::private(&bob),
+            &bob,
+            &files,
+            Some("tomorrow 9am | two pictures"),
+        );
+        let deadline = Instant::now() + WAIT;
+        while f.tg.pending_updates() > 0 {
+            assert!(Instant::now() < deadline, "the bot never took the album");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Well inside the 300 ms quiet time.
+        let tg = f.tg.clone();
+        f.shutdown().await;
+        let confirmations: Vec<_> = tg
+            .sent_messages()
+            .into_iter()
+            .filter(|m| m.chat_id == bob.id)
+            .collect();
+        assert_eq!(confirmations.len(), 1, "the album was answered once");
+        assert!(confirmations[0].text.contains("@team"));
+        assert_eq!(tg.downloads().len(), 2);
     }
 
     #[tokio::test]

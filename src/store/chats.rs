@@ -191,6 +191,76 @@ impl Store {
         row.try_into()
     }
 
+    /// Follows a chat that the platform gave a new id (a Telegram group upgraded to a
+    /// supergroup): everything kept for the old id belongs to the new one afterwards. If the
+    /// new id was already seen, the old chat's queue, accounts and pending notifications move
+    /// into it and the old row goes. Returns false when the old id is unknown (nothing to do,
+    /// such as the second of the two service messages Telegram sends).
+    pub async fn migrate_chat(
+        &self,
+        platform: ChatPlatform,
+        old_remote_id: &str,
+        new_remote_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let find = "SELECT id FROM chats WHERE platform = ? AND remote_id = ?";
+        let old: Option<i64> = sqlx::query_scalar(find)
+            .bind(platform.as_str())
+            .bind(old_remote_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(old) = old else {
+            return Ok(false);
+        };
+        let new: Option<i64> = sqlx::query_scalar(find)
+            .bind(platform.as_str())
+            .bind(new_remote_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match new {
+            None => {
+                sqlx::query("UPDATE chats SET remote_id = ?, kind = 'group' WHERE id = ?")
+                    .bind(new_remote_id)
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Some(new) => {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO chat_accounts (chat_id, account_id, linked_by, linked_at)
+                     SELECT ?1, account_id, linked_by, linked_at FROM chat_accounts WHERE chat_id = ?2",
+                )
+                .bind(new)
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
+                for table in ["posts", "notifications", "oauth_states"] {
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET chat_id = ?1 WHERE chat_id = ?2"
+                    ))
+                    .bind(new)
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE chats SET time_zone = COALESCE(time_zone,
+                         (SELECT time_zone FROM chats WHERE id = ?2)) WHERE id = ?1",
+                )
+                .bind(new)
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM chats WHERE id = ?")
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// The chat with this id.
     pub async fn chat(&self, id: ChatId) -> Result<Chat, StoreError> {
         let row: Option<ChatRow> = sqlx::query_as(
@@ -249,6 +319,116 @@ mod tests {
             store.set_user_time_zone(UserId(999), chrono_tz::UTC).await,
             Err(StoreError::NotFound { what: "user" })
         ));
+    }
+
+    /// A group with one linked X account and one pending notification.
+    async fn group_with_an_account(store: &crate::store::Store, remote: &str) -> Chat {
+        use crate::crypto::Secret;
+        use crate::domain::{OAuthProvider, Provider};
+        use crate::store::notifications::{Notification, NotificationKind};
+        use crate::store::{NewGrant, NewLinkedAccount};
+        let now = Utc::now();
+        let owner = store
+            .upsert_user(ChatPlatform::Telegram, "7", None, now)
+            .await
+            .unwrap();
+        let chat = store
+            .upsert_chat(
+                ChatPlatform::Telegram,
+                remote,
+                ChatKind::Group,
+                Some("team"),
+                now,
+            )
+            .await
+            .unwrap();
+        store
+            .save_linked_grant(
+                NewGrant {
+                    owner: owner.id,
+                    provider: OAuthProvider::X,
+                    remote_user_id: "2244994945",
+                    scopes: "",
+                    access_token: Secret::new("tok"),
+                    refresh_token: None,
+                    expires_at: None,
+                },
+                vec![NewLinkedAccount {
+                    provider: Provider::X,
+                    remote_id: "2244994945".to_owned(),
+                    display_name: "@team".to_owned(),
+                    access_token: None,
+                }],
+                chat.id,
+                now,
+            )
+            .await
+            .unwrap();
+        let note = Notification {
+            chat: Some(chat.id),
+            user: None,
+            kind: NotificationKind::Published,
+            text: "published".to_owned(),
+            link: None,
+        };
+        store.enqueue_notification(&note, now).await.unwrap();
+        chat
+    }
+
+    #[tokio::test]
+    async fn a_migrated_group_keeps_everything_under_its_new_id() {
+        let (store, _dir) = temp_store().await;
+        let old = group_with_an_account(&store, "-500").await;
+        assert!(
+            store
+                .migrate_chat(ChatPlatform::Telegram, "-500", "-100500")
+                .await
+                .unwrap()
+        );
+        let moved = store.chat(old.id).await.unwrap();
+        assert_eq!(moved.remote_id, "-100500");
+        assert_eq!(store.accounts_of_chat(old.id).await.unwrap().len(), 1);
+        // The second service message finds nothing left to move.
+        assert!(
+            !store
+                .migrate_chat(ChatPlatform::Telegram, "-500", "-100500")
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_migration_into_an_already_seen_supergroup_merges_into_it() {
+        let (store, _dir) = temp_store().await;
+        let old = group_with_an_account(&store, "-500").await;
+        let now = Utc::now();
+        let new = store
+            .upsert_chat(
+                ChatPlatform::Telegram,
+                "-100500",
+                ChatKind::Group,
+                None,
+                now,
+            )
+            .await
+            .unwrap();
+        assert!(
+            store
+                .migrate_chat(ChatPlatform::Telegram, "-500", "-100500")
+                .await
+                .unwrap()
+        );
+        assert!(matches!(
+            store.chat(old.id).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(store.accounts_of_chat(new.id).await.unwrap().len(), 1);
+        let pending = store
+            .undelivered_notifications_on(ChatPlatform::Telegram, 10)
+            .await
+            .unwrap();
+        assert_eq!(pending.len(), 1, "the notification moved, not deleted");
+        assert_eq!(pending[0].1, "-100500");
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Store, StoreError, from_millis, to_millis};
-use crate::domain::{ChatId, UserId};
+use crate::domain::{ChatId, ChatPlatform, UserId};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,22 +100,32 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                let payload: Payload = serde_json::from_str(row.get("payload"))
-                    .map_err(|e| StoreError::Corrupt(format!("notification payload: {e}")))?;
-                Ok(StoredNotification {
-                    id: row.get("id"),
-                    created_at: from_millis(row.get("created_at"))?,
-                    notification: Notification {
-                        chat: row.get::<Option<i64>, _>("chat_id").map(ChatId),
-                        user: row.get::<Option<i64>, _>("user_id").map(UserId),
-                        kind: payload.kind,
-                        text: payload.text,
-                        link: payload.link,
-                    },
-                })
-            })
+        rows.iter().map(stored_notification).collect()
+    }
+
+    /// The oldest undelivered notifications that one chat platform's front end delivers,
+    /// each with the platform's id of the chat (or, without a chat, of the person) to send
+    /// it to. Filtering here keeps one front end's backlog from hiding the other's.
+    pub async fn undelivered_notifications_on(
+        &self,
+        platform: ChatPlatform,
+        limit: u32,
+    ) -> Result<Vec<(StoredNotification, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT n.id, n.chat_id, n.user_id, n.payload, n.created_at,
+                    COALESCE(c.remote_id, u.remote_id) AS remote_id
+             FROM notifications n
+             LEFT JOIN chats c ON c.id = n.chat_id
+             LEFT JOIN users u ON u.id = n.user_id
+             WHERE n.delivered_at IS NULL AND COALESCE(c.platform, u.platform) = ?
+             ORDER BY n.id LIMIT ?",
+        )
+        .bind(platform.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((stored_notification(row)?, row.get("remote_id"))))
             .collect()
     }
 
@@ -132,6 +142,22 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+fn stored_notification(row: &sqlx::sqlite::SqliteRow) -> Result<StoredNotification, StoreError> {
+    let payload: Payload = serde_json::from_str(row.get("payload"))
+        .map_err(|e| StoreError::Corrupt(format!("notification payload: {e}")))?;
+    Ok(StoredNotification {
+        id: row.get("id"),
+        created_at: from_millis(row.get("created_at"))?,
+        notification: Notification {
+            chat: row.get::<Option<i64>, _>("chat_id").map(ChatId),
+            user: row.get::<Option<i64>, _>("user_id").map(UserId),
+            kind: payload.kind,
+            text: payload.text,
+            link: payload.link,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -167,6 +193,61 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn each_front_end_sees_only_its_own_notifications_with_where_to_send_them() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let discord = store
+            .upsert_chat(ChatPlatform::Discord, "81234", ChatKind::Group, None, now)
+            .await
+            .unwrap();
+        let telegram = store
+            .upsert_chat(ChatPlatform::Telegram, "-100", ChatKind::Group, None, now)
+            .await
+            .unwrap();
+        let person = store
+            .upsert_user(ChatPlatform::Telegram, "42", None, now)
+            .await
+            .unwrap();
+        let note = |chat: Option<ChatId>, user: Option<UserId>, text: &str| Notification {
+            chat,
+            user,
+            kind: NotificationKind::Published,
+            text: text.to_owned(),
+            link: None,
+        };
+        // A Discord backlog bigger than the page must not hide Telegram's.
+        for _ in 0..3 {
+            store
+                .enqueue_notification(&note(Some(discord.id), None, "discord"), now)
+                .await
+                .unwrap();
+        }
+        store
+            .enqueue_notification(&note(Some(telegram.id), Some(person.id), "group"), now)
+            .await
+            .unwrap();
+        store
+            .enqueue_notification(&note(None, Some(person.id), "private"), now)
+            .await
+            .unwrap();
+        let telegram_side = store
+            .undelivered_notifications_on(ChatPlatform::Telegram, 2)
+            .await
+            .unwrap();
+        let seen: Vec<_> = telegram_side
+            .iter()
+            .map(|(n, to)| (n.notification.text.as_str(), to.as_str()))
+            .collect();
+        assert_eq!(seen, [("group", "-100"), ("private", "42")]);
+        let discord_side = store
+            .undelivered_notifications_on(ChatPlatform::Discord, 10)
+            .await
+            .unwrap();
+        assert_eq!(discord_side.len(), 3);
+        assert!(discord_side.iter().all(|(_, to)| to == "81234"));
     }
 }
 
