@@ -752,6 +752,7 @@ impl Inner {
                 Command::Cancel { .. }
                     | Command::Edit { .. }
                     | Command::PostNow { .. }
+                    | Command::Connect { .. }
                     | Command::Disconnect { .. }
             ),
         };
@@ -1757,6 +1758,31 @@ mod tests {
         assert_eq!(confirmations.len(), 1, "the album was answered once");
         assert!(confirmations[0].text.contains("@team"));
         assert_eq!(tg.downloads().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn only_a_group_admin_gets_a_link_to_connect_an_account_to_the_group() {
+        let f = fixture().await;
+        let group = SimChat::group(-800, "team");
+        let (member, admin) = (SimUser::new(81, "Mo"), SimUser::new(82, "Ada"));
+        f.tg.set_member_status(group.id, admin.id, MemberStatus::Administrator);
+        for person in [&member, &admin] {
+            f.tg.push_private_text(person, "/start");
+            f.messages_to(person.id, 1).await;
+        }
+        f.tg.push_group_text(&group, &member, "/connect x");
+        let refused = f.messages_to(group.id, 1).await;
+        assert!(
+            refused[0].contains("Only a group administrator"),
+            "{refused:?}"
+        );
+        assert_eq!(f.messages_to(member.id, 2).await.len(), 1, "no link sent");
+        f.tg.push_group_text(&group, &admin, "/connect x");
+        let group_says = f.messages_to(group.id, 2).await;
+        assert!(group_says[1].contains("private message"), "{group_says:?}");
+        let private = f.messages_to(admin.id, 2).await;
+        assert!(private[1].contains("/oauth/x/start"), "{private:?}");
+        f.shutdown().await;
     }
 
     #[tokio::test]

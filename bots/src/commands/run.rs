@@ -13,11 +13,7 @@ use super::{ButtonAction, Command, ParseContext, Reply, Span, parse};
 
 /// Where the privacy page is, for `/start`, `/help` and the consent notice.
 fn privacy_url(app: &App) -> url::Url {
-    let mut url = app.config().public_url.clone();
-    if let Ok(mut segments) = url.path_segments_mut() {
-        segments.pop_if_empty().push("privacy");
-    }
-    url
+    autopost::web::public_link(&app.config().public_url, &["privacy"])
 }
 
 /// Handles one chat message (text or caption, with its images); `None` when the message is
@@ -113,6 +109,10 @@ pub async fn run(
             (Err(e), _) => posting_error(&e),
             (_, Err(e)) => internal(&e),
         },
+        // Accounts linked to a group post for everyone in it: the group's admins decide.
+        Command::Connect { .. } if !actor.is_admin => Reply::error(
+            "only a group administrator can link accounts to this group; ask one to send /connect",
+        ),
         Command::Connect { platform } => match app
             .linker()
             .start_link(platform.oauth_provider(), actor.user, actor.chat, now)
