@@ -699,20 +699,61 @@ impl Inner {
             self.answer(&query, "This button no longer works.").await;
             return Ok(());
         };
+        if reply.refused {
+            // Only the presser hears why; the message stays as the others see it.
+            self.alert(&query, &short_text(&reply)).await;
+            return Ok(());
+        }
         self.answer(&query, &short_text(&reply)).await;
-        self.reply(chat, &query.from, &reply, None).await
+        if reply.private || reply.file.is_some() {
+            return self.reply(chat, &query.from, &reply, None).await;
+        }
+        // The outcome replaces the message the button was under, so the button cannot be
+        // pressed twice; if Telegram will not edit it (too old), the outcome is sent anew.
+        match self.edit(chat.id, message.id(), &reply).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot edit the message under the button");
+                self.send(chat.id, &reply).await
+            }
+        }
     }
 
     /// Answers a callback query so the client stops its spinner; a failure is only logged.
     async fn answer(&self, query: &CallbackQuery, text: &str) {
+        self.answer_with(query, text, false).await;
+    }
+
+    /// Answers a callback query with a pop-up only the presser sees.
+    async fn alert(&self, query: &CallbackQuery, text: &str) {
+        self.answer_with(query, text, true).await;
+    }
+
+    async fn answer_with(&self, query: &CallbackQuery, text: &str, alert: bool) {
         if let Err(e) = self
             .bot
             .answer_callback_query(query.id.clone())
             .text(text)
+            .show_alert(alert)
             .await
         {
             tracing::warn!(error = %TelegramError::from(e), "cannot answer a button press");
         }
+    }
+
+    /// Replaces a message the bot sent with `reply` (text and buttons).
+    async fn edit(
+        &self,
+        chat: ChatId,
+        message: teloxide::types::MessageId,
+        reply: &Reply,
+    ) -> Result<(), TelegramError> {
+        self.bot
+            .edit_message_text(chat, message, reply.to_telegram_html())
+            .parse_mode(ParseMode::Html)
+            .reply_markup(keyboard(reply).unwrap_or_default())
+            .await?;
+        Ok(())
     }
 
     /// The person and chat as the core knows them. Admin rights are asked of Telegram only
@@ -842,13 +883,7 @@ impl Inner {
     }
 
     async fn send_once(&self, chat: ChatId, reply: &Reply) -> Result<(), TelegramError> {
-        let keyboard = (!reply.buttons.is_empty()).then(|| {
-            InlineKeyboardMarkup::new([reply
-                .buttons
-                .iter()
-                .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.callback_data()))
-                .collect::<Vec<_>>()])
-        });
+        let keyboard = keyboard(reply);
         if let Some(file) = &reply.file {
             let document =
                 InputFile::memory(Bytes::from(file.bytes.clone())).file_name(file.name.clone());
@@ -1021,6 +1056,17 @@ impl Inner {
             }
         }
     }
+}
+
+/// The reply's buttons as one row of an inline keyboard; `None` without buttons.
+fn keyboard(reply: &Reply) -> Option<InlineKeyboardMarkup> {
+    (!reply.buttons.is_empty()).then(|| {
+        InlineKeyboardMarkup::new([reply
+            .buttons
+            .iter()
+            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.callback_data()))
+            .collect::<Vec<_>>()])
+    })
 }
 
 /// The file id and announced size of the picture in a message: the largest photo size, or
@@ -1462,18 +1508,44 @@ mod tests {
         f.tg.push_group_text(&group, &carol, &format!("/cancel {}", ids[0]));
         f.messages_to(group.id, 4).await;
         assert_eq!(f.queue_len(group.id).await, 1);
-        // The button under the confirmation, pressed by its author.
+        // The button under the confirmation: Bob may not, and only he hears so.
         let sent = f.tg.sent_messages();
+        let under = sent[1].message_id;
         let data = commands::ButtonAction::Cancel(autopost::domain::PostId(ids[1])).callback_data();
-        f.tg.push_callback(&alice, group.id, sent[1].message_id, &data);
+        f.tg.push_callback(&bob, group.id, under, &data);
         let answered = f.tg.wait_for_answered_callbacks(1, WAIT).await;
-        assert_eq!(answered.len(), 1);
-        assert!(answered[0].text.as_deref().is_some_and(|t| !t.is_empty()));
-        f.messages_to(group.id, 5).await;
+        assert!(answered[0].show_alert, "a refusal pops up for the presser");
+        assert!(
+            answered[0]
+                .text
+                .as_deref()
+                .is_some_and(|t| t.contains("admin"))
+        );
+        assert_eq!(f.queue_len(group.id).await, 1);
+        assert!(f.tg.edited_messages().is_empty(), "the confirmation stays");
+        // Its author may: the confirmation becomes the outcome, without buttons.
+        f.tg.push_callback(&alice, group.id, under, &data);
+        let answered = f.tg.wait_for_answered_callbacks(2, WAIT).await;
+        assert!(!answered[1].show_alert);
+        assert!(answered[1].text.as_deref().is_some_and(|t| !t.is_empty()));
+        let deadline = Instant::now() + WAIT;
+        while f.tg.edited_messages().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let edited = f.tg.edited_messages();
+        assert_eq!(edited.len(), 1);
+        assert_eq!(edited[0].message_id, under);
+        assert!(edited[0].text.contains("Cancelled post"), "{edited:?}");
+        let no_buttons = edited[0]
+            .reply_markup
+            .as_ref()
+            .is_none_or(|m| m["inline_keyboard"].as_array().is_some_and(Vec::is_empty));
+        assert!(no_buttons, "{edited:?}");
         assert_eq!(f.queue_len(group.id).await, 0);
+        assert_eq!(f.tg.sent_messages().len(), 4, "no new message for a button");
         // A forged or stale button is still answered.
-        f.tg.push_callback(&bob, group.id, sent[1].message_id, "junk");
-        assert_eq!(f.tg.wait_for_answered_callbacks(2, WAIT).await.len(), 2);
+        f.tg.push_callback(&bob, group.id, under, "junk");
+        assert_eq!(f.tg.wait_for_answered_callbacks(3, WAIT).await.len(), 3);
         f.shutdown().await;
     }
 

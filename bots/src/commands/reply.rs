@@ -35,6 +35,9 @@ pub struct Reply {
     pub file: Option<ReplyFile>,
     /// Send only to the user who asked (Discord ephemeral / Telegram private chat).
     pub private: bool,
+    /// Nothing was done: the reply explains why. A front end answering a button press shows
+    /// it to the presser alone and leaves the message with the button as it was.
+    pub refused: bool,
 }
 
 /// A unit of text that is never split when the reply must be shortened.
@@ -226,7 +229,12 @@ impl Reply {
     pub fn error(message: &str) -> Reply {
         let mut spans = vec![plain("⚠️ ")];
         spans.extend(marked(&sentence(message)));
-        Reply::lines(vec![spans])
+        Reply::lines(vec![spans]).refusal()
+    }
+
+    fn refusal(mut self) -> Reply {
+        self.refused = true;
+        self
     }
 
     /// An internal fault: no detail, only the reference the log keeps it under.
@@ -236,6 +244,7 @@ impl Reply {
             code(reference),
             plain("); please try again in a minute."),
         ]])
+        .refusal()
     }
 
     /// The confirmation of a new post: id, due time in the author's zone and in UTC, the
