@@ -206,9 +206,16 @@ async fn check_platforms(config: &Config, checks: &mut Vec<Check>) {
             None => Check::new(Status::Warn, subject, "cannot set up HTTPS to check it"),
         });
     }
+    checks.extend(public_url_checks(config));
+}
+
+/// What the outside world must reach at `AUTOPOST_PUBLIC_URL`, and whether it can.
+fn public_url_checks(config: &Config) -> Vec<Check> {
     let public = &config.public_url;
     let local = matches!(public.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    if (config.x.is_some() || config.meta.is_some()) && (local || public.scheme() != "https") {
+    let public_https = !local && public.scheme() == "https";
+    let mut checks = Vec::new();
+    if (config.x.is_some() || config.meta.is_some()) && !public_https {
         checks.push(Check::new(
             Status::Warn,
             "web",
@@ -217,6 +224,22 @@ async fn check_platforms(config: &Config, checks: &mut Vec<Check>) {
             ),
         ));
     }
+    let webhook = config
+        .telegram
+        .as_ref()
+        .is_some_and(|t| t.webhook_secret.is_some());
+    // Telegram delivers webhooks only to these ports, and only over https.
+    let telegram_port = matches!(public.port_or_known_default(), Some(443 | 80 | 88 | 8443));
+    if webhook && !(public_https && telegram_port) {
+        checks.push(Check::new(
+            Status::Fail,
+            "telegram",
+            format!(
+                "AUTOPOST_TELEGRAM_WEBHOOK_SECRET is set but AUTOPOST_PUBLIC_URL is {public}: Telegram delivers webhooks only to a public https:// address on port 443, 80, 88 or 8443; fix the URL or unset the secret to poll"
+            ),
+        ));
+    }
+    checks
 }
 
 /// Any HTTP answer means the host is there; only a failure to connect is a problem. The
@@ -246,4 +269,46 @@ async fn reachability(client: &reqwest::Client, subject: &'static str, url: &Url
 
 fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     crate::telemetry::chain(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        crate::config::load(None, |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap()
+    }
+
+    fn subjects(checks: &[Check]) -> Vec<(&str, Status)> {
+        checks.iter().map(|c| (c.subject, c.status)).collect()
+    }
+
+    #[test]
+    fn a_telegram_webhook_needs_a_public_https_address_on_a_port_telegram_calls() {
+        let hook = [
+            ("AUTOPOST_TELEGRAM_TOKEN", "1:abc"),
+            ("AUTOPOST_TELEGRAM_WEBHOOK_SECRET", "s3cret"),
+        ];
+        let with = |url: &str| {
+            let mut vars = hook.to_vec();
+            vars.push(("AUTOPOST_PUBLIC_URL", url));
+            public_url_checks(&config(&vars))
+        };
+        assert!(with("https://autopost.example.com").is_empty());
+        assert!(with("https://autopost.example.com:8443/bot").is_empty());
+        for bad in [
+            "http://autopost.example.com",
+            "https://autopost.example.com:8080",
+            "https://localhost",
+        ] {
+            assert_eq!(subjects(&with(bad)), [("telegram", Status::Fail)], "{bad}");
+        }
+        let polling = public_url_checks(&config(&[("AUTOPOST_TELEGRAM_TOKEN", "1:abc")]));
+        assert!(polling.is_empty(), "polling needs no public address");
+    }
 }
