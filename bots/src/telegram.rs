@@ -1569,6 +1569,18 @@ mod tests {
         );
         let no_bar = f.messages_to(bob.id, 3).await;
         assert!(no_bar[2].contains('|'), "{no_bar:?}");
+        f.tg.push_private_text(&bob, "/post someday soon | hi");
+        let unknown = f.messages_to(bob.id, 4).await;
+        assert!(
+            unknown[3].contains("tomorrow 9am"),
+            "an example of a time: {unknown:?}"
+        );
+        f.tg.push_photo(&SimChat::private(&bob), &bob, &file, Some("Launch day!"));
+        let no_time = f.messages_to(bob.id, 5).await;
+        assert!(
+            no_time[4].contains("WHEN | TEXT") || no_time[4].contains('|'),
+            "{no_time:?}"
+        );
         assert_eq!(f.queue_len(bob.id).await, 0);
         assert!(
             f.tg.downloads().is_empty(),
