@@ -3,6 +3,7 @@
 
 mod bench;
 mod commands;
+mod demo;
 mod telegram;
 
 use std::path::{Path, PathBuf};
@@ -54,11 +55,14 @@ enum Command {
     RotateKey,
     /// Check configuration, master key and database; say what to fix.
     Doctor,
-    /// Measure the scheduler and the store (temporary data, simulated X, no network).
+    /// Measure the scheduler, the store and the Telegram bot (temporary data, simulated platforms, no network).
     Bench {
         #[command(subcommand)]
         what: Bench,
     },
+    /// Show autopost at work in about 10 seconds: simulated X, Meta and Telegram on this
+    /// machine, no configuration, no network; prints a timeline.
+    Demo,
     /// Print a one-time link (valid 10 minutes) that links X or Meta accounts to a chat.
     Connect {
         /// The platform: x, meta, facebook or instagram (the last two link through Meta).
@@ -96,6 +100,22 @@ enum Bench {
         /// Queue sizes to measure.
         #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
         queued: Vec<usize>,
+    },
+    /// The real Telegram bot (long polling) against a simulated Bot API: updates/s, handling
+    /// latency at an offered rate, CPU per update, peak memory; every update answered once.
+    Telegram {
+        /// Updates pushed at once for the throughput measurement.
+        #[arg(long, default_value_t = 20_000)]
+        burst: usize,
+        /// Offered updates per second for the latency measurement.
+        #[arg(long, default_value_t = 5_000)]
+        rate: u32,
+        /// Length of the latency measurement, in seconds.
+        #[arg(long, default_value_t = 5)]
+        secs: u64,
+        /// Chats (each with a linked X account) the updates are spread over.
+        #[arg(long, default_value_t = 1_000)]
+        chats: usize,
     },
 }
 
@@ -146,8 +166,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     bench::claim(queued).await?;
                     Ok(ExitCode::SUCCESS)
                 }
+                Bench::Telegram {
+                    burst,
+                    rate,
+                    secs,
+                    chats,
+                } => {
+                    let ok = bench::telegram(bench::TelegramBench {
+                        burst: *burst,
+                        rate: *rate,
+                        duration: std::time::Duration::from_secs(*secs),
+                        chats: *chats,
+                    })
+                    .await?;
+                    Ok(if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    })
+                }
             }
         });
+    }
+    if let Command::Demo = &cli.command {
+        // Self-contained: reads no configuration file and no AUTOPOST_* variable.
+        return demo::run().map(|()| ExitCode::SUCCESS);
     }
     let started = Instant::now();
     let config = config::load(cli.config.as_deref(), config::process_env)
@@ -170,7 +213,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 chat,
                 user,
             } => connect(config, &provider, &chat, &user).await,
-            Command::ParseTime { .. } | Command::Bench { .. } => Ok(ExitCode::SUCCESS),
+            Command::ParseTime { .. } | Command::Bench { .. } | Command::Demo => {
+                Ok(ExitCode::SUCCESS)
+            }
         }
     })
 }

@@ -392,3 +392,70 @@ fn connect_prints_a_one_time_start_link_and_refuses_bad_references() {
     );
     assert!(assert_one_line_error(&unknown).contains("`myspace` is not a platform"));
 }
+
+#[test]
+fn demo_links_accounts_and_publishes_through_the_real_bot_with_no_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    // Whatever the operator has around must not matter: a broken autopost.toml in the
+    // working directory and broken AUTOPOST_* variables (the helper also sets a data dir).
+    std::fs::write(dir.path().join("autopost.toml"), "listen = 5\n").unwrap();
+    let out = run(
+        dir.path(),
+        &["demo"],
+        &[
+            ("AUTOPOST_LISTEN", "localhost"),
+            ("AUTOPOST_TELEGRAM_TOKEN", "not-a-token"),
+            ("AUTOPOST_LOG", "trace"),
+        ],
+    );
+    let timeline = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{timeline}\n{stderr}");
+    assert!(
+        !stderr.contains("ERROR") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    for expected in [
+        // Linking through the real OAuth flow, shown by autopost's own callback page.
+        "page: Connected: Linked @alices_bakery (X) to this chat.",
+        "page: Connected: Linked Alice's Bakery (Facebook Page) and @alices_bakery (Instagram) to this chat.",
+        "page: Connected: Linked @bakery_team (X) to this chat.",
+        // The bot's confirmation of the photo post and of the group post.
+        "Scheduled post #1",
+        "Scheduled post #2",
+        // What the simulated platforms received.
+        "X          @alices_bakery posted tweet",
+        "with 1 image (image/jpeg",
+        "Facebook   Page \"Alice's Bakery\" posted",
+        "with 1 photo",
+        "Instagram  @alices_bakery published",
+        "X          @bakery_team posted tweet",
+        // The scheduler's reports, relayed to the chats.
+        "Post 1 is live on X @alices_bakery",
+        "Post 1 is live on Facebook Page Alice's Bakery",
+        "Post 1 is live on Instagram @alices_bakery",
+        "Post 2 is live on X @bakery_team",
+        "── Done in",
+    ] {
+        assert!(
+            timeline.contains(expected),
+            "missing {expected:?}:\n{timeline}"
+        );
+    }
+    // The one-time link states and codes stay out of the output.
+    for secret_part in ["?s=", "code=", "state=", "7000000001:"] {
+        assert!(
+            !timeline.contains(secret_part),
+            "{secret_part}:\n{timeline}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        ["autopost.toml"],
+        "the demo writes only to its temp dir"
+    );
+}

@@ -1,0 +1,351 @@
+//! `autopost demo`: the real bot, scheduler and web server against simulated X, Meta and
+//! Telegram on loopback, with no configuration and no network. A scripted chat links accounts
+//! through the real OAuth flow and schedules posts; the timeline shows what each side did.
+//! Reads no `autopost.toml` and no `AUTOPOST_*` variable; writes only to a temp dir.
+
+mod picture;
+mod text;
+mod timeline;
+mod world;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use autopost::config::LogFormat;
+use autopost::output::print_line;
+use autopost::sim::telegram::{MemberStatus, SimChat, SimMessage, SimUser};
+use autopost::telemetry;
+use url::Url;
+
+use self::text::page_message;
+use self::timeline::{Observer, Timeline};
+use self::world::World;
+
+/// Alice's photo post: a plain `WHEN | TEXT` caption, as a private chat allows.
+const PHOTO_CAPTION: &str =
+    "in 5 seconds | Launch day! Our sourdough is out of the oven, come and taste it. #bakery";
+/// Bob's post in the group, where only `/post` posts.
+const TEAM_POST: &str =
+    "/post in 8 seconds | Doors open at 10:00 today: the first 20 visitors get a free croissant!";
+/// How long the chat's "Linked …" message may take before the script goes on without it.
+const LINKED_PATIENCE: Duration = Duration::from_millis(500);
+/// How long the scheduler gets to publish everything once the script has spoken.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// Runs the demo on its own runtime; `Err` is one line saying what went wrong.
+pub fn run() -> anyhow::Result<()> {
+    // Warnings and errors only, on stderr: the timeline on stdout is the demo's output.
+    telemetry::init("warn", LogFormat::Text)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let world = World::start().await?;
+        let outcome = tokio::select! {
+            outcome = script(&world) => outcome,
+            // Stop as cleanly on Ctrl-C, so that the temp dir is still removed.
+            Ok(()) = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        };
+        // Shut down cleanly whatever happened, then report the first failure.
+        let stopped = world.shut_down().await;
+        outcome?;
+        stopped
+    })
+}
+
+/// A person in the script, and where they write.
+struct Person {
+    user: SimUser,
+    /// Their private chat with the bot.
+    private: SimChat,
+}
+
+impl Person {
+    fn new(id: i64, name: &str) -> Self {
+        let user = SimUser::new(id, name);
+        Self {
+            private: SimChat::private(&user),
+            user,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.user.first_name
+    }
+}
+
+fn heading(text: &str) {
+    print_line("");
+    print_line(&format!("── {text}"));
+}
+
+async fn script(world: &World) -> anyhow::Result<()> {
+    intro(world);
+    let mut obs = Observer::new(Timeline::new(), &world.x, &world.meta, &world.tg);
+    let alice = Person::new(1001, "Alice");
+    let bob = Person::new(1002, "Bob");
+    let team = SimChat::supergroup(-1_001_234_567_890, "Bakery team");
+    world
+        .tg
+        .set_member_status(team.id, alice.user.id, MemberStatus::Administrator);
+    obs.name_chat(alice.user.id, "Alice (private chat)");
+    obs.name_chat(team.id, "\"Bakery team\" group");
+    for user in [world::alice_on_x(), world::team_on_x()] {
+        obs.name_x_user(&user.id, &user.username);
+    }
+    obs.name_meta(world::PAGE_ID, world::PAGE_NAME);
+    obs.name_meta(
+        world::INSTAGRAM_ID,
+        format!("@{}", world::INSTAGRAM_USERNAME),
+    );
+
+    heading("1. Alice opens a private chat with the bot and links her accounts (real OAuth)");
+    let since = obs.messages.len();
+    say(&obs, &alice, &alice.private, "/start");
+    world.tg.push_private_text(&alice.user, "/start");
+    obs.reply(since, alice.user.id, "/start", "autopost publishes")
+        .await?;
+    connect(world, &mut obs, &alice, &alice.private, "x").await?;
+    connect(world, &mut obs, &alice, &alice.private, "facebook").await?;
+
+    heading("2. Alice sends a photo whose caption is `WHEN | TEXT`: a post for all three accounts");
+    let photo = picture::launch_photo()?;
+    let kib = photo.len().div_ceil(1024);
+    let file = world.tg.add_file(photo, None);
+    let since = obs.messages.len();
+    say(
+        &obs,
+        &alice,
+        &alice.private,
+        &format!(
+            "[photo {}×{} JPEG, {kib} KB] caption: {PHOTO_CAPTION}",
+            picture::WIDTH,
+            picture::HEIGHT
+        ),
+    );
+    world
+        .tg
+        .push_photo(&alice.private, &alice.user, &file, Some(PHOTO_CAPTION));
+    obs.reply(since, alice.user.id, "the photo post", "Scheduled post")
+        .await?;
+
+    heading("3. A team: in a group, Alice (an admin) links the team's X account; Bob adds a post");
+    world.x.set_consenting_user(world::team_on_x());
+    connect(world, &mut obs, &alice, &team, "x").await?;
+    let since = obs.messages.len();
+    say(&obs, &bob, &team, TEAM_POST);
+    world.tg.push_group_text(&team, &bob.user, TEAM_POST);
+    obs.reply(since, team.id, "Bob's post", "Scheduled post")
+        .await?;
+    let since = obs.messages.len();
+    say(&obs, &alice, &team, "/queue");
+    world.tg.push_group_text(&team, &alice.user, "/queue");
+    obs.reply(since, team.id, "/queue", "Scheduled posts")
+        .await?;
+
+    heading(
+        "4. Nobody types now: the scheduler publishes each post when due; the bot reports back",
+    );
+    obs.until(
+        "the posts to be published and reported",
+        PUBLISH_TIMEOUT,
+        |o| o.tweets >= 2 && o.feed_posts >= 1 && o.ig_posts >= 1 && reports(o) >= 4,
+    )
+    .await?;
+    check_outcome(world)?;
+
+    let took = obs.timeline.elapsed().as_secs_f64();
+    heading(&format!("Done in {took:.1} s"));
+    print_line(
+        "Alice's photo post is on X, the Facebook Page and Instagram; Bob's post is on the team's X",
+    );
+    print_line(
+        "account; each chat was told with links. To run it for real, give autopost a Telegram bot token",
+    );
+    print_line("and X/Meta app credentials (see README, Configuration) and start `autopost run`.");
+    Ok(())
+}
+
+fn intro(world: &World) {
+    print_line(
+        "autopost demo: the real Telegram bot, scheduler and web server, against simulated X, Meta",
+    );
+    print_line(
+        "(Facebook + Instagram) and Telegram servers on this machine. Nothing leaves it; nothing is",
+    );
+    print_line(
+        "kept: the database lives in a temp dir, deleted at exit. Times are since the start.",
+    );
+    print_line("");
+    let rows = [
+        ("simulated X", world.x_url.to_string(), String::new()),
+        (
+            "simulated Meta",
+            world.meta_url.to_string(),
+            format!(
+                "Page \"{}\" with Instagram @{}",
+                world::PAGE_NAME,
+                world::INSTAGRAM_USERNAME
+            ),
+        ),
+        (
+            "simulated Telegram",
+            world.tg_url.to_string(),
+            format!("bot @{}", world::BOT_USERNAME),
+        ),
+        (
+            "autopost",
+            world.autopost_url.to_string(),
+            "OAuth callbacks, media links".to_owned(),
+        ),
+    ];
+    for (what, url, note) in rows {
+        print_line(format!("  {what:<19} {url:<24} {note}").trim_end());
+    }
+}
+
+/// Prints what a person sends, and where.
+fn say(obs: &Observer, person: &Person, chat: &SimChat, text: &str) {
+    let to = match &chat.title {
+        Some(title) => format!("\"{title}\" group"),
+        None => format!("@{} (private chat)", world::BOT_USERNAME),
+    };
+    obs.timeline.note(person.name(), format!("→ {to}: {text}"));
+}
+
+/// Bot messages that report a published post.
+fn reports(obs: &Observer) -> usize {
+    obs.messages
+        .iter()
+        .filter(|m| m.text.contains("is live on"))
+        .count()
+}
+
+/// `/connect PLATFORM` in `chat`: the bot sends the person a one-time link privately, and
+/// they open it in a browser, which goes through the simulated consent page and back.
+async fn connect(
+    world: &World,
+    obs: &mut Observer,
+    person: &Person,
+    chat: &SimChat,
+    platform: &str,
+) -> anyhow::Result<()> {
+    let command = format!("/connect {platform}");
+    let in_group = chat.id != person.user.id;
+    let since = obs.messages.len();
+    say(obs, person, chat, &command);
+    world
+        .tg
+        .push_message(SimMessage::text(chat, &person.user, command.as_str()));
+    obs.reply(since, person.user.id, &command, "Open this link")
+        .await?;
+    if in_group {
+        obs.reply(since, chat.id, &command, "private message")
+            .await?;
+    }
+    let link = obs
+        .link_sent_to(person.user.id, since)
+        .context("the bot's /connect answer holds no link")?;
+    let link = Url::parse(&link).context("the bot's /connect link is not a URL")?;
+    browse(world, obs, person.name(), link).await?;
+    // The chat is told too; show that here if it comes promptly (the timeline shows it
+    // whenever it comes).
+    obs.glance(since, chat.id, "Linked", LINKED_PATIENCE).await;
+    Ok(())
+}
+
+/// Which server a URL points at, for the timeline.
+fn site(world: &World, url: &Url) -> &'static str {
+    let port = url.port_or_known_default();
+    if port == world.autopost_url.port_or_known_default() {
+        "autopost"
+    } else if port == world.x_url.port_or_known_default() {
+        "X (simulated)"
+    } else if port == world.meta_url.port_or_known_default() {
+        "Facebook (simulated)"
+    } else {
+        "elsewhere"
+    }
+}
+
+/// Opens `link` as a browser would, following redirects by hand (so each hop shows), and
+/// prints the hops and what the last page says. Only paths are printed: the query strings
+/// carry one-time states and codes.
+async fn browse(world: &World, obs: &Observer, who: &str, link: Url) -> anyhow::Result<()> {
+    let client = autopost::platforms::http::client()
+        .map_err(|e| e.without_url())
+        .context("cannot make an HTTP client")?;
+    let mut lines = vec![format!("{who} opens the link in a browser:")];
+    let mut next = link;
+    for _ in 0..6 {
+        let answer = client
+            .get(next.clone())
+            .send()
+            .await
+            .map_err(|e| e.without_url())
+            .with_context(|| format!("cannot open {} {}", site(world, &next), next.path()))?;
+        let status = answer.status();
+        let arrow = if lines.len() == 1 { "  " } else { "→ " };
+        let mut hop = format!(
+            "{arrow}{} {} ({})",
+            site(world, &next),
+            next.path(),
+            status.as_u16()
+        );
+        if site(world, &next) != "autopost" && status.is_redirection() {
+            hop.push_str(&format!(": consent page; {who} approves, back to autopost"));
+        }
+        lines.push(hop);
+        if status.is_redirection() {
+            let location = answer
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .context("a redirect without a location")?;
+            next = next.join(location).context("a redirect to a bad URL")?;
+            continue;
+        }
+        let page = answer
+            .text()
+            .await
+            .map_err(|e| e.without_url())
+            .context("cannot read the page")?;
+        let said = page_message(&page);
+        lines.push(format!("page: {said}"));
+        obs.timeline.say("browser", &lines);
+        anyhow::ensure!(status.is_success(), "linking failed: {said}");
+        return Ok(());
+    }
+    anyhow::bail!("the link redirected more than 5 times")
+}
+
+/// What the platforms must hold at the end; a mismatch is a failed demo.
+fn check_outcome(world: &World) -> anyhow::Result<()> {
+    let tweets = world.x.tweets();
+    let alice = world::alice_on_x().id;
+    let launch = tweets
+        .iter()
+        .find(|t| t.author_id == alice)
+        .context("no tweet from Alice's X account")?;
+    anyhow::ensure!(
+        launch.text.starts_with("Launch day!") && launch.media_ids.len() == 1,
+        "Alice's tweet lacks its text or its image"
+    );
+    let feed = world.meta.feed_posts();
+    anyhow::ensure!(
+        feed.len() == 1 && feed[0].photo_ids.len() == 1,
+        "the Facebook Page should hold one post with one photo, not {} post(s)",
+        feed.len()
+    );
+    anyhow::ensure!(
+        world.meta.ig_media().len() == 1,
+        "Instagram should hold one post"
+    );
+    anyhow::ensure!(
+        tweets.len() == 2,
+        "X should hold two tweets, not {}",
+        tweets.len()
+    );
+    Ok(())
+}
