@@ -463,6 +463,86 @@ pub struct Webhook {
     pub allowed_updates: Option<Vec<String>>,
 }
 
+/// An update pushed by the test side, and when it became available to `getUpdates`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushedUpdate {
+    /// Its `update_id`.
+    pub update_id: i64,
+    /// The chat it was written in (messages and button presses), if any.
+    pub chat_id: Option<i64>,
+    /// When it was queued, on the monotonic clock.
+    pub queued_at: std::time::Instant,
+}
+
+/// A pushed update paired with the bot's message that answered it, for latency measurements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpdateReply {
+    /// The update.
+    pub update_id: i64,
+    /// Its chat.
+    pub chat_id: i64,
+    /// When it became available to `getUpdates`.
+    pub queued_at: std::time::Instant,
+    /// When the `sendMessage` paired with it arrived; `None` if its chat got fewer messages
+    /// than it was sent updates.
+    pub replied_at: Option<std::time::Instant>,
+    /// The chat's next update was queued before this reply arrived, so the pairing by order
+    /// may have swapped the two replies.
+    pub ambiguous: bool,
+}
+
+/// Updates paired with replies: see [`SimTelegram::update_replies`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplyPairing {
+    /// Every pushed update that has a chat, in push order.
+    pub pairs: Vec<UpdateReply>,
+    /// Messages beyond one per update of their chat (or to chats no update came from).
+    pub unpaired_messages: usize,
+}
+
+/// Pairs the k-th update pushed in a chat with the k-th message the bot sent to that chat.
+/// Exact as long as a chat's replies come back in the order of its updates; `ambiguous`
+/// marks where they could have crossed.
+fn pair_replies(pushed: &[PushedUpdate], replies: &[(i64, std::time::Instant)]) -> ReplyPairing {
+    let mut by_chat: HashMap<i64, VecDeque<std::time::Instant>> = HashMap::new();
+    for (chat, at) in replies {
+        by_chat.entry(*chat).or_default().push_back(*at);
+    }
+    let mut next_of_chat: HashMap<i64, usize> = HashMap::new();
+    let mut pairs: Vec<UpdateReply> = Vec::with_capacity(pushed.len());
+    for update in pushed {
+        let Some(chat_id) = update.chat_id else {
+            continue;
+        };
+        if let Some(&previous) = next_of_chat.get(&chat_id) {
+            let earlier = &mut pairs[previous];
+            earlier.ambiguous = earlier
+                .replied_at
+                .is_some_and(|replied| update.queued_at < replied);
+        }
+        next_of_chat.insert(chat_id, pairs.len());
+        pairs.push(UpdateReply {
+            update_id: update.update_id,
+            chat_id,
+            queued_at: update.queued_at,
+            replied_at: by_chat.get_mut(&chat_id).and_then(VecDeque::pop_front),
+            ambiguous: false,
+        });
+    }
+    ReplyPairing {
+        pairs,
+        unpaired_messages: by_chat.values().map(VecDeque::len).sum(),
+    }
+}
+
+/// The chat of a message or button-press update.
+fn chat_of(update: &Value) -> Option<i64> {
+    update
+        .pointer("/message/chat/id")
+        .or_else(|| update.pointer("/callback_query/message/chat/id"))
+        .and_then(Value::as_i64)
+}
+
 /// Handle on a running simulated Bot API; clones share its state.
 #[derive(Clone)]
 pub struct SimTelegram {
@@ -535,6 +615,10 @@ struct SimState {
     failures: HashMap<&'static str, VecDeque<Failure>>,
     requests: HashMap<&'static str, usize>,
     unauthorized: usize,
+    /// Every push, for latency measurements.
+    pushed: Vec<PushedUpdate>,
+    /// The chat and arrival of every accepted `sendMessage`, for latency measurements.
+    replies: Vec<(i64, std::time::Instant)>,
 }
 
 /// Starts a simulated Bot API on a free loopback port. Point `AUTOPOST_TELEGRAM_API_URL` (or
@@ -658,6 +742,8 @@ impl SimTelegram {
             failures: HashMap::new(),
             requests: HashMap::new(),
             unauthorized: 0,
+            pushed: Vec::new(),
+            replies: Vec::new(),
         };
         Self {
             state: Arc::new(Mutex::new(state)),
@@ -793,10 +879,16 @@ impl SimTelegram {
             state.next_update_id = state.next_update_id.max(id + 1);
             update["update_id"] = id.into();
             state.history.insert(id, update.clone());
+            let chat_id = chat_of(&update);
             state.enqueue(Queued {
                 id,
                 update,
                 forced: false,
+            });
+            state.pushed.push(PushedUpdate {
+                update_id: id,
+                chat_id,
+                queued_at: std::time::Instant::now(),
             });
             id
         };
@@ -882,6 +974,24 @@ impl SimTelegram {
     /// Every text message the bot sent, oldest first.
     pub fn sent_messages(&self) -> Vec<SentMessage> {
         self.lock().sent.clone()
+    }
+
+    /// How many text messages the bot sent: cheap to poll, unlike [`SimTelegram::sent_messages`].
+    pub fn sent_message_count(&self) -> usize {
+        self.lock().sent.len()
+    }
+
+    /// Every update pushed (redeliveries aside), oldest first, with when it became available.
+    pub fn pushed_updates(&self) -> Vec<PushedUpdate> {
+        self.lock().pushed.clone()
+    }
+
+    /// Each pushed update with the message the bot sent to its chat in answer: the k-th
+    /// update of a chat with its k-th message. For a latency measurement (queued to reply)
+    /// whose updates each get exactly one message.
+    pub fn update_replies(&self) -> ReplyPairing {
+        let state = self.lock();
+        pair_replies(&state.pushed, &state.replies)
     }
 
     /// Every edit the bot made, oldest first.
@@ -1180,7 +1290,15 @@ impl SimState {
     /// Forgets updates below a positive offset; a negative one keeps only the last `-offset`.
     fn confirm(&mut self, offset: Option<i64>) {
         match offset {
-            Some(o) if o > 0 => self.queue.retain(|q| q.forced || q.id >= o),
+            Some(o) if o > 0 => {
+                // The queue is in update-id order, so only a prefix can be below the offset:
+                // a long backlog costs nothing per poll.
+                let below = self.queue.partition_point(|q| q.id < o);
+                let forced: Vec<Queued> = self.queue.drain(..below).filter(|q| q.forced).collect();
+                for queued in forced.into_iter().rev() {
+                    self.queue.push_front(queued);
+                }
+            }
             Some(o) if o < 0 => {
                 let keep = usize::try_from(o.unsigned_abs()).unwrap_or(usize::MAX);
                 let drop = self.queue.len().saturating_sub(keep);
@@ -1206,20 +1324,23 @@ impl SimState {
     /// Up to `limit` updates from `start_at`; drops updates of kinds not asked for, and
     /// redelivered ones once they are out.
     fn take_batch(&mut self, start_at: Option<i64>, limit: usize) -> Vec<Value> {
-        let queue = std::mem::take(&mut self.queue);
+        // Stops at `limit`, so a poll costs the same whatever the backlog behind it; kinds
+        // not asked for further back are dropped when a later poll reaches them.
         let mut batch = Vec::new();
-        for queued in queue {
-            if !self.is_allowed(&queued.update) {
-                continue;
-            }
-            let due = queued.forced || start_at.is_none_or(|o| queued.id >= o);
-            if due && batch.len() < limit {
+        let mut at = 0;
+        while at < self.queue.len() && batch.len() < limit {
+            let queued = &self.queue[at];
+            let allowed = self.is_allowed(&queued.update);
+            let forced = queued.forced;
+            let due = forced || start_at.is_none_or(|o| queued.id >= o);
+            if allowed && due {
                 batch.push(queued.update.clone());
-                if queued.forced {
-                    continue;
-                }
             }
-            self.queue.push_back(queued);
+            if !allowed || (due && forced) {
+                self.queue.remove(at);
+            } else {
+                at += 1;
+            }
         }
         batch
     }
@@ -1488,6 +1609,7 @@ impl SimState {
             reply_markup,
             received_at: date,
         });
+        self.replies.push((chat_id, std::time::Instant::now()));
         let mut message = json!({
             "message_id": message_id,
             "from": self.bot_user(),
@@ -2277,6 +2399,69 @@ mod tests {
         assert_eq!(canonical("sendmessage"), Some("sendMessage"));
         assert_eq!(canonical("GETUPDATES"), Some("getUpdates"));
         assert_eq!(canonical("sendSticker"), None);
+    }
+
+    #[test]
+    fn replies_pair_with_updates_in_order_per_chat() {
+        let t0 = std::time::Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let pushed = |update_id, chat_id, ms| PushedUpdate {
+            update_id,
+            chat_id,
+            queued_at: at(ms),
+        };
+        let updates = [
+            pushed(1, Some(10), 0),
+            pushed(2, Some(20), 1),
+            pushed(3, Some(10), 2), // queued before the answer to 1: ambiguous
+            pushed(4, None, 3),
+            pushed(5, Some(20), 50),
+            pushed(6, Some(30), 60), // never answered
+        ];
+        let replies = [
+            (20, at(4)),
+            (10, at(5)),
+            (10, at(7)),
+            (20, at(52)),
+            (40, at(70)),
+        ];
+        let pairing = pair_replies(&updates, &replies);
+        let seen: Vec<_> = pairing
+            .pairs
+            .iter()
+            .map(|p| (p.update_id, p.replied_at, p.ambiguous))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (1, Some(at(5)), true),
+                (2, Some(at(4)), false),
+                (3, Some(at(7)), false),
+                (5, Some(at(52)), false),
+                (6, None, false),
+            ]
+        );
+        assert_eq!(pairing.unpaired_messages, 1, "the message to chat 40");
+    }
+
+    #[test]
+    fn a_poll_takes_at_most_its_limit_and_confirming_keeps_redeliveries() {
+        let sim = SimTelegram::new(SimTelegramConfig::new("1:x", "bot"));
+        let user = SimUser::new(7, "Ann");
+        let ids: Vec<i64> = (0..5).map(|_| sim.push_private_text(&user, "hi")).collect();
+        assert!(sim.redeliver(ids[0]));
+        let mut state = sim.lock();
+        state.confirm(Some(ids[2]));
+        let batch = state.take_batch(Some(ids[2]), 2);
+        let batch_ids: Vec<_> = batch.iter().map(|u| u["update_id"].as_i64()).collect();
+        assert_eq!(
+            batch_ids,
+            [Some(ids[0]), Some(ids[2])],
+            "the redelivery first"
+        );
+        let rest = state.take_batch(Some(ids[2]), 100);
+        assert_eq!(rest.len(), 3, "the redelivery went out once");
+        assert_eq!(state.queue.len(), 3, "unconfirmed updates stay queued");
     }
 
     #[test]

@@ -107,6 +107,18 @@ impl TryFrom<ChatRow> for Chat {
 const USER_COLUMNS: &str =
     "id, platform, remote_id, display_name, time_zone, accepted_policy_version, created_at";
 
+/// How stale `last_seen_at` may get before a returning person's message writes it again:
+/// kept at this grain, most messages cost a read and no write (writes queue for SQLite's one
+/// write lock).
+const LAST_SEEN_GRAIN_MS: i64 = 10 * 60 * 1000;
+
+#[derive(FromRow)]
+struct SeenUserRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    last_seen_at: i64,
+}
+
 impl Store {
     /// Records that a person was seen, creating them on first contact; returns them.
     pub async fn upsert_user(
@@ -116,6 +128,20 @@ impl Store {
         display_name: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
+        let seen: Option<SeenUserRow> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS}, last_seen_at FROM users WHERE platform = ? AND remote_id = ?"
+        ))
+        .bind(platform.as_str())
+        .bind(remote_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(seen) = seen
+            && display_name.is_none_or(|name| seen.user.display_name.as_deref() == Some(name))
+            && to_millis(now) - seen.last_seen_at < LAST_SEEN_GRAIN_MS
+        {
+            return seen.user.try_into();
+        }
+        let _turn = self.write_turn().await;
         let row: UserRow = sqlx::query_as(
             "INSERT INTO users (platform, remote_id, display_name, created_at, last_seen_at)
              VALUES (?1, ?2, ?3, ?4, ?4)
@@ -173,6 +199,22 @@ impl Store {
         title: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Chat, StoreError> {
+        // Nearly every call is a chat already known as it is: a read, no write.
+        let seen: Option<ChatRow> = sqlx::query_as(
+            "SELECT id, platform, remote_id, kind, title, time_zone FROM chats
+             WHERE platform = ? AND remote_id = ?",
+        )
+        .bind(platform.as_str())
+        .bind(remote_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(seen) = seen
+            && seen.kind == kind.as_str()
+            && title.is_none_or(|title| seen.title.as_deref() == Some(title))
+        {
+            return seen.try_into();
+        }
+        let _turn = self.write_turn().await;
         let row: ChatRow = sqlx::query_as(
             "INSERT INTO chats (platform, remote_id, kind, title, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)
@@ -429,6 +471,46 @@ mod tests {
             .unwrap();
         assert_eq!(pending.len(), 1, "the notification moved, not deleted");
         assert_eq!(pending[0].1, "-100500");
+    }
+
+    #[tokio::test]
+    async fn seeing_someone_again_under_a_new_name_or_a_chat_under_a_new_title_updates_it() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let first = store
+            .upsert_user(ChatPlatform::Telegram, "9", Some("Al"), now)
+            .await
+            .unwrap();
+        let renamed = store
+            .upsert_user(ChatPlatform::Telegram, "9", Some("Alice"), now)
+            .await
+            .unwrap();
+        assert_eq!(renamed.id, first.id);
+        assert_eq!(renamed.display_name.as_deref(), Some("Alice"));
+        assert_eq!(store.user(first.id).await.unwrap(), renamed);
+        let chat = store
+            .upsert_chat(
+                ChatPlatform::Telegram,
+                "-9",
+                ChatKind::Group,
+                Some("a"),
+                now,
+            )
+            .await
+            .unwrap();
+        let retitled = store
+            .upsert_chat(
+                ChatPlatform::Telegram,
+                "-9",
+                ChatKind::Group,
+                Some("b"),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(retitled.id, chat.id);
+        assert_eq!(retitled.title.as_deref(), Some("b"));
+        assert_eq!(store.chat(chat.id).await.unwrap(), retitled);
     }
 
     #[tokio::test]

@@ -1,6 +1,8 @@
 //! Things front ends must tell people, kept until a front end confirms delivery so that a
 //! restart loses none.
 
+use std::sync::atomic::Ordering;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -260,6 +262,7 @@ impl Store {
         update_id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query(
             "INSERT INTO processed_updates (source, update_id, processed_at) VALUES (?, ?, ?)
              ON CONFLICT DO NOTHING",
@@ -269,11 +272,21 @@ impl Store {
         .bind(to_millis(now))
         .execute(&self.pool)
         .await?;
-        // Keep a day of history: redeliveries come within minutes.
-        sqlx::query("DELETE FROM processed_updates WHERE processed_at < ?")
-            .bind(to_millis(now) - 86_400_000)
-            .execute(&self.pool)
-            .await?;
+        // Keep a day of history: redeliveries come within minutes. Pruning once a minute is
+        // plenty, and spares every update a second write.
+        let last = self.shared.updates_pruned_at.load(Ordering::Relaxed);
+        if to_millis(now) - last >= 60_000
+            && self
+                .shared
+                .updates_pruned_at
+                .compare_exchange(last, to_millis(now), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            sqlx::query("DELETE FROM processed_updates WHERE processed_at < ?")
+                .bind(to_millis(now) - 86_400_000)
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(done.rows_affected() == 1)
     }
 }
@@ -290,5 +303,24 @@ mod delivery_tests {
         assert!(store.first_delivery("telegram", "1001", now).await.unwrap());
         assert!(!store.first_delivery("telegram", "1001", now).await.unwrap());
         assert!(store.first_delivery("discord", "1001", now).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn update_ids_are_forgotten_after_a_day() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let long_ago = now - chrono::Duration::days(2);
+        assert!(
+            store
+                .first_delivery("telegram", "7", long_ago)
+                .await
+                .unwrap()
+        );
+        assert!(store.first_delivery("telegram", "8", now).await.unwrap());
+        assert!(
+            store.first_delivery("telegram", "7", now).await.unwrap(),
+            "pruned, so new again"
+        );
+        assert!(!store.first_delivery("telegram", "8", now).await.unwrap());
     }
 }

@@ -76,6 +76,7 @@ impl Store {
         posts: Vec<NewPost>,
         now: DateTime<Utc>,
     ) -> Result<Vec<PostId>, StoreError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut ids = Vec::with_capacity(posts.len());
         for post in posts {

@@ -130,6 +130,19 @@ impl Store {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<DueTarget>, StoreError> {
+        // Most wake-ups find nothing due yet (a post was queued for later): answer those
+        // without the write lock, which every chat command also waits for. Nothing is
+        // claimed, so the lock that claims share with cancels is not needed.
+        let any_due: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM targets WHERE state = 'queued' AND due_at <= ? LIMIT 1",
+        )
+        .bind(to_millis(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        if any_due.is_none() {
+            return Ok(Vec::new());
+        }
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // Reads the head of the partial index `targets_due` only.
         let rows = sqlx::query(&format!(

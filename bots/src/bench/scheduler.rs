@@ -1,18 +1,19 @@
-//! `autopost bench`: measurements of the real scheduler and store against the simulated X,
-//! in a temporary directory, with no configuration and no network.
+//! `autopost bench scheduler` and `autopost bench claim`: the real scheduler and store
+//! against the simulated X.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use autopost::app::App;
-use autopost::config;
 use autopost::crypto::Secret;
 use autopost::domain::{AccountId, ChatKind, ChatPlatform, OAuthProvider, Provider, TargetState};
 use autopost::output::print_line;
 use autopost::sim::x::{self as simx, SimXConfig, SimXUser};
 use autopost::store::{NewGrant, NewLinkedAccount, NewPost};
 use chrono::{DateTime, Utc};
+
+use super::{app_with, peak_rss_kib, percentile};
 
 /// What `autopost bench scheduler` is asked to do.
 #[derive(Debug, Clone, Copy)]
@@ -29,22 +30,15 @@ pub struct SchedulerBench {
 
 /// An App on a temporary data dir whose X points at a simulated X.
 async fn app_with_x(dir: &std::path::Path, x_url: &url::Url) -> anyhow::Result<App> {
-    let data = dir.display().to_string();
     let x = x_url.to_string();
-    let vars = [
-        ("AUTOPOST_DATA_DIR", data.as_str()),
-        ("AUTOPOST_X_CLIENT_ID", "bench"),
-        ("AUTOPOST_X_API_URL", x.as_str()),
-        ("AUTOPOST_LOG", "warn"),
-    ];
-    let empty = dir.join("empty.toml");
-    std::fs::write(&empty, "").context("cannot write to the temp dir")?;
-    let config = config::load(Some(&empty), |name| {
-        vars.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| (*v).to_owned())
-    })?;
-    Ok(App::open(config).await?)
+    app_with(
+        dir,
+        &[
+            ("AUTOPOST_X_CLIENT_ID", "bench"),
+            ("AUTOPOST_X_API_URL", x.as_str()),
+        ],
+    )
+    .await
 }
 
 /// Links `count` simulated X users to one chat; returns the chat, author and accounts.
@@ -102,26 +96,6 @@ async fn link_accounts(
         accounts.extend(linked);
     }
     Ok((chat, author, accounts))
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-/// Peak resident memory of this process, from /proc (Linux); `None` elsewhere.
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// 10,000 posts on 1,000 accounts due over one minute against a simulated X answering in
