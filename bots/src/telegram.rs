@@ -205,6 +205,8 @@ pub struct Options {
     pub max_backoff: Duration,
     /// Per-user command allowance.
     pub allowance: Allowance,
+    /// Wait before sending notifications again after Telegram refused or failed one.
+    pub notification_retry: Duration,
 }
 
 impl Default for Options {
@@ -215,6 +217,7 @@ impl Default for Options {
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             allowance: Allowance::default(),
+            notification_retry: Duration::from_secs(5),
         }
     }
 }
@@ -992,34 +995,43 @@ impl Inner {
     }
 
     /// Sends the stored notifications meant for Telegram chats: the backlog at start, then
-    /// again whenever the scheduler announces one.
+    /// whenever one is stored; after a failed send, again after `RETRY_NOTIFICATIONS`.
     async fn deliver_notifications(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut events = self.app.scheduler().subscribe();
-        loop {
-            self.deliver_backlog().await;
+        let mut stored = self.app.store().watch_notifications();
+        while !*shutdown.borrow() {
+            // Marks everything stored so far as seen: what follows wakes the next round.
+            stored.borrow_and_update();
+            let retry = match self.deliver_backlog().await {
+                Backlog::Delivered => None,
+                Backlog::More => continue,
+                Backlog::Failed(asked) => {
+                    Some(asked.map_or(self.options.notification_retry, |wait| {
+                        wait.max(self.options.notification_retry)
+                    }))
+                }
+            };
             tokio::select! {
                 biased;
                 () = stopped(&mut shutdown) => break,
-                event = events.recv() => match event {
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                },
+                changed = stored.changed() => if changed.is_err() { break },
+                () = sleep_or_never(retry) => {}
             }
         }
     }
 
-    async fn deliver_backlog(&self) {
+    async fn deliver_backlog(&self) -> Backlog {
         let store = self.app.store();
         let pending = match store
-            .undelivered_notifications_on(ChatPlatform::Telegram, 200)
+            .undelivered_notifications_on(ChatPlatform::Telegram, NOTIFICATION_PAGE)
             .await
         {
             Ok(pending) => pending,
             Err(e) => {
                 tracing::error!(error = %autopost::telemetry::chain(&e), "cannot read notifications");
-                return;
+                return Backlog::Failed(None);
             }
         };
+        let full_page = pending.len() >= NOTIFICATION_PAGE as usize;
         for (stored, remote) in pending {
             let notification = &stored.notification;
             let Ok(chat_id) = remote.parse::<i64>() else {
@@ -1051,9 +1063,18 @@ impl Inner {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, chat_id, "cannot deliver a notification; will retry");
-                    return; // keep the order; the next event retries
+                    let asked = match e {
+                        TelegramError::RetryAfter(wait) => Some(wait),
+                        _ => None,
+                    };
+                    return Backlog::Failed(asked); // keep the order
                 }
             }
+        }
+        if full_page {
+            Backlog::More
+        } else {
+            Backlog::Delivered
         }
     }
 }
@@ -1067,6 +1088,26 @@ fn keyboard(reply: &Reply) -> Option<InlineKeyboardMarkup> {
             .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.callback_data()))
             .collect::<Vec<_>>()])
     })
+}
+
+/// How a round of notification delivery ended.
+enum Backlog {
+    /// Nothing is left.
+    Delivered,
+    /// A full page went out; there may be more.
+    More,
+    /// Reading or sending failed; try again later (not before Telegram's Retry-After).
+    Failed(Option<Duration>),
+}
+
+/// Notifications read per round.
+const NOTIFICATION_PAGE: u32 = 200;
+
+async fn sleep_or_never(wait: Option<Duration>) {
+    match wait {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The file id and announced size of the picture in a message: the largest photo size, or
@@ -1209,6 +1250,7 @@ mod tests {
             min_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(200),
             allowance: Allowance::default(),
+            notification_retry: Duration::from_millis(100),
         };
         let bot = TelegramBot::start_with(app.clone(), options).await.unwrap();
         let shown = format!("{bot:?}");
@@ -1866,6 +1908,57 @@ mod tests {
         assert!(group_says[1].contains("private message"), "{group_says:?}");
         let private = f.messages_to(admin.id, 2).await;
         assert!(private[1].contains("/oauth/x/start"), "{private:?}");
+        f.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_notification_from_outside_the_scheduler_is_delivered_at_once_and_retried() {
+        let f = fixture().await;
+        let bob = bob();
+        f.tg.push_private_text(&bob, "/start");
+        f.messages_to(bob.id, 1).await;
+        let now = Utc::now();
+        let chat = f
+            .app
+            .store()
+            .upsert_chat(
+                ChatPlatform::Telegram,
+                &bob.id.to_string(),
+                ChatKind::Private,
+                None,
+                now,
+            )
+            .await
+            .unwrap();
+        let note = |text: &str| autopost::store::Notification {
+            chat: Some(chat.id),
+            user: None,
+            kind: autopost::store::NotificationKind::AccountLinked,
+            text: text.to_owned(),
+            link: None,
+        };
+        // As the OAuth callback stores it: no scheduler event follows.
+        f.app
+            .store()
+            .enqueue_notification(&note("Linked @team"), now)
+            .await
+            .unwrap();
+        let first = f.messages_to(bob.id, 2).await;
+        assert_eq!(first[1..], ["Linked @team"]);
+        // Flood control: the notification waits as long as Telegram asks, then goes out.
+        f.tg.fail_next("sendMessage", Failure::TooManyRequests { retry_after: 1 });
+        let asked_at = Instant::now();
+        f.app
+            .store()
+            .enqueue_notification(&note("Linked @other"), now)
+            .await
+            .unwrap();
+        let both = f.messages_to(bob.id, 3).await;
+        assert_eq!(both[1..], ["Linked @team", "Linked @other"]);
+        assert!(
+            asked_at.elapsed() >= Duration::from_millis(900),
+            "Retry-After honoured"
+        );
         f.shutdown().await;
     }
 

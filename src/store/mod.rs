@@ -61,6 +61,9 @@ struct Shared {
     writes: tokio::sync::Mutex<()>,
     /// When `first_delivery` last pruned old update ids (Unix ms).
     updates_pruned_at: AtomicI64,
+    /// Counts stored notifications, so front ends wake for every one, whoever stored it
+    /// (scheduler, linker, token upkeep).
+    notifications: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -167,6 +170,7 @@ impl Store {
                 pool: pool.clone(),
                 writes: tokio::sync::Mutex::new(()),
                 updates_pruned_at: AtomicI64::new(0),
+                notifications: tokio::sync::watch::Sender::new(0),
             }),
             pool,
             sealer: Arc::new(sealer),

@@ -87,7 +87,16 @@ impl Store {
         .bind(to_millis(now))
         .fetch_one(&self.pool)
         .await?;
+        self.shared
+            .notifications
+            .send_modify(|count| *count = count.wrapping_add(1));
         Ok(id)
+    }
+
+    /// Changes whenever a notification is stored: front ends wait on it to deliver at once.
+    /// Several changes between two looks show as one; the store holds the backlog.
+    pub fn watch_notifications(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.notifications.subscribe()
     }
 
     /// The oldest notifications not yet delivered.

@@ -13,7 +13,6 @@ use autopost::sim::SimServer;
 use autopost::sim::meta::{self as simmeta, SimMeta, SimMetaConfig, SimMetaUser, SimPage};
 use autopost::sim::telegram::{self as simtg, SimTelegram, SimTelegramConfig};
 use autopost::sim::x::{self as simx, SimX, SimXConfig, SimXUser};
-use autopost::throttle::Allowance;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use url::Url;
@@ -145,7 +144,7 @@ impl World {
             album_quiet: Duration::from_millis(300),
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(500),
-            allowance: Allowance::default(),
+            ..Options::default()
         };
         let bot = TelegramBot::start_with(app.clone(), options)
             .await
