@@ -27,7 +27,7 @@ use teloxide::types::{
     InlineKeyboardMarkup, InputFile, Message, ParseMode, Update, UpdateKind, User,
 };
 use teloxide::{ApiError, RequestError};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -377,13 +377,21 @@ impl Inner {
         let mut offset: i32 = 0;
         let mut backoff = self.options.min_backoff;
         let mut handlers = JoinSet::new();
+        let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let timeout = u32::try_from(self.options.poll_timeout.as_secs()).unwrap_or(10);
         loop {
             while handlers.try_join_next().is_some() {}
+            // Ask only for what can be handled now: a backlog stays at Telegram, not in memory.
+            let free = tokio::select! {
+                biased;
+                () = stopped(&mut shutdown) => break,
+                free = wait_for_slots(&slots) => free,
+            };
             let request = self
                 .bot
                 .get_updates()
                 .offset(offset)
+                .limit(u8::try_from(free.min(100)).unwrap_or(100))
                 .timeout(timeout)
                 .allowed_updates(ALLOWED_UPDATES);
             let answer = tokio::select! {
@@ -394,12 +402,24 @@ impl Inner {
             let wait = match answer {
                 Ok(updates) => {
                     backoff = self.options.min_backoff;
-                    for update in updates {
-                        let id = i32::try_from(update.id.0).unwrap_or(i32::MAX);
-                        offset = offset.max(id.saturating_add(1));
-                        self.spawn_update(&mut handlers, update);
+                    let next = updates
+                        .iter()
+                        .map(|u| i32::try_from(u.id.0).unwrap_or(i32::MAX).saturating_add(1))
+                        .max();
+                    match self.dispatch(&mut handlers, &slots, updates).await {
+                        // Confirmed with the next call's offset only once recorded, so a
+                        // database failure gets the same updates again instead of losing them.
+                        Ok(()) => {
+                            offset = next.map_or(offset, |next| offset.max(next));
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %autopost::telemetry::chain(&e), "cannot record Telegram updates; asking again");
+                            let wait = backoff;
+                            backoff = (backoff * 2).min(self.options.max_backoff);
+                            wait
+                        }
                     }
-                    continue;
                 }
                 Err(e) => {
                     let error = TelegramError::from(e);
@@ -433,59 +453,112 @@ impl Inner {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut handlers = JoinSet::new();
+        let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         loop {
             while handlers.try_join_next().is_some() {}
+            // While every slot is busy, updates wait in the route's queue, and once that is
+            // full Telegram is told to come back later.
+            let free = tokio::select! {
+                biased;
+                () = stopped(&mut shutdown) => break,
+                free = wait_for_slots(&slots) => free,
+            };
             let body = tokio::select! {
                 biased;
                 () = stopped(&mut shutdown) => break,
                 body = updates.recv() => body,
             };
             let Some(body) = body else { break };
-            self.spawn_raw_update(&mut handlers, &body);
+            let mut batch = vec![body];
+            while batch.len() < free.min(100) {
+                match updates.try_recv() {
+                    Ok(body) => batch.push(body),
+                    Err(_) => break,
+                }
+            }
+            self.dispatch_raw(&mut handlers, &slots, &batch).await;
         }
         updates.close();
-        while let Some(body) = updates.recv().await {
-            self.spawn_raw_update(&mut handlers, &body);
+        loop {
+            wait_for_slots(&slots).await;
+            let Some(body) = updates.recv().await else {
+                break;
+            };
+            self.dispatch_raw(&mut handlers, &slots, &[body]).await;
         }
         while handlers.join_next().await.is_some() {}
         self.finish_albums().await;
     }
 
-    fn spawn_raw_update(self: &Arc<Self>, handlers: &mut JoinSet<()>, body: &[u8]) {
-        match serde_json::from_slice::<Update>(body) {
-            Ok(update) => self.spawn_update(handlers, update),
-            // The route checked `update_id`; the rest is Telegram's and may be newer than us.
-            Err(e) => tracing::warn!(error = %e, "cannot read a Telegram update; skipped"),
+    /// Reads webhook bodies and dispatches them. Already answered 200, they cannot be asked
+    /// for again: a database failure here loses them, and is logged as an error.
+    async fn dispatch_raw(
+        self: &Arc<Self>,
+        handlers: &mut JoinSet<()>,
+        slots: &Arc<Semaphore>,
+        bodies: &[Bytes],
+    ) {
+        let updates: Vec<Update> = bodies
+            .iter()
+            .filter_map(|body| match serde_json::from_slice::<Update>(body) {
+                Ok(update) => Some(update),
+                // The route checked `update_id`; the rest is Telegram's and may be newer.
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read a Telegram update; skipped");
+                    None
+                }
+            })
+            .collect();
+        if let Err(e) = self.dispatch(handlers, slots, updates).await {
+            tracing::error!(error = %autopost::telemetry::chain(&e), "cannot record Telegram updates; they are lost");
         }
     }
 
-    fn spawn_update(self: &Arc<Self>, handlers: &mut JoinSet<()>, update: Update) {
-        let inner = self.clone();
-        let span = tracing::info_span!(
-            "update",
-            update_id = update.id.0,
-            chat_id = tracing::field::Empty
-        );
-        handlers.spawn(async move { inner.on_update(update).await }.instrument(span));
-    }
-
-    async fn on_update(self: Arc<Self>, update: Update) {
-        match self
+    /// Records a batch of updates as seen in one write, then handles each one not seen
+    /// before (Telegram redelivers when unsure) in its own task holding one slot.
+    async fn dispatch(
+        self: &Arc<Self>,
+        handlers: &mut JoinSet<()>,
+        slots: &Arc<Semaphore>,
+        updates: Vec<Update>,
+    ) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = updates.iter().map(|u| u.id.0.to_string()).collect();
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let fresh = self
             .app
             .store()
-            .first_delivery(SOURCE, &update.id.0.to_string(), Utc::now())
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::debug!("update already handled; skipped");
-                return;
+            .first_deliveries(SOURCE, &id_refs, Utc::now())
+            .await?;
+        for update in updates {
+            let id = update.id.0.to_string();
+            if !fresh.contains(&id) {
+                tracing::debug!(update_id = update.id.0, "update already handled; skipped");
+                continue;
             }
-            Err(e) => {
-                tracing::error!(error = %autopost::telemetry::chain(&e), "cannot check the update");
-                return;
-            }
+            // The caller waited for free slots; a missing one only means a brief overshoot.
+            let slot = slots.clone().try_acquire_owned().ok();
+            let inner = self.clone();
+            let span = tracing::info_span!(
+                "update",
+                update_id = update.id.0,
+                chat_id = tracing::field::Empty
+            );
+            handlers.spawn(
+                async move {
+                    inner.on_update(update).await;
+                    drop(slot);
+                }
+                .instrument(span),
+            );
         }
+        Ok(())
+    }
+
+    /// One update, already known to be new.
+    async fn on_update(self: Arc<Self>, update: Update) {
         let result = match update.kind {
             UpdateKind::Message(message) => {
                 tracing::Span::current().record("chat_id", message.chat.id.0);
@@ -1088,6 +1161,18 @@ fn keyboard(reply: &Reply) -> Option<InlineKeyboardMarkup> {
             .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.callback_data()))
             .collect::<Vec<_>>()])
     })
+}
+
+/// Updates handled at once; more wait at Telegram (polling) or in the webhook queue.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// Waits until at least one handler slot is free; returns how many are.
+async fn wait_for_slots(slots: &Semaphore) -> usize {
+    if slots.available_permits() == 0 {
+        // Dropped at once: this only waits for a handler to finish.
+        let _ = slots.acquire().await;
+    }
+    slots.available_permits().max(1)
 }
 
 /// How a round of notification delivery ended.

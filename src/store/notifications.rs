@@ -271,18 +271,44 @@ impl Store {
         update_id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let _turn = self.write_turn().await;
-        let done = sqlx::query(
-            "INSERT INTO processed_updates (source, update_id, processed_at) VALUES (?, ?, ?)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(source)
-        .bind(update_id)
-        .bind(to_millis(now))
-        .execute(&self.pool)
-        .await?;
-        // Keep a day of history: redeliveries come within minutes. Pruning once a minute is
-        // plenty, and spares every update a second write.
+        let fresh = self.first_deliveries(source, &[update_id], now).await?;
+        Ok(!fresh.is_empty())
+    }
+
+    /// [`Store::first_delivery`] for a batch in one write: returns the ids not seen before
+    /// (each once, even if listed twice). A poller gets updates in batches, and one commit
+    /// per batch instead of per update keeps the disk out of the way.
+    pub async fn first_deliveries(
+        &self,
+        source: &str,
+        update_ids: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut fresh = Vec::with_capacity(update_ids.len());
+        // SQLite binds at most 32,766 parameters per statement; three per row.
+        for chunk in update_ids.chunks(1_000) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let rows = vec!["(?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO processed_updates (source, update_id, processed_at) VALUES {rows}
+                 ON CONFLICT DO NOTHING RETURNING update_id"
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for id in chunk {
+                query = query.bind(source).bind(*id).bind(to_millis(now));
+            }
+            let _turn = self.write_turn().await;
+            fresh.extend(query.fetch_all(&self.pool).await?);
+        }
+        self.prune_processed_updates(now).await?;
+        Ok(fresh)
+    }
+
+    /// Keeps a day of update ids: redeliveries come within minutes. Pruning once a minute is
+    /// plenty, and spares every batch a second write.
+    async fn prune_processed_updates(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         let last = self.shared.updates_pruned_at.load(Ordering::Relaxed);
         if to_millis(now) - last >= 60_000
             && self
@@ -291,12 +317,13 @@ impl Store {
                 .compare_exchange(last, to_millis(now), Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
+            let _turn = self.write_turn().await;
             sqlx::query("DELETE FROM processed_updates WHERE processed_at < ?")
                 .bind(to_millis(now) - 86_400_000)
                 .execute(&self.pool)
                 .await?;
         }
-        Ok(done.rows_affected() == 1)
+        Ok(())
     }
 }
 
@@ -311,6 +338,18 @@ mod delivery_tests {
         let now = Utc::now();
         assert!(store.first_delivery("telegram", "1001", now).await.unwrap());
         assert!(!store.first_delivery("telegram", "1001", now).await.unwrap());
+        let fresh = store
+            .first_deliveries("telegram", &["1000", "1001", "1002", "1002"], now)
+            .await
+            .unwrap();
+        assert_eq!(fresh, ["1000", "1002"], "only the unseen, each once");
+        assert!(
+            store
+                .first_deliveries("telegram", &[], now)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert!(store.first_delivery("discord", "1001", now).await.unwrap());
     }
 
