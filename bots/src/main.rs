@@ -101,6 +101,16 @@ enum Bench {
         #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
         queued: Vec<usize>,
     },
+    /// `autopost run` with the Telegram bot configured against a simulated Bot API: time
+    /// until it serves and polls, resident memory once idle.
+    Idle {
+        /// Starts measured.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Seconds each start idles before its memory is read.
+        #[arg(long, default_value_t = 3)]
+        settle_secs: u64,
+    },
     /// The real Telegram bot (long polling) against a simulated Bot API: updates/s, handling
     /// latency at an offered rate, CPU per update, peak memory; every update answered once.
     Telegram {
@@ -165,6 +175,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Bench::Claim { queued } => {
                     bench::claim(queued).await?;
                     Ok(ExitCode::SUCCESS)
+                }
+                Bench::Idle { runs, settle_secs } => {
+                    let ok = bench::idle(bench::IdleBench {
+                        runs: *runs,
+                        settle: std::time::Duration::from_secs(*settle_secs),
+                    })
+                    .await?;
+                    Ok(if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    })
                 }
                 Bench::Telegram {
                     burst,

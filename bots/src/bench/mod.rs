@@ -1,6 +1,7 @@
 //! `autopost bench`: measurements of the real scheduler, store and Telegram front end against
 //! the simulated platforms, in a temporary directory, with no configuration and no network.
 
+mod idle;
 mod scheduler;
 mod telegram;
 
@@ -10,6 +11,7 @@ use anyhow::Context;
 use autopost::app::App;
 use autopost::config;
 
+pub use idle::{IdleBench, idle};
 pub use scheduler::{SchedulerBench, claim, scheduler};
 pub use telegram::{TelegramBench, telegram};
 
@@ -52,6 +54,11 @@ fn current_rss_kib() -> Option<u64> {
 
 fn proc_status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status_kib(&status, field)
+}
+
+/// A `kB` field (`VmRSS:`) of a /proc/PID/status text.
+fn status_kib(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
         .find(|l| l.starts_with(field))?
