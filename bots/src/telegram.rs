@@ -1367,77 +1367,71 @@ mod tests {
     impl Fixture {
         /// Links the simulated X account to the Telegram chat `chat`, owned by `owner`.
         async fn link_x(&self, chat: i64, kind: ChatKind, owner: i64) {
-            let now = Utc::now();
-            let store = self.app.store();
-            let user = store
-                .upsert_user(ChatPlatform::Telegram, &owner.to_string(), None, now)
-                .await
-                .unwrap();
-            let chat = store
-                .upsert_chat(ChatPlatform::Telegram, &chat.to_string(), kind, None, now)
-                .await
-                .unwrap();
-            store
-                .save_linked_grant(
-                    NewGrant {
-                        owner: user.id,
-                        provider: OAuthProvider::X,
-                        remote_user_id: "2244994945",
-                        scopes: "",
-                        access_token: Secret::new("tok"),
-                        refresh_token: Some(Secret::new("ref")),
-                        expires_at: None,
-                    },
-                    vec![NewLinkedAccount {
-                        provider: Provider::X,
-                        remote_id: "2244994945".to_owned(),
-                        display_name: "@team".to_owned(),
-                        access_token: None,
-                    }],
-                    chat.id,
-                    now,
-                )
-                .await
-                .unwrap();
+            let grant = |owner| NewGrant {
+                owner,
+                provider: OAuthProvider::X,
+                remote_user_id: "2244994945",
+                scopes: "",
+                access_token: Secret::new("tok"),
+                refresh_token: Some(Secret::new("ref")),
+                expires_at: None,
+            };
+            let team = NewLinkedAccount {
+                provider: Provider::X,
+                remote_id: "2244994945".to_owned(),
+                display_name: "@team".to_owned(),
+                access_token: None,
+            };
+            self.link(chat, kind, owner, grant, vec![team]).await;
         }
 
         /// Links the simulated Facebook Page `Alice's Bakery` and its Instagram account to the
         /// Telegram chat `chat`, owned by `owner`.
         async fn link_meta(&self, chat: i64, kind: ChatKind, owner: i64) {
-            let now = Utc::now();
-            let store = self.app.store();
-            let user = store
-                .upsert_user(ChatPlatform::Telegram, &owner.to_string(), None, now)
-                .await
-                .unwrap();
-            let chat = store
-                .upsert_chat(ChatPlatform::Telegram, &chat.to_string(), kind, None, now)
-                .await
-                .unwrap();
+            let grant = |owner| NewGrant {
+                owner,
+                provider: OAuthProvider::Meta,
+                remote_user_id: "10158000000000001",
+                scopes: "pages_manage_posts",
+                access_token: Secret::new("meta-user"),
+                refresh_token: None,
+                expires_at: None,
+            };
             let page = |provider, remote_id: &str, name: &str| NewLinkedAccount {
                 provider,
                 remote_id: remote_id.to_owned(),
                 display_name: name.to_owned(),
                 access_token: Some(Secret::new("page-token")),
             };
+            let accounts = vec![
+                page(Provider::FacebookPage, "5550001", "Alice's Bakery"),
+                page(Provider::Instagram, "17841400000000001", "@alices_bakery"),
+            ];
+            self.link(chat, kind, owner, grant, accounts).await;
+        }
+
+        /// Stores a grant of `owner` (as `grant` builds it for their user id) and links its
+        /// `accounts` to the Telegram chat `chat`.
+        async fn link(
+            &self,
+            chat: i64,
+            kind: ChatKind,
+            owner: i64,
+            grant: impl FnOnce(autopost::domain::UserId) -> NewGrant<'static>,
+            accounts: Vec<NewLinkedAccount>,
+        ) {
+            let now = Utc::now();
+            let store = self.app.store();
+            let user = store
+                .upsert_user(ChatPlatform::Telegram, &owner.to_string(), None, now)
+                .await
+                .unwrap();
+            let chat = store
+                .upsert_chat(ChatPlatform::Telegram, &chat.to_string(), kind, None, now)
+                .await
+                .unwrap();
             store
-                .save_linked_grant(
-                    NewGrant {
-                        owner: user.id,
-                        provider: OAuthProvider::Meta,
-                        remote_user_id: "10158000000000001",
-                        scopes: "pages_manage_posts",
-                        access_token: Secret::new("meta-user"),
-                        refresh_token: None,
-                        expires_at: None,
-                    },
-                    vec![
-                        page(Provider::FacebookPage, "5550001", "Alice's Bakery"),
-                        page(Provider::Instagram, "17841400000000001", "@alices_bakery"),
-                    ],
-                    chat.id,
-                    now,
-                )
+                .save_linked_grant(grant(user.id), accounts, chat.id, now)
                 .await
                 .unwrap();
         }
