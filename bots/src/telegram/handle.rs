@@ -1,0 +1,276 @@
+//! One update: a message (or a whole album) or a button press becomes an `Actor` and text,
+//! goes to `commands`, and its `Reply` goes to `outbox`.
+
+use super::files::image_of;
+use super::*;
+
+impl Inner {
+    /// One update, already known to be new.
+    pub(super) async fn on_update(self: Arc<Self>, update: Update) {
+        let result = match update.kind {
+            UpdateKind::Message(message) => {
+                tracing::Span::current().record("chat_id", message.chat.id.0);
+                // Telegram announces an upgrade in both chats; the first one moves the data.
+                let migration = match (message.migrate_to_chat_id(), message.migrate_from_chat_id())
+                {
+                    (Some(to), _) => Some((message.chat.id, *to)),
+                    (None, Some(from)) => Some((*from, message.chat.id)),
+                    (None, None) => None,
+                };
+                if let Some((from, to)) = migration {
+                    self.follow_migration(from, to).await;
+                    return;
+                }
+                match message.media_group_id() {
+                    Some(group) => {
+                        let group = group.0.clone();
+                        self.album_part(group, message);
+                        Ok(())
+                    }
+                    None => self.on_message(vec![message]).await,
+                }
+            }
+            UpdateKind::CallbackQuery(query) => {
+                if let Some(message) = &query.message {
+                    tracing::Span::current().record("chat_id", message.chat().id.0);
+                }
+                self.on_callback(query).await
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "update not handled");
+        }
+    }
+
+    /// One message, or all parts of an album (oldest first).
+    pub(super) async fn on_message(&self, mut parts: Vec<Message>) -> Result<(), TelegramError> {
+        parts.sort_by_key(|m| m.id.0);
+        let Some(first) = parts.first() else {
+            return Ok(());
+        };
+        let chat = &first.chat;
+        let kind = if chat.is_private() {
+            ChatKind::Private
+        } else if chat.is_group() || chat.is_supergroup() {
+            ChatKind::Group
+        } else {
+            return Ok(()); // channels are not for autopost
+        };
+        // Anonymous group admins and channels carry no person to act as.
+        let Some(from) = first.from.clone().filter(|u| !u.is_bot) else {
+            return Ok(());
+        };
+        let text = parts.iter().find_map(|m| m.text().or_else(|| m.caption()));
+        let files: Vec<(FileId, u32)> = parts.iter().filter_map(image_of).collect();
+        let is_private = kind == ChatKind::Private;
+        let context = ParseContext {
+            bot_username: Some(&self.username),
+            is_private,
+        };
+        let Some(text) = text else {
+            if is_private && !files.is_empty() {
+                let hint = Reply::error(
+                    "to post this picture, give it a caption `WHEN | TEXT`, such as `tomorrow 9am | hello`",
+                );
+                self.send(chat.id, &hint).await?;
+            }
+            return Ok(());
+        };
+        // Parse first: ordinary group talk costs no database write, download or admin check.
+        let command = match commands::parse(text, context) {
+            Ok(None) => return Ok(()),
+            Ok(Some(command)) => Some(command),
+            Err(_) => None, // `on_message` answers with the parse error
+        };
+        let actor = self.actor(&from, chat, kind, command.as_ref()).await?;
+        let mut images = Vec::new();
+        if matches!(command, Some(Command::Post { .. })) {
+            for (file, size) in &files {
+                match self.download(file, *size).await {
+                    Ok(bytes) => images.push(bytes),
+                    Err(TelegramError::TooLarge { bytes, limit }) => {
+                        let reply =
+                            Reply::error(&ImageError::TooLarge { bytes, limit }.to_string());
+                        return self.reply(chat, &from, &reply, command.as_ref()).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot download an image");
+                        let reply = Reply::error(
+                            "I could not fetch your image from Telegram; please send it again",
+                        );
+                        return self.reply(chat, &from, &reply, command.as_ref()).await;
+                    }
+                }
+            }
+        }
+        let reply = commands::on_message(
+            &self.app,
+            &self.throttle,
+            &actor,
+            text,
+            images,
+            context,
+            Utc::now(),
+        )
+        .await;
+        match reply {
+            Some(reply) => self.reply(chat, &from, &reply, command.as_ref()).await,
+            None => Ok(()),
+        }
+    }
+
+    pub(super) async fn on_callback(&self, query: CallbackQuery) -> Result<(), TelegramError> {
+        let data = query.data.clone().unwrap_or_default();
+        let Some(message) = &query.message else {
+            self.answer(&query, "This button no longer works.").await;
+            return Ok(());
+        };
+        let chat = message.chat();
+        let kind = if chat.is_private() {
+            ChatKind::Private
+        } else {
+            ChatKind::Group
+        };
+        let actor = match self.actor(&query.from, chat, kind, None).await {
+            Ok(actor) => actor,
+            Err(e) => {
+                self.answer(&query, "Something went wrong; please try again.")
+                    .await;
+                return Err(e);
+            }
+        };
+        let reply = commands::on_button(&self.app, &actor, &data, Utc::now()).await;
+        let Some(reply) = reply else {
+            self.answer(&query, "This button no longer works.").await;
+            return Ok(());
+        };
+        if reply.refused {
+            // Only the presser hears why; the message stays as the others see it.
+            self.alert(&query, &short_text(&reply)).await;
+            return Ok(());
+        }
+        self.answer(&query, &short_text(&reply)).await;
+        if reply.private || reply.file.is_some() {
+            return self.reply(chat, &query.from, &reply, None).await;
+        }
+        // The outcome replaces the message the button was under, so the button cannot be
+        // pressed twice; if Telegram will not edit it (too old), the outcome is sent anew.
+        match self.edit(chat.id, message.id(), &reply).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot edit the message under the button");
+                self.send(chat.id, &reply).await
+            }
+        }
+    }
+
+    /// Answers a callback query so the client stops its spinner; a failure is only logged.
+    pub(super) async fn answer(&self, query: &CallbackQuery, text: &str) {
+        self.answer_with(query, text, false).await;
+    }
+
+    /// Answers a callback query with a pop-up only the presser sees.
+    pub(super) async fn alert(&self, query: &CallbackQuery, text: &str) {
+        self.answer_with(query, text, true).await;
+    }
+
+    pub(super) async fn answer_with(&self, query: &CallbackQuery, text: &str, alert: bool) {
+        if let Err(e) = self
+            .bot
+            .answer_callback_query(query.id.clone())
+            .text(text)
+            .show_alert(alert)
+            .await
+        {
+            tracing::warn!(error = %TelegramError::from(e), "cannot answer a button press");
+        }
+    }
+
+    /// The person and chat as the core knows them. Admin rights are asked of Telegram only
+    /// when the command needs them (`command` None = a button press, which always may).
+    pub(super) async fn actor(
+        &self,
+        from: &User,
+        chat: &Chat,
+        kind: ChatKind,
+        command: Option<&Command>,
+    ) -> Result<Actor, TelegramError> {
+        let now = Utc::now();
+        let store = self.app.store();
+        let name = from.full_name();
+        let user = store
+            .upsert_user(
+                ChatPlatform::Telegram,
+                &from.id.0.to_string(),
+                Some(&name),
+                now,
+            )
+            .await?;
+        let title = chat.title();
+        let stored = store
+            .upsert_chat(
+                ChatPlatform::Telegram,
+                &chat.id.0.to_string(),
+                kind,
+                title,
+                now,
+            )
+            .await?;
+        let needs_admin = match command {
+            None => true,
+            Some(command) => matches!(
+                command,
+                Command::Cancel { .. }
+                    | Command::Edit { .. }
+                    | Command::PostNow { .. }
+                    | Command::Connect { .. }
+                    | Command::Disconnect { .. }
+            ),
+        };
+        // In a private chat the person is the whole team.
+        let is_admin = if kind == ChatKind::Private {
+            true
+        } else if needs_admin {
+            match self.bot.get_chat_member(chat.id, from.id).await {
+                Ok(member) => member.is_privileged(),
+                Err(e) => {
+                    tracing::warn!(error = %TelegramError::from(e), "cannot read admin rights");
+                    false
+                }
+            }
+        } else {
+            false
+        };
+        Ok(Actor {
+            user: user.id,
+            chat: stored.id,
+            is_admin,
+        })
+    }
+}
+
+/// The first line of a reply as plain text, short enough for a callback answer.
+pub(super) fn short_text(reply: &Reply) -> String {
+    let line = reply
+        .text
+        .iter()
+        .map(|commands::Block::Line(spans)| {
+            spans
+                .iter()
+                .map(|span| match span {
+                    commands::Span::Plain(t)
+                    | commands::Span::Bold(t)
+                    | commands::Span::Code(t) => t.as_str(),
+                    commands::Span::Link { text, .. } => text.as_str(),
+                })
+                .collect::<String>()
+        })
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| "Done.".to_owned());
+    let mut short: String = line.chars().take(190).collect();
+    if short.len() < line.len() {
+        short.push('…');
+    }
+    short
+}

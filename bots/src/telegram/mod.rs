@@ -1,0 +1,382 @@
+//! The Telegram front end: translation only. An update comes in (long polling, or by webhook
+//! through the core's `/telegram/webhook` when `AUTOPOST_TELEGRAM_WEBHOOK_SECRET` is set),
+//! becomes an `Actor` plus text and images, goes to `commands`, and the `Reply` goes back out
+//! as HTML with an inline keyboard. Also delivers the scheduler's notifications to Telegram
+//! chats.
+//!
+//! Hazards handled here (SPEC §11): redelivered updates are skipped by `update_id`; the
+//! teloxide `Bot` (whose Debug prints the token) is never formatted; errors from reqwest and
+//! teloxide lose every URL (the Bot API URL holds the token) before they are kept or logged.
+//! Updates come in through `intake`, are handled in `handle`, answers leave through `outbox`,
+//! and pictures are fetched by `files`.
+
+mod files;
+mod handle;
+mod intake;
+mod outbox;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use autopost::app::App;
+use autopost::domain::{ChatKind, ChatPlatform};
+use autopost::images::{ImageError, MAX_INPUT_BYTES};
+use autopost::posting::Actor;
+use autopost::store::StoreError;
+use autopost::throttle::{Allowance, Throttle};
+use bytes::Bytes;
+use chrono::Utc;
+use teloxide::prelude::*;
+use teloxide::types::{
+    AllowedUpdate, BotCommand, CallbackQuery, Chat, FileId, InlineKeyboardButton,
+    InlineKeyboardMarkup, InputFile, Message, ParseMode, Update, UpdateKind, User,
+};
+use teloxide::{ApiError, RequestError};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::commands::{self, Command, ParseContext, Reply};
+
+/// Where updates come from, for `first_delivery`.
+const SOURCE: &str = "telegram";
+
+/// The update kinds the bot handles; Telegram sends no others.
+const ALLOWED_UPDATES: [AllowedUpdate; 2] = [AllowedUpdate::Message, AllowedUpdate::CallbackQuery];
+
+/// The verbs of SPEC §4, as the Telegram command menu shows them.
+const MENU: &[(&str, &str)] = &[
+    ("start", "What autopost does, privacy notice and examples"),
+    ("help", "How to schedule posts, with examples"),
+    ("post", "Schedule a post: /post WHEN | TEXT"),
+    ("queue", "This chat's pending posts"),
+    ("cancel", "Cancel a pending post: /cancel ID"),
+    ("edit", "Change a pending post: /edit ID WHEN | TEXT"),
+    ("postnow", "Publish a pending post now: /postnow ID"),
+    ("history", "Recently published and failed posts"),
+    ("connect", "Link an account: /connect x|facebook|instagram"),
+    ("accounts", "The accounts this chat posts to"),
+    ("disconnect", "Unlink an account: /disconnect ACCOUNT"),
+    ("timezone", "Show or set your time zone: /timezone ZONE"),
+    ("export", "Your data as a JSON file, sent privately"),
+    ("deleteme", "Erase everything autopost keeps about you"),
+];
+
+/// Why a Telegram call failed. No variant carries a URL or the token.
+// Display and Error are written out below: the bots crate does not depend on thiserror.
+#[derive(Debug)]
+pub enum TelegramError {
+    /// The Bot API refused the call; retrying the same call will not help.
+    Refused {
+        /// Telegram's description.
+        description: String,
+    },
+    /// The person blocked the bot or never pressed Start: ask them to open a private chat.
+    Forbidden {
+        /// Telegram's description.
+        description: String,
+    },
+    /// Flood control: wait this long before the next call.
+    RetryAfter(Duration),
+    /// The group became a supergroup with this id.
+    Migrated(i64),
+    /// Nothing usable came back (network, timeout, unreadable answer); a retry may work.
+    Unreachable {
+        /// The error chain, URLs removed.
+        detail: String,
+    },
+    /// An attached file is over the size limit.
+    TooLarge {
+        /// Its size (as announced or as read so far).
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The database failed.
+    Store(StoreError),
+    /// `AUTOPOST_TELEGRAM_TOKEN` is not set.
+    NotConfigured,
+}
+
+impl fmt::Display for TelegramError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TelegramError::Refused { description } => {
+                write!(f, "the Telegram Bot API refused the call: {description}")
+            }
+            TelegramError::Forbidden { description } => {
+                write!(
+                    f,
+                    "Telegram does not let the bot write there: {description}"
+                )
+            }
+            TelegramError::RetryAfter(wait) => write!(f, "Telegram asks to wait {wait:?}"),
+            TelegramError::Migrated(chat) => write!(f, "the group moved to the supergroup {chat}"),
+            TelegramError::Unreachable { detail } => {
+                write!(f, "cannot reach the Telegram Bot API: {detail}")
+            }
+            TelegramError::TooLarge { bytes, limit } => {
+                write!(f, "the file is {bytes} bytes, over the limit of {limit}")
+            }
+            TelegramError::Store(_) => f.write_str("the database failed"),
+            TelegramError::NotConfigured => {
+                f.write_str("the Telegram bot is not configured (AUTOPOST_TELEGRAM_TOKEN)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TelegramError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TelegramError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for TelegramError {
+    fn from(error: StoreError) -> Self {
+        TelegramError::Store(error)
+    }
+}
+
+impl From<RequestError> for TelegramError {
+    fn from(error: RequestError) -> Self {
+        match error {
+            RequestError::Api(api) => {
+                let description = match &api {
+                    ApiError::Unknown(text) => scrub(text),
+                    known => scrub(&known.to_string()),
+                };
+                if is_forbidden(&api, &description) {
+                    TelegramError::Forbidden { description }
+                } else {
+                    TelegramError::Refused { description }
+                }
+            }
+            RequestError::MigrateToChatId(chat) => TelegramError::Migrated(chat.0),
+            RequestError::RetryAfter(wait) => TelegramError::RetryAfter(wait.duration()),
+            other => TelegramError::Unreachable {
+                detail: scrub(&autopost::telemetry::chain(&other)),
+            },
+        }
+    }
+}
+
+fn is_forbidden(api: &ApiError, description: &str) -> bool {
+    matches!(
+        api,
+        ApiError::BotBlocked
+            | ApiError::CantInitiateConversation
+            | ApiError::UserDeactivated
+            | ApiError::BotKicked
+            | ApiError::BotKickedFromSupergroup
+    ) || description.starts_with("Forbidden")
+}
+
+/// Removes every URL from an error text: the Bot API URL carries the token.
+fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = ["http://", "https://"]
+        .iter()
+        .filter_map(|scheme| rest.find(scheme))
+        .min()
+    {
+        out.push_str(&rest[..start]);
+        out.push_str("[url]");
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == ')' || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Timings of the bot; the defaults are the production values.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Long-poll timeout of `getUpdates`.
+    pub poll_timeout: Duration,
+    /// Quiet time after the last part of an album before it is handled as one post.
+    pub album_quiet: Duration,
+    /// First wait after a failed poll; doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    /// Longest wait after failed polls.
+    pub max_backoff: Duration,
+    /// Per-user command allowance.
+    pub allowance: Allowance,
+    /// Wait before sending notifications again after Telegram refused or failed one.
+    pub notification_retry: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            poll_timeout: Duration::from_secs(10),
+            album_quiet: Duration::from_secs(1),
+            min_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            allowance: Allowance::default(),
+            notification_retry: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The running Telegram bot. Owns the teloxide `Bot`, which is never formatted: its Debug
+/// output holds the token.
+#[derive(Clone)]
+pub struct TelegramBot {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TelegramBot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelegramBot")
+            .field("username", &self.inner.username)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    bot: Bot,
+    app: Arc<App>,
+    throttle: Throttle,
+    username: String,
+    options: Options,
+    /// Updates come from the core's webhook route instead of `getUpdates`.
+    webhook: bool,
+    albums: Mutex<HashMap<String, Album>>,
+    /// The tasks that hand albums on once complete, awaited at shutdown.
+    album_timers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// Parts of an album seen so far.
+struct Album {
+    parts: Vec<Message>,
+    last_part: Instant,
+}
+
+impl TelegramBot {
+    /// Connects to the configured Bot API: learns the bot's username (`getMe`), removes a
+    /// webhook left from an earlier deployment, and publishes the command menu.
+    pub async fn start_with(app: Arc<App>, options: Options) -> Result<Self, TelegramError> {
+        let config = app
+            .config()
+            .telegram
+            .as_ref()
+            .ok_or(TelegramError::NotConfigured)?;
+        let bot = Bot::new(config.token.expose()).set_api_url(api_base(&config.api_url));
+        let me = bot.get_me().await.map_err(TelegramError::from)?;
+        let username = me.username().to_owned();
+        let webhook = config.webhook_secret.is_some();
+        match &config.webhook_secret {
+            Some(secret) => {
+                let url = app.telegram_webhook_url();
+                bot.set_webhook(url)
+                    .secret_token(secret.expose().to_owned())
+                    .allowed_updates(ALLOWED_UPDATES)
+                    .await
+                    .map_err(TelegramError::from)?;
+            }
+            // getUpdates answers 409 while a webhook is set: remove one left from an earlier
+            // deployment.
+            None => match bot.get_webhook_info().await {
+                Ok(info) if info.url.is_some() => {
+                    if let Err(e) = bot.delete_webhook().await {
+                        tracing::warn!(error = %TelegramError::from(e), "cannot remove the old webhook");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %TelegramError::from(e), "cannot read the webhook");
+                }
+            },
+        }
+        bot.set_my_commands(MENU.iter().map(|(c, d)| BotCommand::new(*c, *d)))
+            .await
+            .map_err(TelegramError::from)?;
+        tracing::info!(
+            bot = %username,
+            mode = if webhook { "webhook" } else { "polling" },
+            "Telegram bot connected"
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                bot,
+                throttle: Throttle::new(options.allowance),
+                app,
+                username,
+                options,
+                webhook,
+                albums: Mutex::new(HashMap::new()),
+                album_timers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Starts the bot (retrying while the Bot API cannot be reached) and runs it until
+    /// `shutdown` turns true. For `autopost run`: start-up never waits on Telegram.
+    pub async fn serve(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+        let options = Options::default();
+        let mut backoff = options.min_backoff;
+        loop {
+            let started = tokio::select! {
+                biased;
+                () = stopped(&mut shutdown) => return,
+                started = Self::start_with(app.clone(), options) => started,
+            };
+            match started {
+                Ok(bot) => return bot.run(shutdown).await,
+                Err(TelegramError::NotConfigured) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, retry_ms = backoff.as_millis() as u64, "cannot start the Telegram bot");
+                }
+            }
+            tokio::select! {
+                biased;
+                () = stopped(&mut shutdown) => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(options.max_backoff);
+        }
+    }
+
+    /// Takes updates (polling or webhook) and delivers notifications until `shutdown` turns
+    /// true; then waits for the updates being handled.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let notifier = tokio::spawn(self.inner.clone().deliver_notifications(shutdown.clone()));
+        if !self.inner.webhook {
+            self.inner.clone().poll(shutdown).await;
+        } else if let Some(updates) = self.inner.app.take_telegram_updates() {
+            self.inner
+                .clone()
+                .take_webhook_updates(updates, shutdown)
+                .await;
+        } else {
+            tracing::error!("another Telegram bot already takes this app's webhook updates");
+        }
+        if let Err(e) = notifier.await {
+            tracing::error!(error = %e, "Telegram notification task ended abnormally");
+        }
+    }
+}
+
+/// The API base teloxide appends `/bot<token>/<method>` to: without a trailing slash.
+fn api_base(url: &url::Url) -> url::Url {
+    let text = url.as_str().trim_end_matches('/');
+    url::Url::parse(text).unwrap_or_else(|_| url.clone())
+}
+
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // An error means the sender is gone: treat as a stop.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
