@@ -1,6 +1,8 @@
 //! Where updates come in: long polling or the core's webhook queue, at most `MAX_IN_FLIGHT`
 //! handled at once, each batch recorded (redeliveries skipped) before it is handled; album
-//! parts gathered into one message.
+//! parts gathered into one message. Recording before handling makes each update at most
+//! once: a crash mid-handling loses that one command (its author sees no answer and can send
+//! it again) rather than risking a second post when Telegram redelivers it.
 
 use super::*;
 
