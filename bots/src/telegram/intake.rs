@@ -9,7 +9,7 @@ use super::*;
 impl Inner {
     pub(super) async fn poll(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut offset: i32 = 0;
-        let mut backoff = self.options.min_backoff;
+        let mut backoff = Backoff::new(&self.options);
         let mut handlers = JoinSet::new();
         let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let timeout = u32::try_from(self.options.poll_timeout.as_secs()).unwrap_or(10);
@@ -35,7 +35,6 @@ impl Inner {
             };
             let wait = match answer {
                 Ok(updates) => {
-                    backoff = self.options.min_backoff;
                     let next = updates
                         .iter()
                         .map(|u| i32::try_from(u.id.0).unwrap_or(i32::MAX).saturating_add(1))
@@ -44,13 +43,13 @@ impl Inner {
                         // Confirmed with the next call's offset only once recorded, so a
                         // database failure gets the same updates again instead of losing them.
                         Ok(()) => {
+                            backoff.reset();
                             offset = next.map_or(offset, |next| offset.max(next));
                             continue;
                         }
                         Err(e) => {
-                            tracing::error!(error = %autopost::telemetry::chain(&e), "cannot record Telegram updates; asking again");
-                            let wait = backoff;
-                            backoff = (backoff * 2).min(self.options.max_backoff);
+                            let wait = backoff.next();
+                            tracing::error!(error = %autopost::telemetry::chain(&e), wait_ms = wait.as_millis() as u64, "cannot record Telegram updates; asking again");
                             wait
                         }
                     }
@@ -60,9 +59,8 @@ impl Inner {
                     match error {
                         TelegramError::RetryAfter(wait) => wait,
                         other => {
-                            tracing::warn!(error = %other, wait_ms = backoff.as_millis() as u64, "getUpdates failed");
-                            let wait = backoff;
-                            backoff = (backoff * 2).min(self.options.max_backoff);
+                            let wait = backoff.next();
+                            tracing::warn!(error = %other, wait_ms = wait.as_millis() as u64, "getUpdates failed");
                             wait
                         }
                     }

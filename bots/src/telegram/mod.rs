@@ -327,26 +327,27 @@ impl TelegramBot {
     /// `shutdown` turns true. For `autopost run`: start-up never waits on Telegram.
     pub async fn serve(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         let options = Options::default();
-        let mut backoff = options.min_backoff;
+        let mut backoff = Backoff::new(&options);
         loop {
             let started = tokio::select! {
                 biased;
                 () = stopped(&mut shutdown) => return,
                 started = Self::start_with(app.clone(), options) => started,
             };
-            match started {
+            let wait = match started {
                 Ok(bot) => return bot.run(shutdown).await,
                 Err(TelegramError::NotConfigured) => return,
                 Err(e) => {
-                    tracing::error!(error = %e, retry_ms = backoff.as_millis() as u64, "cannot start the Telegram bot");
+                    let wait = backoff.next();
+                    tracing::error!(error = %e, retry_ms = wait.as_millis() as u64, "cannot start the Telegram bot");
+                    wait
                 }
-            }
+            };
             tokio::select! {
                 biased;
                 () = stopped(&mut shutdown) => return,
-                () = tokio::time::sleep(backoff) => {}
+                () = tokio::time::sleep(wait) => {}
             }
-            backoff = (backoff * 2).min(options.max_backoff);
         }
     }
 
@@ -374,6 +375,35 @@ impl TelegramBot {
 fn api_base(url: &url::Url) -> url::Url {
     let text = url.as_str().trim_end_matches('/');
     url::Url::parse(text).unwrap_or_else(|_| url.clone())
+}
+
+/// Waits after failures in a row: `min_backoff`, doubling up to `max_backoff`.
+struct Backoff {
+    next: Duration,
+    min: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn new(options: &Options) -> Self {
+        Self {
+            next: options.min_backoff,
+            min: options.min_backoff,
+            max: options.max_backoff,
+        }
+    }
+
+    /// The wait after one more failure.
+    fn next(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(self.max);
+        wait
+    }
+
+    /// After a success: the next failure waits the least again.
+    fn reset(&mut self) {
+        self.next = self.min;
+    }
 }
 
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {

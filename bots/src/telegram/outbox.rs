@@ -74,10 +74,21 @@ impl Inner {
     /// One reply as HTML with its buttons, or as a document with a caption; sent again to
     /// the supergroup if the group was upgraded meanwhile.
     pub(super) async fn send(&self, chat: ChatId, reply: &Reply) -> Result<(), TelegramError> {
-        match self.send_once(chat, reply).await {
+        self.following_upgrade(chat, |chat| self.send_once(chat, reply))
+            .await
+    }
+
+    /// Runs `call` on `chat`; if the group has become a supergroup meanwhile, follows it there
+    /// and runs `call` once more on the new id.
+    async fn following_upgrade<F, Fut>(&self, chat: ChatId, call: F) -> Result<(), TelegramError>
+    where
+        F: Fn(ChatId) -> Fut,
+        Fut: std::future::Future<Output = Result<(), TelegramError>>,
+    {
+        match call(chat).await {
             Err(TelegramError::Migrated(to)) => {
                 self.follow_migration(chat, ChatId(to)).await;
-                self.send_once(ChatId(to), reply).await
+                call(ChatId(to)).await
             }
             other => other,
         }
@@ -111,19 +122,11 @@ impl Inner {
     }
 
     pub(super) async fn send_plain(&self, chat: ChatId, text: &str) -> Result<(), TelegramError> {
-        match self
-            .bot
-            .send_message(chat, text)
-            .await
-            .map_err(TelegramError::from)
-        {
-            Err(TelegramError::Migrated(to)) => {
-                self.follow_migration(chat, ChatId(to)).await;
-                self.bot.send_message(ChatId(to), text).await?;
-                Ok(())
-            }
-            other => other.map(drop),
-        }
+        self.following_upgrade(chat, |chat| async move {
+            self.bot.send_message(chat, text).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Sends the stored notifications meant for Telegram chats: the backlog at start, then

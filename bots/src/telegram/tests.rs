@@ -909,3 +909,17 @@ fn urls_are_scrubbed_from_error_text() {
     );
     assert!(clean.contains("refused"));
 }
+
+#[test]
+fn backoff_doubles_up_to_its_cap_and_starts_over_after_a_success() {
+    let options = Options {
+        min_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(300),
+        ..Options::default()
+    };
+    let mut backoff = Backoff::new(&options);
+    let waits: Vec<u64> = (0..4).map(|_| backoff.next().as_millis() as u64).collect();
+    assert_eq!(waits, [100, 200, 300, 300]);
+    backoff.reset();
+    assert_eq!(backoff.next(), Duration::from_millis(100));
+}
