@@ -189,13 +189,31 @@ pub fn load(
     file: Option<&Path>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
+    assemble(file_in_use(file), env)
+}
+
+/// Built-in defaults < `vars` (`AUTOPOST_*` name, value), and nothing else: no config file,
+/// not even `./autopost.toml`, and no process environment. For the demo, the benches and
+/// tests, which must not pick up an operator's settings.
+pub fn from_variables(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    assemble(None, |name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    })
+}
+
+fn assemble(
+    file: Option<&Path>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
     let mut raw: BTreeMap<&'static str, String> = BTreeMap::new();
     for (name, default) in VARIABLES {
         if let Some(value) = default {
             raw.insert(name, (*value).to_owned());
         }
     }
-    if let Some(path) = file_in_use(file) {
+    if let Some(path) = file {
         merge_file(path, &mut raw)?;
     }
     for (name, _) in VARIABLES {

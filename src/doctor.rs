@@ -276,12 +276,7 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Config {
-        crate::config::load(None, |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .unwrap()
+        crate::config::from_variables(vars).unwrap()
     }
 
     fn subjects(checks: &[Check]) -> Vec<(&str, Status)> {

@@ -1,6 +1,5 @@
 //! Shared set-up: a config for a temp data dir, seeded secrets, file fingerprints.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use autopost::config::{self, Config};
@@ -37,17 +36,12 @@ impl TestDir {
 
     /// Configuration with these variables on top of the temp data dir; no file, no process env.
     pub fn config(&self, vars: &[(&str, &str)]) -> Config {
-        let mut map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        map.entry("AUTOPOST_DATA_DIR".to_owned())
-            .or_insert_with(|| self.path().display().to_string());
-        map.entry("AUTOPOST_LISTEN".to_owned())
-            .or_insert_with(|| "127.0.0.1:0".to_owned());
-        let empty = self.path().join("empty.toml");
-        std::fs::write(&empty, "").unwrap();
-        config::load(Some(&empty), |name| map.get(name).cloned()).unwrap()
+        let data = self.path().display().to_string();
+        // Earlier entries win in `from_variables`: the caller's, then these defaults.
+        let mut all = vars.to_vec();
+        all.push(("AUTOPOST_DATA_DIR", &data));
+        all.push(("AUTOPOST_LISTEN", "127.0.0.1:0"));
+        config::from_variables(&all).unwrap()
     }
 
     /// SHA-256 of the database file and of its WAL. A missing and an empty WAL count as the

@@ -7,7 +7,6 @@ mod telegram;
 
 use std::path::Path;
 
-use anyhow::Context;
 use autopost::app::App;
 use autopost::config;
 
@@ -23,13 +22,7 @@ async fn app_with(dir: &Path, vars: &[(&str, &str)]) -> anyhow::Result<App> {
         ("AUTOPOST_LOG", "warn"),
     ];
     all.extend_from_slice(vars);
-    let empty = dir.join("empty.toml");
-    std::fs::write(&empty, "").context("cannot write to the temp dir")?;
-    let config = config::load(Some(&empty), |name| {
-        all.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| (*v).to_owned())
-    })?;
+    let config = config::from_variables(&all)?;
     Ok(App::open(config).await?)
 }
 

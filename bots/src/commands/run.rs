@@ -252,14 +252,7 @@ mod tests {
             ("AUTOPOST_X_CLIENT_ID", "client"),
             ("AUTOPOST_X_API_URL", x.as_str()),
         ];
-        let empty = dir.path().join("empty.toml");
-        std::fs::write(&empty, "").unwrap();
-        let config = autopost::config::load(Some(&empty), |n| {
-            vars.iter()
-                .find(|(k, _)| *k == n)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .unwrap();
+        let config = autopost::config::from_variables(&vars).unwrap();
         let app = App::open(config).await.unwrap();
         let now = Utc::now();
         let store = app.store().clone();

@@ -127,15 +127,8 @@ impl World {
             ("AUTOPOST_TELEGRAM_API_URL", &tg_api),
             ("AUTOPOST_LOG", "warn"),
         ];
-        // An empty file of our own, so that no autopost.toml in the working directory is read.
-        let empty = dir.path().join("empty.toml");
-        std::fs::write(&empty, "").context("cannot write to the temp dir")?;
-        let config = config::load(Some(&empty), |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .context("invalid demo configuration")?;
+        // Nothing from an autopost.toml in the working directory or the environment.
+        let config = config::from_variables(&vars).context("invalid demo configuration")?;
         let app = Arc::new(App::open(config).await.context("cannot start autopost")?);
 
         // The real bot, with shorter waits than production so that the demo stays brisk.

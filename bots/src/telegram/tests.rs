@@ -82,14 +82,7 @@ async fn fixture_with(webhook: bool) -> Fixture {
     if webhook {
         vars.push(("AUTOPOST_TELEGRAM_WEBHOOK_SECRET", WEBHOOK_SECRET));
     }
-    let empty = dir.path().join("empty.toml");
-    std::fs::write(&empty, "").unwrap();
-    let config = autopost::config::load(Some(&empty), |n| {
-        vars.iter()
-            .find(|(k, _)| *k == n)
-            .map(|(_, v)| (*v).to_owned())
-    })
-    .unwrap();
+    let config = autopost::config::from_variables(&vars).unwrap();
     let app = Arc::new(App::open(config).await.unwrap());
     let options = Options {
         poll_timeout: Duration::from_secs(1),
