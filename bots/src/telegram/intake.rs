@@ -159,14 +159,17 @@ impl Inner {
         }
         let ids: Vec<String> = updates.iter().map(|u| u.id.0.to_string()).collect();
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let fresh = self
+        let mut fresh: std::collections::HashSet<String> = self
             .app
             .store()
             .first_deliveries(SOURCE, &id_refs, Utc::now())
-            .await?;
-        for update in updates {
-            let id = update.id.0.to_string();
-            if !fresh.contains(&id) {
+            .await?
+            .into_iter()
+            .collect();
+        for (update, id) in updates.into_iter().zip(&ids) {
+            // Taken out when handled: a webhook batch can hold the same update twice (Telegram
+            // resent it while the first copy waited in the queue).
+            if !fresh.remove(id) {
                 tracing::debug!(update_id = update.id.0, "update already handled; skipped");
                 continue;
             }

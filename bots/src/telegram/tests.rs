@@ -557,9 +557,18 @@ async fn webhook_mode_registers_the_hook_and_handles_updates_with_the_right_secr
         f.tg.deliver_webhook(&url, update, Some(WEBHOOK_SECRET))
             .await;
     assert_eq!(again, 200);
+    // A resend that arrives together with the first copy is handled once too.
+    let id =
+        f.tg.push_private_text(&bob, "tomorrow 10am | twice at once");
+    let twice = f.tg.update(id).unwrap();
+    let (a, b) = tokio::join!(
+        f.tg.deliver_webhook(&url, twice.clone(), Some(WEBHOOK_SECRET)),
+        f.tg.deliver_webhook(&url, twice, Some(WEBHOOK_SECRET)),
+    );
+    assert_eq!((a, b), (200.try_into().unwrap(), 200.try_into().unwrap()));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(f.queue_len(bob.id).await, 1);
-    assert_eq!(f.tg.sent_messages().len(), 1);
+    assert_eq!(f.queue_len(bob.id).await, 2);
+    assert_eq!(f.tg.sent_messages().len(), 2);
     assert_eq!(
         f.tg.requests("getUpdates"),
         0,
