@@ -28,8 +28,6 @@ pub mod rules;
 pub mod scheduler;
 // Recurrence rules and other pure scheduling types.
 pub mod schedule;
-// Simulated X, Meta and Telegram servers for tests and the offline demo.
-pub mod sim;
 // The only SQL: the SQLite store behind typed functions.
 pub mod store;
 // tracing set-up: readable or JSON lines, filtered by AUTOPOST_LOG.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use autopost::config::LogFormat;
 use autopost::output::print_line;
-use autopost::sim::telegram::{MemberStatus, SimChat, SimMessage, SimUser};
+use autopost_sim::telegram::{MemberStatus, SimChat, SimMessage, SimUser};
 use autopost::telemetry;
 use url::Url;
 

@@ -13,8 +13,8 @@ use autopost::platforms::meta::{
     ContainerWait, FacebookPages, GraphClient, Instagram, PageGrant, UserToken,
 };
 use autopost::platforms::{AccountRef, AuthError, Media, Platform, PostContent, PublishError};
-use autopost::sim::SimServer;
-use autopost::sim::meta::{self as simmeta, Endpoint, Failure, SimMeta, SimMetaConfig};
+use autopost_sim::SimServer;
+use autopost_sim::meta::{self as simmeta, Endpoint, Failure, SimMeta, SimMetaConfig};
 use autopost::telemetry;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -11,8 +11,8 @@ use autopost::domain::{
     AccountId, ChatId, ChatKind, ChatPlatform, OAuthProvider, PostId, Provider, TargetState, UserId,
 };
 use autopost::scheduler::{Outcome, Scheduler, SchedulerConfig};
-use autopost::sim::SimServer;
-use autopost::sim::x::{self as simx, Endpoint, Failure, SimX, SimXConfig, SimXUser};
+use autopost_sim::SimServer;
+use autopost_sim::x::{self as simx, Endpoint, Failure, SimX, SimXConfig, SimXUser};
 use autopost::store::{NewGrant, NewLinkedAccount, NewPost, NotificationKind, Store};
 use chrono::{DateTime, Utc};
 

@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use autopost::sim::SimServer;
-use autopost::sim::telegram::{
+use autopost_sim::SimServer;
+use autopost_sim::telegram::{
     self as simtg, Failure, MemberStatus, SECRET_TOKEN_HEADER, SimChat, SimMessage, SimTelegram,
     SimTelegramConfig, SimUser,
 };

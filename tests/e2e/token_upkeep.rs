@@ -8,7 +8,7 @@ use autopost::crypto::Secret;
 use autopost::domain::{AccountState, ChatKind, ChatPlatform, GrantId, OAuthProvider, Provider};
 use autopost::platforms::Platform;
 use autopost::platforms::x::XClient;
-use autopost::sim::x::{self as simx, Endpoint, Failure, SimX, SimXConfig, SimXUser};
+use autopost_sim::x::{self as simx, Endpoint, Failure, SimX, SimXConfig, SimXUser};
 use autopost::store::{NewGrant, NewLinkedAccount, NotificationKind, Store};
 use autopost::tokens::{RefreshOutcome, TokenKeeper};
 use chrono::{Duration, Utc};
@@ -17,7 +17,7 @@ use crate::helpers::TestDir;
 
 struct Upkeep {
     _dir: TestDir,
-    _server: autopost::sim::SimServer,
+    _server: autopost_sim::SimServer,
     sim: SimX,
     store: Store,
     keeper: Arc<TokenKeeper>,
@@ -193,15 +193,15 @@ async fn spend_refresh_token(u: &Upkeep) -> bool {
 /// A linked Meta grant whose long-lived token lapses in three days.
 struct MetaUpkeep {
     _dir: TestDir,
-    _server: autopost::sim::SimServer,
-    sim: autopost::sim::meta::SimMeta,
+    _server: autopost_sim::SimServer,
+    sim: autopost_sim::meta::SimMeta,
     store: Store,
     keeper: Arc<TokenKeeper>,
     grant: GrantId,
 }
 
 async fn meta_upkeep() -> MetaUpkeep {
-    use autopost::sim::meta::{self as simmeta, SimMetaConfig};
+    use autopost_sim::meta::{self as simmeta, SimMetaConfig};
     let (sim, server) = simmeta::start(SimMetaConfig::new("app", "app-secret"))
         .await
         .unwrap();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use autopost::output::print_line;
-use autopost::sim::telegram::{self as simtg, SimTelegram, SimTelegramConfig};
+use autopost_sim::telegram::{self as simtg, SimTelegram, SimTelegramConfig};
 
 use super::status_kib;
 

@@ -9,7 +9,7 @@ use autopost::app::App;
 use autopost::crypto::Secret;
 use autopost::domain::{AccountId, ChatKind, ChatPlatform, OAuthProvider, Provider, TargetState};
 use autopost::output::print_line;
-use autopost::sim::x::{self as simx, SimXConfig, SimXUser};
+use autopost_sim::x::{self as simx, SimXConfig, SimXUser};
 use autopost::store::{NewGrant, NewLinkedAccount, NewPost};
 use chrono::{DateTime, Utc};
 

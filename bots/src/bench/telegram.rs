@@ -12,10 +12,10 @@ use autopost::app::App;
 use autopost::crypto::Secret;
 use autopost::domain::{ChatKind, ChatPlatform, OAuthProvider, Provider, TargetState};
 use autopost::output::print_line;
-use autopost::sim::telegram::{
+use autopost_sim::telegram::{
     self as simtg, SimChat, SimTelegram, SimTelegramConfig, SimUser, UpdateReply,
 };
-use autopost::sim::x::{self as simx, SimXConfig};
+use autopost_sim::x::{self as simx, SimXConfig};
 use autopost::store::{NewGrant, NewLinkedAccount};
 use autopost::throttle::Allowance;
 use chrono::Utc;

@@ -227,8 +227,8 @@ mod tests {
     use super::*;
     use autopost::crypto::Secret;
     use autopost::domain::{ChatKind, ChatPlatform, OAuthProvider, Provider};
-    use autopost::sim::SimServer;
-    use autopost::sim::x::{self as simx, SimXConfig, SimXUser};
+    use autopost_sim::SimServer;
+    use autopost_sim::x::{self as simx, SimXConfig, SimXUser};
     use autopost::store::{NewGrant, NewLinkedAccount};
     use autopost::throttle::Allowance;
 

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use autopost::output::print_line;
-use autopost::sim::meta::SimMeta;
-use autopost::sim::telegram::{SentMessage, SimTelegram};
-use autopost::sim::x::SimX;
+use autopost_sim::meta::SimMeta;
+use autopost_sim::telegram::{SentMessage, SimTelegram};
+use autopost_sim::x::SimX;
 
 use super::text::{count, excerpt, first_link, html_to_plain, quote};
 

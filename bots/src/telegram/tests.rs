@@ -4,13 +4,13 @@
 use super::*;
 use autopost::crypto::Secret;
 use autopost::domain::{OAuthProvider, Provider};
-use autopost::sim::SimServer;
-use autopost::sim::meta::{self as simmeta, SimMeta, SimMetaConfig};
-use autopost::sim::telegram::{
+use autopost_sim::SimServer;
+use autopost_sim::meta::{self as simmeta, SimMeta, SimMetaConfig};
+use autopost_sim::telegram::{
     self as simtg, Failure, MemberStatus, SimChat, SimMessage, SimTelegram, SimTelegramConfig,
     SimUser,
 };
-use autopost::sim::x::{self as simx, SimX, SimXConfig, SimXUser};
+use autopost_sim::x::{self as simx, SimX, SimXConfig, SimXUser};
 use autopost::store::{NewGrant, NewLinkedAccount};
 
 const TOKEN: &str = "123456:ABC-test-do-not-leak";

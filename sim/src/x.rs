@@ -24,7 +24,7 @@ use url::Url;
 
 use super::SimServer;
 use super::wire::{form_pairs, parse_multipart, random_token};
-use crate::platforms::x::weighted_length;
+use autopost::platforms::x::weighted_length;
 
 /// X's answer to a second post with the same text.
 pub const DUPLICATE_DETAIL: &str = "You are not allowed to create a Tweet with duplicate content.";
@@ -352,7 +352,7 @@ impl SimX {
     /// (for tests that seed an account directly).
     pub fn insert_grant(&self, user: SimXUser, access_token: &str, refresh_token: Option<&str>) {
         let mut state = self.lock();
-        let scope = crate::platforms::x::SCOPES.to_owned();
+        let scope = autopost::platforms::x::SCOPES.to_owned();
         let grant = state.next_grant;
         state.next_grant += 1;
         state.users.insert(user.id.clone(), user.clone());

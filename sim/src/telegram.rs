@@ -23,7 +23,7 @@ use url::Url;
 
 use super::SimServer;
 use super::wire::{form_pairs, parse_multipart, random_token};
-use crate::crypto::Secret;
+use autopost::crypto::Secret;
 
 /// Longest message text, in characters after entity parsing.
 pub const MAX_TEXT_CHARS: usize = 4096;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use aes_gcm::aead::{OsRng, rand_core::RngCore};
+use rand_core::{OsRng, RngCore};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
