@@ -15,13 +15,13 @@ use crate::crypto::{CryptoError, KeyFileOutcome, KeyId, MasterKey, Sealer};
 use std::sync::Arc;
 
 use crate::domain::{ChatKind, ChatPlatform, OAuthProvider, Provider};
+use crate::front_end::FrontEnd;
 use crate::media::MediaFiles;
 use crate::oauth::{Linker, OAuthError};
 use crate::platforms::{self, Platforms};
 use crate::scheduler::{Scheduler, SchedulerConfig};
 use crate::store::{Store, StoreError};
 use crate::tokens::TokenKeeper;
-use crate::web::telegram_webhook::{TelegramInbox, TelegramWebhook};
 use crate::web::{self, WebError, WebState};
 
 /// Name of the key file in the data dir.
@@ -114,8 +114,6 @@ pub struct App {
     tokens: Arc<TokenKeeper>,
     scheduler: Arc<Scheduler>,
     key_source: KeySource,
-    /// Updates that came by webhook, for the Telegram front end (webhook mode only).
-    telegram_inbox: Option<TelegramInbox>,
 }
 
 impl App {
@@ -147,11 +145,6 @@ impl App {
             tokens.clone(),
             SchedulerConfig::default(),
         ));
-        let telegram_inbox = config
-            .telegram
-            .as_ref()
-            .and_then(|t| t.webhook_secret.as_ref())
-            .map(|_| TelegramInbox::new());
         Ok(Self {
             config,
             store,
@@ -161,7 +154,6 @@ impl App {
             tokens,
             scheduler,
             key_source,
-            telegram_inbox,
         })
     }
 
@@ -244,20 +236,10 @@ impl App {
         &self.media
     }
 
-    /// The raw updates Telegram delivers to `/telegram/webhook`, for the one front end that
-    /// handles them. `None` when the bot polls, or once taken.
-    pub fn take_telegram_updates(&self) -> Option<tokio::sync::mpsc::Receiver<bytes::Bytes>> {
-        self.telegram_inbox.as_ref().and_then(TelegramInbox::take)
-    }
-
-    fn telegram_webhook(&self) -> Option<TelegramWebhook> {
-        let secret = self.config.telegram.as_ref()?.webhook_secret.as_ref()?;
-        Some(TelegramWebhook::new(secret, self.telegram_inbox.as_ref()?))
-    }
-
-    /// Where Telegram should deliver updates in webhook mode.
-    pub fn telegram_webhook_url(&self) -> url::Url {
-        web::public_link(&self.config.public_url, &["telegram", "webhook"])
+    /// `{AUTOPOST_PUBLIC_URL}/{segments…}`: where the outside world reaches one of the web
+    /// server's routes, such as a front end's webhook.
+    pub fn public_link(&self, segments: &[&str]) -> url::Url {
+        web::public_link(&self.config.public_url, segments)
     }
 
     /// Where the master key came from.
@@ -271,13 +253,14 @@ impl App {
     }
 
     /// Serves on `listener` until `shutdown` resolves, with the token upkeep, the scheduler
-    /// and the chat front ends that `front_ends` starts (each gets the stop signal); then
-    /// stops them all, lets in-flight work finish, and closes the store.
+    /// and the chat front ends (their routes merged into the one router, their tasks given
+    /// the stop signal); then stops them all, lets in-flight work finish, and closes the
+    /// store.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
-        front_ends: impl FnOnce(watch::Receiver<bool>) -> Vec<(&'static str, JoinHandle<()>)>,
+        mut front_ends: Vec<Box<dyn FrontEnd>>,
     ) -> Result<(), AppError> {
         let addr: Option<SocketAddr> = listener.local_addr().ok();
         tracing::info!(
@@ -285,16 +268,19 @@ impl App {
             public_url = %self.config.public_url,
             "web server listening"
         );
-        let router = web::router(WebState {
-            store: self.store.clone(),
-            data_dir: self.config.data_dir.clone(),
-            policy_version: self.config.policy_version,
-            media: self.media.clone(),
-            linker: self.linker.clone(),
-            telegram: self.telegram_webhook(),
-        });
+        let routes = front_ends.iter_mut().filter_map(|f| f.routes()).collect();
+        let router = web::router(
+            WebState {
+                store: self.store.clone(),
+                data_dir: self.config.data_dir.clone(),
+                policy_version: self.config.policy_version,
+                media: self.media.clone(),
+                linker: self.linker.clone(),
+            },
+            routes,
+        );
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = vec![
+        let mut tasks: Vec<(&'static str, JoinHandle<()>)> = vec![
             (
                 "token upkeep",
                 tokio::spawn(self.tokens.clone().run(stopped.clone())),
@@ -304,7 +290,10 @@ impl App {
                 tokio::spawn(self.scheduler.clone().run(stopped.clone())),
             ),
         ];
-        tasks.extend(front_ends(stopped));
+        for front_end in front_ends {
+            let name = front_end.name();
+            tasks.push((name, tokio::spawn(front_end.run(stopped.clone()))));
+        }
         let served = web::serve(listener, router, shutdown).await;
         // Stop polling and claiming, let in-flight work finish, then close the store.
         let _ = stop.send(true);

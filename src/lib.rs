@@ -8,6 +8,8 @@ pub mod domain;
 pub mod doctor;
 // Secrets, the master key, and sealing tokens at rest with AES-256-GCM.
 pub mod crypto;
+// What a chat front end is to the app: its routes and its task.
+pub mod front_end;
 // Images people send: real format sniffed, bombs refused, JPEG re-encoding to a byte budget.
 pub mod images;
 // Stored images and signed, expiring links to them.

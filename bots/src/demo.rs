@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::Context;
 use autopost::config::LogFormat;
 use autopost::output::print_line;
-use autopost_sim::telegram::{MemberStatus, SimChat, SimMessage, SimUser};
 use autopost::telemetry;
+use autopost_sim::telegram::{MemberStatus, SimChat, SimMessage, SimUser};
 use url::Url;
 
 use self::text::page_message;

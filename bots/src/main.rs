@@ -15,6 +15,7 @@ use anyhow::Context;
 use autopost::app::{self, App};
 use autopost::config::{self, Config};
 use autopost::doctor::{self, Status};
+use autopost::front_end::FrontEnd;
 use autopost::output::print_line;
 use autopost::{telemetry, timeparse};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -276,20 +277,20 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<ExitCode> {
         "autopost is ready"
     );
     let app = Arc::new(app);
-    let telegram_on = app.config().telegram.is_some();
-    let shared = Arc::clone(&app);
-    app.serve(listener, shutdown_signal(), move |stopped| {
-        let mut front_ends = Vec::new();
-        if telegram_on {
-            front_ends.push((
-                "telegram",
-                tokio::spawn(telegram::TelegramBot::serve(shared, stopped)),
-            ));
-        }
-        front_ends
-    })
-    .await?;
+    let front_ends = front_ends(&app);
+    app.serve(listener, shutdown_signal(), front_ends).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every configured chat front end, with production timings.
+fn front_ends(app: &Arc<App>) -> Vec<Box<dyn FrontEnd>> {
+    let mut front_ends: Vec<Box<dyn FrontEnd>> = Vec::new();
+    if let Some(telegram) =
+        telegram::TelegramFrontEnd::new(app.clone(), telegram::Options::default())
+    {
+        front_ends.push(Box::new(telegram));
+    }
+    front_ends
 }
 
 async fn migrate(config: Config) -> anyhow::Result<ExitCode> {

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use rand_core::{OsRng, RngCore};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand_core::{OsRng, RngCore};
 
 /// A random, URL-safe token with a recognisable prefix.
 pub(crate) fn random_token(prefix: &str) -> String {

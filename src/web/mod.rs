@@ -5,7 +5,6 @@
 mod oauth_routes;
 pub mod pages;
 mod privacy;
-pub mod telegram_webhook;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,7 +14,7 @@ use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tracing::Instrument;
@@ -38,8 +37,6 @@ pub struct WebState {
     pub media: MediaFiles,
     /// Runs OAuth round trips.
     pub linker: Linker,
-    /// Where Telegram webhook updates go; `None` when the bot polls.
-    pub telegram: Option<telegram_webhook::TelegramWebhook>,
 }
 
 /// Why the web server could not start or stopped.
@@ -66,17 +63,20 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, WebError> {
         .map_err(|source| WebError::Bind { addr, source })
 }
 
-/// Every route autopost serves.
-pub fn router(state: WebState) -> Router {
-    Router::new()
+/// Every route autopost serves: the core's, and those the chat front ends bring (webhooks,
+/// interaction endpoints), all traced alike.
+pub fn router(state: WebState, front_ends: Vec<Router>) -> Router {
+    let core = Router::new()
         .route("/healthz", get(healthz))
         .route("/privacy", get(privacy_page))
         .route("/media/{token}", get(media_file))
         .route("/oauth/{provider}/start", get(oauth_routes::start))
         .route("/oauth/{provider}/callback", get(oauth_routes::callback))
-        .route("/telegram/webhook", post(telegram_webhook::receive))
+        .with_state(state);
+    front_ends
+        .into_iter()
+        .fold(core, Router::merge)
         .layer(middleware::from_fn(trace_route))
-        .with_state(state)
 }
 
 /// `{public_url}/{segments…}`: where the outside world reaches one of our routes. A path

@@ -8,10 +8,10 @@ use autopost::app::App;
 use autopost::domain::{ChatId, ChatKind, ChatPlatform, OAuthProvider, Provider, UserId};
 use autopost::oauth::Linker;
 use autopost::platforms::{AccountRef, Media, Platform, Platforms, PostContent};
+use autopost::store::{NewMedia, NewPost, NotificationKind, Store};
 use autopost_sim::SimServer;
 use autopost_sim::meta::{self as simmeta, SimMeta, SimMetaConfig};
 use autopost_sim::x::{self as simx, SimX, SimXConfig};
-use autopost::store::{NewMedia, NewPost, NotificationKind, Store};
 use bytes::Bytes;
 use chrono::{Duration, Utc};
 use url::Url;
@@ -91,7 +91,7 @@ impl Linking {
             async {
                 let _ = stopped.await;
             },
-            |_| Vec::new(),
+            Vec::new(),
         ));
         Self {
             dir,

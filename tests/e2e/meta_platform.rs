@@ -13,9 +13,9 @@ use autopost::platforms::meta::{
     ContainerWait, FacebookPages, GraphClient, Instagram, PageGrant, UserToken,
 };
 use autopost::platforms::{AccountRef, AuthError, Media, Platform, PostContent, PublishError};
+use autopost::telemetry;
 use autopost_sim::SimServer;
 use autopost_sim::meta::{self as simmeta, Endpoint, Failure, SimMeta, SimMetaConfig};
-use autopost::telemetry;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;

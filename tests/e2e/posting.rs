@@ -7,10 +7,10 @@ use autopost::app::App;
 use autopost::crypto::Secret;
 use autopost::domain::{ChatKind, ChatPlatform, OAuthProvider, Provider, TargetState, UserId};
 use autopost::posting::{Actor, Draft, PostingError};
+use autopost::store::{NewGrant, NewLinkedAccount};
 use autopost_sim::SimServer;
 use autopost_sim::meta::{self as simmeta, SimMeta, SimMetaConfig};
 use autopost_sim::x::{self as simx, SimX, SimXConfig, SimXUser};
-use autopost::store::{NewGrant, NewLinkedAccount};
 use bytes::Bytes;
 use chrono::{Datelike, Utc, Weekday};
 

@@ -6,9 +6,9 @@ use autopost::crypto::Secret;
 use autopost::domain::{AccountState, ChatKind, ChatPlatform, OAuthProvider, Provider};
 use autopost::posting::{Actor, Draft};
 use autopost::privacy::PrivacyError;
+use autopost::store::{AuditKind, NewGrant, NewLinkedAccount};
 use autopost_sim::SimServer;
 use autopost_sim::x::{self as simx, SimX, SimXConfig, SimXUser};
-use autopost::store::{AuditKind, NewGrant, NewLinkedAccount};
 use bytes::Bytes;
 use chrono::Utc;
 

@@ -11,9 +11,9 @@ use autopost::domain::{
     AccountId, ChatId, ChatKind, ChatPlatform, OAuthProvider, PostId, Provider, TargetState, UserId,
 };
 use autopost::scheduler::{Outcome, Scheduler, SchedulerConfig};
+use autopost::store::{NewGrant, NewLinkedAccount, NewPost, NotificationKind, Store};
 use autopost_sim::SimServer;
 use autopost_sim::x::{self as simx, Endpoint, Failure, SimX, SimXConfig, SimXUser};
-use autopost::store::{NewGrant, NewLinkedAccount, NewPost, NotificationKind, Store};
 use chrono::{DateTime, Utc};
 
 use crate::helpers::TestDir;

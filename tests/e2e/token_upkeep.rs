@@ -8,9 +8,9 @@ use autopost::crypto::Secret;
 use autopost::domain::{AccountState, ChatKind, ChatPlatform, GrantId, OAuthProvider, Provider};
 use autopost::platforms::Platform;
 use autopost::platforms::x::XClient;
-use autopost_sim::x::{self as simx, Endpoint, Failure, SimX, SimXConfig, SimXUser};
 use autopost::store::{NewGrant, NewLinkedAccount, NotificationKind, Store};
 use autopost::tokens::{RefreshOutcome, TokenKeeper};
+use autopost_sim::x::{self as simx, Endpoint, Failure, SimX, SimXConfig, SimXUser};
 use chrono::{Duration, Utc};
 
 use crate::helpers::TestDir;

@@ -40,7 +40,7 @@ async fn healthz_answers_on_a_free_port_and_shutdown_drains_the_server() {
         async {
             let _ = stopped.await;
         },
-        |_| Vec::new(),
+        Vec::new(),
     ));
 
     let (status, body) = get(addr, "/healthz").await;
@@ -121,7 +121,7 @@ async fn a_signed_media_link_serves_the_image_until_it_expires() {
         async {
             let _ = stopped.await;
         },
-        |_| Vec::new(),
+        Vec::new(),
     ));
 
     let (status, head, body) = get_raw(addr, fresh.path()).await;

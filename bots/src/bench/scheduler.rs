@@ -9,8 +9,8 @@ use autopost::app::App;
 use autopost::crypto::Secret;
 use autopost::domain::{AccountId, ChatKind, ChatPlatform, OAuthProvider, Provider, TargetState};
 use autopost::output::print_line;
-use autopost_sim::x::{self as simx, SimXConfig, SimXUser};
 use autopost::store::{NewGrant, NewLinkedAccount, NewPost};
+use autopost_sim::x::{self as simx, SimXConfig, SimXUser};
 use chrono::{DateTime, Utc};
 
 use super::{app_with, peak_rss_kib, percentile};

@@ -12,17 +12,19 @@ use autopost::app::App;
 use autopost::crypto::Secret;
 use autopost::domain::{ChatKind, ChatPlatform, OAuthProvider, Provider, TargetState};
 use autopost::output::print_line;
+use autopost::store::{NewGrant, NewLinkedAccount};
+use autopost::throttle::Allowance;
 use autopost_sim::telegram::{
     self as simtg, SimChat, SimTelegram, SimTelegramConfig, SimUser, UpdateReply,
 };
 use autopost_sim::x::{self as simx, SimXConfig};
-use autopost::store::{NewGrant, NewLinkedAccount};
-use autopost::throttle::Allowance;
 use chrono::Utc;
 use tokio::sync::{oneshot, watch};
 
 use super::{app_with, current_rss_kib, peak_rss_kib, percentile};
-use crate::telegram::{Options, TelegramBot};
+use autopost::front_end::FrontEnd;
+
+use crate::telegram::{Options, TelegramFrontEnd};
 
 /// A made-up token: the simulated Bot API accepts only it.
 const TOKEN: &str = "424242:bench-token";
@@ -766,17 +768,15 @@ pub async fn telegram(bench: TelegramBench) -> anyhow::Result<bool> {
     print_line(
         "the app runs as `autopost run` starts it, but for the per-person command allowance (raised so that no command is refused)",
     );
-    let bot = TelegramBot::start_with(app.clone(), options)
-        .await
-        .context("cannot start the Telegram bot against the simulated Bot API")?;
+    let bot = TelegramFrontEnd::new(app.clone(), options)
+        .context("the Telegram bot is not configured")?;
     let listener = app.bind().await?;
     let (stop, mut stopped) = watch::channel(false);
     let shutdown = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let served = tokio::spawn(app.clone().serve(listener, shutdown, move |stopped| {
-        vec![("telegram", tokio::spawn(bot.run(stopped)))]
-    }));
+    let front_ends: Vec<Box<dyn FrontEnd>> = vec![Box::new(bot)];
+    let served = tokio::spawn(app.clone().serve(listener, shutdown, front_ends));
 
     let mut problems = Vec::new();
     let mut total = 0;

@@ -227,10 +227,10 @@ mod tests {
     use super::*;
     use autopost::crypto::Secret;
     use autopost::domain::{ChatKind, ChatPlatform, OAuthProvider, Provider};
-    use autopost_sim::SimServer;
-    use autopost_sim::x::{self as simx, SimXConfig, SimXUser};
     use autopost::store::{NewGrant, NewLinkedAccount};
     use autopost::throttle::Allowance;
+    use autopost_sim::SimServer;
+    use autopost_sim::x::{self as simx, SimXConfig, SimXUser};
 
     struct Chat {
         _dir: tempfile::TempDir,

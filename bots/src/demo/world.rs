@@ -17,7 +17,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::telegram::{Options, TelegramBot};
+use autopost::front_end::FrontEnd;
+
+use crate::telegram::{Options, TelegramFrontEnd};
 
 /// The bot's @username in the simulated Telegram.
 pub const BOT_USERNAME: &str = "autopost_demo_bot";
@@ -139,16 +141,14 @@ impl World {
             max_backoff: Duration::from_millis(500),
             ..Options::default()
         };
-        let bot = TelegramBot::start_with(app.clone(), options)
-            .await
-            .context("cannot start the Telegram bot")?;
+        let bot = TelegramFrontEnd::new(app.clone(), options)
+            .context("the Telegram bot is not configured")?;
         let (stop, mut stopped) = watch::channel(false);
         let shutdown = async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
-        let served = tokio::spawn(app.clone().serve(listener, shutdown, move |stopped| {
-            vec![("telegram", tokio::spawn(bot.run(stopped)))]
-        }));
+        let front_ends: Vec<Box<dyn FrontEnd>> = vec![Box::new(bot)];
+        let served = tokio::spawn(app.clone().serve(listener, shutdown, front_ends));
         Ok(Self {
             _dir: dir,
             x,

@@ -16,6 +16,7 @@ mod intake;
 mod outbox;
 #[cfg(test)]
 mod tests;
+mod webhook;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use autopost::app::App;
 use autopost::domain::{ChatKind, ChatPlatform};
+use autopost::front_end::{FrontEnd, FrontEndTask};
 use autopost::images::{ImageError, MAX_INPUT_BYTES};
 use autopost::posting::Actor;
 use autopost::store::StoreError;
@@ -231,10 +233,10 @@ impl Default for Options {
     }
 }
 
-/// The running Telegram bot. Owns the teloxide `Bot`, which is never formatted: its Debug
+/// The connected Telegram bot. Owns the teloxide `Bot`, which is never formatted: its Debug
 /// output holds the token.
 #[derive(Clone)]
-pub struct TelegramBot {
+struct TelegramBot {
     inner: Arc<Inner>,
 }
 
@@ -252,8 +254,6 @@ struct Inner {
     throttle: Throttle,
     username: String,
     options: Options,
-    /// Updates come from the core's webhook route instead of `getUpdates`.
-    webhook: bool,
     albums: Mutex<HashMap<String, Album>>,
     /// The tasks that hand albums on once complete, awaited at shutdown.
     album_timers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -265,10 +265,91 @@ struct Album {
     last_part: Instant,
 }
 
+/// The Telegram front end as `App::serve` runs it. In webhook mode it brings
+/// `/telegram/webhook` to the app's web server; its task connects to the Bot API (retrying
+/// while it cannot be reached, so start-up never waits on Telegram) and takes updates until
+/// the stop.
+pub struct TelegramFrontEnd {
+    app: Arc<App>,
+    options: Options,
+    /// Webhook mode: the route's end of the queue (until `routes` hands it out), and intake's.
+    hook: Option<(Option<mpsc::Sender<Bytes>>, mpsc::Receiver<Bytes>)>,
+}
+
+impl fmt::Debug for TelegramFrontEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelegramFrontEnd")
+            .field("webhook", &self.hook.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelegramFrontEnd {
+    /// The front end of `app`'s Telegram configuration; `None` when Telegram is off.
+    pub fn new(app: Arc<App>, options: Options) -> Option<Self> {
+        let config = app.config().telegram.as_ref()?;
+        let hook = config.webhook_secret.as_ref().map(|_| {
+            let (sender, receiver) = webhook::inbox();
+            (Some(sender), receiver)
+        });
+        Some(Self { app, options, hook })
+    }
+}
+
+impl FrontEnd for TelegramFrontEnd {
+    fn name(&self) -> &'static str {
+        "telegram"
+    }
+
+    fn routes(&mut self) -> Option<axum::Router> {
+        let secret = self
+            .app
+            .config()
+            .telegram
+            .as_ref()?
+            .webhook_secret
+            .as_ref()?;
+        let sender = self.hook.as_mut()?.0.take()?;
+        Some(webhook::routes(secret, sender))
+    }
+
+    fn run(self: Box<Self>, stop: watch::Receiver<bool>) -> FrontEndTask {
+        Box::pin(self.serve(stop))
+    }
+}
+
+impl TelegramFrontEnd {
+    async fn serve(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Backoff::new(&self.options);
+        let updates = self.hook.map(|(_, receiver)| receiver);
+        loop {
+            let started = tokio::select! {
+                biased;
+                () = stopped(&mut shutdown) => return,
+                started = TelegramBot::start_with(self.app.clone(), self.options) => started,
+            };
+            let wait = match started {
+                Ok(bot) => return bot.run(shutdown, updates).await,
+                Err(TelegramError::NotConfigured) => return,
+                Err(e) => {
+                    let wait = backoff.next();
+                    tracing::error!(error = %e, retry_ms = wait.as_millis() as u64, "cannot start the Telegram bot");
+                    wait
+                }
+            };
+            tokio::select! {
+                biased;
+                () = stopped(&mut shutdown) => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
 impl TelegramBot {
     /// Connects to the configured Bot API: learns the bot's username (`getMe`), removes a
     /// webhook left from an earlier deployment, and publishes the command menu.
-    pub async fn start_with(app: Arc<App>, options: Options) -> Result<Self, TelegramError> {
+    async fn start_with(app: Arc<App>, options: Options) -> Result<Self, TelegramError> {
         let config = app
             .config()
             .telegram
@@ -280,7 +361,7 @@ impl TelegramBot {
         let webhook = config.webhook_secret.is_some();
         match &config.webhook_secret {
             Some(secret) => {
-                let url = app.telegram_webhook_url();
+                let url = app.public_link(&["telegram", "webhook"]);
                 bot.set_webhook(url)
                     .secret_token(secret.expose().to_owned())
                     .allowed_updates(ALLOWED_UPDATES)
@@ -316,54 +397,24 @@ impl TelegramBot {
                 app,
                 username,
                 options,
-                webhook,
                 albums: Mutex::new(HashMap::new()),
                 album_timers: Mutex::new(Vec::new()),
             }),
         })
     }
 
-    /// Starts the bot (retrying while the Bot API cannot be reached) and runs it until
-    /// `shutdown` turns true. For `autopost run`: start-up never waits on Telegram.
-    pub async fn serve(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-        let options = Options::default();
-        let mut backoff = Backoff::new(&options);
-        loop {
-            let started = tokio::select! {
-                biased;
-                () = stopped(&mut shutdown) => return,
-                started = Self::start_with(app.clone(), options) => started,
-            };
-            let wait = match started {
-                Ok(bot) => return bot.run(shutdown).await,
-                Err(TelegramError::NotConfigured) => return,
-                Err(e) => {
-                    let wait = backoff.next();
-                    tracing::error!(error = %e, retry_ms = wait.as_millis() as u64, "cannot start the Telegram bot");
-                    wait
-                }
-            };
-            tokio::select! {
-                biased;
-                () = stopped(&mut shutdown) => return,
-                () = tokio::time::sleep(wait) => {}
-            }
-        }
-    }
-
-    /// Takes updates (polling or webhook) and delivers notifications until `shutdown` turns
-    /// true; then waits for the updates being handled.
-    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+    /// Takes updates (polling, or from the webhook route's queue) and delivers notifications
+    /// until `shutdown` turns true; then waits for the updates being handled.
+    async fn run(self, shutdown: watch::Receiver<bool>, updates: Option<mpsc::Receiver<Bytes>>) {
         let notifier = tokio::spawn(self.inner.clone().deliver_notifications(shutdown.clone()));
-        if !self.inner.webhook {
-            self.inner.clone().poll(shutdown).await;
-        } else if let Some(updates) = self.inner.app.take_telegram_updates() {
-            self.inner
-                .clone()
-                .take_webhook_updates(updates, shutdown)
-                .await;
-        } else {
-            tracing::error!("another Telegram bot already takes this app's webhook updates");
+        match updates {
+            Some(updates) => {
+                self.inner
+                    .clone()
+                    .take_webhook_updates(updates, shutdown)
+                    .await;
+            }
+            None => self.inner.clone().poll(shutdown).await,
         }
         if let Err(e) = notifier.await {
             tracing::error!(error = %e, "Telegram notification task ended abnormally");

@@ -4,6 +4,7 @@
 use super::*;
 use autopost::crypto::Secret;
 use autopost::domain::{OAuthProvider, Provider};
+use autopost::store::{NewGrant, NewLinkedAccount};
 use autopost_sim::SimServer;
 use autopost_sim::meta::{self as simmeta, SimMeta, SimMetaConfig};
 use autopost_sim::telegram::{
@@ -11,7 +12,6 @@ use autopost_sim::telegram::{
     SimUser,
 };
 use autopost_sim::x::{self as simx, SimX, SimXConfig, SimXUser};
-use autopost::store::{NewGrant, NewLinkedAccount};
 
 const TOKEN: &str = "123456:ABC-test-do-not-leak";
 const BOT: &str = "autopost_bot";
@@ -45,10 +45,14 @@ async fn fixture() -> Fixture {
     fixture_with(false).await
 }
 
+async fn fixture_with(webhook: bool) -> Fixture {
+    fixture_prepared(webhook, |_| {}).await
+}
+
 /// The whole app as `autopost run` starts it (web server, scheduler, token upkeep, the
 /// bot as its front end), against simulated X and Telegram; `webhook` sets
 /// AUTOPOST_TELEGRAM_WEBHOOK_SECRET.
-async fn fixture_with(webhook: bool) -> Fixture {
+async fn fixture_prepared(webhook: bool, prepare: impl FnOnce(&SimTelegram)) -> Fixture {
     let (x, x_server) = simx::start(SimXConfig::public("client")).await.unwrap();
     x.insert_grant(SimXUser::new("2244994945", "team"), "tok", Some("ref"));
     let (meta, meta_server) = simmeta::start(SimMetaConfig::new("app", "secret"))
@@ -59,6 +63,7 @@ async fn fixture_with(webhook: bool) -> Fixture {
     let (tg, tg_server) = simtg::start(SimTelegramConfig::new(TOKEN, BOT))
         .await
         .unwrap();
+    prepare(&tg);
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = url::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
@@ -92,19 +97,25 @@ async fn fixture_with(webhook: bool) -> Fixture {
         allowance: Allowance::default(),
         notification_retry: Duration::from_millis(100),
     };
-    let bot = TelegramBot::start_with(app.clone(), options).await.unwrap();
+    let bot = TelegramFrontEnd::new(app.clone(), options).unwrap();
     let shown = format!("{bot:?}");
     assert!(
-        !shown.contains("ABC-test") && shown.contains(BOT),
-        "Debug shows the username, never the token: {shown}"
+        !shown.contains("ABC-test"),
+        "Debug never shows the token: {shown}"
     );
     let (stop, mut stopped) = watch::channel(false);
     let shutdown = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let served = tokio::spawn(app.clone().serve(listener, shutdown, move |stopped| {
-        vec![("telegram", tokio::spawn(bot.run(stopped)))]
-    }));
+    let front_ends: Vec<Box<dyn FrontEnd>> = vec![Box::new(bot)];
+    let served = tokio::spawn(app.clone().serve(listener, shutdown, front_ends));
+    // Connected once the command menu is published, the last step of starting.
+    let deadline = Instant::now() + WAIT;
+    while tg.commands().is_empty() {
+        assert!(Instant::now() < deadline, "the bot never connected");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
     let served = tokio::spawn(async move { served.await.unwrap().unwrap() });
     Fixture {
         _dir: dir,
@@ -876,10 +887,12 @@ async fn a_private_reply_in_a_group_asks_to_press_start_when_refused() {
 
 #[tokio::test]
 async fn polling_honours_retry_after_and_goes_on() {
-    let f = fixture().await;
-    let bob = bob();
-    f.tg.fail_next("getUpdates", Failure::TooManyRequests { retry_after: 1 });
     let pushed = Instant::now();
+    let f = fixture_prepared(false, |tg| {
+        tg.fail_next("getUpdates", Failure::TooManyRequests { retry_after: 1 });
+    })
+    .await;
+    let bob = bob();
     f.tg.push_private_text(&bob, "/help");
     let texts = f.messages_to(bob.id, 1).await;
     assert_eq!(texts.len(), 1, "answered after the failures");
