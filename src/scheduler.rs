@@ -83,6 +83,25 @@ pub struct Tick {
     pub next_due: Option<DateTime<Utc>>,
 }
 
+/// What the run loop has done so far, published after every tick: a test or a bench waits
+/// for a tick that started nothing with nothing in flight instead of sleeping and hoping.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Ticks finished since the run began.
+    pub ticks: u64,
+    /// Targets the last tick claimed and started.
+    pub last_started: usize,
+    /// Publishes (and reconciliations) still running after the last tick.
+    pub in_flight: usize,
+}
+
+impl Progress {
+    /// Nothing was due at the last tick and nothing is being published.
+    pub fn is_idle(&self) -> bool {
+        self.last_started == 0 && self.in_flight == 0
+    }
+}
+
 /// Publishes due posts. Share it behind an `Arc`.
 pub struct Scheduler {
     store: Store,
@@ -96,6 +115,7 @@ pub struct Scheduler {
     platform_slots: HashMap<Provider, Arc<Semaphore>>,
     account_slots: Mutex<HashMap<AccountId, Arc<Semaphore>>>,
     events: broadcast::Sender<Notification>,
+    progress: watch::Sender<Progress>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -133,7 +153,13 @@ impl Scheduler {
             platform_slots,
             account_slots: Mutex::new(HashMap::new()),
             events,
+            progress: watch::Sender::new(Progress::default()),
         }
+    }
+
+    /// The run loop's progress, updated after every tick.
+    pub fn watch_progress(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
     }
 
     /// Wakes the run loop at once: a post was added that may be due before its next wake-up.
@@ -214,7 +240,16 @@ impl Scheduler {
         loop {
             while tasks.try_join_next().is_some() {}
             let now = Utc::now();
-            let wait = match self.tick(now, &mut tasks).await {
+            let ticked = self.tick(now, &mut tasks).await;
+            // Finished tasks are counted out first, so that "idle" means nothing is running.
+            while tasks.try_join_next().is_some() {}
+            let started = ticked.as_ref().map_or(0, |tick| tick.started);
+            self.progress.send_modify(|p| {
+                p.ticks += 1;
+                p.last_started = started;
+                p.in_flight = tasks.len();
+            });
+            let wait = match ticked {
                 Ok(tick) if tick.started > 0 && self.in_flight.available_permits() == 0 => {
                     // Every slot is busy: wait for one to free up (or a wake-up).
                     Some(Duration::from_millis(5))
