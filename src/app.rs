@@ -157,6 +157,12 @@ impl App {
         })
     }
 
+    /// Moves the database's write-ahead log into the file and closes it, for commands that
+    /// end without `serve` (which closes the store itself when it stops).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
     /// The configuration the app was built from.
     pub fn config(&self) -> &Config {
         &self.config

@@ -296,7 +296,7 @@ fn front_ends(app: &Arc<App>) -> Vec<Box<dyn FrontEnd>> {
 async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
     let url = config.database_url.clone();
     let app = App::open(config).await.context("cannot migrate")?;
-    app.store().close().await;
+    app.close().await;
     print_line(&format!("database {url} is up to date"));
     Ok(ExitCode::SUCCESS)
 }
@@ -309,7 +309,7 @@ async fn connect(
 ) -> anyhow::Result<ExitCode> {
     let app = App::open(config).await.context("cannot start")?;
     let link = app.connect_link(provider, chat, user, Utc::now()).await;
-    app.store().close().await;
+    app.close().await;
     let link = link.context("cannot make a connect link")?;
     // The link is a one-time capability for this user and chat; it is printed, never logged.
     print_line(link.as_str());
