@@ -237,6 +237,19 @@ impl App {
             .await?)
     }
 
+    /// A one-time link (10 minutes) that starts linking `provider` accounts of the acting
+    /// person to their chat: `/connect` from chat.
+    pub async fn start_link(
+        &self,
+        actor: &crate::posting::Actor,
+        provider: OAuthProvider,
+        now: DateTime<Utc>,
+    ) -> Result<url::Url, OAuthError> {
+        self.linker
+            .start_link(provider, actor.user, actor.chat, now)
+            .await
+    }
+
     /// Stored images and their signed links.
     pub fn media(&self) -> &MediaFiles {
         &self.media

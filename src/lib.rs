@@ -16,6 +16,8 @@ pub mod images;
 pub mod media;
 // Output for the CLI's own commands: the one place that writes to stdout.
 pub mod output;
+// A person's settings and the privacy-policy notice they are due.
+pub mod people;
 // Linking accounts: OAuth states, PKCE, code exchange, storing and linking.
 pub mod oauth;
 // The posting API the bots call: create, edit, cancel, post now, queue, history.

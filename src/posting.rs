@@ -13,7 +13,9 @@ use crate::media::MediaError;
 use crate::oauth::provider_label;
 use crate::rules::{self, ImageFacts, RuleViolation};
 use crate::schedule::Recurrence;
-use crate::store::{Cancelled, HistoryEntry, LinkedAccount, NewMedia, NewPost, StoreError};
+use crate::store::{NewMedia, NewPost, StoreError};
+// What the posting calls return, named here so that front ends need not know the store.
+pub use crate::store::{Cancelled, HistoryEntry, LinkedAccount};
 use crate::timeparse::{self, TimeError, When};
 
 /// Who is acting, where, and whether they administer that chat.
@@ -325,6 +327,11 @@ impl App {
         limit: u32,
     ) -> Result<Vec<HistoryEntry>, PostingError> {
         Ok(self.store().history(chat, limit).await?)
+    }
+
+    /// The accounts linked to the chat, for `/accounts` and for naming targets.
+    pub async fn accounts(&self, chat: ChatId) -> Result<Vec<LinkedAccount>, PostingError> {
+        Ok(self.store().accounts_of_chat(chat).await?)
     }
 
     async fn authorize(&self, actor: &Actor, post: PostId) -> Result<(), PostingError> {

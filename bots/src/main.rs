@@ -2,9 +2,7 @@
 //! uses anyhow; every error ends as one line on stderr and a non-zero exit.
 
 mod bench;
-mod commands;
 mod demo;
-mod telegram;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,6 +16,7 @@ use autopost::doctor::{self, Status};
 use autopost::front_end::FrontEnd;
 use autopost::output::print_line;
 use autopost::{telemetry, timeparse};
+use autopost_bots::telegram;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Parser, Subcommand};
 
@@ -364,7 +363,7 @@ async fn doctor(config: &Config, config_file: Option<&Path>) -> ExitCode {
 async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
     };
@@ -375,7 +374,7 @@ async fn shutdown_signal() {
                 signal.recv().await;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot listen for SIGTERM");
                 std::future::pending::<()>().await;
             }
         }

@@ -24,7 +24,7 @@ use tokio::sync::{oneshot, watch};
 use super::{app_with, current_rss_kib, peak_rss_kib, percentile};
 use autopost::front_end::FrontEnd;
 
-use crate::telegram::{Options, TelegramFrontEnd};
+use autopost_bots::telegram::{Options, TelegramFrontEnd};
 
 /// A made-up token: the simulated Bot API accepts only it.
 const TOKEN: &str = "424242:bench-token";

@@ -1,14 +1,22 @@
-//! Chat-neutral verbs: chat text into a `Command`, and the `Reply` model with its Telegram and
-//! Discord renderers, and the runner that executes a command on the `App`.
-#![allow(dead_code, unused_imports)] // wired into the Telegram front end by the next change
+//! The chat-neutral layer every front end shares. A front end parses a message once
+//! ([`parse`]), hands the [`Command`] to [`Commands`], and renders the [`Reply`]; it delivers
+//! the core's notifications with [`notify::deliver`]. Each verb is defined once, in the
+//! table of [`verbs`]: the parser, `/help`, Telegram's menu and Discord's command definitions
+//! all come from it.
 
+mod notify;
 mod parse;
 mod reply;
-mod run;
+mod runner;
+#[cfg(test)]
+mod testing;
+mod verbs;
 
-pub use parse::{Command, ConnectTarget, ParseContext, ParseError, PostForm, parse};
+pub use notify::{Courier, Undelivered, deliver as deliver_notifications};
+pub use parse::{ParseContext, ParseError, PostForm, parse};
 pub use reply::{
     Block, Button, ButtonAction, CALLBACK_DATA_LIMIT, DISCORD_TEXT_LIMIT, Reply, ReplyFile, Span,
     TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT,
 };
-pub use run::{on_button, on_message, run};
+pub use runner::{Commands, Incoming, internal};
+pub use verbs::{Arg, ArgKind, Command, ConnectTarget, VERBS, Verb, Who};

@@ -1,109 +1,11 @@
-//! Chat text into a `Command`: verbs, `/verb@Bot` addressing, `WHEN | TEXT`, post ids, platforms
-//! and time zones. Pure: the time phrase itself is left to the core's `timeparse`.
+//! Chat text into a `Command`: `/verb@Bot` addressing, the verb looked up in the table of
+//! `verbs` (which reads its own arguments), the plain `WHEN | TEXT` of a private chat, and the
+//! argument forms verbs share (`WHEN | TEXT`, post ids). Pure: the time phrase itself is left
+//! to the core's `timeparse`.
 
-use std::fmt;
+use autopost::domain::PostId;
 
-use autopost::domain::{OAuthProvider, PostId, Provider};
-use chrono_tz::Tz;
-
-/// What a chat message asks autopost to do (SPEC section 4).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// `/start`: what autopost does, the privacy notice, examples.
-    Start,
-    /// `/help`: the same, as a reference.
-    Help,
-    /// `/post WHEN | TEXT`, or in a private chat the plain message `WHEN | TEXT`.
-    Post {
-        /// The time phrase, trimmed and non-empty, for the core to read.
-        when: String,
-        /// The post's text, trimmed and non-empty; may contain `|` and line breaks.
-        text: String,
-    },
-    /// `/queue`: the chat's pending posts.
-    Queue,
-    /// `/cancel ID`.
-    Cancel {
-        /// The post.
-        post: PostId,
-    },
-    /// `/edit ID WHEN | TEXT`.
-    Edit {
-        /// The post.
-        post: PostId,
-        /// The new time phrase.
-        when: String,
-        /// The new text.
-        text: String,
-    },
-    /// `/postnow ID`.
-    PostNow {
-        /// The post.
-        post: PostId,
-    },
-    /// `/history`: recent outcomes with links.
-    History,
-    /// `/connect x|facebook|instagram`: a private one-time link that starts OAuth.
-    Connect {
-        /// Where to link an account.
-        platform: ConnectTarget,
-    },
-    /// `/accounts`: the chat's linked accounts.
-    Accounts,
-    /// `/disconnect ACCOUNT`: unlink and revoke.
-    Disconnect {
-        /// The account as typed (a name or @handle); the runner matches it against `/accounts`.
-        account: String,
-    },
-    /// `/timezone [ZONE]`.
-    TimeZone {
-        /// The new zone; `None` asks for the current one.
-        zone: Option<Tz>,
-    },
-    /// `/export`: the user's data as a JSON file, privately.
-    Export,
-    /// `/deleteme`: erase the user, after a confirmation button.
-    DeleteMe,
-}
-
-/// The platform a `/connect` names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConnectTarget {
-    /// An X account.
-    X,
-    /// Facebook Pages.
-    Facebook,
-    /// Instagram business accounts (linked through Meta, with their Facebook Page).
-    Instagram,
-}
-
-impl ConnectTarget {
-    /// Whose OAuth round trip links this kind of account.
-    pub fn oauth_provider(self) -> OAuthProvider {
-        match self {
-            ConnectTarget::X => OAuthProvider::X,
-            ConnectTarget::Facebook | ConnectTarget::Instagram => OAuthProvider::Meta,
-        }
-    }
-
-    /// The kind of account it links.
-    pub fn provider(self) -> Provider {
-        match self {
-            ConnectTarget::X => Provider::X,
-            ConnectTarget::Facebook => Provider::FacebookPage,
-            ConnectTarget::Instagram => Provider::Instagram,
-        }
-    }
-
-    /// A human name: `X`, `Facebook`, `Instagram`.
-    pub fn label(self) -> &'static str {
-        match self {
-            ConnectTarget::X => "X",
-            ConnectTarget::Facebook => "Facebook",
-            ConnectTarget::Instagram => "Instagram",
-        }
-    }
-}
+use super::verbs::{self, Command};
 
 /// Where the message was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -136,36 +38,45 @@ impl PostForm {
     }
 }
 
-/// Why a message could not be read as a command. Every `Display` is one sentence a chat user
+/// Why a message could not be read as a command. Every message is one sentence a chat user
 /// understands, ending with what to type; backticks mark what to type literally.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// `/verb` is not one of ours.
+    #[error("I don't know the command /{verb}; send /help to see what I can do")]
     UnknownCommand {
         /// The verb as typed, without `/` and `@Bot`.
         verb: String,
     },
     /// No `|` between the time and the text (or nothing at all after the verb).
+    #[error("write when, then a | and the text, such as {}", .form.example())]
     MissingSeparator {
         /// The form that was meant.
         form: PostForm,
     },
     /// Nothing before the `|`.
+    #[error("say when to post before the |, such as {}", .form.example())]
     EmptyWhen {
         /// The form that was meant.
         form: PostForm,
     },
     /// Nothing after the `|`.
+    #[error("write the text of the post after the |, such as {}", .form.example())]
     EmptyText {
         /// The form that was meant.
         form: PostForm,
     },
     /// `/cancel`, `/edit` or `/postnow` without a post id.
+    #[error("say which post, by the number /queue shows, such as `{}`", id_example(.verb))]
     MissingPostId {
         /// The verb, e.g. `cancel`.
         verb: &'static str,
     },
     /// What stands where the post id belongs is not one.
+    #[error(
+        "`{given}` is not a post number; use the number /queue shows, such as `{}`",
+        id_example(.verb)
+    )]
     BadPostId {
         /// The verb, e.g. `cancel`.
         verb: &'static str,
@@ -173,20 +84,31 @@ pub enum ParseError {
         given: String,
     },
     /// `/connect` without a platform.
+    #[error("say where to connect: `/connect x`, `/connect facebook` or `/connect instagram`")]
     MissingPlatform,
     /// `/connect` with a platform we do not know.
+    #[error(
+        "I can't connect `{given}`; use `/connect x`, `/connect facebook` or `/connect instagram`"
+    )]
     UnknownPlatform {
         /// What was typed.
         given: String,
     },
     /// `/disconnect` without an account.
+    #[error("say which account to disconnect, as /accounts lists it, such as `/disconnect @alice`")]
     MissingAccount,
     /// `/timezone` with a name that is no IANA zone.
+    #[error(
+        "`{given}` is not a time zone I know; use a zone name such as `/timezone Europe/Berlin`, `/timezone America/New_York` or `/timezone UTC`"
+    )]
     UnknownZone {
         /// What was typed.
         given: String,
     },
     /// `/timezone` with an abbreviation (`PST`): a fixed offset, or several zones' name.
+    #[error(
+        "`{given}` is an abbreviation, and a zone name keeps daylight saving right; use one such as `/timezone {suggestion}`"
+    )]
     ZoneAbbreviation {
         /// What was typed, uppercased.
         given: String,
@@ -194,67 +116,11 @@ pub enum ParseError {
         suggestion: &'static str,
     },
     /// A plain message without `|` in a private chat.
+    #[error(
+        "to schedule a post, send when, a | and the text, such as `tomorrow 9am | Launch day!` or `now | Hello`, or send /help to see every command"
+    )]
     NotAPost,
 }
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParseError::UnknownCommand { verb } => write!(
-                f,
-                "I don't know the command /{verb}; send /help to see what I can do"
-            ),
-            ParseError::MissingSeparator { form } => write!(
-                f,
-                "write when, then a | and the text, such as {}",
-                form.example()
-            ),
-            ParseError::EmptyWhen { form } => write!(
-                f,
-                "say when to post before the |, such as {}",
-                form.example()
-            ),
-            ParseError::EmptyText { form } => write!(
-                f,
-                "write the text of the post after the |, such as {}",
-                form.example()
-            ),
-            ParseError::MissingPostId { verb } => write!(
-                f,
-                "say which post, by the number /queue shows, such as `{}`",
-                id_example(verb)
-            ),
-            ParseError::BadPostId { verb, given } => write!(
-                f,
-                "`{given}` is not a post number; use the number /queue shows, such as `{}`",
-                id_example(verb)
-            ),
-            ParseError::MissingPlatform => f.write_str(
-                "say where to connect: `/connect x`, `/connect facebook` or `/connect instagram`",
-            ),
-            ParseError::UnknownPlatform { given } => write!(
-                f,
-                "I can't connect `{given}`; use `/connect x`, `/connect facebook` or `/connect instagram`"
-            ),
-            ParseError::MissingAccount => f.write_str(
-                "say which account to disconnect, as /accounts lists it, such as `/disconnect @alice`",
-            ),
-            ParseError::UnknownZone { given } => write!(
-                f,
-                "`{given}` is not a time zone I know; use a zone name such as `/timezone Europe/Berlin`, `/timezone America/New_York` or `/timezone UTC`"
-            ),
-            ParseError::ZoneAbbreviation { given, suggestion } => write!(
-                f,
-                "`{given}` is an abbreviation, and a zone name keeps daylight saving right; use one such as `/timezone {suggestion}`"
-            ),
-            ParseError::NotAPost => f.write_str(
-                "to schedule a post, send when, a | and the text, such as `tomorrow 9am | Launch day!` or `now | Hello`, or send /help to see every command",
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 fn id_example(verb: &str) -> &'static str {
     match verb {
@@ -301,59 +167,17 @@ pub fn parse(text: &str, context: ParseContext<'_>) -> Result<Option<Command>, P
         (None, _) => false,
     };
     let verb = verb.to_ascii_lowercase();
-    let command = match verb.as_str() {
-        // Arguments of the argument-less verbs are ignored: `/start` carries Telegram's
-        // deep-link payload, and `/queue please` should still show the queue.
-        "start" => Command::Start,
-        "help" => Command::Help,
-        "queue" => Command::Queue,
-        "history" => Command::History,
-        "accounts" => Command::Accounts,
-        "export" => Command::Export,
-        "deleteme" => Command::DeleteMe,
-        "post" => {
-            let (when, text) = split_when_text(args, PostForm::Post)?;
-            Command::Post { when, text }
-        }
-        "cancel" => Command::Cancel {
-            post: only_post_id("cancel", args)?,
-        },
-        "postnow" => Command::PostNow {
-            post: only_post_id("postnow", args)?,
-        },
-        "edit" => {
-            let (id, rest) = match args.split_once(char::is_whitespace) {
-                Some((id, rest)) => (id, rest.trim()),
-                None => (args, ""),
-            };
-            let post = post_id("edit", id)?;
-            let (when, text) = split_when_text(rest, PostForm::Edit)?;
-            Command::Edit { post, when, text }
-        }
-        "connect" => Command::Connect {
-            platform: connect_target(args)?,
-        },
-        "disconnect" if args.is_empty() => return Err(ParseError::MissingAccount),
-        "disconnect" => Command::Disconnect {
-            account: args.to_owned(),
-        },
-        "timezone" => Command::TimeZone {
-            zone: if args.is_empty() {
-                None
-            } else {
-                Some(time_zone(args)?)
-            },
-        },
+    match verbs::find(&verb) {
+        Some(found) => (found.parse)(args).map(Some),
         // In a group several bots may share a command list; only answer one that is ours by
         // name, so that other bots' commands do not draw an error from us.
-        _ if !context.is_private && !addressed_to_us => return Ok(None),
-        _ => return Err(ParseError::UnknownCommand { verb }),
-    };
-    Ok(Some(command))
+        None if !context.is_private && !addressed_to_us => Ok(None),
+        None => Err(ParseError::UnknownCommand { verb }),
+    }
 }
 
 /// Splits `WHEN | TEXT` at the first `|`; the text may contain more.
-fn split_when_text(args: &str, form: PostForm) -> Result<(String, String), ParseError> {
+pub(crate) fn split_when_text(args: &str, form: PostForm) -> Result<(String, String), ParseError> {
     let (when, text) = args
         .split_once('|')
         .ok_or(ParseError::MissingSeparator { form })?;
@@ -367,7 +191,7 @@ fn split_when_text(args: &str, form: PostForm) -> Result<(String, String), Parse
     Ok((when.to_owned(), text.to_owned()))
 }
 
-fn only_post_id(verb: &'static str, args: &str) -> Result<PostId, ParseError> {
+pub(crate) fn only_post_id(verb: &'static str, args: &str) -> Result<PostId, ParseError> {
     if args.split_whitespace().nth(1).is_some() {
         return Err(ParseError::BadPostId {
             verb,
@@ -378,7 +202,7 @@ fn only_post_id(verb: &'static str, args: &str) -> Result<PostId, ParseError> {
 }
 
 /// `17` or `#17`: a positive number.
-fn post_id(verb: &'static str, token: &str) -> Result<PostId, ParseError> {
+pub(crate) fn post_id(verb: &'static str, token: &str) -> Result<PostId, ParseError> {
     if token.is_empty() {
         return Err(ParseError::MissingPostId { verb });
     }
@@ -392,104 +216,12 @@ fn post_id(verb: &'static str, token: &str) -> Result<PostId, ParseError> {
     }
 }
 
-fn connect_target(args: &str) -> Result<ConnectTarget, ParseError> {
-    if args.is_empty() {
-        return Err(ParseError::MissingPlatform);
-    }
-    match args.to_ascii_lowercase().as_str() {
-        "x" | "twitter" => Ok(ConnectTarget::X),
-        "facebook" | "fb" => Ok(ConnectTarget::Facebook),
-        "instagram" | "ig" | "insta" => Ok(ConnectTarget::Instagram),
-        _ => Err(ParseError::UnknownPlatform {
-            given: args.to_owned(),
-        }),
-    }
-}
-
-/// Abbreviations people type for their zone, and the zone name they usually mean. Setting
-/// one of these literally would pin a fixed offset (or not exist), so the user is asked to use
-/// the name instead.
-const ABBREVIATIONS: &[(&str, &str)] = &[
-    ("est", "America/New_York"),
-    ("edt", "America/New_York"),
-    ("et", "America/New_York"),
-    ("cst", "America/Chicago"),
-    ("cdt", "America/Chicago"),
-    ("ct", "America/Chicago"),
-    ("mst", "America/Denver"),
-    ("mdt", "America/Denver"),
-    ("mt", "America/Denver"),
-    ("pst", "America/Los_Angeles"),
-    ("pdt", "America/Los_Angeles"),
-    ("pt", "America/Los_Angeles"),
-    ("hst", "Pacific/Honolulu"),
-    ("akst", "America/Anchorage"),
-    ("akdt", "America/Anchorage"),
-    ("bst", "Europe/London"),
-    ("wet", "Europe/Lisbon"),
-    ("west", "Europe/Lisbon"),
-    ("cet", "Europe/Berlin"),
-    ("cest", "Europe/Berlin"),
-    ("met", "Europe/Berlin"),
-    ("eet", "Europe/Athens"),
-    ("eest", "Europe/Athens"),
-    ("msk", "Europe/Moscow"),
-    ("ist", "Asia/Kolkata"),
-    ("jst", "Asia/Tokyo"),
-    ("kst", "Asia/Seoul"),
-    ("sgt", "Asia/Singapore"),
-    ("hkt", "Asia/Hong_Kong"),
-    ("aest", "Australia/Sydney"),
-    ("aedt", "Australia/Sydney"),
-    ("acst", "Australia/Adelaide"),
-    ("awst", "Australia/Perth"),
-    ("nzst", "Pacific/Auckland"),
-    ("nzdt", "Pacific/Auckland"),
-];
-
-/// An IANA zone in any case, with spaces for underscores (`america/new york`), `UTC`/`GMT`/`Z`,
-/// or a unique city (`berlin`, `new york`).
-fn time_zone(args: &str) -> Result<Tz, ParseError> {
-    let wanted = args.split_whitespace().collect::<Vec<_>>().join("_");
-    let lower = wanted.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "utc" | "gmt" | "z" | "zulu" | "etc/utc" | "etc/gmt"
-    ) {
-        return Ok(Tz::UTC);
-    }
-    if let Some((_, suggestion)) = ABBREVIATIONS.iter().find(|(a, _)| *a == lower) {
-        return Err(ParseError::ZoneAbbreviation {
-            given: wanted.to_ascii_uppercase(),
-            suggestion,
-        });
-    }
-    let zones = chrono_tz::TZ_VARIANTS.iter();
-    if let Some(tz) = zones
-        .clone()
-        .find(|tz| tz.name().eq_ignore_ascii_case(&wanted))
-    {
-        return Ok(*tz);
-    }
-    if !wanted.contains('/') {
-        let mut cities = zones.filter(|tz| {
-            tz.name()
-                .rsplit('/')
-                .next()
-                .is_some_and(|city| city.eq_ignore_ascii_case(&wanted))
-        });
-        if let (Some(tz), None) = (cities.next(), cities.next()) {
-            return Ok(*tz);
-        }
-    }
-    Err(ParseError::UnknownZone {
-        given: args.to_owned(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use chrono_tz::Tz;
+
     use super::*;
+    use crate::commands::verbs::ConnectTarget;
 
     const PRIVATE: ParseContext<'static> = ParseContext {
         bot_username: Some("AutopostBot"),
@@ -888,15 +620,5 @@ mod tests {
                 .to_string()
                 .contains("Europe/Berlin")
         );
-    }
-
-    #[test]
-    fn connect_targets_map_to_their_oauth_provider() {
-        assert_eq!(ConnectTarget::X.oauth_provider(), OAuthProvider::X);
-        assert_eq!(
-            ConnectTarget::Facebook.oauth_provider(),
-            OAuthProvider::Meta
-        );
-        assert_eq!(ConnectTarget::Instagram.provider(), Provider::Instagram);
     }
 }

@@ -19,7 +19,7 @@ use url::Url;
 
 use autopost::front_end::FrontEnd;
 
-use crate::telegram::{Options, TelegramFrontEnd};
+use autopost_bots::telegram::{Options, TelegramFrontEnd};
 
 /// The bot's @username in the simulated Telegram.
 pub const BOT_USERNAME: &str = "autopost_demo_bot";

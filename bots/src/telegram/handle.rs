@@ -1,8 +1,12 @@
-//! One update: a message (or a whole album) or a button press becomes an `Actor` and text,
-//! goes to `commands`, and its `Reply` goes to `outbox`.
+//! One update: a message (or a whole album) or a button press becomes the person, the chat
+//! and the command parsed once, goes to `commands`, and its `Reply` goes to `outbox`.
+
+use autopost::front_end::{AdminRights, Person, Place};
+use teloxide::types::UserId;
 
 use super::files::image_of;
 use super::*;
+use crate::commands::Incoming;
 
 impl Inner {
     /// One update, already known to be new.
@@ -39,7 +43,7 @@ impl Inner {
             _ => Ok(()),
         };
         if let Err(e) = result {
-            tracing::warn!(error = %e, "update not handled");
+            tracing::warn!(error = %autopost::telemetry::chain(&e), "update not answered");
         }
     }
 
@@ -50,11 +54,7 @@ impl Inner {
             return Ok(());
         };
         let chat = &first.chat;
-        let kind = if chat.is_private() {
-            ChatKind::Private
-        } else if chat.is_group() || chat.is_supergroup() {
-            ChatKind::Group
-        } else {
+        let Some(kind) = chat_kind(chat) else {
             return Ok(()); // channels are not for autopost
         };
         // Anonymous group admins and channels carry no person to act as.
@@ -64,10 +64,6 @@ impl Inner {
         let text = parts.iter().find_map(|m| m.text().or_else(|| m.caption()));
         let files: Vec<(FileId, u32)> = parts.iter().filter_map(image_of).collect();
         let is_private = kind == ChatKind::Private;
-        let context = ParseContext {
-            bot_username: Some(&self.username),
-            is_private,
-        };
         let Some(text) = text else {
             if is_private && !files.is_empty() {
                 let hint = Reply::error(
@@ -77,47 +73,55 @@ impl Inner {
             }
             return Ok(());
         };
-        // Parse first: ordinary group talk costs no database write, download or admin check.
+        let context = ParseContext {
+            bot_username: Some(&self.username),
+            is_private,
+        };
+        // Parsed once, first: ordinary group talk costs no database write, download or admin
+        // check.
         let command = match commands::parse(text, context) {
             Ok(None) => return Ok(()),
-            Ok(Some(command)) => Some(command),
-            Err(_) => None, // `on_message` answers with the parse error
+            Ok(Some(command)) => Ok(command),
+            Err(e) => Err(e),
         };
-        let actor = self.actor(&from, chat, kind, command.as_ref()).await?;
         let mut images = Vec::new();
-        if matches!(command, Some(Command::Post { .. })) {
+        if command.as_ref().is_ok_and(|c| c.verb().takes_images) {
             for (file, size) in &files {
                 match self.download(file, *size).await {
                     Ok(bytes) => images.push(bytes),
                     Err(TelegramError::TooLarge { bytes, limit }) => {
                         let reply =
                             Reply::error(&ImageError::TooLarge { bytes, limit }.to_string());
-                        return self.reply(chat, &from, &reply, command.as_ref()).await;
+                        return self.reply(chat, &from, &reply).await;
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot download an image");
+                        tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot download an image");
                         let reply = Reply::error(
                             "I could not fetch your image from Telegram; please send it again",
                         );
-                        return self.reply(chat, &from, &reply, command.as_ref()).await;
+                        return self.reply(chat, &from, &reply).await;
                     }
                 }
             }
         }
-        let reply = commands::on_message(
-            &self.app,
-            &self.throttle,
-            &actor,
-            text,
+        let (user_id, chat_id, name) = (
+            from.id.0.to_string(),
+            chat.id.0.to_string(),
+            from.full_name(),
+        );
+        let incoming = Incoming {
+            person: person(&user_id, &name),
+            place: place(&chat_id, kind, chat),
+            command,
             images,
-            context,
-            Utc::now(),
-        )
-        .await;
-        match reply {
-            Some(reply) => self.reply(chat, &from, &reply, command.as_ref()).await,
-            None => Ok(()),
-        }
+        };
+        let rights = Membership {
+            bot: &self.bot,
+            chat: chat.id,
+            user: from.id,
+        };
+        let reply = self.commands.on_message(incoming, &rights).await;
+        self.reply(chat, &from, &reply).await
     }
 
     pub(super) async fn on_callback(&self, query: CallbackQuery) -> Result<(), TelegramError> {
@@ -127,20 +131,26 @@ impl Inner {
             return Ok(());
         };
         let chat = message.chat();
-        let kind = if chat.is_private() {
-            ChatKind::Private
-        } else {
-            ChatKind::Group
+        let kind = chat_kind(chat).unwrap_or(ChatKind::Group);
+        let (user_id, chat_id, name) = (
+            query.from.id.0.to_string(),
+            chat.id.0.to_string(),
+            query.from.full_name(),
+        );
+        let rights = Membership {
+            bot: &self.bot,
+            chat: chat.id,
+            user: query.from.id,
         };
-        let actor = match self.actor(&query.from, chat, kind, None).await {
-            Ok(actor) => actor,
-            Err(e) => {
-                self.answer(&query, "Something went wrong; please try again.")
-                    .await;
-                return Err(e);
-            }
-        };
-        let reply = commands::on_button(&self.app, &actor, &data, Utc::now()).await;
+        let reply = self
+            .commands
+            .on_button(
+                person(&user_id, &name),
+                place(&chat_id, kind, chat),
+                &data,
+                &rights,
+            )
+            .await;
         let Some(reply) = reply else {
             self.answer(&query, "This button no longer works.").await;
             return Ok(());
@@ -152,14 +162,14 @@ impl Inner {
         }
         self.answer(&query, &short_text(&reply)).await;
         if reply.private || reply.file.is_some() {
-            return self.reply(chat, &query.from, &reply, None).await;
+            return self.reply(chat, &query.from, &reply).await;
         }
         // The outcome replaces the message the button was under, so the button cannot be
         // pressed twice; if Telegram will not edit it (too old), the outcome is sent anew.
         match self.edit(chat.id, message.id(), &reply).await {
             Ok(()) => Ok(()),
             Err(e) => {
-                tracing::debug!(error = %e, "cannot edit the message under the button");
+                tracing::debug!(error = %autopost::telemetry::chain(&e), "cannot edit the message under the button");
                 self.send(chat.id, &reply).await
             }
         }
@@ -183,70 +193,56 @@ impl Inner {
             .show_alert(alert)
             .await
         {
-            tracing::warn!(error = %TelegramError::from(e), "cannot answer a button press");
+            tracing::warn!(error = %autopost::telemetry::chain(&TelegramError::from(e)), "cannot answer a button press");
         }
     }
+}
 
-    /// The person and chat as the core knows them. Admin rights are asked of Telegram only
-    /// when the command needs them (`command` None = a button press, which always may).
-    pub(super) async fn actor(
-        &self,
-        from: &User,
-        chat: &Chat,
-        kind: ChatKind,
-        command: Option<&Command>,
-    ) -> Result<Actor, TelegramError> {
-        let now = Utc::now();
-        let store = self.app.store();
-        let name = from.full_name();
-        let user = store
-            .upsert_user(
-                ChatPlatform::Telegram,
-                &from.id.0.to_string(),
-                Some(&name),
-                now,
-            )
-            .await?;
-        let title = chat.title();
-        let stored = store
-            .upsert_chat(
-                ChatPlatform::Telegram,
-                &chat.id.0.to_string(),
-                kind,
-                title,
-                now,
-            )
-            .await?;
-        let needs_admin = match command {
-            None => true,
-            Some(command) => matches!(
-                command,
-                Command::Cancel { .. }
-                    | Command::Edit { .. }
-                    | Command::PostNow { .. }
-                    | Command::Connect { .. }
-                    | Command::Disconnect { .. }
-            ),
-        };
-        // In a private chat the person is the whole team.
-        let is_admin = if kind == ChatKind::Private {
-            true
-        } else if needs_admin {
-            match self.bot.get_chat_member(chat.id, from.id).await {
-                Ok(member) => member.is_privileged(),
-                Err(e) => {
-                    tracing::warn!(error = %TelegramError::from(e), "cannot read admin rights");
-                    false
-                }
+/// A Telegram chat as the core names chats; `None` for channels, which are not for autopost.
+fn chat_kind(chat: &Chat) -> Option<ChatKind> {
+    if chat.is_private() {
+        Some(ChatKind::Private)
+    } else if chat.is_group() || chat.is_supergroup() {
+        Some(ChatKind::Group)
+    } else {
+        None
+    }
+}
+
+fn person<'a>(id: &'a str, name: &'a str) -> Person<'a> {
+    Person {
+        platform: ChatPlatform::Telegram,
+        id,
+        name: Some(name),
+    }
+}
+
+fn place<'a>(id: &'a str, kind: ChatKind, chat: &'a Chat) -> Place<'a> {
+    Place {
+        platform: ChatPlatform::Telegram,
+        id,
+        kind,
+        title: chat.title(),
+    }
+}
+
+/// Admin rights as Telegram tells them: the member's status in the group.
+struct Membership<'a> {
+    bot: &'a Bot,
+    chat: ChatId,
+    user: UserId,
+}
+
+#[async_trait::async_trait]
+impl AdminRights for Membership<'_> {
+    async fn is_admin(&self) -> bool {
+        match self.bot.get_chat_member(self.chat, self.user).await {
+            Ok(member) => member.is_privileged(),
+            Err(e) => {
+                tracing::warn!(error = %autopost::telemetry::chain(&TelegramError::from(e)), "cannot read admin rights");
+                false
             }
-        } else {
-            false
-        };
-        Ok(Actor {
-            user: user.id,
-            chat: stored.id,
-            is_admin,
-        })
+        }
     }
 }
 

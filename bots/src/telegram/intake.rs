@@ -60,7 +60,7 @@ impl Inner {
                         TelegramError::RetryAfter(wait) => wait,
                         other => {
                             let wait = backoff.next();
-                            tracing::warn!(error = %other, wait_ms = wait.as_millis() as u64, "getUpdates failed");
+                            tracing::warn!(error = %autopost::telemetry::chain(&other), wait_ms = wait.as_millis() as u64, "getUpdates failed");
                             wait
                         }
                     }
@@ -136,7 +136,8 @@ impl Inner {
                 Ok(update) => Some(update),
                 // The route checked `update_id`; the rest is Telegram's and may be newer.
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot read a Telegram update; skipped");
+                    tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot read a Telegram update; skipped");
+                    self.count_taken(1);
                     None
                 }
             })
@@ -153,7 +154,7 @@ impl Inner {
         handlers: &mut JoinSet<()>,
         slots: &Arc<Semaphore>,
         updates: Vec<Update>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), FrontEndError> {
         if updates.is_empty() {
             return Ok(());
         }
@@ -161,8 +162,7 @@ impl Inner {
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let mut fresh: std::collections::HashSet<String> = self
             .app
-            .store()
-            .first_deliveries(SOURCE, &id_refs, Utc::now())
+            .first_deliveries(ChatPlatform::Telegram, &id_refs, chrono::Utc::now())
             .await?
             .into_iter()
             .collect();
@@ -171,6 +171,7 @@ impl Inner {
             // resent it while the first copy waited in the queue).
             if !fresh.remove(id) {
                 tracing::debug!(update_id = update.id.0, "update already handled; skipped");
+                self.count_taken(1);
                 continue;
             }
             // The caller waited for free slots; a missing one only means a brief overshoot.
@@ -183,13 +184,19 @@ impl Inner {
             );
             handlers.spawn(
                 async move {
-                    inner.on_update(update).await;
+                    inner.clone().on_update(update).await;
+                    inner.count_taken(1);
                     drop(slot);
                 }
                 .instrument(span),
             );
         }
         Ok(())
+    }
+
+    /// Counts updates done with, for [`TelegramFrontEnd::taken_updates`].
+    pub(super) fn count_taken(&self, updates: u64) {
+        self.taken.send_modify(|taken| *taken += updates);
     }
 
     /// Buffers one part of an album; the first part starts the timer that hands the whole
@@ -229,7 +236,7 @@ impl Inner {
                     return;
                 }
                 if let Err(e) = inner.on_message(parts).await {
-                    tracing::warn!(error = %e, "album not handled");
+                    tracing::warn!(error = %autopost::telemetry::chain(&e), "album not handled");
                 }
             }
             .instrument(tracing::Span::current()),
@@ -254,7 +261,7 @@ impl Inner {
             .collect();
         for parts in waiting {
             if let Err(e) = self.on_message(parts).await {
-                tracing::warn!(error = %e, "album not handled");
+                tracing::warn!(error = %autopost::telemetry::chain(&e), "album not handled");
             }
         }
         let timers = std::mem::take(
@@ -265,7 +272,7 @@ impl Inner {
         );
         for timer in timers {
             if let Err(e) = timer.await {
-                tracing::error!(error = %e, "album task ended abnormally");
+                tracing::error!(error = %autopost::telemetry::chain(&e), "album task ended abnormally");
             }
         }
     }

@@ -1,14 +1,14 @@
 //! The Telegram front end: translation only. An update comes in (long polling, or by webhook
-//! through the core's `/telegram/webhook` when `AUTOPOST_TELEGRAM_WEBHOOK_SECRET` is set),
-//! becomes an `Actor` plus text and images, goes to `commands`, and the `Reply` goes back out
-//! as HTML with an inline keyboard. Also delivers the scheduler's notifications to Telegram
-//! chats.
+//! at `/telegram/webhook`, a route this front end brings to the app's web server when
+//! `AUTOPOST_TELEGRAM_WEBHOOK_SECRET` is set), is parsed once into a command with the person,
+//! chat and images, goes to `commands`, and the `Reply` goes back out as HTML with an inline
+//! keyboard. The core's notifications reach Telegram chats through `commands`' delivery loop.
 //!
-//! Hazards handled here (SPEC §11): redelivered updates are skipped by `update_id`; the
-//! teloxide `Bot` (whose Debug prints the token) is never formatted; errors from reqwest and
-//! teloxide lose every URL (the Bot API URL holds the token) before they are kept or logged.
-//! Updates come in through `intake`, are handled in `handle`, answers leave through `outbox`,
-//! and pictures are fetched by `files`.
+//! Hazards handled here (SPEC §11): redelivered updates are skipped by `update_id` (the core
+//! remembers them); the teloxide `Bot` (whose Debug prints the token) is never formatted;
+//! errors from reqwest and teloxide lose every URL (the Bot API URL holds the token) before
+//! they are kept or logged. Updates come in through `intake`, are handled in `handle`,
+//! answers leave through `outbox`, and pictures are fetched by `files`.
 
 mod files;
 mod handle;
@@ -25,13 +25,10 @@ use std::time::Duration;
 
 use autopost::app::App;
 use autopost::domain::{ChatKind, ChatPlatform};
-use autopost::front_end::{FrontEnd, FrontEndTask};
+use autopost::front_end::{FrontEnd, FrontEndError, FrontEndTask};
 use autopost::images::{ImageError, MAX_INPUT_BYTES};
-use autopost::posting::Actor;
-use autopost::store::StoreError;
-use autopost::throttle::{Allowance, Throttle};
+use autopost::throttle::Allowance;
 use bytes::Bytes;
-use chrono::Utc;
 use teloxide::prelude::*;
 use teloxide::types::{
     AllowedUpdate, BotCommand, CallbackQuery, Chat, FileId, InlineKeyboardButton,
@@ -43,109 +40,52 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::commands::{self, Command, ParseContext, Reply};
-
-/// Where updates come from, for `first_delivery`.
-const SOURCE: &str = "telegram";
+use crate::commands::{self, Commands, ParseContext, Reply, VERBS};
 
 /// The update kinds the bot handles; Telegram sends no others.
 const ALLOWED_UPDATES: [AllowedUpdate; 2] = [AllowedUpdate::Message, AllowedUpdate::CallbackQuery];
 
-/// The verbs of SPEC §4, as the Telegram command menu shows them.
-const MENU: &[(&str, &str)] = &[
-    ("start", "What autopost does, privacy notice and examples"),
-    ("help", "How to schedule posts, with examples"),
-    ("post", "Schedule a post: /post WHEN | TEXT"),
-    ("queue", "This chat's pending posts"),
-    ("cancel", "Cancel a pending post: /cancel ID"),
-    ("edit", "Change a pending post: /edit ID WHEN | TEXT"),
-    ("postnow", "Publish a pending post now: /postnow ID"),
-    ("history", "Recently published and failed posts"),
-    ("connect", "Link an account: /connect x|facebook|instagram"),
-    ("accounts", "The accounts this chat posts to"),
-    ("disconnect", "Unlink an account: /disconnect ACCOUNT"),
-    ("timezone", "Show or set your time zone: /timezone ZONE"),
-    ("export", "Your data as a JSON file, sent privately"),
-    ("deleteme", "Erase everything autopost keeps about you"),
-];
-
 /// Why a Telegram call failed. No variant carries a URL or the token.
-// Display and Error are written out below: the bots crate does not depend on thiserror.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum TelegramError {
     /// The Bot API refused the call; retrying the same call will not help.
+    #[error("the Telegram Bot API refused the call: {description}")]
     Refused {
         /// Telegram's description.
         description: String,
     },
     /// The person blocked the bot or never pressed Start: ask them to open a private chat.
+    #[error("Telegram does not let the bot write there: {description}")]
     Forbidden {
         /// Telegram's description.
         description: String,
     },
     /// Flood control: wait this long before the next call.
+    #[error("Telegram asks to wait {0:?}")]
     RetryAfter(Duration),
     /// The group became a supergroup with this id.
+    #[error("the group moved to the supergroup {0}")]
     Migrated(i64),
     /// Nothing usable came back (network, timeout, unreadable answer); a retry may work.
+    #[error("cannot reach the Telegram Bot API: {detail}")]
     Unreachable {
         /// The error chain, URLs removed.
         detail: String,
     },
     /// An attached file is over the size limit.
+    #[error("the file is {bytes} bytes, over the limit of {limit}")]
     TooLarge {
         /// Its size (as announced or as read so far).
         bytes: u64,
         /// The limit.
         limit: u64,
     },
-    /// The database failed.
-    Store(StoreError),
+    /// The core could not record what it must (the database failed).
+    #[error("autopost could not record the update")]
+    Core(#[from] FrontEndError),
     /// `AUTOPOST_TELEGRAM_TOKEN` is not set.
+    #[error("the Telegram bot is not configured (AUTOPOST_TELEGRAM_TOKEN)")]
     NotConfigured,
-}
-
-impl fmt::Display for TelegramError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TelegramError::Refused { description } => {
-                write!(f, "the Telegram Bot API refused the call: {description}")
-            }
-            TelegramError::Forbidden { description } => {
-                write!(
-                    f,
-                    "Telegram does not let the bot write there: {description}"
-                )
-            }
-            TelegramError::RetryAfter(wait) => write!(f, "Telegram asks to wait {wait:?}"),
-            TelegramError::Migrated(chat) => write!(f, "the group moved to the supergroup {chat}"),
-            TelegramError::Unreachable { detail } => {
-                write!(f, "cannot reach the Telegram Bot API: {detail}")
-            }
-            TelegramError::TooLarge { bytes, limit } => {
-                write!(f, "the file is {bytes} bytes, over the limit of {limit}")
-            }
-            TelegramError::Store(_) => f.write_str("the database failed"),
-            TelegramError::NotConfigured => {
-                f.write_str("the Telegram bot is not configured (AUTOPOST_TELEGRAM_TOKEN)")
-            }
-        }
-    }
-}
-
-impl std::error::Error for TelegramError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            TelegramError::Store(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<StoreError> for TelegramError {
-    fn from(error: StoreError) -> Self {
-        TelegramError::Store(error)
-    }
 }
 
 impl From<RequestError> for TelegramError {
@@ -251,9 +191,12 @@ impl fmt::Debug for TelegramBot {
 struct Inner {
     bot: Bot,
     app: Arc<App>,
-    throttle: Throttle,
+    commands: Commands,
     username: String,
     options: Options,
+    /// Counts updates taken and done with (handled, ignored, skipped as seen, or buffered as
+    /// part of an album): the quiescence signal tests wait on.
+    taken: watch::Sender<u64>,
     albums: Mutex<HashMap<String, Album>>,
     /// The tasks that hand albums on once complete, awaited at shutdown.
     album_timers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -274,6 +217,7 @@ pub struct TelegramFrontEnd {
     options: Options,
     /// Webhook mode: the route's end of the queue (until `routes` hands it out), and intake's.
     hook: Option<(Option<mpsc::Sender<Bytes>>, mpsc::Receiver<Bytes>)>,
+    taken: watch::Sender<u64>,
 }
 
 impl fmt::Debug for TelegramFrontEnd {
@@ -292,7 +236,19 @@ impl TelegramFrontEnd {
             let (sender, receiver) = webhook::inbox();
             (Some(sender), receiver)
         });
-        Some(Self { app, options, hook })
+        Some(Self {
+            app,
+            options,
+            hook,
+            taken: watch::Sender::new(0),
+        })
+    }
+
+    /// How many updates the bot has taken and is done with, whether it answered them,
+    /// ignored them (group talk), skipped them (seen before) or buffered them (album parts):
+    /// wait for a count instead of sleeping to see that nothing more happens.
+    pub fn taken_updates(&self) -> watch::Receiver<u64> {
+        self.taken.subscribe()
     }
 }
 
@@ -326,14 +282,14 @@ impl TelegramFrontEnd {
             let started = tokio::select! {
                 biased;
                 () = stopped(&mut shutdown) => return,
-                started = TelegramBot::start_with(self.app.clone(), self.options) => started,
+                started = TelegramBot::start_with(self.app.clone(), self.options, self.taken.clone()) => started,
             };
             let wait = match started {
                 Ok(bot) => return bot.run(shutdown, updates).await,
                 Err(TelegramError::NotConfigured) => return,
                 Err(e) => {
                     let wait = backoff.next();
-                    tracing::error!(error = %e, retry_ms = wait.as_millis() as u64, "cannot start the Telegram bot");
+                    tracing::error!(error = %autopost::telemetry::chain(&e), retry_ms = wait.as_millis() as u64, "cannot start the Telegram bot");
                     wait
                 }
             };
@@ -349,7 +305,11 @@ impl TelegramFrontEnd {
 impl TelegramBot {
     /// Connects to the configured Bot API: learns the bot's username (`getMe`), removes a
     /// webhook left from an earlier deployment, and publishes the command menu.
-    async fn start_with(app: Arc<App>, options: Options) -> Result<Self, TelegramError> {
+    async fn start_with(
+        app: Arc<App>,
+        options: Options,
+        taken: watch::Sender<u64>,
+    ) -> Result<Self, TelegramError> {
         let config = app
             .config()
             .telegram
@@ -373,18 +333,22 @@ impl TelegramBot {
             None => match bot.get_webhook_info().await {
                 Ok(info) if info.url.is_some() => {
                     if let Err(e) = bot.delete_webhook().await {
-                        tracing::warn!(error = %TelegramError::from(e), "cannot remove the old webhook");
+                        tracing::warn!(error = %autopost::telemetry::chain(&TelegramError::from(e)), "cannot remove the old webhook");
                     }
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(error = %TelegramError::from(e), "cannot read the webhook");
+                    tracing::warn!(error = %autopost::telemetry::chain(&TelegramError::from(e)), "cannot read the webhook");
                 }
             },
         }
-        bot.set_my_commands(MENU.iter().map(|(c, d)| BotCommand::new(*c, *d)))
-            .await
-            .map_err(TelegramError::from)?;
+        bot.set_my_commands(
+            VERBS
+                .iter()
+                .map(|verb| BotCommand::new(verb.name, verb.description())),
+        )
+        .await
+        .map_err(TelegramError::from)?;
         tracing::info!(
             bot = %username,
             mode = if webhook { "webhook" } else { "polling" },
@@ -393,8 +357,9 @@ impl TelegramBot {
         Ok(Self {
             inner: Arc::new(Inner {
                 bot,
-                throttle: Throttle::new(options.allowance),
+                commands: Commands::new(app.clone(), options.allowance),
                 app,
+                taken,
                 username,
                 options,
                 albums: Mutex::new(HashMap::new()),
@@ -406,7 +371,18 @@ impl TelegramBot {
     /// Takes updates (polling, or from the webhook route's queue) and delivers notifications
     /// until `shutdown` turns true; then waits for the updates being handled.
     async fn run(self, shutdown: watch::Receiver<bool>, updates: Option<mpsc::Receiver<Bytes>>) {
-        let notifier = tokio::spawn(self.inner.clone().deliver_notifications(shutdown.clone()));
+        let inner = self.inner.clone();
+        let stop = shutdown.clone();
+        let notifier = tokio::spawn(async move {
+            commands::deliver_notifications(
+                &inner.app,
+                ChatPlatform::Telegram,
+                &*inner,
+                inner.options.notification_retry,
+                stop,
+            )
+            .await;
+        });
         match updates {
             Some(updates) => {
                 self.inner
@@ -417,7 +393,7 @@ impl TelegramBot {
             None => self.inner.clone().poll(shutdown).await,
         }
         if let Err(e) = notifier.await {
-            tracing::error!(error = %e, "Telegram notification task ended abnormally");
+            tracing::error!(error = %autopost::telemetry::chain(&e), "Telegram notification task ended abnormally");
         }
     }
 }

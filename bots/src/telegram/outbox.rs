@@ -1,7 +1,9 @@
 //! What the bot sends: replies (privately when they must be), edits under pressed buttons,
-//! and the core's stored notifications; follows a group to the supergroup it became.
+//! and the core's notifications (as the `Courier` of `commands`' delivery loop); follows a
+//! group to the supergroup it became.
 
 use super::*;
+use crate::commands::{Courier, Undelivered};
 
 impl Inner {
     /// Replaces a message the bot sent with `reply` (text and buttons).
@@ -27,19 +29,17 @@ impl Inner {
         chat: &Chat,
         from: &User,
         reply: &Reply,
-        command: Option<&Command>,
     ) -> Result<(), TelegramError> {
         if !reply.private || chat.is_private() {
             return self.send(chat.id, reply).await;
         }
         let private = ChatId(i64::try_from(from.id.0).unwrap_or(i64::MAX));
         match self.send(private, reply).await {
-            Ok(()) if matches!(command, Some(Command::Connect { .. })) => {
-                self.send(chat.id, &Reply::connect_link_sent()).await
-            }
             Ok(()) => {
-                self.send_plain(chat.id, "I answered you in a private message.")
-                    .await
+                let note = reply
+                    .private_note
+                    .unwrap_or("I answered you in a private message.");
+                self.send_plain(chat.id, note).await
             }
             Err(TelegramError::Forbidden { .. }) => {
                 let text = format!(
@@ -54,9 +54,9 @@ impl Inner {
 
     /// Points everything kept for the group `from` at the supergroup `to` it became.
     pub(super) async fn follow_migration(&self, from: ChatId, to: ChatId) {
-        let store = self.app.store();
-        match store
-            .migrate_chat(
+        match self
+            .app
+            .move_chat(
                 ChatPlatform::Telegram,
                 &from.0.to_string(),
                 &to.0.to_string(),
@@ -128,91 +128,25 @@ impl Inner {
         })
         .await
     }
+}
 
-    /// Sends the stored notifications meant for Telegram chats: the backlog at start, then
-    /// whenever one is stored; after a failed send, again after `RETRY_NOTIFICATIONS`.
-    pub(super) async fn deliver_notifications(
-        self: Arc<Self>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let mut stored = self.app.store().watch_notifications();
-        while !*shutdown.borrow() {
-            // Marks everything stored so far as seen: what follows wakes the next round.
-            stored.borrow_and_update();
-            let retry = match self.deliver_backlog().await {
-                Backlog::Delivered => None,
-                Backlog::More => continue,
-                Backlog::Failed(asked) => {
-                    Some(asked.map_or(self.options.notification_retry, |wait| {
-                        wait.max(self.options.notification_retry)
-                    }))
-                }
-            };
-            tokio::select! {
-                biased;
-                () = stopped(&mut shutdown) => break,
-                changed = stored.changed() => if changed.is_err() { break },
-                () = sleep_or_never(retry) => {}
-            }
-        }
-    }
-
-    pub(super) async fn deliver_backlog(&self) -> Backlog {
-        let store = self.app.store();
-        let pending = match store
-            .undelivered_notifications_on(ChatPlatform::Telegram, NOTIFICATION_PAGE)
-            .await
-        {
-            Ok(pending) => pending,
-            Err(e) => {
-                tracing::error!(error = %autopost::telemetry::chain(&e), "cannot read notifications");
-                return Backlog::Failed(None);
-            }
+/// The core's notifications, as plain messages to their chats.
+#[async_trait::async_trait]
+impl Courier for Inner {
+    async fn send(&self, chat: &str, text: &str) -> Result<(), Undelivered> {
+        let Ok(chat_id) = chat.parse::<i64>() else {
+            tracing::warn!("notification for a chat id Telegram cannot have; dropped");
+            return Err(Undelivered::Never);
         };
-        let full_page = pending.len() >= NOTIFICATION_PAGE as usize;
-        for (stored, remote) in pending {
-            let notification = &stored.notification;
-            let Ok(chat_id) = remote.parse::<i64>() else {
-                tracing::warn!(
-                    notification = stored.id,
-                    "notification for a chat id Telegram cannot have; dropped"
-                );
-                if let Err(e) = store
-                    .mark_notification_delivered(stored.id, Utc::now())
-                    .await
-                {
-                    tracing::error!(error = %autopost::telemetry::chain(&e), "cannot mark a notification delivered");
-                }
-                continue;
-            };
-            let text = match &notification.link {
-                Some(link) => format!("{}\n{link}", notification.text),
-                None => notification.text.clone(),
-            };
-            match self.send_plain(ChatId(chat_id), &text).await {
-                // Forbidden will never work (the bot was removed or blocked): drop it.
-                Ok(()) | Err(TelegramError::Forbidden { .. }) => {
-                    if let Err(e) = store
-                        .mark_notification_delivered(stored.id, Utc::now())
-                        .await
-                    {
-                        tracing::error!(error = %autopost::telemetry::chain(&e), "cannot mark a notification delivered");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, chat_id, "cannot deliver a notification; will retry");
-                    let asked = match e {
-                        TelegramError::RetryAfter(wait) => Some(wait),
-                        _ => None,
-                    };
-                    return Backlog::Failed(asked); // keep the order
-                }
+        match self.send_plain(ChatId(chat_id), text).await {
+            Ok(()) => Ok(()),
+            // It will never work: the bot was removed or blocked.
+            Err(TelegramError::Forbidden { .. }) => Err(Undelivered::Never),
+            Err(TelegramError::RetryAfter(wait)) => Err(Undelivered::Later(Some(wait))),
+            Err(e) => {
+                tracing::warn!(error = %autopost::telemetry::chain(&e), chat_id, "cannot deliver a notification");
+                Err(Undelivered::Later(None))
             }
-        }
-        if full_page {
-            Backlog::More
-        } else {
-            Backlog::Delivered
         }
     }
 }
@@ -226,24 +160,4 @@ pub(super) fn keyboard(reply: &Reply) -> Option<InlineKeyboardMarkup> {
             .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.callback_data()))
             .collect::<Vec<_>>()])
     })
-}
-
-/// How a round of notification delivery ended.
-pub(super) enum Backlog {
-    /// Nothing is left.
-    Delivered,
-    /// A full page went out; there may be more.
-    More,
-    /// Reading or sending failed; try again later (not before Telegram's Retry-After).
-    Failed(Option<Duration>),
-}
-
-/// Notifications read per round.
-pub(super) const NOTIFICATION_PAGE: u32 = 200;
-
-pub(super) async fn sleep_or_never(wait: Option<Duration>) {
-    match wait {
-        Some(wait) => tokio::time::sleep(wait).await,
-        None => std::future::pending().await,
-    }
 }

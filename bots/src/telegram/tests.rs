@@ -12,6 +12,7 @@ use autopost_sim::telegram::{
     SimUser,
 };
 use autopost_sim::x::{self as simx, SimX, SimXConfig, SimXUser};
+use chrono::Utc;
 
 const TOKEN: &str = "123456:ABC-test-do-not-leak";
 const BOT: &str = "autopost_bot";

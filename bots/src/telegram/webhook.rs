@@ -80,7 +80,7 @@ async fn receive(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> R
     let update_id = match serde_json::from_slice::<UpdateId>(&body) {
         Ok(update) => update.update_id,
         Err(e) => {
-            tracing::warn!(error = %e, "Telegram webhook body is not an update");
+            tracing::warn!(error = %autopost::telemetry::chain(&e), "Telegram webhook body is not an update");
             return StatusCode::BAD_REQUEST.into_response();
         }
     };

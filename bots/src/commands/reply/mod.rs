@@ -1,0 +1,280 @@
+//! What autopost answers in chat, independent of the chat: lines of styled spans, buttons and
+//! an optional file. `render` turns a reply into Telegram HTML or Discord markdown; what each
+//! verb answers is worded in that verb's file. Pure: no I/O, no clock.
+
+mod phrases;
+mod render;
+
+use autopost::domain::PostId;
+
+pub(crate) use phrases::{account_name, both_zones, first_words, local_time, plural};
+
+/// Telegram's limit on one message's text.
+/// <https://core.telegram.org/bots/api#sendmessage>
+pub const TELEGRAM_TEXT_LIMIT: usize = 4096;
+/// Telegram's limit on a file's caption.
+pub const TELEGRAM_CAPTION_LIMIT: usize = 1024;
+/// Discord's limit on one message's content.
+/// <https://discord.com/developers/docs/resources/message#create-message>
+pub const DISCORD_TEXT_LIMIT: usize = 2000;
+/// Telegram's limit on a button's `callback_data` (Discord's `custom_id` allows 100).
+/// <https://core.telegram.org/bots/api#inlinekeyboardbutton>
+pub const CALLBACK_DATA_LIMIT: usize = 64;
+
+/// One answer to one chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reply {
+    /// The text, one block per line.
+    pub text: Vec<Block>,
+    /// Buttons under the text.
+    pub buttons: Vec<Button>,
+    /// A file to attach (the export).
+    pub file: Option<ReplyFile>,
+    /// Send only to the user who asked (Discord ephemeral / Telegram private chat).
+    pub private: bool,
+    /// Where a private reply answers a message in a group that everyone sees: what the group
+    /// is told, if more than that the answer went privately.
+    pub private_note: Option<&'static str>,
+    /// Nothing was done: the reply explains why. A front end answering a button press shows
+    /// it to the presser alone and leaves the message with the button as it was.
+    pub refused: bool,
+}
+
+/// A unit of text that is never split when the reply must be shortened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Block {
+    /// One line; an empty one is a blank line.
+    Line(Vec<Span>),
+}
+
+/// A run of text with one style. Every string in it is raw text: renderers escape it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Span {
+    /// Ordinary text.
+    Plain(String),
+    /// Bold text.
+    Bold(String),
+    /// Monospace text: commands to type, ids.
+    Code(String),
+    /// A link; only `http` and `https` URLs become links, anything else is shown as text.
+    Link {
+        /// What the reader sees.
+        text: String,
+        /// Where it leads.
+        url: String,
+    },
+}
+
+/// A button under a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    /// What the button says.
+    pub label: String,
+    /// What pressing it asks for.
+    pub action: ButtonAction,
+}
+
+impl Button {
+    /// The data the chat hands back when the button is pressed.
+    pub fn callback_data(&self) -> String {
+        self.action.callback_data()
+    }
+}
+
+/// What a button press asks for. The runner re-checks permissions on every press: the data
+/// comes back from the chat client and may be forged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ButtonAction {
+    /// Cancel the post.
+    Cancel(PostId),
+    /// Send the post now.
+    PostNow(PostId),
+    /// Go ahead with `/deleteme`.
+    ConfirmDelete,
+}
+
+impl ButtonAction {
+    /// `cancel:17`, `postnow:17` or `deleteme:confirm`: at most 27 bytes, within both Telegram's
+    /// 64 and Discord's 100.
+    pub fn callback_data(&self) -> String {
+        match self {
+            ButtonAction::Cancel(post) => format!("cancel:{post}"),
+            ButtonAction::PostNow(post) => format!("postnow:{post}"),
+            ButtonAction::ConfirmDelete => "deleteme:confirm".to_owned(),
+        }
+    }
+
+    /// The action `callback_data` wrote, or `None` for anything else (including a number
+    /// written any other way, so that parsing and writing round-trip exactly).
+    pub fn parse(data: &str) -> Option<ButtonAction> {
+        if data == "deleteme:confirm" {
+            return Some(ButtonAction::ConfirmDelete);
+        }
+        let (kind, number) = data.split_once(':')?;
+        let id = number.parse::<i64>().ok()?;
+        if id.to_string() != number {
+            return None;
+        }
+        match kind {
+            "cancel" => Some(ButtonAction::Cancel(PostId(id))),
+            "postnow" => Some(ButtonAction::PostNow(PostId(id))),
+            _ => None,
+        }
+    }
+}
+
+/// A file sent with the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyFile {
+    /// The file name the user sees.
+    pub name: String,
+    /// The content.
+    pub bytes: Vec<u8>,
+    /// Its media type.
+    pub mime: &'static str,
+}
+
+pub(crate) fn plain(text: impl Into<String>) -> Span {
+    Span::Plain(text.into())
+}
+
+pub(crate) fn bold(text: impl Into<String>) -> Span {
+    Span::Bold(text.into())
+}
+
+pub(crate) fn code(text: impl Into<String>) -> Span {
+    Span::Code(text.into())
+}
+
+/// Text with `backticked` parts as code, as our error messages write what to type.
+pub(crate) fn marked(text: &str) -> Vec<Span> {
+    if !text.matches('`').count().is_multiple_of(2) {
+        return vec![plain(text)];
+    }
+    text.split('`')
+        .enumerate()
+        .filter(|(_, part)| !part.is_empty())
+        .map(|(i, part)| if i % 2 == 1 { code(part) } else { plain(part) })
+        .collect()
+}
+
+pub(crate) fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+impl Reply {
+    /// A reply of these lines.
+    pub(crate) fn lines(lines: Vec<Vec<Span>>) -> Reply {
+        Reply {
+            text: lines.into_iter().map(Block::Line).collect(),
+            ..Reply::default()
+        }
+    }
+
+    /// The same reply, sent only to the person who asked.
+    pub(crate) fn privately(mut self) -> Reply {
+        self.private = true;
+        self
+    }
+
+    /// A refusal the user can act on (a `ParseError`, a user `PostingError`), shown as is with
+    /// its `backticked` parts as code.
+    pub fn error(message: &str) -> Reply {
+        let mut spans = vec![plain("⚠️ ")];
+        spans.extend(marked(&sentence(message)));
+        Reply::lines(vec![spans]).refusal()
+    }
+
+    /// The same reply, marked as a refusal: nothing was done.
+    pub(crate) fn refusal(mut self) -> Reply {
+        self.refused = true;
+        self
+    }
+
+    /// An internal fault: no detail, only the reference the log keeps it under.
+    pub fn internal_error(reference: &str) -> Reply {
+        Reply::lines(vec![vec![
+            plain("⚠️ Something went wrong on our side (ref "),
+            code(reference),
+            plain("); please try again in a minute."),
+        ]])
+        .refusal()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_show_what_to_type_as_code() {
+        let reply = Reply::error("write when, such as `tomorrow 9am | Launch <day>!`");
+        assert_eq!(
+            reply.to_telegram_html(),
+            "⚠️ Write when, such as <code>tomorrow 9am | Launch &lt;day&gt;!</code>"
+        );
+        assert_eq!(
+            reply.to_markdown(),
+            "⚠️ Write when, such as `tomorrow 9am | Launch <day>!`"
+        );
+        assert_eq!(
+            Reply::error("odd ` tick").to_telegram_html(),
+            "⚠️ Odd ` tick"
+        );
+        let internal = Reply::internal_error("4f2c").to_telegram_html();
+        assert!(internal.contains("<code>4f2c</code>"));
+    }
+
+    #[test]
+    fn callback_data_is_short_and_round_trips() {
+        let actions = [
+            ButtonAction::Cancel(PostId(17)),
+            ButtonAction::PostNow(PostId(17)),
+            ButtonAction::Cancel(PostId(i64::MAX)),
+            ButtonAction::PostNow(PostId(i64::MIN)),
+            ButtonAction::ConfirmDelete,
+        ];
+        for action in actions {
+            let data = action.callback_data();
+            assert!(
+                !data.is_empty() && data.len() <= CALLBACK_DATA_LIMIT,
+                "{data}"
+            );
+            assert_eq!(ButtonAction::parse(&data), Some(action));
+        }
+        assert_eq!(
+            ButtonAction::Cancel(PostId(17)).callback_data(),
+            "cancel:17"
+        );
+        assert_eq!(
+            ButtonAction::PostNow(PostId(17)).callback_data(),
+            "postnow:17"
+        );
+        assert_eq!(
+            ButtonAction::ConfirmDelete.callback_data(),
+            "deleteme:confirm"
+        );
+        for refused in [
+            "",
+            "cancel",
+            "cancel:",
+            "cancel:abc",
+            "cancel:017",
+            "cancel:+17",
+            "cancel: 17",
+            "cancel:17:1",
+            "CANCEL:17",
+            "delete:17",
+            "deleteme",
+            "deleteme:yes",
+            "postnow:1e3",
+            "cancel:99999999999999999999",
+        ] {
+            assert_eq!(ButtonAction::parse(refused), None, "{refused}");
+        }
+    }
+}

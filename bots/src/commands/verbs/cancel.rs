@@ -1,0 +1,58 @@
+//! `/cancel ID`: cancel a pending post (its author or a chat admin); copies already being
+//! sent finish.
+
+use autopost::domain::PostId;
+use autopost::posting::Cancelled;
+
+use super::{Arg, ArgKind, Command, Verb, Who};
+use crate::commands::parse::{ParseError, only_post_id};
+use crate::commands::reply::{Reply, code, plain, plural};
+use crate::commands::runner::{Context, posting_error};
+
+/// `/cancel`.
+pub const VERB: Verb = Verb {
+    name: "cancel",
+    usage: "/cancel ID",
+    args: &[Arg {
+        name: "id",
+        kind: ArgKind::PostId,
+        required: true,
+        about: "the post's number, as /queue shows it",
+    }],
+    who: Who::AuthorOrAdmin,
+    summary: "cancel a scheduled post",
+    example: Some("/cancel 17"),
+    notes: &[],
+    in_help: true,
+    takes_images: false,
+    parse,
+};
+
+fn parse(args: &str) -> Result<Command, ParseError> {
+    Ok(Command::Cancel {
+        post: only_post_id("cancel", args)?,
+    })
+}
+
+/// Cancels the post.
+pub(crate) async fn run(ctx: &Context<'_>, post: PostId) -> Reply {
+    match ctx.app.cancel_post(ctx.actor, post, ctx.now).await {
+        Ok(outcome) => Reply::cancelled(post, &outcome),
+        Err(e) => posting_error(&e),
+    }
+}
+
+impl Reply {
+    /// The answer to a Cancel: how many targets will never go out, and any already in flight.
+    pub fn cancelled(post: PostId, outcome: &Cancelled) -> Reply {
+        let mut line = vec![plain("Cancelled post "), code(format!("#{post}"))];
+        if outcome.in_flight > 0 {
+            line.push(plain(format!(
+                "; {} already being sent will finish",
+                plural(outcome.in_flight, "copy", "copies")
+            )));
+        }
+        line.push(plain("."));
+        Reply::lines(vec![line])
+    }
+}

@@ -1,0 +1,98 @@
+//! `/edit ID WHEN | TEXT`: change a pending post's time and text (its author or a chat
+//! admin), confirmed as a new post is.
+
+use autopost::domain::PostId;
+use autopost::posting::Accepted;
+
+use super::{Arg, ArgKind, Command, Verb, Who};
+use crate::commands::parse::{ParseError, PostForm, post_id, split_when_text};
+use crate::commands::reply::Reply;
+use crate::commands::runner::{Context, posting_error};
+
+/// `/edit`.
+pub const VERB: Verb = Verb {
+    name: "edit",
+    usage: "/edit ID WHEN | TEXT",
+    args: &[
+        Arg {
+            name: "id",
+            kind: ArgKind::PostId,
+            required: true,
+            about: "the post's number, as /queue shows it",
+        },
+        Arg {
+            name: "when",
+            kind: ArgKind::When,
+            required: true,
+            about: "the new time",
+        },
+        Arg {
+            name: "text",
+            kind: ArgKind::Text,
+            required: true,
+            about: "the new text",
+        },
+    ],
+    who: Who::AuthorOrAdmin,
+    summary: "change its time and text",
+    example: Some("/edit 17 friday 5pm | New text"),
+    notes: &[],
+    in_help: true,
+    takes_images: false,
+    parse,
+};
+
+fn parse(args: &str) -> Result<Command, ParseError> {
+    let (id, rest) = match args.split_once(char::is_whitespace) {
+        Some((id, rest)) => (id, rest.trim()),
+        None => (args, ""),
+    };
+    let post = post_id("edit", id)?;
+    let (when, text) = split_when_text(rest, PostForm::Edit)?;
+    Ok(Command::Edit { post, when, text })
+}
+
+/// Changes the post.
+pub(crate) async fn run(ctx: &Context<'_>, post: PostId, when: &str, text: &str) -> Reply {
+    match ctx
+        .app
+        .edit_post(ctx.actor, post, when, text, ctx.now)
+        .await
+    {
+        Ok(accepted) => Reply::edited(&accepted),
+        Err(e) => posting_error(&e),
+    }
+}
+
+impl Reply {
+    /// The confirmation of an edit, with the same details as a new post.
+    pub fn edited(accepted: &Accepted) -> Reply {
+        Reply::confirmation(accepted, "Changed post ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use autopost::schedule::{DaySet, Recurrence, Zone};
+    use chrono::NaiveTime;
+    use chrono_tz::Europe::Berlin;
+
+    use super::*;
+    use crate::commands::testing::{accepted, utc};
+
+    #[test]
+    fn a_recurring_confirmation_says_how_it_repeats() {
+        let mut post = accepted(utc(2026, 11, 30, 8, 0), Berlin);
+        post.recurrence = Recurrence::new(
+            DaySet::EMPTY.with(chrono::Weekday::Mon),
+            NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+            Zone::Named(Berlin),
+        );
+        let html = Reply::edited(&post).to_telegram_html();
+        assert!(html.starts_with("<b>Changed post </b><code>#17</code>"));
+        assert!(
+            html.contains("Repeats every Monday at 09:00 (Europe/Berlin), until cancelled"),
+            "{html}"
+        );
+    }
+}

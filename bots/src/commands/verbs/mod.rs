@@ -1,0 +1,266 @@
+//! The verbs of SPEC section 4, one file each, and the table that defines every verb once:
+//! its name, arguments, who may run it, help line and example. The parser's verb list,
+//! Telegram's command menu, `/help` and Discord's command definitions all come from
+//! [`VERBS`]; each file also parses its arguments, runs the verb on the `App` and words
+//! its answer.
+
+pub mod accounts;
+pub mod cancel;
+pub mod connect;
+pub mod deleteme;
+pub mod disconnect;
+pub mod edit;
+pub mod export;
+pub mod help;
+pub mod history;
+pub mod post;
+pub mod postnow;
+pub mod queue;
+pub mod start;
+pub mod timezone;
+
+use autopost::domain::PostId;
+use chrono_tz::Tz;
+
+use super::parse::ParseError;
+
+pub use connect::ConnectTarget;
+
+/// Every verb, in the order menus and `/help` show them.
+pub const VERBS: &[&Verb] = &[
+    &start::VERB,
+    &help::VERB,
+    &post::VERB,
+    &queue::VERB,
+    &cancel::VERB,
+    &edit::VERB,
+    &postnow::VERB,
+    &history::VERB,
+    &connect::VERB,
+    &accounts::VERB,
+    &disconnect::VERB,
+    &timezone::VERB,
+    &export::VERB,
+    &deleteme::VERB,
+];
+
+/// One verb, defined once.
+#[derive(Debug)]
+pub struct Verb {
+    /// What follows the `/`, lower case: `post`.
+    pub name: &'static str,
+    /// How it is written, with its arguments: `/post WHEN | TEXT`.
+    pub usage: &'static str,
+    /// Its arguments, for Discord's options and the help.
+    pub args: &'static [Arg],
+    /// Who may run it.
+    pub who: Who,
+    /// What it does, in a few words starting in lower case (the menu capitalises it).
+    pub summary: &'static str,
+    /// A complete example, when the verb takes arguments.
+    pub example: Option<&'static str>,
+    /// More lines `/help` shows under it; `backticks` mark what to type.
+    pub notes: &'static [&'static str],
+    /// Whether `/help` lists it (`/start` and `/help` themselves are not listed).
+    pub in_help: bool,
+    /// Whether the images sent with it are for it (a front end fetches them only then).
+    pub takes_images: bool,
+    /// Reads the text after the verb. Verbs without arguments ignore any, so that `/queue
+    /// please` still shows the queue and `/start` may carry Telegram's deep-link payload.
+    pub parse: fn(&str) -> Result<Command, ParseError>,
+}
+
+impl Verb {
+    /// The line of a command menu (Telegram's `setMyCommands`, at most 256 characters;
+    /// Discord's description, at most 100): the summary as a sentence.
+    pub fn description(&self) -> String {
+        let mut chars = self.summary.chars();
+        match chars.next() {
+            Some(first) => first.to_uppercase().chain(chars).collect(),
+            None => String::new(),
+        }
+    }
+}
+
+/// Who may run a verb. Admin rights are asked of the chat platform only for verbs that
+/// can need them, since asking may cost a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// Anyone in the chat: a group's members share its queue.
+    Anyone,
+    /// The post's author, or a chat admin; the core decides which applies.
+    AuthorOrAdmin,
+    /// Whoever linked the account, or a chat admin; the core decides which applies.
+    OwnerOrAdmin,
+    /// Only a chat admin (in a private chat, the person is one). Refused with "only a group
+    /// administrator can `{to}`".
+    Admin {
+        /// What the refusal says they cannot do.
+        to: &'static str,
+    },
+}
+
+impl Who {
+    /// Whether the runner must learn the person's admin rights before running the verb.
+    pub fn needs_admin_rights(self) -> bool {
+        self != Who::Anyone
+    }
+}
+
+/// One argument of a verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arg {
+    /// Its name, lower case (Discord's option name).
+    pub name: &'static str,
+    /// What kind of value it is.
+    pub kind: ArgKind,
+    /// Whether the verb needs it.
+    pub required: bool,
+    /// What it is, in a few words (Discord's option description).
+    pub about: &'static str,
+}
+
+/// The kinds of argument values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgKind {
+    /// A time phrase: `tomorrow 9am`.
+    When,
+    /// A post's text.
+    Text,
+    /// A post's number, as `/queue` shows it.
+    PostId,
+    /// One of x, facebook, instagram.
+    Platform,
+    /// A linked account's name or @handle, as `/accounts` shows it.
+    Account,
+    /// An IANA time zone.
+    Zone,
+}
+
+/// What a chat message asks autopost to do: a verb with its arguments read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `/start`: what autopost does, the privacy notice, examples.
+    Start,
+    /// `/help`: the same, as a reference.
+    Help,
+    /// `/post WHEN | TEXT`, or in a private chat the plain message `WHEN | TEXT`.
+    Post {
+        /// The time phrase, trimmed and non-empty, for the core to read.
+        when: String,
+        /// The post's text, trimmed and non-empty; may contain `|` and line breaks.
+        text: String,
+    },
+    /// `/queue`: the chat's pending posts.
+    Queue,
+    /// `/cancel ID`.
+    Cancel {
+        /// The post.
+        post: PostId,
+    },
+    /// `/edit ID WHEN | TEXT`.
+    Edit {
+        /// The post.
+        post: PostId,
+        /// The new time phrase.
+        when: String,
+        /// The new text.
+        text: String,
+    },
+    /// `/postnow ID`.
+    PostNow {
+        /// The post.
+        post: PostId,
+    },
+    /// `/history`: recent outcomes with links.
+    History,
+    /// `/connect x|facebook|instagram`: a private one-time link that starts OAuth.
+    Connect {
+        /// Where to link an account.
+        platform: ConnectTarget,
+    },
+    /// `/accounts`: the chat's linked accounts.
+    Accounts,
+    /// `/disconnect ACCOUNT`: unlink and revoke.
+    Disconnect {
+        /// The account as typed (a name or @handle); matched against `/accounts`.
+        account: String,
+    },
+    /// `/timezone [ZONE]`.
+    TimeZone {
+        /// The new zone; `None` asks for the current one.
+        zone: Option<Tz>,
+    },
+    /// `/export`: the user's data as a JSON file, privately.
+    Export,
+    /// `/deleteme`: erase the user, after a confirmation button.
+    DeleteMe,
+}
+
+impl Command {
+    /// The verb this command is of.
+    pub fn verb(&self) -> &'static Verb {
+        match self {
+            Command::Start => &start::VERB,
+            Command::Help => &help::VERB,
+            Command::Post { .. } => &post::VERB,
+            Command::Queue => &queue::VERB,
+            Command::Cancel { .. } => &cancel::VERB,
+            Command::Edit { .. } => &edit::VERB,
+            Command::PostNow { .. } => &postnow::VERB,
+            Command::History => &history::VERB,
+            Command::Connect { .. } => &connect::VERB,
+            Command::Accounts => &accounts::VERB,
+            Command::Disconnect { .. } => &disconnect::VERB,
+            Command::TimeZone { .. } => &timezone::VERB,
+            Command::Export => &export::VERB,
+            Command::DeleteMe => &deleteme::VERB,
+        }
+    }
+}
+
+/// The verb called `name` (lower case), if it is ours.
+pub fn find(name: &str) -> Option<&'static Verb> {
+    VERBS.iter().copied().find(|verb| verb.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_verb_is_in_the_table_once_under_its_own_name() {
+        let mut names: Vec<&str> = VERBS.iter().map(|v| v.name).collect();
+        assert_eq!(names.len(), 14);
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), VERBS.len(), "a name twice");
+        for verb in VERBS {
+            assert!(
+                verb.usage.starts_with(&format!("/{}", verb.name)),
+                "{verb:?}"
+            );
+            assert_eq!(find(verb.name).map(|v| v.name), Some(verb.name));
+            assert!(
+                verb.name.len() <= 32
+                    && verb
+                        .name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "a name Telegram and Discord accept: {}",
+                verb.name
+            );
+            let description = verb.description();
+            assert!(
+                (1..=100).contains(&description.chars().count()),
+                "a description Discord accepts: {description}"
+            );
+            assert_eq!(
+                verb.args.is_empty(),
+                verb.example.is_none(),
+                "an example exactly when there are arguments: {}",
+                verb.name
+            );
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! `/post WHEN | TEXT` (also a caption, and in a private chat the plain `WHEN | TEXT`):
+//! schedule the text and its images for the chat's accounts, and confirm it with its id,
+//! both zones, each target's character count and Cancel / Post now buttons.
+
+use autopost::posting::{Accepted, Draft};
+use bytes::Bytes;
+
+use super::{Arg, ArgKind, Command, Verb, Who};
+use crate::commands::parse::{ParseError, PostForm, split_when_text};
+use crate::commands::reply::{
+    Button, ButtonAction, Reply, account_name, bold, both_zones, code, plain,
+};
+use crate::commands::runner::{Context, posting_error};
+
+/// `/post`.
+pub const VERB: Verb = Verb {
+    name: "post",
+    usage: "/post WHEN | TEXT",
+    args: &[
+        Arg {
+            name: "when",
+            kind: ArgKind::When,
+            required: true,
+            about: "when to publish: tomorrow 9am, in 2h, friday 5pm, now",
+        },
+        Arg {
+            name: "text",
+            kind: ArgKind::Text,
+            required: true,
+            about: "what to publish",
+        },
+    ],
+    who: Who::Anyone,
+    summary: "schedule a post (attach images too)",
+    example: Some("/post tomorrow 9am | Launch day!"),
+    notes: &[
+        "WHEN can be `now`, `in 2h`, `friday 5pm`, `dec 24 6pm Europe/Berlin` or `every monday 9am`",
+        "In a private chat just send `tomorrow 9am | Launch day!`, also as a photo caption.",
+    ],
+    in_help: true,
+    takes_images: true,
+    parse,
+};
+
+fn parse(args: &str) -> Result<Command, ParseError> {
+    let (when, text) = split_when_text(args, PostForm::Post)?;
+    Ok(Command::Post { when, text })
+}
+
+/// Schedules the post.
+pub(crate) async fn run(
+    ctx: &Context<'_>,
+    when: String,
+    text: String,
+    images: Vec<Bytes>,
+) -> Reply {
+    let draft = Draft {
+        when,
+        text,
+        images,
+        targets: None,
+    };
+    match ctx.app.create_post(ctx.actor, draft, ctx.now).await {
+        Ok(accepted) => Reply::accepted(&accepted),
+        Err(e) => posting_error(&e),
+    }
+}
+
+impl Reply {
+    /// The confirmation of a new post: id, due time in the author's zone and in UTC, the
+    /// repeat rule, each target's character count, and Cancel / Post now buttons.
+    pub fn accepted(accepted: &Accepted) -> Reply {
+        Reply::confirmation(accepted, "Scheduled post ")
+    }
+
+    /// A confirmation headed `heading`: for a new post, and for an edit (`/edit`).
+    pub(crate) fn confirmation(accepted: &Accepted, heading: &str) -> Reply {
+        let post = accepted.post;
+        let mut lines = vec![
+            vec![bold(heading), code(format!("#{post}"))],
+            vec![
+                plain("Goes out "),
+                bold(both_zones(accepted.due_at, accepted.zone)),
+            ],
+        ];
+        if let Some(rule) = &accepted.recurrence {
+            lines.push(vec![plain(format!("Repeats {rule}, until cancelled"))]);
+        }
+        for target in &accepted.targets {
+            lines.push(vec![
+                plain("• "),
+                plain(account_name(
+                    &target.account.display_name,
+                    target.account.provider,
+                )),
+                plain(format!(": {}/{} characters", target.length, target.limit)),
+            ]);
+        }
+        let mut reply = Reply::lines(lines);
+        reply.buttons = vec![
+            Button {
+                label: "Cancel".to_owned(),
+                action: ButtonAction::Cancel(post),
+            },
+            Button {
+                label: "Post now".to_owned(),
+                action: ButtonAction::PostNow(post),
+            },
+        ];
+        reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono_tz::Europe::Berlin;
+    use chrono_tz::Tz;
+
+    use super::*;
+    use crate::commands::testing::{accepted, utc};
+
+    #[test]
+    fn the_confirmation_shows_id_both_zones_targets_and_buttons() {
+        let reply = Reply::accepted(&accepted(utc(2026, 11, 30, 8, 0), Berlin));
+        let html = reply.to_telegram_html();
+        assert_eq!(
+            html,
+            "<b>Scheduled post </b><code>#17</code>\n\
+             Goes out <b>Mon 30 Nov 09:00 (Europe/Berlin) · 08:00 UTC</b>\n\
+             • @alice (X): 42/280 characters\n\
+             • Alice's &lt;Bakery&gt; (Facebook Page): 42/63206 characters"
+        );
+        let data: Vec<String> = reply.buttons.iter().map(Button::callback_data).collect();
+        assert_eq!(data, ["cancel:17", "postnow:17"]);
+        assert!(!reply.private);
+    }
+
+    #[test]
+    fn confirmations_on_either_side_of_a_dst_change_show_the_shifted_utc_hour() {
+        // Europe/Berlin leaves summer time on Sunday 25 October 2026 at 03:00 CEST.
+        let cases = [
+            (
+                utc(2026, 10, 24, 7, 0),
+                "Sat 24 Oct 09:00 (Europe/Berlin) · 07:00 UTC",
+            ),
+            (
+                utc(2026, 10, 26, 8, 0),
+                "Mon 26 Oct 09:00 (Europe/Berlin) · 08:00 UTC",
+            ),
+            // 02:30 happens twice that night; only the UTC side tells the two apart.
+            (
+                utc(2026, 10, 25, 0, 30),
+                "Sun 25 Oct 02:30 (Europe/Berlin) · 00:30 UTC",
+            ),
+            (
+                utc(2026, 10, 25, 1, 30),
+                "Sun 25 Oct 02:30 (Europe/Berlin) · 01:30 UTC",
+            ),
+            // Spring forward, 29 March 2026: 03:00 CEST is 01:00 UTC.
+            (
+                utc(2026, 3, 29, 1, 0),
+                "Sun 29 Mar 03:00 (Europe/Berlin) · 01:00 UTC",
+            ),
+            (
+                utc(2026, 3, 28, 23, 30),
+                "Sun 29 Mar 00:30 (Europe/Berlin) · Sat 28 Mar 23:30 UTC",
+            ),
+        ];
+        for (due, expected) in cases {
+            let html = Reply::accepted(&accepted(due, Berlin)).to_telegram_html();
+            assert!(html.contains(expected), "{expected} in {html}");
+        }
+        let in_utc = Reply::accepted(&accepted(utc(2026, 11, 30, 8, 0), Tz::UTC));
+        assert!(in_utc.to_markdown().contains("Mon 30 Nov 08:00 UTC"));
+    }
+}

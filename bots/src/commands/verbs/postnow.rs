@@ -1,0 +1,55 @@
+//! `/postnow ID`: send a pending post right away (its author or a chat admin).
+
+use autopost::domain::PostId;
+
+use super::{Arg, ArgKind, Command, Verb, Who};
+use crate::commands::parse::{ParseError, only_post_id};
+use crate::commands::reply::{Reply, code, plain, plural};
+use crate::commands::runner::{Context, posting_error};
+
+/// `/postnow`.
+pub const VERB: Verb = Verb {
+    name: "postnow",
+    usage: "/postnow ID",
+    args: &[Arg {
+        name: "id",
+        kind: ArgKind::PostId,
+        required: true,
+        about: "the post's number, as /queue shows it",
+    }],
+    who: Who::AuthorOrAdmin,
+    summary: "send it right away",
+    example: Some("/postnow 17"),
+    notes: &[],
+    in_help: true,
+    takes_images: false,
+    parse,
+};
+
+fn parse(args: &str) -> Result<Command, ParseError> {
+    Ok(Command::PostNow {
+        post: only_post_id("postnow", args)?,
+    })
+}
+
+/// Sends the post now.
+pub(crate) async fn run(ctx: &Context<'_>, post: PostId) -> Reply {
+    match ctx.app.post_now(ctx.actor, post, ctx.now).await {
+        Ok(count) => Reply::posting_now(post, count),
+        Err(e) => posting_error(&e),
+    }
+}
+
+impl Reply {
+    /// The answer to Post now.
+    pub fn posting_now(post: PostId, targets: usize) -> Reply {
+        Reply::lines(vec![vec![
+            plain("Sending post "),
+            code(format!("#{post}")),
+            plain(format!(
+                " now to {}; /history shows the result.",
+                plural(targets, "account", "accounts")
+            )),
+        ]])
+    }
+}

@@ -1,0 +1,132 @@
+//! `/queue`: the chat's pending posts, each with its id, time in the viewer's zone, author,
+//! targets and first words.
+
+use autopost::posting::QueuedPost;
+use chrono_tz::Tz;
+
+use super::{Command, Verb, Who};
+use crate::commands::parse::ParseError;
+use crate::commands::reply::{Reply, bold, code, first_words, local_time, plain};
+use crate::commands::runner::{Context, internal, posting_error};
+
+/// `/queue`.
+pub const VERB: Verb = Verb {
+    name: "queue",
+    usage: "/queue",
+    args: &[],
+    who: Who::Anyone,
+    summary: "this chat's scheduled posts",
+    example: None,
+    notes: &[],
+    in_help: true,
+    takes_images: false,
+    parse,
+};
+
+fn parse(_: &str) -> Result<Command, ParseError> {
+    Ok(Command::Queue)
+}
+
+/// Lists the queue.
+pub(crate) async fn run(ctx: &Context<'_>) -> Reply {
+    match (
+        ctx.app.queue(ctx.actor.chat).await,
+        ctx.app.zone_of(ctx.actor).await,
+    ) {
+        (Ok(posts), Ok(zone)) => Reply::queue(&posts, zone),
+        (Err(e), _) => posting_error(&e),
+        (_, Err(e)) => internal(&e),
+    }
+}
+
+impl Reply {
+    /// `/queue`: each pending post's id, time in the viewer's zone, author, targets and
+    /// first words.
+    pub fn queue(posts: &[QueuedPost], zone: Tz) -> Reply {
+        if posts.is_empty() {
+            return Reply::lines(vec![vec![
+                plain("Nothing is scheduled in this chat; add a post with "),
+                code("/post tomorrow 9am | Hello"),
+            ]]);
+        }
+        let mut lines = vec![vec![
+            bold("Scheduled posts"),
+            plain(format!(" (times in {})", zone.name())),
+        ]];
+        for post in posts {
+            lines.push(vec![
+                code(format!("#{}", post.post)),
+                plain(format!(
+                    " {} · {} → {} · {}",
+                    local_time(post.due_at, zone),
+                    post.author,
+                    post.targets.join(", "),
+                    first_words(&post.body, 40)
+                )),
+            ]);
+        }
+        lines.push(vec![
+            plain("Change one with "),
+            code("/cancel ID"),
+            plain(", "),
+            code("/postnow ID"),
+            plain(" or "),
+            code("/edit ID WHEN | TEXT"),
+        ]);
+        Reply::lines(lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use autopost::domain::PostId;
+    use chrono_tz::Europe::Berlin;
+
+    use super::*;
+    use crate::commands::testing::utc;
+
+    #[test]
+    fn the_queue_lists_ids_local_times_and_first_words() {
+        let posts = [
+            QueuedPost {
+                author: "alice".into(),
+                targets: vec!["@team".into()],
+                post: PostId(4),
+                due_at: utc(2026, 11, 30, 8, 0),
+                body:
+                    "Launch day!\nOur new bakery opens its doors at nine, come early for croissants"
+                        .into(),
+            },
+            QueuedPost {
+                author: "alice".into(),
+                targets: vec!["@team".into()],
+                post: PostId(5),
+                due_at: utc(2026, 12, 1, 17, 30),
+                body: "short".into(),
+            },
+        ];
+        let html = Reply::queue(&posts, Berlin).to_telegram_html();
+        assert!(
+            html.contains(
+                "<code>#4</code> Mon 30 Nov 09:00 · alice → @team · Launch day! Our new bakery opens its…\n"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("<code>#5</code> Tue 1 Dec 18:30 · alice → @team · short\n"),
+            "{html}"
+        );
+        assert!(html.contains("(times in Europe/Berlin)"));
+        assert!(
+            Reply::queue(&[], Berlin)
+                .to_telegram_html()
+                .contains("<code>/post tomorrow 9am | Hello</code>")
+        );
+        assert_eq!(
+            first_words("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 40)
+                .chars()
+                .count(),
+            41
+        );
+    }
+}

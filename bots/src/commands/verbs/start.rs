@@ -1,0 +1,52 @@
+//! `/start`: a greeting with a first step, then the help. Telegram sends it when a person
+//! opens the bot; its deep-link payload is ignored.
+
+use url::Url;
+
+use super::{Command, Verb, Who};
+use crate::commands::parse::ParseError;
+use crate::commands::reply::{Reply, bold, code, plain};
+use crate::commands::runner::Context;
+
+/// `/start`.
+pub const VERB: Verb = Verb {
+    name: "start",
+    usage: "/start",
+    args: &[],
+    who: Who::Anyone,
+    summary: "what autopost does, privacy notice and examples",
+    example: None,
+    notes: &[],
+    in_help: false,
+    takes_images: false,
+    parse,
+};
+
+fn parse(_: &str) -> Result<Command, ParseError> {
+    Ok(Command::Start)
+}
+
+/// Greets.
+pub(crate) fn run(ctx: &Context<'_>) -> Reply {
+    Reply::start(&ctx.app.privacy_url())
+}
+
+impl Reply {
+    /// `/start`: a greeting, then the help.
+    pub fn start(privacy_url: &Url) -> Reply {
+        let mut reply = Reply::lines(vec![
+            vec![bold(
+                "Hi! autopost publishes your posts to X, Facebook Pages and Instagram at the time you choose.",
+            )],
+            vec![
+                plain("First link an account with "),
+                code("/connect x"),
+                plain(", then try "),
+                code("/post in 5 minutes | Hello from autopost"),
+            ],
+            vec![],
+        ]);
+        reply.text.extend(Reply::help(privacy_url).text);
+        reply
+    }
+}
