@@ -40,7 +40,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::commands::{self, Commands, ParseContext, Reply, VERBS};
+use crate::commands::{self, Commands, ParseContext, Reply, VERBS, Verb};
 
 /// The update kinds the bot handles; Telegram sends no others.
 const ALLOWED_UPDATES: [AllowedUpdate; 2] = [AllowedUpdate::Message, AllowedUpdate::CallbackQuery];
@@ -345,7 +345,7 @@ impl TelegramBot {
         bot.set_my_commands(
             VERBS
                 .iter()
-                .map(|verb| BotCommand::new(verb.name, verb.description())),
+                .map(|verb| BotCommand::new(verb.name, menu_line(verb))),
         )
         .await
         .map_err(TelegramError::from)?;
@@ -395,6 +395,16 @@ impl TelegramBot {
         if let Err(e) = notifier.await {
             tracing::error!(error = %autopost::telemetry::chain(&e), "Telegram notification task ended abnormally");
         }
+    }
+}
+
+/// A verb's line in Telegram's command menu (1-256 characters): what it does, and how to
+/// write its arguments, since the menu is all a person sees while typing.
+fn menu_line(verb: &Verb) -> String {
+    if verb.args.is_empty() {
+        verb.description()
+    } else {
+        format!("{}: {}", verb.description(), verb.usage)
     }
 }
 
