@@ -11,10 +11,14 @@ use reqwest::header::HeaderMap;
 use url::Url;
 
 use super::{Media, PublishError, RateLimit};
+use crate::crypto::Secret;
 
 /// Connecting must be quick; a create call may legitimately take a while (media processing).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Platform words longer than this are cut: they end up in chat replies and logs.
+pub(crate) const MAX_MESSAGE_CHARS: usize = 300;
 
 /// Builds the shared client: timeouts, our user agent, and no redirects (a redirect could
 /// carry an Authorization header or a token-bearing URL somewhere we did not choose).
@@ -113,6 +117,27 @@ pub(crate) fn endpoint<'a>(base: &Url, segments: impl IntoIterator<Item = &'a st
         path.pop_if_empty().extend(segments);
     }
     url
+}
+
+/// `Bearer <token>`: the one place a user token leaves as text, for an `Authorization` header.
+pub(crate) fn bearer(token: &Secret) -> String {
+    format!("Bearer {}", token.expose())
+}
+
+/// "HTTP 502 Bad Gateway": what an answer says when its body does not say more.
+pub(crate) fn status_words(status: StatusCode) -> String {
+    format!(
+        "HTTP {} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .trim_end()
+    .to_owned()
+}
+
+/// The platform's `words` cut to [`MAX_MESSAGE_CHARS`] characters.
+pub(crate) fn cut(words: &str) -> String {
+    words.chars().take(MAX_MESSAGE_CHARS).collect()
 }
 
 /// `media` as a multipart file part named `image`, typed with its content type.

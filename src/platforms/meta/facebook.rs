@@ -10,9 +10,9 @@ use serde_json::Value;
 use tracing::instrument;
 use url::Url;
 
+use super::RecentPosts;
 use super::graph::{Body, Created, GraphClient};
 use super::login::refresh_user_token;
-use super::match_recent;
 use crate::crypto::Secret;
 use crate::domain::Provider;
 use crate::platforms::http::{Stage, image_part};
@@ -37,6 +37,13 @@ const FACEBOOK_LIMITS: Limits = Limits {
         "image/tiff",
     ],
     max_hashtags: None,
+};
+
+/// A Page's recent posts, matched on their message.
+const RECENT_POSTS: RecentPosts = RecentPosts {
+    edge: "feed",
+    fields: "id,message",
+    text_field: "message",
 };
 
 /// Publishes to Facebook Pages with Page tokens.
@@ -90,6 +97,24 @@ impl FacebookPages {
             )
             .await
     }
+
+    /// Creates a live post on the Page's feed (`POST /{page}/feed`); returns its id.
+    async fn post_to_feed(
+        &self,
+        account: AccountRef<'_>,
+        params: Vec<(&'static str, String)>,
+    ) -> Result<String, PublishError> {
+        self.graph
+            .create(
+                account,
+                &[account.remote_id, "feed"],
+                Body::Form(params),
+                Stage::Create,
+                "post",
+            )
+            .await
+            .map(|created| created.id)
+    }
 }
 
 #[async_trait]
@@ -121,17 +146,7 @@ impl Platform for FacebookPages {
                 if let Some(link) = first_link(post.text) {
                     params.push(("link", link.to_string()));
                 }
-                let created = self
-                    .graph
-                    .create(
-                        account,
-                        &[account.remote_id, "feed"],
-                        Body::Form(params),
-                        Stage::Create,
-                        "post",
-                    )
-                    .await?;
-                created.id
+                self.post_to_feed(account, params).await?
             }
             [one] => {
                 let created = self
@@ -157,20 +172,10 @@ impl Platform for FacebookPages {
                 if !post.text.is_empty() {
                     params.push(("message", post.text.to_owned()));
                 }
-                let created = self
-                    .graph
-                    .create(
-                        account,
-                        &[account.remote_id, "feed"],
-                        Body::Form(params),
-                        Stage::Create,
-                        "post",
-                    )
-                    .await?;
-                created.id
+                self.post_to_feed(account, params).await?
             }
         };
-        let url = Url::parse(&format!("https://www.facebook.com/{post_id}")).ok();
+        let url = post_url(&post_id);
         tracing::debug!(remote_id = %post_id, "facebook post created");
         Ok(Published {
             remote_id: post_id,
@@ -201,19 +206,15 @@ impl Platform for FacebookPages {
         account: AccountRef<'_>,
         post: PostContent<'_>,
     ) -> Result<Lookup, PublishError> {
-        let value = self
-            .graph
-            .read(
-                account,
-                &[account.remote_id, "feed"],
-                "id,message",
-                Stage::Read,
-            )
-            .await?;
-        Ok(match_recent(&value, "message", post.text, |id| {
-            Url::parse(&format!("https://www.facebook.com/{id}")).ok()
-        }))
+        RECENT_POSTS
+            .find(&self.graph, account, post.text, post_url)
+            .await
     }
+}
+
+/// The public link of a Page post.
+fn post_url(id: &str) -> Option<Url> {
+    Url::parse(&format!("https://www.facebook.com/{id}")).ok()
 }
 
 /// The first `http(s)://` link in `text`, without trailing sentence punctuation.

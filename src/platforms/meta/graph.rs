@@ -2,9 +2,7 @@
 //! carry the token in a header with its `appsecret_proof`, usage headers are remembered per
 //! account, and errors are classified by the codes Meta puts in the body, whatever the status.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -18,11 +16,9 @@ use url::Url;
 use super::ContainerWait;
 use crate::config::MetaConfig;
 use crate::crypto::Secret;
-use crate::platforms::http::{self, Stage, exchange, retry_after};
+use crate::platforms::http::{self, Stage, bearer, cut, exchange, retry_after, status_words};
+use crate::platforms::rate_limits::RateLimits;
 use crate::platforms::{AccountRef, PublishError, RateLimit};
-
-/// Platform words longer than this are cut: they end up in chat replies and logs.
-const MAX_MESSAGE_CHARS: usize = 300;
 
 /// The Graph API client Facebook Pages, Instagram and account linking share.
 pub struct GraphClient {
@@ -34,7 +30,7 @@ pub struct GraphClient {
     pub(super) api_version: String,
     pub(super) container_wait: ContainerWait,
     /// Last usage Meta reported per account (Page id or Instagram user id).
-    rate_limits: Mutex<HashMap<String, RateLimit>>,
+    rate_limits: RateLimits,
 }
 
 impl fmt::Debug for GraphClient {
@@ -69,7 +65,7 @@ impl GraphClient {
             dialog_url: config.dialog_url.clone(),
             api_version: config.api_version.clone(),
             container_wait: ContainerWait::default(),
-            rate_limits: Mutex::new(HashMap::new()),
+            rate_limits: RateLimits::default(),
         }
     }
 
@@ -106,7 +102,7 @@ impl GraphClient {
     ) -> reqwest::RequestBuilder {
         match token {
             Some(token) => request
-                .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
+                .header(AUTHORIZATION, bearer(token))
                 .query(&[("appsecret_proof", self.appsecret_proof(token))]),
             None => request,
         }
@@ -123,6 +119,7 @@ impl GraphClient {
             .collect()
     }
 
+    /// A call carrying `token` that counts against no account (reading the user's Pages).
     pub(super) fn call<'a>(
         &self,
         request: reqwest::RequestBuilder,
@@ -137,6 +134,21 @@ impl GraphClient {
         }
     }
 
+    /// A call with `account`'s token whose usage and throttling count against that account.
+    fn account_call<'a>(
+        &self,
+        request: reqwest::RequestBuilder,
+        account: AccountRef<'a>,
+        stage: Stage,
+    ) -> Call<'a> {
+        Call {
+            request,
+            token: Some(account.token),
+            account: Some(account.remote_id),
+            stage,
+        }
+    }
+
     /// Sends a call and returns the status and body of a successful answer; classifies
     /// everything else. Meta sends errors as `{"error":{…}}` under 200 as well as 4xx/5xx,
     /// so the body is checked whatever the status.
@@ -145,49 +157,26 @@ impl GraphClient {
             exchange(call.request, call.stage)
                 .await
                 .and_then(|(status, headers, body)| {
-                    if let Some(account) = call.account {
-                        self.record_usage(account, &headers, Utc::now());
+                    if let (Some(account), Some(usage)) =
+                        (call.account, usage_headers(&headers, Utc::now()))
+                    {
+                        // What `X-App-Usage` / `X-Business-Use-Case-Usage` say.
+                        self.rate_limits.record(account, usage);
                     }
                     match classify_answer(status, &headers, &body, call.token, Utc::now()) {
                         Some(error) => Err(error),
                         None => Ok((status, body)),
                     }
                 });
-        if let (Some(account), Err(PublishError::RateLimited { reset_at })) =
-            (call.account, &result)
-        {
-            // A throttled answer gates the next publish on this account whatever its headers said.
-            self.store_rate_limit(
-                account,
-                RateLimit {
-                    remaining: Some(0),
-                    reset_at: *reset_at,
-                },
-            );
+        if let Some(account) = call.account {
+            self.rate_limits.note_throttle(account, &result);
         }
         result
     }
 
-    /// Remembers the usage Meta reported in `X-App-Usage` / `X-Business-Use-Case-Usage`.
-    fn record_usage(&self, account: &str, headers: &HeaderMap, now: DateTime<Utc>) {
-        if let Some(limit) = usage_headers(headers, now) {
-            self.store_rate_limit(account, limit);
-        }
-    }
-
-    fn store_rate_limit(&self, account: &str, limit: RateLimit) {
-        self.rate_limits
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(account.to_owned(), limit);
-    }
-
+    /// The usage Meta last reported for `account` (a Page or an Instagram account).
     pub(super) fn rate_limit(&self, account: &str) -> Option<RateLimit> {
-        self.rate_limits
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(account)
-            .copied()
+        self.rate_limits.get(account)
     }
 
     /// POSTs `body` to `segments` for `account`, and reads the `id` (and `post_id`) of what
@@ -205,13 +194,9 @@ impl GraphClient {
             Body::Form(params) => request.form(&params),
             Body::Multipart(form) => request.multipart(form),
         };
-        let call = Call {
-            request,
-            token: Some(account.token),
-            account: Some(account.remote_id),
-            stage,
-        };
-        let (status, body) = self.send(call).await?;
+        let (status, body) = self
+            .send(self.account_call(request, account, stage))
+            .await?;
         match serde_json::from_slice::<Created>(&body) {
             Ok(created) if !created.id.is_empty() => Ok(created),
             // Only a lost id of a live post leaves the outcome unknown; an unpublished photo
@@ -237,13 +222,9 @@ impl GraphClient {
         let request = self
             .request(Method::GET, segments, Some(account.token))
             .query(&[("fields", fields)]);
-        let call = Call {
-            request,
-            token: Some(account.token),
-            account: Some(account.remote_id),
-            stage,
-        };
-        let (status, body) = self.send(call).await?;
+        let (status, body) = self
+            .send(self.account_call(request, account, stage))
+            .await?;
         serde_json::from_slice(&body).map_err(|_| PublishError::ServerError {
             status: status.as_u16(),
             message: "unreadable answer".to_owned(),
@@ -292,13 +273,7 @@ fn classify_answer(
         if status.is_success() {
             return None;
         }
-        let words = format!(
-            "HTTP {} {}",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or("")
-        )
-        .trim_end()
-        .to_owned();
+        let words = status_words(status);
         return Some(if status.is_server_error() {
             PublishError::ServerError {
                 status: status.as_u16(),
@@ -363,11 +338,6 @@ fn platform_words(error: &GraphError, token: Option<&Secret>) -> String {
         words = words.replace(token.expose(), "[redacted]");
     }
     cut(&words)
-}
-
-/// `words` cut to [`MAX_MESSAGE_CHARS`] characters.
-pub(super) fn cut(words: &str) -> String {
-    words.chars().take(MAX_MESSAGE_CHARS).collect()
 }
 
 /// When a throttled call may be retried: Meta's `estimated_time_to_regain_access` (minutes)

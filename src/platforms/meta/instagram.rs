@@ -12,12 +12,12 @@ use serde_json::Value;
 use tracing::instrument;
 use url::Url;
 
-use super::graph::{Body, GraphClient, cut};
+use super::RecentPosts;
+use super::graph::{Body, GraphClient};
 use super::login::refresh_user_token;
-use super::match_recent;
 use crate::crypto::Secret;
 use crate::domain::Provider;
-use crate::platforms::http::Stage;
+use crate::platforms::http::{Stage, cut};
 use crate::platforms::{
     AccountRef, AuthError, Limits, Lookup, Platform, PostContent, PublishError, Published,
     RateLimit, Refreshed,
@@ -33,6 +33,13 @@ const INSTAGRAM_LIMITS: Limits = Limits {
     max_image_bytes: 8 * 1024 * 1024,
     image_types: &["image/jpeg"],
     max_hashtags: Some(30),
+};
+
+/// An account's recent media, matched on their caption; each carries its own permalink.
+const RECENT_POSTS: RecentPosts = RecentPosts {
+    edge: "media",
+    fields: "id,caption,permalink",
+    text_field: "caption",
 };
 
 /// How long to wait for an Instagram container to become FINISHED before publishing it.
@@ -300,15 +307,8 @@ impl Platform for Instagram {
         account: AccountRef<'_>,
         post: PostContent<'_>,
     ) -> Result<Lookup, PublishError> {
-        let value = self
-            .graph
-            .read(
-                account,
-                &[account.remote_id, "media"],
-                "id,caption,permalink",
-                Stage::Read,
-            )
-            .await?;
-        Ok(match_recent(&value, "caption", post.text, |_| None))
+        RECENT_POSTS
+            .find(&self.graph, account, post.text, |_| None)
+            .await
     }
 }

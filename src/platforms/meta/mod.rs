@@ -15,7 +15,41 @@ pub use graph::GraphClient;
 pub use instagram::{ContainerWait, Instagram};
 pub use login::{InstagramAccount, MetaUser, PageGrant, SCOPES, UserToken};
 
-use super::{Lookup, Published};
+use super::http::Stage;
+use super::{AccountRef, Lookup, PublishError, Published};
+
+/// Where Facebook and Instagram list an account's recent posts, and which field holds the
+/// text that reconciliation matches on (never "the newest post").
+struct RecentPosts {
+    /// The edge under the account: `feed`, `media`.
+    edge: &'static str,
+    /// The fields to read of each item.
+    fields: &'static str,
+    /// The field holding the text or caption.
+    text_field: &'static str,
+}
+
+impl RecentPosts {
+    /// Reads the account's recent posts and finds the one whose text is `text`; `url_of`
+    /// builds its link when the item carries no `permalink`.
+    async fn find(
+        &self,
+        graph: &GraphClient,
+        account: AccountRef<'_>,
+        text: &str,
+        url_of: impl Fn(&str) -> Option<Url>,
+    ) -> Result<Lookup, PublishError> {
+        let value = graph
+            .read(
+                account,
+                &[account.remote_id, self.edge],
+                self.fields,
+                Stage::Read,
+            )
+            .await?;
+        Ok(match_recent(&value, self.text_field, text, url_of))
+    }
+}
 
 /// Finds the first listed post whose `field` equals `text` (whitespace-trimmed): Absent when
 /// the list was read and none matches.

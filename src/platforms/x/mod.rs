@@ -4,9 +4,7 @@
 
 pub mod text;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -22,9 +20,10 @@ use url::Url;
 use text::comparable_text;
 
 use super::http::{
-    self, Stage, classify_send_error, exchange, image_part, rate_limit_headers, retry_after,
+    self, Stage, bearer, cut, exchange, image_part, rate_limit_headers, retry_after, status_words,
     unreadable,
 };
+use super::rate_limits::RateLimits;
 use super::{
     AccountRef, AuthError, Limits, Lookup, Platform, PostContent, PublishError, Published,
     RateLimit, Refreshed,
@@ -47,9 +46,6 @@ const LIMITS: Limits = Limits {
     max_hashtags: None,
 };
 
-/// Platform words longer than this are cut: they end up in chat replies and logs.
-const MAX_MESSAGE_CHARS: usize = 300;
-
 /// Publishes to X on behalf of users who linked their account with OAuth 2.0.
 pub struct XClient {
     http: reqwest::Client,
@@ -58,7 +54,7 @@ pub struct XClient {
     api_url: Url,
     authorize_url: Url,
     /// Last quota X reported per account (X user id), from create-post answers and 429s.
-    rate_limits: Mutex<HashMap<String, RateLimit>>,
+    rate_limits: RateLimits,
 }
 
 impl fmt::Debug for XClient {
@@ -110,7 +106,7 @@ impl XClient {
                 .map(|s| Secret::new(s.expose())),
             api_url: config.api_url.clone(),
             authorize_url: config.authorize_url.clone(),
-            rate_limits: Mutex::new(HashMap::new()),
+            rate_limits: RateLimits::default(),
         }
     }
 
@@ -231,31 +227,12 @@ impl XClient {
         }
     }
 
-    /// Remembers the quota X reported for `account`.
-    fn record_rate_limit(&self, account: &str, limit: RateLimit) {
-        if limit == RateLimit::default() {
-            return;
-        }
-        self.rate_limits
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(account.to_owned(), limit);
-    }
-
     /// Uploads one image; returns X's media id.
     async fn upload(
         &self,
         account: AccountRef<'_>,
         media: &super::Media,
     ) -> Result<String, PublishError> {
-        #[derive(Deserialize)]
-        struct Data {
-            id: String,
-        }
-        #[derive(Deserialize)]
-        struct Answer {
-            data: Data,
-        }
         let part = image_part(media)?;
         let form = reqwest::multipart::Form::new()
             .part("media", part)
@@ -267,24 +244,9 @@ impl XClient {
             .multipart(form);
         // Nothing is public before `POST /2/tweets`, so a lost upload answer is safe to retry.
         let result = self.send(request, Stage::Prepare).await;
-        self.note_throttle(account.remote_id, &result);
+        self.rate_limits.note_throttle(account.remote_id, &result);
         let (status, _, body) = result?;
-        serde_json::from_slice::<Answer>(&body)
-            .map(|a| a.data.id)
-            .map_err(|e| unreadable("X", status, Stage::Prepare, "media upload", &e))
-    }
-
-    /// Records the reset time of a 429, whichever call it came from: it gates the next publish.
-    fn note_throttle<T>(&self, account: &str, result: &Result<T, PublishError>) {
-        if let Err(PublishError::RateLimited { reset_at }) = result {
-            self.record_rate_limit(
-                account,
-                RateLimit {
-                    remaining: Some(0),
-                    reset_at: *reset_at,
-                },
-            );
-        }
+        created_id(status, &body, Stage::Prepare, "media upload")
     }
 
     /// A form POST to the token or revoke endpoint with our client authentication:
@@ -302,17 +264,10 @@ impl XClient {
             }
             None => form.push(("client_id", &self.client_id)),
         }
-        let response = request
-            .form(&form)
-            .send()
+        // A token call creates no post: a lost answer is classified as a read's is.
+        let (status, headers, body) = exchange(request.form(&form), Stage::Read)
             .await
-            .map_err(|e| AuthError::Transient(classify_send_error(e)))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| AuthError::Transient(classify_send_error(e)))?;
+            .map_err(AuthError::Transient)?;
         if status.is_success() {
             return Ok(body);
         }
@@ -336,14 +291,6 @@ impl Platform for XClient {
         account: AccountRef<'_>,
         post: PostContent<'_>,
     ) -> Result<Published, PublishError> {
-        #[derive(Deserialize)]
-        struct Data {
-            id: String,
-        }
-        #[derive(Deserialize)]
-        struct Answer {
-            data: Data,
-        }
         let mut media_ids = Vec::with_capacity(post.media.len());
         for media in post.media {
             media_ids.push(self.upload(account, media).await?);
@@ -367,12 +314,11 @@ impl Platform for XClient {
             .header(AUTHORIZATION, bearer(account.token))
             .json(&body);
         let result = self.send(request, Stage::Create).await;
-        self.note_throttle(account.remote_id, &result);
+        self.rate_limits.note_throttle(account.remote_id, &result);
         let (status, headers, answer) = result?;
-        self.record_rate_limit(account.remote_id, rate_limit_headers(&headers));
-        let id = serde_json::from_slice::<Answer>(&answer)
-            .map(|a| a.data.id)
-            .map_err(|e| unreadable("X", status, Stage::Create, "post", &e))?;
+        self.rate_limits
+            .record(account.remote_id, rate_limit_headers(&headers));
+        let id = created_id(status, &answer, Stage::Create, "post")?;
         tracing::debug!(remote_id = %id, "x post created");
         Ok(Published {
             url: status_url(&id),
@@ -404,11 +350,7 @@ impl Platform for XClient {
     }
 
     fn rate_limit(&self, account_remote_id: &str) -> Option<RateLimit> {
-        self.rate_limits
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(account_remote_id)
-            .copied()
+        self.rate_limits.get(account_remote_id)
     }
 
     /// Reads the account's 100 most recent posts and matches on the text as X shows it
@@ -437,9 +379,25 @@ fn status_url(id: &str) -> Option<Url> {
     Url::parse(&format!("https://x.com/i/web/status/{id}")).ok()
 }
 
-/// `Bearer <token>`: the one place an X user token leaves as text.
-fn bearer(token: &Secret) -> String {
-    format!("Bearer {}", token.expose())
+/// The id in what X answers to a create call (`POST /2/tweets`, a media upload):
+/// `{"data":{"id":…}}`. An unreadable answer is classified for `stage`.
+fn created_id(
+    status: StatusCode,
+    body: &[u8],
+    stage: Stage,
+    what: &str,
+) -> Result<String, PublishError> {
+    #[derive(Deserialize)]
+    struct Data {
+        id: String,
+    }
+    #[derive(Deserialize)]
+    struct Answer {
+        data: Data,
+    }
+    serde_json::from_slice::<Answer>(body)
+        .map(|a| a.data.id)
+        .map_err(|e| unreadable("X", status, stage, what, &e))
 }
 
 /// Classifies a non-2xx answer from an API endpoint.
@@ -514,17 +472,9 @@ fn platform_words(status: StatusCode, body: &[u8]) -> String {
             .error_description
             .or(problem.error)
             .or(problem.title)
-            .unwrap_or_else(|| {
-                format!(
-                    "HTTP {} {}",
-                    status.as_u16(),
-                    status.canonical_reason().unwrap_or("")
-                )
-                .trim_end()
-                .to_owned()
-            }),
+            .unwrap_or_else(|| status_words(status)),
     };
-    words.chars().take(MAX_MESSAGE_CHARS).collect()
+    cut(&words)
 }
 
 /// Classifies a failed token or revoke call. Only a dead grant means "reconnect"
@@ -588,6 +538,8 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     use super::text::weighted_length;
+    use crate::platforms::http::MAX_MESSAGE_CHARS;
+    use std::collections::HashMap;
 
     #[test]
     fn the_limit_is_280_weighted() {
