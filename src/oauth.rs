@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::config::public_link;
 use crate::crypto::{Secret, random_token};
 use crate::domain::{ChatId, OAuthProvider, Provider, UserId};
 use crate::platforms::meta::GraphClient;
@@ -148,7 +149,7 @@ impl Linker {
     }
 
     fn route(&self, provider: OAuthProvider, step: &str) -> Url {
-        crate::web::public_link(&self.public_url, &["oauth", provider.as_str(), step])
+        public_link(&self.public_url, &["oauth", provider.as_str(), step])
     }
 
     /// Creates a single-use state for `user` in `chat` and returns the link that starts the

@@ -13,7 +13,7 @@ use super::{ButtonAction, Command, ParseContext, Reply, Span, parse};
 
 /// Where the privacy page is, for `/start`, `/help` and the consent notice.
 fn privacy_url(app: &App) -> url::Url {
-    autopost::web::public_link(&app.config().public_url, &["privacy"])
+    autopost::config::public_link(&app.config().public_url, &["privacy"])
 }
 
 /// Handles one chat message (text or caption, with its images); `None` when the message is
