@@ -816,7 +816,7 @@ fn fit_spans(spans: &[Span], span: fn(&Span) -> String, budget: usize) -> String
 mod tests {
     use autopost::domain::{AccountId, Provider, UserId};
     use autopost::posting::TargetSummary;
-    use autopost::schedule::{DaySet, Recurrence, Zone};
+    use autopost::recurrence::{DaySet, Recurrence, Zone};
     use chrono::{NaiveTime, TimeZone};
     use chrono_tz::Europe::Berlin;
 
