@@ -39,7 +39,9 @@ pub fn classify_send_error(error: reqwest::Error) -> PublishError {
         PublishError::Unreachable(error)
     } else {
         PublishError::Ambiguous {
-            detail: error.to_string(),
+            // With its causes: reqwest's own words ("error sending request") say nothing of
+            // what happened. The URL, which may hold a token, is already gone.
+            detail: crate::telemetry::chain(&error),
         }
     }
 }
@@ -205,6 +207,28 @@ mod tests {
         );
         headers.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015"));
         assert_eq!(retry_after(&headers, now), None);
+    }
+
+    #[tokio::test]
+    async fn a_cut_connection_is_ambiguous_and_keeps_its_cause_but_not_the_url() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            // Read the request, then hang up without a word.
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buffer = [0u8; 1024];
+            let _ = socket.read(&mut buffer).await;
+        });
+        // A URL that carries a token, as Telegram's do.
+        let url = format!("http://127.0.0.1:{port}/bot123:SECRET/getMe");
+        let classified = classify_send_error(client().unwrap().get(url).send().await.unwrap_err());
+        let PublishError::Ambiguous { detail } = &classified else {
+            panic!("{classified:?}");
+        };
+        assert!(detail.contains(": "), "the cause is kept: {detail}");
+        let shown = format!("{classified} {classified:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
     }
 
     #[tokio::test]
