@@ -258,7 +258,7 @@ impl App {
     /// `{AUTOPOST_PUBLIC_URL}/{segments…}`: where the outside world reaches one of the web
     /// server's routes, such as a front end's webhook.
     pub fn public_link(&self, segments: &[&str]) -> url::Url {
-        web::public_link(&self.config.public_url, segments)
+        crate::config::public_link(&self.config.public_url, segments)
     }
 
     /// Where the master key came from.

@@ -87,6 +87,18 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
+/// `{public_url}/{segments…}`: where the outside world reaches one of the web server's routes
+/// (OAuth callbacks, media links, webhooks), each segment percent-encoded. A path in the
+/// public URL (autopost behind a proxy prefix) is kept.
+pub fn public_link(public_url: &Url, segments: &[&str]) -> Url {
+    let mut url = public_url.clone();
+    // A configured public URL always has a host (config checks it), so it has segments.
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
+}
+
 /// The Telegram Bot API connection.
 #[derive(Debug)]
 pub struct TelegramConfig {
@@ -581,6 +593,20 @@ mod tests {
 
     fn error_of(vars: &[(&str, &str)]) -> String {
         load_with(vars).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn public_links_keep_a_proxy_prefix_and_encode_each_segment() {
+        let root = Url::parse("https://autopost.example").unwrap();
+        assert_eq!(
+            public_link(&root, &["oauth", "x", "callback"]).as_str(),
+            "https://autopost.example/oauth/x/callback"
+        );
+        let prefixed = Url::parse("https://example.org/autopost/").unwrap();
+        assert_eq!(
+            public_link(&prefixed, &["media", "a/b c"]).as_str(),
+            "https://example.org/autopost/media/a%2Fb%20c"
+        );
     }
 
     #[test]

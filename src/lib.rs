@@ -26,12 +26,12 @@ pub mod posting;
 pub mod privacy;
 // Publishing to X, Facebook Pages and Instagram behind one trait.
 pub mod platforms;
+// Recurrence rules, the days they fall on and the zone they keep: pure types, not the scheduler.
+pub mod recurrence;
 // Per-target post rules checked at acceptance: text length, hashtags, image count, type, size.
 pub mod rules;
 // Claims due targets, publishes within bounds, retries safely, reconciles the uncertain.
 pub mod scheduler;
-// Recurrence rules and other pure scheduling types.
-pub mod schedule;
 // The only SQL: the SQLite store behind typed functions.
 pub mod store;
 // tracing set-up: readable or JSON lines, filtered by AUTOPOST_LOG.

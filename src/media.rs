@@ -11,6 +11,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::config::public_link;
 use crate::domain::MediaId;
 
 /// Bytes of the signature kept in a link: 128 bits are plenty against forgery.
@@ -128,7 +129,7 @@ impl MediaFiles {
         payload[8..].copy_from_slice(&expires_at.timestamp().to_be_bytes());
         let mut token = payload.to_vec();
         token.extend_from_slice(&self.sign(&payload));
-        crate::web::public_link(public_url, &["media", &URL_SAFE_NO_PAD.encode(token)])
+        public_link(public_url, &["media", &URL_SAFE_NO_PAD.encode(token)])
     }
 
     /// The media a link token names, if its signature is ours and it has not expired.

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::config::public_link;
 use crate::crypto::{Secret, random_token};
 use crate::domain::{ChatId, OAuthProvider, Provider, UserId};
 use crate::platforms::meta::GraphClient;
@@ -148,7 +149,7 @@ impl Linker {
     }
 
     fn route(&self, provider: OAuthProvider, step: &str) -> Url {
-        crate::web::public_link(&self.public_url, &["oauth", provider.as_str(), step])
+        public_link(&self.public_url, &["oauth", provider.as_str(), step])
     }
 
     /// Creates a single-use state for `user` in `chat` and returns the link that starts the
@@ -237,112 +238,38 @@ impl Linker {
         let pending = self.pending(provider, state, true, now).await?;
         let code = code.map_err(|reason| OAuthError::Denied { reason })?;
         let redirect = self.redirect_uri(provider);
-        let accounts = match (provider, &self.x, &self.meta) {
+        let granted = match (provider, &self.x, &self.meta) {
             (OAuthProvider::X, Some(x), _) => {
-                let verifier = pending
-                    .pkce_verifier
-                    .ok_or(OAuthError::State(StateProblem::Unknown))?;
-                let tokens = x
-                    .exchange_code(code, &verifier, &redirect)
-                    .await
-                    .map_err(OAuthError::Exchange)?;
-                let me = x
-                    .me(&tokens.access_token)
-                    .await
-                    .map_err(OAuthError::Identity)?;
-                let handle = format!("@{}", me.username);
-                self.store
-                    .save_linked_grant(
-                        NewGrant {
-                            owner: pending.user,
-                            provider,
-                            remote_user_id: &me.id,
-                            scopes: &tokens.scopes,
-                            access_token: tokens.access_token,
-                            refresh_token: tokens.refresh_token,
-                            expires_at: tokens.expires_at,
-                        },
-                        vec![NewLinkedAccount {
-                            provider: Provider::X,
-                            remote_id: me.id.clone(),
-                            display_name: handle.clone(),
-                            access_token: None,
-                        }],
-                        pending.chat,
-                        now,
-                    )
-                    .await?;
-                vec![(Provider::X, handle)]
+                grant_from_x(x, code, pending.pkce_verifier.as_ref(), &redirect).await?
             }
-            (OAuthProvider::Meta, _, Some(meta)) => {
-                let short = meta
-                    .exchange_code(code, &redirect)
-                    .await
-                    .map_err(OAuthError::Exchange)?;
-                let long = meta
-                    .long_lived(&short.access_token)
-                    .await
-                    .map_err(OAuthError::Exchange)?;
-                let me = meta
-                    .me(&long.access_token)
-                    .await
-                    .map_err(OAuthError::Identity)?;
-                let pages = meta
-                    .pages(&long.access_token)
-                    .await
-                    .map_err(OAuthError::Identity)?;
-                if pages.is_empty() {
-                    return Err(OAuthError::NoPages);
-                }
-                let mut linked = Vec::new();
-                for page in &pages {
-                    linked.push(NewLinkedAccount {
-                        provider: Provider::FacebookPage,
-                        remote_id: page.id.clone(),
-                        display_name: page.name.clone(),
-                        access_token: Some(Secret::new(page.access_token.expose())),
-                    });
-                    if let Some(ig) = &page.instagram {
-                        // Instagram calls are made with the token of the Page it hangs off.
-                        linked.push(NewLinkedAccount {
-                            provider: Provider::Instagram,
-                            remote_id: ig.id.clone(),
-                            display_name: format!("@{}", ig.username),
-                            access_token: Some(Secret::new(page.access_token.expose())),
-                        });
-                    }
-                }
-                let names = linked
-                    .iter()
-                    .map(|a| (a.provider, a.display_name.clone()))
-                    .collect();
-                // Stored space-separated, like X's, whatever separator the dialog uses.
-                let meta_scopes = crate::platforms::meta::SCOPES.replace(',', " ");
-                self.store
-                    .save_linked_grant(
-                        NewGrant {
-                            owner: pending.user,
-                            provider,
-                            remote_user_id: &me.id,
-                            scopes: &meta_scopes,
-                            access_token: long.access_token,
-                            refresh_token: None,
-                            expires_at: long.expires_at,
-                        },
-                        linked,
-                        pending.chat,
-                        now,
-                    )
-                    .await?;
-                names
-            }
+            (OAuthProvider::Meta, _, Some(meta)) => grant_from_meta(meta, code, &redirect).await?,
             _ => return Err(OAuthError::ProviderOff { provider }),
         };
         let linked = Linked {
             chat: pending.chat,
             user: pending.user,
-            accounts,
+            accounts: granted
+                .accounts
+                .iter()
+                .map(|a| (a.provider, a.display_name.clone()))
+                .collect(),
         };
+        self.store
+            .save_linked_grant(
+                NewGrant {
+                    owner: pending.user,
+                    provider,
+                    remote_user_id: &granted.remote_user_id,
+                    scopes: &granted.scopes,
+                    access_token: granted.access_token,
+                    refresh_token: granted.refresh_token,
+                    expires_at: granted.expires_at,
+                },
+                granted.accounts,
+                pending.chat,
+                now,
+            )
+            .await?;
         self.store
             .enqueue_notification(
                 &Notification {
@@ -364,6 +291,108 @@ impl Linker {
         );
         Ok(linked)
     }
+}
+
+/// What a platform granted in one round trip: the user's tokens and the accounts they reach.
+/// Nothing of it is stored yet.
+struct Granted {
+    /// The user's id at the platform.
+    remote_user_id: String,
+    /// Scopes granted, space-separated.
+    scopes: String,
+    access_token: Secret,
+    refresh_token: Option<Secret>,
+    expires_at: Option<DateTime<Utc>>,
+    /// The accounts to link, each with its own token where the platform issues one.
+    accounts: Vec<NewLinkedAccount>,
+}
+
+/// X: the code and the PKCE verifier kept with the state → tokens → the user they act for,
+/// who is the one account linked.
+async fn grant_from_x(
+    x: &XClient,
+    code: &str,
+    verifier: Option<&Secret>,
+    redirect: &Url,
+) -> Result<Granted, OAuthError> {
+    // Every X state is made with a verifier; one without cannot be completed.
+    let verifier = verifier.ok_or(OAuthError::State(StateProblem::Unknown))?;
+    let tokens = x
+        .exchange_code(code, verifier, redirect)
+        .await
+        .map_err(OAuthError::Exchange)?;
+    let me = x
+        .me(&tokens.access_token)
+        .await
+        .map_err(OAuthError::Identity)?;
+    Ok(Granted {
+        accounts: vec![NewLinkedAccount {
+            provider: Provider::X,
+            remote_id: me.id.clone(),
+            display_name: format!("@{}", me.username),
+            access_token: None,
+        }],
+        remote_user_id: me.id,
+        scopes: tokens.scopes,
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
+        expires_at: tokens.expires_at,
+    })
+}
+
+/// Meta: the code → a short-lived user token → a long-lived one → the user and the Pages
+/// they shared, each linked with its Page token, and each Page's Instagram account with it.
+async fn grant_from_meta(
+    meta: &GraphClient,
+    code: &str,
+    redirect: &Url,
+) -> Result<Granted, OAuthError> {
+    let short = meta
+        .exchange_code(code, redirect)
+        .await
+        .map_err(OAuthError::Exchange)?;
+    let long = meta
+        .long_lived(&short.access_token)
+        .await
+        .map_err(OAuthError::Exchange)?;
+    let me = meta
+        .me(&long.access_token)
+        .await
+        .map_err(OAuthError::Identity)?;
+    let pages = meta
+        .pages(&long.access_token)
+        .await
+        .map_err(OAuthError::Identity)?;
+    if pages.is_empty() {
+        return Err(OAuthError::NoPages);
+    }
+    let mut accounts = Vec::new();
+    for page in &pages {
+        accounts.push(NewLinkedAccount {
+            provider: Provider::FacebookPage,
+            remote_id: page.id.clone(),
+            display_name: page.name.clone(),
+            access_token: Some(Secret::new(page.access_token.expose())),
+        });
+        if let Some(ig) = &page.instagram {
+            // Instagram calls are made with the token of the Page it hangs off.
+            accounts.push(NewLinkedAccount {
+                provider: Provider::Instagram,
+                remote_id: ig.id.clone(),
+                display_name: format!("@{}", ig.username),
+                access_token: Some(Secret::new(page.access_token.expose())),
+            });
+        }
+    }
+    Ok(Granted {
+        remote_user_id: me.id,
+        // Stored space-separated, like X's, whatever separator the dialog uses.
+        scopes: crate::platforms::meta::SCOPES.replace(',', " "),
+        access_token: long.access_token,
+        refresh_token: None,
+        expires_at: long.expires_at,
+        accounts,
+    })
 }
 
 /// Only a hash of a state is stored, so a database leak does not yield live links.

@@ -11,8 +11,8 @@ use crate::domain::{AccountId, AccountState, ChatId, PostId, UserId};
 use crate::images::{self, ImageError, PreparedImage};
 use crate::media::MediaError;
 use crate::oauth::provider_label;
+use crate::recurrence::Recurrence;
 use crate::rules::{self, ImageFacts, RuleViolation};
-use crate::schedule::Recurrence;
 use crate::store::{NewMedia, NewPost, StoreError};
 // What the posting calls return, named here so that front ends need not know the store.
 pub use crate::store::{Cancelled, HistoryEntry, LinkedAccount};

@@ -179,7 +179,7 @@ pub fn check(
 /// <https://docs.x.com/fundamentals/counting-characters>
 pub fn text_length(provider: Provider, text: &str) -> usize {
     match provider {
-        Provider::X => crate::platforms::x::weighted_length(text),
+        Provider::X => crate::platforms::x::text::weighted_length(text),
         Provider::FacebookPage | Provider::Instagram => text.chars().count(),
     }
 }

@@ -24,7 +24,7 @@ use url::Url;
 
 use super::SimServer;
 use super::wire::{form_pairs, parse_multipart, random_token};
-use autopost::platforms::x::weighted_length;
+use autopost::platforms::x::text::weighted_length;
 
 /// X's answer to a second post with the same text.
 pub const DUPLICATE_DETAIL: &str = "You are not allowed to create a Tweet with duplicate content.";

@@ -11,10 +11,14 @@ use reqwest::header::HeaderMap;
 use url::Url;
 
 use super::{Media, PublishError, RateLimit};
+use crate::crypto::Secret;
 
 /// Connecting must be quick; a create call may legitimately take a while (media processing).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Platform words longer than this are cut: they end up in chat replies and logs.
+pub(crate) const MAX_MESSAGE_CHARS: usize = 300;
 
 /// Builds the shared client: timeouts, our user agent, and no redirects (a redirect could
 /// carry an Authorization header or a token-bearing URL somewhere we did not choose).
@@ -35,7 +39,9 @@ pub fn classify_send_error(error: reqwest::Error) -> PublishError {
         PublishError::Unreachable(error)
     } else {
         PublishError::Ambiguous {
-            detail: error.to_string(),
+            // With its causes: reqwest's own words ("error sending request") say nothing of
+            // what happened. The URL, which may hold a token, is already gone.
+            detail: crate::telemetry::chain(&error),
         }
     }
 }
@@ -115,6 +121,27 @@ pub(crate) fn endpoint<'a>(base: &Url, segments: impl IntoIterator<Item = &'a st
     url
 }
 
+/// `Bearer <token>`: the one place a user token leaves as text, for an `Authorization` header.
+pub(crate) fn bearer(token: &Secret) -> String {
+    format!("Bearer {}", token.expose())
+}
+
+/// "HTTP 502 Bad Gateway": what an answer says when its body does not say more.
+pub(crate) fn status_words(status: StatusCode) -> String {
+    format!(
+        "HTTP {} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .trim_end()
+    .to_owned()
+}
+
+/// The platform's `words` cut to [`MAX_MESSAGE_CHARS`] characters.
+pub(crate) fn cut(words: &str) -> String {
+    words.chars().take(MAX_MESSAGE_CHARS).collect()
+}
+
 /// `media` as a multipart file part named `image`, typed with its content type.
 pub(crate) fn image_part(media: &Media) -> Result<reqwest::multipart::Part, PublishError> {
     reqwest::multipart::Part::stream(media.bytes.clone())
@@ -180,6 +207,28 @@ mod tests {
         );
         headers.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015"));
         assert_eq!(retry_after(&headers, now), None);
+    }
+
+    #[tokio::test]
+    async fn a_cut_connection_is_ambiguous_and_keeps_its_cause_but_not_the_url() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            // Read the request, then hang up without a word.
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buffer = [0u8; 1024];
+            let _ = socket.read(&mut buffer).await;
+        });
+        // A URL that carries a token, as Telegram's do.
+        let url = format!("http://127.0.0.1:{port}/bot123:SECRET/getMe");
+        let classified = classify_send_error(client().unwrap().get(url).send().await.unwrap_err());
+        let PublishError::Ambiguous { detail } = &classified else {
+            panic!("{classified:?}");
+        };
+        assert!(detail.contains(": "), "the cause is kept: {detail}");
+        let shown = format!("{classified} {classified:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod meta;
+mod rate_limits;
 pub mod x;
 
 use std::sync::Arc;

@@ -368,6 +368,7 @@ fn parse_stored<T: FromStr>(text: &str, what: &str) -> Result<T, StoreError> {
 pub(crate) mod test_support {
     use super::*;
     use crate::crypto::MasterKey;
+    use crate::domain::{ChatKind, ChatPlatform};
 
     /// A migrated store in a fresh temp dir (a file, not `:memory:`, as pooled connections need).
     pub async fn temp_store() -> (Store, tempfile::TempDir) {
@@ -377,6 +378,19 @@ pub(crate) mod test_support {
             .await
             .unwrap();
         (store, dir)
+    }
+
+    /// Telegram user "1" and their private chat with the bot: what most store tests start from.
+    pub async fn telegram_user_and_chat(store: &Store, now: DateTime<Utc>) -> (User, Chat) {
+        let user = store
+            .upsert_user(ChatPlatform::Telegram, "1", None, now)
+            .await
+            .unwrap();
+        let chat = store
+            .upsert_chat(ChatPlatform::Telegram, "1", ChatKind::Private, None, now)
+            .await
+            .unwrap();
+        (user, chat)
     }
 }
 

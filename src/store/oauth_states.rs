@@ -143,21 +143,13 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ChatKind, ChatPlatform};
-    use crate::store::test_support::temp_store;
+    use crate::store::test_support::{telegram_user_and_chat, temp_store};
 
     #[tokio::test]
     async fn a_state_is_single_use_and_expires() {
         let (store, _dir) = temp_store().await;
         let now = Utc::now();
-        let user = store
-            .upsert_user(ChatPlatform::Telegram, "1", None, now)
-            .await
-            .unwrap();
-        let chat = store
-            .upsert_chat(ChatPlatform::Telegram, "1", ChatKind::Private, None, now)
-            .await
-            .unwrap();
+        let (user, chat) = telegram_user_and_chat(&store, now).await;
         let hash = [7u8; 32];
         store
             .create_oauth_state(

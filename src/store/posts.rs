@@ -170,21 +170,13 @@ fn media_row(row: &sqlx::sqlite::SqliteRow) -> MediaFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ChatKind, ChatPlatform};
-    use crate::store::test_support::temp_store;
+    use crate::store::test_support::{telegram_user_and_chat, temp_store};
 
     #[tokio::test]
     async fn a_post_is_stored_with_its_images_in_order() {
         let (store, _dir) = temp_store().await;
         let now = Utc::now();
-        let user = store
-            .upsert_user(ChatPlatform::Telegram, "1", None, now)
-            .await
-            .unwrap();
-        let chat = store
-            .upsert_chat(ChatPlatform::Telegram, "1", ChatKind::Private, None, now)
-            .await
-            .unwrap();
+        let (user, chat) = telegram_user_and_chat(&store, now).await;
         let media = |name: &str| NewMedia {
             content_type: "image/jpeg".to_owned(),
             byte_len: 3,

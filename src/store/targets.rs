@@ -7,7 +7,7 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
 use crate::domain::{AccountId, ChatId, GrantId, PostId, Provider, TargetId, TargetState, UserId};
-use crate::schedule::Recurrence;
+use crate::recurrence::Recurrence;
 
 /// A target handed to the scheduler, with what publishing it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -797,8 +797,8 @@ mod tests {
     #[tokio::test]
     async fn claiming_a_recurring_post_queues_exactly_one_next_occurrence() {
         let q = queue().await;
-        let rule =
-            crate::schedule::Recurrence::from_storage("v1 MO,TU,WE,TH,FR,SA,SU 09:00 UTC").unwrap();
+        let rule = crate::recurrence::Recurrence::from_storage("v1 MO,TU,WE,TH,FR,SA,SU 09:00 UTC")
+            .unwrap();
         let due = DateTime::parse_from_rfc3339("2026-06-01T09:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
@@ -816,7 +816,8 @@ mod tests {
     #[tokio::test]
     async fn a_weekly_post_keeps_its_local_time_across_the_spring_dst_change() {
         let q = queue().await;
-        let rule = crate::schedule::Recurrence::from_storage("v1 MO 09:00 Europe/Berlin").unwrap();
+        let rule =
+            crate::recurrence::Recurrence::from_storage("v1 MO 09:00 Europe/Berlin").unwrap();
         // Monday 23 March 2026, 09:00 CET; Berlin moves to CEST on Sunday 29 March.
         let due = DateTime::parse_from_rfc3339("2026-03-23T08:00:00Z")
             .unwrap()

@@ -10,7 +10,7 @@ use super::lexer::Tok;
 use super::words;
 use super::zones::{self, ZoneWord};
 use super::{TimeError, near};
-use crate::schedule::{DaySet, Zone};
+use crate::recurrence::{DaySet, Zone};
 
 /// Counts longer than this many digits are refused as too far ahead without computing them.
 const MAX_COUNT_DIGITS: usize = 12;

@@ -15,7 +15,7 @@ mod tests;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::schedule::Recurrence;
+use crate::recurrence::Recurrence;
 
 /// What a phrase means.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use super::english;
 use super::grammar::{Clock, Day, Offset, Phrase};
 use super::{TimeError, When};
-use crate::schedule::{LocalInstant, Recurrence, Zone};
+use crate::recurrence::{LocalInstant, Recurrence, Zone};
 
 /// How far ahead a post may be scheduled: far enough for any real plan, near enough that
 /// arithmetic never leaves chrono's range.

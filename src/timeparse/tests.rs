@@ -2,7 +2,7 @@
 //! instant, recurrence storage form or refusal SPEC section 5 asks for.
 
 use super::*;
-use crate::schedule::Recurrence;
+use crate::recurrence::Recurrence;
 use chrono::SecondsFormat;
 use chrono_tz::{America, Asia, Australia, Europe};
 

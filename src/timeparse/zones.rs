@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use chrono::FixedOffset;
 use chrono_tz::{America, Tz};
 
-use crate::schedule::Zone;
+use crate::recurrence::Zone;
 
 /// What a zone word means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

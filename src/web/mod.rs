@@ -18,7 +18,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tracing::Instrument;
-use url::Url;
 
 use crate::media::{MediaError, MediaFiles};
 use crate::oauth::Linker;
@@ -77,17 +76,6 @@ pub fn router(state: WebState, front_ends: Vec<Router>) -> Router {
         .into_iter()
         .fold(core, Router::merge)
         .layer(middleware::from_fn(trace_route))
-}
-
-/// `{public_url}/{segments…}`: where the outside world reaches one of our routes. A path
-/// in the public URL (autopost behind a proxy prefix) is kept.
-pub fn public_link(public_url: &Url, segments: &[&str]) -> Url {
-    let mut url = public_url.clone();
-    // A configured public URL always has a host (config checks it), so it has segments.
-    if let Ok(mut path) = url.path_segments_mut() {
-        path.pop_if_empty().extend(segments);
-    }
-    url
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.

@@ -17,21 +17,19 @@ pub async fn start(
     State(state): State<WebState>,
     Path(provider): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let Ok(provider) = provider.parse::<OAuthProvider>() else {
-        return unknown_provider();
-    };
-    let Some(s) = query.get("s") else {
-        return pages::problem(
-            StatusCode::BAD_REQUEST,
-            "Link incomplete",
-            "This link is missing its code; ask the bot for a new one with /connect.",
-        );
-    };
-    match state.linker.consent_url(provider, s, Utc::now()).await {
-        Ok(url) => (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response(),
-        Err(e) => failure(&e),
-    }
+) -> Result<Response, Incomplete> {
+    let (provider, s) = provider_and(
+        &provider,
+        &query,
+        "s",
+        "This link is missing its code; ask the bot for a new one with /connect.",
+    )?;
+    Ok(
+        match state.linker.consent_url(provider, s, Utc::now()).await {
+            Ok(url) => (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response(),
+            Err(e) => failure(&e),
+        },
+    )
 }
 
 /// Completes linking when the platform sends the browser back.
@@ -39,17 +37,13 @@ pub async fn callback(
     State(state): State<WebState>,
     Path(provider): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let Ok(provider) = provider.parse::<OAuthProvider>() else {
-        return unknown_provider();
-    };
-    let Some(oauth_state) = query.get("state") else {
-        return pages::problem(
-            StatusCode::BAD_REQUEST,
-            "Link incomplete",
-            "The platform sent no state back; ask the bot for a new link with /connect.",
-        );
-    };
+) -> Result<Response, Incomplete> {
+    let (provider, oauth_state) = provider_and(
+        &provider,
+        &query,
+        "state",
+        "The platform sent no state back; ask the bot for a new link with /connect.",
+    )?;
     let code = match (query.get("code"), query.get("error")) {
         (Some(code), None) => Ok(code.as_str()),
         (_, Some(error)) => Err(query
@@ -58,29 +52,61 @@ pub async fn callback(
             .map_or_else(|| error.clone(), |d| format!("{error}: {d}"))),
         (None, None) => Err("no code".to_owned()),
     };
-    match state
-        .linker
-        .complete(provider, oauth_state, code, Utc::now())
-        .await
-    {
-        Ok(linked) => pages::page(
-            StatusCode::OK,
-            "Connected",
-            &format!(
-                "<p>{}.</p><p class=\"muted\">You can close this tab and go back to the chat.</p>",
-                pages::escape(&linked.summary())
+    Ok(
+        match state
+            .linker
+            .complete(provider, oauth_state, code, Utc::now())
+            .await
+        {
+            Ok(linked) => pages::page(
+                StatusCode::OK,
+                "Connected",
+                &format!(
+                    "<p>{}.</p><p class=\"muted\">You can close this tab and go back to the chat.</p>",
+                    pages::escape(&linked.summary())
+                ),
             ),
-        ),
-        Err(e) => failure(&e),
+            Err(e) => failure(&e),
+        },
+    )
+}
+
+/// A start link or callback that cannot be acted on: no state is looked up for it.
+pub enum Incomplete {
+    /// The path names no platform autopost links.
+    UnknownProvider,
+    /// The query lacks the state; says what to do about it.
+    Missing(&'static str),
+}
+
+impl IntoResponse for Incomplete {
+    fn into_response(self) -> Response {
+        match self {
+            Incomplete::UnknownProvider => pages::problem(
+                StatusCode::NOT_FOUND,
+                "Unknown platform",
+                "autopost links X and Meta (Facebook, Instagram) accounts only.",
+            ),
+            Incomplete::Missing(what_to_do) => {
+                pages::problem(StatusCode::BAD_REQUEST, "Link incomplete", what_to_do)
+            }
+        }
     }
 }
 
-fn unknown_provider() -> Response {
-    pages::problem(
-        StatusCode::NOT_FOUND,
-        "Unknown platform",
-        "autopost links X and Meta (Facebook, Instagram) accounts only.",
-    )
+/// The platform named in the path, and the state in the query parameter `key`; `missing`
+/// says what to do when it is absent.
+fn provider_and<'q>(
+    provider: &str,
+    query: &'q HashMap<String, String>,
+    key: &str,
+    missing: &'static str,
+) -> Result<(OAuthProvider, &'q str), Incomplete> {
+    let provider = provider
+        .parse::<OAuthProvider>()
+        .map_err(|_| Incomplete::UnknownProvider)?;
+    let value = query.get(key).ok_or(Incomplete::Missing(missing))?;
+    Ok((provider, value))
 }
 
 fn failure(error: &OAuthError) -> Response {

@@ -73,7 +73,7 @@ impl Reply {
 
 #[cfg(test)]
 mod tests {
-    use autopost::schedule::{DaySet, Recurrence, Zone};
+    use autopost::recurrence::{DaySet, Recurrence, Zone};
     use chrono::NaiveTime;
     use chrono_tz::Europe::Berlin;
 

@@ -1,4 +1,4 @@
-//! Pure scheduling types: recurrence rules, the days they fall on and the zone they keep.
+//! Recurrence rules: the days they fall on, the local time and the zone they keep. Pure types.
 //! No I/O and no clock: every function takes the instant it reasons about, so it is testable.
 //! A rule keeps its own zone so that "every Monday at 09:00" stays 09:00 across DST changes.
 

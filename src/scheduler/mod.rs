@@ -4,6 +4,8 @@
 //! request, retries happen only when nothing can have been created, and an attempt whose
 //! answer was lost is reconciled against the account's recent posts.
 
+mod decision;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,10 +21,11 @@ use crate::domain::{AccountId, Provider};
 use crate::media::MediaFiles;
 use crate::oauth::provider_label;
 use crate::platforms::{
-    AccountRef, Lookup, Media, Platform, Platforms, PostContent, PublishError, Published,
+    AccountRef, Media, Platform, Platforms, PostContent, PublishError, Published,
 };
 use crate::store::{DueTarget, Notification, NotificationKind, Store, StoreError};
 use crate::tokens::{RefreshOutcome, TokenKeeper};
+use decision::{Answer, Attempt, Decision, Verdict, after_lookup, decide};
 
 /// Bounds and timings. The defaults suit a single small server.
 #[derive(Debug, Clone)]
@@ -314,6 +317,8 @@ impl Scheduler {
         outcome
     }
 
+    /// One attempt at `target`: the checks before sending, the publish call, then the effects
+    /// of what [`decide`] makes of the answer (store writes, a token refresh, reconciliation).
     async fn attempt(&self, target: &DueTarget) -> Result<Outcome, StoreError> {
         let now = Utc::now();
         let Some(platform) = self.platforms.for_provider(target.provider) else {
@@ -358,22 +363,10 @@ impl Scheduler {
                 remote_id: &target.account_remote_id,
                 token: &token,
             };
-            let result = platform.publish(account, content).await;
-            match result {
-                Ok(published) => {
-                    let now = Utc::now();
-                    self.store
-                        .mark_published(
-                            target.id,
-                            &published.remote_id,
-                            published.url.as_ref().map(Url::as_str),
-                            now,
-                        )
-                        .await?;
-                    tracing::info!(remote_id = %published.remote_id, "published");
-                    return Ok(Outcome::Published(published));
-                }
-                Err(PublishError::Unauthorized { .. }) if !refreshed => {
+            let answer = answer_of(platform.publish(account, content).await);
+            let now = Utc::now();
+            let (decision, now) = match self.decide(target, answer, refreshed, now) {
+                Decision::RefreshToken => {
                     refreshed = true;
                     let refresh = self
                         .tokens
@@ -381,94 +374,92 @@ impl Scheduler {
                             target.grant,
                             target.provider.oauth_provider(),
                             &token,
-                            Utc::now(),
+                            now,
                         )
                         .await?;
-                    match refresh {
+                    // A fresh token publishes again; a failed refresh is decided like an answer.
+                    let answer = match refresh {
                         RefreshOutcome::Refreshed | RefreshOutcome::AlreadyFresh => continue,
-                        RefreshOutcome::NeedsReconnect => {
-                            let reason = reconnect_reason(target);
-                            self.store
-                                .mark_failed(target.id, &reason, Utc::now())
-                                .await?;
-                            return Ok(Outcome::Failed(reason));
-                        }
-                        RefreshOutcome::Postponed => {
-                            return self
-                                .retry_or_fail(target, "the token could not be refreshed yet", None)
-                                .await;
-                        }
+                        RefreshOutcome::NeedsReconnect => Answer::GrantRevoked,
+                        RefreshOutcome::Postponed => Answer::RefreshPostponed,
+                    };
+                    let now = Utc::now();
+                    (self.decide(target, answer, refreshed, now), now)
+                }
+                decision => (decision, now),
+            };
+            return match decision {
+                Decision::End(verdict) => {
+                    let outcome = self.settle(target, verdict, now).await?;
+                    if let Outcome::Published(published) = &outcome {
+                        tracing::info!(remote_id = %published.remote_id, "published");
                     }
+                    Ok(outcome)
                 }
-                Err(PublishError::Unauthorized { .. }) => {
-                    let reason = reconnect_reason(target);
-                    self.store
-                        .mark_failed(target.id, &reason, Utc::now())
-                        .await?;
-                    return Ok(Outcome::Failed(reason));
+                Decision::Reconcile => {
+                    self.reconcile_one(target, platform.as_ref(), content, true)
+                        .await
                 }
-                Err(PublishError::RateLimited { reset_at }) => {
-                    let at = reset_at.unwrap_or_else(|| {
-                        Utc::now()
-                            + chrono::Duration::from_std(crate::platforms::DEFAULT_RATE_LIMIT_WAIT)
-                                .unwrap_or_default()
-                    });
-                    return self
-                        .retry_or_fail(target, "rate limited by the platform", Some(at))
-                        .await;
-                }
-                Err(e @ (PublishError::Unreachable(_) | PublishError::ServerError { .. })) => {
-                    let reason = crate::telemetry::chain(&e);
-                    tracing::warn!(error = %reason, "publish failed; nothing was created");
-                    return self.retry_or_fail(target, &reason, None).await;
-                }
-                Err(PublishError::Rejected { reason }) => {
-                    tracing::info!(reason = %reason, "the platform rejected the post");
-                    self.store
-                        .mark_failed(target.id, &reason, Utc::now())
-                        .await?;
-                    return Ok(Outcome::Failed(reason));
-                }
-                Err(e @ PublishError::Ambiguous { .. }) => {
-                    tracing::warn!(error = %crate::telemetry::chain(&e), "no answer to a publish; reconciling");
-                    return self
-                        .reconcile_one(target, platform.as_ref(), content, true)
-                        .await;
-                }
-            }
+                // Only an `Unauthorized` answer asks for a refresh, and it is made above, once:
+                // a second refusal is a verdict.
+                Decision::RefreshToken => self.settle(target, Verdict::Reconnect, now).await,
+            };
         }
     }
 
-    /// Requeues with exponential backoff and jitter (or at `at`), unless the attempts are
-    /// used up.
-    async fn retry_or_fail(
+    /// [`decide`] with this scheduler's bounds and a fresh random jitter.
+    fn decide(
         &self,
         target: &DueTarget,
-        reason: &str,
-        at: Option<DateTime<Utc>>,
-    ) -> Result<Outcome, StoreError> {
-        let now = Utc::now();
-        if target.attempts >= self.config.max_attempts {
-            let reason = format!("gave up after {} attempts: {reason}", target.attempts);
-            self.store.mark_failed(target.id, &reason, now).await?;
-            return Ok(Outcome::Failed(reason));
-        }
-        let at = at.unwrap_or_else(|| now + self.backoff(target.attempts));
-        self.store.requeue(target.id, at, reason, now).await?;
-        self.wake();
-        Ok(Outcome::Retry(at))
+        answer: Answer,
+        refreshed: bool,
+        now: DateTime<Utc>,
+    ) -> Decision {
+        let attempt = Attempt {
+            number: target.attempts,
+            refreshed,
+        };
+        decide(answer, attempt, &self.config, now, OsRng.next_u32())
     }
 
-    fn backoff(&self, attempts: u32) -> chrono::Duration {
-        let exponent = attempts.saturating_sub(1).min(20);
-        let base = self
-            .config
-            .base_backoff
-            .saturating_mul(1 << exponent)
-            .min(self.config.max_backoff);
-        let jitter_ms =
-            u64::from(OsRng.next_u32()) % (u64::try_from(base.as_millis() / 2).unwrap_or(0) + 1);
-        chrono::Duration::from_std(base + Duration::from_millis(jitter_ms)).unwrap_or_default()
+    /// Records how an attempt ended; a retry also wakes the run loop.
+    async fn settle(
+        &self,
+        target: &DueTarget,
+        verdict: Verdict,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        Ok(match verdict {
+            Verdict::Published(published) => {
+                self.store
+                    .mark_published(
+                        target.id,
+                        &published.remote_id,
+                        published.url.as_ref().map(Url::as_str),
+                        now,
+                    )
+                    .await?;
+                Outcome::Published(published)
+            }
+            Verdict::Retry { at, reason } => {
+                self.store.requeue(target.id, at, &reason, now).await?;
+                self.wake();
+                Outcome::Retry(at)
+            }
+            Verdict::Failed(reason) => {
+                self.store.mark_failed(target.id, &reason, now).await?;
+                Outcome::Failed(reason)
+            }
+            Verdict::Reconnect => {
+                let reason = reconnect_reason(target);
+                self.store.mark_failed(target.id, &reason, now).await?;
+                Outcome::Failed(reason)
+            }
+            Verdict::Unknown(reason) => {
+                self.store.mark_unknown(target.id, &reason, now).await?;
+                Outcome::Unknown
+            }
+        })
     }
 
     /// After a lost answer: wait for the platform to settle, then look for the post. Found →
@@ -489,33 +480,15 @@ impl Scheduler {
         };
         let lookup = platform.find_recent(account, content).await;
         let now = Utc::now();
-        match lookup {
-            Ok(Lookup::Found(published)) => {
-                self.store
-                    .mark_published(
-                        target.id,
-                        &published.remote_id,
-                        published.url.as_ref().map(Url::as_str),
-                        now,
-                    )
-                    .await?;
-                tracing::info!(remote_id = %published.remote_id, "reconciled: the post exists");
-                Ok(Outcome::Published(published))
-            }
-            Ok(Lookup::Absent) if may_resend => {
-                tracing::info!("reconciled: the post is absent; sending once more");
-                self.store
-                    .requeue(target.id, now, "the earlier attempt did not arrive", now)
-                    .await?;
-                self.wake();
-                Ok(Outcome::Retry(now))
-            }
-            Ok(Lookup::Absent | Lookup::CannotCheck) | Err(_) => {
-                let reason = "the platform did not answer and autopost cannot check whether the post went out";
-                self.store.mark_unknown(target.id, reason, now).await?;
-                Ok(Outcome::Unknown)
-            }
+        let verdict = after_lookup(lookup, may_resend, now);
+        if let Verdict::Retry { .. } = verdict {
+            tracing::info!("reconciled: the post is absent; sending once more");
         }
+        let outcome = self.settle(target, verdict, now).await?;
+        if let Outcome::Published(published) = &outcome {
+            tracing::info!(remote_id = %published.remote_id, "reconciled: the post exists");
+        }
+        Ok(outcome)
     }
 
     /// Reconciles every target left `publishing` by an earlier run (a crash or kill -9):
@@ -629,6 +602,29 @@ impl Scheduler {
     }
 }
 
+/// What the decision needs of a publish result. What the platform said is logged here, once.
+fn answer_of(result: Result<Published, PublishError>) -> Answer {
+    match result {
+        Ok(published) => Answer::Published(published),
+        Err(PublishError::Unauthorized { .. }) => Answer::Unauthorized,
+        Err(PublishError::RateLimited { reset_at }) => Answer::RateLimited { reset_at },
+        Err(e @ (PublishError::Unreachable(_) | PublishError::ServerError { .. })) => {
+            let reason = crate::telemetry::chain(&e);
+            tracing::warn!(error = %reason, "publish failed; nothing was created");
+            Answer::NothingCreated { reason }
+        }
+        Err(PublishError::Rejected { reason }) => {
+            tracing::info!(reason = %reason, "the platform rejected the post");
+            Answer::Rejected { reason }
+        }
+        Err(e @ PublishError::Ambiguous { .. }) => {
+            tracing::warn!(error = %crate::telemetry::chain(&e), "no answer to a publish; reconciling");
+            Answer::Ambiguous
+        }
+    }
+}
+
+/// Why a target failed when its account's grant is dead, with the command that mends it.
 fn reconnect_reason(target: &DueTarget) -> String {
     let command = match target.provider {
         Provider::X => "/connect x",
