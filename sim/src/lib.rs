@@ -1,7 +1,8 @@
 //! Simulated platforms: stateful local servers that behave like X, Meta and Telegram closely
-//! enough to test the real clients over real HTTP, and to run `autopost demo` offline; and
-//! the world that runs autopost against them. Never used in production.
+//! enough to test the real clients over real HTTP, and to run `autopost demo` offline; the
+//! world that runs autopost against them; the benches built on it. Never used in production.
 
+pub mod bench;
 pub mod meta;
 pub mod telegram;
 mod wire;
