@@ -13,7 +13,6 @@ use autopost::platforms::meta::{
     ContainerWait, FacebookPages, GraphClient, Instagram, PageGrant, UserToken,
 };
 use autopost::platforms::{AccountRef, AuthError, Media, Platform, PostContent, PublishError};
-use autopost::telemetry;
 use autopost_sim::SimServer;
 use autopost_sim::meta::{self as simmeta, Endpoint, Failure, SimMeta, SimMetaConfig};
 use axum::extract::{Path, State};
@@ -23,6 +22,8 @@ use axum::response::IntoResponse;
 use bytes::Bytes;
 use chrono::Utc;
 use url::Url;
+
+use crate::helpers::{jpeg_bytes, png_bytes, shown, text, upload, with_query};
 
 const APP_ID: &str = "sim-app-4321";
 const APP_SECRET: &str = "AppSecret-71c2-do-not-leak";
@@ -135,30 +136,6 @@ fn ig(token: &Secret) -> AccountRef<'_> {
     }
 }
 
-fn text(text: &str) -> PostContent<'_> {
-    PostContent { text, media: &[] }
-}
-
-fn jpeg_bytes(len: usize, fill: u8) -> Bytes {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    bytes.resize(len, fill);
-    Bytes::from(bytes)
-}
-
-fn png_bytes(len: usize) -> Bytes {
-    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x10\0\0\0\x10".to_vec();
-    bytes.resize(len, 7);
-    Bytes::from(bytes)
-}
-
-fn upload(content_type: &str, bytes: Bytes) -> Media {
-    Media {
-        content_type: content_type.to_owned(),
-        bytes,
-        public_url: None,
-    }
-}
-
 /// Serves images at `/media/{name}` the way autopost's own media route will, so that the
 /// simulated Instagram has something to fetch.
 struct ImageHost {
@@ -205,11 +182,6 @@ async fn image(
 
 /// A Page as (id, name, Instagram (id, username)).
 type PageSummary<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
-
-/// Display, Debug and the whole source chain of an error.
-fn shown(error: &(dyn std::error::Error + 'static)) -> String {
-    format!("{error} | {error:?} | {}", telemetry::chain(error))
-}
 
 #[tokio::test]
 async fn a_meta_login_yields_a_long_lived_token_and_every_page_with_its_instagram_account() {
@@ -291,22 +263,7 @@ async fn the_dialog_refuses_a_request_for_other_permissions_or_another_app() {
     let fx = Fixture::new().await;
     let http = autopost::platforms::http::client().unwrap();
     let good = fx.graph.dialog_url(&fx.redirect, "s");
-    let with = |key: &str, value: &str| {
-        let mut url = good.clone();
-        let pairs: Vec<(String, String)> = good
-            .query_pairs()
-            .into_owned()
-            .map(|(k, v)| {
-                if k == key {
-                    (k, value.to_owned())
-                } else {
-                    (k, v)
-                }
-            })
-            .collect();
-        url.query_pairs_mut().clear().extend_pairs(pairs);
-        url
-    };
+    let with = |key: &str, value: &str| with_query(&good, key, value);
     for url in [
         with("scope", "pages_manage_posts,pages_show_list"),
         with(

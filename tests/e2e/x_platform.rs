@@ -8,7 +8,6 @@ use autopost::config::XConfig;
 use autopost::crypto::Secret;
 use autopost::platforms::x::{SCOPES, Tokens, XClient};
 use autopost::platforms::{AccountRef, AuthError, Media, Platform, PostContent, PublishError};
-use autopost::telemetry;
 use autopost_sim::SimServer;
 use autopost_sim::x::{self as simx, Endpoint, Failure, SimX, SimXConfig};
 use base64::Engine;
@@ -17,6 +16,16 @@ use bytes::Bytes;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 use url::Url;
+
+use crate::helpers::{jpeg_bytes, png_bytes, shown, text, upload, with_query};
+
+fn png(len: usize) -> Media {
+    upload("image/png", png_bytes(len))
+}
+
+fn jpeg(len: usize) -> Media {
+    upload("image/jpeg", jpeg_bytes(len, 3))
+}
 
 const CLIENT_ID: &str = "autopost-test-client";
 const CLIENT_SECRET: &str = "ClientSecret-5be1-do-not-leak";
@@ -109,35 +118,6 @@ fn account(token: &Secret) -> AccountRef<'_> {
     }
 }
 
-fn text(text: &str) -> PostContent<'_> {
-    PostContent { text, media: &[] }
-}
-
-fn png(len: usize) -> Media {
-    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x10\0\0\0\x10".to_vec();
-    bytes.resize(len, 7);
-    Media {
-        content_type: "image/png".to_owned(),
-        bytes: Bytes::from(bytes),
-        public_url: None,
-    }
-}
-
-fn jpeg(len: usize) -> Media {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    bytes.resize(len, 3);
-    Media {
-        content_type: "image/jpeg".to_owned(),
-        bytes: Bytes::from(bytes),
-        public_url: None,
-    }
-}
-
-/// Display, Debug and the whole source chain of an error.
-fn shown(error: &(dyn std::error::Error + 'static)) -> String {
-    format!("{error} | {error:?} | {}", telemetry::chain(error))
-}
-
 #[tokio::test]
 async fn an_oauth_round_trip_links_the_simulated_user() {
     let fx = Fixture::public().await;
@@ -209,20 +189,11 @@ async fn the_consent_page_refuses_a_plain_challenge_or_an_unknown_client() {
         ("response_type", "token"),
         ("state", ""),
     ] {
-        let mut url = good.clone();
-        let pairs: Vec<(String, String)> = good
-            .query_pairs()
-            .into_owned()
-            .map(|(k, v)| {
-                if k == param {
-                    (k, value.to_owned())
-                } else {
-                    (k, v)
-                }
-            })
-            .collect();
-        url.query_pairs_mut().clear().extend_pairs(pairs);
-        let answer = http.get(url).send().await.unwrap();
+        let answer = http
+            .get(with_query(&good, param, value))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(answer.status(), 400, "{param}={value}");
     }
 }
