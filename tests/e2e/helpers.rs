@@ -2,6 +2,7 @@
 //! secrets, the database files' bytes, URL tampering, images and post contents for the
 //! platform clients, errors shown every way.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use autopost::crypto::Secret;
@@ -133,6 +134,26 @@ pub fn with_query(url: &Url, key: &str, value: &str) -> Url {
     let mut tampered = url.clone();
     tampered.query_pairs_mut().clear().extend_pairs(pairs);
     tampered
+}
+
+/// The OAuth `state` the platform-client tests send; it must come back unchanged.
+pub const STATE: &str = "state-123";
+
+/// Opens a consent page or login dialog without following its redirect, checks that it sends
+/// the person back to `redirect` with [`STATE`], and returns the code.
+pub async fn code_from(consent: Url, redirect: &Url) -> String {
+    let answer = autopost::platforms::http::client()
+        .unwrap()
+        .get(consent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 302);
+    let location = Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(redirect.as_str()));
+    let query: HashMap<String, String> = location.query_pairs().into_owned().collect();
+    assert_eq!(query["state"], STATE);
+    query["code"].clone()
 }
 
 /// A real JPEG, as a phone would send.

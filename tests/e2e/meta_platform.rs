@@ -23,7 +23,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use url::Url;
 
-use crate::helpers::{jpeg_bytes, png_bytes, shown, text, upload, with_query};
+use crate::helpers::{STATE, code_from, jpeg_bytes, png_bytes, shown, text, upload, with_query};
 
 const APP_ID: &str = "sim-app-4321";
 const APP_SECRET: &str = "AppSecret-71c2-do-not-leak";
@@ -72,19 +72,8 @@ impl Fixture {
 
     /// Opens the login dialog without following its redirect; returns the code.
     async fn code(&self) -> String {
-        let url = self.graph.dialog_url(&self.redirect, "state-123");
-        let answer = autopost::platforms::http::client()
-            .unwrap()
-            .get(url)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 302);
-        let location = Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-        assert!(location.as_str().starts_with(self.redirect.as_str()));
-        let query: HashMap<String, String> = location.query_pairs().into_owned().collect();
-        assert_eq!(query["state"], "state-123");
-        query["code"].clone()
+        let url = self.graph.dialog_url(&self.redirect, STATE);
+        code_from(url, &self.redirect).await
     }
 
     /// The whole linking chain: dialog, code, short-lived, long-lived, Pages.

@@ -1,7 +1,6 @@
 //! The X client against the simulated X over real HTTP: OAuth with PKCE, publishing with and
 //! without images, every classified failure, refresh rotation and revocation.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use autopost::config::XConfig;
@@ -17,7 +16,7 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::helpers::{jpeg_bytes, png_bytes, shown, text, upload, with_query};
+use crate::helpers::{STATE, code_from, jpeg_bytes, png_bytes, shown, text, upload, with_query};
 
 fn png(len: usize) -> Media {
     upload("image/png", png_bytes(len))
@@ -71,26 +70,12 @@ impl Fixture {
 
     /// Opens the consent page without following its redirect; returns the code.
     async fn consent(&self, challenge: &str) -> String {
-        let url = self
-            .client
-            .authorize_url(&self.redirect, "state-123", challenge);
+        let url = self.client.authorize_url(&self.redirect, STATE, challenge);
         self.consent_at(url).await
     }
 
     async fn consent_at(&self, url: Url) -> String {
-        let answer = autopost::platforms::http::client()
-            .unwrap()
-            .get(url)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 302);
-        let location = answer.headers()["location"].to_str().unwrap();
-        let location = Url::parse(location).unwrap();
-        assert!(location.as_str().starts_with(self.redirect.as_str()));
-        let query: HashMap<String, String> = location.query_pairs().into_owned().collect();
-        assert_eq!(query["state"], "state-123");
-        query["code"].clone()
+        code_from(url, &self.redirect).await
     }
 }
 
@@ -526,9 +511,7 @@ async fn an_empty_refresh_token_in_the_answer_becomes_none_and_the_stored_one_ke
 async fn a_grant_without_offline_access_carries_no_refresh_token() {
     let fx = Fixture::public().await;
     let (verifier, challenge) = pkce();
-    let mut url = fx
-        .client
-        .authorize_url(&fx.redirect, "state-123", &challenge);
+    let mut url = fx.client.authorize_url(&fx.redirect, STATE, &challenge);
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .into_owned()
