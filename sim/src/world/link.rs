@@ -4,7 +4,7 @@
 use autopost::crypto::Secret;
 use autopost::domain::{AccountId, ChatKind, ChatPlatform, GrantId, OAuthProvider, Provider};
 use autopost::posting::Actor;
-use autopost::store::{LinkedAccount, NewGrant, NewLinkedAccount};
+use autopost::store::{LinkedAccount, NewGrant, NewLinkedAccount, StoreError};
 use chrono::{DateTime, Utc};
 
 use super::{World, WorldError, browse};
@@ -141,11 +141,12 @@ impl World {
                 Utc::now(),
             )
             .await?;
-        let account = accounts.into_iter().next().ok_or(WorldError::Store(
-            autopost::store::StoreError::NotFound {
-                what: "seeded account",
-            },
-        ))?;
+        // One account given, one id back; anything else is the store's fault.
+        let [account] = accounts[..] else {
+            return Err(WorldError::Store(StoreError::NotFound {
+                what: "the seeded account",
+            }));
+        };
         Ok(SeededAccount {
             grant,
             account,

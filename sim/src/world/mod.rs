@@ -50,9 +50,6 @@ pub const META_APP_ID: &str = "424242";
 /// The bot's @username in the simulated Telegram of [`WorldBuilder::telegram`].
 pub const BOT_USERNAME: &str = "autopost_sim_bot";
 
-/// How long a serving world may take to stop (in-flight publishes drain) before that is an error.
-const STOP_PATIENCE: Duration = Duration::from_secs(10);
-
 /// Why a world could not be built, or could not do what was asked. Each says what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
@@ -134,8 +131,8 @@ pub enum WorldError {
         /// How long.
         waited: Duration,
     },
-    /// autopost did not stop in time after the stop signal.
-    #[error("autopost did not stop within {STOP_PATIENCE:?}")]
+    /// autopost did not stop (its in-flight publishes drained) in time after the stop signal.
+    #[error("autopost did not stop within {PATIENCE:?}")]
     DidNotStop,
     /// autopost's serving task panicked.
     #[error("autopost's server task ended abnormally")]
@@ -546,7 +543,7 @@ impl World {
         let stopped = match std::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Serving { stop, served } => {
                 let _ = stop.send(true);
-                match tokio::time::timeout(STOP_PATIENCE, served).await {
+                match tokio::time::timeout(PATIENCE, served).await {
                     Err(_) => Err(WorldError::DidNotStop),
                     Ok(Err(crashed)) => Err(WorldError::Crashed(crashed)),
                     Ok(Ok(served)) => served.map_err(WorldError::Served),
