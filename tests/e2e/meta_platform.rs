@@ -15,6 +15,7 @@ use autopost::platforms::meta::{
 use autopost::platforms::{AccountRef, AuthError, Media, Platform, PostContent, PublishError};
 use autopost_sim::SimServer;
 use autopost_sim::meta::{self as simmeta, Endpoint, Failure, SimMeta, SimMetaConfig};
+use autopost_sim::world::PATIENCE;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
@@ -760,7 +761,7 @@ async fn a_server_error_is_retryable_and_a_lost_answer_to_a_post_is_ambiguous() 
     assert!(matches!(err, PublishError::Ambiguous { .. }), "{err:?}");
     assert!(!err.is_retryable());
     // The post exists although no answer came back: exactly why a retry must reconcile.
-    let posts = fx.sim.wait_for_feed_posts(1, Duration::from_secs(5)).await;
+    let posts = fx.sim.wait_for_feed_posts(1, PATIENCE).await;
     assert_eq!(posts[0].message.as_deref(), Some("second"));
 }
 

@@ -287,7 +287,7 @@ async fn send_message_records_text_and_refuses_4097_characters() {
         .await;
     assert_eq!(description, "Bad Request: message text is empty");
 
-    let messages = f.sim.wait_for_messages(2, Duration::from_secs(1)).await;
+    let messages = f.sim.wait_for_messages(2, PATIENCE).await;
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[0].chat_id, 4242);
     assert_eq!(messages[0].text, "<b>Scheduled</b> #17");
@@ -430,10 +430,7 @@ async fn a_callback_press_is_answered_once_and_edits_are_checked() {
         )
         .await;
     assert!(description.contains("query ID is invalid"), "{description}");
-    let answered = f
-        .sim
-        .wait_for_answered_callbacks(1, Duration::from_secs(1))
-        .await;
+    let answered = f.sim.wait_for_answered_callbacks(1, PATIENCE).await;
     assert_eq!(answered.len(), 1);
     assert_eq!(answered[0].text.as_deref(), Some("Deleted"));
     assert!(!answered[0].show_alert);

@@ -8,6 +8,7 @@ use autopost::crypto::Secret;
 use autopost::platforms::x::{SCOPES, Tokens, XClient};
 use autopost::platforms::{AccountRef, AuthError, Media, Platform, PostContent, PublishError};
 use autopost_sim::SimServer;
+use autopost_sim::world::PATIENCE;
 use autopost_sim::x::{self as simx, Endpoint, Failure, SimX, SimXConfig};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -240,7 +241,7 @@ async fn a_text_post_reaches_x_with_a_link_to_it() {
         .publish(account(&tokens.access_token), text("launch day"))
         .await
         .unwrap();
-    let tweets = fx.sim.wait_for_tweets(1, Duration::from_secs(5)).await;
+    let tweets = fx.sim.wait_for_tweets(1, PATIENCE).await;
     assert_eq!(tweets.len(), 1);
     assert_eq!(tweets[0].text, "launch day");
     assert_eq!(tweets[0].author_id, USER_ID);
@@ -582,7 +583,7 @@ async fn a_slow_answer_past_the_client_timeout_is_ambiguous_and_the_post_can_be_
     assert!(!err.is_retryable());
 
     // The post exists: reconciliation finds it among the account's recent posts.
-    let tweets = fx.sim.wait_for_tweets(1, Duration::from_secs(5)).await;
+    let tweets = fx.sim.wait_for_tweets(1, PATIENCE).await;
     assert_eq!(tweets.len(), 1);
     let recent = client
         .recent_posts(account(&tokens.access_token), 5)
