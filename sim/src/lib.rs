@@ -1,14 +1,18 @@
 //! Simulated platforms: stateful local servers that behave like X, Meta and Telegram closely
-//! enough to test the real clients over real HTTP, and to run `autopost demo` offline.
-//! Never used in production paths.
+//! enough to test the real clients over real HTTP, and to run `autopost demo` offline; the
+//! world that runs autopost against them; the benches built on it. Never used in production.
 
+pub mod bench;
 pub mod meta;
 pub mod telegram;
 mod wire;
+pub mod world;
 pub mod x;
 
+pub use world::{World, WorldBuilder, WorldError};
+
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use tokio::sync::oneshot;
@@ -71,12 +75,7 @@ pub(crate) async fn wait_for<T>(
     timeout: Duration,
     snapshot: impl Fn() -> Vec<T>,
 ) -> Vec<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let items = snapshot();
-        if items.len() >= n || Instant::now() >= deadline {
-            return items;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Timing out is not an error here: the caller asserts on what it got.
+    let _ = world::wait_until("items", timeout, async || snapshot().len() >= n).await;
+    snapshot()
 }

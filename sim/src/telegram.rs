@@ -565,6 +565,29 @@ impl fmt::Debug for SimTelegram {
     }
 }
 
+/// How a `getUpdates` call ended, for tests that must tell an answer that came at once, one
+/// that an event cut short and one that waited out its timeout, without timing them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollEnd {
+    /// Answered at the first look: updates were waiting, the timeout was 0, or a webhook is set.
+    Immediate,
+    /// Waited, then answered before its timeout: an update came, or a newer poll or a
+    /// webhook ended it.
+    Woken,
+    /// Waited out its whole timeout.
+    TimedOut,
+}
+
+/// Counts a long poll as waiting until it answers or its caller hangs up.
+struct Waiting(Arc<Mutex<SimState>>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        state.polls_waiting -= 1;
+    }
+}
+
 /// A queued update; `forced` ones were redelivered and go out once whatever the offset.
 struct Queued {
     id: i64,
@@ -619,6 +642,10 @@ struct SimState {
     pushed: Vec<PushedUpdate>,
     /// The chat and arrival of every accepted `sendMessage`, for latency measurements.
     replies: Vec<(i64, std::time::Instant)>,
+    /// `getUpdates` calls waiting for an update now.
+    polls_waiting: usize,
+    /// How each `getUpdates` call ended, in order.
+    poll_ends: Vec<PollEnd>,
 }
 
 /// Starts a simulated Bot API on a free loopback port. Point `AUTOPOST_TELEGRAM_API_URL` (or
@@ -744,6 +771,8 @@ impl SimTelegram {
             unauthorized: 0,
             pushed: Vec::new(),
             replies: Vec::new(),
+            polls_waiting: 0,
+            poll_ends: Vec::new(),
         };
         Self {
             state: Arc::new(Mutex::new(state)),
@@ -1024,6 +1053,16 @@ impl SimTelegram {
         self.lock().downloads.clone()
     }
 
+    /// `getUpdates` calls waiting for an update now: a test pushes once the poll waits.
+    pub fn waiting_polls(&self) -> usize {
+        self.lock().polls_waiting
+    }
+
+    /// How each `getUpdates` call ended, oldest first.
+    pub fn poll_ends(&self) -> Vec<PollEnd> {
+        self.lock().poll_ends.clone()
+    }
+
     /// Updates queued and not yet confirmed by an offset.
     pub fn pending_updates(&self) -> usize {
         self.lock().queue.len()
@@ -1143,6 +1182,7 @@ impl SimTelegram {
         let generation = {
             let mut state = self.lock();
             if state.webhook.is_some() {
+                state.poll_ends.push(PollEnd::Immediate);
                 return webhook_conflict();
             }
             if let Some(Value::Array(kinds)) = allowed {
@@ -1161,25 +1201,39 @@ impl SimTelegram {
         // Ends an older poll still waiting: Telegram answers it 409.
         self.updates_queued.notify_waiters();
         let start_at = offset.filter(|o| *o > 0);
+        let mut waiting: Option<Waiting> = None;
         loop {
             let mut queued = std::pin::pin!(self.updates_queued.notified());
             // Registered before looking, so that a push between the look and the wait wakes it.
             queued.as_mut().enable();
             {
                 let mut state = self.lock();
-                if state.webhook.is_some() {
-                    return webhook_conflict();
-                }
-                if state.poll_generation != generation {
-                    return error(
+                let answer = if state.webhook.is_some() {
+                    Some(webhook_conflict())
+                } else if state.poll_generation != generation {
+                    Some(error(
                         409,
                         "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
                         None,
-                    );
+                    ))
+                } else {
+                    let batch = state.take_batch(start_at, limit);
+                    (!batch.is_empty() || Instant::now() >= deadline)
+                        .then(|| ok(Value::Array(batch)))
+                };
+                if let Some(answer) = answer {
+                    let end = match waiting {
+                        None => PollEnd::Immediate,
+                        Some(_) if Instant::now() >= deadline => PollEnd::TimedOut,
+                        Some(_) => PollEnd::Woken,
+                    };
+                    state.poll_ends.push(end);
+                    drop(state);
+                    return answer;
                 }
-                let batch = state.take_batch(start_at, limit);
-                if !batch.is_empty() || Instant::now() >= deadline {
-                    return ok(Value::Array(batch));
+                if waiting.is_none() {
+                    state.polls_waiting += 1;
+                    waiting = Some(Waiting(self.state.clone()));
                 }
             }
             // On timeout the loop looks once more and answers with whatever is there.

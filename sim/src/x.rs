@@ -411,6 +411,12 @@ impl SimX {
         self.lock().tweets.clone()
     }
 
+    /// How many posts were accepted so far: cheaper than [`SimX::tweets`] for a bench that
+    /// counts often.
+    pub fn tweet_count(&self) -> usize {
+        self.lock().tweets.len()
+    }
+
     /// Every image accepted so far, oldest first.
     pub fn media(&self) -> Vec<RecordedMedia> {
         self.lock().media.clone()

@@ -13,9 +13,9 @@ use autopost::platforms::meta::{
     ContainerWait, FacebookPages, GraphClient, Instagram, PageGrant, UserToken,
 };
 use autopost::platforms::{AccountRef, AuthError, Media, Platform, PostContent, PublishError};
-use autopost::telemetry;
 use autopost_sim::SimServer;
 use autopost_sim::meta::{self as simmeta, Endpoint, Failure, SimMeta, SimMetaConfig};
+use autopost_sim::world::PATIENCE;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
@@ -23,6 +23,8 @@ use axum::response::IntoResponse;
 use bytes::Bytes;
 use chrono::Utc;
 use url::Url;
+
+use crate::helpers::{STATE, code_from, jpeg_bytes, png_bytes, shown, text, upload, with_query};
 
 const APP_ID: &str = "sim-app-4321";
 const APP_SECRET: &str = "AppSecret-71c2-do-not-leak";
@@ -71,19 +73,8 @@ impl Fixture {
 
     /// Opens the login dialog without following its redirect; returns the code.
     async fn code(&self) -> String {
-        let url = self.graph.dialog_url(&self.redirect, "state-123");
-        let answer = autopost::platforms::http::client()
-            .unwrap()
-            .get(url)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 302);
-        let location = Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-        assert!(location.as_str().starts_with(self.redirect.as_str()));
-        let query: HashMap<String, String> = location.query_pairs().into_owned().collect();
-        assert_eq!(query["state"], "state-123");
-        query["code"].clone()
+        let url = self.graph.dialog_url(&self.redirect, STATE);
+        code_from(url, &self.redirect).await
     }
 
     /// The whole linking chain: dialog, code, short-lived, long-lived, Pages.
@@ -135,30 +126,6 @@ fn ig(token: &Secret) -> AccountRef<'_> {
     }
 }
 
-fn text(text: &str) -> PostContent<'_> {
-    PostContent { text, media: &[] }
-}
-
-fn jpeg_bytes(len: usize, fill: u8) -> Bytes {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    bytes.resize(len, fill);
-    Bytes::from(bytes)
-}
-
-fn png_bytes(len: usize) -> Bytes {
-    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x10\0\0\0\x10".to_vec();
-    bytes.resize(len, 7);
-    Bytes::from(bytes)
-}
-
-fn upload(content_type: &str, bytes: Bytes) -> Media {
-    Media {
-        content_type: content_type.to_owned(),
-        bytes,
-        public_url: None,
-    }
-}
-
 /// Serves images at `/media/{name}` the way autopost's own media route will, so that the
 /// simulated Instagram has something to fetch.
 struct ImageHost {
@@ -205,11 +172,6 @@ async fn image(
 
 /// A Page as (id, name, Instagram (id, username)).
 type PageSummary<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
-
-/// Display, Debug and the whole source chain of an error.
-fn shown(error: &(dyn std::error::Error + 'static)) -> String {
-    format!("{error} | {error:?} | {}", telemetry::chain(error))
-}
 
 #[tokio::test]
 async fn a_meta_login_yields_a_long_lived_token_and_every_page_with_its_instagram_account() {
@@ -291,22 +253,7 @@ async fn the_dialog_refuses_a_request_for_other_permissions_or_another_app() {
     let fx = Fixture::new().await;
     let http = autopost::platforms::http::client().unwrap();
     let good = fx.graph.dialog_url(&fx.redirect, "s");
-    let with = |key: &str, value: &str| {
-        let mut url = good.clone();
-        let pairs: Vec<(String, String)> = good
-            .query_pairs()
-            .into_owned()
-            .map(|(k, v)| {
-                if k == key {
-                    (k, value.to_owned())
-                } else {
-                    (k, v)
-                }
-            })
-            .collect();
-        url.query_pairs_mut().clear().extend_pairs(pairs);
-        url
-    };
+    let with = |key: &str, value: &str| with_query(&good, key, value);
     for url in [
         with("scope", "pages_manage_posts,pages_show_list"),
         with(
@@ -814,7 +761,7 @@ async fn a_server_error_is_retryable_and_a_lost_answer_to_a_post_is_ambiguous() 
     assert!(matches!(err, PublishError::Ambiguous { .. }), "{err:?}");
     assert!(!err.is_retryable());
     // The post exists although no answer came back: exactly why a retry must reconcile.
-    let posts = fx.sim.wait_for_feed_posts(1, Duration::from_secs(5)).await;
+    let posts = fx.sim.wait_for_feed_posts(1, PATIENCE).await;
     assert_eq!(posts[0].message.as_deref(), Some("second"));
 }
 

@@ -1,130 +1,74 @@
 //! The privacy promises: export holds everything and no secret; deletion revokes at the
 //! platforms, erases rows at once and removes images; disconnect revokes once unused.
 
-use autopost::app::App;
-use autopost::crypto::Secret;
-use autopost::domain::{AccountState, ChatKind, ChatPlatform, OAuthProvider, Provider};
+use autopost::domain::{AccountState, ChatPlatform};
 use autopost::posting::{Actor, Draft};
 use autopost::privacy::PrivacyError;
-use autopost::store::{AuditKind, NewGrant, NewLinkedAccount};
-use autopost_sim::SimServer;
-use autopost_sim::x::{self as simx, SimX, SimXConfig, SimXUser};
-use bytes::Bytes;
+use autopost::store::AuditKind;
+use autopost_sim::World;
+use autopost_sim::world::LinkedAccounts;
+use autopost_sim::x::{SimXConfig, SimXUser};
 use chrono::Utc;
 
-use crate::helpers::{TestDir, contains};
+use crate::helpers::{contains, db_bytes, jpeg};
 
+/// alice (X user `@alice`) has linked her X account to the team's group; bob is a member.
 struct Fixture {
-    dir: TestDir,
-    _server: SimServer,
-    sim: SimX,
-    app: App,
-    alice: Actor,
+    world: World,
+    alice: LinkedAccounts,
     bob: Actor,
 }
 
 async fn fixture() -> Fixture {
-    let (sim, server) = simx::start(SimXConfig::public("client")).await.unwrap();
-    sim.insert_grant(
-        SimXUser::new("2244994945", "alice"),
-        "alice-access",
-        Some("alice-refresh"),
-    );
-    let dir = TestDir::new();
-    let base = server.url().to_string();
-    let app = App::open(dir.config(&[
-        ("AUTOPOST_X_CLIENT_ID", "client"),
-        ("AUTOPOST_X_API_URL", &base),
-    ]))
-    .await
-    .unwrap();
-    let store = app.store().clone();
-    let now = Utc::now();
-    let alice = store
-        .upsert_user(ChatPlatform::Telegram, "1", Some("alice"), now)
-        .await
-        .unwrap()
-        .id;
-    let bob = store
-        .upsert_user(ChatPlatform::Telegram, "2", Some("bob"), now)
-        .await
-        .unwrap()
-        .id;
-    let chat = store
-        .upsert_chat(
-            ChatPlatform::Telegram,
-            "-1",
-            ChatKind::Group,
-            Some("team"),
-            now,
-        )
-        .await
-        .unwrap()
-        .id;
-    store
-        .save_linked_grant(
-            NewGrant {
-                owner: alice,
-                provider: OAuthProvider::X,
-                remote_user_id: "2244994945",
-                scopes: "tweet.read tweet.write users.read media.write offline.access",
-                access_token: Secret::new("alice-access"),
-                refresh_token: Some(Secret::new("alice-refresh")),
-                expires_at: Some(now + chrono::Duration::hours(2)),
-            },
-            vec![NewLinkedAccount {
-                provider: Provider::X,
-                remote_id: "2244994945".to_owned(),
-                display_name: "@alice".to_owned(),
-                access_token: None,
-            }],
-            chat,
-            now,
-        )
-        .await
-        .unwrap();
-    Fixture {
-        dir,
-        _server: server,
-        sim,
-        app,
-        alice: Actor {
-            user: alice,
-            chat,
-            is_admin: false,
-        },
-        bob: Actor {
-            user: bob,
-            chat,
-            is_admin: false,
-        },
-    }
+    let mut x = SimXConfig::public(autopost_sim::world::X_CLIENT_ID);
+    x.user = SimXUser::new("2244994945", "alice");
+    let world = World::builder().x_with(x).start().await.unwrap();
+    let alice = world.link_x("telegram:-1", "telegram:1").await.unwrap();
+    let bob = world.actor("telegram:-1", "telegram:2").await.unwrap();
+    Fixture { world, alice, bob }
 }
 
-fn jpeg() -> Bytes {
-    let image = image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3]));
-    let mut out = std::io::Cursor::new(Vec::new());
-    image.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
-    Bytes::from(out.into_inner())
+/// alice's X tokens, as stored: the export and the database must show neither.
+async fn tokens_of(f: &Fixture) -> [String; 2] {
+    let store = f.world.store().await.unwrap();
+    let (grant, _) = store.grants_of_user(f.alice.actor.user).await.unwrap()[0];
+    let tokens = store.grant_tokens(grant).await.unwrap();
+    [
+        tokens.access_token.expose().to_owned(),
+        tokens.refresh_token.unwrap().expose().to_owned(),
+    ]
 }
 
 #[tokio::test]
 async fn an_export_holds_the_users_data_and_no_secret() {
     let f = fixture().await;
-    f.app
+    let alice = f.alice.actor;
+    let store = f.world.store().await.unwrap();
+    // The chat front end records the name people go by.
+    store
+        .upsert_user(ChatPlatform::Telegram, "1", Some("alice"), Utc::now())
+        .await
+        .unwrap();
+    f.world
+        .app()
         .create_post(
-            &f.alice,
+            &alice,
             Draft {
                 when: "tomorrow 9am".to_owned(),
                 text: "exported words".to_owned(),
-                images: vec![jpeg()],
+                images: vec![jpeg(8, 8)],
                 targets: None,
             },
             Utc::now(),
         )
         .await
         .unwrap();
-    let json = f.app.export_user(f.alice.user, Utc::now()).await.unwrap();
+    let json = f
+        .world
+        .app()
+        .export_user(alice.user, Utc::now())
+        .await
+        .unwrap();
     let text = String::from_utf8(json).unwrap();
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(value["user"]["display_name"], "alice");
@@ -132,65 +76,55 @@ async fn an_export_holds_the_users_data_and_no_secret() {
     assert_eq!(value["accounts"][0]["chats"][0], "telegram:-1");
     assert_eq!(value["posts"][0]["text"], "exported words");
     assert_eq!(value["posts"][0]["images"].as_array().unwrap().len(), 1);
-    for secret in ["alice-access", "alice-refresh"] {
-        assert!(!text.contains(secret), "the export holds no token");
+    for secret in tokens_of(&f).await {
+        assert!(!text.contains(&secret), "the export holds no token");
     }
-    let audit = f
-        .app
-        .store()
-        .audit_events(Some(f.alice.user))
-        .await
-        .unwrap();
+    let audit = store.audit_events(Some(alice.user)).await.unwrap();
     assert!(audit.iter().any(|e| e.kind == AuditKind::DataExported));
 }
 
 #[tokio::test]
 async fn deleteme_revokes_at_the_platform_erases_everything_and_removes_images() {
-    let f = fixture().await;
-    let image = jpeg();
-    f.app
-        .create_post(
-            &f.alice,
-            Draft {
-                when: "tomorrow 9am".to_owned(),
-                text: "to be erased".to_owned(),
-                images: vec![image.clone()],
-                targets: None,
-            },
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    let media_dir = f.dir.path().join("media");
+    let mut f = fixture().await;
+    let alice = f.alice.actor;
+    let app = f.world.app().clone();
+    app.create_post(
+        &alice,
+        Draft {
+            when: "tomorrow 9am".to_owned(),
+            text: "to be erased".to_owned(),
+            images: vec![jpeg(8, 8)],
+            targets: None,
+        },
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let media_dir = f.world.dir().join("media");
     assert_eq!(std::fs::read_dir(&media_dir).unwrap().count(), 1);
+    let [access_token, _] = tokens_of(&f).await;
 
-    let erasure = f.app.erase_user(f.alice.user, Utc::now()).await.unwrap();
+    let erasure = app.erase_user(alice.user, Utc::now()).await.unwrap();
     assert_eq!(erasure.revoked, 1);
     assert_eq!(erasure.files_removed, 1);
     assert_eq!(std::fs::read_dir(&media_dir).unwrap().count(), 0);
-    assert!(!f.sim.revoked_tokens().is_empty(), "X was told");
-    let store = f.app.store();
-    assert!(store.user(f.alice.user).await.is_err());
+    assert!(!f.world.x().revoked_tokens().is_empty(), "X was told");
+    let store = f.world.store().await.unwrap();
+    assert!(store.user(alice.user).await.is_err());
+    assert!(store.accounts_of_chat(alice.chat).await.unwrap().is_empty());
+    assert!(app.queue(alice.chat).await.unwrap().is_empty());
     assert!(
         store
-            .accounts_of_chat(f.alice.chat)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(f.app.queue(f.alice.chat).await.unwrap().is_empty());
-    assert!(
-        store
-            .audit_events(Some(f.alice.user))
+            .audit_events(Some(alice.user))
             .await
             .unwrap()
             .is_empty()
     );
     let all = store.audit_events(None).await.unwrap();
     assert!(all.iter().any(|e| e.kind == AuditKind::UserDeleted));
-    store.close().await;
-    let bytes = f.dir.db_bytes();
-    for gone in ["to be erased", "@alice", "alice-access"] {
+    f.world.shutdown().await.unwrap();
+    let bytes = db_bytes(f.world.dir());
+    for gone in ["to be erased", "@alice", access_token.as_str()] {
         assert!(
             !contains(&bytes, gone),
             "{gone} is still in the database files"
@@ -201,43 +135,32 @@ async fn deleteme_revokes_at_the_platform_erases_everything_and_removes_images()
 #[tokio::test]
 async fn disconnect_needs_the_owner_or_an_admin_and_revokes_the_unused_grant() {
     let f = fixture().await;
-    let account = f.app.store().accounts_of_chat(f.alice.chat).await.unwrap()[0].id;
-    let err = f
-        .app
+    let (app, alice) = (f.world.app(), f.alice.actor);
+    let account = f.alice.accounts[0].id;
+    let err = app
         .disconnect_account(&f.bob, account, Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, PrivacyError::NotAllowed(_)), "{err}");
-    assert!(f.sim.revoked_tokens().is_empty());
+    assert!(f.world.x().revoked_tokens().is_empty());
 
-    let revoked = f
-        .app
-        .disconnect_account(&f.alice, account, Utc::now())
+    let revoked = app
+        .disconnect_account(&alice, account, Utc::now())
         .await
         .unwrap();
     assert!(revoked);
-    assert!(!f.sim.revoked_tokens().is_empty());
-    assert!(
-        f.app
-            .store()
-            .accounts_of_chat(f.alice.chat)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let err = f
-        .app
-        .disconnect_account(&f.alice, account, Utc::now())
+    assert!(!f.world.x().revoked_tokens().is_empty());
+    let store = f.world.store().await.unwrap();
+    assert!(store.accounts_of_chat(alice.chat).await.unwrap().is_empty());
+    let err = app
+        .disconnect_account(&alice, account, Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, PrivacyError::NotLinked));
-    let grant = f.app.store().grants_of_user(f.alice.user).await.unwrap()[0].0;
+    let grant = store.grants_of_user(alice.user).await.unwrap()[0].0;
     assert_eq!(
-        f.app.store().grant_state(grant).await.unwrap(),
+        store.grant_state(grant).await.unwrap(),
         AccountState::Revoked
     );
-    assert!(
-        f.app.store().grant_tokens(grant).await.is_err(),
-        "tokens erased"
-    );
+    assert!(store.grant_tokens(grant).await.is_err(), "tokens erased");
 }

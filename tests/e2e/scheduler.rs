@@ -5,30 +5,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use autopost::app::App;
-use autopost::crypto::Secret;
-use autopost::domain::{
-    AccountId, ChatId, ChatKind, ChatPlatform, OAuthProvider, PostId, Provider, TargetState, UserId,
-};
+use autopost::domain::{AccountId, PostId, TargetState};
+use autopost::posting::Actor;
 use autopost::scheduler::{Outcome, Scheduler, SchedulerConfig};
-use autopost::store::{NewGrant, NewLinkedAccount, NewPost, NotificationKind, Store};
-use autopost_sim::SimServer;
-use autopost_sim::x::{self as simx, Endpoint, Failure, SimX, SimXConfig, SimXUser};
+use autopost::store::{NewPost, NotificationKind, Store};
+use autopost_sim::World;
+use autopost_sim::world::{PATIENCE, wait_for_quiet};
+use autopost_sim::x::{Endpoint, Failure, SimX, SimXUser};
 use chrono::{DateTime, Utc};
-
-use crate::helpers::TestDir;
 
 /// Users of the simulated X, one account each.
 const USERS: [(&str, &str); 3] = [("1001", "alice"), ("1002", "bob"), ("1003", "carol")];
 
+/// autopost open but not serving, so that each test runs a scheduler of its own (with short
+/// waits, or tight bounds) over a group with three linked X accounts.
 struct Fixture {
-    _dir: TestDir,
-    _server: SimServer,
-    sim: SimX,
+    world: World,
     store: Store,
-    app: App,
-    chat: ChatId,
-    author: UserId,
+    author: Actor,
     accounts: Vec<AccountId>,
 }
 
@@ -42,75 +36,35 @@ fn fast() -> SchedulerConfig {
 
 impl Fixture {
     async fn new() -> Self {
-        let (sim, server) = simx::start(SimXConfig::public("client")).await.unwrap();
-        let dir = TestDir::new();
-        let base = server.url().to_string();
-        let app = App::open(dir.config(&[
-            ("AUTOPOST_X_CLIENT_ID", "client"),
-            ("AUTOPOST_X_API_URL", &base),
-        ]))
-        .await
-        .unwrap();
-        let store = app.store().clone();
-        let now = Utc::now();
-        let author = store
-            .upsert_user(ChatPlatform::Telegram, "42", Some("author"), now)
-            .await
-            .unwrap()
-            .id;
-        let chat = store
-            .upsert_chat(ChatPlatform::Telegram, "-1", ChatKind::Group, None, now)
-            .await
-            .unwrap()
-            .id;
+        let world = World::builder().x().open().await.unwrap();
+        let author = world.actor("telegram:-1", "telegram:42").await.unwrap();
+        let expires = Some(Utc::now() + chrono::Duration::hours(2));
         let mut accounts = Vec::new();
         for (id, name) in USERS {
-            let access = format!("access-{id}");
-            let refresh = format!("refresh-{id}");
-            sim.insert_grant(SimXUser::new(id, name), &access, Some(&refresh));
-            let (_, linked) = store
-                .save_linked_grant(
-                    NewGrant {
-                        owner: author,
-                        provider: OAuthProvider::X,
-                        remote_user_id: id,
-                        scopes: "tweet.read tweet.write users.read media.write offline.access",
-                        access_token: Secret::new(access),
-                        refresh_token: Some(Secret::new(refresh)),
-                        expires_at: Some(now + chrono::Duration::hours(2)),
-                    },
-                    vec![NewLinkedAccount {
-                        provider: Provider::X,
-                        remote_id: id.to_owned(),
-                        display_name: format!("@{name}"),
-                        access_token: None,
-                    }],
-                    chat,
-                    now,
-                )
-                .await
-                .unwrap();
-            accounts.extend(linked);
+            let user = SimXUser::new(id, name);
+            let seeded = world.seed_x_account(&author, &user, expires).await.unwrap();
+            accounts.push(seeded.account);
         }
         Self {
-            _dir: dir,
-            _server: server,
-            sim,
-            store,
-            app,
-            chat,
+            store: world.store().await.unwrap(),
+            world,
             author,
             accounts,
         }
     }
 
+    fn sim(&self) -> &SimX {
+        self.world.x()
+    }
+
     fn scheduler(&self, config: SchedulerConfig) -> Arc<Scheduler> {
+        let app = self.world.app();
         Arc::new(Scheduler::new(
             self.store.clone(),
-            self.app.platforms().clone(),
-            self.app.media().clone(),
-            "http://127.0.0.1:9".parse().unwrap(),
-            self.app.tokens().clone(),
+            app.platforms().clone(),
+            app.media().clone(),
+            self.world.url().clone(),
+            app.tokens().clone(),
             config,
         ))
     }
@@ -119,8 +73,8 @@ impl Fixture {
         self.store
             .insert_post(
                 NewPost {
-                    chat: self.chat,
-                    author: self.author,
+                    chat: self.author.chat,
+                    author: self.author.user,
                     body: text.to_owned(),
                     due_at,
                     recurrence: None,
@@ -144,24 +98,37 @@ impl Fixture {
             .collect()
     }
 
-    /// Runs the scheduler until `done` holds or the deadline passes.
-    async fn run_until<F, Fut>(&self, scheduler: Arc<Scheduler>, done: F)
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
+    /// Runs the scheduler until `done` holds, then stops it and lets it drain.
+    async fn run_until(
+        &self,
+        scheduler: Arc<Scheduler>,
+        what: &str,
+        done: impl AsyncFnMut() -> bool,
+    ) {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(scheduler.run(stopped));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !done().await {
-            assert!(tokio::time::Instant::now() < deadline, "timed out");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.world.wait_until(what, done).await.unwrap();
         stop.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(5), task)
+        tokio::time::timeout(PATIENCE, task)
             .await
             .expect("the scheduler drains and stops")
             .unwrap();
+    }
+
+    /// Runs the scheduler until a tick after its start found nothing due and nothing in flight.
+    async fn run_until_quiet(&self, scheduler: Arc<Scheduler>) {
+        let watched = scheduler.clone();
+        self.run_until(scheduler, "the scheduler to fall quiet", async || {
+            wait_for_quiet(&watched).await.is_ok()
+        })
+        .await;
+    }
+
+    /// Runs the scheduler until `n` posts reached X.
+    async fn run_until_tweets(&self, scheduler: Arc<Scheduler>, n: usize) {
+        let what = format!("{n} posts at X");
+        self.run_until(scheduler, &what, async || self.sim().tweets().len() == n)
+            .await;
     }
 }
 
@@ -171,9 +138,8 @@ async fn a_due_post_reaches_every_linked_account_exactly_once_and_the_chat_is_to
     let post = f.post("launch day", Utc::now(), &f.accounts).await;
     let scheduler = f.scheduler(fast());
     let mut events = scheduler.subscribe();
-    f.run_until(scheduler, || async { f.sim.tweets().len() == 3 })
-        .await;
-    let tweets = f.sim.tweets();
+    f.run_until_tweets(scheduler, 3).await;
+    let tweets = f.sim().tweets();
     let mut authors: Vec<&str> = tweets.iter().map(|t| t.author_id.as_str()).collect();
     authors.sort_unstable();
     assert_eq!(authors, ["1001", "1002", "1003"]);
@@ -220,9 +186,8 @@ async fn due_posts_go_out_in_due_order_and_future_ones_wait() {
         max_in_flight: 1,
         ..fast()
     });
-    f.run_until(scheduler, || async { f.sim.tweets().len() == 3 })
-        .await;
-    let texts: Vec<String> = f.sim.tweets().into_iter().map(|t| t.text).collect();
+    f.run_until_tweets(scheduler, 3).await;
+    let texts: Vec<String> = f.sim().tweets().into_iter().map(|t| t.text).collect();
     assert_eq!(texts, ["first", "second", "third"]);
     assert_eq!(f.states(later).await, vec![TargetState::Queued]);
 }
@@ -239,10 +204,11 @@ async fn a_post_added_while_the_scheduler_sleeps_wakes_it_at_once() {
     let scheduler = f.scheduler(fast());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(scheduler.clone().run(stopped));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Asleep: it has looked, found nothing due for five hours, and sends nothing.
+    wait_for_quiet(&scheduler).await.unwrap();
     f.post("now", Utc::now(), &f.accounts[..1]).await;
     scheduler.wake();
-    let tweets = f.sim.wait_for_tweets(1, Duration::from_secs(3)).await;
+    let tweets = f.sim().wait_for_tweets(1, PATIENCE).await;
     assert_eq!(tweets.len(), 1);
     assert_eq!(tweets[0].text, "now");
     stop.send(true).unwrap();
@@ -252,12 +218,11 @@ async fn a_post_added_while_the_scheduler_sleeps_wakes_it_at_once() {
 #[tokio::test]
 async fn a_429_waits_for_the_reported_reset_instead_of_resending_early() {
     let f = Fixture::new().await;
-    f.sim
+    f.sim()
         .fail_next(Endpoint::Tweets, Failure::RateLimited { reset_in_secs: 2 });
     let started = std::time::Instant::now();
     let post = f.post("throttled", Utc::now(), &f.accounts[..1]).await;
-    f.run_until(f.scheduler(fast()), || async { f.sim.tweets().len() == 1 })
-        .await;
+    f.run_until_tweets(f.scheduler(fast()), 1).await;
     assert!(
         started.elapsed() >= Duration::from_millis(900),
         "sent again only after the reset ({:?})",
@@ -269,11 +234,10 @@ async fn a_429_waits_for_the_reported_reset_instead_of_resending_early() {
 #[tokio::test]
 async fn a_server_error_is_retried_with_backoff_and_then_succeeds() {
     let f = Fixture::new().await;
-    f.sim.fail_next(Endpoint::Tweets, Failure::ServerError);
-    f.sim.fail_next(Endpoint::Tweets, Failure::ServerError);
+    f.sim().fail_next(Endpoint::Tweets, Failure::ServerError);
+    f.sim().fail_next(Endpoint::Tweets, Failure::ServerError);
     let post = f.post("retry me", Utc::now(), &f.accounts[..1]).await;
-    f.run_until(f.scheduler(fast()), || async { f.sim.tweets().len() == 1 })
-        .await;
+    f.run_until_tweets(f.scheduler(fast()), 1).await;
     assert_eq!(f.states(post).await, vec![TargetState::Published]);
 }
 
@@ -281,10 +245,10 @@ async fn a_server_error_is_retried_with_backoff_and_then_succeeds() {
 async fn failures_that_persist_stop_after_five_attempts_with_the_reason() {
     let f = Fixture::new().await;
     for _ in 0..6 {
-        f.sim.fail_next(Endpoint::Tweets, Failure::ServerError);
+        f.sim().fail_next(Endpoint::Tweets, Failure::ServerError);
     }
     let post = f.post("never", Utc::now(), &f.accounts[..1]).await;
-    f.run_until(f.scheduler(fast()), || async {
+    f.run_until(f.scheduler(fast()), "the target to fail", async || {
         f.states(post).await == vec![TargetState::Failed]
     })
     .await;
@@ -298,7 +262,7 @@ async fn failures_that_persist_stop_after_five_attempts_with_the_reason() {
         "{}",
         notes[0].notification.text
     );
-    assert!(f.sim.tweets().is_empty());
+    assert!(f.sim().tweets().is_empty());
 }
 
 #[tokio::test]
@@ -306,11 +270,10 @@ async fn a_rejected_post_fails_once_and_one_failing_account_does_not_fail_the_ot
     let f = Fixture::new().await;
     // alice already has this text: X refuses a duplicate for her only.
     let first = f.post("same words", Utc::now(), &f.accounts[..1]).await;
-    f.run_until(f.scheduler(fast()), || async { f.sim.tweets().len() == 1 })
-        .await;
+    f.run_until_tweets(f.scheduler(fast()), 1).await;
     assert_eq!(f.states(first).await, vec![TargetState::Published]);
     let second = f.post("same words", Utc::now(), &f.accounts).await;
-    f.run_until(f.scheduler(fast()), || async {
+    f.run_until(f.scheduler(fast()), "every target to finish", async || {
         f.states(second).await.iter().all(|s| s.is_final())
     })
     .await;
@@ -322,18 +285,21 @@ async fn a_rejected_post_fails_once_and_one_failing_account_does_not_fail_the_ot
             TargetState::Published
         ]
     );
-    assert_eq!(f.sim.tweets().len(), 3, "bob and carol got it; alice once");
+    assert_eq!(
+        f.sim().tweets().len(),
+        3,
+        "bob and carol got it; alice once"
+    );
 }
 
 #[tokio::test]
 async fn an_expired_token_is_refreshed_once_and_the_post_goes_out() {
     let f = Fixture::new().await;
-    f.sim.expire_access_tokens();
+    f.sim().expire_access_tokens();
     let post = f.post("after refresh", Utc::now(), &f.accounts[..1]).await;
-    f.run_until(f.scheduler(fast()), || async { f.sim.tweets().len() == 1 })
-        .await;
+    f.run_until_tweets(f.scheduler(fast()), 1).await;
     assert_eq!(f.states(post).await, vec![TargetState::Published]);
-    assert_eq!(f.sim.token_requests().refreshes, 1);
+    assert_eq!(f.sim().token_requests().refreshes, 1);
 }
 
 #[tokio::test]
@@ -355,11 +321,11 @@ async fn cancelling_before_the_due_time_means_nothing_is_sent() {
             &f.accounts[..1],
         )
         .await;
-    f.run_until(f.scheduler(fast()), || async {
+    f.run_until(f.scheduler(fast()), "the kept post to go out", async || {
         f.states(keep).await == vec![TargetState::Published]
     })
     .await;
-    let texts: Vec<String> = f.sim.tweets().into_iter().map(|t| t.text).collect();
+    let texts: Vec<String> = f.sim().tweets().into_iter().map(|t| t.text).collect();
     assert_eq!(texts, ["keep me"]);
     assert_eq!(f.states(post).await, vec![TargetState::Cancelled; 3]);
 }
@@ -375,25 +341,25 @@ async fn a_crash_before_the_request_left_is_confirmed_absent_and_sent_once() {
     let scheduler = f.scheduler(fast());
     assert_eq!(scheduler.reconcile_in_flight().await.unwrap(), 1);
     assert_eq!(f.states(post).await, vec![TargetState::Queued]);
-    f.run_until(scheduler, || async {
+    f.run_until(scheduler, "the post to go out", async || {
         f.states(post).await == vec![TargetState::Published]
     })
     .await;
-    assert_eq!(f.sim.tweets().len(), 1);
+    assert_eq!(f.sim().tweets().len(), 1);
 }
 
 #[tokio::test]
 async fn a_crash_while_x_was_answering_leaves_exactly_one_copy_and_the_database_agrees() {
     let f = Fixture::new().await;
     // X creates the post at once but answers only after two seconds.
-    f.sim
+    f.sim()
         .fail_next(Endpoint::Tweets, Failure::Slow(Duration::from_secs(2)));
     let post = f
         .post("crash mid-answer", Utc::now(), &f.accounts[..1])
         .await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let first_run = tokio::spawn(f.scheduler(fast()).run(stopped));
-    let landed = f.sim.wait_for_tweets(1, Duration::from_secs(5)).await;
+    let landed = f.sim().wait_for_tweets(1, PATIENCE).await;
     assert_eq!(landed.len(), 1);
     // kill -9: the run and its request vanish before the answer.
     first_run.abort();
@@ -407,15 +373,14 @@ async fn a_crash_while_x_was_answering_leaves_exactly_one_copy_and_the_database_
     assert_eq!(targets[0].1, TargetState::Published);
     assert_eq!(targets[0].2.as_deref(), Some(landed[0].id.as_str()));
     // And running on sends nothing more.
-    f.run_until(restarted, || async { true }).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(f.sim.tweets().len(), 1, "exactly one copy at X");
+    f.run_until_quiet(restarted).await;
+    assert_eq!(f.sim().tweets().len(), 1, "exactly one copy at X");
 }
 
 #[tokio::test]
 async fn publishes_stay_within_the_platform_and_account_bounds() {
     let f = Fixture::new().await;
-    f.sim.set_latency(Duration::from_millis(100));
+    f.sim().set_latency(Duration::from_millis(100));
     for i in 0..12 {
         f.post(&format!("bounded {i}"), Utc::now(), &[f.accounts[i % 3]])
             .await;
@@ -425,16 +390,15 @@ async fn publishes_stay_within_the_platform_and_account_bounds() {
         per_account: 1,
         ..fast()
     });
-    f.run_until(scheduler, || async { f.sim.tweets().len() == 12 })
-        .await;
+    f.run_until_tweets(scheduler, 12).await;
     assert_eq!(
-        f.sim.max_concurrent(Endpoint::Tweets),
+        f.sim().max_concurrent(Endpoint::Tweets),
         2,
         "concurrent, but never above the platform bound"
     );
 
     let g = Fixture::new().await;
-    g.sim.set_latency(Duration::from_millis(50));
+    g.sim().set_latency(Duration::from_millis(50));
     for i in 0..4 {
         g.post(&format!("one account {i}"), Utc::now(), &g.accounts[..1])
             .await;
@@ -444,10 +408,9 @@ async fn publishes_stay_within_the_platform_and_account_bounds() {
         per_account: 1,
         ..fast()
     });
-    g.run_until(scheduler, || async { g.sim.tweets().len() == 4 })
-        .await;
+    g.run_until_tweets(scheduler, 4).await;
     assert_eq!(
-        g.sim.max_concurrent(Endpoint::Tweets),
+        g.sim().max_concurrent(Endpoint::Tweets),
         1,
         "one at a time per account"
     );
@@ -464,34 +427,22 @@ async fn publishing_one_target_reports_its_outcome() {
 
 #[tokio::test]
 async fn undelivered_notifications_survive_a_restart() {
-    let f = Fixture::new().await;
+    let mut f = Fixture::new().await;
     f.post("tell me", Utc::now(), &f.accounts[..1]).await;
-    f.run_until(f.scheduler(fast()), || async { f.sim.tweets().len() == 1 })
-        .await;
+    f.run_until_tweets(f.scheduler(fast()), 1).await;
     let before = f.store.undelivered_notifications(10).await.unwrap();
     assert_eq!(before.len(), 1, "{before:#?}");
-    f.store.close().await;
-    let base = f._server.url().to_string();
-    let reopened = App::open(f._dir.config(&[
-        ("AUTOPOST_X_CLIENT_ID", "client"),
-        ("AUTOPOST_X_API_URL", &base),
-    ]))
-    .await
-    .unwrap();
-    let after = reopened
-        .store()
-        .undelivered_notifications(10)
-        .await
-        .unwrap();
+    // Everything closes; then the database opens again from the files left behind.
+    f.world.shutdown().await.unwrap();
+    let reopened = f.world.store().await.unwrap();
+    let after = reopened.undelivered_notifications(10).await.unwrap();
     assert_eq!(after, before);
     reopened
-        .store()
         .mark_notification_delivered(after[0].id, Utc::now())
         .await
         .unwrap();
     assert!(
         reopened
-            .store()
             .undelivered_notifications(10)
             .await
             .unwrap()

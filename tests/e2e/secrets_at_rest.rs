@@ -3,28 +3,42 @@
 
 use autopost::app::{self, App, AppError, KEY_FILE};
 use autopost::crypto::{Aad, CryptoError, MasterKey, Sealer};
-use autopost::store::{SEALED_COLUMNS, Store, StoreError};
+use autopost::domain::{ChatId, GrantId, Provider};
+use autopost::store::{AuditKind, SEALED_COLUMNS, Store, StoreError};
+use autopost_sim::World;
 use chrono::Utc;
 use sqlx::Row;
 use sqlx::sqlite::SqlitePoolOptions;
 
-use crate::helpers::{ACCESS_TOKEN, PAGE_TOKEN, REFRESH_TOKEN, TestDir, contains, seed_secrets};
+use crate::helpers::{
+    ACCESS_TOKEN, PAGE_TOKEN, REFRESH_TOKEN, contains, db_bytes, db_fingerprint, db_path,
+    seed_secrets,
+};
+
+/// A world whose database holds the well-known secrets and is then closed; `builder` chooses
+/// how the master key is kept.
+async fn sealed(builder: autopost_sim::WorldBuilder) -> (World, GrantId) {
+    let mut world = builder.open().await.unwrap();
+    let grant = seed_secrets(&world.store().await.unwrap()).await;
+    world.shutdown().await.unwrap();
+    (world, grant)
+}
 
 #[tokio::test]
 async fn stored_tokens_are_not_in_the_database_or_its_wal_in_plain_text() {
-    let dir = TestDir::new();
-    let app = App::open(dir.config(&[])).await.unwrap();
-    let grant = seed_secrets(app.store()).await;
+    let mut world = World::builder().open().await.unwrap();
+    let store = world.store().await.unwrap();
+    let grant = seed_secrets(&store).await;
     // Read while the WAL still holds the fresh pages: the WAL is checked as well as the file.
-    let tokens = app.store().grant_tokens(grant).await.unwrap();
+    let tokens = store.grant_tokens(grant).await.unwrap();
     assert_eq!(tokens.access_token.expose(), ACCESS_TOKEN);
-    let live = dir.db_bytes();
+    let live = db_bytes(world.dir());
     assert!(
-        std::fs::metadata(dir.path().join("autopost.db-wal")).is_ok(),
+        std::fs::metadata(world.dir().join("autopost.db-wal")).is_ok(),
         "the test must see a WAL file"
     );
-    app.store().close().await;
-    let closed = dir.db_bytes();
+    world.shutdown().await.unwrap();
+    let closed = db_bytes(world.dir());
     for bytes in [&live, &closed] {
         for token in [ACCESS_TOKEN, REFRESH_TOKEN, PAGE_TOKEN] {
             assert!(
@@ -41,14 +55,11 @@ async fn stored_tokens_are_not_in_the_database_or_its_wal_in_plain_text() {
 
 #[tokio::test]
 async fn a_ciphertext_moved_to_another_row_does_not_decrypt() {
-    let dir = TestDir::new();
-    let app = App::open(dir.config(&[])).await.unwrap();
-    seed_secrets(app.store()).await;
-    app.store().close().await;
+    let (world, _) = sealed(World::builder()).await;
 
     // Copy the X account's grant token into a second grant row, as an attacker with write
     // access to the file could.
-    let url = format!("sqlite://{}", dir.db_path().display());
+    let url = format!("sqlite://{}", db_path(world.dir()).display());
     let pool = SqlitePoolOptions::new().connect(&url).await.unwrap();
     sqlx::query(
         "INSERT INTO grants (owner_id, platform, remote_user_id, access_token, created_at)
@@ -63,29 +74,25 @@ async fn a_ciphertext_moved_to_another_row_does_not_decrypt() {
         .unwrap();
     pool.close().await;
 
-    let app = App::open(dir.config(&[])).await.unwrap();
-    let store = app.store();
+    let store = world.store().await.unwrap();
     assert_eq!(
         store
-            .grant_tokens(autopost::domain::GrantId(1))
+            .grant_tokens(GrantId(1))
             .await
             .unwrap()
             .access_token
             .expose(),
         ACCESS_TOKEN
     );
-    let moved = store.grant_tokens(autopost::domain::GrantId(2)).await;
+    let moved = store.grant_tokens(GrantId(2)).await;
     assert!(
         matches!(moved, Err(StoreError::Crypto(CryptoError::Tampered))),
         "{moved:?}"
     );
-    let accounts = store
-        .accounts_of_chat(autopost::domain::ChatId(1))
-        .await
-        .unwrap();
+    let accounts = store.accounts_of_chat(ChatId(1)).await.unwrap();
     let page = accounts
         .iter()
-        .find(|a| a.provider == autopost::domain::Provider::FacebookPage)
+        .find(|a| a.provider == Provider::FacebookPage)
         .unwrap();
     assert!(matches!(
         store.account_access_token(page.id).await,
@@ -95,20 +102,16 @@ async fn a_ciphertext_moved_to_another_row_does_not_decrypt() {
 
 #[tokio::test]
 async fn starting_with_another_master_key_fails_cleanly_and_changes_nothing() {
-    let dir = TestDir::new();
     let key = MasterKey::generate();
     let right = key.to_base64();
-    let app = App::open(dir.config(&[("AUTOPOST_MASTER_KEY", right.expose())]))
-        .await
-        .unwrap();
-    seed_secrets(app.store()).await;
-    app.store().close().await;
-    let before = dir.db_fingerprint();
+    let (world, _) = sealed(World::builder().var("AUTOPOST_MASTER_KEY", right.expose())).await;
+    let before = db_fingerprint(world.dir());
 
     let wrong = MasterKey::generate();
-    let err = App::open(dir.config(&[("AUTOPOST_MASTER_KEY", wrong.to_base64().expose())]))
-        .await
-        .unwrap_err();
+    let wrong_key = world
+        .config_with(&[("AUTOPOST_MASTER_KEY", wrong.to_base64().expose())])
+        .unwrap();
+    let err = App::open(wrong_key).await.unwrap_err();
     let message = err.to_string();
     assert!(
         matches!(err, AppError::Store(StoreError::WrongKey { .. })),
@@ -118,30 +121,32 @@ async fn starting_with_another_master_key_fails_cleanly_and_changes_nothing() {
     assert!(message.contains(&key.id().to_string()), "{message}");
     assert!(!message.contains(right.expose()) && !message.contains('\n'));
     assert_eq!(
-        dir.db_fingerprint(),
+        db_fingerprint(world.dir()),
         before,
         "a refused start must not touch the files"
     );
 
-    // The key file path is refused the same way when the env key is absent.
-    let err = App::open(dir.config(&[])).await.unwrap_err();
+    // The key file path is refused the same way when the env key is absent (an empty
+    // variable counts as unset).
+    let key_file = world.config_with(&[("AUTOPOST_MASTER_KEY", "")]).unwrap();
+    let err = App::open(key_file).await.unwrap_err();
     assert!(
         matches!(err, AppError::Store(StoreError::WrongKey { .. })),
         "{err:?}"
     );
-    assert_eq!(dir.db_fingerprint(), before);
+    assert_eq!(db_fingerprint(world.dir()), before);
 
     // And the right key still works afterwards.
-    let app = App::open(dir.config(&[("AUTOPOST_MASTER_KEY", right.expose())]))
-        .await
-        .unwrap();
-    assert_eq!(app.store().verify_all_secrets().await.unwrap(), 3);
-    app.store().close().await;
+    let app = App::open(world.config_with(&[]).unwrap()).await.unwrap();
+    app.close().await;
+    let store = world.store().await.unwrap();
+    assert_eq!(store.verify_all_secrets().await.unwrap(), 3);
 }
 
-/// Opens every sealed column directly with `sealer`, returning how many opened and failed.
-async fn open_raw(dir: &TestDir, sealer: &Sealer) -> (usize, usize) {
-    let url = format!("sqlite://{}", dir.db_path().display());
+/// Opens every sealed value in the database file with `sealer`, returning how many opened
+/// and failed.
+async fn open_raw(world: &World, sealer: &Sealer) -> (usize, usize) {
+    let url = format!("sqlite://{}", db_path(world.dir()).display());
     let pool = SqlitePoolOptions::new().connect(&url).await.unwrap();
     let (mut opened, mut failed) = (0, 0);
     for (table, column) in SEALED_COLUMNS {
@@ -165,15 +170,13 @@ async fn open_raw(dir: &TestDir, sealer: &Sealer) -> (usize, usize) {
 
 #[tokio::test]
 async fn after_rotate_key_every_secret_opens_under_the_new_key_only() {
-    let dir = TestDir::new();
-    let app = App::open(dir.config(&[])).await.unwrap();
-    let grant = seed_secrets(app.store()).await;
-    app.store().close().await;
-    let key_path = dir.path().join(KEY_FILE);
+    let (mut world, grant) = sealed(World::builder().key_file()).await;
+    let key_path = world.dir().join(KEY_FILE);
     let old = MasterKey::from_base64(&std::fs::read_to_string(&key_path).unwrap()).unwrap();
-    assert_eq!(open_raw(&dir, &Sealer::new(old.clone())).await, (3, 0));
+    assert_eq!(open_raw(&world, &Sealer::new(old.clone())).await, (3, 0));
 
-    let rotation = app::rotate_key(&dir.config(&[]), Utc::now()).await.unwrap();
+    let config = world.config_with(&[]).unwrap();
+    let rotation = app::rotate_key(&config, Utc::now()).await.unwrap();
     assert_eq!(rotation.secrets, 3);
     assert_eq!(rotation.old_key, old.id());
     assert_eq!(rotation.new_key_file, key_path);
@@ -183,47 +186,37 @@ async fn after_rotate_key_every_secret_opens_under_the_new_key_only() {
     assert_ne!(new.id(), old.id());
     let kept = MasterKey::from_base64(&std::fs::read_to_string(&retired).unwrap()).unwrap();
     assert_eq!(kept.id(), old.id(), "the old key is retired, not lost");
-    assert!(!dir.path().join(app::NEW_KEY_FILE).exists());
+    assert!(!world.dir().join(app::NEW_KEY_FILE).exists());
 
-    assert_eq!(open_raw(&dir, &Sealer::new(new.clone())).await, (3, 0));
-    assert_eq!(open_raw(&dir, &Sealer::new(old.clone())).await, (0, 3));
+    assert_eq!(open_raw(&world, &Sealer::new(new.clone())).await, (3, 0));
+    assert_eq!(open_raw(&world, &Sealer::new(old.clone())).await, (0, 3));
 
-    let app = App::open(dir.config(&[])).await.unwrap();
-    let tokens = app.store().grant_tokens(grant).await.unwrap();
+    let app = App::open(world.config_with(&[]).unwrap()).await.unwrap();
+    app.close().await;
+    // The world's store reads the key file afresh: the new key.
+    let store = world.store().await.unwrap();
+    let tokens = store.grant_tokens(grant).await.unwrap();
     assert_eq!(tokens.access_token.expose(), ACCESS_TOKEN);
     assert_eq!(tokens.refresh_token.unwrap().expose(), REFRESH_TOKEN);
-    let audit = app.store().audit_events(None).await.unwrap();
-    assert!(
-        audit
-            .iter()
-            .any(|e| e.kind == autopost::store::AuditKind::KeyRotated)
-    );
-    app.store().close().await;
+    let audit = store.audit_events(None).await.unwrap();
+    assert!(audit.iter().any(|e| e.kind == AuditKind::KeyRotated));
+    world.shutdown().await.unwrap();
 
-    let err = Store::open(
-        &format!("sqlite://{}", dir.db_path().display()),
-        Sealer::new(old),
-    )
-    .await
-    .unwrap_err();
+    let url = format!("sqlite://{}", db_path(world.dir()).display());
+    let err = Store::open(&url, Sealer::new(old)).await.unwrap_err();
     assert!(matches!(err, StoreError::WrongKey { .. }));
 }
 
 #[tokio::test]
 async fn rotating_an_environment_key_leaves_the_new_key_in_a_private_file() {
-    let dir = TestDir::new();
-    let old = MasterKey::generate();
-    let vars = [("AUTOPOST_MASTER_KEY", old.to_base64())];
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.expose())).collect();
-    let app = App::open(dir.config(&vars)).await.unwrap();
-    seed_secrets(app.store()).await;
-    app.store().close().await;
+    let old = MasterKey::generate().to_base64();
+    let (world, _) = sealed(World::builder().var("AUTOPOST_MASTER_KEY", old.expose())).await;
 
-    let rotation = app::rotate_key(&dir.config(&vars), Utc::now())
+    let rotation = app::rotate_key(&world.config_with(&[]).unwrap(), Utc::now())
         .await
         .unwrap();
     assert!(rotation.retired_key_file.is_none());
-    assert_eq!(rotation.new_key_file, dir.path().join(app::NEW_KEY_FILE));
+    assert_eq!(rotation.new_key_file, world.dir().join(app::NEW_KEY_FILE));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -234,19 +227,24 @@ async fn rotating_an_environment_key_leaves_the_new_key_in_a_private_file() {
         assert_eq!(mode & 0o777, 0o600);
     }
     let new = std::fs::read_to_string(&rotation.new_key_file).unwrap();
+    let new = new.trim();
     assert!(
-        App::open(dir.config(&vars)).await.is_err(),
+        App::open(world.config_with(&[]).unwrap()).await.is_err(),
         "the old key no longer opens it"
     );
-    let app = App::open(dir.config(&[("AUTOPOST_MASTER_KEY", new.trim())]))
+    let new_key = world.config_with(&[("AUTOPOST_MASTER_KEY", new)]).unwrap();
+    let app = App::open(new_key).await.unwrap();
+    app.close().await;
+    let url = format!("sqlite://{}", db_path(world.dir()).display());
+    let store = Store::open(&url, Sealer::new(MasterKey::from_base64(new).unwrap()))
         .await
         .unwrap();
-    assert_eq!(app.store().verify_all_secrets().await.unwrap(), 3);
-    app.store().close().await;
+    assert_eq!(store.verify_all_secrets().await.unwrap(), 3);
+    store.close().await;
 
     // A second rotation refuses while the first one's key file is still lying around.
     let err = app::rotate_key(
-        &dir.config(&[("AUTOPOST_MASTER_KEY", new.trim())]),
+        &world.config_with(&[("AUTOPOST_MASTER_KEY", new)]).unwrap(),
         Utc::now(),
     )
     .await
@@ -256,22 +254,20 @@ async fn rotating_an_environment_key_leaves_the_new_key_in_a_private_file() {
 
 #[tokio::test]
 async fn an_interrupted_file_rotation_is_explained_at_start() {
-    let dir = TestDir::new();
-    let app = App::open(dir.config(&[])).await.unwrap();
-    seed_secrets(app.store()).await;
-    app.store().close().await;
-    let key_path = dir.path().join(KEY_FILE);
+    let (world, _) = sealed(World::builder().key_file()).await;
+    let key_path = world.dir().join(KEY_FILE);
     let old_text = std::fs::read_to_string(&key_path).unwrap();
-    app::rotate_key(&dir.config(&[]), Utc::now()).await.unwrap();
+    let config = world.config_with(&[]).unwrap();
+    app::rotate_key(&config, Utc::now()).await.unwrap();
     // Simulate a crash after the database switched but before the files were swapped.
-    std::fs::rename(&key_path, dir.path().join(app::NEW_KEY_FILE)).unwrap();
+    std::fs::rename(&key_path, world.dir().join(app::NEW_KEY_FILE)).unwrap();
     std::fs::write(&key_path, old_text).unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let err = App::open(dir.config(&[])).await.unwrap_err();
+    let err = App::open(config).await.unwrap_err();
     assert!(
         matches!(err, AppError::RotationInterrupted { .. }),
         "{err:?}"

@@ -6,8 +6,9 @@ use autopost::app::App;
 use autopost::config::LogFormat;
 use autopost::crypto::{MasterKey, Secret};
 use autopost::telemetry;
+use autopost_sim::World;
 
-use crate::helpers::{ACCESS_TOKEN, PAGE_TOKEN, REFRESH_TOKEN, TestDir, seed_secrets};
+use crate::helpers::{ACCESS_TOKEN, PAGE_TOKEN, REFRESH_TOKEN, seed_secrets};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -45,39 +46,44 @@ fn assert_no_token(text: &str, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_tokens_never_appear_in_logs_errors_or_debug_output() {
     let logs = captured_logs();
-    let dir = TestDir::new();
-    let config = dir.config(&[("AUTOPOST_LOG", "trace")]);
-    let app = App::open(config).await.unwrap();
-    let grant = seed_secrets(app.store()).await;
-    let tokens = app.store().grant_tokens(grant).await.unwrap();
+    let mut world = World::builder()
+        .var("AUTOPOST_LOG", "trace")
+        .open()
+        .await
+        .unwrap();
+    let store = world.store().await.unwrap();
+    let grant = seed_secrets(&store).await;
+    let tokens = store.grant_tokens(grant).await.unwrap();
     assert_eq!(tokens.access_token.expose(), ACCESS_TOKEN, "sanity");
 
     // Debug output of everything that holds a token.
     assert_no_token(&format!("{tokens:?}"), "GrantTokens Debug");
-    assert_no_token(&format!("{app:?}"), "App Debug");
+    assert_no_token(&format!("{:?}", world.app()), "App Debug");
     let secret = Secret::new(ACCESS_TOKEN);
     assert_no_token(&format!("{secret:?} {secret}"), "Secret Debug/Display");
 
     // A configuration full of credentials.
     let key = MasterKey::generate();
-    let config = dir.config(&[
-        (
-            "AUTOPOST_TELEGRAM_TOKEN",
-            "123456:RefreshTok-91be44d0-do-not-leak",
-        ),
-        ("AUTOPOST_X_CLIENT_ID", "client"),
-        ("AUTOPOST_X_CLIENT_SECRET", ACCESS_TOKEN),
-        ("AUTOPOST_META_APP_ID", "1"),
-        ("AUTOPOST_META_APP_SECRET", PAGE_TOKEN),
-        ("AUTOPOST_MASTER_KEY", key.to_base64().expose()),
-    ]);
+    let config = world
+        .config_with(&[
+            (
+                "AUTOPOST_TELEGRAM_TOKEN",
+                "123456:RefreshTok-91be44d0-do-not-leak",
+            ),
+            ("AUTOPOST_X_CLIENT_ID", "client"),
+            ("AUTOPOST_X_CLIENT_SECRET", ACCESS_TOKEN),
+            ("AUTOPOST_META_APP_ID", "1"),
+            ("AUTOPOST_META_APP_SECRET", PAGE_TOKEN),
+            ("AUTOPOST_MASTER_KEY", key.to_base64().expose()),
+        ])
+        .unwrap();
     let shown = format!("{config:?}");
     assert_no_token(&shown, "Config Debug");
     assert!(
         !shown.contains(key.to_base64().expose()),
         "master key in Config Debug"
     );
-    app.store().close().await;
+    world.shutdown().await.unwrap();
 
     // Error messages and their Debug forms, from the paths that handle tokens.
     let err = App::open(config).await.unwrap_err();

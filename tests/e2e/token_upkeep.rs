@@ -1,99 +1,63 @@
-//! Token upkeep against the simulated X: refresh before expiry with rotation, one refresh at
-//! a time, postponement on a blip, reconnection only when the platform refuses for good.
+//! Token upkeep against the simulated X and Meta: refresh before expiry with rotation, one
+//! refresh at a time, postponement on a blip, reconnection only when the platform refuses for
+//! good. Grants are seeded in the store: each test needs an exact expiry.
 
 use std::sync::Arc;
 
-use autopost::app::App;
 use autopost::crypto::Secret;
-use autopost::domain::{AccountState, ChatKind, ChatPlatform, GrantId, OAuthProvider, Provider};
-use autopost::platforms::Platform;
-use autopost::platforms::x::XClient;
+use autopost::domain::{AccountState, GrantId, OAuthProvider, Provider};
+use autopost::posting::Actor;
 use autopost::store::{NewGrant, NewLinkedAccount, NotificationKind, Store};
 use autopost::tokens::{RefreshOutcome, TokenKeeper};
-use autopost_sim::x::{self as simx, Endpoint, Failure, SimX, SimXConfig, SimXUser};
+use autopost_sim::World;
+use autopost_sim::world::SeededAccount;
+use autopost_sim::x::{Endpoint, Failure, SimXUser};
 use chrono::{Duration, Utc};
 
-use crate::helpers::TestDir;
-
+/// autopost open but not serving (each test sweeps by hand), with one linked grant.
 struct Upkeep {
-    _dir: TestDir,
-    _server: autopost_sim::SimServer,
-    sim: SimX,
+    world: World,
     store: Store,
     keeper: Arc<TokenKeeper>,
+    actor: Actor,
     grant: GrantId,
 }
 
 /// A linked X account whose access token lapses in five minutes.
-async fn upkeep() -> Upkeep {
-    let (sim, server) = simx::start(SimXConfig::public("client")).await.unwrap();
+async fn upkeep() -> (Upkeep, SeededAccount) {
+    let world = World::builder().x().open().await.unwrap();
+    let actor = world.actor("telegram:-9", "telegram:1").await.unwrap();
     let user = SimXUser::new("2244994945", "alice");
-    sim.insert_grant(user, "access-0", Some("refresh-0"));
-    let dir = TestDir::new();
-    let base = server.url().to_string();
-    let config = dir.config(&[
-        ("AUTOPOST_X_CLIENT_ID", "client"),
-        ("AUTOPOST_X_API_URL", &base),
-    ]);
-    let x: Arc<dyn Platform> = Arc::new(XClient::new(
-        config.x.as_ref().unwrap(),
-        autopost::platforms::http::client().unwrap(),
-    ));
-    let app = App::open(config).await.unwrap();
-    let store = app.store().clone();
-    let now = Utc::now();
-    let owner = store
-        .upsert_user(ChatPlatform::Telegram, "1", Some("alice"), now)
+    let expires = Utc::now() + Duration::minutes(5);
+    let seeded = world
+        .seed_x_account(&actor, &user, Some(expires))
         .await
         .unwrap();
-    let chat = store
-        .upsert_chat(ChatPlatform::Telegram, "-9", ChatKind::Group, None, now)
-        .await
-        .unwrap();
-    let (grant, _) = store
-        .save_linked_grant(
-            NewGrant {
-                owner: owner.id,
-                provider: OAuthProvider::X,
-                remote_user_id: "2244994945",
-                scopes: "tweet.read tweet.write users.read media.write offline.access",
-                access_token: Secret::new("access-0"),
-                refresh_token: Some(Secret::new("refresh-0")),
-                expires_at: Some(now + Duration::minutes(5)),
-            },
-            vec![NewLinkedAccount {
-                provider: Provider::X,
-                remote_id: "2244994945".to_owned(),
-                display_name: "@alice".to_owned(),
-                access_token: None,
-            }],
-            chat.id,
-            now,
-        )
-        .await
-        .unwrap();
-    let keeper = Arc::new(TokenKeeper::new(store.clone(), Some(x), None));
-    Upkeep {
-        _dir: dir,
-        _server: server,
-        sim,
-        store,
-        keeper,
-        grant,
-    }
+    let upkeep = Upkeep {
+        store: world.store().await.unwrap(),
+        keeper: world.app().tokens().clone(),
+        grant: seeded.grant,
+        world,
+        actor,
+    };
+    (upkeep, seeded)
 }
 
 #[tokio::test]
 async fn a_token_near_expiry_is_refreshed_and_the_rotated_pair_is_stored() {
-    let u = upkeep().await;
+    let (u, seeded) = upkeep().await;
     let outcomes = u.keeper.sweep(Utc::now()).await.unwrap();
     assert_eq!(outcomes, vec![(u.grant, RefreshOutcome::Refreshed)]);
     let tokens = u.store.grant_tokens(u.grant).await.unwrap();
-    assert_ne!(tokens.access_token.expose(), "access-0");
+    assert_ne!(tokens.access_token.expose(), seeded.access_token);
     let refresh = tokens.refresh_token.unwrap();
-    assert_ne!(refresh.expose(), "refresh-0", "X rotates refresh tokens");
+    assert_ne!(
+        refresh.expose(),
+        seeded.refresh_token,
+        "X rotates refresh tokens"
+    );
     assert!(tokens.expires_at.unwrap() > Utc::now() + Duration::minutes(100));
-    assert_eq!(u.sim.token_requests().refreshes, 1);
+    assert_eq!(u.world.x().token_requests().refreshes, 1);
     // Nothing left to do until the new token nears its end.
     assert!(u.keeper.sweep(Utc::now()).await.unwrap().is_empty());
     let audit = u.store.audit_events(None).await.unwrap();
@@ -106,7 +70,7 @@ async fn a_token_near_expiry_is_refreshed_and_the_rotated_pair_is_stored() {
 
 #[tokio::test]
 async fn concurrent_refreshes_of_one_grant_use_the_single_use_refresh_token_once() {
-    let u = upkeep().await;
+    let (u, _) = upkeep().await;
     let now = Utc::now();
     let (a, b) = tokio::join!(
         u.keeper.refresh_grant(u.grant, OAuthProvider::X, now),
@@ -118,7 +82,7 @@ async fn concurrent_refreshes_of_one_grant_use_the_single_use_refresh_token_once
         outcomes,
         [RefreshOutcome::AlreadyFresh, RefreshOutcome::Refreshed]
     );
-    assert_eq!(u.sim.token_requests().refreshes, 1);
+    assert_eq!(u.world.x().token_requests().refreshes, 1);
     assert_eq!(
         u.store.grant_state(u.grant).await.unwrap(),
         AccountState::Active
@@ -127,8 +91,8 @@ async fn concurrent_refreshes_of_one_grant_use_the_single_use_refresh_token_once
 
 #[tokio::test]
 async fn a_network_blip_postpones_the_refresh_and_keeps_the_grant_active() {
-    let u = upkeep().await;
-    u.sim.fail_next(Endpoint::Token, Failure::ServerError);
+    let (u, seeded) = upkeep().await;
+    u.world.x().fail_next(Endpoint::Token, Failure::ServerError);
     let outcomes = u.keeper.sweep(Utc::now()).await.unwrap();
     assert_eq!(outcomes, vec![(u.grant, RefreshOutcome::Postponed)]);
     assert_eq!(
@@ -136,7 +100,7 @@ async fn a_network_blip_postpones_the_refresh_and_keeps_the_grant_active() {
         AccountState::Active
     );
     let tokens = u.store.grant_tokens(u.grant).await.unwrap();
-    assert_eq!(tokens.refresh_token.unwrap().expose(), "refresh-0");
+    assert_eq!(tokens.refresh_token.unwrap().expose(), seeded.refresh_token);
     // The next round succeeds with the same refresh token.
     assert_eq!(
         u.keeper.sweep(Utc::now()).await.unwrap(),
@@ -146,21 +110,18 @@ async fn a_network_blip_postpones_the_refresh_and_keeps_the_grant_active() {
 
 #[tokio::test]
 async fn a_refused_refresh_marks_the_account_for_reconnection_and_tells_the_chat() {
-    let u = upkeep().await;
+    let (u, seeded) = upkeep().await;
     // Spend the refresh token behind autopost's back, as a second installation would.
-    let spent = spend_refresh_token(&u).await;
-    assert!(spent);
+    let x = u.world.app().platforms().for_provider(Provider::X).unwrap();
+    let spent = x.refresh(&Secret::new(seeded.refresh_token.as_str())).await;
+    assert!(spent.is_ok());
     let outcomes = u.keeper.sweep(Utc::now()).await.unwrap();
     assert_eq!(outcomes, vec![(u.grant, RefreshOutcome::NeedsReconnect)]);
     assert_eq!(
         u.store.grant_state(u.grant).await.unwrap(),
         AccountState::NeedsReconnect
     );
-    let accounts = u
-        .store
-        .accounts_of_chat(autopost::domain::ChatId(1))
-        .await
-        .unwrap();
+    let accounts = u.store.accounts_of_chat(u.actor.chat).await.unwrap();
     assert_eq!(accounts[0].state, AccountState::NeedsReconnect);
     let notes = u.store.undelivered_notifications(10).await.unwrap();
     let note = notes
@@ -176,59 +137,17 @@ async fn a_refused_refresh_marks_the_account_for_reconnection_and_tells_the_chat
     assert!(u.keeper.sweep(Utc::now()).await.unwrap().is_empty());
 }
 
-/// Uses the grant's refresh token outside autopost.
-async fn spend_refresh_token(u: &Upkeep) -> bool {
-    let base = u._server.url().to_string();
-    let config = u._dir.config(&[
-        ("AUTOPOST_X_CLIENT_ID", "client"),
-        ("AUTOPOST_X_API_URL", &base),
-    ]);
-    let client = XClient::new(
-        config.x.as_ref().unwrap(),
-        autopost::platforms::http::client().unwrap(),
-    );
-    client.refresh(&Secret::new("refresh-0")).await.is_ok()
-}
-
-/// A linked Meta grant whose long-lived token lapses in three days.
-struct MetaUpkeep {
-    _dir: TestDir,
-    _server: autopost_sim::SimServer,
-    sim: autopost_sim::meta::SimMeta,
-    store: Store,
-    keeper: Arc<TokenKeeper>,
-    grant: GrantId,
-}
-
-async fn meta_upkeep() -> MetaUpkeep {
-    use autopost_sim::meta::{self as simmeta, SimMetaConfig};
-    let (sim, server) = simmeta::start(SimMetaConfig::new("app", "app-secret"))
-        .await
-        .unwrap();
-    sim.insert_user_token("long-lived-0");
-    let dir = TestDir::new();
-    let base = server.url().to_string();
-    let config = dir.config(&[
-        ("AUTOPOST_META_APP_ID", "app"),
-        ("AUTOPOST_META_APP_SECRET", "app-secret"),
-        ("AUTOPOST_META_GRAPH_URL", &base),
-        ("AUTOPOST_META_DIALOG_URL", &base),
-    ]);
-    let app = App::open(config).await.unwrap();
-    let store = app.store().clone();
+/// A linked Facebook Page whose Meta grant (a long-lived user token) lapses in three days.
+async fn meta_upkeep() -> Upkeep {
+    let world = World::builder().meta().open().await.unwrap();
+    world.meta().insert_user_token("long-lived-0");
+    let actor = world.actor("telegram:-9", "telegram:1").await.unwrap();
+    let store = world.store().await.unwrap();
     let now = Utc::now();
-    let owner = store
-        .upsert_user(ChatPlatform::Telegram, "1", None, now)
-        .await
-        .unwrap();
-    let chat = store
-        .upsert_chat(ChatPlatform::Telegram, "-9", ChatKind::Group, None, now)
-        .await
-        .unwrap();
     let (grant, _) = store
         .save_linked_grant(
             NewGrant {
-                owner: owner.id,
+                owner: actor.user,
                 provider: OAuthProvider::Meta,
                 remote_user_id: "10158000000000001",
                 scopes: "pages_manage_posts",
@@ -242,17 +161,16 @@ async fn meta_upkeep() -> MetaUpkeep {
                 display_name: "Alice's Bakery".to_owned(),
                 access_token: Some(Secret::new("page-token")),
             }],
-            chat.id,
+            actor.chat,
             now,
         )
         .await
         .unwrap();
-    MetaUpkeep {
-        _dir: dir,
-        _server: server,
-        sim,
+    Upkeep {
         store,
-        keeper: app.tokens().clone(),
+        keeper: world.app().tokens().clone(),
+        world,
+        actor,
         grant,
     }
 }
@@ -262,7 +180,7 @@ async fn a_meta_long_lived_token_is_renewed_a_week_before_it_lapses() {
     let u = meta_upkeep().await;
     let outcomes = u.keeper.sweep(Utc::now()).await.unwrap();
     assert_eq!(outcomes, vec![(u.grant, RefreshOutcome::Refreshed)]);
-    assert_eq!(u.sim.token_requests().long_lived_exchanges, 1);
+    assert_eq!(u.world.meta().token_requests().long_lived_exchanges, 1);
     let tokens = u.store.grant_tokens(u.grant).await.unwrap();
     assert_ne!(tokens.access_token.expose(), "long-lived-0");
     assert!(tokens.expires_at.unwrap() > Utc::now() + Duration::days(50));
@@ -272,7 +190,7 @@ async fn a_meta_long_lived_token_is_renewed_a_week_before_it_lapses() {
 #[tokio::test]
 async fn a_dead_meta_token_asks_the_chat_to_reconnect_facebook() {
     let u = meta_upkeep().await;
-    u.sim.expire_tokens();
+    u.world.meta().expire_tokens();
     let outcomes = u.keeper.sweep(Utc::now()).await.unwrap();
     assert_eq!(outcomes, vec![(u.grant, RefreshOutcome::NeedsReconnect)]);
     let notes = u.store.undelivered_notifications(10).await.unwrap();

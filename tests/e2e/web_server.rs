@@ -1,47 +1,33 @@
-//! The embedded web server: health over real HTTP on a free port, and graceful shutdown.
+//! The embedded web server: health over real HTTP on a free port, signed media links, and
+//! graceful shutdown.
 
-use std::time::Duration;
+use std::net::SocketAddr;
 
-use autopost::app::App;
+use autopost::domain::MediaId;
+use autopost::posting::Draft;
+use autopost_sim::World;
+use chrono::{Duration, Utc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::TestDir;
+use crate::helpers::jpeg;
 
-/// One HTTP/1.1 GET; returns the status code and body.
-async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+/// Where the world's web server listens.
+fn addr_of(world: &World) -> SocketAddr {
+    world.url().socket_addrs(|| None).unwrap()[0]
+}
+
+/// One HTTP/1.1 GET; returns the status code and the body as text.
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let (status, _, body) = get_raw(addr, path).await;
+    (status, String::from_utf8(body).unwrap())
 }
 
 #[tokio::test]
 async fn healthz_answers_on_a_free_port_and_shutdown_drains_the_server() {
-    let dir = TestDir::new();
-    let app = App::open(dir.config(&[])).await.unwrap();
-    let listener = app.bind().await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let mut world = World::builder().start().await.unwrap();
+    let addr = addr_of(&world);
     assert_ne!(addr.port(), 0, "port 0 must pick a real port");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(std::sync::Arc::new(app).serve(
-        listener,
-        async {
-            let _ = stopped.await;
-        },
-        Vec::new(),
-    ));
 
     let (status, body) = get(addr, "/healthz").await;
     assert_eq!(status, 200);
@@ -49,12 +35,10 @@ async fn healthz_answers_on_a_free_port_and_shutdown_drains_the_server() {
     let (status, _) = get(addr, "/no-such-page").await;
     assert_eq!(status, 404);
 
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), server)
+    world
+        .shutdown()
         .await
-        .expect("the server stops after shutdown")
-        .unwrap()
-        .unwrap();
+        .expect("the server stops after shutdown");
     assert!(
         TcpStream::connect(addr).await.is_err(),
         "nothing listens after shutdown"
@@ -63,66 +47,28 @@ async fn healthz_answers_on_a_free_port_and_shutdown_drains_the_server() {
 
 #[tokio::test]
 async fn a_signed_media_link_serves_the_image_until_it_expires() {
-    use autopost::domain::{ChatKind, ChatPlatform};
-    use autopost::store::{NewMedia, NewPost};
-    use chrono::Utc;
-
-    let dir = TestDir::new();
-    let app = App::open(dir.config(&[])).await.unwrap();
+    let world = World::builder().x().start().await.unwrap();
+    let linked = world.link_x("telegram:7", "telegram:7").await.unwrap();
+    let app = world.app();
     let now = Utc::now();
-    let store = app.store().clone();
-    let user = store
-        .upsert_user(ChatPlatform::Telegram, "7", None, now)
+    let jpeg = jpeg(16, 16);
+    let draft = Draft {
+        when: "tomorrow 9am".to_owned(),
+        text: "photo".to_owned(),
+        images: vec![jpeg.clone()],
+        targets: None,
+    };
+    let post = app
+        .create_post(&linked.actor, draft, now)
         .await
-        .unwrap();
-    let chat = store
-        .upsert_chat(ChatPlatform::Telegram, "7", ChatKind::Private, None, now)
-        .await
-        .unwrap();
-    let jpeg: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 0xFF, 0xD9];
-    let saved = app.media().save(jpeg, "jpg").await.unwrap();
-    let post = store
-        .insert_post(
-            NewPost {
-                chat: chat.id,
-                author: user.id,
-                body: "photo".to_owned(),
-                due_at: now,
-                recurrence: None,
-                time_zone: chrono_tz::UTC,
-                targets: vec![],
-                media: vec![NewMedia {
-                    content_type: "image/jpeg".to_owned(),
-                    byte_len: saved.byte_len,
-                    width: None,
-                    height: None,
-                    sha256: saved.sha256.clone(),
-                    file_name: saved.file_name.clone(),
-                }],
-            },
-            now,
-        )
-        .await
-        .unwrap();
+        .unwrap()
+        .post;
+    let store = world.store().await.unwrap();
     let media_id = store.media_of_post(post).await.unwrap()[0].id;
-    let listener = app.bind().await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let base: url::Url = format!("http://{addr}").parse().unwrap();
-    let fresh = app
-        .media()
-        .link(&base, media_id, now + chrono::Duration::minutes(5));
-    let stale = app
-        .media()
-        .link(&base, media_id, now - chrono::Duration::seconds(1));
-    let media = app.media().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(std::sync::Arc::new(app).serve(
-        listener,
-        async {
-            let _ = stopped.await;
-        },
-        Vec::new(),
-    ));
+    let (base, media) = (world.url(), app.media());
+    let fresh = media.link(base, media_id, now + Duration::minutes(5));
+    let stale = media.link(base, media_id, now - Duration::seconds(1));
+    let addr = addr_of(&world);
 
     let (status, head, body) = get_raw(addr, fresh.path()).await;
     assert_eq!(status, 200);
@@ -136,22 +82,15 @@ async fn a_signed_media_link_serves_the_image_until_it_expires() {
     assert_eq!(status, 410, "an expired link stops working");
     let forged = fresh.path().replace("/media/", "/media/A");
     assert_eq!(get_raw(addr, &forged).await.0, 404);
-    let other = media.link(
-        &base,
-        autopost::domain::MediaId(999),
-        now + chrono::Duration::minutes(5),
-    );
+    let other = media.link(base, MediaId(999), now + Duration::minutes(5));
     assert_eq!(get_raw(addr, other.path()).await.0, 404);
     let (status, _, body) = get_raw(addr, "/privacy").await;
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&body).contains("Privacy policy"));
-
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
 }
 
 /// One HTTP/1.1 GET; returns status, the header block and the body bytes.
-async fn get_raw(addr: std::net::SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
+async fn get_raw(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();

@@ -1,15 +1,14 @@
 //! The X client against the simulated X over real HTTP: OAuth with PKCE, publishing with and
 //! without images, every classified failure, refresh rotation and revocation.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use autopost::config::XConfig;
 use autopost::crypto::Secret;
 use autopost::platforms::x::{SCOPES, Tokens, XClient};
 use autopost::platforms::{AccountRef, AuthError, Media, Platform, PostContent, PublishError};
-use autopost::telemetry;
 use autopost_sim::SimServer;
+use autopost_sim::world::PATIENCE;
 use autopost_sim::x::{self as simx, Endpoint, Failure, SimX, SimXConfig};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,6 +16,16 @@ use bytes::Bytes;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 use url::Url;
+
+use crate::helpers::{STATE, code_from, jpeg_bytes, png_bytes, shown, text, upload, with_query};
+
+fn png(len: usize) -> Media {
+    upload("image/png", png_bytes(len))
+}
+
+fn jpeg(len: usize) -> Media {
+    upload("image/jpeg", jpeg_bytes(len, 3))
+}
 
 const CLIENT_ID: &str = "autopost-test-client";
 const CLIENT_SECRET: &str = "ClientSecret-5be1-do-not-leak";
@@ -62,26 +71,12 @@ impl Fixture {
 
     /// Opens the consent page without following its redirect; returns the code.
     async fn consent(&self, challenge: &str) -> String {
-        let url = self
-            .client
-            .authorize_url(&self.redirect, "state-123", challenge);
+        let url = self.client.authorize_url(&self.redirect, STATE, challenge);
         self.consent_at(url).await
     }
 
     async fn consent_at(&self, url: Url) -> String {
-        let answer = autopost::platforms::http::client()
-            .unwrap()
-            .get(url)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 302);
-        let location = answer.headers()["location"].to_str().unwrap();
-        let location = Url::parse(location).unwrap();
-        assert!(location.as_str().starts_with(self.redirect.as_str()));
-        let query: HashMap<String, String> = location.query_pairs().into_owned().collect();
-        assert_eq!(query["state"], "state-123");
-        query["code"].clone()
+        code_from(url, &self.redirect).await
     }
 }
 
@@ -107,35 +102,6 @@ fn account(token: &Secret) -> AccountRef<'_> {
         remote_id: USER_ID,
         token,
     }
-}
-
-fn text(text: &str) -> PostContent<'_> {
-    PostContent { text, media: &[] }
-}
-
-fn png(len: usize) -> Media {
-    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x10\0\0\0\x10".to_vec();
-    bytes.resize(len, 7);
-    Media {
-        content_type: "image/png".to_owned(),
-        bytes: Bytes::from(bytes),
-        public_url: None,
-    }
-}
-
-fn jpeg(len: usize) -> Media {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    bytes.resize(len, 3);
-    Media {
-        content_type: "image/jpeg".to_owned(),
-        bytes: Bytes::from(bytes),
-        public_url: None,
-    }
-}
-
-/// Display, Debug and the whole source chain of an error.
-fn shown(error: &(dyn std::error::Error + 'static)) -> String {
-    format!("{error} | {error:?} | {}", telemetry::chain(error))
 }
 
 #[tokio::test]
@@ -209,20 +175,11 @@ async fn the_consent_page_refuses_a_plain_challenge_or_an_unknown_client() {
         ("response_type", "token"),
         ("state", ""),
     ] {
-        let mut url = good.clone();
-        let pairs: Vec<(String, String)> = good
-            .query_pairs()
-            .into_owned()
-            .map(|(k, v)| {
-                if k == param {
-                    (k, value.to_owned())
-                } else {
-                    (k, v)
-                }
-            })
-            .collect();
-        url.query_pairs_mut().clear().extend_pairs(pairs);
-        let answer = http.get(url).send().await.unwrap();
+        let answer = http
+            .get(with_query(&good, param, value))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(answer.status(), 400, "{param}={value}");
     }
 }
@@ -284,7 +241,7 @@ async fn a_text_post_reaches_x_with_a_link_to_it() {
         .publish(account(&tokens.access_token), text("launch day"))
         .await
         .unwrap();
-    let tweets = fx.sim.wait_for_tweets(1, Duration::from_secs(5)).await;
+    let tweets = fx.sim.wait_for_tweets(1, PATIENCE).await;
     assert_eq!(tweets.len(), 1);
     assert_eq!(tweets[0].text, "launch day");
     assert_eq!(tweets[0].author_id, USER_ID);
@@ -555,9 +512,7 @@ async fn an_empty_refresh_token_in_the_answer_becomes_none_and_the_stored_one_ke
 async fn a_grant_without_offline_access_carries_no_refresh_token() {
     let fx = Fixture::public().await;
     let (verifier, challenge) = pkce();
-    let mut url = fx
-        .client
-        .authorize_url(&fx.redirect, "state-123", &challenge);
+    let mut url = fx.client.authorize_url(&fx.redirect, STATE, &challenge);
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .into_owned()
@@ -628,7 +583,7 @@ async fn a_slow_answer_past_the_client_timeout_is_ambiguous_and_the_post_can_be_
     assert!(!err.is_retryable());
 
     // The post exists: reconciliation finds it among the account's recent posts.
-    let tweets = fx.sim.wait_for_tweets(1, Duration::from_secs(5)).await;
+    let tweets = fx.sim.wait_for_tweets(1, PATIENCE).await;
     assert_eq!(tweets.len(), 1);
     let recent = client
         .recent_posts(account(&tokens.access_token), 5)

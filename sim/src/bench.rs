@@ -1,19 +1,38 @@
 //! `autopost bench scheduler` and `autopost bench claim`: the real scheduler and store
-//! against the simulated X.
+//! against the simulated X, each in a world of its own; and the measuring helpers every bench
+//! shares (percentiles, resident memory). What a bench prints is its result.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use autopost::app::App;
-use autopost::crypto::Secret;
-use autopost::domain::{AccountId, ChatKind, ChatPlatform, OAuthProvider, Provider, TargetState};
+use autopost::domain::{AccountId, TargetState};
 use autopost::output::print_line;
-use autopost::store::{NewGrant, NewLinkedAccount, NewPost};
-use autopost_sim::x::{self as simx, SimXConfig, SimXUser};
+use autopost::posting::Actor;
+use autopost::store::{NewPost, StoreError};
 use chrono::{DateTime, Utc};
 
-use super::{app_with, peak_rss_kib, percentile};
+use crate::world::{World, WorldError, wait_until};
+use crate::x::{SimXConfig, SimXUser};
+
+/// Why a bench could not measure. (A measurement that comes out badly is not an error: the
+/// bench prints it and reports failure.)
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The world could not be built or run.
+    #[error(transparent)]
+    World(#[from] WorldError),
+    /// The database failed.
+    #[error("the bench's database failed")]
+    Store(#[from] StoreError),
+    /// Claiming found fewer due targets than were queued as due.
+    #[error("claimed {claimed} due targets instead of {wanted}")]
+    ShortClaim {
+        /// How many came back.
+        claimed: usize,
+        /// How many were asked for (and due).
+        wanted: usize,
+    },
+}
 
 /// What `autopost bench scheduler` is asked to do.
 #[derive(Debug, Clone, Copy)]
@@ -28,90 +47,36 @@ pub struct SchedulerBench {
     pub spread: Duration,
 }
 
-/// An App on a temporary data dir whose X points at a simulated X.
-async fn app_with_x(dir: &std::path::Path, x_url: &url::Url) -> anyhow::Result<App> {
-    let x = x_url.to_string();
-    app_with(
-        dir,
-        &[
-            ("AUTOPOST_X_CLIENT_ID", "bench"),
-            ("AUTOPOST_X_API_URL", x.as_str()),
-        ],
-    )
-    .await
+/// A world with a simulated X (rate limits as `rate_limits` says), open but not serving.
+async fn x_world(rate_limits: bool) -> Result<World, WorldError> {
+    let mut x = SimXConfig::public("bench");
+    x.enforce_rate_limits = rate_limits;
+    World::builder().x_with(x).open().await
 }
 
-/// Links `count` simulated X users to one chat; returns the chat, author and accounts.
-async fn link_accounts(
-    app: &App,
-    sim: &simx::SimX,
-    count: usize,
-) -> anyhow::Result<(
-    autopost::domain::ChatId,
-    autopost::domain::UserId,
-    Vec<AccountId>,
-)> {
-    let store = app.store();
-    let now = Utc::now();
-    let author = store
-        .upsert_user(ChatPlatform::Telegram, "1", Some("bench"), now)
-        .await?
-        .id;
-    let chat = store
-        .upsert_chat(
-            ChatPlatform::Telegram,
-            "-1",
-            ChatKind::Group,
-            Some("bench"),
-            now,
-        )
-        .await?
-        .id;
+/// Links `count` simulated X users to one chat through the store (a round trip each would
+/// take longer than the measurement); returns the author in that chat and the accounts.
+async fn link_accounts(world: &World, count: usize) -> Result<(Actor, Vec<AccountId>), WorldError> {
+    let author = world.actor("telegram:-1", "telegram:1").await?;
     let mut accounts = Vec::with_capacity(count);
     for i in 0..count {
-        let id = format!("{}", 10_000 + i);
-        let access = format!("access-{id}");
-        sim.insert_grant(SimXUser::new(id.clone(), format!("user{i}")), &access, None);
-        let (_, linked) = store
-            .save_linked_grant(
-                NewGrant {
-                    owner: author,
-                    provider: OAuthProvider::X,
-                    remote_user_id: &id,
-                    scopes: "tweet.read tweet.write users.read media.write offline.access",
-                    access_token: Secret::new(access),
-                    refresh_token: None,
-                    expires_at: None,
-                },
-                vec![NewLinkedAccount {
-                    provider: Provider::X,
-                    remote_id: id.clone(),
-                    display_name: format!("@user{i}"),
-                    access_token: None,
-                }],
-                chat,
-                now,
-            )
-            .await?;
-        accounts.extend(linked);
+        let user = SimXUser::new(format!("{}", 10_000 + i), format!("user{i}"));
+        accounts.push(world.seed_x_account(&author, &user, None).await?.account);
     }
-    Ok((chat, author, accounts))
+    Ok((author, accounts))
 }
 
 /// 10,000 posts on 1,000 accounts due over one minute against a simulated X answering in
 /// 20 ms: every one must be published exactly once; reports lateness, throughput, memory.
-pub async fn scheduler(bench: SchedulerBench) -> anyhow::Result<bool> {
-    let dir = tempfile::tempdir().context("cannot create a temp dir")?;
-    let mut sim_config = SimXConfig::public("bench");
-    sim_config.enforce_rate_limits = false;
-    let (sim, server) = simx::start(sim_config).await?;
-    sim.set_latency(bench.latency);
-    let app = app_with_x(dir.path(), &server.url()).await?;
+pub async fn scheduler(bench: SchedulerBench) -> Result<bool, BenchError> {
+    let mut world = x_world(false).await?;
+    world.x().set_latency(bench.latency);
     print_line(&format!(
         "linking {} accounts and queueing {} posts due over {:?} (X answers in {:?})...",
         bench.accounts, bench.posts, bench.spread, bench.latency
     ));
-    let (chat, author, accounts) = link_accounts(&app, &sim, bench.accounts).await?;
+    let (author, accounts) = link_accounts(&world, bench.accounts.max(1)).await?;
+    let store = world.store().await?;
 
     let start = Utc::now() + chrono::Duration::seconds(3);
     let step = bench.spread.as_nanos() / bench.posts.max(1) as u128;
@@ -121,8 +86,8 @@ pub async fn scheduler(bench: SchedulerBench) -> anyhow::Result<bool> {
     let mut batch = Vec::new();
     for i in 0..bench.posts {
         batch.push(NewPost {
-            chat,
-            author,
+            chat: author.chat,
+            author: author.user,
             body: format!("bench post {i}"),
             due_at: due_of(i),
             recurrence: None,
@@ -131,30 +96,34 @@ pub async fn scheduler(bench: SchedulerBench) -> anyhow::Result<bool> {
             media: vec![],
         });
         if batch.len() == 1000 {
-            app.store()
+            store
                 .insert_posts(std::mem::take(&mut batch), Utc::now())
                 .await?;
         }
     }
-    app.store().insert_posts(batch, Utc::now()).await?;
+    store.insert_posts(batch, Utc::now()).await?;
     if Utc::now() >= start {
         print_line("warning: setup took longer than the head start; early posts start late");
     }
 
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let scheduler = Arc::clone(app.scheduler());
-    let run = tokio::spawn(scheduler.run(stopped));
-    let deadline = Instant::now() + bench.spread + Duration::from_secs(120);
-    while sim.tweets().len() < bench.posts && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    world.serve()?;
+    let x = world.x().clone();
+    let all_sent = wait_until(
+        "every post to reach X",
+        bench.spread + Duration::from_secs(120),
+        async || x.tweet_count() >= bench.posts,
+    )
+    .await
+    .is_ok();
+    if all_sent {
+        // Nothing due and nothing in flight: a stray duplicate would have arrived by now.
+        world.wait_for_quiet().await?;
     }
-    // Give any stray duplicate a moment to show up before counting.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = stop.send(true);
-    let _ = run.await;
+    let published = store.count_targets(TargetState::Published).await?;
+    let tweets = x.tweets();
+    world.shutdown().await?;
 
-    let tweets = sim.tweets();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let mut lateness_ms = Vec::with_capacity(tweets.len());
     let mut last: Option<DateTime<Utc>> = None;
     for tweet in &tweets {
@@ -171,7 +140,6 @@ pub async fn scheduler(bench: SchedulerBench) -> anyhow::Result<bool> {
         last = Some(last.map_or(tweet.received_at, |l| l.max(tweet.received_at)));
     }
     lateness_ms.sort_by(f64::total_cmp);
-    let published = app.store().count_targets(TargetState::Published).await?;
     let duplicates = tweets.len() - seen.len();
     let elapsed = last.map(|l| (l - start).num_milliseconds() as f64 / 1000.0);
     print_line(&format!(
@@ -200,22 +168,19 @@ pub async fn scheduler(bench: SchedulerBench) -> anyhow::Result<bool> {
             kib as f64 / 1024.0
         ));
     }
-    app.store().close().await;
-    drop(server);
     Ok(seen.len() == bench.posts && duplicates == 0 && published == bench.posts as u64)
 }
 
 /// How long claiming 100 due targets takes with `queued` posts waiting in the future.
-pub async fn claim(sizes: &[usize]) -> anyhow::Result<()> {
+pub async fn claim(sizes: &[usize]) -> Result<(), BenchError> {
     for &queued in sizes {
-        let dir = tempfile::tempdir().context("cannot create a temp dir")?;
-        let (sim, server) = simx::start(SimXConfig::public("bench")).await?;
-        let app = app_with_x(dir.path(), &server.url()).await?;
-        let (chat, author, accounts) = link_accounts(&app, &sim, 1).await?;
+        let mut world = x_world(true).await?;
+        let (author, accounts) = link_accounts(&world, 1).await?;
+        let store = world.store().await?;
         let now = Utc::now();
         let post = |i: usize, due: DateTime<Utc>| NewPost {
-            chat,
-            author,
+            chat: author.chat,
+            author: author.user,
             body: format!("queued {i}"),
             due_at: due,
             recurrence: None,
@@ -235,27 +200,28 @@ pub async fn claim(sizes: &[usize]) -> anyhow::Result<()> {
                     )
                 })
                 .collect();
-            app.store().insert_posts(batch, now).await?;
+            store.insert_posts(batch, now).await?;
             i = end;
         }
         let due: Vec<NewPost> = (0..500)
             .map(|k| post(queued + k, now - chrono::Duration::seconds(1)))
             .collect();
-        app.store().insert_posts(due, now).await?;
+        store.insert_posts(due, now).await?;
         let filled = filling.elapsed();
         let mut times = Vec::new();
         for _ in 0..5 {
             let started = Instant::now();
-            let claimed = app.store().claim_due(Utc::now(), 100).await?;
+            let claimed = store.claim_due(Utc::now(), 100).await?;
             times.push(started.elapsed().as_secs_f64() * 1000.0);
-            anyhow::ensure!(
-                claimed.len() == 100,
-                "claimed {} instead of 100",
-                claimed.len()
-            );
+            if claimed.len() != 100 {
+                return Err(BenchError::ShortClaim {
+                    claimed: claimed.len(),
+                    wanted: 100,
+                });
+            }
         }
         let next = Instant::now();
-        app.store().next_due_at().await?;
+        store.next_due_at().await?;
         let next_ms = next.elapsed().as_secs_f64() * 1000.0;
         times.sort_by(f64::total_cmp);
         print_line(&format!(
@@ -265,8 +231,58 @@ pub async fn claim(sizes: &[usize]) -> anyhow::Result<()> {
             times[4],
             filled.as_secs_f64()
         ));
-        app.store().close().await;
-        drop(server);
+        world.shutdown().await?;
     }
     Ok(())
+}
+
+/// The value at percentile `p` (0-100) of `sorted`, nearest rank; NaN when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Peak resident memory of this process, from /proc (Linux); `None` elsewhere.
+pub fn peak_rss_kib() -> Option<u64> {
+    proc_status_kib("VmHWM:")
+}
+
+/// Resident memory of this process now, from /proc (Linux); `None` elsewhere.
+pub fn current_rss_kib() -> Option<u64> {
+    proc_status_kib("VmRSS:")
+}
+
+fn proc_status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status_kib(&status, field)
+}
+
+/// A `kB` field (`VmRSS:`) of a /proc/PID/status text.
+pub fn status_kib(status: &str, field: &str) -> Option<u64> {
+    status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let sorted: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&sorted, 50.0), 51.0);
+        assert_eq!(percentile(&sorted, 99.0), 99.0);
+        assert_eq!(percentile(&sorted, 100.0), 100.0);
+        assert_eq!(percentile(&sorted, 0.0), 1.0);
+        assert_eq!(percentile(&[3.0], 99.0), 3.0);
+        assert!(percentile(&[], 50.0).is_nan());
+    }
 }
