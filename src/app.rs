@@ -169,7 +169,7 @@ impl App {
     }
 
     /// The database.
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 

@@ -19,7 +19,7 @@ use url::Url;
 
 use self::text::page_message;
 use self::timeline::{Observer, Timeline};
-use self::world::World;
+use autopost_sim::World;
 
 /// Alice's photo post: a plain `WHEN | TEXT` caption, as a private chat allows.
 const PHOTO_CAPTION: &str =
@@ -41,14 +41,17 @@ pub fn run() -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let world = World::start().await?;
+        let mut world = world::start().await?;
         let outcome = tokio::select! {
             outcome = script(&world) => outcome,
             // Stop as cleanly on Ctrl-C, so that the temp dir is still removed.
             Ok(()) = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         };
         // Shut down cleanly whatever happened, then report the first failure.
-        let stopped = world.shut_down().await;
+        let stopped = world
+            .shutdown()
+            .await
+            .context("autopost did not shut down cleanly");
         outcome?;
         stopped
     })
@@ -82,12 +85,12 @@ fn heading(text: &str) {
 
 async fn script(world: &World) -> anyhow::Result<()> {
     intro(world);
-    let mut obs = Observer::new(Timeline::new(), &world.x, &world.meta, &world.tg);
+    let mut obs = Observer::new(Timeline::new(), world.x(), world.meta(), world.telegram());
     let alice = Person::new(1001, "Alice");
     let bob = Person::new(1002, "Bob");
     let team = SimChat::supergroup(-1_001_234_567_890, "Bakery team");
     world
-        .tg
+        .telegram()
         .set_member_status(team.id, alice.user.id, MemberStatus::Administrator);
     obs.name_chat(alice.user.id, "Alice (private chat)");
     obs.name_chat(team.id, "\"Bakery team\" group");
@@ -103,7 +106,7 @@ async fn script(world: &World) -> anyhow::Result<()> {
     heading("1. Alice opens a private chat with the bot and links her accounts (real OAuth)");
     let since = obs.messages.len();
     say(&obs, &alice, &alice.private, "/start");
-    world.tg.push_private_text(&alice.user, "/start");
+    world.telegram().push_private_text(&alice.user, "/start");
     obs.reply(since, alice.user.id, "/start", "autopost publishes")
         .await?;
     connect(world, &mut obs, &alice, &alice.private, "x").await?;
@@ -112,7 +115,7 @@ async fn script(world: &World) -> anyhow::Result<()> {
     heading("2. Alice sends a photo whose caption is `WHEN | TEXT`: a post for all three accounts");
     let photo = picture::launch_photo()?;
     let kib = photo.len().div_ceil(1024);
-    let file = world.tg.add_file(photo, None);
+    let file = world.telegram().add_file(photo, None);
     let since = obs.messages.len();
     say(
         &obs,
@@ -125,22 +128,26 @@ async fn script(world: &World) -> anyhow::Result<()> {
         ),
     );
     world
-        .tg
+        .telegram()
         .push_photo(&alice.private, &alice.user, &file, Some(PHOTO_CAPTION));
     obs.reply(since, alice.user.id, "the photo post", "Scheduled post")
         .await?;
 
     heading("3. A team: in a group, Alice (an admin) links the team's X account; Bob adds a post");
-    world.x.set_consenting_user(world::team_on_x());
+    world.x().set_consenting_user(world::team_on_x());
     connect(world, &mut obs, &alice, &team, "x").await?;
     let since = obs.messages.len();
     say(&obs, &bob, &team, TEAM_POST);
-    world.tg.push_group_text(&team, &bob.user, TEAM_POST);
+    world
+        .telegram()
+        .push_group_text(&team, &bob.user, TEAM_POST);
     obs.reply(since, team.id, "Bob's post", "Scheduled post")
         .await?;
     let since = obs.messages.len();
     say(&obs, &alice, &team, "/queue");
-    world.tg.push_group_text(&team, &alice.user, "/queue");
+    world
+        .telegram()
+        .push_group_text(&team, &alice.user, "/queue");
     obs.reply(since, team.id, "/queue", "Scheduled posts")
         .await?;
 
@@ -179,10 +186,10 @@ fn intro(world: &World) {
     );
     print_line("");
     let rows = [
-        ("simulated X", world.x_url.to_string(), String::new()),
+        ("simulated X", world.x_url().to_string(), String::new()),
         (
             "simulated Meta",
-            world.meta_url.to_string(),
+            world.meta_url().to_string(),
             format!(
                 "Page \"{}\" with Instagram @{}",
                 world::PAGE_NAME,
@@ -191,12 +198,12 @@ fn intro(world: &World) {
         ),
         (
             "simulated Telegram",
-            world.tg_url.to_string(),
+            world.telegram_url().to_string(),
             format!("bot @{}", world::BOT_USERNAME),
         ),
         (
             "autopost",
-            world.autopost_url.to_string(),
+            world.url().to_string(),
             "OAuth callbacks, media links".to_owned(),
         ),
     ];
@@ -236,7 +243,7 @@ async fn connect(
     let since = obs.messages.len();
     say(obs, person, chat, &command);
     world
-        .tg
+        .telegram()
         .push_message(SimMessage::text(chat, &person.user, command.as_str()));
     obs.reply(since, person.user.id, &command, "Open this link")
         .await?;
@@ -258,11 +265,11 @@ async fn connect(
 /// Which server a URL points at, for the timeline.
 fn site(world: &World, url: &Url) -> &'static str {
     let port = url.port_or_known_default();
-    if port == world.autopost_url.port_or_known_default() {
+    if port == world.url().port_or_known_default() {
         "autopost"
-    } else if port == world.x_url.port_or_known_default() {
+    } else if port == world.x_url().port_or_known_default() {
         "X (simulated)"
-    } else if port == world.meta_url.port_or_known_default() {
+    } else if port == world.meta_url().port_or_known_default() {
         "Facebook (simulated)"
     } else {
         "elsewhere"
@@ -322,7 +329,7 @@ async fn browse(world: &World, obs: &Observer, who: &str, link: Url) -> anyhow::
 
 /// What the platforms must hold at the end; a mismatch is a failed demo.
 fn check_outcome(world: &World) -> anyhow::Result<()> {
-    let tweets = world.x.tweets();
+    let tweets = world.x().tweets();
     let alice = world::alice_on_x().id;
     let launch = tweets
         .iter()
@@ -332,14 +339,14 @@ fn check_outcome(world: &World) -> anyhow::Result<()> {
         launch.text.starts_with("Launch day!") && launch.media_ids.len() == 1,
         "Alice's tweet lacks its text or its image"
     );
-    let feed = world.meta.feed_posts();
+    let feed = world.meta().feed_posts();
     anyhow::ensure!(
         feed.len() == 1 && feed[0].photo_ids.len() == 1,
         "the Facebook Page should hold one post with one photo, not {} post(s)",
         feed.len()
     );
     anyhow::ensure!(
-        world.meta.ig_media().len() == 1,
+        world.meta().ig_media().len() == 1,
         "Instagram should hold one post"
     );
     anyhow::ensure!(

@@ -8,21 +8,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use autopost::app::App;
-use autopost::crypto::Secret;
-use autopost::domain::{ChatKind, ChatPlatform, OAuthProvider, Provider, TargetState};
 use autopost::output::print_line;
-use autopost::store::{NewGrant, NewLinkedAccount};
 use autopost::throttle::Allowance;
+use autopost_sim::World;
 use autopost_sim::telegram::{
     self as simtg, SimChat, SimTelegram, SimTelegramConfig, SimUser, UpdateReply,
 };
-use autopost_sim::x::{self as simx, SimXConfig};
-use chrono::Utc;
-use tokio::sync::{oneshot, watch};
+use autopost_sim::x::SimXUser;
+use tokio::sync::oneshot;
 
-use super::{app_with, current_rss_kib, peak_rss_kib, percentile};
-use autopost::front_end::FrontEnd;
+use super::{current_rss_kib, peak_rss_kib, percentile};
 
 use autopost_bots::telegram::{Options, TelegramFrontEnd};
 
@@ -421,61 +416,39 @@ fn report_cpu(before: Option<&CpuSample>, after: Option<&CpuSample>, updates: us
 }
 
 /// Links one X account to every chat of `population`, owned by its first member, as if each
-/// had gone through `/connect x`.
-async fn link_accounts(app: &App, population: &Population) -> anyhow::Result<()> {
-    let store = app.store();
-    let now = Utc::now();
+/// had gone through `/connect x` (seeded: a thousand round trips would also leave a thousand
+/// "Linked" notices for the bot to send, which the reply checks would count).
+async fn link_accounts(world: &World, population: &Population) -> anyhow::Result<()> {
     for (i, chat) in population.chats.iter().enumerate() {
         let owner = &population.users[population.members[i][0]];
-        let user = store
-            .upsert_user(
-                ChatPlatform::Telegram,
-                &owner.id.to_string(),
-                Some(&owner.first_name),
-                now,
+        let actor = world
+            .actor(
+                &format!("telegram:{}", chat.id),
+                &format!("telegram:{}", owner.id),
             )
             .await?;
-        let kind = if chat.id > 0 {
-            ChatKind::Private
-        } else {
-            ChatKind::Group
-        };
-        let stored = store
-            .upsert_chat(
-                ChatPlatform::Telegram,
-                &chat.id.to_string(),
-                kind,
-                chat.title.as_deref(),
-                now,
-            )
-            .await?;
-        let remote = format!("{}", 5_000_000 + i);
-        store
-            .save_linked_grant(
-                NewGrant {
-                    owner: user.id,
-                    provider: OAuthProvider::X,
-                    remote_user_id: &remote,
-                    scopes: "tweet.read tweet.write users.read media.write offline.access",
-                    access_token: Secret::new(format!("access-{remote}")),
-                    refresh_token: None,
-                    expires_at: None,
-                },
-                vec![NewLinkedAccount {
-                    provider: Provider::X,
-                    remote_id: remote.clone(),
-                    display_name: format!("@team{i}"),
-                    access_token: None,
-                }],
-                stored.id,
-                now,
-            )
-            .await?;
+        let account = SimXUser::new(format!("{}", 5_000_000 + i), format!("team{i}"));
+        world.seed_x_account(&actor, &account, None).await?;
     }
     Ok(())
 }
 
-/// Latency statistics of answered updates, in milliseconds.
+/// Posts queued in the chats of `population`, as their `/queue` counts them.
+async fn queued_posts(world: &World, population: &Population) -> anyhow::Result<usize> {
+    let mut queued = 0;
+    for (i, chat) in population.chats.iter().enumerate() {
+        let owner = &population.users[population.members[i][0]];
+        let actor = world
+            .actor(
+                &format!("telegram:{}", chat.id),
+                &format!("telegram:{}", owner.id),
+            )
+            .await?;
+        queued += world.app().queue(actor.chat).await?.len();
+    }
+    Ok(queued)
+}
+
 fn latencies_ms(pairs: &[&UpdateReply]) -> Vec<f64> {
     let mut ms: Vec<f64> = pairs
         .iter()
@@ -724,36 +697,8 @@ fn report_latency(
 /// Runs the bench; true when every check passed (the targets are reported, not enforced).
 pub async fn telegram(bench: TelegramBench) -> anyhow::Result<bool> {
     let chats = bench.chats.max(2);
-    let dir = tempfile::tempdir().context("cannot create a temp dir")?;
     let tg = SimThread::start().await?;
     let sim = tg.sim.clone();
-    // X is on (posts need a linked account of an enabled platform) but never called: the
-    // posts are due hours ahead.
-    let (_x, x_server) = simx::start(SimXConfig::public("bench")).await?;
-    let (x_url, tg_url) = (x_server.url().to_string(), tg.url.to_string());
-    let app = Arc::new(
-        app_with(
-            dir.path(),
-            &[
-                ("AUTOPOST_LISTEN", "127.0.0.1:0"),
-                ("AUTOPOST_X_CLIENT_ID", "bench"),
-                ("AUTOPOST_X_API_URL", x_url.as_str()),
-                ("AUTOPOST_TELEGRAM_TOKEN", TOKEN),
-                ("AUTOPOST_TELEGRAM_API_URL", tg_url.as_str()),
-            ],
-        )
-        .await?,
-    );
-    let population = Arc::new(Population::new(chats));
-    print_line(&format!(
-        "linking an X account to each of {} chats ({} groups of {GROUP_SIZE}, {} private; {} people)...",
-        population.chats.len(),
-        population.chats.iter().filter(|c| c.id < 0).count(),
-        population.chats.iter().filter(|c| c.id > 0).count(),
-        population.users.len()
-    ));
-    link_accounts(&app, &population).await?;
-
     // The app as `autopost run` starts it (web server, scheduler, token upkeep, the bot),
     // except for the per-person allowance: the load comes from a few thousand people at
     // many commands per second each, which the production allowance (10 at once, then one
@@ -765,18 +710,35 @@ pub async fn telegram(bench: TelegramBench) -> anyhow::Result<bool> {
         },
         ..Options::default()
     };
+    let (counter, taken) = std::sync::mpsc::channel();
+    // X is on (posts need a linked account of an enabled platform) but never called: the
+    // posts are due hours ahead. Telegram is the simulated Bot API on its own thread.
+    let mut world = World::builder()
+        .x()
+        .var("AUTOPOST_TELEGRAM_TOKEN", TOKEN)
+        .var("AUTOPOST_TELEGRAM_API_URL", tg.url.as_str())
+        .var("AUTOPOST_LOG", "warn")
+        .front_end(move |app| {
+            let bot = TelegramFrontEnd::new(app, options)?;
+            let _ = counter.send(bot.taken_updates());
+            Some(bot)
+        })
+        .open()
+        .await?;
+    let population = Arc::new(Population::new(chats));
+    print_line(&format!(
+        "linking an X account to each of {} chats ({} groups of {GROUP_SIZE}, {} private; {} people)...",
+        population.chats.len(),
+        population.chats.iter().filter(|c| c.id < 0).count(),
+        population.chats.iter().filter(|c| c.id > 0).count(),
+        population.users.len()
+    ));
+    link_accounts(&world, &population).await?;
     print_line(
         "the app runs as `autopost run` starts it, but for the per-person command allowance (raised so that no command is refused)",
     );
-    let bot = TelegramFrontEnd::new(app.clone(), options)
-        .context("the Telegram bot is not configured")?;
-    let listener = app.bind().await?;
-    let (stop, mut stopped) = watch::channel(false);
-    let shutdown = async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    };
-    let front_ends: Vec<Box<dyn FrontEnd>> = vec![Box::new(bot)];
-    let served = tokio::spawn(app.clone().serve(listener, shutdown, front_ends));
+    world.serve()?;
+    let taken = taken.recv().context("the Telegram bot did not start")?;
 
     let mut problems = Vec::new();
     let mut total = 0;
@@ -845,8 +807,15 @@ pub async fn telegram(bench: TelegramBench) -> anyhow::Result<bool> {
             "latency: not every update was answered within {DRAIN_LIMIT:?} of the last push"
         ));
     }
-    // A duplicate answer would arrive after the count was reached: give it a moment.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every update done with: a duplicate answer would have been sent by now.
+    let mut done = taken.clone();
+    let all = u64::try_from(total).unwrap_or(u64::MAX);
+    if tokio::time::timeout(DRAIN_LIMIT, done.wait_for(|taken| *taken >= all))
+        .await
+        .is_err()
+    {
+        problems.push("the bot did not finish every update it took".to_owned());
+    }
 
     let (pairs, found) = check_replies(&sim, &burst, &steady);
     problems.extend(found);
@@ -855,8 +824,8 @@ pub async fn telegram(bench: TelegramBench) -> anyhow::Result<bool> {
         .chain(&steady)
         .filter(|p| p.kind == Kind::Post)
         .count();
-    let queued = app.store().count_targets(TargetState::Queued).await?;
-    if queued != post_commands as u64 {
+    let queued = queued_posts(&world, &population).await?;
+    if queued != post_commands {
         problems.push(format!(
             "{queued} posts queued in the database for {post_commands} post commands"
         ));
@@ -888,14 +857,12 @@ pub async fn telegram(bench: TelegramBench) -> anyhow::Result<bool> {
         burst.len() + steady.len()
     ));
 
-    let _ = stop.send(true);
-    match tokio::time::timeout(Duration::from_secs(10), served).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => problems.push(format!("the app stopped with an error: {e}")),
-        Ok(Err(e)) => problems.push(format!("the app task failed: {e}")),
-        Err(_) => problems.push("the app did not stop within 10 s".to_owned()),
+    if let Err(e) = world.shutdown().await {
+        problems.push(format!(
+            "the app did not stop cleanly: {}",
+            autopost::telemetry::chain(&e)
+        ));
     }
-    drop(x_server);
     tg.stop();
     for problem in &problems {
         print_line(&format!("FAIL: {problem}"));

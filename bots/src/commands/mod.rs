@@ -10,6 +10,8 @@ mod reply;
 mod runner;
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+mod tests;
 mod verbs;
 
 pub use notify::{Courier, Undelivered, deliver as deliver_notifications};

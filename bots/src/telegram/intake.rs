@@ -221,7 +221,12 @@ impl Inner {
                 let quiet = inner.options.album_quiet;
                 let mut wait = quiet;
                 let parts = loop {
-                    tokio::time::sleep(wait).await;
+                    let mut flushed = inner.albums_flushed.subscribe();
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        // Handed on at shutdown: the album is gone from the map.
+                        _ = flushed.wait_for(|flushed| *flushed) => {}
+                    }
                     let mut albums = inner.albums.lock().unwrap_or_else(PoisonError::into_inner);
                     let Some(album) = albums.get(&group) else {
                         return;
@@ -264,6 +269,7 @@ impl Inner {
                 tracing::warn!(error = %autopost::telemetry::chain(&e), "album not handled");
             }
         }
+        self.albums_flushed.send_replace(true);
         let timers = std::mem::take(
             &mut *self
                 .album_timers

@@ -200,6 +200,9 @@ struct Inner {
     albums: Mutex<HashMap<String, Album>>,
     /// The tasks that hand albums on once complete, awaited at shutdown.
     album_timers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Turns true at shutdown, once the albums still gathering were handed on: their timers
+    /// stop waiting for a quiet time that no longer matters.
+    albums_flushed: watch::Sender<bool>,
 }
 
 /// Parts of an album seen so far.
@@ -364,6 +367,7 @@ impl TelegramBot {
                 options,
                 albums: Mutex::new(HashMap::new()),
                 album_timers: Mutex::new(Vec::new()),
+                albums_flushed: watch::Sender::new(false),
             }),
         })
     }

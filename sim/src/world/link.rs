@@ -3,6 +3,7 @@
 
 use autopost::crypto::Secret;
 use autopost::domain::{AccountId, ChatKind, ChatPlatform, GrantId, OAuthProvider, Provider};
+use autopost::front_end::{Person, Place};
 use autopost::posting::Actor;
 use autopost::store::{LinkedAccount, NewGrant, NewLinkedAccount, StoreError};
 use chrono::{DateTime, Utc};
@@ -45,17 +46,18 @@ impl World {
         } else {
             ChatKind::Group
         };
-        let store = self.store().await?;
-        let now = Utc::now();
-        let user = store.upsert_user(user_platform, user_id, None, now).await?;
-        let chat = store
-            .upsert_chat(chat_platform, chat_id, kind, None, now)
-            .await?;
-        Ok(Actor {
-            user: user.id,
-            chat: chat.id,
-            is_admin: false,
-        })
+        let person = Person {
+            platform: user_platform,
+            id: user_id,
+            name: None,
+        };
+        let place = Place {
+            platform: chat_platform,
+            id: chat_id,
+            kind,
+            title: None,
+        };
+        Ok(self.app().actor(person, place, None, Utc::now()).await?)
     }
 
     /// Links the simulated X's consenting user to `chat` through the real round trip:

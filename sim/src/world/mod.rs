@@ -123,6 +123,9 @@ pub enum WorldError {
     /// The database answered with an error.
     #[error("the world's database failed")]
     Store(#[from] StoreError),
+    /// The app could not record a person or chat.
+    #[error("autopost could not record a person or chat")]
+    FrontEnd(#[from] autopost::front_end::FrontEndError),
     /// Something awaited did not happen in time.
     #[error("gave up after {waited:?} waiting for {what}")]
     Stalled {

@@ -1,0 +1,368 @@
+//! The command layer on a running app in a world with a simulated X: who may do what, what
+//! each answer says, what changes and what does not, and an answer for every failure.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use autopost::domain::{ChatKind, ChatPlatform};
+use autopost::front_end::{AdminRights, Person, Place};
+use autopost::posting::Draft;
+use autopost::throttle::Allowance;
+use autopost_sim::World;
+use autopost_sim::world::X_CLIENT_ID;
+use autopost_sim::x::{SimXConfig, SimXUser};
+use chrono::Utc;
+
+use super::*;
+
+/// The group every test talks in.
+const GROUP: &str = "-5";
+
+/// A group whose members are `1` (alice, who linked the team's X account `@team`), `2` (bob)
+/// and `3` (an admin), with commands run through `commands`.
+struct Team {
+    world: World,
+    commands: Commands,
+}
+
+async fn team() -> Team {
+    team_allowing(Allowance::default()).await
+}
+
+async fn team_allowing(allowance: Allowance) -> Team {
+    let mut x = SimXConfig::public(X_CLIENT_ID);
+    x.user = SimXUser::new("2244994945", "team");
+    let world = World::builder().x_with(x).start().await.unwrap();
+    world
+        .link_x(&format!("telegram:{GROUP}"), "telegram:1")
+        .await
+        .unwrap();
+    let commands = Commands::new(world.app().clone(), allowance);
+    Team { world, commands }
+}
+
+/// How a test answers the question of admin rights, counting how often it was asked.
+#[derive(Default)]
+struct Rights {
+    admin: bool,
+    asked: AtomicUsize,
+}
+
+impl Rights {
+    fn member() -> Self {
+        Self::default()
+    }
+
+    fn admin() -> Self {
+        Self {
+            admin: true,
+            ..Self::default()
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl AdminRights for Rights {
+    async fn is_admin(&self) -> bool {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        self.admin
+    }
+}
+
+fn person(id: &str) -> Person<'_> {
+    Person {
+        platform: ChatPlatform::Telegram,
+        id,
+        name: Some(id),
+    }
+}
+
+fn group() -> Place<'static> {
+    Place {
+        platform: ChatPlatform::Telegram,
+        id: GROUP,
+        kind: ChatKind::Group,
+        title: Some("team"),
+    }
+}
+
+const IN_GROUP: ParseContext<'static> = ParseContext {
+    bot_username: Some("autopost_bot"),
+    is_private: false,
+};
+
+impl Team {
+    /// What `who` is answered for `text` in the group; `None` when it is not for autopost.
+    async fn say(&self, who: &str, text: &str, rights: &Rights) -> Option<Reply> {
+        let command = match parse(text, IN_GROUP) {
+            Ok(None) => return None,
+            Ok(Some(command)) => Ok(command),
+            Err(e) => Err(e),
+        };
+        let incoming = Incoming {
+            person: person(who),
+            place: group(),
+            command,
+            images: Vec::new(),
+        };
+        Some(self.commands.on_message(incoming, rights).await)
+    }
+
+    async fn html(&self, who: &str, text: &str) -> String {
+        self.say(who, text, &Rights::member())
+            .await
+            .unwrap()
+            .to_telegram_html()
+    }
+
+    async fn press(&self, who: &str, data: &str, rights: &Rights) -> Option<Reply> {
+        self.commands
+            .on_button(person(who), group(), data, rights)
+            .await
+    }
+
+    async fn queued(&self) -> usize {
+        let actor = self
+            .world
+            .actor(&format!("telegram:{GROUP}"), "telegram:1")
+            .await
+            .unwrap();
+        self.world.app().queue(actor.chat).await.unwrap().len()
+    }
+}
+
+#[tokio::test]
+async fn a_post_is_confirmed_with_its_id_targets_and_buttons_and_queued() {
+    let t = team().await;
+    let reply = t
+        .say("1", "/post in 2h | hello team", &Rights::member())
+        .await
+        .unwrap();
+    let html = reply.to_telegram_html();
+    assert!(html.contains("@team"), "{html}");
+    assert!(html.contains("10/280"), "{html}");
+    assert_eq!(reply.buttons.len(), 2);
+    assert_eq!(t.queued().await, 1);
+    assert!(
+        html.contains("privacy"),
+        "first use shows the policy notice: {html}"
+    );
+    let again = t.html("1", "/queue").await;
+    assert!(
+        !again.contains("accept"),
+        "the notice is shown once: {again}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_helpful_reply_and_queues_nothing() {
+    let t = team().await;
+    let past = t.html("1", "/post yesterday 9am | hi").await;
+    assert!(past.contains("passed"), "{past}");
+    let long = t
+        .html("1", &format!("/post in 1h | {}", "a".repeat(300)))
+        .await;
+    assert!(long.contains("280"), "{long}");
+    let no_bar = t.html("1", "/post tomorrow 9am hello").await;
+    assert!(no_bar.contains('|'), "{no_bar}");
+    assert!(
+        t.say("1", "just chatting", &Rights::member())
+            .await
+            .is_none(),
+        "plain group talk is ignored"
+    );
+    assert_eq!(t.queued().await, 0);
+}
+
+#[tokio::test]
+async fn admin_rights_are_asked_only_for_verbs_that_need_them() {
+    let t = team().await;
+    let rights = Rights::member();
+    t.say("2", "/queue", &rights).await.unwrap();
+    t.say("2", "/post tomorrow 9am | mine", &rights)
+        .await
+        .unwrap();
+    t.say("2", "/cancel abc", &rights).await.unwrap();
+    assert_eq!(rights.asked.load(Ordering::SeqCst), 0);
+    t.say("2", "/cancel 999", &rights).await.unwrap();
+    assert_eq!(rights.asked.load(Ordering::SeqCst), 1);
+    let refused = t.say("2", "/connect x", &rights).await.unwrap();
+    assert!(refused.refused);
+    assert!(
+        refused
+            .to_telegram_html()
+            .contains("Only a group administrator can link accounts to this group"),
+        "{}",
+        refused.to_telegram_html()
+    );
+    let allowed = t.say("3", "/connect x", &Rights::admin()).await.unwrap();
+    assert!(allowed.private && !allowed.refused);
+}
+
+#[tokio::test]
+async fn a_member_cannot_cancel_anothers_post_but_an_admin_can_with_the_button() {
+    let t = team().await;
+    let alice = t
+        .world
+        .actor(&format!("telegram:{GROUP}"), "telegram:1")
+        .await
+        .unwrap();
+    let accepted = t
+        .world
+        .app()
+        .create_post(
+            &alice,
+            Draft {
+                when: "tomorrow 9am".into(),
+                text: "mine".into(),
+                ..Draft::default()
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let id = accepted.post;
+    let refused = t.html("2", &format!("/cancel {id}")).await;
+    assert!(refused.contains("chat admin"), "{refused}");
+    assert_eq!(t.queued().await, 1);
+    let data = ButtonAction::Cancel(id).callback_data();
+    let forged = t.press("2", &data, &Rights::member()).await.unwrap();
+    assert!(forged.refused, "the button is checked again");
+    assert_eq!(t.queued().await, 1);
+    let done = t.press("3", &data, &Rights::admin()).await.unwrap();
+    assert!(!done.refused && done.to_telegram_html().contains("Cancelled"));
+    assert_eq!(t.queued().await, 0);
+    assert!(
+        t.press("3", "not ours", &Rights::admin()).await.is_none(),
+        "data that is not ours"
+    );
+}
+
+#[tokio::test]
+async fn a_flood_from_one_person_is_refused_and_others_still_served() {
+    let t = team_allowing(Allowance {
+        burst: 2,
+        per_second: 0.001,
+    })
+    .await;
+    for _ in 0..2 {
+        t.html("2", "/queue").await;
+    }
+    let refused = t.html("2", "/queue").await;
+    assert!(refused.contains("faster"), "{refused}");
+    let served = t.html("1", "/queue").await;
+    assert!(!served.contains("faster"), "{served}");
+}
+
+#[tokio::test]
+async fn deleteme_asks_first_and_the_confirmation_erases_the_presser() {
+    let t = team().await;
+    let ask = t.say("2", "/deleteme", &Rights::member()).await.unwrap();
+    assert!(ask.private);
+    assert_eq!(ask.buttons[0].action, ButtonAction::ConfirmDelete);
+    let bob_before = t.world.app().export_user(bob(&t).await, Utc::now()).await;
+    assert!(bob_before.is_ok(), "nothing erased before the press");
+    let data = ButtonAction::ConfirmDelete.callback_data();
+    let rights = Rights::member();
+    let done = t.press("2", &data, &rights).await.unwrap();
+    assert!(done.private && done.to_telegram_html().contains("erased"));
+    assert_eq!(
+        rights.asked.load(Ordering::SeqCst),
+        0,
+        "erasing oneself needs no rights"
+    );
+    let export = t.world.app().export_user(bob(&t).await, Utc::now()).await;
+    let json = String::from_utf8(export.unwrap()).unwrap();
+    assert!(
+        !json.contains("\"display_name\": \"2\""),
+        "bob came back as a new person only: {json}"
+    );
+    let alice = t.html("1", "/accounts").await;
+    assert!(
+        alice.contains("@team"),
+        "alice and her account stay: {alice}"
+    );
+}
+
+/// Bob's user id, recording him if he is new.
+async fn bob(t: &Team) -> autopost::domain::UserId {
+    t.world
+        .actor(&format!("telegram:{GROUP}"), "telegram:2")
+        .await
+        .unwrap()
+        .user
+}
+
+#[tokio::test]
+async fn timezone_export_and_accounts_answer() {
+    let t = team().await;
+    let set = t.html("1", "/timezone Europe/Berlin").await;
+    assert!(set.contains("Europe/Berlin"), "{set}");
+    let shown = t.html("1", "/timezone").await;
+    assert!(
+        shown.contains("Your time zone is <b>Europe/Berlin"),
+        "{shown}"
+    );
+    let export = t.say("1", "/export", &Rights::member()).await.unwrap();
+    assert!(export.private);
+    let file = export.file.unwrap();
+    assert!(
+        String::from_utf8(file.bytes)
+            .unwrap()
+            .contains("Europe/Berlin")
+    );
+    let accounts = t.html("1", "/accounts").await;
+    assert!(accounts.contains("@team"), "{accounts}");
+    let nope = t.html("1", "/disconnect @nobody").await;
+    assert!(nope.contains("/accounts"), "{nope}");
+}
+
+/// Log lines, captured for one test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_internal_failure_is_answered_with_a_reference_the_log_keeps_with_its_cause() {
+    let t = team().await;
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber =
+        autopost::telemetry::subscriber("error", autopost::config::LogFormat::Text, move || {
+            writer.clone()
+        })
+        .unwrap();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    // The database goes away under the running app.
+    t.world.app().close().await;
+    let reply = t.say("1", "/queue", &Rights::member()).await.unwrap();
+    assert!(reply.refused);
+    let html = reply.to_telegram_html();
+    assert!(html.contains("Something went wrong"), "{html}");
+    let reference = html
+        .split("<code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(reference.len(), 6, "{html}");
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = logged
+        .lines()
+        .find(|line| line.contains(&reference))
+        .unwrap_or_else(|| panic!("no log line with ref {reference}: {logged}"));
+    assert!(
+        line.contains("database failed") && line.contains(": "),
+        "the line carries the error's chain: {line}"
+    );
+}
