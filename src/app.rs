@@ -241,7 +241,7 @@ impl App {
     /// person to their chat: `/connect` from chat.
     pub async fn start_link(
         &self,
-        actor: &crate::posting::Actor,
+        actor: &crate::domain::Actor,
         provider: OAuthProvider,
         now: DateTime<Utc>,
     ) -> Result<url::Url, OAuthError> {

@@ -176,6 +176,17 @@ pub struct UnknownName {
     pub name: String,
 }
 
+/// Who is acting, where, and whether they administer that chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    /// The person.
+    pub user: UserId,
+    /// The chat (the queue).
+    pub chat: ChatId,
+    /// Chat administrators may change anyone's posts.
+    pub is_admin: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -348,7 +348,6 @@ fn byte_len(bytes: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
 
     use image::codecs::gif::GifEncoder;
     use image::codecs::png::PngEncoder;
@@ -466,14 +465,9 @@ mod tests {
         ];
         for &(width, height, bit_depth, color_type) in cases {
             let bytes = png_declaring(width, height, bit_depth, color_type);
-            let started = Instant::now();
-            let result = prepare(&bytes);
-            // Expanding 100000 × 100000 would need 30 GB; refusing must take no real time.
-            assert!(
-                started.elapsed() < Duration::from_secs(2),
-                "{width}x{height}"
-            );
-            match result {
+            // Expanding 100000 × 100000 would need 30 GB: the header's own numbers refuse it,
+            // which only the check before decoding reports as too many pixels.
+            match prepare(&bytes) {
                 Err(ImageError::TooManyPixels {
                     width: w,
                     height: h,

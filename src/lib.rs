@@ -1,5 +1,52 @@
 //! autopost core: everything the chat front ends and the binary share.
+//!
+//! # Layout
+//!
+//! Dependencies point down this list, never up:
+//!
+//! 1. `app` opens everything from a [`config::Config`] and serves (web server, scheduler,
+//!    token upkeep, the front ends handed in). The calls a front end makes are `impl App`
+//!    blocks next to the rules they keep: [`posting`] (create, edit, cancel, queue,
+//!    history), [`privacy`] (export, erase, disconnect), [`people`] (time zone, policy
+//!    notice) and [`chats`] (who is acting, updates seen before, notifications to
+//!    deliver, chats that moved); [`front_end`] holds the types of that contract. `doctor` checks an installation without changing it.
+//! 2. `web` (axum routes: health, OAuth callbacks, media links, privacy page; front ends
+//!    merge their own routes in), `scheduler` (claims due targets, publishes, retries,
+//!    reconciles; `scheduler::decision` is the pure verdict on each answer), `tokens`
+//!    (refresh and reconnection) and `oauth` (linking accounts).
+//! 3. `rules` and `images` (what each network accepts), `media` (stored images and signed
+//!    links), `platforms` (HTTP clients of X, Facebook Pages and Instagram behind one trait;
+//!    they know no chats and no store).
+//! 4. `store`: the only SQL. Typed functions over SQLite, one file per group of tables;
+//!    secrets are sealed here and nowhere else; a multi-row change is one transaction
+//!    inside one store function, and transactions never leave it.
+//! 5. Leaves: `timeparse` and `recurrence` (pure time), `domain` (ids and names), `crypto`
+//!    (`Secret`, the master key, sealing), `config`, `telemetry`, `throttle`, `output`.
+//!
+//! # Rules a reader needs
+//!
+//! - Only `store` runs SQL; only `config` reads the environment; only `output` writes to
+//!   stdout.
+//! - A credential is a [`crypto::Secret`] from the moment it is parsed; `expose()` is called
+//!   only where a header, URL or cipher input is built, and URLs carrying tokens never reach
+//!   an error or a log line.
+//! - Each layer has one `thiserror` enum; a logged error carries its whole chain
+//!   ([`telemetry::chain`]). No `anyhow` under `src/`.
+//! - Chat front ends (the `autopost-bots` crate) only translate: they never touch the store,
+//!   tokens or rules, and reach the core through the calls above.
+//!
+//! # Where new things plug in
+//!
+//! - A social network: a client in `platforms/` implementing `platforms::Platform` (publish,
+//!   refresh, revoke, limits, rate limit, find recent posts), built in
+//!   `Platforms::from_config`; its OAuth in `oauth`; its limits in `rules`.
+//! - A chat platform: a module of the bots crate that implements [`front_end::FrontEnd`]
+//!   (its routes and its task) and [`front_end::AdminRights`], and hands parsed commands to
+//!   the shared command layer; nothing in this crate changes.
+//! - Tests and demos: `autopost_sim::World` runs this app against simulated platforms.
 
+// The chat-neutral calls of front ends: actors, updates seen, notifications, chat moves.
+pub mod chats;
 // Configuration read once from defaults, autopost.toml and AUTOPOST_* variables.
 pub mod config;
 // Domain nouns every layer shares: ids, providers, chat platforms.
@@ -8,7 +55,7 @@ pub mod domain;
 pub mod doctor;
 // Secrets, the master key, and sealing tokens at rest with AES-256-GCM.
 pub mod crypto;
-// What a chat front end is to the app: its routes and its task.
+// The contract with chat front ends: their routes and task, and the chat-neutral calls.
 pub mod front_end;
 // Images people send: real format sniffed, bombs refused, JPEG re-encoding to a byte budget.
 pub mod images;
@@ -42,7 +89,8 @@ pub mod tokens;
 pub mod throttle;
 // English time phrases into UTC instants or recurrence rules.
 pub mod timeparse;
-// The embedded web server: health, and later OAuth callbacks, media and webhooks.
+// The embedded web server: health, OAuth callbacks, media links, the privacy page, and the
+// routes front ends bring.
 pub mod web;
-// The App: built from Config, owns the store and the key; what the binary and bots call.
+// The App: built from Config, owns the store and the key; opens, serves and closes.
 pub mod app;

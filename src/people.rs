@@ -5,8 +5,8 @@
 use chrono_tz::Tz;
 
 use crate::app::App;
+use crate::domain::Actor;
 use crate::front_end::FrontEndError;
-use crate::posting::Actor;
 
 /// Which notice a person is due before their answer: the policy, the first time they use
 /// autopost, or its newer version after the operator raised `AUTOPOST_POLICY_VERSION`.

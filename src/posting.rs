@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::app::App;
-use crate::domain::{AccountId, AccountState, ChatId, PostId, UserId};
+use crate::domain::{AccountId, AccountState, Actor, ChatId, PostId};
 use crate::images::{self, ImageError, PreparedImage};
 use crate::media::MediaError;
 use crate::oauth::provider_label;
@@ -17,17 +17,6 @@ use crate::store::{NewMedia, NewPost, StoreError};
 // What the posting calls return, named here so that front ends need not know the store.
 pub use crate::store::{Cancelled, HistoryEntry, LinkedAccount};
 use crate::timeparse::{self, TimeError, When};
-
-/// Who is acting, where, and whether they administer that chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Actor {
-    /// The person.
-    pub user: UserId,
-    /// The chat (the queue).
-    pub chat: ChatId,
-    /// Chat administrators may change anyone's posts.
-    pub is_admin: bool,
-}
 
 /// A post as written in a chat.
 #[derive(Debug, Clone, Default)]

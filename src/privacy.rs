@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::app::App;
+use crate::domain::Actor;
 use crate::domain::{AccountId, GrantId, OAuthProvider, Provider, UserId};
-use crate::posting::Actor;
 use crate::store::{AuditKind, StoreError};
 
 /// Why a privacy request could not be completed.

@@ -5,9 +5,9 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use autopost::domain::Actor;
 use autopost::domain::{AccountId, TargetState};
 use autopost::output::print_line;
-use autopost::posting::Actor;
 use autopost::store::{NewPost, StoreError};
 use chrono::{DateTime, Utc};
 

@@ -1,8 +1,9 @@
 //! The posting API the bots call: rules checked per target when a post is accepted, nothing
 //! stored on refusal, team rules for changing posts, and the post reaching the platforms.
 
+use autopost::domain::Actor;
 use autopost::domain::{Provider, TargetState};
-use autopost::posting::{Actor, Draft, PostingError};
+use autopost::posting::{Draft, PostingError};
 use autopost_sim::World;
 use autopost_sim::meta::{SimMetaConfig, SimPage};
 use bytes::Bytes;

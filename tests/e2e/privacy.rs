@@ -1,8 +1,9 @@
 //! The privacy promises: export holds everything and no secret; deletion revokes at the
 //! platforms, erases rows at once and removes images; disconnect revokes once unused.
 
+use autopost::domain::Actor;
 use autopost::domain::{AccountState, ChatPlatform};
-use autopost::posting::{Actor, Draft};
+use autopost::posting::Draft;
 use autopost::privacy::PrivacyError;
 use autopost::store::AuditKind;
 use autopost_sim::World;

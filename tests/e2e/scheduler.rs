@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use autopost::domain::Actor;
 use autopost::domain::{AccountId, PostId, TargetState};
-use autopost::posting::Actor;
 use autopost::scheduler::{Outcome, Scheduler, SchedulerConfig};
 use autopost::store::{NewPost, NotificationKind, Store};
 use autopost_sim::World;

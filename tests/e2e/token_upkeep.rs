@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use autopost::crypto::Secret;
+use autopost::domain::Actor;
 use autopost::domain::{AccountState, GrantId, OAuthProvider, Provider};
-use autopost::posting::Actor;
 use autopost::store::{NewGrant, NewLinkedAccount, NotificationKind, Store};
 use autopost::tokens::{RefreshOutcome, TokenKeeper};
 use autopost_sim::World;

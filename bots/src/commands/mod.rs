@@ -4,6 +4,8 @@
 //! table of [`verbs`]: the parser, `/help`, Telegram's menu and Discord's command definitions
 //! all come from it.
 
+mod args;
+mod context;
 mod notify;
 mod parse;
 mod reply;
@@ -14,11 +16,13 @@ mod testing;
 mod tests;
 mod verbs;
 
+pub use args::{ParseError, PostForm};
+pub use context::internal;
 pub use notify::{Courier, Undelivered, deliver as deliver_notifications};
-pub use parse::{ParseContext, ParseError, PostForm, parse};
+pub use parse::{ParseContext, parse};
 pub use reply::{
     Block, Button, ButtonAction, CALLBACK_DATA_LIMIT, DISCORD_TEXT_LIMIT, Reply, ReplyFile, Span,
     TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT,
 };
-pub use runner::{Commands, Incoming, internal};
+pub use runner::{Commands, Incoming};
 pub use verbs::{Arg, ArgKind, Command, ConnectTarget, VERBS, Verb, Who};

@@ -7,14 +7,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use autopost::app::App;
+use autopost::domain::Actor;
 use autopost::front_end::{AdminRights, Person, Place};
 use autopost::people::PolicyNotice;
-use autopost::posting::{Actor, PostingError};
 use autopost::throttle::{Allowance, Throttle};
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
-use super::parse::ParseError;
+use super::args::ParseError;
+use super::context::{Context, internal};
 use super::reply::{Block, ButtonAction, Reply, Span};
 use super::verbs::{self, Command, Who};
 
@@ -30,13 +31,6 @@ pub struct Incoming<'a> {
     pub command: Result<Command, ParseError>,
     /// The images sent with it, fetched only for verbs that take them.
     pub images: Vec<Bytes>,
-}
-
-/// What a verb runs with.
-pub(crate) struct Context<'a> {
-    pub(crate) app: &'a App,
-    pub(crate) actor: &'a Actor,
-    pub(crate) now: DateTime<Utc>,
 }
 
 /// The chat-neutral command layer one front end runs its messages and button presses
@@ -187,49 +181,5 @@ async fn run(ctx: &Context<'_>, command: Command, images: Vec<Bytes>) -> Reply {
         Command::TimeZone { zone } => verbs::timezone::run(ctx, zone).await,
         Command::Export => verbs::export::run(ctx).await,
         Command::DeleteMe => verbs::deleteme::run(),
-    }
-}
-
-/// A user error is shown as is; anything else is an internal fault.
-pub(crate) fn posting_error(error: &PostingError) -> Reply {
-    if error.is_user_error() {
-        Reply::error(&error.to_string())
-    } else {
-        internal(error)
-    }
-}
-
-/// An internal fault: logged with its whole chain under a short random reference, which is
-/// all the person sees, so that an operator can find the cause from their screenshot.
-pub fn internal(error: &(dyn std::error::Error + 'static)) -> Reply {
-    let reference = reference();
-    tracing::error!(reference = %reference, error = %autopost::telemetry::chain(error), "command failed");
-    Reply::internal_error(&reference)
-}
-
-/// Six hex digits that tell one incident's log line from the others. Not a secret: std's
-/// randomly keyed hasher is random enough, and needs no dependency.
-fn reference() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    format!("{:06x}", hasher.finish() >> 40)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references_are_six_hex_digits_and_differ() {
-        let first = reference();
-        assert_eq!(first.len(), 6);
-        assert!(first.bytes().all(|b| b.is_ascii_hexdigit()));
-        let distinct: std::collections::HashSet<String> = (0..50).map(|_| reference()).collect();
-        assert!(distinct.len() > 45, "{distinct:?}");
     }
 }

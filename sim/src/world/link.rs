@@ -2,9 +2,9 @@
 //! a test needs an exact token or expiry (or a bench needs thousands), seeded in the store.
 
 use autopost::crypto::Secret;
+use autopost::domain::Actor;
 use autopost::domain::{AccountId, ChatKind, ChatPlatform, GrantId, OAuthProvider, Provider};
 use autopost::front_end::{Person, Place};
-use autopost::posting::Actor;
 use autopost::store::{LinkedAccount, NewGrant, NewLinkedAccount, StoreError};
 use chrono::{DateTime, Utc};
 

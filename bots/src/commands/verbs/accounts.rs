@@ -4,9 +4,9 @@ use autopost::domain::AccountState;
 use autopost::posting::LinkedAccount;
 
 use super::{Command, Verb, Who};
-use crate::commands::parse::ParseError;
+use crate::commands::args::ParseError;
+use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::{Reply, account_name, bold, code, plain};
-use crate::commands::runner::{Context, posting_error};
 
 /// `/accounts`.
 pub const VERB: Verb = Verb {

@@ -5,9 +5,9 @@ use autopost::domain::PostId;
 use autopost::posting::Cancelled;
 
 use super::{Arg, ArgKind, Command, Verb, Who};
-use crate::commands::parse::{ParseError, only_post_id};
+use crate::commands::args::{ParseError, only_post_id};
+use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::{Reply, code, plain, plural};
-use crate::commands::runner::{Context, posting_error};
 
 /// `/cancel`.
 pub const VERB: Verb = Verb {

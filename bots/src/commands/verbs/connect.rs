@@ -7,9 +7,9 @@ use autopost::oauth::OAuthError;
 use url::Url;
 
 use super::{Arg, ArgKind, Command, Verb, Who};
-use crate::commands::parse::ParseError;
+use crate::commands::args::ParseError;
+use crate::commands::context::{Context, internal};
 use crate::commands::reply::{Reply, Span, plain};
-use crate::commands::runner::{Context, internal};
 
 /// `/connect`.
 pub const VERB: Verb = Verb {

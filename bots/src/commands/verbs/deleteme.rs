@@ -2,9 +2,9 @@
 //! platforms, once they press the confirmation button (which erases only the presser).
 
 use super::{Command, Verb, Who};
-use crate::commands::parse::ParseError;
+use crate::commands::args::ParseError;
+use crate::commands::context::{Context, internal};
 use crate::commands::reply::{Button, ButtonAction, Reply, bold, plain};
-use crate::commands::runner::{Context, internal};
 
 /// `/deleteme`.
 pub const VERB: Verb = Verb {

@@ -4,9 +4,9 @@
 use autopost::privacy::PrivacyError;
 
 use super::{Arg, ArgKind, Command, Verb, Who};
-use crate::commands::parse::ParseError;
+use crate::commands::args::ParseError;
+use crate::commands::context::{Context, internal, posting_error};
 use crate::commands::reply::{Reply, plain};
-use crate::commands::runner::{Context, internal, posting_error};
 
 /// `/disconnect`.
 pub const VERB: Verb = Verb {

@@ -5,9 +5,9 @@ use autopost::domain::PostId;
 use autopost::posting::Accepted;
 
 use super::{Arg, ArgKind, Command, Verb, Who};
-use crate::commands::parse::{ParseError, PostForm, post_id, split_when_text};
+use crate::commands::args::{ParseError, PostForm, post_id, split_when_text};
+use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::Reply;
-use crate::commands::runner::{Context, posting_error};
 
 /// `/edit`.
 pub const VERB: Verb = Verb {

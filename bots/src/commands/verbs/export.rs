@@ -2,9 +2,9 @@
 //! (no tokens or keys).
 
 use super::{Command, Verb, Who};
-use crate::commands::parse::ParseError;
+use crate::commands::args::ParseError;
+use crate::commands::context::{Context, internal};
 use crate::commands::reply::{Reply, ReplyFile, plain};
-use crate::commands::runner::{Context, internal};
 
 /// `/export`.
 pub const VERB: Verb = Verb {

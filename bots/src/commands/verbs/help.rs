@@ -4,9 +4,9 @@
 use url::Url;
 
 use super::{Command, VERBS, Verb, Who};
-use crate::commands::parse::ParseError;
+use crate::commands::args::ParseError;
+use crate::commands::context::Context;
 use crate::commands::reply::{Reply, Span, bold, code, marked, plain};
-use crate::commands::runner::Context;
 
 /// `/help`.
 pub const VERB: Verb = Verb {

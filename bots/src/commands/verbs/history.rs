@@ -5,11 +5,11 @@ use autopost::posting::HistoryEntry;
 use chrono_tz::Tz;
 
 use super::{Command, Verb, Who};
-use crate::commands::parse::ParseError;
+use crate::commands::args::ParseError;
+use crate::commands::context::{Context, internal, posting_error};
 use crate::commands::reply::{
     Reply, Span, account_name, bold, code, first_words, local_time, plain,
 };
-use crate::commands::runner::{Context, internal, posting_error};
 
 /// `/history`.
 pub const VERB: Verb = Verb {

@@ -22,7 +22,7 @@ pub mod timezone;
 use autopost::domain::PostId;
 use chrono_tz::Tz;
 
-use super::parse::ParseError;
+use super::args::ParseError;
 
 pub use connect::ConnectTarget;
 

@@ -6,11 +6,11 @@ use autopost::posting::{Accepted, Draft};
 use bytes::Bytes;
 
 use super::{Arg, ArgKind, Command, Verb, Who};
-use crate::commands::parse::{ParseError, PostForm, split_when_text};
+use crate::commands::args::{ParseError, PostForm, split_when_text};
+use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::{
     Button, ButtonAction, Reply, account_name, bold, both_zones, code, plain,
 };
-use crate::commands::runner::{Context, posting_error};
 
 /// `/post`.
 pub const VERB: Verb = Verb {

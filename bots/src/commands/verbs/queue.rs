@@ -5,9 +5,9 @@ use autopost::posting::QueuedPost;
 use chrono_tz::Tz;
 
 use super::{Command, Verb, Who};
-use crate::commands::parse::ParseError;
+use crate::commands::args::ParseError;
+use crate::commands::context::{Context, internal, posting_error};
 use crate::commands::reply::{Reply, bold, code, first_words, local_time, plain};
-use crate::commands::runner::{Context, internal, posting_error};
 
 /// `/queue`.
 pub const VERB: Verb = Verb {

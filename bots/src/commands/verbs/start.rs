@@ -4,9 +4,9 @@
 use url::Url;
 
 use super::{Command, Verb, Who};
-use crate::commands::parse::ParseError;
+use crate::commands::args::ParseError;
+use crate::commands::context::Context;
 use crate::commands::reply::{Reply, bold, code, plain};
-use crate::commands::runner::Context;
 
 /// `/start`.
 pub const VERB: Verb = Verb {

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::{Arg, ArgKind, Command, Verb, Who};
-use crate::commands::parse::ParseError;
+use crate::commands::args::ParseError;
+use crate::commands::context::{Context, internal};
 use crate::commands::reply::{Reply, bold, code, plain};
-use crate::commands::runner::{Context, internal};
 
 /// `/timezone`.
 pub const VERB: Verb = Verb {
