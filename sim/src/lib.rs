@@ -3,12 +3,14 @@
 //! world that runs autopost against them; the benches built on it. Never used in production.
 
 pub mod bench;
+mod logs;
 pub mod meta;
 pub mod telegram;
 mod wire;
 pub mod world;
 pub mod x;
 
+pub use logs::CapturedLogs;
 pub use world::{World, WorldBuilder, WorldError};
 
 use std::net::SocketAddr;

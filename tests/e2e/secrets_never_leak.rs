@@ -1,37 +1,21 @@
 //! A stored token's value never appears in log output, error messages or Debug output.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use autopost::app::App;
 use autopost::config::LogFormat;
 use autopost::crypto::{MasterKey, Secret};
-use autopost::telemetry;
-use autopost_sim::World;
+use autopost_sim::{CapturedLogs, World};
 
 use crate::helpers::{ACCESS_TOKEN, PAGE_TOKEN, REFRESH_TOKEN, seed_secrets};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Installs, once per test binary, a trace-level subscriber that records every log line
 /// of every thread (sqlx logs from its own worker threads).
-fn captured_logs() -> &'static Captured {
-    static LOGS: OnceLock<Captured> = OnceLock::new();
+fn captured_logs() -> &'static CapturedLogs {
+    static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber =
-            telemetry::subscriber("trace", LogFormat::Json, move || writer.clone()).unwrap();
+        let captured = CapturedLogs::default();
+        let subscriber = captured.subscriber("trace", LogFormat::Json).unwrap();
         tracing::subscriber::set_global_default(subscriber).unwrap();
         captured
     })
@@ -96,7 +80,7 @@ async fn stored_tokens_never_appear_in_logs_errors_or_debug_output() {
     .unwrap_err();
     assert_no_token(&format!("{bad_key} {bad_key:?}"), "config error");
 
-    let output = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let output = logs.text();
     assert!(
         output.contains("INSERT INTO grants"),
         "the capture must see sqlx's statement logs:\n{output}"

@@ -419,14 +419,8 @@ fn report_cpu(before: Option<&CpuSample>, after: Option<&CpuSample>, updates: us
 /// had gone through `/connect x` (seeded: a thousand round trips would also leave a thousand
 /// "Linked" notices for the bot to send, which the reply checks would count).
 async fn link_accounts(world: &World, population: &Population) -> anyhow::Result<()> {
-    for (i, chat) in population.chats.iter().enumerate() {
-        let owner = &population.users[population.members[i][0]];
-        let actor = world
-            .actor(
-                &format!("telegram:{}", chat.id),
-                &format!("telegram:{}", owner.id),
-            )
-            .await?;
+    for i in 0..population.chats.len() {
+        let actor = owner_in(world, population, i).await?;
         let account = SimXUser::new(format!("{}", 5_000_000 + i), format!("team{i}"));
         world.seed_x_account(&actor, &account, None).await?;
     }
@@ -436,17 +430,26 @@ async fn link_accounts(world: &World, population: &Population) -> anyhow::Result
 /// Posts queued in the chats of `population`, as their `/queue` counts them.
 async fn queued_posts(world: &World, population: &Population) -> anyhow::Result<usize> {
     let mut queued = 0;
-    for (i, chat) in population.chats.iter().enumerate() {
-        let owner = &population.users[population.members[i][0]];
-        let actor = world
-            .actor(
-                &format!("telegram:{}", chat.id),
-                &format!("telegram:{}", owner.id),
-            )
-            .await?;
+    for i in 0..population.chats.len() {
+        let actor = owner_in(world, population, i).await?;
         queued += world.app().queue(actor.chat).await?.len();
     }
     Ok(queued)
+}
+
+/// The first member of chat `i`, who linked its account, as the core knows them.
+async fn owner_in(
+    world: &World,
+    population: &Population,
+    i: usize,
+) -> anyhow::Result<autopost::domain::Actor> {
+    let owner = &population.users[population.members[i][0]];
+    Ok(world
+        .actor(
+            &format!("telegram:{}", population.chats[i].id),
+            &format!("telegram:{}", owner.id),
+        )
+        .await?)
 }
 
 fn latencies_ms(pairs: &[&UpdateReply]) -> Vec<f64> {

@@ -2,15 +2,14 @@
 //! each answer says, what changes and what does not, and an answer for every failure.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use autopost::domain::{ChatKind, ChatPlatform};
 use autopost::front_end::{AdminRights, Person, Place};
 use autopost::posting::Draft;
 use autopost::throttle::Allowance;
-use autopost_sim::World;
 use autopost_sim::world::X_CLIENT_ID;
 use autopost_sim::x::{SimXConfig, SimXUser};
+use autopost_sim::{CapturedLogs, World};
 use chrono::Utc;
 
 use super::*;
@@ -317,31 +316,14 @@ async fn timezone_export_and_accounts_answer() {
     assert!(nope.contains("/accounts"), "{nope}");
 }
 
-/// Log lines, captured for one test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn an_internal_failure_is_answered_with_a_reference_the_log_keeps_with_its_cause() {
     let t = team().await;
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber =
-        autopost::telemetry::subscriber("error", autopost::config::LogFormat::Text, move || {
-            writer.clone()
-        })
+    let logs = CapturedLogs::default();
+    let subscriber = logs
+        .subscriber("error", autopost::config::LogFormat::Text)
         .unwrap();
+    // This test's runtime runs on this one thread.
     let _logging = tracing::subscriber::set_default(subscriber);
     // The database goes away under the running app.
     t.world.app().close().await;
@@ -356,7 +338,7 @@ async fn an_internal_failure_is_answered_with_a_reference_the_log_keeps_with_its
         .unwrap()
         .to_owned();
     assert_eq!(reference.len(), 6, "{html}");
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     let line = logged
         .lines()
         .find(|line| line.contains(&reference))

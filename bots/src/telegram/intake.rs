@@ -13,14 +13,8 @@ impl Inner {
         let mut handlers = JoinSet::new();
         let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let timeout = u32::try_from(self.options.poll_timeout.as_secs()).unwrap_or(10);
-        loop {
-            while handlers.try_join_next().is_some() {}
-            // Ask only for what can be handled now: a backlog stays at Telegram, not in memory.
-            let free = tokio::select! {
-                biased;
-                () = stopped(&mut shutdown) => break,
-                free = wait_for_slots(&slots) => free,
-            };
+        // Ask only for what can be handled now: a backlog stays at Telegram, not in memory.
+        while let Some(free) = free_slots(&mut handlers, &slots, &mut shutdown).await {
             let request = self
                 .bot
                 .get_updates()
@@ -86,15 +80,9 @@ impl Inner {
     ) {
         let mut handlers = JoinSet::new();
         let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-        loop {
-            while handlers.try_join_next().is_some() {}
-            // While every slot is busy, updates wait in the route's queue, and once that is
-            // full Telegram is told to come back later.
-            let free = tokio::select! {
-                biased;
-                () = stopped(&mut shutdown) => break,
-                free = wait_for_slots(&slots) => free,
-            };
+        // While every slot is busy, updates wait in the route's queue, and once that is full
+        // Telegram is told to come back later.
+        while let Some(free) = free_slots(&mut handlers, &slots, &mut shutdown).await {
             let body = tokio::select! {
                 biased;
                 () = stopped(&mut shutdown) => break,
@@ -286,6 +274,21 @@ impl Inner {
 
 /// Updates handled at once; more wait at Telegram (polling) or in the webhook queue.
 pub(super) const MAX_IN_FLIGHT: usize = 256;
+
+/// Forgets finished handlers, then waits until a handler slot is free (returning how many
+/// are) or the stop comes (`None`).
+async fn free_slots(
+    handlers: &mut JoinSet<()>,
+    slots: &Semaphore,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<usize> {
+    while handlers.try_join_next().is_some() {}
+    tokio::select! {
+        biased;
+        () = stopped(shutdown) => None,
+        free = wait_for_slots(slots) => Some(free),
+    }
+}
 
 /// Waits until at least one handler slot is free; returns how many are.
 pub(super) async fn wait_for_slots(slots: &Semaphore) -> usize {

@@ -2,7 +2,7 @@
 //! X, Meta and Telegram. Tests wait for facts (a reply, the bot's count of updates taken, the
 //! scheduler falling quiet), never for time.
 
-use autopost::domain::PostId;
+use autopost::domain::{OAuthProvider, PostId};
 use autopost_sim::meta::{SimMetaConfig, SimMetaUser, SimPage};
 use autopost_sim::telegram::{
     Failure, MemberStatus, SimChat, SimMessage, SimTelegramConfig, SimUser,
@@ -111,24 +111,20 @@ impl Fixture {
     /// OAuth round trip, as `owner`; returns once the chat was told. The chat is one the bot
     /// may write to (in a private chat: the person pressed Start).
     async fn link_x(&self, chat: &SimChat, owner: &SimUser) {
-        self.tg().add_chat(chat);
-        let before = linked_notices(self.tg(), chat.id).len();
-        self.world
-            .link_x(
-                &format!("telegram:{}", chat.id),
-                &format!("telegram:{}", owner.id),
-            )
-            .await
-            .unwrap();
-        self.wait_for_linked(chat.id, before).await;
+        self.link(OAuthProvider::X, chat, owner).await;
     }
 
     /// Links the simulated Page and its Instagram account to `chat`, as [`Fixture::link_x`].
     async fn link_meta(&self, chat: &SimChat, owner: &SimUser) {
+        self.link(OAuthProvider::Meta, chat, owner).await;
+    }
+
+    async fn link(&self, provider: OAuthProvider, chat: &SimChat, owner: &SimUser) {
         self.tg().add_chat(chat);
         let before = linked_notices(self.tg(), chat.id).len();
         self.world
-            .link_meta(
+            .link(
+                provider,
                 &format!("telegram:{}", chat.id),
                 &format!("telegram:{}", owner.id),
             )
@@ -174,6 +170,15 @@ impl Fixture {
             .wait_until("the bot's messages", async || said().len() >= n)
             .await;
         said()
+    }
+
+    /// `from` sends an album of `pictures` PNGs to the bot privately, captioned `caption`.
+    fn push_album(&self, from: &SimUser, pictures: usize, caption: &str) {
+        let files: Vec<_> = (0..pictures)
+            .map(|_| self.tg().add_file(PNG.to_vec(), None))
+            .collect();
+        self.tg()
+            .push_album(&SimChat::private(from), from, &files, Some(caption));
     }
 
     /// Waits until the bot has taken and finished `updates` updates in all.
@@ -458,15 +463,7 @@ async fn an_album_of_three_photos_becomes_one_post_with_three_images() {
     let f = fixture().await;
     let bob = bob();
     f.link_x(&SimChat::private(&bob), &bob).await;
-    let files: Vec<_> = (0..3)
-        .map(|_| f.tg().add_file(PNG.to_vec(), None))
-        .collect();
-    f.tg().push_album(
-        &SimChat::private(&bob),
-        &bob,
-        &files,
-        Some("in 1 second | three pictures"),
-    );
+    f.push_album(&bob, 3, "in 1 second | three pictures");
     let tweets = f.world.x().wait_for_tweets(1, PATIENCE).await;
     assert_eq!(tweets.len(), 1);
     assert_eq!(tweets[0].media_ids.len(), 3);
@@ -480,15 +477,7 @@ async fn an_album_becomes_one_instagram_carousel_and_one_facebook_multi_photo_po
     let f = fixture().await;
     let bob = bob();
     f.link_meta(&SimChat::private(&bob), &bob).await;
-    let files: Vec<_> = (0..3)
-        .map(|_| f.tg().add_file(PNG.to_vec(), None))
-        .collect();
-    f.tg().push_album(
-        &SimChat::private(&bob),
-        &bob,
-        &files,
-        Some("in 1 second | three cakes"),
-    );
+    f.push_album(&bob, 3, "in 1 second | three cakes");
     let confirmation = f.messages_to(bob.id, 1).await;
     assert!(
         confirmation[0].contains("Alice's Bakery") && confirmation[0].contains("@alices_bakery"),
@@ -700,15 +689,7 @@ async fn an_album_still_gathering_at_shutdown_is_handled_before_the_bot_stops() 
     let f = Fixture::start(World::builder(), patient, |_| {}).await;
     let bob = bob();
     f.link_x(&SimChat::private(&bob), &bob).await;
-    let files: Vec<_> = (0..2)
-        .map(|_| f.tg().add_file(PNG.to_vec(), None))
-        .collect();
-    f.tg().push_album(
-        &SimChat::private(&bob),
-        &bob,
-        &files,
-        Some("tomorrow 9am | two pictures"),
-    );
+    f.push_album(&bob, 2, "tomorrow 9am | two pictures");
     f.settle(2).await;
     assert!(f.messages_to(bob.id, 0).await.is_empty(), "still gathering");
     let tg = f.tg().clone();

@@ -73,7 +73,9 @@ impl World {
         self.link(OAuthProvider::Meta, chat, user).await
     }
 
-    async fn link(
+    /// Links `provider`'s consenting user's accounts to `chat` through the real round trip:
+    /// [`World::link_x`] and [`World::link_meta`] by the provider's name.
+    pub async fn link(
         &self,
         provider: OAuthProvider,
         chat: &str,

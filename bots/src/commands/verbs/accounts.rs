@@ -3,24 +3,18 @@
 use autopost::domain::AccountState;
 use autopost::posting::LinkedAccount;
 
-use super::{Command, Verb, Who};
+use super::{Command, Verb};
 use crate::commands::args::ParseError;
 use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::{Reply, account_name, bold, code, plain};
 
 /// `/accounts`.
-pub const VERB: Verb = Verb {
-    name: "accounts",
-    usage: "/accounts",
-    args: &[],
-    who: Who::Anyone,
-    summary: "the accounts posting for this chat",
-    example: None,
-    notes: &[],
-    in_help: true,
-    takes_images: false,
+pub const VERB: Verb = Verb::new(
+    "accounts",
+    "/accounts",
+    "the accounts posting for this chat",
     parse,
-};
+);
 
 fn parse(_: &str) -> Result<Command, ParseError> {
     Ok(Command::Accounts)

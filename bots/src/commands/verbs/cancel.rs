@@ -4,29 +4,15 @@
 use autopost::domain::PostId;
 use autopost::posting::Cancelled;
 
-use super::{Arg, ArgKind, Command, Verb, Who};
+use super::{Command, POST_NUMBER, Verb, Who};
 use crate::commands::args::{ParseError, only_post_id};
 use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::{Reply, code, plain, plural};
 
 /// `/cancel`.
-pub const VERB: Verb = Verb {
-    name: "cancel",
-    usage: "/cancel ID",
-    args: &[Arg {
-        name: "id",
-        kind: ArgKind::PostId,
-        required: true,
-        about: "the post's number, as /queue shows it",
-    }],
-    who: Who::AuthorOrAdmin,
-    summary: "cancel a scheduled post",
-    example: Some("/cancel 17"),
-    notes: &[],
-    in_help: true,
-    takes_images: false,
-    parse,
-};
+pub const VERB: Verb = Verb::new("cancel", "/cancel ID", "cancel a scheduled post", parse)
+    .args(&[POST_NUMBER], "/cancel 17")
+    .who(Who::AuthorOrAdmin);
 
 fn parse(args: &str) -> Result<Command, ParseError> {
     Ok(Command::Cancel {

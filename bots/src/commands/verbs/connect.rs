@@ -12,25 +12,23 @@ use crate::commands::context::{Context, internal};
 use crate::commands::reply::{Reply, Span, plain};
 
 /// `/connect`.
-pub const VERB: Verb = Verb {
-    name: "connect",
-    usage: "/connect x|facebook|instagram",
-    args: &[Arg {
-        name: "platform",
-        kind: ArgKind::Platform,
-        required: true,
-        about: "x, facebook or instagram",
-    }],
-    who: Who::Admin {
-        to: "link accounts to this group",
-    },
-    summary: "link an account (I send you a private link)",
-    example: Some("/connect x"),
-    notes: &[],
-    in_help: true,
-    takes_images: false,
+pub const VERB: Verb = Verb::new(
+    "connect",
+    "/connect x|facebook|instagram",
+    "link an account (I send you a private link)",
     parse,
-};
+)
+.args(
+    &[Arg::required(
+        "platform",
+        ArgKind::Platform,
+        "x, facebook or instagram",
+    )],
+    "/connect x",
+)
+.who(Who::Admin {
+    to: "link accounts to this group",
+});
 
 fn parse(args: &str) -> Result<Command, ParseError> {
     if args.is_empty() {

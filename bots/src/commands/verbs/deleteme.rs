@@ -1,24 +1,18 @@
 //! `/deleteme`: erase the person and everything of theirs, revoking their grants at the
 //! platforms, once they press the confirmation button (which erases only the presser).
 
-use super::{Command, Verb, Who};
+use super::{Command, Verb};
 use crate::commands::args::ParseError;
 use crate::commands::context::{Context, internal};
 use crate::commands::reply::{Button, ButtonAction, Reply, bold, plain};
 
 /// `/deleteme`.
-pub const VERB: Verb = Verb {
-    name: "deleteme",
-    usage: "/deleteme",
-    args: &[],
-    who: Who::Anyone,
-    summary: "erase everything of yours (asks first)",
-    example: None,
-    notes: &[],
-    in_help: true,
-    takes_images: false,
+pub const VERB: Verb = Verb::new(
+    "deleteme",
+    "/deleteme",
+    "erase everything of yours (asks first)",
     parse,
-};
+);
 
 fn parse(_: &str) -> Result<Command, ParseError> {
     Ok(Command::DeleteMe)

@@ -9,23 +9,21 @@ use crate::commands::context::{Context, internal, posting_error};
 use crate::commands::reply::{Reply, plain};
 
 /// `/disconnect`.
-pub const VERB: Verb = Verb {
-    name: "disconnect",
-    usage: "/disconnect ACCOUNT",
-    args: &[Arg {
-        name: "account",
-        kind: ArgKind::Account,
-        required: true,
-        about: "the account's name or @handle, as /accounts shows it",
-    }],
-    who: Who::OwnerOrAdmin,
-    summary: "unlink one and revoke autopost's access",
-    example: Some("/disconnect @alice"),
-    notes: &[],
-    in_help: true,
-    takes_images: false,
+pub const VERB: Verb = Verb::new(
+    "disconnect",
+    "/disconnect ACCOUNT",
+    "unlink one and revoke autopost's access",
     parse,
-};
+)
+.args(
+    &[Arg::required(
+        "account",
+        ArgKind::Account,
+        "the account's name or @handle, as /accounts shows it",
+    )],
+    "/disconnect @alice",
+)
+.who(Who::OwnerOrAdmin);
 
 fn parse(args: &str) -> Result<Command, ParseError> {
     if args.is_empty() {

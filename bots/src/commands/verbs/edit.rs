@@ -4,43 +4,27 @@
 use autopost::domain::PostId;
 use autopost::posting::Accepted;
 
-use super::{Arg, ArgKind, Command, Verb, Who};
+use super::{Arg, ArgKind, Command, POST_NUMBER, Verb, Who};
 use crate::commands::args::{ParseError, PostForm, post_id, split_when_text};
 use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::Reply;
 
 /// `/edit`.
-pub const VERB: Verb = Verb {
-    name: "edit",
-    usage: "/edit ID WHEN | TEXT",
-    args: &[
-        Arg {
-            name: "id",
-            kind: ArgKind::PostId,
-            required: true,
-            about: "the post's number, as /queue shows it",
-        },
-        Arg {
-            name: "when",
-            kind: ArgKind::When,
-            required: true,
-            about: "the new time",
-        },
-        Arg {
-            name: "text",
-            kind: ArgKind::Text,
-            required: true,
-            about: "the new text",
-        },
-    ],
-    who: Who::AuthorOrAdmin,
-    summary: "change its time and text",
-    example: Some("/edit 17 friday 5pm | New text"),
-    notes: &[],
-    in_help: true,
-    takes_images: false,
+pub const VERB: Verb = Verb::new(
+    "edit",
+    "/edit ID WHEN | TEXT",
+    "change its time and text",
     parse,
-};
+)
+.args(
+    &[
+        POST_NUMBER,
+        Arg::required("when", ArgKind::When, "the new time"),
+        Arg::required("text", ArgKind::Text, "the new text"),
+    ],
+    "/edit 17 friday 5pm | New text",
+)
+.who(Who::AuthorOrAdmin);
 
 fn parse(args: &str) -> Result<Command, ParseError> {
     let (id, rest) = match args.split_once(char::is_whitespace) {

@@ -1,24 +1,18 @@
 //! `/export`: everything autopost keeps about the person, as a JSON file sent privately
 //! (no tokens or keys).
 
-use super::{Command, Verb, Who};
+use super::{Command, Verb};
 use crate::commands::args::ParseError;
 use crate::commands::context::{Context, internal};
 use crate::commands::reply::{Reply, ReplyFile, plain};
 
 /// `/export`.
-pub const VERB: Verb = Verb {
-    name: "export",
-    usage: "/export",
-    args: &[],
-    who: Who::Anyone,
-    summary: "your data as a file, sent privately",
-    example: None,
-    notes: &[],
-    in_help: true,
-    takes_images: false,
+pub const VERB: Verb = Verb::new(
+    "export",
+    "/export",
+    "your data as a file, sent privately",
     parse,
-};
+);
 
 fn parse(_: &str) -> Result<Command, ParseError> {
     Ok(Command::Export)

@@ -3,24 +3,19 @@
 
 use url::Url;
 
-use super::{Command, VERBS, Verb, Who};
+use super::{Command, VERBS, Verb};
 use crate::commands::args::ParseError;
 use crate::commands::context::Context;
 use crate::commands::reply::{Reply, Span, bold, code, marked, plain};
 
 /// `/help`.
-pub const VERB: Verb = Verb {
-    name: "help",
-    usage: "/help",
-    args: &[],
-    who: Who::Anyone,
-    summary: "how to schedule posts, with examples",
-    example: None,
-    notes: &[],
-    in_help: false,
-    takes_images: false,
+pub const VERB: Verb = Verb::new(
+    "help",
+    "/help",
+    "how to schedule posts, with examples",
     parse,
-};
+)
+.unlisted();
 
 fn parse(_: &str) -> Result<Command, ParseError> {
     Ok(Command::Help)

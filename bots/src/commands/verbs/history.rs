@@ -4,7 +4,7 @@ use autopost::domain::TargetState;
 use autopost::posting::HistoryEntry;
 use chrono_tz::Tz;
 
-use super::{Command, Verb, Who};
+use super::{Command, Verb};
 use crate::commands::args::ParseError;
 use crate::commands::context::{Context, internal, posting_error};
 use crate::commands::reply::{
@@ -12,18 +12,12 @@ use crate::commands::reply::{
 };
 
 /// `/history`.
-pub const VERB: Verb = Verb {
-    name: "history",
-    usage: "/history",
-    args: &[],
-    who: Who::Anyone,
-    summary: "published and failed posts, with links",
-    example: None,
-    notes: &[],
-    in_help: true,
-    takes_images: false,
+pub const VERB: Verb = Verb::new(
+    "history",
+    "/history",
+    "published and failed posts, with links",
     parse,
-};
+);
 
 /// Outcomes shown.
 const SHOWN: u32 = 20;

@@ -71,6 +71,63 @@ pub struct Verb {
 }
 
 impl Verb {
+    /// A verb anyone may run, without arguments, listed in `/help`; the methods below say
+    /// more. `usage` starts with `/name`.
+    pub const fn new(
+        name: &'static str,
+        usage: &'static str,
+        summary: &'static str,
+        parse: fn(&str) -> Result<Command, ParseError>,
+    ) -> Verb {
+        Verb {
+            name,
+            usage,
+            args: &[],
+            who: Who::Anyone,
+            summary,
+            example: None,
+            notes: &[],
+            in_help: true,
+            takes_images: false,
+            parse,
+        }
+    }
+
+    /// With these arguments, and an example of them (a verb with arguments always has one).
+    pub const fn args(self, args: &'static [Arg], example: &'static str) -> Verb {
+        Verb {
+            args,
+            example: Some(example),
+            ..self
+        }
+    }
+
+    /// Run only by these people.
+    pub const fn who(self, who: Who) -> Verb {
+        Verb { who, ..self }
+    }
+
+    /// With these lines under it in `/help`.
+    pub const fn notes(self, notes: &'static [&'static str]) -> Verb {
+        Verb { notes, ..self }
+    }
+
+    /// Taking the images sent with it.
+    pub const fn with_images(self) -> Verb {
+        Verb {
+            takes_images: true,
+            ..self
+        }
+    }
+
+    /// Left out of `/help` (`/start` and `/help` themselves).
+    pub const fn unlisted(self) -> Verb {
+        Verb {
+            in_help: false,
+            ..self
+        }
+    }
+
     /// The line of a command menu (Telegram's `setMyCommands`, at most 256 characters;
     /// Discord's description, at most 100): the summary as a sentence.
     pub fn description(&self) -> String {
@@ -119,6 +176,35 @@ pub struct Arg {
     /// What it is, in a few words (Discord's option description).
     pub about: &'static str,
 }
+
+impl Arg {
+    /// An argument the verb needs.
+    pub const fn required(name: &'static str, kind: ArgKind, about: &'static str) -> Arg {
+        Arg {
+            name,
+            kind,
+            required: true,
+            about,
+        }
+    }
+
+    /// An argument the verb can do without.
+    pub const fn optional(name: &'static str, kind: ArgKind, about: &'static str) -> Arg {
+        Arg {
+            name,
+            kind,
+            required: false,
+            about,
+        }
+    }
+}
+
+/// The post number `/cancel`, `/edit` and `/postnow` take.
+pub const POST_NUMBER: Arg = Arg::required(
+    "id",
+    ArgKind::PostId,
+    "the post's number, as /queue shows it",
+);
 
 /// The kinds of argument values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

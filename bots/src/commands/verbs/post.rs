@@ -5,7 +5,7 @@
 use autopost::posting::{Accepted, Draft};
 use bytes::Bytes;
 
-use super::{Arg, ArgKind, Command, Verb, Who};
+use super::{Arg, ArgKind, Command, Verb};
 use crate::commands::args::{ParseError, PostForm, split_when_text};
 use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::{
@@ -13,34 +13,28 @@ use crate::commands::reply::{
 };
 
 /// `/post`.
-pub const VERB: Verb = Verb {
-    name: "post",
-    usage: "/post WHEN | TEXT",
-    args: &[
-        Arg {
-            name: "when",
-            kind: ArgKind::When,
-            required: true,
-            about: "when to publish: tomorrow 9am, in 2h, friday 5pm, now",
-        },
-        Arg {
-            name: "text",
-            kind: ArgKind::Text,
-            required: true,
-            about: "what to publish",
-        },
-    ],
-    who: Who::Anyone,
-    summary: "schedule a post (attach images too)",
-    example: Some("/post tomorrow 9am | Launch day!"),
-    notes: &[
-        "WHEN can be `now`, `in 2h`, `friday 5pm`, `dec 24 6pm Europe/Berlin` or `every monday 9am`",
-        "In a private chat just send `tomorrow 9am | Launch day!`, also as a photo caption.",
-    ],
-    in_help: true,
-    takes_images: true,
+pub const VERB: Verb = Verb::new(
+    "post",
+    "/post WHEN | TEXT",
+    "schedule a post (attach images too)",
     parse,
-};
+)
+.args(
+    &[
+        Arg::required(
+            "when",
+            ArgKind::When,
+            "when to publish: tomorrow 9am, in 2h, friday 5pm, now",
+        ),
+        Arg::required("text", ArgKind::Text, "what to publish"),
+    ],
+    "/post tomorrow 9am | Launch day!",
+)
+.notes(&[
+    "WHEN can be `now`, `in 2h`, `friday 5pm`, `dec 24 6pm Europe/Berlin` or `every monday 9am`",
+    "In a private chat just send `tomorrow 9am | Launch day!`, also as a photo caption.",
+])
+.with_images();
 
 fn parse(args: &str) -> Result<Command, ParseError> {
     let (when, text) = split_when_text(args, PostForm::Post)?;

@@ -2,29 +2,15 @@
 
 use autopost::domain::PostId;
 
-use super::{Arg, ArgKind, Command, Verb, Who};
+use super::{Command, POST_NUMBER, Verb, Who};
 use crate::commands::args::{ParseError, only_post_id};
 use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::{Reply, code, plain, plural};
 
 /// `/postnow`.
-pub const VERB: Verb = Verb {
-    name: "postnow",
-    usage: "/postnow ID",
-    args: &[Arg {
-        name: "id",
-        kind: ArgKind::PostId,
-        required: true,
-        about: "the post's number, as /queue shows it",
-    }],
-    who: Who::AuthorOrAdmin,
-    summary: "send it right away",
-    example: Some("/postnow 17"),
-    notes: &[],
-    in_help: true,
-    takes_images: false,
-    parse,
-};
+pub const VERB: Verb = Verb::new("postnow", "/postnow ID", "send it right away", parse)
+    .args(&[POST_NUMBER], "/postnow 17")
+    .who(Who::AuthorOrAdmin);
 
 fn parse(args: &str) -> Result<Command, ParseError> {
     Ok(Command::PostNow {

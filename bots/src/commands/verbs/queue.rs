@@ -4,24 +4,13 @@
 use autopost::posting::QueuedPost;
 use chrono_tz::Tz;
 
-use super::{Command, Verb, Who};
+use super::{Command, Verb};
 use crate::commands::args::ParseError;
 use crate::commands::context::{Context, internal, posting_error};
 use crate::commands::reply::{Reply, bold, code, first_words, local_time, plain};
 
 /// `/queue`.
-pub const VERB: Verb = Verb {
-    name: "queue",
-    usage: "/queue",
-    args: &[],
-    who: Who::Anyone,
-    summary: "this chat's scheduled posts",
-    example: None,
-    notes: &[],
-    in_help: true,
-    takes_images: false,
-    parse,
-};
+pub const VERB: Verb = Verb::new("queue", "/queue", "this chat's scheduled posts", parse);
 
 fn parse(_: &str) -> Result<Command, ParseError> {
     Ok(Command::Queue)

@@ -3,24 +3,19 @@
 
 use url::Url;
 
-use super::{Command, Verb, Who};
+use super::{Command, Verb};
 use crate::commands::args::ParseError;
 use crate::commands::context::Context;
 use crate::commands::reply::{Reply, bold, code, plain};
 
 /// `/start`.
-pub const VERB: Verb = Verb {
-    name: "start",
-    usage: "/start",
-    args: &[],
-    who: Who::Anyone,
-    summary: "what autopost does, privacy notice and examples",
-    example: None,
-    notes: &[],
-    in_help: false,
-    takes_images: false,
+pub const VERB: Verb = Verb::new(
+    "start",
+    "/start",
+    "what autopost does, privacy notice and examples",
     parse,
-};
+)
+.unlisted();
 
 fn parse(_: &str) -> Result<Command, ParseError> {
     Ok(Command::Start)

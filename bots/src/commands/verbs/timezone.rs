@@ -4,29 +4,26 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::{Arg, ArgKind, Command, Verb, Who};
+use super::{Arg, ArgKind, Command, Verb};
 use crate::commands::args::ParseError;
 use crate::commands::context::{Context, internal};
 use crate::commands::reply::{Reply, bold, code, plain};
 
 /// `/timezone`.
-pub const VERB: Verb = Verb {
-    name: "timezone",
-    usage: "/timezone ZONE",
-    args: &[Arg {
-        name: "zone",
-        kind: ArgKind::Zone,
-        required: false,
-        about: "a zone name such as Europe/Berlin; without it, shows yours",
-    }],
-    who: Who::Anyone,
-    summary: "your time zone (alone: show it)",
-    example: Some("/timezone Europe/Berlin"),
-    notes: &[],
-    in_help: true,
-    takes_images: false,
+pub const VERB: Verb = Verb::new(
+    "timezone",
+    "/timezone ZONE",
+    "your time zone (alone: show it)",
     parse,
-};
+)
+.args(
+    &[Arg::optional(
+        "zone",
+        ArgKind::Zone,
+        "a zone name such as Europe/Berlin; without it, shows yours",
+    )],
+    "/timezone Europe/Berlin",
+);
 
 fn parse(args: &str) -> Result<Command, ParseError> {
     let zone = if args.is_empty() {
