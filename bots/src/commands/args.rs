@@ -53,19 +53,20 @@ pub enum ParseError {
         form: PostForm,
     },
     /// `/cancel`, `/edit` or `/postnow` without a post id.
-    #[error("say which post, by the number /queue shows, such as `{}`", id_example(.verb))]
+    #[error("say which post, by the number /queue shows, such as `{example}`")]
     MissingPostId {
         /// The verb, e.g. `cancel`.
         verb: &'static str,
+        /// The verb's example.
+        example: &'static str,
     },
     /// What stands where the post id belongs is not one.
-    #[error(
-        "`{given}` is not a post number; use the number /queue shows, such as `{}`",
-        id_example(.verb)
-    )]
+    #[error("`{given}` is not a post number; use the number /queue shows, such as `{example}`")]
     BadPostId {
         /// The verb, e.g. `cancel`.
         verb: &'static str,
+        /// The verb's example.
+        example: &'static str,
         /// What was typed.
         given: String,
     },
@@ -108,14 +109,6 @@ pub enum ParseError {
     NotAPost,
 }
 
-fn id_example(verb: &str) -> &'static str {
-    match verb {
-        "edit" => "/edit 17 tomorrow 9am | New text",
-        "postnow" => "/postnow 17",
-        _ => "/cancel 17",
-    }
-}
-
 /// Splits `WHEN | TEXT` at the first `|`; the text may contain more.
 pub(crate) fn split_when_text(args: &str, form: PostForm) -> Result<(String, String), ParseError> {
     let (when, text) = args
@@ -131,26 +124,37 @@ pub(crate) fn split_when_text(args: &str, form: PostForm) -> Result<(String, Str
     Ok((when.to_owned(), text.to_owned()))
 }
 
-pub(crate) fn only_post_id(verb: &'static str, args: &str) -> Result<PostId, ParseError> {
+/// The one post number that is all of `args`, for `verb` (whose example a refusal shows).
+pub(crate) fn only_post_id(
+    verb: &'static str,
+    example: &'static str,
+    args: &str,
+) -> Result<PostId, ParseError> {
     if args.split_whitespace().nth(1).is_some() {
         return Err(ParseError::BadPostId {
             verb,
+            example,
             given: args.to_owned(),
         });
     }
-    post_id(verb, args)
+    post_id(verb, example, args)
 }
 
 /// `17` or `#17`: a positive number.
-pub(crate) fn post_id(verb: &'static str, token: &str) -> Result<PostId, ParseError> {
+pub(crate) fn post_id(
+    verb: &'static str,
+    example: &'static str,
+    token: &str,
+) -> Result<PostId, ParseError> {
     if token.is_empty() {
-        return Err(ParseError::MissingPostId { verb });
+        return Err(ParseError::MissingPostId { verb, example });
     }
     let digits = token.strip_prefix('#').unwrap_or(token);
     match digits.parse::<i64>() {
         Ok(id) if id > 0 && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(PostId(id)),
         _ => Err(ParseError::BadPostId {
             verb,
+            example,
             given: token.to_owned(),
         }),
     }

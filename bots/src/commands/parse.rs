@@ -297,12 +297,20 @@ mod tests {
                     form: PostForm::Plain,
                 },
             ),
-            ("/cancel", GROUP, E::MissingPostId { verb: "cancel" }),
+            (
+                "/cancel",
+                GROUP,
+                E::MissingPostId {
+                    verb: "cancel",
+                    example: "/cancel 17",
+                },
+            ),
             (
                 "/cancel abc",
                 GROUP,
                 E::BadPostId {
                     verb: "cancel",
+                    example: "/cancel 17",
                     given: "abc".into(),
                 },
             ),
@@ -311,6 +319,7 @@ mod tests {
                 GROUP,
                 E::BadPostId {
                     verb: "cancel",
+                    example: "/cancel 17",
                     given: "0".into(),
                 },
             ),
@@ -319,6 +328,7 @@ mod tests {
                 GROUP,
                 E::BadPostId {
                     verb: "cancel",
+                    example: "/cancel 17",
                     given: "-3".into(),
                 },
             ),
@@ -327,6 +337,7 @@ mod tests {
                 GROUP,
                 E::BadPostId {
                     verb: "cancel",
+                    example: "/cancel 17",
                     given: "+3".into(),
                 },
             ),
@@ -335,6 +346,7 @@ mod tests {
                 GROUP,
                 E::BadPostId {
                     verb: "cancel",
+                    example: "/cancel 17",
                     given: "17 18".into(),
                 },
             ),
@@ -343,16 +355,32 @@ mod tests {
                 GROUP,
                 E::BadPostId {
                     verb: "cancel",
+                    example: "/cancel 17",
                     given: "99999999999999999999".into(),
                 },
             ),
-            ("/postnow", GROUP, E::MissingPostId { verb: "postnow" }),
-            ("/edit", GROUP, E::MissingPostId { verb: "edit" }),
+            (
+                "/postnow",
+                GROUP,
+                E::MissingPostId {
+                    verb: "postnow",
+                    example: "/postnow 17",
+                },
+            ),
+            (
+                "/edit",
+                GROUP,
+                E::MissingPostId {
+                    verb: "edit",
+                    example: "/edit 17 friday 5pm | New text",
+                },
+            ),
             (
                 "/edit tomorrow | x",
                 GROUP,
                 E::BadPostId {
                     verb: "edit",
+                    example: "/edit 17 friday 5pm | New text",
                     given: "tomorrow".into(),
                 },
             ),

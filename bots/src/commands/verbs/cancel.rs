@@ -16,7 +16,7 @@ pub const VERB: Verb = Verb::new("cancel", "/cancel ID", "cancel a scheduled pos
 
 fn parse(args: &str) -> Result<Command, ParseError> {
     Ok(Command::Cancel {
-        post: only_post_id("cancel", args)?,
+        post: only_post_id(VERB.name, VERB.example_or_usage(), args)?,
     })
 }
 

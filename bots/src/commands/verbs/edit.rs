@@ -31,7 +31,7 @@ fn parse(args: &str) -> Result<Command, ParseError> {
         Some((id, rest)) => (id, rest.trim()),
         None => (args, ""),
     };
-    let post = post_id("edit", id)?;
+    let post = post_id(VERB.name, VERB.example_or_usage(), id)?;
     let (when, text) = split_when_text(rest, PostForm::Edit)?;
     Ok(Command::Edit { post, when, text })
 }

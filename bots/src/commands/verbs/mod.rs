@@ -128,6 +128,11 @@ impl Verb {
         }
     }
 
+    /// Its example, or without one its usage: what a refusal suggests typing.
+    pub fn example_or_usage(&self) -> &'static str {
+        self.example.unwrap_or(self.usage)
+    }
+
     /// The line of a command menu (Telegram's `setMyCommands`, at most 256 characters;
     /// Discord's description, at most 100): the summary as a sentence.
     pub fn description(&self) -> String {

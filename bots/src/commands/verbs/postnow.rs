@@ -14,7 +14,7 @@ pub const VERB: Verb = Verb::new("postnow", "/postnow ID", "send it right away",
 
 fn parse(args: &str) -> Result<Command, ParseError> {
     Ok(Command::PostNow {
-        post: only_post_id("postnow", args)?,
+        post: only_post_id(VERB.name, VERB.example_or_usage(), args)?,
     })
 }
 
