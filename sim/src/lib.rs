@@ -1,8 +1,10 @@
-//! Simulated platforms: stateful local servers that behave like X, Meta and Telegram closely
-//! enough to test the real clients over real HTTP, and to run `autopost demo` offline; the
-//! world that runs autopost against them; the benches built on it. Never used in production.
+//! Simulated platforms: stateful local servers that behave like X, Meta, Telegram and Discord
+//! closely enough to test the real clients over real HTTP (and a WebSocket gateway), and to run
+//! `autopost demo` offline; the world that runs autopost against them; the benches built on it.
+//! Never used in production.
 
 pub mod bench;
+pub mod discord;
 mod logs;
 pub mod meta;
 pub mod telegram;
@@ -25,6 +27,8 @@ use url::Url;
 pub struct SimServer {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
+    /// Other listeners of the same platform (Discord's gateway), stopped with it.
+    companions: Vec<oneshot::Sender<()>>,
 }
 
 impl SimServer {
@@ -47,7 +51,13 @@ impl SimServer {
         Ok(Self {
             addr,
             stop: Some(stop),
+            companions: Vec::new(),
         })
+    }
+
+    /// Stops another listener of the same platform when this server stops.
+    pub(crate) fn stop_with(&mut self, companion: oneshot::Sender<()>) {
+        self.companions.push(companion);
     }
 
     /// The address it listens on.
@@ -66,6 +76,9 @@ impl Drop for SimServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        for companion in self.companions.drain(..) {
+            let _ = companion.send(());
         }
     }
 }

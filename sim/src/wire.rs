@@ -1,11 +1,23 @@
 //! What the simulated platforms read off and put on the wire alike: form and multipart bodies,
-//! and the random tokens they hand out. Knows no platform's rules; those stay in `x` and `meta`.
+//! and the random tokens they hand out. Knows no platform's rules; those stay in each platform's
+//! own module.
 
 use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand_core::{OsRng, RngCore};
+
+/// Lowercase hexadecimal, as Discord writes keys and signatures.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
 
 /// A random, URL-safe token with a recognisable prefix.
 pub(crate) fn random_token(prefix: &str) -> String {
@@ -26,6 +38,10 @@ pub(crate) struct Part<'a> {
     pub(crate) name: String,
     /// Whether the part carries a `filename` (a file upload rather than a field).
     pub(crate) is_file: bool,
+    /// The plain `filename` of its `Content-Disposition`, if it has one.
+    pub(crate) filename: Option<String>,
+    /// Its own `Content-Type`, if it has one.
+    pub(crate) content_type: Option<String>,
     /// The bytes between its headers and the next boundary.
     pub(crate) data: &'a [u8],
 }
@@ -74,11 +90,24 @@ pub(crate) fn parse_multipart<'a>(content_type: &str, body: &'a [u8]) -> Option<
         let is_file = disposition
             .split(';')
             .any(|p| p.trim().starts_with("filename="));
+        let filename = disposition
+            .split(';')
+            .filter_map(|p| p.trim().strip_prefix("filename="))
+            .next()
+            .map(|name| name.trim_matches('"').to_owned());
+        let content_type = headers.lines().find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_owned())
+        });
         let data_start = headers_end + 4;
         let data_end = find(body, next_part.as_bytes(), data_start)?;
         parts.push(Part {
             name,
             is_file,
+            filename,
+            content_type,
             data: &body[data_start..data_end],
         });
         at = data_end + next_part.len();
@@ -96,6 +125,9 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].name, "media");
         assert_eq!(parts[0].data, b"\x89PNG");
+        assert_eq!(parts[0].filename.as_deref(), Some("a"));
+        assert_eq!(parts[0].content_type.as_deref(), Some("image/png"));
+        assert_eq!(parts[1].filename, None);
         assert_eq!(parts[1].name, "media_category");
         assert_eq!(parts[1].data, b"tweet_image");
         assert!(parse_multipart("application/json", body).is_none());
