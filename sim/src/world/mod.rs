@@ -35,6 +35,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::SimServer;
+use crate::discord::{self as simdc, SimDiscord, SimDiscordConfig};
 use crate::meta::{self as simmeta, SimMeta, SimMetaConfig};
 use crate::telegram::{self as simtg, SimTelegram, SimTelegramConfig};
 use crate::x::{self as simx, SimX, SimXConfig};
@@ -59,7 +60,7 @@ pub enum WorldError {
     /// A simulated platform could not listen on loopback.
     #[error("cannot start the simulated {platform}")]
     Sim {
-        /// X, Meta or Telegram.
+        /// X, Meta, Telegram or Discord.
         platform: &'static str,
         /// Why.
         #[source]
@@ -156,6 +157,7 @@ pub struct WorldBuilder {
     x: Option<SimXConfig>,
     meta: Option<SimMetaConfig>,
     telegram: Option<SimTelegramConfig>,
+    discord: Option<SimDiscordConfig>,
     webhook_secret: Option<String>,
     key_file: bool,
     vars: Vec<(String, String)>,
@@ -209,6 +211,20 @@ impl WorldBuilder {
         if self.telegram.is_none() {
             self = self.telegram();
         }
+        self
+    }
+
+    /// A simulated Discord (REST, CDN and gateway) with a fresh random bot token and signing
+    /// key, and autopost's Discord settings pointed at it: token, application id, public key
+    /// and API URL (the bots run only if a front end is handed in).
+    pub fn discord(self) -> Self {
+        self.discord_with(SimDiscordConfig::random())
+    }
+
+    /// The same with this application; [`SimDiscordConfig::endpoint_only`] leaves the token out
+    /// (only the HTTP interactions endpoint), [`SimDiscordConfig::gateway_only`] the public key.
+    pub fn discord_with(mut self, config: SimDiscordConfig) -> Self {
+        self.discord = Some(config);
         self
     }
 
@@ -285,6 +301,23 @@ impl WorldBuilder {
             }
             None => None,
         };
+        let discord = match self.discord {
+            Some(config) => {
+                let application_id = config.application_id.to_string();
+                platform_vars.push(var("AUTOPOST_DISCORD_APPLICATION_ID", &application_id));
+                if config.gateway {
+                    platform_vars.push(var("AUTOPOST_DISCORD_TOKEN", config.token.expose()));
+                }
+                if config.endpoint {
+                    platform_vars
+                        .push(var("AUTOPOST_DISCORD_PUBLIC_KEY", &config.public_key_hex()));
+                }
+                let discord = Running::start("Discord", simdc::start(config)).await?;
+                platform_vars.push(var("AUTOPOST_DISCORD_API_URL", discord.url.as_str()));
+                Some(discord)
+            }
+            None => None,
+        };
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(WorldError::Listen)?;
@@ -316,6 +349,7 @@ impl WorldBuilder {
             x,
             meta,
             telegram,
+            discord,
             front_ends: self.front_ends,
             phase: Phase::Open(listener),
             store: OnceCell::new(),
@@ -388,6 +422,7 @@ pub struct World {
     x: Option<Running<SimX>>,
     meta: Option<Running<SimMeta>>,
     telegram: Option<Running<SimTelegram>>,
+    discord: Option<Running<SimDiscord>>,
     front_ends: Vec<MakeFrontEnd>,
     phase: Phase,
     /// The white-box store, opened on first use.
@@ -473,6 +508,32 @@ impl World {
     /// If the world was built without Telegram.
     pub fn telegram_url(&self) -> &Url {
         &enabled(self.telegram.as_ref(), "Telegram", "telegram()").url
+    }
+
+    /// The simulated Discord.
+    ///
+    /// # Panics
+    /// If the world was built without Discord.
+    pub fn discord(&self) -> &SimDiscord {
+        &enabled(self.discord.as_ref(), "Discord", "discord()").sim
+    }
+
+    /// Where the simulated Discord's REST API and CDN serve (`AUTOPOST_DISCORD_API_URL`); the
+    /// gateway is at [`SimDiscord::gateway_url`].
+    ///
+    /// # Panics
+    /// If the world was built without Discord.
+    pub fn discord_url(&self) -> &Url {
+        &enabled(self.discord.as_ref(), "Discord", "discord()").url
+    }
+
+    /// autopost's own interactions endpoint (`/discord/interactions`), where
+    /// [`SimDiscord::deliver`] posts.
+    pub fn discord_interactions_url(&self) -> Url {
+        // A relative path always joins onto an http base.
+        self.url
+            .join("discord/interactions")
+            .unwrap_or_else(|_| unreachable!())
     }
 
     /// Starts serving an open world: web server, scheduler, token upkeep and the front ends

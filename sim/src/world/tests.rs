@@ -110,3 +110,48 @@ fn asking_for_a_platform_the_world_lacks_says_how_to_add_it() {
     let world = runtime.block_on(World::builder().open()).unwrap();
     world.meta();
 }
+
+#[tokio::test]
+async fn a_discord_world_hands_autopost_the_simulated_application() {
+    let world = World::builder().discord().open().await.unwrap();
+    let discord = world.discord();
+    let config = world
+        .app()
+        .config()
+        .discord
+        .as_ref()
+        .expect("Discord is on");
+    assert_eq!(config.application_id, Some(discord.application_id()));
+    assert_eq!(
+        config.token.as_ref().map(|t| t.expose().to_owned()),
+        Some(discord.bot_token().expose().to_owned())
+    );
+    let key = discord.verifying_key().to_bytes();
+    assert_eq!(config.public_key, Some(key));
+    assert_eq!(&config.api_url, world.discord_url());
+    assert!(
+        world
+            .discord_interactions_url()
+            .as_str()
+            .ends_with("/discord/interactions")
+    );
+}
+
+#[tokio::test]
+async fn a_discord_world_can_leave_out_the_token_or_the_key() {
+    use crate::discord::SimDiscordConfig;
+    let endpoint_only = World::builder()
+        .discord_with(SimDiscordConfig::random().endpoint_only())
+        .open()
+        .await
+        .unwrap();
+    let config = endpoint_only.app().config().discord.as_ref().unwrap();
+    assert!(config.token.is_none() && config.public_key.is_some());
+    let gateway_only = World::builder()
+        .discord_with(SimDiscordConfig::random().gateway_only())
+        .open()
+        .await
+        .unwrap();
+    let config = gateway_only.app().config().discord.as_ref().unwrap();
+    assert!(config.token.is_some() && config.public_key.is_none());
+}
