@@ -4,6 +4,7 @@
 // Helpers outside #[test] functions panic on purpose: a failed set-up is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod discord_sim;
 mod helpers;
 mod linking;
 mod meta_platform;
