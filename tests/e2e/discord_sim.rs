@@ -805,6 +805,24 @@ async fn a_bucket_runs_out_with_a_429_and_discords_headers() {
     let (status, _, _) = fx.call(reqwest::Method::GET, "users/@me", None).await;
     assert_eq!(status, 200, "another route has its own bucket");
 
+    fx.sim
+        .fail_next(Route::CreateMessage, Failure::Slow(PATIENCE));
+    let elsewhere = format!("channels/{}/messages", fx.sim.add_guild("other").channel_id);
+    let gave_up = fx
+        .http
+        .post(fx.api(&elsewhere))
+        .header("Authorization", fx.bot())
+        .json(&json!({ "content": "slow" }))
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client gave up waiting");
+    let sent = fx.sim.wait_for_channel_messages(3, PATIENCE).await;
+    assert_eq!(
+        sent[2].content, "slow",
+        "a slow answer still did what was asked"
+    );
+
     fx.sim.fail_next(
         Route::CreateDm,
         Failure::RateLimited {

@@ -19,6 +19,8 @@
 //! ```
 
 mod cdn;
+mod channels;
+mod commands;
 mod gateway;
 mod interactions;
 mod messages;

@@ -14,11 +14,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::messages::{DEFAULT, NewMessage, REPLY, Upload};
+use super::messages::Upload;
 use super::ratelimit::{Buckets, Failure, too_many_requests};
-use super::records::{CommandOverwrite, CommandScope, ResponseVia};
-use super::responses::snowflake_of;
-use super::rules::{self, MessageUse, Problems};
+use super::records::{CommandScope, ResponseVia};
+use super::rules::{self, Problems};
 use super::{SimDiscord, State};
 use crate::wire::parse_multipart;
 
@@ -145,7 +144,7 @@ pub(crate) fn json_ok(body: Value) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
-fn missing_access() -> Response {
+pub(crate) fn missing_access() -> Response {
     error(403, 50001, "Missing Access")
 }
 
@@ -567,157 +566,6 @@ impl State {
             "resource": resource,
         }))
     }
-
-    fn list_commands(&self, application: &str, scope: CommandScope) -> Response {
-        if application.parse::<u64>().ok() != Some(self.config.application_id) {
-            return missing_access();
-        }
-        let commands = self.command_sets.get(&scope).cloned().unwrap_or_default();
-        json_ok(Value::Array(commands))
-    }
-
-    /// A bulk overwrite: checked as a whole, then the set is replaced; a command keeps its id
-    /// when one of the same type and name was registered before.
-    fn overwrite_commands(
-        &mut self,
-        application: &str,
-        scope: CommandScope,
-        body: &Value,
-    ) -> Response {
-        if application.parse::<u64>().ok() != Some(self.config.application_id) {
-            return missing_access();
-        }
-        let problems = rules::check_commands(body);
-        if !problems.is_empty() {
-            return form_error(problems);
-        }
-        let previous = self.command_sets.get(&scope).cloned().unwrap_or_default();
-        let given = body.as_array().cloned().unwrap_or_default();
-        let mut registered = Vec::with_capacity(given.len());
-        for command in given {
-            let kind = command.get("type").and_then(Value::as_u64).unwrap_or(1);
-            let name = command.get("name").cloned().unwrap_or(Value::Null);
-            let kept = previous.iter().find(|p| {
-                p.get("name") == Some(&name) && p.get("type").and_then(Value::as_u64) == Some(kind)
-            });
-            let id = match kept.and_then(|p| snowflake_of(p.get("id"))) {
-                Some(id) => id,
-                None => self.snowflake(),
-            };
-            let version = self.snowflake();
-            let mut out = json!({
-                "id": id.to_string(),
-                "application_id": self.config.application_id.to_string(),
-                "version": version.to_string(),
-                "default_member_permissions": command.get("default_member_permissions").cloned().unwrap_or(Value::Null),
-                "type": kind,
-                "name": name,
-                "name_localizations": command.get("name_localizations").cloned().unwrap_or(Value::Null),
-                "description": command.get("description").cloned().unwrap_or_else(|| "".into()),
-                "description_localizations": command.get("description_localizations").cloned().unwrap_or(Value::Null),
-                "options": command.get("options").cloned().filter(|o| !o.is_null()).unwrap_or_else(|| json!([])),
-                "dm_permission": command.get("dm_permission").cloned().unwrap_or(Value::Bool(true)),
-                "contexts": command.get("contexts").cloned().unwrap_or(Value::Null),
-                "integration_types": command.get("integration_types").cloned().filter(|o| !o.is_null()).unwrap_or_else(|| json!([0])),
-                "nsfw": command.get("nsfw").cloned().unwrap_or(Value::Bool(false)),
-            });
-            if let CommandScope::Guild(guild) = scope {
-                out["guild_id"] = guild.to_string().into();
-            }
-            registered.push(out);
-        }
-        self.command_sets.insert(scope, registered.clone());
-        self.overwrites.push(CommandOverwrite {
-            scope,
-            commands: registered.clone(),
-        });
-        json_ok(Value::Array(registered))
-    }
-
-    fn create_channel_message(
-        &mut self,
-        channel: &str,
-        body: &Value,
-        uploads: Vec<Upload>,
-    ) -> Response {
-        let channel_id = channel.parse::<u64>().unwrap_or(0);
-        if !self.channels.contains(&channel_id) {
-            return error(404, 10003, "Unknown Channel");
-        }
-        let problems = rules::check_message(body, MessageUse::Channel);
-        if !problems.is_empty() {
-            return form_error(problems);
-        }
-        if rules::is_empty_message(body, uploads.len()) {
-            return error(400, 50006, "Cannot send an empty message");
-        }
-        let kind = if body.get("message_reference").is_some_and(|r| !r.is_null()) {
-            REPLY
-        } else {
-            DEFAULT
-        };
-        let message = self.create_message(NewMessage {
-            channel_id,
-            body,
-            uploads,
-            interaction_id: None,
-            kind,
-            webhook: false,
-            extra_flags: 0,
-        });
-        let id = message.id;
-        self.channel_messages.push(message);
-        self.message_answer(id)
-    }
-
-    fn edit_channel_message(
-        &mut self,
-        channel: &str,
-        message: &str,
-        body: &Value,
-        uploads: Vec<Upload>,
-    ) -> Response {
-        let channel_id = channel.parse::<u64>().unwrap_or(0);
-        let Some(message_id) = message.parse::<u64>().ok().filter(|m| {
-            self.messages
-                .get(m)
-                .is_some_and(|s| s.message.channel_id == channel_id && !s.message.is_ephemeral())
-        }) else {
-            return error(404, 10008, "Unknown Message");
-        };
-        let problems = rules::check_message(body, MessageUse::Edit);
-        if !problems.is_empty() {
-            return form_error(problems);
-        }
-        let Some(edited) = self.edit_message(message_id, body, uploads) else {
-            return error(404, 10008, "Unknown Message");
-        };
-        self.edits.push(super::records::MessageEdit {
-            route: Route::EditMessage,
-            patch: body.clone(),
-            message: edited,
-        });
-        self.message_answer(message_id)
-    }
-
-    /// `POST /users/@me/channels {"recipient_id"}`: the DM channel with that user.
-    fn open_dm(&mut self, body: &Value) -> Response {
-        let Some(user_id) = snowflake_of(body.get("recipient_id")) else {
-            return form_error(Problems::one(
-                &["recipient_id"],
-                "BASE_TYPE_REQUIRED",
-                "This field is required",
-            ));
-        };
-        let channel_id = self.dm_channel(user_id);
-        json_ok(json!({
-            "id": channel_id.to_string(),
-            "type": 1,
-            "last_message_id": null,
-            "flags": 0,
-            "recipients": [self.user_json(user_id)],
-        }))
-    }
 }
 
 /// The made-up owner of the simulated application.
@@ -817,26 +665,9 @@ mod tests {
     }
 
     #[test]
-    fn registered_commands_and_the_application_read_as_serenitys_models() {
+    fn the_application_and_the_bot_read_as_serenitys_models() {
         let sim = SimDiscord::new(super::super::SimDiscordConfig::random());
-        let mut state = sim.lock();
-        let app = state.config.application_id.to_string();
-        let body = json!([{ "name": "post", "description": "Schedule a post", "options": [
-            { "type": 3, "name": "text", "description": "What", "required": true },
-        ]}]);
-        let first = state.overwrite_commands(&app, CommandScope::Global, &body);
-        assert_eq!(first.status(), 200);
-        let commands = state.command_sets[&CommandScope::Global].clone();
-        let parsed: Vec<serenity::model::application::Command> =
-            serde_json::from_value(Value::Array(commands.clone())).unwrap();
-        assert_eq!(parsed[0].name, "post");
-        state.overwrite_commands(&app, CommandScope::Global, &body);
-        let again = &state.command_sets[&CommandScope::Global];
-        assert_eq!(
-            again[0]["id"], commands[0]["id"],
-            "the same name keeps its id"
-        );
-        assert_ne!(again[0]["version"], commands[0]["version"]);
+        let state = sim.lock();
         let info: serenity::model::application::CurrentApplicationInfo =
             serde_json::from_value(state.application_json()).unwrap();
         assert_eq!(info.verify_key, state.config.public_key_hex());
