@@ -21,6 +21,7 @@
 mod cdn;
 mod channels;
 mod commands;
+mod delivery;
 mod gateway;
 mod interactions;
 mod messages;
@@ -31,10 +32,9 @@ mod rest;
 mod rules;
 
 pub use cdn::SimAttachment;
+pub use delivery::{Delivery, SIGNATURE_HEADER, Signing, TIMESTAMP_HEADER};
 pub use gateway::DispatchError;
-pub use interactions::{
-    Delivery, InteractionBuilder, Signing, SimDiscordUser, SimGuild, SimMember,
-};
+pub use interactions::{InteractionBuilder, SimDiscordUser, SimGuild, SimMember};
 pub use ratelimit::{Failure, RateLimit};
 pub use records::{
     CommandOverwrite, CommandScope, DiscordMessage, Download, Identify, InitialResponse,
