@@ -470,13 +470,8 @@ impl SimDiscord {
         let Some(registered) = state.interactions.get_mut(&interaction_id) else {
             return false;
         };
-        match registered.delivered.checked_sub(by) {
-            Some(earlier) => {
-                registered.delivered = earlier;
-                true
-            }
-            None => false,
-        }
+        registered.backdated += by;
+        true
     }
 
     /// Registers a file a user uploads (an ATTACHMENT option); the CDN serves it at a signed,

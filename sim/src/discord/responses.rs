@@ -2,7 +2,7 @@
 //! initial response within 3 s, then @original and follow-ups through its token for 15 minutes.
 //! <https://discord.com/developers/docs/interactions/receiving-and-responding>
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +28,8 @@ pub(crate) struct Registered {
     pub(crate) kind: u8,
     /// When it was delivered (or dispatched): the 3-second and 15-minute clocks start here.
     pub(crate) delivered: Instant,
+    /// How much older a test made it look (kept apart: an `Instant` cannot go back past boot).
+    pub(crate) backdated: Duration,
     pub(crate) channel_id: u64,
     /// The message a component sat on.
     pub(crate) message_id: Option<u64>,
@@ -37,6 +39,13 @@ pub(crate) struct Registered {
     pub(crate) original: Option<u64>,
     /// Deferred (5) and not yet filled: the first follow-up replaces the "thinking" message.
     pub(crate) deferred_unfilled: bool,
+}
+
+impl Registered {
+    /// How long ago it was delivered.
+    pub(crate) fn age(&self) -> Duration {
+        self.delivered.elapsed() + self.backdated
+    }
 }
 
 /// A snowflake written as Discord writes it (a string), or as a number.
@@ -115,6 +124,7 @@ impl State {
                 token,
                 kind,
                 delivered: Instant::now(),
+                backdated: Duration::ZERO,
                 channel_id,
                 message_id: snowflake_of(payload.pointer("/message/id")),
                 response: None,
@@ -149,7 +159,7 @@ impl State {
                 "Interaction has already been acknowledged.",
             )));
         }
-        let after = registered.delivered.elapsed();
+        let after = registered.age();
         if after > self.config.response_deadline {
             return Err(Box::new(unknown_interaction()));
         }
@@ -267,7 +277,7 @@ impl State {
         let Some(registered) = self.interactions.get(&id) else {
             return Err(Box::new(invalid_webhook_token()));
         };
-        if registered.delivered.elapsed() > self.config.token_lifetime {
+        if registered.age() > self.config.token_lifetime {
             return Err(Box::new(invalid_webhook_token()));
         }
         Ok((id, registered.clone()))
