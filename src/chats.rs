@@ -6,17 +6,17 @@ use chrono::{DateTime, Utc};
 
 use crate::app::App;
 use crate::domain::{Actor, ChatKind, ChatPlatform};
-use crate::front_end::{AdminRights, FrontEndError, Outgoing, Person, Place};
+use crate::front_end::{AdminRights, FrontEndError, Outgoing, Person, Place, Privilege};
 
 impl App {
-    /// The person and chat as the core knows them, recorded on first contact. `rights` is
-    /// asked only when given (the verb needs admin rights); in a private chat the person is
-    /// the whole team and administers it.
+    /// The person and chat as the core knows them, recorded on first contact. `needed` names
+    /// the privilege the verb needs and whom to ask; without it nobody is asked. In a private
+    /// chat the person is the whole team and holds every privilege.
     pub async fn actor(
         &self,
         person: Person<'_>,
         place: Place<'_>,
-        rights: Option<&dyn AdminRights>,
+        needed: Option<(Privilege, &dyn AdminRights)>,
         now: DateTime<Utc>,
     ) -> Result<Actor, FrontEndError> {
         let store = self.store();
@@ -26,9 +26,9 @@ impl App {
         let chat = store
             .upsert_chat(place.platform, place.id, place.kind, place.title, now)
             .await?;
-        let is_admin = match (place.kind, rights) {
+        let is_admin = match (place.kind, needed) {
             (ChatKind::Private, _) => true,
-            (_, Some(rights)) => rights.is_admin().await,
+            (_, Some((privilege, rights))) => rights.holds(privilege).await,
             (_, None) => false,
         };
         Ok(Actor {

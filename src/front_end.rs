@@ -55,14 +55,25 @@ pub struct Place<'a> {
     pub title: Option<&'a str>,
 }
 
-/// How a front end learns whether the person administers the chat (Telegram: the member's
-/// status; Discord: the Manage Messages permission). Asked only when a verb needs it, since
-/// it may cost a request to the platform.
+/// What a person needs a chat's admin rights for. Platforms grant them separately: Discord
+/// has Manage Messages for others' posts and Manage Server or Manage Channels for what posts
+/// for the whole channel; a Telegram group has one kind of administrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Privilege {
+    /// Cancelling, editing or sending early a post someone else wrote.
+    ChangeOthersPosts,
+    /// Linking or unlinking accounts that post for everyone in the chat.
+    ManageAccounts,
+}
+
+/// How a front end learns whether the person holds a privilege in the chat (Telegram: the
+/// member's status; Discord: the permissions the interaction carries). Asked only when a
+/// verb needs it, since it may cost a request to the platform.
 #[async_trait::async_trait]
 pub trait AdminRights: Send + Sync {
-    /// Whether the person may change others' posts and link accounts in this chat. An answer
-    /// the platform would not give counts as no.
-    async fn is_admin(&self) -> bool;
+    /// Whether the person holds `privilege` in this chat. An answer the platform would not
+    /// give counts as no.
+    async fn holds(&self, privilege: Privilege) -> bool;
 }
 
 /// Why a chat-neutral call failed: the database did. The front end answers "something went

@@ -71,6 +71,12 @@ pub enum PostingError {
     /// A chosen target is not linked to this chat.
     #[error("that account is not linked to this chat; see /accounts")]
     UnknownTarget,
+    /// A target named in the post is not one of the chat's accounts.
+    #[error("no account called `{name}` is linked to this chat; see /accounts for the names")]
+    UnknownTargetName {
+        /// The name as given.
+        name: String,
+    },
     /// A target's platform is switched off.
     #[error("{platform} is not set up on this autopost, so {account} cannot post")]
     PlatformOff {
@@ -318,6 +324,44 @@ impl App {
         Ok(self.store().history(chat, limit).await?)
     }
 
+    /// The chat's accounts that `names` choose, in the chat's order: a name matches an
+    /// account's name or @handle in any case, and a platform (`x`, `facebook`, `instagram`)
+    /// matches all of the chat's accounts there. A name that matches nothing is refused.
+    pub async fn resolve_targets(
+        &self,
+        chat: ChatId,
+        names: &[String],
+    ) -> Result<Vec<AccountId>, PostingError> {
+        let linked = self.accounts(chat).await?;
+        let usable: Vec<&LinkedAccount> = linked
+            .iter()
+            .filter(|a| a.state != AccountState::Revoked)
+            .collect();
+        let mut chosen = Vec::new();
+        for name in names {
+            let wanted = name.trim().trim_start_matches('@').to_lowercase();
+            let matching: Vec<AccountId> = usable
+                .iter()
+                .filter(|a| {
+                    a.display_name.trim_start_matches('@').to_lowercase() == wanted
+                        || platform_word(a.provider) == wanted
+                })
+                .map(|a| a.id)
+                .collect();
+            if matching.is_empty() {
+                return Err(PostingError::UnknownTargetName {
+                    name: name.trim().to_owned(),
+                });
+            }
+            chosen.extend(matching);
+        }
+        Ok(usable
+            .iter()
+            .map(|a| a.id)
+            .filter(|id| chosen.contains(id))
+            .collect())
+    }
+
     /// The accounts linked to the chat, for `/accounts` and for naming targets.
     pub async fn accounts(&self, chat: ChatId) -> Result<Vec<LinkedAccount>, PostingError> {
         Ok(self.store().accounts_of_chat(chat).await?)
@@ -456,5 +500,14 @@ fn resolve_when(
             let first = rule.next_after(now).ok_or(TimeError::TooFarAhead)?;
             Ok((first, Some(rule)))
         }
+    }
+}
+
+/// The word people use for a platform when choosing targets.
+fn platform_word(provider: crate::domain::Provider) -> &'static str {
+    match provider {
+        crate::domain::Provider::X => "x",
+        crate::domain::Provider::FacebookPage => "facebook",
+        crate::domain::Provider::Instagram => "instagram",
     }
 }

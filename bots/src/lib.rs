@@ -7,4 +7,5 @@
 //! of its events into `commands::Incoming`, and a renderer of `commands::Reply`.
 
 pub mod commands;
+pub mod discord;
 pub mod telegram;

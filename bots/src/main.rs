@@ -16,7 +16,7 @@ use autopost::doctor::{self, Status};
 use autopost::front_end::FrontEnd;
 use autopost::output::print_line;
 use autopost::{telemetry, timeparse};
-use autopost_bots::telegram;
+use autopost_bots::{discord, telegram};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Parser, Subcommand};
 
@@ -63,6 +63,11 @@ enum Command {
     /// Show autopost at work in about 10 seconds: simulated X, Meta and Telegram on this
     /// machine, no configuration, no network; prints a timeline.
     Demo,
+    /// Discord: register the slash commands.
+    Discord {
+        #[command(subcommand)]
+        what: DiscordCommand,
+    },
     /// Print a one-time link (valid 10 minutes) that links X or Meta accounts to a chat.
     Connect {
         /// The platform: x, meta, facebook or instagram (the last two link through Meta).
@@ -74,6 +79,16 @@ enum Command {
         /// The person linking, as PLATFORM:ID (e.g. telegram:42).
         #[arg(long, value_name = "PLATFORM:ID")]
         user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DiscordCommand {
+    /// Overwrite the registered slash commands with this build's, in one call, and print them.
+    Register {
+        /// Register in this server only (applies at once) instead of globally.
+        #[arg(long, value_name = "ID")]
+        guild: Option<u64>,
     },
 }
 
@@ -235,6 +250,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 chat,
                 user,
             } => connect(config, &provider, &chat, &user).await,
+            Command::Discord {
+                what: DiscordCommand::Register { guild },
+            } => discord_register(&config, guild).await,
             Command::ParseTime { .. } | Command::Bench { .. } | Command::Demo => {
                 Ok(ExitCode::SUCCESS)
             }
@@ -276,20 +294,43 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<ExitCode> {
         "autopost is ready"
     );
     let app = Arc::new(app);
-    let front_ends = front_ends(&app);
+    let front_ends = front_ends(&app)?;
     app.serve(listener, shutdown_signal(), front_ends).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Every configured chat front end, with production timings.
-fn front_ends(app: &Arc<App>) -> Vec<Box<dyn FrontEnd>> {
+fn front_ends(app: &Arc<App>) -> anyhow::Result<Vec<Box<dyn FrontEnd>>> {
     let mut front_ends: Vec<Box<dyn FrontEnd>> = Vec::new();
     if let Some(telegram) =
         telegram::TelegramFrontEnd::new(app.clone(), telegram::Options::default())
     {
         front_ends.push(Box::new(telegram));
     }
-    front_ends
+    if let Some(discord) = discord::DiscordFrontEnd::new(app.clone(), discord::Options::default())
+        .context("cannot start the Discord front end")?
+    {
+        front_ends.push(Box::new(discord));
+    }
+    Ok(front_ends)
+}
+
+async fn discord_register(config: &Config, guild: Option<u64>) -> anyhow::Result<ExitCode> {
+    let discord = config.discord.as_ref().context(
+        "Discord is not configured: set AUTOPOST_DISCORD_TOKEN and AUTOPOST_DISCORD_APPLICATION_ID",
+    )?;
+    let registered = discord::register(discord, guild).await.context(
+        "cannot register the Discord commands (needs AUTOPOST_DISCORD_TOKEN and AUTOPOST_DISCORD_APPLICATION_ID)",
+    )?;
+    let scope = guild.map_or_else(|| "globally".to_owned(), |g| format!("in server {g}"));
+    print_line(&format!(
+        "Registered {} commands {scope}:",
+        registered.len()
+    ));
+    for command in registered {
+        print_line(&format!("  /{} — {}", command.name, command.description));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
@@ -346,7 +387,8 @@ async fn rotate_key(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn doctor(config: &Config, config_file: Option<&Path>) -> ExitCode {
-    let checks = doctor::examine(config, config_file).await;
+    let mut checks = doctor::examine(config, config_file).await;
+    checks.extend(discord_commands_check(config).await);
     for check in &checks {
         print_line(&check.line());
     }
@@ -357,6 +399,34 @@ async fn doctor(config: &Config, config_file: Option<&Path>) -> ExitCode {
         print_line("autopost is ready to run.");
         ExitCode::SUCCESS
     }
+}
+
+/// Whether the registered Discord commands are this build's (when the bot token and the
+/// application id allow asking).
+async fn discord_commands_check(config: &Config) -> Option<doctor::Check> {
+    let discord = config.discord.as_ref()?;
+    if discord.token.is_none() || discord.application_id.is_none() {
+        return None;
+    }
+    let (status, message) = match discord::registered_matches(discord, None).await {
+        Ok(true) => (Status::Ok, "the registered slash commands are this build's".to_owned()),
+        Ok(false) => (
+            Status::Warn,
+            "the registered slash commands differ from this build's; run `autopost discord register`".to_owned(),
+        ),
+        Err(e) => (
+            Status::Warn,
+            format!(
+                "cannot read the registered slash commands: {}",
+                autopost::telemetry::chain(&e)
+            ),
+        ),
+    };
+    Some(doctor::Check {
+        status,
+        subject: "discord commands",
+        message,
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so that in-flight work drains before exit.

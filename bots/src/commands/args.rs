@@ -1,5 +1,6 @@
-//! The argument forms verbs share (`WHEN | TEXT`, post numbers) and why reading a message
-//! can fail. Below the verbs: each verb's parser uses these.
+//! The argument forms verbs share (`WHEN | TEXT`, post numbers, arguments given by name as
+//! Discord's options give them) and why reading a command can fail. Below the verbs: each
+//! verb's parsers use these.
 
 use autopost::domain::PostId;
 
@@ -157,5 +158,61 @@ pub(crate) fn post_id(
             example,
             given: token.to_owned(),
         }),
+    }
+}
+
+/// `when` and `text` given by name, checked as [`split_when_text`] checks them: trimmed
+/// and non-empty. A `|` in `when` is refused (it would read differently as a message).
+pub(crate) fn when_and_text(
+    named: &NamedArgs,
+    form: PostForm,
+) -> Result<(String, String), ParseError> {
+    let when = named.text("when").unwrap_or_default();
+    let text = named.text("text").unwrap_or_default();
+    let (when, text) = (when.trim(), text.trim());
+    if when.is_empty() || when.contains('|') {
+        return Err(ParseError::EmptyWhen { form });
+    }
+    if text.is_empty() {
+        return Err(ParseError::EmptyText { form });
+    }
+    Ok((when.to_owned(), text.to_owned()))
+}
+
+/// One value of an argument given by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgValue {
+    /// Text (Discord STRING options).
+    Text(String),
+    /// A whole number (Discord INTEGER options).
+    Integer(i64),
+}
+
+impl ArgValue {
+    /// The value as text, as a chat message would carry it.
+    pub fn as_text(&self) -> String {
+        match self {
+            ArgValue::Text(text) => text.clone(),
+            ArgValue::Integer(number) => number.to_string(),
+        }
+    }
+}
+
+/// Arguments given by name (Discord's slash-command options) rather than in one text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamedArgs(Vec<(String, ArgValue)>);
+
+impl NamedArgs {
+    /// These name and value pairs.
+    pub fn new(values: Vec<(String, ArgValue)>) -> Self {
+        Self(values)
+    }
+
+    /// The value called `name`, as text; `None` when it was not given.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(given, _)| given == name)
+            .map(|(_, value)| value.as_text())
     }
 }

@@ -10,13 +10,14 @@ mod notify;
 mod parse;
 mod reply;
 mod runner;
+mod suggest;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;
 mod verbs;
 
-pub use args::{ParseError, PostForm};
+pub use args::{ArgValue, NamedArgs, ParseError, PostForm};
 pub use context::internal;
 pub use notify::{Courier, Undelivered, deliver as deliver_notifications};
 pub use parse::{ParseContext, parse};
@@ -25,4 +26,5 @@ pub use reply::{
     TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT,
 };
 pub use runner::{Commands, Incoming};
+pub use suggest::Suggestion;
 pub use verbs::{Arg, ArgKind, Command, ConnectTarget, VERBS, Verb, Who};

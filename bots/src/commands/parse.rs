@@ -31,7 +31,11 @@ pub fn parse(text: &str, context: ParseContext<'_>) -> Result<Option<Command>, P
             return Err(ParseError::NotAPost);
         }
         let (when, text) = split_when_text(text, PostForm::Plain)?;
-        return Ok(Some(Command::Post { when, text }));
+        return Ok(Some(Command::Post {
+            when,
+            text,
+            to: Vec::new(),
+        }));
     };
     let (head, args) = match command.split_once(char::is_whitespace) {
         Some((head, args)) => (head, args.trim()),
@@ -87,6 +91,7 @@ mod tests {
         Some(Command::Post {
             when: when.into(),
             text: text.into(),
+            to: Vec::new(),
         })
     }
 

@@ -50,21 +50,23 @@ impl Commands {
         }
     }
 
+    /// The app the commands run on.
+    pub(crate) fn app(&self) -> &App {
+        &self.app
+    }
+
     /// Answers one message.
     pub async fn on_message(&self, incoming: Incoming<'_>, rights: &dyn AdminRights) -> Reply {
         let now = Utc::now();
-        let needs_admin = incoming
+        let needed = incoming
             .command
             .as_ref()
-            .is_ok_and(|command| command.verb().who.needs_admin_rights());
+            .ok()
+            .and_then(|command| command.verb().who.privilege())
+            .map(|privilege| (privilege, rights));
         let actor = match self
             .app
-            .actor(
-                incoming.person,
-                incoming.place,
-                needs_admin.then_some(rights),
-                now,
-            )
+            .actor(incoming.person, incoming.place, needed, now)
             .await
         {
             Ok(actor) => actor,
@@ -106,14 +108,11 @@ impl Commands {
             // The confirmation erases only the presser, whoever they are.
             ButtonAction::ConfirmDelete => None,
         };
-        let needs_admin = command
+        let needed = command
             .as_ref()
-            .is_some_and(|command| command.verb().who.needs_admin_rights());
-        let actor = match self
-            .app
-            .actor(person, place, needs_admin.then_some(rights), now)
-            .await
-        {
+            .and_then(|command| command.verb().who.privilege())
+            .map(|privilege| (privilege, rights));
+        let actor = match self.app.actor(person, place, needed, now).await {
             Ok(actor) => actor,
             Err(e) => return Some(internal(&e)),
         };
@@ -169,7 +168,7 @@ async fn run(ctx: &Context<'_>, command: Command, images: Vec<Bytes>) -> Reply {
     match command {
         Command::Start => verbs::start::run(ctx),
         Command::Help => verbs::help::run(ctx),
-        Command::Post { when, text } => verbs::post::run(ctx, when, text, images).await,
+        Command::Post { when, text, to } => verbs::post::run(ctx, when, text, &to, images).await,
         Command::Queue => verbs::queue::run(ctx).await,
         Command::Cancel { post } => verbs::cancel::run(ctx, post).await,
         Command::Edit { post, when, text } => verbs::edit::run(ctx, post, &when, &text).await,

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use autopost::domain::{ChatKind, ChatPlatform};
-use autopost::front_end::{AdminRights, Person, Place};
+use autopost::front_end::{AdminRights, Person, Place, Privilege};
 use autopost::posting::Draft;
 use autopost::throttle::Allowance;
 use autopost_sim::world::X_CLIENT_ID;
@@ -62,7 +62,7 @@ impl Rights {
 
 #[async_trait::async_trait]
 impl AdminRights for Rights {
-    async fn is_admin(&self) -> bool {
+    async fn holds(&self, _: Privilege) -> bool {
         self.asked.fetch_add(1, Ordering::SeqCst);
         self.admin
     }
@@ -140,7 +140,7 @@ async fn a_post_is_confirmed_with_its_id_targets_and_buttons_and_queued() {
     let html = reply.to_telegram_html();
     assert!(html.contains("@team"), "{html}");
     assert!(html.contains("10/280"), "{html}");
-    assert_eq!(reply.buttons.len(), 2);
+    assert_eq!(reply.buttons[0].len(), 2);
     assert_eq!(t.queued().await, 1);
     assert!(
         html.contains("privacy"),
@@ -258,7 +258,7 @@ async fn deleteme_asks_first_and_the_confirmation_erases_the_presser() {
     let t = team().await;
     let ask = t.say("2", "/deleteme", &Rights::member()).await.unwrap();
     assert!(ask.private);
-    assert_eq!(ask.buttons[0].action, ButtonAction::ConfirmDelete);
+    assert_eq!(ask.buttons[0][0].action, ButtonAction::ConfirmDelete);
     let bob_before = t.world.app().export_user(bob(&t).await, Utc::now()).await;
     assert!(bob_before.is_ok(), "nothing erased before the press");
     let data = ButtonAction::ConfirmDelete.callback_data();

@@ -1,7 +1,7 @@
 //! One update: a message (or a whole album) or a button press becomes the person, the chat
 //! and the command parsed once, goes to `commands`, and its `Reply` goes to `outbox`.
 
-use autopost::front_end::{AdminRights, Person, Place};
+use autopost::front_end::{AdminRights, Person, Place, Privilege};
 use teloxide::types::UserId;
 
 use super::files::image_of;
@@ -235,7 +235,8 @@ struct Membership<'a> {
 
 #[async_trait::async_trait]
 impl AdminRights for Membership<'_> {
-    async fn is_admin(&self) -> bool {
+    /// A Telegram group has one kind of administrator: it holds every privilege.
+    async fn holds(&self, _: Privilege) -> bool {
         match self.bot.get_chat_member(self.chat, self.user).await {
             Ok(member) => member.is_privileged(),
             Err(e) => {

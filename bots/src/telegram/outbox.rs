@@ -151,13 +151,17 @@ impl Courier for Inner {
     }
 }
 
-/// The reply's buttons as one row of an inline keyboard; `None` without buttons.
+/// The reply's buttons as an inline keyboard, row by row; `None` without buttons.
 pub(super) fn keyboard(reply: &Reply) -> Option<InlineKeyboardMarkup> {
-    (!reply.buttons.is_empty()).then(|| {
-        InlineKeyboardMarkup::new([reply
-            .buttons
-            .iter()
-            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.callback_data()))
-            .collect::<Vec<_>>()])
-    })
+    let rows: Vec<Vec<InlineKeyboardButton>> = reply
+        .buttons
+        .iter()
+        .filter(|row| !row.is_empty())
+        .map(|row| {
+            row.iter()
+                .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.callback_data()))
+                .collect()
+        })
+        .collect();
+    (!rows.is_empty()).then(|| InlineKeyboardMarkup::new(rows))
 }

@@ -26,8 +26,8 @@ pub const CALLBACK_DATA_LIMIT: usize = 64;
 pub struct Reply {
     /// The text, one block per line.
     pub text: Vec<Block>,
-    /// Buttons under the text.
-    pub buttons: Vec<Button>,
+    /// Buttons under the text, row by row.
+    pub buttons: Vec<Vec<Button>>,
     /// A file to attach (the export).
     pub file: Option<ReplyFile>,
     /// Send only to the user who asked (Discord ephemeral / Telegram private chat).
@@ -35,6 +35,8 @@ pub struct Reply {
     /// Where a private reply answers a message in a group that everyone sees: what the group
     /// is told, if more than that the answer went privately.
     pub private_note: Option<&'static str>,
+    /// A listing better shown as a card (a Discord embed) than as a message.
+    pub card: bool,
     /// Nothing was done: the reply explains why. A front end answering a button press shows
     /// it to the presser alone and leaves the message with the button as it was.
     pub refused: bool,

@@ -28,7 +28,8 @@ pub const VERB: Verb = Verb::new(
 )
 .who(Who::Admin {
     to: "link accounts to this group",
-});
+})
+.private();
 
 fn parse(args: &str) -> Result<Command, ParseError> {
     if args.is_empty() {

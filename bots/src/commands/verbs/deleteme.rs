@@ -12,7 +12,8 @@ pub const VERB: Verb = Verb::new(
     "/deleteme",
     "erase everything of yours (asks first)",
     parse,
-);
+)
+.private();
 
 fn parse(_: &str) -> Result<Command, ParseError> {
     Ok(Command::DeleteMe)
@@ -41,10 +42,10 @@ impl Reply {
             )],
         ])
         .privately();
-        reply.buttons = vec![Button {
+        reply.buttons = vec![vec![Button {
             label: "Yes, erase everything".to_owned(),
             action: ButtonAction::ConfirmDelete,
-        }];
+        }]];
         reply
     }
 
@@ -65,7 +66,7 @@ mod tests {
     fn the_question_and_the_answer_are_private_and_the_button_confirms() {
         let confirm = Reply::delete_confirmation();
         assert!(confirm.private);
-        assert_eq!(confirm.buttons[0].action, ButtonAction::ConfirmDelete);
+        assert_eq!(confirm.buttons[0][0].action, ButtonAction::ConfirmDelete);
         assert!(Reply::deleted().private);
     }
 }

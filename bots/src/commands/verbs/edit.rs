@@ -5,7 +5,9 @@ use autopost::domain::PostId;
 use autopost::posting::Accepted;
 
 use super::{Arg, ArgKind, Command, POST_NUMBER, Verb, Who};
-use crate::commands::args::{ParseError, PostForm, post_id, split_when_text};
+use crate::commands::args::{
+    NamedArgs, ParseError, PostForm, post_id, split_when_text, when_and_text,
+};
 use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::Reply;
 
@@ -24,6 +26,7 @@ pub const VERB: Verb = Verb::new(
     ],
     "/edit 17 friday 5pm | New text",
 )
+.named(parse_named)
 .who(Who::AuthorOrAdmin);
 
 fn parse(args: &str) -> Result<Command, ParseError> {
@@ -33,6 +36,13 @@ fn parse(args: &str) -> Result<Command, ParseError> {
     };
     let post = post_id(VERB.name, VERB.example_or_usage(), id)?;
     let (when, text) = split_when_text(rest, PostForm::Edit)?;
+    Ok(Command::Edit { post, when, text })
+}
+
+fn parse_named(named: &NamedArgs) -> Result<Command, ParseError> {
+    let id = named.text("id").unwrap_or_default();
+    let post = post_id(VERB.name, VERB.example_or_usage(), id.trim())?;
+    let (when, text) = when_and_text(named, PostForm::Edit)?;
     Ok(Command::Edit { post, when, text })
 }
 

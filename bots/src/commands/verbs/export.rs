@@ -12,7 +12,8 @@ pub const VERB: Verb = Verb::new(
     "/export",
     "your data as a file, sent privately",
     parse,
-);
+)
+.private();
 
 fn parse(_: &str) -> Result<Command, ParseError> {
     Ok(Command::Export)

@@ -80,7 +80,9 @@ impl Reply {
             }
             lines.push(line);
         }
-        Reply::lines(lines)
+        let mut reply = Reply::lines(lines);
+        reply.card = true;
+        reply
     }
 }
 

@@ -20,9 +20,10 @@ pub mod start;
 pub mod timezone;
 
 use autopost::domain::PostId;
+use autopost::front_end::Privilege;
 use chrono_tz::Tz;
 
-use super::args::ParseError;
+use super::args::{NamedArgs, ParseError};
 
 pub use connect::ConnectTarget;
 
@@ -43,6 +44,9 @@ pub const VERBS: &[&Verb] = &[
     &export::VERB,
     &deleteme::VERB,
 ];
+
+/// How a verb reads arguments given by name.
+pub type ParseNamed = fn(&NamedArgs) -> Result<Command, ParseError>;
 
 /// One verb, defined once.
 #[derive(Debug)]
@@ -65,9 +69,15 @@ pub struct Verb {
     pub in_help: bool,
     /// Whether the images sent with it are for it (a front end fetches them only then).
     pub takes_images: bool,
+    /// Whether it always answers only the person who asked (a link, a file, a question about
+    /// their data): a front end that must answer before the work is done can say so early.
+    pub answers_privately: bool,
     /// Reads the text after the verb. Verbs without arguments ignore any, so that `/queue
     /// please` still shows the queue and `/start` may carry Telegram's deep-link payload.
     pub parse: fn(&str) -> Result<Command, ParseError>,
+    /// Reads arguments given by name, where one text of [`Verb::parse`] would not do (several
+    /// arguments); see [`Verb::read`].
+    pub parse_named: Option<ParseNamed>,
 }
 
 impl Verb {
@@ -89,8 +99,32 @@ impl Verb {
             notes: &[],
             in_help: true,
             takes_images: false,
+            answers_privately: false,
             parse,
+            parse_named: None,
         }
+    }
+
+    /// Reading its arguments by name with `parse_named`.
+    pub const fn named(self, parse_named: ParseNamed) -> Verb {
+        Verb {
+            parse_named: Some(parse_named),
+            ..self
+        }
+    }
+
+    /// The command that arguments given by name ask for: through `parse_named` where the verb
+    /// has one, else its one argument (if any) read as the text form would carry it.
+    pub fn read(&self, named: &NamedArgs) -> Result<Command, ParseError> {
+        if let Some(parse_named) = self.parse_named {
+            return parse_named(named);
+        }
+        let text = self
+            .args
+            .first()
+            .and_then(|arg| named.text(arg.name))
+            .unwrap_or_default();
+        (self.parse)(text.trim())
     }
 
     /// With these arguments, and an example of them (a verb with arguments always has one).
@@ -116,6 +150,14 @@ impl Verb {
     pub const fn with_images(self) -> Verb {
         Verb {
             takes_images: true,
+            ..self
+        }
+    }
+
+    /// Answering only the person who asked.
+    pub const fn private(self) -> Verb {
+        Verb {
+            answers_privately: true,
             ..self
         }
     }
@@ -163,9 +205,14 @@ pub enum Who {
 }
 
 impl Who {
-    /// Whether the runner must learn the person's admin rights before running the verb.
-    pub fn needs_admin_rights(self) -> bool {
-        self != Who::Anyone
+    /// The privilege the runner must ask the front end about before running the verb, if
+    /// any: changing posts for the author-or-admin verbs, managing accounts for the rest.
+    pub fn privilege(self) -> Option<Privilege> {
+        match self {
+            Who::Anyone => None,
+            Who::AuthorOrAdmin => Some(Privilege::ChangeOthersPosts),
+            Who::OwnerOrAdmin | Who::Admin { .. } => Some(Privilege::ManageAccounts),
+        }
     }
 }
 
@@ -226,6 +273,10 @@ pub enum ArgKind {
     Account,
     /// An IANA time zone.
     Zone,
+    /// Accounts the post goes to, by name or platform, comma-separated.
+    Targets,
+    /// An attached image (Discord ATTACHMENT options; Telegram takes the message's pictures).
+    Image,
 }
 
 /// What a chat message asks autopost to do: a verb with its arguments read.
@@ -241,6 +292,8 @@ pub enum Command {
         when: String,
         /// The post's text, trimmed and non-empty; may contain `|` and line breaks.
         text: String,
+        /// The accounts chosen by name or platform; empty means every account that can.
+        to: Vec<String>,
     },
     /// `/queue`: the chat's pending posts.
     Queue,
@@ -350,6 +403,16 @@ mod tests {
                 verb.args.is_empty(),
                 verb.example.is_none(),
                 "an example exactly when there are arguments: {}",
+                verb.name
+            );
+            let texts = verb
+                .args
+                .iter()
+                .filter(|arg| arg.kind != ArgKind::Image)
+                .count();
+            assert!(
+                texts <= 1 || verb.parse_named.is_some(),
+                "several arguments are read by name by the verb itself: {}",
                 verb.name
             );
         }

@@ -6,7 +6,7 @@ use autopost::posting::{Accepted, Draft};
 use bytes::Bytes;
 
 use super::{Arg, ArgKind, Command, Verb};
-use crate::commands::args::{ParseError, PostForm, split_when_text};
+use crate::commands::args::{NamedArgs, ParseError, PostForm, split_when_text, when_and_text};
 use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::{
     Button, ButtonAction, Reply, account_name, bold, both_zones, code, plain,
@@ -27,9 +27,19 @@ pub const VERB: Verb = Verb::new(
             "when to publish: tomorrow 9am, in 2h, friday 5pm, now",
         ),
         Arg::required("text", ArgKind::Text, "what to publish"),
+        Arg::optional(
+            "to",
+            ArgKind::Targets,
+            "which accounts, by name or platform (x, facebook); default: all",
+        ),
+        Arg::optional("image1", ArgKind::Image, "a picture to post with it"),
+        Arg::optional("image2", ArgKind::Image, "a second picture"),
+        Arg::optional("image3", ArgKind::Image, "a third picture"),
+        Arg::optional("image4", ArgKind::Image, "a fourth picture"),
     ],
     "/post tomorrow 9am | Launch day!",
 )
+.named(parse_named)
 .notes(&[
     "WHEN can be `now`, `in 2h`, `friday 5pm`, `dec 24 6pm Europe/Berlin` or `every monday 9am`",
     "In a private chat just send `tomorrow 9am | Launch day!`, also as a photo caption.",
@@ -38,21 +48,50 @@ pub const VERB: Verb = Verb::new(
 
 fn parse(args: &str) -> Result<Command, ParseError> {
     let (when, text) = split_when_text(args, PostForm::Post)?;
-    Ok(Command::Post { when, text })
+    Ok(Command::Post {
+        when,
+        text,
+        to: Vec::new(),
+    })
 }
 
-/// Schedules the post.
+fn parse_named(named: &NamedArgs) -> Result<Command, ParseError> {
+    let (when, text) = when_and_text(named, PostForm::Post)?;
+    let to = named
+        .text("to")
+        .map(|names| {
+            names
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Command::Post { when, text, to })
+}
+
+/// Schedules the post, for the accounts named in `to` (all when empty).
 pub(crate) async fn run(
     ctx: &Context<'_>,
     when: String,
     text: String,
+    to: &[String],
     images: Vec<Bytes>,
 ) -> Reply {
+    let targets = if to.is_empty() {
+        None
+    } else {
+        match ctx.app.resolve_targets(ctx.actor.chat, to).await {
+            Ok(ids) => Some(ids),
+            Err(e) => return posting_error(&e),
+        }
+    };
     let draft = Draft {
         when,
         text,
         images,
-        targets: None,
+        targets,
     };
     match ctx.app.create_post(ctx.actor, draft, ctx.now).await {
         Ok(accepted) => Reply::accepted(&accepted),
@@ -91,7 +130,7 @@ impl Reply {
             ]);
         }
         let mut reply = Reply::lines(lines);
-        reply.buttons = vec![
+        reply.buttons = vec![vec![
             Button {
                 label: "Cancel".to_owned(),
                 action: ButtonAction::Cancel(post),
@@ -100,7 +139,7 @@ impl Reply {
                 label: "Post now".to_owned(),
                 action: ButtonAction::PostNow(post),
             },
-        ];
+        ]];
         reply
     }
 }
@@ -124,7 +163,7 @@ mod tests {
              • @alice (X): 42/280 characters\n\
              • Alice's &lt;Bakery&gt; (Facebook Page): 42/63206 characters"
         );
-        let data: Vec<String> = reply.buttons.iter().map(Button::callback_data).collect();
+        let data: Vec<String> = reply.buttons[0].iter().map(Button::callback_data).collect();
         assert_eq!(data, ["cancel:17", "postnow:17"]);
         assert!(!reply.private);
     }

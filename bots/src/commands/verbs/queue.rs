@@ -7,7 +7,12 @@ use chrono_tz::Tz;
 use super::{Command, Verb};
 use crate::commands::args::ParseError;
 use crate::commands::context::{Context, internal, posting_error};
-use crate::commands::reply::{Reply, bold, code, first_words, local_time, plain};
+use crate::commands::reply::{
+    Button, ButtonAction, Reply, bold, code, first_words, local_time, plain,
+};
+
+/// Posts of the queue that get buttons of their own.
+const BUTTON_ROWS: usize = 5;
 
 /// `/queue`.
 pub const VERB: Verb = Verb::new("queue", "/queue", "this chat's scheduled posts", parse);
@@ -62,7 +67,26 @@ impl Reply {
             plain(" or "),
             code("/edit ID WHEN | TEXT"),
         ]);
-        Reply::lines(lines)
+        let mut reply = Reply::lines(lines);
+        reply.card = true;
+        // A row of buttons for each of the first posts (Discord shows five rows at most).
+        reply.buttons = posts
+            .iter()
+            .take(BUTTON_ROWS)
+            .map(|post| {
+                vec![
+                    Button {
+                        label: format!("Cancel #{}", post.post),
+                        action: ButtonAction::Cancel(post.post),
+                    },
+                    Button {
+                        label: format!("Post now #{}", post.post),
+                        action: ButtonAction::PostNow(post.post),
+                    },
+                ]
+            })
+            .collect();
+        reply
     }
 }
 

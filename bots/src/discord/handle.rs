@@ -1,0 +1,606 @@
+//! The one handler both ways in hand interactions to. A slash command becomes the person, the
+//! channel and the verb's command read from its options; a button press goes to `commands`
+//! as one; autocomplete asks `commands` for suggestions. The first answer goes back within
+//! `answer_within` (inline, or as the callback); longer work is deferred and the original
+//! response edited when it is done. An interaction seen before is answered, not run again.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use autopost::app::App;
+use autopost::crypto::Secret;
+use autopost::domain::{ChatKind, ChatPlatform};
+use autopost::front_end::{AdminRights, Person, Place, Privilege};
+use chrono::Utc;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::Options;
+use super::files::{self, FileError};
+use super::rest::{Body, Call, Rest, RestError};
+use super::wire::{self, Interaction, kind, option, permission};
+use crate::commands::{
+    ArgValue, Command, Commands, Incoming, NamedArgs, ParseError, Reply, VERBS, Verb,
+};
+
+/// How an interaction came in, and so how its first answer goes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    /// `POST /discord/interactions`: the answer is the HTTP response (or 202 after the
+    /// callback was posted).
+    Endpoint,
+    /// The gateway: the answer is posted to the callback URL.
+    Gateway,
+}
+
+/// What a command or button press came to.
+enum Outcome {
+    /// A command's answer: a new message (ephemeral when private or a refusal).
+    Message(Reply),
+    /// A button press done: the message it was on becomes this.
+    Update(Reply),
+    /// A button press refused (or stale): only the presser hears why.
+    Refused(Reply),
+}
+
+/// What the handler shares.
+pub(super) struct Inner {
+    app: Arc<App>,
+    commands: Commands,
+    rest: Rest,
+    /// For attachment downloads.
+    http: reqwest::Client,
+    options: Options,
+    /// Counts answered interactions: the quiescence signal tests wait on.
+    answered: watch::Sender<u64>,
+    /// Deferred answers still being finished, awaited at shutdown.
+    pending: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Inner {
+    pub(super) fn new(
+        app: Arc<App>,
+        commands: Commands,
+        rest: Rest,
+        http: reqwest::Client,
+        options: Options,
+    ) -> Self {
+        Self {
+            app,
+            commands,
+            rest,
+            http,
+            options,
+            answered: watch::Sender::new(0),
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn app(&self) -> &App {
+        &self.app
+    }
+
+    pub(super) fn options(&self) -> &Options {
+        &self.options
+    }
+
+    pub(super) fn answered(&self) -> watch::Receiver<u64> {
+        self.answered.subscribe()
+    }
+
+    /// The bot token, when the gateway is on.
+    pub(super) fn gateway_token(&self) -> Option<&Secret> {
+        self.app.config().discord.as_ref()?.token.as_ref()
+    }
+
+    /// Whether notifications can be sent (they need the bot token).
+    pub(super) fn can_notify(&self) -> bool {
+        self.rest.has_bot_token()
+    }
+
+    /// The REST API's base.
+    pub(super) fn api_url(&self) -> Option<&url::Url> {
+        self.app.config().discord.as_ref().map(|d| &d.api_url)
+    }
+
+    /// Posts `text` in the channel `channel`, mentioning nobody.
+    pub(super) async fn send_to_channel(&self, channel: &str, text: &str) -> Result<(), RestError> {
+        if channel.is_empty() || !channel.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(RestError::Refused {
+                status: 404,
+                message: "no such channel".to_owned(),
+            });
+        }
+        let call = Call::bot(
+            Method::POST,
+            format!("channels/{channel}/messages"),
+            format!("channel:{channel}"),
+        );
+        let body = json!({ "content": text, "allowed_mentions": { "parse": [] } });
+        self.rest.send(&call, Body::Json(body)).await.map(|_| ())
+    }
+
+    /// Waits for the deferred answers still being finished.
+    pub(super) async fn finish(&self) {
+        let pending =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        for task in pending {
+            if let Err(e) = task.await {
+                tracing::error!(error = %autopost::telemetry::chain(&e), "a deferred Discord answer ended abnormally");
+            }
+        }
+    }
+
+    /// Answers one interaction that came in `way`. For the endpoint, `Some` is the HTTP
+    /// response's body and `None` means the callback was posted (answer 202); the gateway
+    /// always gets `None`.
+    pub(super) async fn answer(
+        self: &Arc<Self>,
+        interaction: Interaction,
+        way: Way,
+    ) -> Option<Value> {
+        let first = match interaction.kind {
+            kind::PING => Some(wire::pong()),
+            kind::AUTOCOMPLETE => Some(self.autocomplete(&interaction).await),
+            kind::COMMAND | kind::COMPONENT => self.run(interaction.clone()).await,
+            other => {
+                tracing::debug!(kind = other, "interaction of a kind autopost does not use");
+                Some(wire::response(
+                    wire::callback::MESSAGE,
+                    wire::message(&Reply::error("autopost does not handle this"), true),
+                ))
+            }
+        };
+        let first = match (way, first) {
+            (Way::Endpoint, first) => first,
+            (Way::Gateway, Some(body)) => {
+                if let Err(e) = self.callback(&interaction, body).await {
+                    tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot answer a Discord interaction");
+                }
+                None
+            }
+            (Way::Gateway, None) => None,
+        };
+        self.answered.send_modify(|answered| *answered += 1);
+        first
+    }
+
+    /// Posts the first answer to the interaction's callback URL.
+    async fn callback(&self, interaction: &Interaction, body: Value) -> Result<(), RestError> {
+        let call = Call::interaction(
+            Method::POST,
+            format!(
+                "interactions/{}/{}/callback",
+                interaction.id, interaction.token
+            ),
+            format!("interaction:{}", interaction.id),
+        );
+        self.rest.send(&call, Body::Json(body)).await.map(|_| ())
+    }
+
+    /// A command or button press: run once, answered in time or deferred.
+    async fn run(self: &Arc<Self>, interaction: Interaction) -> Option<Value> {
+        match self
+            .app
+            .first_deliveries(ChatPlatform::Discord, &[&interaction.id], Utc::now())
+            .await
+        {
+            Ok(fresh) if fresh.is_empty() => {
+                tracing::debug!("interaction already handled; answered, not run again");
+                let reply = Reply::error("this was already handled");
+                return Some(wire::response(
+                    wire::callback::MESSAGE,
+                    wire::message(&reply, true),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let reply = crate::commands::internal(&e);
+                return Some(wire::response(
+                    wire::callback::MESSAGE,
+                    wire::message(&reply, true),
+                ));
+            }
+        }
+        let is_component = interaction.kind == kind::COMPONENT;
+        let private = !is_component && answers_privately(&interaction);
+        let inner = self.clone();
+        let request = interaction.clone();
+        let mut work = tokio::spawn(async move { inner.work(&request).await });
+        let work = match tokio::time::timeout(self.options.answer_within, &mut work).await {
+            Ok(Ok(outcome)) => match outcome_file(&outcome) {
+                None => return Some(first_answer(&outcome)),
+                // A file cannot ride on an inline answer: it goes with the callback.
+                Some(_) => {
+                    if let Err(e) = self.callback_with_file(&interaction, &outcome).await {
+                        tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot answer a Discord interaction with its file");
+                    }
+                    return None;
+                }
+            },
+            Ok(Err(e)) => {
+                let reply = crate::commands::internal(&e);
+                return Some(wire::response(
+                    wire::callback::MESSAGE,
+                    wire::message(&reply, true),
+                ));
+            }
+            Err(_) => work,
+        };
+        // Longer work: "thinking…" now, the answer by editing the original response.
+        let defer = if is_component {
+            wire::defer_update()
+        } else {
+            wire::defer_message(private)
+        };
+        if let Err(e) = self.callback(&interaction, defer).await {
+            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot defer a Discord interaction");
+            work.abort();
+            return None;
+        }
+        let inner = self.clone();
+        let finishing = tokio::spawn(async move {
+            let outcome = match work.await {
+                Ok(outcome) => outcome,
+                Err(e) => Outcome::Message(crate::commands::internal(&e)),
+            };
+            inner.finish_deferred(&interaction, outcome, private).await;
+        });
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.retain(|task| !task.is_finished());
+        pending.push(finishing);
+        None
+    }
+
+    /// The first answer with the outcome's file, through the callback (multipart).
+    async fn callback_with_file(
+        &self,
+        interaction: &Interaction,
+        outcome: &Outcome,
+    ) -> Result<(), RestError> {
+        let call = Call::interaction(
+            Method::POST,
+            format!(
+                "interactions/{}/{}/callback",
+                interaction.id, interaction.token
+            ),
+            format!("interaction:{}", interaction.id),
+        );
+        let answer = first_answer(outcome);
+        let body = match outcome_file(outcome) {
+            Some(file) => Body::File {
+                payload: answer,
+                name: file.name.clone(),
+                bytes: file.bytes.clone(),
+                mime: file.mime,
+            },
+            None => Body::Json(answer),
+        };
+        self.rest.send(&call, body).await.map(|_| ())
+    }
+
+    /// Delivers a deferred outcome: edits the original response (or the message the button
+    /// was on); a private answer after a public "thinking…" replaces it with a follow-up only
+    /// the person sees.
+    async fn finish_deferred(
+        &self,
+        interaction: &Interaction,
+        outcome: Outcome,
+        deferred_private: bool,
+    ) {
+        let webhook = self.webhook(interaction);
+        let result = match outcome {
+            Outcome::Update(reply) => {
+                let body = wire::message(&reply, false);
+                self.send_to_webhook(
+                    interaction,
+                    Method::PATCH,
+                    &format!("{webhook}/messages/@original"),
+                    &reply,
+                    body,
+                )
+                .await
+            }
+            Outcome::Refused(reply) => {
+                let body = wire::message(&reply, true);
+                self.send_to_webhook(interaction, Method::POST, &webhook, &reply, body)
+                    .await
+            }
+            Outcome::Message(reply) => {
+                let private = reply.private || reply.refused;
+                if private && !deferred_private {
+                    let call = Call::interaction(
+                        Method::DELETE,
+                        format!("{webhook}/messages/@original"),
+                        format!("webhook:{}", interaction.id),
+                    );
+                    if let Err(e) = self.rest.send(&call, Body::Empty).await {
+                        tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot remove the public \"thinking\" message");
+                    }
+                    let body = wire::message(&reply, true);
+                    self.send_to_webhook(interaction, Method::POST, &webhook, &reply, body)
+                        .await
+                } else {
+                    let body = wire::message(&reply, private);
+                    self.send_to_webhook(
+                        interaction,
+                        Method::PATCH,
+                        &format!("{webhook}/messages/@original"),
+                        &reply,
+                        body,
+                    )
+                    .await
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot finish a deferred Discord answer");
+        }
+    }
+
+    /// `webhooks/{application}/{token}`: where follow-ups and edits of an interaction go.
+    fn webhook(&self, interaction: &Interaction) -> String {
+        let application = interaction.application_id.clone().or_else(|| {
+            self.app
+                .config()
+                .discord
+                .as_ref()
+                .and_then(|d| d.application_id)
+                .map(|id| id.to_string())
+        });
+        format!(
+            "webhooks/{}/{}",
+            application.unwrap_or_default(),
+            interaction.token
+        )
+    }
+
+    async fn send_to_webhook(
+        &self,
+        interaction: &Interaction,
+        method: Method,
+        path: &str,
+        reply: &Reply,
+        body: Value,
+    ) -> Result<(), RestError> {
+        let call = Call::interaction(
+            method,
+            path.to_owned(),
+            format!("webhook:{}", interaction.id),
+        );
+        let body = match &reply.file {
+            Some(file) => Body::File {
+                payload: body,
+                name: file.name.clone(),
+                bytes: file.bytes.clone(),
+                mime: file.mime,
+            },
+            None => Body::Json(body),
+        };
+        self.rest.send(&call, body).await.map(|_| ())
+    }
+
+    /// The work of a command or a button press.
+    async fn work(&self, interaction: &Interaction) -> Outcome {
+        let Some((person, place)) = who_and_where(interaction) else {
+            return Outcome::Refused(Reply::error("autopost cannot tell who or where this is"));
+        };
+        let rights = Rights(interaction.permissions());
+        if interaction.kind == kind::COMPONENT {
+            let data = interaction
+                .data
+                .as_ref()
+                .and_then(|d| d.custom_id.as_deref())
+                .unwrap_or_default();
+            return match self
+                .commands
+                .on_button(person.person(), place.place(), data, &rights)
+                .await
+            {
+                None => Outcome::Refused(Reply::error("this button no longer works")),
+                Some(reply) if reply.refused => Outcome::Refused(reply),
+                Some(reply) => Outcome::Update(reply),
+            };
+        }
+        let (command, attachments) = read_command(interaction);
+        let mut images = Vec::new();
+        if command.as_ref().is_ok_and(|c| c.verb().takes_images) {
+            for attachment in attachments {
+                match files::download(&self.http, self.api_url(), attachment).await {
+                    Ok(bytes) => images.push(bytes),
+                    Err(FileError::Refused(message)) => {
+                        return Outcome::Message(Reply::error(&message));
+                    }
+                    Err(FileError::Unreachable(e)) => {
+                        tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot download a Discord attachment");
+                        return Outcome::Message(Reply::error(
+                            "I could not fetch your image from Discord; please attach it again",
+                        ));
+                    }
+                }
+            }
+        }
+        let incoming = Incoming {
+            person: person.person(),
+            place: place.place(),
+            command,
+            images,
+        };
+        Outcome::Message(self.commands.on_message(incoming, &rights).await)
+    }
+
+    /// Suggestions for the option being typed.
+    async fn autocomplete(&self, interaction: &Interaction) -> Value {
+        let suggestions = match (who_and_where(interaction), focused_kind(interaction)) {
+            (Some((person, place)), Some((kind, typed))) => {
+                self.commands
+                    .suggest(person.person(), place.place(), kind, &typed)
+                    .await
+            }
+            _ => Vec::new(),
+        };
+        wire::choices(
+            suggestions
+                .into_iter()
+                .map(|s| {
+                    let value = match s.value {
+                        ArgValue::Text(text) => Value::String(text),
+                        ArgValue::Integer(number) => Value::from(number),
+                    };
+                    (s.label, value)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The person and the channel of an interaction, owned.
+struct Who {
+    id: String,
+    name: String,
+}
+
+struct Where {
+    id: String,
+    kind: ChatKind,
+    title: Option<String>,
+}
+
+impl Who {
+    fn person(&self) -> Person<'_> {
+        Person {
+            platform: ChatPlatform::Discord,
+            id: &self.id,
+            name: Some(&self.name),
+        }
+    }
+}
+
+impl Where {
+    fn place(&self) -> Place<'_> {
+        Place {
+            platform: ChatPlatform::Discord,
+            id: &self.id,
+            kind: self.kind,
+            title: self.title.as_deref(),
+        }
+    }
+}
+
+/// A server channel is a team queue; a DM with the bot is a personal one.
+fn who_and_where(interaction: &Interaction) -> Option<(Who, Where)> {
+    let user = interaction.person()?;
+    let channel = interaction.channel()?;
+    let kind = if interaction.guild_id.is_some() {
+        ChatKind::Group
+    } else {
+        ChatKind::Private
+    };
+    Some((
+        Who {
+            id: user.id.clone(),
+            name: user.name().to_owned(),
+        },
+        Where {
+            id: channel.to_owned(),
+            kind,
+            title: interaction.channel.as_ref().and_then(|c| c.name.clone()),
+        },
+    ))
+}
+
+/// The verb a command interaction names.
+fn verb_of(interaction: &Interaction) -> Option<&'static Verb> {
+    let name = interaction.data.as_ref()?.name.as_deref()?;
+    VERBS.iter().copied().find(|verb| verb.name == name)
+}
+
+/// Whether the command's answer is for its author alone (decided before the work is done,
+/// when the answer must be deferred).
+fn answers_privately(interaction: &Interaction) -> bool {
+    verb_of(interaction).is_some_and(|verb| verb.answers_privately)
+}
+
+/// The command a slash command asks for, from its options, and its attachments.
+fn read_command(
+    interaction: &Interaction,
+) -> (Result<Command, ParseError>, Vec<&wire::Attachment>) {
+    let Some(verb) = verb_of(interaction) else {
+        let name = interaction
+            .data
+            .as_ref()
+            .and_then(|d| d.name.clone())
+            .unwrap_or_default();
+        return (Err(ParseError::UnknownCommand { verb: name }), Vec::new());
+    };
+    let mut named = Vec::new();
+    let mut attachments = Vec::new();
+    for option in interaction.options() {
+        match (option.kind, &option.value) {
+            (option::ATTACHMENT, _) => attachments.extend(interaction.attachment(option)),
+            (_, Some(Value::String(text))) => {
+                named.push((option.name.clone(), ArgValue::Text(text.clone())));
+            }
+            (_, Some(Value::Number(number))) => {
+                let value = number
+                    .as_i64()
+                    .map_or_else(|| ArgValue::Text(number.to_string()), ArgValue::Integer);
+                named.push((option.name.clone(), value));
+            }
+            _ => {}
+        }
+    }
+    (verb.read(&NamedArgs::new(named)), attachments)
+}
+
+/// The kind of the option being typed, and what was typed so far.
+fn focused_kind(interaction: &Interaction) -> Option<(crate::commands::ArgKind, String)> {
+    let verb = verb_of(interaction)?;
+    let focused = interaction.options().iter().find(|o| o.focused)?;
+    let arg = verb.args.iter().find(|arg| arg.name == focused.name)?;
+    let typed = match &focused.value {
+        Some(Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    Some((arg.kind, typed))
+}
+
+fn outcome_file(outcome: &Outcome) -> Option<&crate::commands::ReplyFile> {
+    match outcome {
+        Outcome::Message(reply) | Outcome::Update(reply) | Outcome::Refused(reply) => {
+            reply.file.as_ref()
+        }
+    }
+}
+
+/// The first answer for an outcome ready in time.
+fn first_answer(outcome: &Outcome) -> Value {
+    match outcome {
+        Outcome::Message(reply) => wire::response(
+            wire::callback::MESSAGE,
+            wire::message(reply, reply.private || reply.refused),
+        ),
+        Outcome::Update(reply) => {
+            wire::response(wire::callback::UPDATE, wire::message(reply, false))
+        }
+        Outcome::Refused(reply) => {
+            wire::response(wire::callback::MESSAGE, wire::message(reply, true))
+        }
+    }
+}
+
+/// Admin rights as the interaction carries them: the member's effective permissions.
+struct Rights(u64);
+
+#[async_trait::async_trait]
+impl AdminRights for Rights {
+    async fn holds(&self, privilege: Privilege) -> bool {
+        let needed = match privilege {
+            Privilege::ChangeOthersPosts => permission::MANAGE_MESSAGES,
+            Privilege::ManageAccounts => permission::MANAGE_GUILD | permission::MANAGE_CHANNELS,
+        };
+        self.0 & (needed | permission::ADMINISTRATOR) != 0
+    }
+}

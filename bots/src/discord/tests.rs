@@ -1,0 +1,600 @@
+//! The Discord front end end to end: the whole app with this front end, against the
+//! simulated Discord (signed interactions to the real endpoint, its gateway and REST API) and
+//! X. Tests wait for facts (an answer at the simulated Discord, the front end's count of
+//! answered interactions, the scheduler falling quiet), never for time.
+
+use std::time::Instant;
+
+use autopost::images::MAX_INPUT_BYTES;
+use autopost_sim::discord::{
+    Failure, Route, Signing, SimDiscord, SimDiscordConfig, SimDiscordUser, SimMember,
+};
+use autopost_sim::telegram::{SimChat, SimUser};
+use autopost_sim::world::{PATIENCE, X_CLIENT_ID};
+use autopost_sim::x::{SimXConfig, SimXUser};
+use autopost_sim::{World, WorldBuilder};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::*;
+
+/// A valid 1x1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
+/// The whole app with the Discord front end (and, if asked, the Telegram one) against a
+/// simulated Discord and a simulated X whose consenting user is `@team`.
+struct Fixture {
+    world: World,
+    /// The front end's count of answered interactions.
+    answered: watch::Receiver<u64>,
+    /// In the simulated server: Alice administers it, Bob is a member, Mo moderates.
+    alice: SimMember,
+    bob: SimMember,
+    mo: SimMember,
+}
+
+async fn fixture() -> Fixture {
+    Fixture::start(
+        World::builder(),
+        SimDiscordConfig::random(),
+        Options::default(),
+    )
+    .await
+}
+
+impl Fixture {
+    async fn start(builder: WorldBuilder, discord: SimDiscordConfig, options: Options) -> Self {
+        let mut x = SimXConfig::public(X_CLIENT_ID);
+        x.user = SimXUser::new("2244994945", "team");
+        let (counter, answered) = std::sync::mpsc::channel();
+        let world = builder
+            .x_with(x)
+            .discord_with(discord)
+            .front_end(move |app| {
+                let token = app
+                    .config()
+                    .discord
+                    .as_ref()
+                    .and_then(|d| d.token.as_ref())
+                    .map(|t| t.expose().to_owned());
+                let front_end = DiscordFrontEnd::new(app, options).ok().flatten()?;
+                let shown = format!("{front_end:?}");
+                if let Some(token) = token {
+                    assert!(!shown.contains(&token), "no token in Debug: {shown}");
+                }
+                let _ = counter.send(front_end.answered());
+                Some(front_end)
+            })
+            .start()
+            .await
+            .unwrap();
+        let answered = answered.recv().unwrap();
+        Self {
+            world,
+            answered,
+            alice: SimMember::new(SimDiscordUser::new(501, "alice")).admin(),
+            bob: SimMember::new(SimDiscordUser::new(502, "bob")),
+            mo: SimMember::new(SimDiscordUser::new(503, "mo")).moderator(),
+        }
+    }
+
+    fn sim(&self) -> &SimDiscord {
+        self.world.discord()
+    }
+
+    fn channel(&self) -> u64 {
+        self.sim().guild().channel_id
+    }
+
+    /// Delivers a signed interaction to autopost's endpoint.
+    async fn send(&self, payload: &Value) -> autopost_sim::discord::Delivery {
+        self.sim()
+            .deliver(&self.world.discord_interactions_url(), payload)
+            .await
+            .unwrap()
+    }
+
+    /// A slash command in the server's channel by `member`, delivered; the inline answer.
+    async fn command(&self, member: &SimMember, payload: Value) -> Value {
+        let _ = member;
+        let delivery = self.send(&payload).await;
+        assert_eq!(delivery.status, 200, "{}", delivery.text);
+        delivery.body.unwrap()
+    }
+
+    /// Links `@team` on X to the server's channel, as Alice, through the real round trip.
+    async fn link_x(&self) {
+        self.world
+            .link_x(
+                &format!("discord:{}", self.channel()),
+                &format!("discord:{}", self.alice.user.id),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The channel's queue.
+    async fn queue(&self) -> Vec<autopost::posting::QueuedPost> {
+        let actor = self
+            .world
+            .actor(
+                &format!("discord:{}", self.channel()),
+                &format!("discord:{}", self.alice.user.id),
+            )
+            .await
+            .unwrap();
+        self.world.app().queue(actor.chat).await.unwrap()
+    }
+
+    /// Waits until the front end has answered `n` interactions in all.
+    async fn settle(&self, n: u64) {
+        let mut answered = self.answered.clone();
+        tokio::time::timeout(PATIENCE, answered.wait_for(|a| *a >= n))
+            .await
+            .expect("every interaction is answered")
+            .unwrap();
+    }
+
+    /// A `/post` by `member` in the channel.
+    fn post(&self, member: &SimMember, when: &str, text: &str) -> Value {
+        self.sim()
+            .slash_command("post")
+            .in_guild(&self.sim().guild(), member)
+            .string("when", when)
+            .string("text", text)
+            .build()
+    }
+}
+
+/// The content of an answer of type 4 (or 7).
+fn content(answer: &Value) -> &str {
+    answer["data"]["content"].as_str().unwrap_or_default()
+}
+
+fn is_ephemeral(answer: &Value) -> bool {
+    answer["data"]["flags"].as_u64().unwrap_or(0) & 64 != 0
+}
+
+#[tokio::test]
+async fn a_ping_is_answered_and_badly_signed_requests_get_401_and_change_nothing() {
+    let f = fixture().await;
+    let ping = f.send(&f.sim().ping()).await;
+    assert_eq!(ping.status, 200);
+    assert_eq!(ping.body, Some(serde_json::json!({"type": 1})));
+    assert!(ping.content_type.unwrap().starts_with("application/json"));
+    f.link_x().await;
+    let post = f.post(&f.bob, "tomorrow 9am", "signed?");
+    for signing in [
+        Signing::Forged,
+        Signing::Malformed,
+        Signing::Missing,
+        Signing::Stale,
+    ] {
+        let refused = f
+            .sim()
+            .deliver_signed(&f.world.discord_interactions_url(), &post, signing)
+            .await
+            .unwrap();
+        assert_eq!(refused.status, 401, "{signing:?}");
+    }
+    assert!(f.queue().await.is_empty(), "nothing queued");
+    assert!(f.sim().initial_responses().iter().all(|r| r.kind == 1));
+    // The genuine delivery of the same interaction still works: nothing recorded it.
+    let answer = f.command(&f.bob, post).await;
+    assert!(content(&answer).contains("@team"), "{answer}");
+    assert_eq!(f.queue().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_post_with_an_image_is_confirmed_then_published_once_and_the_channel_is_told() {
+    let f = fixture().await;
+    f.link_x().await;
+    let picture = f
+        .sim()
+        .add_attachment("cake.png", "image/png", PNG.to_vec());
+    let payload = f
+        .sim()
+        .slash_command("post")
+        .in_guild(&f.sim().guild(), &f.bob)
+        .string("when", "in 2 seconds")
+        .string("text", "hello from discord")
+        .attachment("image1", &picture)
+        .build();
+    let answer = f.command(&f.bob, payload).await;
+    assert_eq!(answer["type"], 4);
+    assert!(!is_ephemeral(&answer), "the team sees the confirmation");
+    assert!(content(&answer).contains("@team"), "{answer}");
+    let buttons = &answer["data"]["components"][0]["components"];
+    assert_eq!(buttons[0]["custom_id"].as_str().unwrap(), "cancel:1");
+    assert_eq!(
+        answer["data"]["allowed_mentions"]["parse"],
+        serde_json::json!([])
+    );
+    assert_eq!(f.sim().downloads().len(), 1);
+    let x = f.world.x();
+    let tweets = x.wait_for_tweets(1, PATIENCE).await;
+    assert_eq!(tweets[0].text, "hello from discord");
+    assert_eq!(tweets[0].media_ids.len(), 1);
+    let told = f
+        .world
+        .wait_until("the channel to be told", async || {
+            f.sim()
+                .channel_messages()
+                .iter()
+                .any(|m| m.channel_id == f.channel() && m.content.contains(&tweets[0].id))
+        })
+        .await;
+    assert!(told.is_ok(), "{:?}", f.sim().channel_messages());
+    f.world.wait_for_quiet().await.unwrap();
+    assert_eq!(x.tweets().len(), 1, "exactly once");
+}
+
+#[tokio::test]
+async fn a_replayed_interaction_is_answered_but_run_once() {
+    let f = fixture().await;
+    f.link_x().await;
+    let post = f.post(&f.bob, "tomorrow 9am", "once only");
+    let first = f.command(&f.bob, post.clone()).await;
+    assert!(content(&first).contains("Scheduled"), "{first}");
+    let again = f.send(&post).await;
+    assert_eq!(again.status, 200);
+    let again = again.body.unwrap();
+    assert!(
+        is_ephemeral(&again) && content(&again).contains("already"),
+        "{again}"
+    );
+    assert_eq!(f.queue().await.len(), 1);
+}
+
+#[tokio::test]
+async fn cancelling_anothers_post_needs_manage_messages_and_the_button_replaces_its_message() {
+    let f = fixture().await;
+    f.link_x().await;
+    let confirmation = f
+        .command(&f.alice, f.post(&f.alice, "tomorrow 9am", "alice's"))
+        .await;
+    assert!(content(&confirmation).contains("Scheduled"));
+    let id = f.queue().await[0].post.0;
+    let cancel = f
+        .sim()
+        .slash_command("cancel")
+        .in_guild(&f.sim().guild(), &f.bob)
+        .integer("id", id)
+        .build();
+    let refused = f.command(&f.bob, cancel).await;
+    assert!(is_ephemeral(&refused), "{refused}");
+    assert!(content(&refused).contains("admin"), "{refused}");
+    assert_eq!(f.queue().await.len(), 1);
+    // Bob presses the Cancel button under the confirmation: refused, for him alone.
+    let message = f.sim().initial_responses()[0].interaction_id;
+    let message = f.sim().original_response(message).unwrap().id;
+    let press = |member: &SimMember| {
+        f.sim()
+            .button_press(&format!("cancel:{id}"), message)
+            .in_guild(&f.sim().guild(), member)
+            .build()
+    };
+    let refused = f.command(&f.bob, press(&f.bob)).await;
+    assert_eq!(refused["type"], 4);
+    assert!(is_ephemeral(&refused));
+    assert_eq!(f.queue().await.len(), 1);
+    // A moderator may: the confirmation becomes the outcome, without buttons.
+    let done = f.command(&f.mo, press(&f.mo)).await;
+    assert_eq!(done["type"], 7, "{done}");
+    assert!(content(&done).contains("Cancelled post"), "{done}");
+    assert_eq!(done["data"]["components"], serde_json::json!([]));
+    assert!(f.queue().await.is_empty());
+}
+
+#[tokio::test]
+async fn linking_in_a_server_needs_manage_server_and_the_link_is_ephemeral() {
+    let f = fixture().await;
+    let connect = |member: &SimMember| {
+        f.sim()
+            .slash_command("connect")
+            .in_guild(&f.sim().guild(), member)
+            .string("platform", "x")
+            .build()
+    };
+    let refused = f.command(&f.bob, connect(&f.bob)).await;
+    assert!(is_ephemeral(&refused));
+    assert!(
+        content(&refused).contains("Only a group administrator"),
+        "{refused}"
+    );
+    let link = f.command(&f.alice, connect(&f.alice)).await;
+    assert!(is_ephemeral(&link), "{link}");
+    assert!(content(&link).contains("/oauth/x/start"), "{link}");
+}
+
+#[tokio::test]
+async fn autocomplete_shows_what_a_time_means_and_offers_posts_accounts_and_zones() {
+    let f = fixture().await;
+    f.link_x().await;
+    f.command(&f.alice, f.post(&f.alice, "tomorrow 9am", "first post"))
+        .await;
+    let choices = |answer: &Value| -> Vec<(String, Value)> {
+        assert_eq!(answer["type"], 8, "{answer}");
+        answer["data"]["choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["name"].as_str().unwrap().to_owned(), c["value"].clone()))
+            .collect()
+    };
+    let ask = |command: &str, option: &str, typed: &str| {
+        f.sim()
+            .autocomplete(command)
+            .in_guild(&f.sim().guild(), &f.alice)
+            .focused(option, typed)
+            .build()
+    };
+    let when = choices(
+        &f.command(&f.alice, ask("post", "when", "tomorrow 9am"))
+            .await,
+    );
+    assert_eq!(when.len(), 1);
+    assert!(
+        when[0].0.starts_with("tomorrow 9am → ") && when[0].0.contains("UTC"),
+        "{when:?}"
+    );
+    assert_eq!(when[0].1, "tomorrow 9am");
+    let past = choices(
+        &f.command(&f.alice, ask("post", "when", "yesterday 9am"))
+            .await,
+    );
+    assert!(past[0].0.contains('✗'), "why it is refused: {past:?}");
+    let to = choices(&f.command(&f.alice, ask("post", "to", "te")).await);
+    assert_eq!(to[0].1, "@team", "{to:?}");
+    let posts = choices(&f.command(&f.alice, ask("cancel", "id", "")).await);
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].1, 1);
+    assert!(posts[0].0.contains("first post"), "{posts:?}");
+    let zones = choices(&f.command(&f.alice, ask("timezone", "zone", "berl")).await);
+    assert!(zones.iter().any(|(_, v)| v == "Europe/Berlin"), "{zones:?}");
+}
+
+#[tokio::test]
+async fn attachments_over_the_limit_or_not_images_are_refused_and_nothing_is_queued() {
+    let f = fixture().await;
+    f.link_x().await;
+    let huge = f
+        .sim()
+        .add_attachment("huge.png", "image/png", PNG.to_vec())
+        .with_reported_size(MAX_INPUT_BYTES + 1);
+    let text = f
+        .sim()
+        .add_attachment("notes.txt", "text/plain", b"hello".to_vec());
+    for (file, why) in [(huge, "limit"), (text, "not an image")] {
+        let payload = f
+            .sim()
+            .slash_command("post")
+            .in_guild(&f.sim().guild(), &f.bob)
+            .string("when", "tomorrow 9am")
+            .string("text", "with a file")
+            .attachment("image1", &file)
+            .build();
+        let refused = f.command(&f.bob, payload).await;
+        assert!(is_ephemeral(&refused), "{refused}");
+        assert!(content(&refused).contains(why), "{why}: {refused}");
+    }
+    assert!(f.sim().downloads().is_empty(), "nothing fetched");
+    assert!(f.queue().await.is_empty());
+}
+
+#[tokio::test]
+async fn every_command_answers_and_private_answers_are_ephemeral() {
+    // Alice sends more commands than the production allowance lets through at once.
+    let options = Options {
+        allowance: autopost::throttle::Allowance {
+            burst: 100,
+            per_second: 100.0,
+        },
+        ..Options::default()
+    };
+    let f = Fixture::start(World::builder(), SimDiscordConfig::random(), options).await;
+    f.link_x().await;
+    let guild = f.sim().guild();
+    let run = |name: &str| f.sim().slash_command(name).in_guild(&guild, &f.alice);
+    for name in ["help", "start"] {
+        let answer = f.command(&f.alice, run(name).build()).await;
+        assert!(content(&answer).contains("/post WHEN \\| TEXT"), "{answer}");
+    }
+    f.command(&f.alice, f.post(&f.alice, "tomorrow 9am", "queued"))
+        .await;
+    let queue = f.command(&f.alice, run("queue").build()).await;
+    let card = queue["data"]["embeds"][0]["description"].as_str().unwrap();
+    assert!(card.contains("queued"), "{queue}");
+    assert_eq!(
+        queue["data"]["components"][0]["components"][1]["custom_id"],
+        "postnow:1"
+    );
+    let history = f.command(&f.alice, run("history").build()).await;
+    assert!(
+        content(&history).contains("Nothing has been published"),
+        "{history}"
+    );
+    let accounts = f.command(&f.alice, run("accounts").build()).await;
+    assert!(content(&accounts).contains("@team"));
+    let zone = f
+        .command(
+            &f.alice,
+            run("timezone").string("zone", "Europe/Berlin").build(),
+        )
+        .await;
+    assert!(content(&zone).contains("Europe/Berlin"), "{zone}");
+    let edit = f
+        .command(
+            &f.alice,
+            run("edit")
+                .integer("id", 1)
+                .string("when", "friday 5pm")
+                .string("text", "changed")
+                .build(),
+        )
+        .await;
+    assert!(content(&edit).contains("Changed post"), "{edit}");
+    let now = f
+        .command(&f.alice, run("postnow").integer("id", 1).build())
+        .await;
+    assert!(content(&now).contains("Sending post"), "{now}");
+    // The export is a file, for the person alone: it goes with the callback.
+    let export = run("export").build();
+    let id: u64 = export["id"].as_str().unwrap().parse().unwrap();
+    let delivered = f.send(&export).await;
+    assert_eq!(delivered.status, 202, "{}", delivered.text);
+    let answer = f.sim().initial_response(id).unwrap();
+    assert!(answer.is_ephemeral(), "{answer:?}");
+    assert_eq!(answer.files.len(), 1, "{answer:?}");
+    let ask = f.command(&f.bob, run("deleteme").build()).await;
+    assert!(is_ephemeral(&ask), "{ask}");
+    let disconnect = f
+        .command(
+            &f.alice,
+            run("disconnect").string("account", "@team").build(),
+        )
+        .await;
+    assert!(
+        content(&disconnect).contains("Disconnected \\@team"),
+        "{disconnect}"
+    );
+}
+
+#[tokio::test]
+async fn slow_work_is_deferred_and_the_original_response_edited() {
+    let options = Options {
+        answer_within: Duration::ZERO,
+        ..Options::default()
+    };
+    let f = Fixture::start(World::builder(), SimDiscordConfig::random(), options).await;
+    let help = f
+        .sim()
+        .slash_command("help")
+        .in_guild(&f.sim().guild(), &f.bob)
+        .build();
+    let id: u64 = help["id"].as_str().unwrap().parse().unwrap();
+    let first = f.send(&help).await;
+    assert_eq!(first.status, 202, "the callback was posted: {}", first.text);
+    assert_eq!(f.sim().initial_response(id).unwrap().kind, 5);
+    f.world
+        .wait_until("the original response", async || {
+            f.sim()
+                .original_response(id)
+                .is_some_and(|m| m.content.contains("Commands"))
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_gateway_hands_interactions_to_the_same_handler_without_privileged_intents() {
+    let f = Fixture::start(
+        World::builder(),
+        SimDiscordConfig::random().gateway_only(),
+        Options::default(),
+    )
+    .await;
+
+    assert!(f.sim().wait_for_ready_sessions(1, PATIENCE).await >= 1);
+    let identify = &f.sim().identifies()[0];
+    assert_eq!(identify.privileged_intents(), 0);
+    let help = f
+        .sim()
+        .slash_command("help")
+        .in_guild(&f.sim().guild(), &f.bob)
+        .build();
+    let id: u64 = help["id"].as_str().unwrap().parse().unwrap();
+    f.sim().dispatch_interaction(&help).unwrap();
+    let answer = f
+        .sim()
+        .wait_for_initial_response(id, PATIENCE)
+        .await
+        .expect("answered through the callback");
+    assert_eq!(answer.via, autopost_sim::discord::ResponseVia::Callback);
+    assert!(answer.content().unwrap_or_default().contains("Commands"));
+    f.settle(1).await;
+}
+
+#[tokio::test]
+async fn register_overwrites_the_commands_in_one_call_and_they_then_match() {
+    let f = fixture().await;
+    let config = f.world.app().config().discord.as_ref().unwrap();
+    let guild = f.sim().guild().id;
+    assert!(!registered_matches(config, Some(guild)).await.unwrap());
+    let registered = register(config, Some(guild)).await.unwrap();
+    assert_eq!(registered.len(), crate::commands::VERBS.len());
+    assert_eq!(f.sim().command_overwrites().len(), 1, "one bulk call");
+    assert!(registered_matches(config, Some(guild)).await.unwrap());
+}
+
+#[tokio::test]
+async fn the_same_post_from_discord_and_telegram_comes_to_the_same_in_the_core() {
+    let f = Fixture::start(
+        World::builder().telegram().front_end(|app| {
+            crate::telegram::TelegramFrontEnd::new(app, crate::telegram::Options::default())
+        }),
+        SimDiscordConfig::random(),
+        Options::default(),
+    )
+    .await;
+    f.link_x().await;
+    f.command(&f.bob, f.post(&f.bob, "2030-01-02 09:00", "same words"))
+        .await;
+    let group = SimChat::group(-42, "team");
+    let carol = SimUser::new(7, "Carol");
+    f.world.link_x("telegram:-42", "telegram:7").await.unwrap();
+    f.world
+        .telegram()
+        .push_group_text(&group, &carol, "/post 2030-01-02 09:00 | same words");
+    let telegram = f.world.actor("telegram:-42", "telegram:7").await.unwrap();
+    f.world
+        .wait_until("the Telegram post", async || {
+            f.world.app().queue(telegram.chat).await.unwrap().len() == 1
+        })
+        .await
+        .unwrap();
+    let from_telegram = &f.world.app().queue(telegram.chat).await.unwrap()[0];
+    let from_discord = &f.queue().await[0];
+    assert_eq!(from_telegram.due_at, from_discord.due_at);
+    assert_eq!(from_telegram.body, from_discord.body);
+    assert_eq!(from_telegram.targets, from_discord.targets);
+}
+
+#[tokio::test]
+async fn a_rate_limited_notification_waits_as_discord_asks_then_goes_out() {
+    let f = fixture().await;
+    f.sim().fail_next(
+        Route::CreateMessage,
+        Failure::RateLimited {
+            retry_after_ms: 600,
+            global: false,
+        },
+    );
+    let asked = Instant::now();
+    // Linking stores a "Linked …" notification for the channel.
+    f.link_x().await;
+    f.world
+        .wait_until("the notification", async || {
+            f.sim()
+                .channel_messages()
+                .iter()
+                .any(|m| m.content.starts_with("Linked"))
+        })
+        .await
+        .unwrap();
+    assert!(
+        asked.elapsed() >= Duration::from_millis(550),
+        "retry_after honoured"
+    );
+    assert_eq!(
+        f.sim().requests(Route::CreateMessage),
+        2,
+        "one refused, one sent"
+    );
+}
