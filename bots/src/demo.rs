@@ -3,6 +3,7 @@
 //! through the real OAuth flow and schedules posts; the timeline shows what each side did.
 //! Reads no `autopost.toml` and no `AUTOPOST_*` variable; writes only to a temp dir.
 
+mod discord;
 mod picture;
 mod text;
 mod timeline;
@@ -28,14 +29,14 @@ const PHOTO_CAPTION: &str =
 const TEAM_POST: &str =
     "/post in 8 seconds | Doors open at 10:00 today: the first 20 visitors get a free croissant!";
 /// How long the chat's "Linked …" message may take before the script goes on without it.
-const LINKED_PATIENCE: Duration = Duration::from_millis(500);
+pub(crate) const LINKED_PATIENCE: Duration = Duration::from_millis(500);
 /// How long the scheduler gets to publish everything once the script has spoken.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// Runs the demo on its own runtime; `Err` is one line saying what went wrong.
 pub fn run() -> anyhow::Result<()> {
     // Warnings and errors only, on stderr: the timeline on stdout is the demo's output.
-    telemetry::init("warn", LogFormat::Text)?;
+    telemetry::init("warn,serenity=error", LogFormat::Text)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -85,7 +86,13 @@ fn heading(text: &str) {
 
 async fn script(world: &World) -> anyhow::Result<()> {
     intro(world);
-    let mut obs = Observer::new(Timeline::new(), world.x(), world.meta(), world.telegram());
+    let mut obs = Observer::new(
+        Timeline::new(),
+        world.x(),
+        world.meta(),
+        world.telegram(),
+        world.discord(),
+    );
     let alice = Person::new(1001, "Alice");
     let bob = Person::new(1002, "Bob");
     let team = SimChat::supergroup(-1_001_234_567_890, "Bakery team");
@@ -94,7 +101,11 @@ async fn script(world: &World) -> anyhow::Result<()> {
         .set_member_status(team.id, alice.user.id, MemberStatus::Administrator);
     obs.name_chat(alice.user.id, "Alice (private chat)");
     obs.name_chat(team.id, "\"Bakery team\" group");
-    for user in [world::alice_on_x(), world::team_on_x()] {
+    for user in [
+        world::alice_on_x(),
+        world::team_on_x(),
+        world::discord_team_on_x(),
+    ] {
         obs.name_x_user(&user.id, &user.username);
     }
     obs.name_meta(world::PAGE_ID, world::PAGE_NAME);
@@ -152,12 +163,17 @@ async fn script(world: &World) -> anyhow::Result<()> {
         .await?;
 
     heading(
-        "4. Nobody types now: the scheduler publishes each post when due; the bot reports back",
+        "4. A Discord team: in #general, Carol links the team's X account; Dave posts with /post",
+    );
+    discord::team(world, &mut obs).await?;
+
+    heading(
+        "5. Nobody types now: the scheduler publishes each post when due; the bots report back",
     );
     obs.until(
         "the posts to be published and reported",
         PUBLISH_TIMEOUT,
-        |o| o.tweets >= 2 && o.feed_posts >= 1 && o.ig_posts >= 1 && reports(o) >= 4,
+        |o| o.tweets >= 3 && o.feed_posts >= 1 && o.ig_posts >= 1 && reports(o) >= 5,
     )
     .await?;
     check_outcome(world)?;
@@ -168,18 +184,21 @@ async fn script(world: &World) -> anyhow::Result<()> {
         "Alice's photo post is on X, the Facebook Page and Instagram; Bob's post is on the team's X",
     );
     print_line(
-        "account; each chat was told with links. To run it for real, give autopost a Telegram bot token",
+        "account; Dave's Discord post is on the Discord team's X account; each chat was told with links.",
     );
-    print_line("and X/Meta app credentials (see README, Configuration) and start `autopost run`.");
+    print_line(
+        "To run it for real, give autopost a Telegram bot token, a Discord application and X/Meta app",
+    );
+    print_line("credentials (see README, Configuration) and start `autopost run`.");
     Ok(())
 }
 
 fn intro(world: &World) {
     print_line(
-        "autopost demo: the real Telegram bot, scheduler and web server, against simulated X, Meta",
+        "autopost demo: the real Telegram and Discord bots, scheduler and web server, against simulated",
     );
     print_line(
-        "(Facebook + Instagram) and Telegram servers on this machine. Nothing leaves it; nothing is",
+        "X, Meta (Facebook + Instagram), Telegram and Discord servers on this machine. Nothing leaves it; nothing is",
     );
     print_line(
         "kept: the database lives in a temp dir, deleted at exit. Times are since the start.",
@@ -202,9 +221,14 @@ fn intro(world: &World) {
             format!("bot @{}", world::BOT_USERNAME),
         ),
         (
+            "simulated Discord",
+            world.discord_url().to_string(),
+            format!("server \"{}\" with #general", world.discord().guild().name),
+        ),
+        (
             "autopost",
             world.url().to_string(),
-            "OAuth callbacks, media links".to_owned(),
+            "OAuth callbacks, media links, /discord/interactions".to_owned(),
         ),
     ];
     for (what, url, note) in rows {
@@ -221,12 +245,19 @@ fn say(obs: &Observer, person: &Person, chat: &SimChat, text: &str) {
     obs.timeline.note(person.name(), format!("→ {to}: {text}"));
 }
 
-/// Bot messages that report a published post.
+/// Bot messages that report a published post, in Telegram and Discord.
 fn reports(obs: &Observer) -> usize {
-    obs.messages
+    let telegram = obs
+        .messages
         .iter()
         .filter(|m| m.text.contains("is live on"))
-        .count()
+        .count();
+    let discord = obs
+        .discord_messages
+        .iter()
+        .filter(|m| m.contains("is live on"))
+        .count();
+    telegram + discord
 }
 
 /// `/connect PLATFORM` in `chat`: the bot sends the person a one-time link privately, and
@@ -271,6 +302,8 @@ fn site(world: &World, url: &Url) -> &'static str {
         "X (simulated)"
     } else if port == world.meta_url().port_or_known_default() {
         "Facebook (simulated)"
+    } else if port == world.discord_url().port_or_known_default() {
+        "Discord (simulated)"
     } else {
         "elsewhere"
     }
@@ -279,7 +312,12 @@ fn site(world: &World, url: &Url) -> &'static str {
 /// Opens `link` as a browser would, following redirects by hand (so each hop shows), and
 /// prints the hops and what the last page says. Only paths are printed: the query strings
 /// carry one-time states and codes.
-async fn browse(world: &World, obs: &Observer, who: &str, link: Url) -> anyhow::Result<()> {
+pub(crate) async fn browse(
+    world: &World,
+    obs: &Observer,
+    who: &str,
+    link: Url,
+) -> anyhow::Result<()> {
     let client = autopost::platforms::http::client()
         .map_err(|e| e.without_url())
         .context("cannot make an HTTP client")?;
@@ -349,9 +387,16 @@ fn check_outcome(world: &World) -> anyhow::Result<()> {
         world.meta().ig_media().len() == 1,
         "Instagram should hold one post"
     );
+    let from_discord = world::discord_team_on_x().id;
     anyhow::ensure!(
-        tweets.len() == 2,
-        "X should hold two tweets, not {}",
+        tweets
+            .iter()
+            .any(|t| t.author_id == from_discord && t.media_ids.len() == 1),
+        "the Discord team's tweet is missing or lacks its image"
+    );
+    anyhow::ensure!(
+        tweets.len() == 3,
+        "X should hold three tweets, not {}",
         tweets.len()
     );
     Ok(())

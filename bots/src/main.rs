@@ -142,6 +142,23 @@ enum Bench {
         #[arg(long, default_value_t = 1_000)]
         chats: usize,
     },
+    /// Signed interactions through the real /discord/interactions endpoint against a
+    /// simulated Discord: interactions/s, time to the interaction response at an offered
+    /// rate, memory; every interaction answered rightly.
+    Discord {
+        /// Interactions sent as fast as they are answered (64 in flight).
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        /// Offered interactions per second for the latency measurement.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u32,
+        /// Length of the latency measurement, in seconds.
+        #[arg(long, default_value_t = 5)]
+        secs: u64,
+        /// Servers (one channel each, with a linked X account).
+        #[arg(long, default_value_t = 100)]
+        servers: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -195,6 +212,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let ok = bench::idle(bench::IdleBench {
                         runs: *runs,
                         settle: std::time::Duration::from_secs(*settle_secs),
+                    })
+                    .await?;
+                    Ok(if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    })
+                }
+                Bench::Discord {
+                    count,
+                    rate,
+                    secs,
+                    servers,
+                } => {
+                    let ok = bench::discord(bench::DiscordBench {
+                        count: *count,
+                        rate: *rate,
+                        duration: std::time::Duration::from_secs(*secs),
+                        servers: *servers,
                     })
                     .await?;
                     Ok(if ok {

@@ -1,6 +1,7 @@
-//! `autopost bench`: measurements of the real scheduler, store and Telegram front end against
+//! `autopost bench`: measurements of the real scheduler, store and chat front ends against
 //! the simulated platforms, in a temporary directory, with no configuration and no network.
 
+mod discord;
 mod idle;
 mod telegram;
 
@@ -8,5 +9,6 @@ mod telegram;
 // the measuring helpers they share with the benches here come from there too.
 pub use autopost_sim::bench::{SchedulerBench, claim, scheduler};
 use autopost_sim::bench::{current_rss_kib, peak_rss_kib, percentile, status_kib};
+pub use discord::{DiscordBench, discord};
 pub use idle::{IdleBench, idle};
 pub use telegram::{TelegramBench, telegram};

@@ -55,6 +55,67 @@ pub fn page_message(html: &str) -> String {
 
 /// The first `max_lines` non-blank lines of `text`, and a last line saying how many more
 /// there are, if any.
+/// Discord markdown as a reader sees it: escapes dropped, bold and code marks removed, and a
+/// masked link `[text](<url>)` shown as its text only (links carry one-time states).
+pub fn markdown_to_plain(markdown: &str) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    let mut rest = markdown;
+    while let Some(c) = rest.chars().next() {
+        let after = &rest[c.len_utf8()..];
+        match c {
+            '\\' => {
+                let next = after.chars().next();
+                if let Some(next) = next {
+                    out.push(next);
+                    rest = &after[next.len_utf8()..];
+                } else {
+                    rest = after;
+                }
+                continue;
+            }
+            '[' => {
+                if let Some((text, tail)) = masked_link(rest) {
+                    out.push_str(&markdown_to_plain(text));
+                    rest = tail;
+                    continue;
+                }
+                out.push(c);
+            }
+            '*' if after.starts_with('*') => {
+                rest = &after[1..];
+                continue;
+            }
+            '`' => {}
+            c => out.push(c),
+        }
+        rest = after;
+    }
+    out
+}
+
+/// `[text](<url>)…` → the text, the url and what follows.
+fn masked_link_parts(markdown: &str) -> Option<(&str, &str, &str)> {
+    let close = markdown.find("](<")?;
+    let end = markdown[close..].find(">)")? + close;
+    Some((
+        &markdown[1..close],
+        &markdown[close + 3..end],
+        &markdown[end + 2..],
+    ))
+}
+
+fn masked_link(markdown: &str) -> Option<(&str, &str)> {
+    masked_link_parts(markdown).map(|(text, _, tail)| (text, tail))
+}
+
+/// The target of the first masked link `[text](<url>)` in Discord markdown.
+pub fn first_markdown_link(markdown: &str) -> Option<String> {
+    let start = markdown.find('[')?;
+    masked_link_parts(&markdown[start..]).map(|(_, url, _)| url.to_owned())
+}
+
+/// The first `max_lines` non-blank lines of `text`, and a last line saying how many more
+/// there are, if any.
 pub fn excerpt(text: &str, max_lines: usize) -> Vec<String> {
     let lines: Vec<&str> = text
         .lines()
@@ -151,6 +212,20 @@ mod tests {
         assert_eq!(quote("one\ntwo", 20), "\"one…\"");
         assert_eq!(quote("héllo wörld", 5), "\"héllo…\"");
         assert_eq!(quote("", 5), "\"\"");
+    }
+
+    #[test]
+    fn discord_markdown_reads_as_plain_text() {
+        assert_eq!(
+            markdown_to_plain("**Scheduled post **`#3` for \\@team \\(X\\)"),
+            "Scheduled post #3 for @team (X)"
+        );
+        let link = "Open this: [Connect X](<http://h/oauth/x/start?s=secret>) now";
+        assert_eq!(markdown_to_plain(link), "Open this: Connect X now");
+        assert_eq!(
+            first_markdown_link(link).as_deref(),
+            Some("http://h/oauth/x/start?s=secret")
+        );
     }
 
     #[test]

@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use autopost::output::print_line;
+use autopost_sim::discord::{DiscordMessage, SimDiscord};
 use autopost_sim::meta::SimMeta;
 use autopost_sim::telegram::{SentMessage, SimTelegram};
 use autopost_sim::x::SimX;
 
-use super::text::{count, excerpt, first_link, html_to_plain, quote};
+use super::text::{count, excerpt, first_link, html_to_plain, markdown_to_plain, quote};
 
 /// How often the simulations are looked at while waiting.
 const POLL: Duration = Duration::from_millis(10);
@@ -77,6 +78,9 @@ pub struct Observer {
     x: SimX,
     meta: SimMeta,
     tg: SimTelegram,
+    discord: SimDiscord,
+    /// Messages the bot posted in Discord channels, as plain text, in order.
+    pub discord_messages: Vec<String>,
     /// How to name a Telegram chat id in the timeline.
     chat_names: HashMap<i64, String>,
     /// X user id → @handle.
@@ -93,12 +97,20 @@ pub struct Observer {
 
 impl Observer {
     /// An observer of these simulations; nothing has been seen yet.
-    pub fn new(timeline: Timeline, x: &SimX, meta: &SimMeta, tg: &SimTelegram) -> Self {
+    pub fn new(
+        timeline: Timeline,
+        x: &SimX,
+        meta: &SimMeta,
+        tg: &SimTelegram,
+        discord: &SimDiscord,
+    ) -> Self {
         Self {
             timeline,
             x: x.clone(),
             meta: meta.clone(),
             tg: tg.clone(),
+            discord: discord.clone(),
+            discord_messages: Vec::new(),
             chat_names: HashMap::new(),
             x_handles: HashMap::new(),
             meta_names: HashMap::new(),
@@ -235,6 +247,20 @@ impl Observer {
         for message in sent.iter().skip(self.messages.len()) {
             self.show_message(message);
         }
+
+        let posted = self.discord.channel_messages();
+        for message in posted.iter().skip(self.discord_messages.len()) {
+            self.show_discord_message(message);
+        }
+    }
+
+    fn show_discord_message(&mut self, message: &DiscordMessage) {
+        let mut lines = excerpt(&markdown_to_plain(&message.content), MESSAGE_LINES);
+        if let Some(first) = lines.first_mut() {
+            first.insert_str(0, "→ #general (Discord): ");
+        }
+        self.timeline.say("bot", &lines);
+        self.discord_messages.push(message.content.clone());
     }
 
     fn show_message(&mut self, message: &SentMessage) {

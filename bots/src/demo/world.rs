@@ -1,14 +1,16 @@
-//! The demo's world: the shared test world (simulated X, Meta and Telegram on loopback ports,
+//! The demo's world: the shared test world (simulated X, Meta, Telegram and Discord on loopback ports,
 //! and a real autopost configured only from in-memory variables in a temporary data dir, so
 //! no `autopost.toml` or `AUTOPOST_*` variable leaks in), peopled with the demo's cast and
-//! served with the real Telegram bot.
+//! served with the real Telegram and Discord bots.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use autopost::crypto::{self, Secret};
+use autopost_bots::discord::{self, DiscordFrontEnd};
 use autopost_bots::telegram::{Options, TelegramFrontEnd};
 use autopost_sim::World;
+use autopost_sim::discord::SimDiscordConfig;
 use autopost_sim::meta::{SimMetaConfig, SimMetaUser, SimPage};
 use autopost_sim::telegram::SimTelegramConfig;
 use autopost_sim::x::{SimXConfig, SimXUser};
@@ -31,6 +33,11 @@ pub fn alice_on_x() -> SimXUser {
 
 pub fn team_on_x() -> SimXUser {
     SimXUser::new("1500000000000000042", "bakery_team")
+}
+
+/// The X account of the team that works in Discord.
+pub fn discord_team_on_x() -> SimXUser {
+    SimXUser::new("1500000000000000043", "bakery_hq")
 }
 
 /// Starts the simulated platforms, then autopost against them with the real Telegram bot,
@@ -61,9 +68,15 @@ pub async fn start() -> anyhow::Result<World> {
         .x_with(x)
         .meta_with(meta)
         .telegram_with(SimTelegramConfig::new(bot_token.expose(), BOT_USERNAME))
+        .discord_with(SimDiscordConfig::random())
         .var("AUTOPOST_DEFAULT_TIMEZONE", "UTC")
         .var("AUTOPOST_LOG", "warn")
         .front_end(move |app| TelegramFrontEnd::new(app, options))
+        .front_end(|app| {
+            DiscordFrontEnd::new(app, discord::Options::default())
+                .ok()
+                .flatten()
+        })
         .start()
         .await
         .context("cannot start autopost against the simulated platforms")
