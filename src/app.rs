@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::crypto::{CryptoError, KeyFileOutcome, KeyId, MasterKey, Sealer};
 use std::sync::Arc;
 
+use crate::deliveries::DeliveryLog;
 use crate::domain::{ChatKind, ChatPlatform, OAuthProvider, Provider};
 use crate::front_end::FrontEnd;
 use crate::media::MediaFiles;
@@ -114,6 +115,7 @@ pub struct App {
     tokens: Arc<TokenKeeper>,
     scheduler: Arc<Scheduler>,
     key_source: KeySource,
+    deliveries: DeliveryLog,
 }
 
 impl App {
@@ -145,7 +147,9 @@ impl App {
             tokens.clone(),
             SchedulerConfig::default(),
         ));
+        let deliveries = DeliveryLog::start(store.clone());
         Ok(Self {
+            deliveries,
             config,
             store,
             media,
@@ -166,6 +170,11 @@ impl App {
     /// The configuration the app was built from.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Where update ids are recorded as seen.
+    pub(crate) fn deliveries(&self) -> &DeliveryLog {
+        &self.deliveries
     }
 
     /// The database.

@@ -38,19 +38,16 @@ impl App {
         })
     }
 
-    /// Records a batch of platform update (or interaction) ids as seen, in one write, and
-    /// returns those never seen before, each once. Platforms redeliver when unsure; acting
-    /// only on these makes every update count once.
+    /// Records a batch of platform update (or interaction) ids as seen, durably, and returns
+    /// those never seen before, each once. Platforms redeliver when unsure; acting only on
+    /// these makes every update count once. Concurrent callers share commits.
     pub async fn first_deliveries(
         &self,
         platform: ChatPlatform,
         ids: &[&str],
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, FrontEndError> {
-        Ok(self
-            .store()
-            .first_deliveries(platform.as_str(), ids, now)
-            .await?)
+        Ok(self.deliveries().first(platform.as_str(), ids, now).await?)
     }
 
     /// Changes whenever a notification is stored, whoever stored it (scheduler, OAuth
@@ -76,6 +73,7 @@ impl App {
                 chat,
                 text: stored.notification.text,
                 link: stored.notification.link,
+                retry: stored.notification.target,
             })
             .collect())
     }

@@ -96,4 +96,6 @@ pub struct Outgoing {
     pub text: String,
     /// A link to the live post or the fix, if any.
     pub link: Option<String>,
+    /// A failed target the notice may offer to try again.
+    pub retry: Option<crate::domain::TargetId>,
 }

@@ -47,6 +47,8 @@
 
 // The chat-neutral calls of front ends: actors, updates seen, notifications, chat moves.
 pub mod chats;
+// Recording platform update ids as seen, concurrent callers committed together.
+mod deliveries;
 // Configuration read once from defaults, autopost.toml and AUTOPOST_* variables.
 pub mod config;
 // Domain nouns every layer shares: ids, providers, chat platforms.

@@ -278,6 +278,7 @@ impl Linker {
                     kind: NotificationKind::AccountLinked,
                     text: linked.summary(),
                     link: None,
+                    target: None,
                 },
                 now,
             )

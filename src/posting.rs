@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::app::App;
-use crate::domain::{AccountId, AccountState, Actor, ChatId, PostId};
+use crate::domain::{AccountId, AccountState, Actor, ChatId, PostId, TargetId};
 use crate::images::{self, ImageError, PreparedImage};
 use crate::media::MediaError;
 use crate::oauth::provider_label;
@@ -109,6 +109,9 @@ pub enum PostingError {
     /// Only the author or a chat admin may change a post.
     #[error("only the author of post {0} or a chat admin can change it")]
     NotAllowed(PostId),
+    /// The target is not one that failed (it went out, is pending, or was cancelled).
+    #[error("only a post that failed can be tried again; see /history")]
+    NotRetryable,
     /// The post has started going out.
     #[error("post {0} is already being published and can no longer be edited")]
     AlreadyStarted(PostId),
@@ -296,6 +299,29 @@ impl App {
         let count = self.store().make_due_now(post, now).await?;
         self.scheduler().wake();
         Ok(count)
+    }
+
+    /// Tries a failed target again, now: its author or a chat admin only. Returns its post.
+    pub async fn retry_target(
+        &self,
+        actor: &Actor,
+        target: TargetId,
+        now: DateTime<Utc>,
+    ) -> Result<PostId, PostingError> {
+        let Some((post, chat, author, _)) = self.store().target_owner(target).await? else {
+            return Err(PostingError::NotRetryable);
+        };
+        if chat != actor.chat {
+            return Err(PostingError::NotRetryable);
+        }
+        if author != actor.user && !actor.is_admin {
+            return Err(PostingError::NotAllowed(post));
+        }
+        if !self.store().retry_failed_target(target, now).await? {
+            return Err(PostingError::NotRetryable);
+        }
+        self.scheduler().wake();
+        Ok(post)
     }
 
     /// The chat's pending posts, soonest first.

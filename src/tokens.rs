@@ -203,6 +203,7 @@ impl TokenKeeper {
                              its owner should use {command} to link it again"
                         ),
                         link: None,
+                        target: None,
                     },
                     now,
                 )

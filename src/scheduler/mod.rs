@@ -562,6 +562,8 @@ impl Scheduler {
             provider_label(target.provider),
             target.account_name
         );
+        // A failure can be tried again; the notice carries the target for a Retry button.
+        let retry = matches!(outcome, Outcome::Failed(_)).then_some(target.id);
         let (kind, text, link) = match outcome {
             Outcome::Published(published) => (
                 NotificationKind::Published,
@@ -592,6 +594,7 @@ impl Scheduler {
             kind,
             text,
             link,
+            target: retry,
         };
         self.store
             .enqueue_notification(&notification, Utc::now())

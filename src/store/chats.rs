@@ -412,6 +412,7 @@ mod tests {
             kind: NotificationKind::Published,
             text: "published".to_owned(),
             link: None,
+            target: None,
         };
         store.enqueue_notification(&note, now).await.unwrap();
         chat

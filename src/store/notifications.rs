@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Store, StoreError, from_millis, to_millis};
-use crate::domain::{ChatId, ChatPlatform, UserId};
+use crate::domain::{ChatId, ChatPlatform, TargetId, UserId};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +39,9 @@ pub struct Notification {
     pub text: String,
     /// A link to the live post or the fix, if any.
     pub link: Option<String>,
+    /// The target it is about, for a failure that can be tried again.
+    #[serde(default)]
+    pub target: Option<TargetId>,
 }
 
 /// A notification with its id, for marking it delivered.
@@ -57,6 +60,9 @@ struct Payload {
     kind: NotificationKind,
     text: String,
     link: Option<String>,
+    /// Absent in notifications stored before targets were kept.
+    #[serde(default)]
+    target: Option<TargetId>,
 }
 
 impl Store {
@@ -70,6 +76,7 @@ impl Store {
             kind: notification.kind,
             text: notification.text.clone(),
             link: notification.link.clone(),
+            target: notification.target,
         })
         .map_err(|e| StoreError::Corrupt(format!("notification payload: {e}")))?;
         let id = sqlx::query_scalar(
@@ -167,6 +174,7 @@ fn stored_notification(row: &sqlx::sqlite::SqliteRow) -> Result<StoredNotificati
             kind: payload.kind,
             text: payload.text,
             link: payload.link,
+            target: payload.target,
         },
     })
 }
@@ -191,6 +199,7 @@ mod tests {
             kind: NotificationKind::AccountLinked,
             text: "Linked @alice to this chat".to_owned(),
             link: None,
+            target: None,
         };
         let id = store.enqueue_notification(&note, now).await.unwrap();
         let pending = store.undelivered_notifications(10).await.unwrap();
@@ -228,6 +237,7 @@ mod tests {
             kind: NotificationKind::Published,
             text: text.to_owned(),
             link: None,
+            target: None,
         };
         // A Discord backlog bigger than the page must not hide Telegram's.
         for _ in 0..3 {

@@ -428,6 +428,68 @@ impl Store {
         Ok(true)
     }
 
+    /// The post a target belongs to, with the post's chat and author, and the target's state.
+    pub async fn target_owner(
+        &self,
+        target: TargetId,
+    ) -> Result<Option<(PostId, ChatId, UserId, TargetState)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.post_id, t.state, p.chat_id, p.author_id
+             FROM targets t JOIN posts p ON p.id = t.post_id WHERE t.id = ?",
+        )
+        .bind(target.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let state: String = r.get("state");
+            Ok((
+                PostId(r.get("post_id")),
+                ChatId(r.get("chat_id")),
+                UserId(r.get("author_id")),
+                state
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("target state {state}")))?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Puts a failed target back in the queue, due `now`, with its attempts forgotten, and
+    /// reopens its post; false (and nothing changed) unless it is failed and its post was
+    /// not cancelled. A failed target created nothing at the platform (a refusal, or only
+    /// failures that surely created nothing), so sending it again cannot double it.
+    pub async fn retry_failed_target(
+        &self,
+        target: TargetId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let post: Option<i64> = sqlx::query_scalar(
+            "UPDATE targets SET state = 'queued', due_at = ?, attempts = 0, last_error = NULL,
+                 updated_at = ?
+             WHERE id = ? AND state = 'failed' AND EXISTS (
+                 SELECT 1 FROM posts WHERE posts.id = targets.post_id AND posts.state != 'cancelled')
+             RETURNING post_id",
+        )
+        .bind(to_millis(now))
+        .bind(to_millis(now))
+        .bind(target.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(post) = post else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "UPDATE posts SET state = 'scheduled', updated_at = ? WHERE id = ? AND state = 'done'",
+        )
+        .bind(to_millis(now))
+        .bind(post)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Makes a post's queued targets due now; returns how many.
     pub async fn make_due_now(
         &self,

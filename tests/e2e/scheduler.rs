@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use autopost::domain::Actor;
 use autopost::domain::{AccountId, PostId, TargetState};
+use autopost::posting::PostingError;
 use autopost::scheduler::{Outcome, Scheduler, SchedulerConfig};
 use autopost::store::{NewPost, NotificationKind, Store};
 use autopost_sim::World;
@@ -263,6 +264,47 @@ async fn failures_that_persist_stop_after_five_attempts_with_the_reason() {
         notes[0].notification.text
     );
     assert!(f.sim().tweets().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_target_is_offered_for_retry_and_its_author_can_send_it_again() {
+    let f = Fixture::new().await;
+    for _ in 0..6 {
+        f.sim().fail_next(Endpoint::Tweets, Failure::ServerError);
+    }
+    let post = f.post("try again", Utc::now(), &f.accounts[..1]).await;
+    f.run_until(f.scheduler(fast()), "the target to fail", async || {
+        f.states(post).await == vec![TargetState::Failed]
+    })
+    .await;
+    let notes = f.store.undelivered_notifications(10).await.unwrap();
+    let target = notes[0]
+        .notification
+        .target
+        .expect("the failure names its target for a Retry button");
+    // Someone else in the chat may not; the author may, and the post goes out once.
+    let other = f.world.actor("telegram:-1", "telegram:43").await.unwrap();
+    let refused = f.world.app().retry_target(&other, target, Utc::now()).await;
+    assert!(matches!(refused, Err(PostingError::NotAllowed(p)) if p == post));
+    assert_eq!(f.states(post).await, vec![TargetState::Failed]);
+    let retried = f
+        .world
+        .app()
+        .retry_target(&f.author, target, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(retried, post);
+    assert_eq!(f.states(post).await, vec![TargetState::Queued]);
+    f.run_until_tweets(f.scheduler(fast()), 1).await;
+    assert_eq!(f.states(post).await, vec![TargetState::Published]);
+    // A published target is not tried again.
+    let again = f
+        .world
+        .app()
+        .retry_target(&f.author, target, Utc::now())
+        .await;
+    assert!(matches!(again, Err(PostingError::NotRetryable)));
+    assert_eq!(f.sim().tweets().len(), 1);
 }
 
 #[tokio::test]

@@ -7,8 +7,12 @@ use std::time::Duration;
 
 use autopost::app::App;
 use autopost::domain::ChatPlatform;
+use autopost::domain::PostId;
+use autopost::front_end::Outgoing;
 use chrono::Utc;
 use tokio::sync::watch;
+
+use super::reply::{Button, ButtonAction, Reply, Span, code, plain};
 
 /// Notifications read per round.
 const PAGE: u32 = 200;
@@ -16,8 +20,8 @@ const PAGE: u32 = 200;
 /// How a front end sends one notification.
 #[async_trait::async_trait]
 pub trait Courier: Send + Sync {
-    /// Sends `text` to the platform's chat `chat` (an id as the platform writes it).
-    async fn send(&self, chat: &str, text: &str) -> Result<(), Undelivered>;
+    /// Sends `notice` to the platform's chat `chat` (an id as the platform writes it).
+    async fn send(&self, chat: &str, notice: &Reply) -> Result<(), Undelivered>;
 }
 
 /// Why a notification did not go out.
@@ -82,11 +86,10 @@ async fn round(app: &App, platform: ChatPlatform, courier: &dyn Courier, retry: 
     };
     let full_page = pending.len() >= PAGE as usize;
     for outgoing in pending {
-        let text = match &outgoing.link {
-            Some(link) => format!("{}\n{link}", outgoing.text),
-            None => outgoing.text.clone(),
-        };
-        match courier.send(&outgoing.chat, &text).await {
+        match courier
+            .send(&outgoing.chat, &Reply::notice(&outgoing))
+            .await
+        {
             Ok(()) | Err(Undelivered::Never) => {
                 if let Err(e) = app.mark_delivered(outgoing.id, Utc::now()).await {
                     tracing::error!(error = %autopost::telemetry::chain(&e), notification = outgoing.id, "cannot mark a notification delivered");
@@ -106,5 +109,36 @@ async fn round(app: &App, platform: ChatPlatform, courier: &dyn Courier, retry: 
         Round::More
     } else {
         Round::Delivered
+    }
+}
+
+impl Reply {
+    /// A notification as a message: its sentence, its link, and a Retry button for a failure
+    /// that can be tried again.
+    pub fn notice(outgoing: &Outgoing) -> Reply {
+        let mut lines = vec![vec![plain(outgoing.text.clone())]];
+        if let Some(link) = &outgoing.link {
+            lines.push(vec![Span::Link {
+                text: link.clone(),
+                url: link.clone(),
+            }]);
+        }
+        let mut reply = Reply::lines(lines);
+        if let Some(target) = outgoing.retry {
+            reply.buttons = vec![vec![Button {
+                label: "Retry".to_owned(),
+                action: ButtonAction::Retry(target),
+            }]];
+        }
+        reply
+    }
+
+    /// The answer to Retry.
+    pub fn retrying(post: PostId) -> Reply {
+        Reply::lines(vec![vec![
+            plain("Trying post "),
+            code(format!("#{post}")),
+            plain(" again now; /history shows the result."),
+        ]])
     }
 }

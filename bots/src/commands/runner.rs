@@ -8,14 +8,14 @@ use std::time::Instant;
 
 use autopost::app::App;
 use autopost::domain::Actor;
-use autopost::front_end::{AdminRights, Person, Place};
+use autopost::front_end::{AdminRights, Person, Place, Privilege};
 use autopost::people::PolicyNotice;
 use autopost::throttle::{Allowance, Throttle};
 use bytes::Bytes;
 use chrono::Utc;
 
 use super::args::ParseError;
-use super::context::{Context, internal};
+use super::context::{Context, internal, posting_error};
 use super::reply::{Block, ButtonAction, Reply, Span};
 use super::verbs::{self, Command, Who};
 
@@ -102,16 +102,20 @@ impl Commands {
         rights: &dyn AdminRights,
     ) -> Option<Reply> {
         let now = Utc::now();
-        let command = match ButtonAction::parse(data)? {
+        let action = ButtonAction::parse(data)?;
+        let command = match action {
             ButtonAction::Cancel(post) => Some(Command::Cancel { post }),
             ButtonAction::PostNow(post) => Some(Command::PostNow { post }),
             // The confirmation erases only the presser, whoever they are.
-            ButtonAction::ConfirmDelete => None,
+            ButtonAction::ConfirmDelete | ButtonAction::Retry(_) => None,
         };
-        let needed = command
-            .as_ref()
-            .and_then(|command| command.verb().who.privilege())
-            .map(|privilege| (privilege, rights));
+        let privilege = match (&command, action) {
+            (Some(command), _) => command.verb().who.privilege(),
+            // Trying someone else's post again is changing it.
+            (None, ButtonAction::Retry(_)) => Some(Privilege::ChangeOthersPosts),
+            (None, _) => None,
+        };
+        let needed = privilege.map(|privilege| (privilege, rights));
         let actor = match self.app.actor(person, place, needed, now).await {
             Ok(actor) => actor,
             Err(e) => return Some(internal(&e)),
@@ -121,9 +125,15 @@ impl Commands {
             actor: &actor,
             now,
         };
-        Some(match command {
-            Some(command) => run(&context, command, Vec::new()).await,
-            None => verbs::deleteme::confirmed(&context).await,
+        Some(match (command, action) {
+            (Some(command), _) => run(&context, command, Vec::new()).await,
+            (None, ButtonAction::Retry(target)) => {
+                match self.app.retry_target(&actor, target, now).await {
+                    Ok(post) => Reply::retrying(post),
+                    Err(e) => posting_error(&e),
+                }
+            }
+            (None, _) => verbs::deleteme::confirmed(&context).await,
         })
     }
 

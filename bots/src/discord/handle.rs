@@ -12,7 +12,7 @@ use autopost::domain::{ChatKind, ChatPlatform};
 use autopost::front_end::{AdminRights, Person, Place, Privilege};
 use chrono::Utc;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -104,8 +104,12 @@ impl Inner {
         self.app.config().discord.as_ref().map(|d| &d.api_url)
     }
 
-    /// Posts `text` in the channel `channel`, mentioning nobody.
-    pub(super) async fn send_to_channel(&self, channel: &str, text: &str) -> Result<(), RestError> {
+    /// Posts `notice` in the channel `channel`, mentioning nobody.
+    pub(super) async fn send_to_channel(
+        &self,
+        channel: &str,
+        notice: &Reply,
+    ) -> Result<(), RestError> {
         if channel.is_empty() || !channel.bytes().all(|b| b.is_ascii_digit()) {
             return Err(RestError::Refused {
                 status: 404,
@@ -117,7 +121,7 @@ impl Inner {
             format!("channels/{channel}/messages"),
             format!("channel:{channel}"),
         );
-        let body = json!({ "content": text, "allowed_mentions": { "parse": [] } });
+        let body = wire::message(notice, false);
         self.rest.send(&call, Body::Json(body)).await.map(|_| ())
     }
 

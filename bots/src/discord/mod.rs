@@ -33,7 +33,7 @@ use autopost::front_end::{FrontEnd, FrontEndTask};
 use autopost::throttle::Allowance;
 use tokio::sync::watch;
 
-use crate::commands::{self, Commands, Courier, Undelivered};
+use crate::commands::{self, Commands, Courier, Reply, Undelivered};
 
 pub use definitions::{Registered, definitions, register, registered_matches};
 pub use rest::RestError;
@@ -167,8 +167,8 @@ struct Notifier(Arc<handle::Inner>);
 
 #[async_trait::async_trait]
 impl Courier for Notifier {
-    async fn send(&self, chat: &str, text: &str) -> Result<(), Undelivered> {
-        match self.0.send_to_channel(chat, text).await {
+    async fn send(&self, chat: &str, notice: &Reply) -> Result<(), Undelivered> {
+        match self.0.send_to_channel(chat, notice).await {
             Ok(()) => Ok(()),
             Err(RestError::RateLimited(wait)) => Err(Undelivered::Later(Some(wait))),
             Err(e) if e.is_permanent() => {

@@ -452,8 +452,23 @@ async fn every_command_answers_and_private_answers_are_ephemeral() {
     let answer = f.sim().initial_response(id).unwrap();
     assert!(answer.is_ephemeral(), "{answer:?}");
     assert_eq!(answer.files.len(), 1, "{answer:?}");
-    let ask = f.command(&f.bob, run("deleteme").build()).await;
+    let deleteme = f
+        .sim()
+        .slash_command("deleteme")
+        .in_guild(&guild, &f.bob)
+        .build();
+    let asked: u64 = deleteme["id"].as_str().unwrap().parse().unwrap();
+    let ask = f.command(&f.bob, deleteme).await;
     assert!(is_ephemeral(&ask), "{ask}");
+    let question = f.sim().original_response(asked).unwrap().id;
+    let confirm = f
+        .sim()
+        .button_press("deleteme:confirm", question)
+        .in_guild(&guild, &f.bob)
+        .build();
+    let erased = f.command(&f.bob, confirm).await;
+    assert_eq!(erased["type"], 7, "{erased}");
+    assert!(content(&erased).contains("erased"), "{erased}");
     let disconnect = f
         .command(
             &f.alice,
@@ -597,4 +612,50 @@ async fn a_rate_limited_notification_waits_as_discord_asks_then_goes_out() {
         2,
         "one refused, one sent"
     );
+}
+
+#[tokio::test]
+async fn a_failure_reaches_the_channel_with_a_retry_button_that_sends_the_post_again() {
+    let f = fixture().await;
+    f.link_x().await;
+    // X refuses a duplicate at once: the second post fails for good.
+    f.command(&f.bob, f.post(&f.bob, "now", "same words")).await;
+    f.world.x().wait_for_tweets(1, PATIENCE).await;
+    f.command(&f.bob, f.post(&f.bob, "now", "same words")).await;
+    let failures = || -> Vec<autopost_sim::discord::DiscordMessage> {
+        f.sim()
+            .channel_messages()
+            .into_iter()
+            .filter(|m| m.content.contains("could not be published"))
+            .collect()
+    };
+    f.world
+        .wait_until("the failure notice", async || !failures().is_empty())
+        .await
+        .unwrap();
+    let notice = &failures()[0];
+    let retry = notice
+        .custom_ids()
+        .into_iter()
+        .find(|id| id.starts_with("retry:"))
+        .expect("a Retry button");
+    // Someone without Manage Messages may not retry Bob's post.
+    let stranger = SimMember::new(SimDiscordUser::new(509, "stranger"));
+    let press = |member: &SimMember| {
+        f.sim()
+            .button_press(&retry, notice.id)
+            .in_guild(&f.sim().guild(), member)
+            .build()
+    };
+    let refused = f.command(&stranger, press(&stranger)).await;
+    assert!(is_ephemeral(&refused), "{refused}");
+    let done = f.command(&f.bob, press(&f.bob)).await;
+    assert_eq!(done["type"], 7, "{done}");
+    assert!(content(&done).contains("again"), "{done}");
+    // Sent again: X refuses the duplicate once more, and the channel hears of it.
+    f.world
+        .wait_until("the second failure notice", async || failures().len() == 2)
+        .await
+        .unwrap();
+    assert_eq!(f.world.x().tweets().len(), 1);
 }

@@ -317,6 +317,7 @@ fn style(action: ButtonAction) -> u8 {
     match action {
         ButtonAction::Cancel(_) | ButtonAction::ConfirmDelete => 4,
         ButtonAction::PostNow(_) => 2,
+        ButtonAction::Retry(_) => 1,
     }
 }
 

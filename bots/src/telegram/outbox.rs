@@ -133,12 +133,12 @@ impl Inner {
 /// The core's notifications, as plain messages to their chats.
 #[async_trait::async_trait]
 impl Courier for Inner {
-    async fn send(&self, chat: &str, text: &str) -> Result<(), Undelivered> {
+    async fn send(&self, chat: &str, notice: &Reply) -> Result<(), Undelivered> {
         let Ok(chat_id) = chat.parse::<i64>() else {
             tracing::warn!("notification for a chat id Telegram cannot have; dropped");
             return Err(Undelivered::Never);
         };
-        match self.send_plain(ChatId(chat_id), text).await {
+        match self.send(ChatId(chat_id), notice).await {
             Ok(()) => Ok(()),
             // It will never work: the bot was removed or blocked.
             Err(TelegramError::Forbidden { .. }) => Err(Undelivered::Never),

@@ -5,7 +5,7 @@
 mod phrases;
 mod render;
 
-use autopost::domain::PostId;
+use autopost::domain::{PostId, TargetId};
 
 pub(crate) use phrases::{account_name, both_zones, first_words, local_time, plural};
 
@@ -93,16 +93,19 @@ pub enum ButtonAction {
     PostNow(PostId),
     /// Go ahead with `/deleteme`.
     ConfirmDelete,
+    /// Try a failed target again.
+    Retry(TargetId),
 }
 
 impl ButtonAction {
-    /// `cancel:17`, `postnow:17` or `deleteme:confirm`: at most 27 bytes, within both Telegram's
-    /// 64 and Discord's 100.
+    /// `cancel:17`, `postnow:17`, `retry:23` or `deleteme:confirm`: at most 28 bytes, within
+    /// both Telegram's 64 and Discord's 100.
     pub fn callback_data(&self) -> String {
         match self {
             ButtonAction::Cancel(post) => format!("cancel:{post}"),
             ButtonAction::PostNow(post) => format!("postnow:{post}"),
             ButtonAction::ConfirmDelete => "deleteme:confirm".to_owned(),
+            ButtonAction::Retry(target) => format!("retry:{target}"),
         }
     }
 
@@ -120,6 +123,7 @@ impl ButtonAction {
         match kind {
             "cancel" => Some(ButtonAction::Cancel(PostId(id))),
             "postnow" => Some(ButtonAction::PostNow(PostId(id))),
+            "retry" => Some(ButtonAction::Retry(TargetId(id))),
             _ => None,
         }
     }
@@ -237,6 +241,7 @@ mod tests {
             ButtonAction::Cancel(PostId(17)),
             ButtonAction::PostNow(PostId(17)),
             ButtonAction::Cancel(PostId(i64::MAX)),
+            ButtonAction::Retry(TargetId(23)),
             ButtonAction::PostNow(PostId(i64::MIN)),
             ButtonAction::ConfirmDelete,
         ];
