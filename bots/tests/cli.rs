@@ -459,3 +459,48 @@ fn demo_links_accounts_and_publishes_through_the_real_bot_with_no_configuration(
         "the demo writes only to its temp dir"
     );
 }
+
+#[test]
+fn discord_register_overwrites_the_commands_and_doctor_then_finds_them_current() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = autopost_sim::discord::SimDiscordConfig::random();
+    let token = config.token.expose().to_owned();
+    let key = config.public_key_hex();
+    let (sim, server) = runtime
+        .block_on(autopost_sim::discord::start(config))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let application = sim.application_id().to_string();
+    let api = server.url().to_string();
+    let vars = [
+        ("AUTOPOST_DISCORD_TOKEN", token.as_str()),
+        ("AUTOPOST_DISCORD_APPLICATION_ID", application.as_str()),
+        ("AUTOPOST_DISCORD_PUBLIC_KEY", key.as_str()),
+        ("AUTOPOST_DISCORD_API_URL", api.as_str()),
+    ];
+    let before = text(&run(dir.path(), &["doctor"], &vars).stdout);
+    assert!(
+        before.contains("discord commands") && before.contains("autopost discord register"),
+        "{before}"
+    );
+    let registered = run(dir.path(), &["discord", "register"], &vars);
+    assert!(registered.status.success(), "{}", text(&registered.stderr));
+    let printed = text(&registered.stdout);
+    assert!(
+        printed.starts_with("Registered 14 commands globally:"),
+        "{printed}"
+    );
+    assert!(printed.contains("/post — Schedule a post"), "{printed}");
+    assert_eq!(sim.command_overwrites().len(), 1, "one bulk call");
+    let after = text(&run(dir.path(), &["doctor"], &vars).stdout);
+    let line = after
+        .lines()
+        .find(|l| l.contains("discord commands"))
+        .unwrap_or_default();
+    assert!(line.starts_with("ok"), "{after}");
+    assert!(
+        !before.contains(&token) && !after.contains(&token) && !printed.contains(&token),
+        "the bot token is never printed"
+    );
+    drop(server);
+}
