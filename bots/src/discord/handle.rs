@@ -294,50 +294,32 @@ impl Inner {
         deferred_private: bool,
     ) {
         let webhook = self.webhook(interaction);
-        let result = match outcome {
-            Outcome::Update(reply) => {
-                let body = wire::message(&reply, false);
-                self.send_to_webhook(
-                    interaction,
-                    Method::PATCH,
-                    &format!("{webhook}/messages/@original"),
-                    &reply,
-                    body,
-                )
-                .await
-            }
-            Outcome::Refused(reply) => {
-                let body = wire::message(&reply, true);
-                self.send_to_webhook(interaction, Method::POST, &webhook, &reply, body)
-                    .await
+        let original = format!("{webhook}/messages/@original");
+        // Where the answer goes: an edit of the original response (or of the message the
+        // button was on), or a follow-up only the person sees.
+        let (method, path, reply, ephemeral) = match outcome {
+            Outcome::Update(reply) => (Method::PATCH, original, reply, false),
+            Outcome::Refused(reply) => (Method::POST, webhook, reply, true),
+            Outcome::Message(reply) if (reply.private || reply.refused) && !deferred_private => {
+                let call = Call::interaction(
+                    Method::DELETE,
+                    original,
+                    format!("webhook:{}", interaction.id),
+                );
+                if let Err(e) = self.rest.send(&call, Body::Empty).await {
+                    tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot remove the public \"thinking\" message");
+                }
+                (Method::POST, webhook, reply, true)
             }
             Outcome::Message(reply) => {
                 let private = reply.private || reply.refused;
-                if private && !deferred_private {
-                    let call = Call::interaction(
-                        Method::DELETE,
-                        format!("{webhook}/messages/@original"),
-                        format!("webhook:{}", interaction.id),
-                    );
-                    if let Err(e) = self.rest.send(&call, Body::Empty).await {
-                        tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot remove the public \"thinking\" message");
-                    }
-                    let body = wire::message(&reply, true);
-                    self.send_to_webhook(interaction, Method::POST, &webhook, &reply, body)
-                        .await
-                } else {
-                    let body = wire::message(&reply, private);
-                    self.send_to_webhook(
-                        interaction,
-                        Method::PATCH,
-                        &format!("{webhook}/messages/@original"),
-                        &reply,
-                        body,
-                    )
-                    .await
-                }
+                (Method::PATCH, original, reply, private)
             }
         };
+        let body = wire::message(&reply, ephemeral);
+        let result = self
+            .send_to_webhook(interaction, method, &path, &reply, body)
+            .await;
         if let Err(e) = result {
             tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot finish a deferred Discord answer");
         }

@@ -12,20 +12,11 @@ use autopost_sim::discord::{
 use autopost_sim::telegram::{SimChat, SimUser};
 use autopost_sim::world::{PATIENCE, X_CLIENT_ID};
 use autopost_sim::x::{SimXConfig, SimXUser};
-use autopost_sim::{World, WorldBuilder};
+use autopost_sim::{PNG_1X1 as PNG, World, WorldBuilder};
 use serde_json::Value;
 use tokio::sync::watch;
 
 use super::*;
-
-/// A valid 1x1 PNG.
-const PNG: &[u8] = &[
-    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
-    0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
-    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
-    0x42, 0x60, 0x82,
-];
 
 /// The whole app with the Discord front end (and, if asked, the Telegram one) against a
 /// simulated Discord and a simulated X whose consenting user is `@team`.
@@ -143,12 +134,27 @@ impl Fixture {
 
     /// A `/post` by `member` in the channel.
     fn post(&self, member: &SimMember, when: &str, text: &str) -> Value {
-        self.sim()
+        self.post_with(member, when, text, None)
+    }
+
+    /// A `/post` by `member` in the channel, with a picture if given.
+    fn post_with(
+        &self,
+        member: &SimMember,
+        when: &str,
+        text: &str,
+        picture: Option<&autopost_sim::discord::SimAttachment>,
+    ) -> Value {
+        let mut post = self
+            .sim()
             .slash_command("post")
             .in_guild(&self.sim().guild(), member)
             .string("when", when)
-            .string("text", text)
-            .build()
+            .string("text", text);
+        if let Some(picture) = picture {
+            post = post.attachment("image1", picture);
+        }
+        post.build()
     }
 }
 
@@ -198,14 +204,7 @@ async fn a_post_with_an_image_is_confirmed_then_published_once_and_the_channel_i
     let picture = f
         .sim()
         .add_attachment("cake.png", "image/png", PNG.to_vec());
-    let payload = f
-        .sim()
-        .slash_command("post")
-        .in_guild(&f.sim().guild(), &f.bob)
-        .string("when", "in 2 seconds")
-        .string("text", "hello from discord")
-        .attachment("image1", &picture)
-        .build();
+    let payload = f.post_with(&f.bob, "in 2 seconds", "hello from discord", Some(&picture));
     let answer = f.command(&f.bob, payload).await;
     assert_eq!(answer["type"], 4);
     assert!(!is_ephemeral(&answer), "the team sees the confirmation");
@@ -372,14 +371,7 @@ async fn attachments_over_the_limit_or_not_images_are_refused_and_nothing_is_que
         .sim()
         .add_attachment("notes.txt", "text/plain", b"hello".to_vec());
     for (file, why) in [(huge, "limit"), (text, "not an image")] {
-        let payload = f
-            .sim()
-            .slash_command("post")
-            .in_guild(&f.sim().guild(), &f.bob)
-            .string("when", "tomorrow 9am")
-            .string("text", "with a file")
-            .attachment("image1", &file)
-            .build();
+        let payload = f.post_with(&f.bob, "tomorrow 9am", "with a file", Some(&file));
         let refused = f.command(&f.bob, payload).await;
         assert!(is_ephemeral(&refused), "{refused}");
         assert!(content(&refused).contains(why), "{why}: {refused}");
