@@ -487,17 +487,7 @@ impl SimX {
         match failure {
             Some(Failure::RateLimited { reset_in_secs }) => {
                 let reset = Utc::now().timestamp() + i64::try_from(reset_in_secs).unwrap_or(0);
-                let meter = Meter {
-                    limit: endpoint.limit(),
-                    remaining: 0,
-                    reset,
-                };
-                meter.apply(problem(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too Many Requests",
-                    "Too Many Requests",
-                    "https://api.x.com/2/problems/rate-limit-exceeded",
-                ))
+                Meter::exhausted(endpoint, reset).apply(too_many_requests())
             }
             Some(Failure::ServerError) => {
                 let meter = Meter {
@@ -531,6 +521,15 @@ struct Meter {
 }
 
 impl Meter {
+    /// An endpoint's window with nothing left until `reset`.
+    fn exhausted(endpoint: Endpoint, reset: i64) -> Self {
+        Meter {
+            limit: endpoint.limit(),
+            remaining: 0,
+            reset,
+        }
+    }
+
     fn apply(&self, mut response: Response) -> Response {
         let headers = response.headers_mut();
         for (name, value) in [
@@ -550,6 +549,16 @@ impl Meter {
 fn problem(status: StatusCode, title: &str, detail: &str, kind: &str) -> Response {
     let body = json!({ "title": title, "detail": detail, "type": kind, "status": status.as_u16() });
     (status, axum::Json(body)).into_response()
+}
+
+/// X's 429 problem, whether the window ran out or a failure was injected.
+fn too_many_requests() -> Response {
+    problem(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too Many Requests",
+        "Too Many Requests",
+        "https://api.x.com/2/problems/rate-limit-exceeded",
+    )
 }
 
 /// X's answer to a request whose parameters fail validation.
@@ -621,17 +630,7 @@ impl SimState {
                     .windows
                     .get(&(endpoint, key.to_owned()))
                     .map_or(0, |w| w.start + WINDOW_SECS);
-                let meter = Meter {
-                    limit: endpoint.limit(),
-                    remaining: 0,
-                    reset,
-                };
-                meter.apply(problem(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too Many Requests",
-                    "Too Many Requests",
-                    "https://api.x.com/2/problems/rate-limit-exceeded",
-                ))
+                Meter::exhausted(endpoint, reset).apply(too_many_requests())
             }
         }
     }

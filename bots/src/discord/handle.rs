@@ -159,7 +159,7 @@ impl Inner {
         let first = match (way, first) {
             (Way::Endpoint, first) => first,
             (Way::Gateway, Some(body)) => {
-                if let Err(e) = self.callback(&interaction, body).await {
+                if let Err(e) = self.callback(&interaction, Body::Json(body)).await {
                     tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot answer a Discord interaction");
                 }
                 None
@@ -171,7 +171,7 @@ impl Inner {
     }
 
     /// Posts the first answer to the interaction's callback URL.
-    async fn callback(&self, interaction: &Interaction, body: Value) -> Result<(), RestError> {
+    async fn callback(&self, interaction: &Interaction, body: Body) -> Result<(), RestError> {
         let call = Call::interaction(
             Method::POST,
             format!(
@@ -180,7 +180,7 @@ impl Inner {
             ),
             format!("interaction:{}", interaction.id),
         );
-        self.rest.send(&call, Body::Json(body)).await.map(|_| ())
+        self.rest.send(&call, body).await.map(|_| ())
     }
 
     /// A command or button press: run once, answered in time or deferred.
@@ -216,8 +216,9 @@ impl Inner {
             Ok(Ok(outcome)) => match outcome_file(&outcome) {
                 None => return Some(first_answer(&outcome)),
                 // A file cannot ride on an inline answer: it goes with the callback.
-                Some(_) => {
-                    if let Err(e) = self.callback_with_file(&interaction, &outcome).await {
+                file @ Some(_) => {
+                    let body = with_file(first_answer(&outcome), file);
+                    if let Err(e) = self.callback(&interaction, body).await {
                         tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot answer a Discord interaction with its file");
                     }
                     return None;
@@ -238,7 +239,7 @@ impl Inner {
         } else {
             wire::defer_message(private)
         };
-        if let Err(e) = self.callback(&interaction, defer).await {
+        if let Err(e) = self.callback(&interaction, Body::Json(defer)).await {
             tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot defer a Discord interaction");
             work.abort();
             return None;
@@ -255,33 +256,6 @@ impl Inner {
         pending.retain(|task| !task.is_finished());
         pending.push(finishing);
         None
-    }
-
-    /// The first answer with the outcome's file, through the callback (multipart).
-    async fn callback_with_file(
-        &self,
-        interaction: &Interaction,
-        outcome: &Outcome,
-    ) -> Result<(), RestError> {
-        let call = Call::interaction(
-            Method::POST,
-            format!(
-                "interactions/{}/{}/callback",
-                interaction.id, interaction.token
-            ),
-            format!("interaction:{}", interaction.id),
-        );
-        let answer = first_answer(outcome);
-        let body = match outcome_file(outcome) {
-            Some(file) => Body::File {
-                payload: answer,
-                name: file.name.clone(),
-                bytes: file.bytes.clone(),
-                mime: file.mime,
-            },
-            None => Body::Json(answer),
-        };
-        self.rest.send(&call, body).await.map(|_| ())
     }
 
     /// Delivers a deferred outcome: edits the original response (or the message the button
@@ -355,16 +329,10 @@ impl Inner {
             path.to_owned(),
             format!("webhook:{}", interaction.id),
         );
-        let body = match &reply.file {
-            Some(file) => Body::File {
-                payload: body,
-                name: file.name.clone(),
-                bytes: file.bytes.clone(),
-                mime: file.mime,
-            },
-            None => Body::Json(body),
-        };
-        self.rest.send(&call, body).await.map(|_| ())
+        self.rest
+            .send(&call, with_file(body, reply.file.as_ref()))
+            .await
+            .map(|_| ())
     }
 
     /// The work of a command or a button press.
@@ -558,6 +526,19 @@ fn outcome_file(outcome: &Outcome) -> Option<&crate::commands::ReplyFile> {
         Outcome::Message(reply) | Outcome::Update(reply) | Outcome::Refused(reply) => {
             reply.file.as_ref()
         }
+    }
+}
+
+/// A JSON payload, sent as multipart with the reply's file when it has one.
+fn with_file(payload: Value, file: Option<&crate::commands::ReplyFile>) -> Body {
+    match file {
+        Some(file) => Body::File {
+            payload,
+            name: file.name.clone(),
+            bytes: file.bytes.clone(),
+            mime: file.mime,
+        },
+        None => Body::Json(payload),
     }
 }
 

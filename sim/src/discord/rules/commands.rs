@@ -27,6 +27,23 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
             .all(|c| (c.is_alphanumeric() || matches!(c, '-' | '_' | '\'')) && !c.is_uppercase())
 }
 
+/// A chat-input command's or option's `name`: its length first, then, once that is right, its
+/// characters (Discord reports one or the other, not both).
+fn check_chat_input_name(name: Option<&Value>, problems: &mut Problems) {
+    problems.text(name, &["name"], 1, 32);
+    if let Some(name) = name.and_then(Value::as_str)
+        && !name.is_empty()
+        && name.chars().count() <= 32
+        && !is_valid_name(name)
+    {
+        problems.add(
+            &["name"],
+            "APPLICATION_COMMAND_INVALID_NAME",
+            "Command name is invalid",
+        );
+    }
+}
+
 /// Checks a bulk-overwrite body: an array of at most 100 chat-input commands (5 user, 5
 /// message), each valid, names unique per type.
 pub(crate) fn check_commands(body: &Value) -> Problems {
@@ -98,18 +115,7 @@ fn check_command(command: &Value, problems: &mut Problems) {
     };
     let name = command.get("name");
     if kind == 1 {
-        problems.text(name, &["name"], 1, 32);
-        if let Some(name) = name.and_then(Value::as_str)
-            && !name.is_empty()
-            && name.chars().count() <= 32
-            && !is_valid_name(name)
-        {
-            problems.add(
-                &["name"],
-                "APPLICATION_COMMAND_INVALID_NAME",
-                "Command name is invalid",
-            );
-        }
+        check_chat_input_name(name, problems);
         problems.text(command.get("description"), &["description"], 1, 100);
     } else {
         problems.text(name, &["name"], 1, 32);
@@ -248,18 +254,7 @@ fn check_option(option: &Value, depth: u8, problems: &mut Problems) {
         );
         return;
     };
-    problems.text(option.get("name"), &["name"], 1, 32);
-    if let Some(name) = option.get("name").and_then(Value::as_str)
-        && !name.is_empty()
-        && name.chars().count() <= 32
-        && !is_valid_name(name)
-    {
-        problems.add(
-            &["name"],
-            "APPLICATION_COMMAND_INVALID_NAME",
-            "Command name is invalid",
-        );
-    }
+    check_chat_input_name(option.get("name"), problems);
     problems.text(option.get("description"), &["description"], 1, 100);
     let nested = option.get("options").and_then(Value::as_array);
     match kind {
