@@ -4,7 +4,7 @@
 //! each) then costs a few commits instead of one each, and every id is still on disk before
 //! its caller acts on it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
@@ -51,14 +51,14 @@ impl DeliveryLog {
             answer,
         };
         if self.requests.send(request).is_err() {
-            return Err(StoreError::Corrupt(
-                "the delivery log has stopped".to_owned(),
-            ));
+            return Err(stopped());
         }
-        answered
-            .await
-            .map_err(|_| StoreError::Corrupt("the delivery log has stopped".to_owned()))?
+        answered.await.map_err(|_| stopped())?
     }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Corrupt("the delivery log has stopped".to_owned())
 }
 
 async fn commit_batches(store: Store, mut received: mpsc::UnboundedReceiver<Request>) {
@@ -70,16 +70,11 @@ async fn commit_batches(store: Store, mut received: mpsc::UnboundedReceiver<Requ
                 Err(_) => break,
             }
         }
-        let mut sources: Vec<&'static str> = batch.iter().map(|r| r.source).collect();
-        sources.sort_unstable();
-        sources.dedup();
-        let mut by_source: Vec<Vec<Request>> = sources.iter().map(|_| Vec::new()).collect();
+        let mut by_source: BTreeMap<&'static str, Vec<Request>> = BTreeMap::new();
         for request in batch {
-            if let Some(i) = sources.iter().position(|s| *s == request.source) {
-                by_source[i].push(request);
-            }
+            by_source.entry(request.source).or_default().push(request);
         }
-        for (source, requests) in sources.into_iter().zip(by_source) {
+        for (source, requests) in by_source {
             commit(&store, source, requests).await;
         }
     }
@@ -140,32 +135,18 @@ mod tests {
             .unwrap();
         let log = DeliveryLog::start(store);
         let now = Utc::now();
-        let calls = (0..20).map(|i| {
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..20 {
             let log = log.clone();
-            async move {
+            calls.spawn(async move {
                 let id = format!("{}", i % 10);
                 log.first("discord", &[id.as_str()], now).await.unwrap()
-            }
-        });
-        let answers = futures_join_all(calls).await;
+            });
+        }
+        let answers = calls.join_all().await;
         let fresh: usize = answers.iter().map(Vec::len).sum();
         assert_eq!(fresh, 10, "each of the ten ids counted once: {answers:?}");
         assert!(log.first("discord", &["3"], now).await.unwrap().is_empty());
         assert_eq!(log.first("telegram", &["3"], now).await.unwrap(), ["3"]);
-    }
-
-    /// Runs the futures at once and collects their outputs in order.
-    async fn futures_join_all<F: std::future::Future + Send + 'static>(
-        futures: impl Iterator<Item = F>,
-    ) -> Vec<F::Output>
-    where
-        F::Output: Send + 'static,
-    {
-        let handles: Vec<_> = futures.map(tokio::spawn).collect();
-        let mut outputs = Vec::new();
-        for handle in handles {
-            outputs.push(handle.await.unwrap());
-        }
-        outputs
     }
 }

@@ -164,6 +164,15 @@ impl Provider {
             Provider::FacebookPage | Provider::Instagram => OAuthProvider::Meta,
         }
     }
+
+    /// The word people type for the platform when choosing where a post goes (`to x`).
+    pub fn word(self) -> &'static str {
+        match self {
+            Provider::X => "x",
+            Provider::FacebookPage => "facebook",
+            Provider::Instagram => "instagram",
+        }
+    }
 }
 
 /// A stored or typed name that is not one of the known values.

@@ -308,7 +308,7 @@ impl App {
         target: TargetId,
         now: DateTime<Utc>,
     ) -> Result<PostId, PostingError> {
-        let Some((post, chat, author, _)) = self.store().target_owner(target).await? else {
+        let Some((post, chat, author)) = self.store().target_owner(target).await? else {
             return Err(PostingError::NotRetryable);
         };
         if chat != actor.chat {
@@ -370,7 +370,7 @@ impl App {
                 .iter()
                 .filter(|a| {
                     a.display_name.trim_start_matches('@').to_lowercase() == wanted
-                        || platform_word(a.provider) == wanted
+                        || a.provider.word() == wanted
                 })
                 .map(|a| a.id)
                 .collect();
@@ -526,14 +526,5 @@ fn resolve_when(
             let first = rule.next_after(now).ok_or(TimeError::TooFarAhead)?;
             Ok((first, Some(rule)))
         }
-    }
-}
-
-/// The word people use for a platform when choosing targets.
-fn platform_word(provider: crate::domain::Provider) -> &'static str {
-    match provider {
-        crate::domain::Provider::X => "x",
-        crate::domain::Provider::FacebookPage => "facebook",
-        crate::domain::Provider::Instagram => "instagram",
     }
 }

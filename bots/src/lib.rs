@@ -8,4 +8,5 @@
 
 pub mod commands;
 pub mod discord;
+mod download;
 pub mod telegram;

@@ -428,30 +428,25 @@ impl Store {
         Ok(true)
     }
 
-    /// The post a target belongs to, with the post's chat and author, and the target's state.
+    /// The post a target belongs to, with the post's chat and author.
     pub async fn target_owner(
         &self,
         target: TargetId,
-    ) -> Result<Option<(PostId, ChatId, UserId, TargetState)>, StoreError> {
+    ) -> Result<Option<(PostId, ChatId, UserId)>, StoreError> {
         let row = sqlx::query(
-            "SELECT t.post_id, t.state, p.chat_id, p.author_id
+            "SELECT t.post_id, p.chat_id, p.author_id
              FROM targets t JOIN posts p ON p.id = t.post_id WHERE t.id = ?",
         )
         .bind(target.0)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            let state: String = r.get("state");
-            Ok((
+        Ok(row.map(|r| {
+            (
                 PostId(r.get("post_id")),
                 ChatId(r.get("chat_id")),
                 UserId(r.get("author_id")),
-                state
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("target state {state}")))?,
-            ))
-        })
-        .transpose()
+            )
+        }))
     }
 
     /// Puts a failed target back in the queue, due `now`, with its attempts forgotten, and

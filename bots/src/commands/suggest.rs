@@ -2,7 +2,7 @@
 //! resolves to in their zone (or why it is refused), the chat's accounts, its queued posts,
 //! time zones. Chat-neutral: a front end shows the labels and fills in the values.
 
-use autopost::domain::Actor;
+use autopost::domain::{Actor, Provider};
 use autopost::timeparse::{self, When};
 use chrono::Utc;
 use chrono_tz::Tz;
@@ -124,7 +124,7 @@ impl Commands {
             None => (String::new(), typed.trim()),
         };
         let mut names: Vec<String> = self.account_names(actor).await;
-        names.extend(["x", "facebook", "instagram"].map(str::to_owned));
+        names.extend(Provider::ALL.iter().map(|p| p.word().to_owned()));
         names
             .into_iter()
             .filter(|name| starts_with_word(name, last))

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use url::Url;
 
 use super::wire::Attachment;
+use crate::download::{ReadError, read_within_limit};
 
 /// The hosts Discord serves attachments from.
 const CDN_HOSTS: &[&str] = &["cdn.discordapp.com", "media.discordapp.net"];
@@ -55,32 +56,19 @@ pub async fn download(
         .ok_or_else(|| {
             FileError::Refused("that attachment does not come from Discord".to_owned())
         })?;
-    let mut response = http
+    let response = http
         .get(url)
         .send()
         .await
         .map_err(|e| FileError::Unreachable(e.without_url()))?
         .error_for_status()
         .map_err(|e| FileError::Unreachable(e.without_url()))?;
-    let too_large = |bytes| FileError::Refused(ImageError::TooLarge { bytes, limit }.to_string());
-    if let Some(length) = response.content_length()
-        && length > limit
-    {
-        return Err(too_large(length));
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| FileError::Unreachable(e.without_url()))?
-    {
-        let read = (bytes.len() + chunk.len()) as u64;
-        if read > limit {
-            return Err(too_large(read));
+    read_within_limit(response).await.map_err(|e| match e {
+        ReadError::TooLarge { bytes } => {
+            FileError::Refused(ImageError::TooLarge { bytes, limit }.to_string())
         }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(bytes))
+        ReadError::Failed(e) => FileError::Unreachable(e),
+    })
 }
 
 /// Whether `url` is Discord's: https on its CDN, or under the configured API base (a

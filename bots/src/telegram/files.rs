@@ -2,6 +2,7 @@
 //! the configured Bot API server with the size limit enforced while reading.
 
 use super::*;
+use crate::download::{ReadError, read_within_limit};
 
 impl Inner {
     /// Downloads a file from Telegram's own file URL, refusing it early when its announced
@@ -39,7 +40,7 @@ impl Inner {
         let unreachable = |e: &(dyn std::error::Error + 'static)| TelegramError::Unreachable {
             detail: scrub(&autopost::telemetry::chain(e)),
         };
-        let mut response = self
+        let response = self
             .bot
             .client()
             .get(url)
@@ -51,27 +52,10 @@ impl Inner {
                 description: format!("file download answered {}", response.status()),
             });
         }
-        if let Some(length) = response.content_length()
-            && length > limit
-        {
-            return Err(TelegramError::TooLarge {
-                bytes: length,
-                limit,
-            });
-        }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| unreachable(&e.without_url()))?
-        {
-            let read = (bytes.len() + chunk.len()) as u64;
-            if read > limit {
-                return Err(TelegramError::TooLarge { bytes: read, limit });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(Bytes::from(bytes))
+        read_within_limit(response).await.map_err(|e| match e {
+            ReadError::TooLarge { bytes } => TelegramError::TooLarge { bytes, limit },
+            ReadError::Failed(e) => unreachable(&e),
+        })
     }
 }
 
