@@ -31,6 +31,12 @@ pub trait FrontEnd: Send {
     fn run(self: Box<Self>, stop: watch::Receiver<bool>) -> FrontEndTask;
 }
 
+/// Resolves once `stop`, the signal [`FrontEnd::run`] was given, turns true, or its sender
+/// is gone (which is a stop too).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
 /// A person as their chat platform knows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Person<'a> {

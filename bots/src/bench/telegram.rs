@@ -17,7 +17,7 @@ use autopost_sim::telegram::{
 use autopost_sim::x::SimXUser;
 use tokio::sync::oneshot;
 
-use super::{current_rss_kib, peak_rss_kib, percentile};
+use super::{current_rss_kib, peak_rss_kib, percentile, spread_ms};
 
 use autopost_bots::telegram::{Options, TelegramFrontEnd};
 
@@ -463,14 +463,7 @@ fn latencies_ms(pairs: &[&UpdateReply]) -> Vec<f64> {
 }
 
 fn spread_line(label: &str, sorted_ms: &[f64]) -> String {
-    format!(
-        "{label}: p50 {:.2} ms  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
-        percentile(sorted_ms, 50.0),
-        percentile(sorted_ms, 90.0),
-        percentile(sorted_ms, 99.0),
-        percentile(sorted_ms, 99.9),
-        sorted_ms.last().copied().unwrap_or(f64::NAN)
-    )
+    format!("{label}: {}", spread_ms(sorted_ms))
 }
 
 /// Checks that every update of a phase was answered once, with the reply its kind asks for.

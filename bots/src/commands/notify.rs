@@ -69,7 +69,7 @@ pub async fn deliver(
         };
         tokio::select! {
             biased;
-            _ = shutdown.wait_for(|stop| *stop) => break,
+            () = autopost::front_end::stopped(&mut shutdown) => break,
             changed = stored.changed() => if changed.is_err() { break },
             () = sleep => {}
         }

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use autopost::front_end::stopped;
 use serenity::client::{ClientBuilder, Context, EventHandler};
 use serenity::http::HttpBuilder;
 use serenity::model::application::Interaction;
@@ -83,9 +84,4 @@ pub async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             shards.shutdown_all().await;
         }
     }
-}
-
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // An error means the sender is gone: a stop too.
-    let _ = stop.wait_for(|stop| *stop).await;
 }

@@ -152,7 +152,7 @@ async fn serve(inner: Arc<handle::Inner>, stop: watch::Receiver<bool>) {
             "Discord notifications need the bot token (AUTOPOST_DISCORD_TOKEN); they wait in the database"
         );
         let mut stop = stop;
-        let _ = stop.wait_for(|stop| *stop).await;
+        autopost::front_end::stopped(&mut stop).await;
     }
     if let Some(gateway) = gateway
         && let Err(e) = gateway.await

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use autopost::app::App;
 use autopost::domain::{ChatKind, ChatPlatform};
-use autopost::front_end::{FrontEnd, FrontEndError, FrontEndTask};
+use autopost::front_end::{FrontEnd, FrontEndError, FrontEndTask, stopped};
 use autopost::images::{ImageError, MAX_INPUT_BYTES};
 use autopost::throttle::Allowance;
 use bytes::Bytes;
@@ -445,9 +445,4 @@ impl Backoff {
     fn reset(&mut self) {
         self.next = self.min;
     }
-}
-
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    // An error means the sender is gone: treat as a stop.
-    let _ = shutdown.wait_for(|stop| *stop).await;
 }

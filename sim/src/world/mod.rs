@@ -546,10 +546,8 @@ impl World {
         for make in self.front_ends.drain(..) {
             front_ends.push(make(self.app.clone()).ok_or(WorldError::FrontEndOff)?);
         }
-        let (stop, mut stopped) = watch::channel(false);
-        let shutdown = async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        };
+        let (stop, mut stopping) = watch::channel(false);
+        let shutdown = async move { autopost::front_end::stopped(&mut stopping).await };
         let served = tokio::spawn(self.app.clone().serve(listener, shutdown, front_ends));
         self.phase = Phase::Serving { stop, served };
         Ok(())

@@ -25,7 +25,7 @@ impl FrontEnd for Probe {
 
     fn run(self: Box<Self>, mut stop: watch::Receiver<bool>) -> FrontEndTask {
         Box::pin(async move {
-            let _ = stop.wait_for(|stop| *stop).await;
+            autopost::front_end::stopped(&mut stop).await;
             self.stopped.store(true, Ordering::SeqCst);
         })
     }
