@@ -49,7 +49,10 @@ const VARIABLES: &[(&str, Option<&str>)] = &[
     ("AUTOPOST_META_DIALOG_URL", Some("https://www.facebook.com")),
     ("AUTOPOST_META_API_VERSION", Some("v27.0")),
     ("AUTOPOST_POLICY_VERSION", Some("1")),
+    ("AUTOPOST_POLICY_DATE", Some("2026-12-06")),
+    ("AUTOPOST_POLICY_CHANGES", None),
     ("AUTOPOST_MEDIA_RETENTION_DAYS", Some("7")),
+    ("AUTOPOST_HISTORY_RETENTION_DAYS", Some("365")),
     ("AUTOPOST_LOG", Some("info")),
     ("AUTOPOST_LOG_FORMAT", Some("text")),
 ];
@@ -79,8 +82,16 @@ pub struct Config {
     pub meta: Option<MetaConfig>,
     /// Version of the privacy policy users accept; a higher one is announced to them.
     pub policy_version: u32,
-    /// Days a published post's images stay on disk.
+    /// The date of that policy version, shown with the notice and on `/privacy`.
+    pub policy_date: chrono::NaiveDate,
+    /// What changed in this policy version, in the operator's words (shown once to people
+    /// who agreed to an older one).
+    pub policy_changes: Option<String>,
+    /// Days a published or cancelled post's images stay on disk (0: removed at the next
+    /// purge).
     pub media_retention_days: u32,
+    /// Days a published or cancelled post stays in `/history` before it is removed.
+    pub history_retention_days: u32,
     /// tracing filter directives.
     pub log_filter: String,
     /// How log lines are written.
@@ -375,8 +386,12 @@ impl Raw {
                 "must be 1 or more".to_owned(),
             ));
         }
+        let policy_date = self.required("AUTOPOST_POLICY_DATE", "a date such as 2026-12-06")?;
+        let policy_changes = self.text("AUTOPOST_POLICY_CHANGES").map(str::to_owned);
         let media_retention_days =
             self.required("AUTOPOST_MEDIA_RETENTION_DAYS", "a whole number of days")?;
+        let history_retention_days =
+            self.required("AUTOPOST_HISTORY_RETENTION_DAYS", "a whole number of days")?;
         let log_filter = self.text("AUTOPOST_LOG").unwrap_or("info").to_owned();
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
             return Err(invalid(
@@ -406,7 +421,10 @@ impl Raw {
             x,
             meta,
             policy_version,
+            policy_date,
+            policy_changes,
             media_retention_days,
+            history_retention_days,
             log_filter,
             log_format,
         })

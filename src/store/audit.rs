@@ -41,6 +41,20 @@ named_audit_kinds! {
     UserDeleted = "user_deleted",
     /// Every stored secret was re-sealed under a new master key.
     KeyRotated = "key_rotated",
+    /// A token refresh was refused by the platform (the account needs reconnecting).
+    RefreshFailed = "refresh_failed",
+    /// The platform could not be reached to revoke a token; it is retried later.
+    RevokeFailed = "revoke_failed",
+    /// The operator exported a person's data on request (`autopost export`).
+    OperatorExport = "operator_export",
+    /// The operator erased a person on request (`autopost erase`).
+    OperatorErasure = "operator_erasure",
+    /// Meta told autopost a person removed the app (deauthorize callback).
+    MetaDeauthorized = "meta_deauthorized",
+    /// Meta asked autopost to delete a person's data (data-deletion callback).
+    MetaDataDeletion = "meta_data_deletion",
+    /// A person agreed to the privacy policy and confirmed they are 18 or older.
+    PolicyAgreed = "policy_agreed",
 }
 
 /// One recorded security event.
