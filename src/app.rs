@@ -302,6 +302,7 @@ impl App {
                 store: self.store.clone(),
                 data_dir: self.config.data_dir.clone(),
                 policy_version: self.config.policy_version,
+                policy_date: self.config.policy_date,
                 media: self.media.clone(),
                 linker: self.linker.clone(),
             },

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::app::App;
-use crate::domain::{Actor, ChatKind, ChatPlatform};
+use crate::domain::{Actor, ChatKind, ChatPlatform, Consent};
 use crate::front_end::{AdminRights, FrontEndError, Outgoing, Person, Place, Privilege};
 
 impl App {
@@ -35,6 +35,10 @@ impl App {
             user: user.id,
             chat: chat.id,
             is_admin,
+            consent: Consent {
+                agreed: user.adult_confirmed_at.is_some(),
+                policy_version: user.accepted_policy_version,
+            },
         })
     }
 

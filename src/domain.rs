@@ -194,6 +194,18 @@ pub struct Actor {
     pub chat: ChatId,
     /// Chat administrators may change anyone's posts.
     pub is_admin: bool,
+    /// What the person agreed to, as read with them.
+    pub consent: Consent,
+}
+
+/// Where a person stands with the privacy policy: until they confirm they are 18 or older
+/// and agree, only a few verbs work for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Consent {
+    /// They confirmed their age and agreed to a version of the policy.
+    pub agreed: bool,
+    /// The newest version they agreed to or were told about.
+    pub policy_version: Option<u32>,
 }
 
 #[cfg(test)]

@@ -114,12 +114,10 @@ async fn script(world: &World) -> anyhow::Result<()> {
         format!("@{}", world::INSTAGRAM_USERNAME),
     );
 
-    heading("1. Alice opens a private chat with the bot and links her accounts (real OAuth)");
-    let since = obs.messages.len();
-    say(&obs, &alice, &alice.private, "/start");
-    world.telegram().push_private_text(&alice.user, "/start");
-    obs.reply(since, alice.user.id, "/start", "autopost publishes")
-        .await?;
+    heading(
+        "1. Alice opens a private chat with the bot, agrees to the privacy policy and links her accounts (real OAuth)",
+    );
+    agree(world, &mut obs, &alice).await?;
     connect(world, &mut obs, &alice, &alice.private, "x").await?;
     connect(world, &mut obs, &alice, &alice.private, "facebook").await?;
 
@@ -144,8 +142,11 @@ async fn script(world: &World) -> anyhow::Result<()> {
     obs.reply(since, alice.user.id, "the photo post", "Scheduled post")
         .await?;
 
-    heading("3. A team: in a group, Alice (an admin) links the team's X account; Bob adds a post");
+    heading(
+        "3. A team: in a group, Alice (an admin) links the team's X account; Bob agrees, then adds a post",
+    );
     world.x().set_consenting_user(world::team_on_x());
+    agree(world, &mut obs, &bob).await?;
     connect(world, &mut obs, &alice, &team, "x").await?;
     let since = obs.messages.len();
     say(&obs, &bob, &team, TEAM_POST);
@@ -258,6 +259,37 @@ fn reports(obs: &Observer) -> usize {
         .filter(|m| m.contains("is live on"))
         .count();
     telegram + discord
+}
+
+/// `/start` in the person's private chat: the greeting carries the privacy notice, and they
+/// press "I agree — I am 18 or older" under it; until then only a few verbs work.
+async fn agree(world: &World, obs: &mut Observer, person: &Person) -> anyhow::Result<()> {
+    let since = obs.messages.len();
+    say(obs, person, &person.private, "/start");
+    world.telegram().push_private_text(&person.user, "/start");
+    obs.reply(since, person.user.id, "/start", "18 or older")
+        .await?;
+    let notice = world
+        .telegram()
+        .sent_messages()
+        .into_iter()
+        .rev()
+        .find(|m| m.chat_id == person.user.id && m.text.contains("18 or older"))
+        .context("the /start answer carries no privacy notice")?;
+    obs.timeline.note(
+        person.name(),
+        format!("presses [{}]", autopost_bots::commands::AGREE_LABEL),
+    );
+    let since = obs.messages.len();
+    world.telegram().push_callback(
+        &person.user,
+        person.private.id,
+        notice.message_id,
+        &autopost_bots::commands::ButtonAction::AgreePolicy.callback_data(),
+    );
+    obs.reply(since, person.user.id, "the agreement", "Thank you")
+        .await?;
+    Ok(())
 }
 
 /// `/connect PLATFORM` in `chat`: the bot sends the person a one-time link privately, and

@@ -20,8 +20,10 @@ pub struct User {
     pub display_name: Option<String>,
     /// Their chosen zone; `None` falls back to the chat's, then the configured default.
     pub time_zone: Option<Tz>,
-    /// The privacy policy version they accepted, if any.
+    /// The newest privacy policy version they agreed to or were told about, if any.
     pub accepted_policy_version: Option<u32>,
+    /// When they confirmed they are 18 or older and agreed to the policy.
+    pub adult_confirmed_at: Option<DateTime<Utc>>,
     /// When we first saw them.
     pub created_at: DateTime<Utc>,
 }
@@ -51,6 +53,7 @@ struct UserRow {
     display_name: Option<String>,
     time_zone: Option<String>,
     accepted_policy_version: Option<i64>,
+    adult_confirmed_at: Option<i64>,
     created_at: i64,
 }
 
@@ -72,6 +75,7 @@ impl TryFrom<UserRow> for User {
                     u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("policy version {v}")))
                 })
                 .transpose()?,
+            adult_confirmed_at: row.adult_confirmed_at.map(from_millis).transpose()?,
             created_at: from_millis(row.created_at)?,
         })
     }
@@ -104,8 +108,8 @@ impl TryFrom<ChatRow> for Chat {
     }
 }
 
-const USER_COLUMNS: &str =
-    "id, platform, remote_id, display_name, time_zone, accepted_policy_version, created_at";
+const USER_COLUMNS: &str = "id, platform, remote_id, display_name, time_zone, \
+     accepted_policy_version, adult_confirmed_at, created_at";
 
 /// How stale `last_seen_at` may get before a returning person's message writes it again:
 /// kept at this grain, most messages cost a read and no write (writes queue for SQLite's one
@@ -149,7 +153,7 @@ impl Store {
                  display_name = COALESCE(excluded.display_name, users.display_name),
                  last_seen_at = excluded.last_seen_at
              RETURNING id, platform, remote_id, display_name, time_zone,
-                       accepted_policy_version, created_at",
+                       accepted_policy_version, adult_confirmed_at, created_at",
         )
         .bind(platform.as_str())
         .bind(remote_id)
@@ -174,16 +178,6 @@ impl Store {
     pub async fn set_user_time_zone(&self, id: UserId, zone: Tz) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE users SET time_zone = ? WHERE id = ?")
             .bind(zone.name())
-            .bind(id.0)
-            .execute(&self.pool)
-            .await?;
-        found(done.rows_affected(), "user")
-    }
-
-    /// Records that the user accepted this version of the privacy policy.
-    pub async fn accept_policy(&self, id: UserId, version: u32) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE users SET accepted_policy_version = ? WHERE id = ?")
-            .bind(i64::from(version))
             .bind(id.0)
             .execute(&self.pool)
             .await?;
@@ -340,7 +334,10 @@ mod tests {
             .set_user_time_zone(alice.id, chrono_tz::Europe::Berlin)
             .await
             .unwrap();
-        store.accept_policy(alice.id, 2).await.unwrap();
+        store
+            .record_consent(alice.id, 2, crate::store::ConsentAction::Agreed, now)
+            .await
+            .unwrap();
         let again = store
             .upsert_user(ChatPlatform::Telegram, "42", None, now)
             .await
@@ -349,6 +346,7 @@ mod tests {
         assert_eq!(again.display_name.as_deref(), Some("alice"));
         assert_eq!(again.time_zone, Some(chrono_tz::Europe::Berlin));
         assert_eq!(again.accepted_policy_version, Some(2));
+        assert!(again.adult_confirmed_at.is_some());
         let other = store
             .upsert_user(ChatPlatform::Discord, "42", None, now)
             .await

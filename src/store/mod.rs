@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod chats;
+mod consents;
 mod keys;
 mod notifications;
 mod oauth_states;
@@ -29,6 +30,7 @@ pub use accounts::{
 };
 pub use audit::{AuditEvent, AuditKind};
 pub use chats::{Chat, User};
+pub use consents::ConsentAction;
 pub use keys::SEALED_COLUMNS;
 pub use notifications::{Notification, NotificationKind, StoredNotification};
 pub use oauth_states::{NewOAuthState, OAuthState, StateProblem};

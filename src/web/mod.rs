@@ -32,6 +32,8 @@ pub struct WebState {
     pub data_dir: PathBuf,
     /// The policy version users accept.
     pub policy_version: u32,
+    /// That version's date.
+    pub policy_date: chrono::NaiveDate,
     /// Stored images and the key that signs links to them.
     pub media: MediaFiles,
     /// Runs OAuth round trips.
@@ -165,7 +167,7 @@ async fn media_file(State(state): State<WebState>, Path(token): Path<String>) ->
 }
 
 async fn privacy_page(State(state): State<WebState>) -> Response {
-    privacy::render(&state.data_dir, state.policy_version)
+    privacy::render(&state.data_dir, state.policy_version, state.policy_date)
 }
 
 async fn healthz(State(state): State<WebState>) -> impl IntoResponse {

@@ -204,6 +204,13 @@ pub async fn discord(bench: DiscordBench) -> anyhow::Result<bool> {
             .await?;
         let account = SimXUser::new(format!("{}", 6_000_000 + s), format!("server{s}"));
         world.seed_x_account(&actor, &account, None).await?;
+        // Measured are people at work, who agreed to the privacy policy long ago.
+        let people: Vec<String> = members
+            .iter()
+            .map(|member| format!("discord:{}", member.user.id))
+            .collect();
+        let people: Vec<&str> = people.iter().map(String::as_str).collect();
+        world.agree(&people).await?;
         population.members.push(members);
     }
     let mut problems = Vec::new();

@@ -5,6 +5,7 @@
 //! all come from it.
 
 mod args;
+mod consent;
 mod context;
 mod notify;
 mod parse;
@@ -18,6 +19,7 @@ mod tests;
 mod verbs;
 
 pub use args::{ArgValue, NamedArgs, ParseError, PostForm};
+pub use consent::AGREE_LABEL;
 pub use context::internal;
 pub use notify::{Courier, Undelivered, deliver as deliver_notifications};
 pub use parse::{ParseContext, parse};

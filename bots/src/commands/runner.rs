@@ -7,16 +7,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use autopost::app::App;
-use autopost::domain::Actor;
 use autopost::front_end::{AdminRights, Person, Place, Privilege};
-use autopost::people::PolicyNotice;
+use autopost::people::PolicyStanding;
 use autopost::throttle::{Allowance, Throttle};
 use bytes::Bytes;
 use chrono::Utc;
 
 use super::args::ParseError;
 use super::context::{Context, internal, posting_error};
-use super::reply::{Block, ButtonAction, Reply, Span};
+use super::reply::{ButtonAction, Reply};
 use super::verbs::{self, Command, Who};
 
 /// One message for autopost, as a front end read it.
@@ -72,6 +71,16 @@ impl Commands {
             Ok(actor) => actor,
             Err(e) => return internal(&e),
         };
+        let policy = self.app.policy();
+        // Before agreeing, anything but the verbs that explain autopost or exercise a right
+        // over one's data (even a command that cannot be read) meets the notice alone.
+        let open = incoming
+            .command
+            .as_ref()
+            .is_ok_and(|command| command.verb().before_consent);
+        if !actor.consent.agreed && !open {
+            return Reply::policy_gate(&policy, true);
+        }
         let command = match incoming.command {
             Ok(command) => command,
             Err(e) => return Reply::error(&e.to_string()),
@@ -82,14 +91,24 @@ impl Commands {
                 wait.as_secs().max(1)
             ));
         }
+        let standing = match self.app.policy_standing(&actor, now).await {
+            Ok(standing) => standing,
+            Err(e) => return internal(&e),
+        };
+        // The greeting and the help carry the notice; the answers about one's data (a file,
+        // the erasure question) stay about that alone.
+        let introduces = matches!(command, Command::Start | Command::Help);
         let context = Context {
             app: &self.app,
             actor: &actor,
             now,
         };
-        let mut reply = run(&context, command, incoming.images).await;
-        self.policy_notice(&actor, &mut reply).await;
-        reply
+        let reply = run(&context, command, incoming.images).await;
+        match standing {
+            PolicyStanding::MustAgree if introduces => reply.with_policy_gate(&policy),
+            PolicyStanding::Changed => reply.with_policy_changed(&policy),
+            _ => reply,
+        }
     }
 
     /// Answers a button press; `None` for data that is not ours. Permissions are checked
@@ -106,8 +125,11 @@ impl Commands {
         let command = match action {
             ButtonAction::Cancel(post) => Some(Command::Cancel { post }),
             ButtonAction::PostNow(post) => Some(Command::PostNow { post }),
-            // The confirmation erases only the presser, whoever they are.
-            ButtonAction::ConfirmDelete | ButtonAction::Retry(_) => None,
+            // The confirmation erases only the presser, whoever they are; agreeing, likewise,
+            // is the presser's own.
+            ButtonAction::ConfirmDelete | ButtonAction::Retry(_) | ButtonAction::AgreePolicy => {
+                None
+            }
         };
         let privilege = match (&command, action) {
             (Some(command), _) => command.verb().who.privilege(),
@@ -120,6 +142,17 @@ impl Commands {
             Ok(actor) => actor,
             Err(e) => return Some(internal(&e)),
         };
+        match action {
+            ButtonAction::AgreePolicy => {
+                return Some(match self.app.agree_to_policy(&actor, now).await {
+                    Ok(()) => Reply::policy_agreed(&self.app.policy()),
+                    Err(e) => internal(&e),
+                });
+            }
+            ButtonAction::ConfirmDelete => {}
+            _ if !actor.consent.agreed => return Some(Reply::policy_first()),
+            _ => {}
+        }
         let context = Context {
             app: &self.app,
             actor: &actor,
@@ -135,32 +168,6 @@ impl Commands {
             }
             (None, _) => verbs::deleteme::confirmed(&context).await,
         })
-    }
-
-    /// On a person's first command, and after the operator publishes a newer policy, says
-    /// where the policy is (the core records that they were shown it).
-    async fn policy_notice(&self, actor: &Actor, reply: &mut Reply) {
-        let notice = match self.app.policy_notice(actor).await {
-            Ok(Some(notice)) => notice,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot record policy consent");
-                return;
-            }
-        };
-        let text = match notice {
-            PolicyNotice::Changed => {
-                "The privacy policy has changed; by using autopost you accept the new version: "
-            }
-            PolicyNotice::First => "By using autopost you accept its privacy policy: ",
-        };
-        reply.text.push(Block::Line(vec![
-            Span::Plain(text.to_owned()),
-            Span::Link {
-                text: "privacy policy".to_owned(),
-                url: self.app.privacy_url().to_string(),
-            },
-        ]));
     }
 }
 

@@ -36,6 +36,11 @@ async fn team_allowing(allowance: Allowance) -> Team {
         .link_x(&format!("telegram:{GROUP}"), "telegram:1")
         .await
         .unwrap();
+    // The consent gate has its own tests below; these people already agreed.
+    world
+        .agree(&["telegram:1", "telegram:2", "telegram:3"])
+        .await
+        .unwrap();
     let commands = Commands::new(world.app().clone(), allowance);
     Team { world, commands }
 }
@@ -142,15 +147,7 @@ async fn a_post_is_confirmed_with_its_id_targets_and_buttons_and_queued() {
     assert!(html.contains("10/280"), "{html}");
     assert_eq!(reply.buttons[0].len(), 2);
     assert_eq!(t.queued().await, 1);
-    assert!(
-        html.contains("privacy"),
-        "first use shows the policy notice: {html}"
-    );
-    let again = t.html("1", "/queue").await;
-    assert!(
-        !again.contains("accept"),
-        "the notice is shown once: {again}"
-    );
+    assert!(!html.contains("privacy"), "no notice once agreed: {html}");
 }
 
 #[tokio::test]
@@ -347,4 +344,130 @@ async fn an_internal_failure_is_answered_with_a_reference_the_log_keeps_with_its
         line.contains("database failed") && line.contains(": "),
         "the line carries the error's chain: {line}"
     );
+}
+
+#[tokio::test]
+async fn a_newcomer_meets_the_notice_until_they_agree_and_only_rights_verbs_work_before() {
+    let t = team().await;
+    let rights = Rights::member();
+    // Anything but /start, /help, /export and /deleteme answers with the notice alone.
+    for text in [
+        "/post in 2h | sneaky",
+        "/queue",
+        "/connect x",
+        "/timezone UTC",
+        "/cancel abc",
+    ] {
+        let reply = t.say("9", text, &rights).await.unwrap();
+        let html = reply.to_telegram_html();
+        assert!(
+            html.contains("18 or older") && html.contains("/privacy"),
+            "{text}: {html}"
+        );
+        assert!(html.contains("version 1,"), "{text}: {html}");
+        assert_eq!(
+            reply.buttons,
+            vec![vec![Button {
+                label: AGREE_LABEL.to_owned(),
+                action: ButtonAction::AgreePolicy,
+            }]],
+            "{text}"
+        );
+    }
+    assert_eq!(t.queued().await, 0, "nothing was queued");
+    // The ones that work answer, /start and /help with the notice under them.
+    let help = t.say("9", "/help", &rights).await.unwrap();
+    assert!(
+        help.to_telegram_html().contains("/post")
+            && help.to_telegram_html().contains("18 or older")
+    );
+    assert_eq!(
+        help.buttons.last().unwrap()[0].action,
+        ButtonAction::AgreePolicy
+    );
+    let export = t.say("9", "/export", &rights).await.unwrap();
+    assert!(export.file.is_some(), "export works before agreeing");
+    let ask = t.say("9", "/deleteme", &rights).await.unwrap();
+    assert_eq!(ask.buttons[0][0].action, ButtonAction::ConfirmDelete);
+    // Another button before agreeing is refused.
+    let cancel = ButtonAction::Cancel(autopost::domain::PostId(1)).callback_data();
+    let refused = t.press("9", &cancel, &rights).await.unwrap();
+    assert!(refused.refused && refused.to_telegram_html().contains("agree"));
+    // Pressing the button records the agreement with its version, and the audit log has it.
+    let agree = ButtonAction::AgreePolicy.callback_data();
+    let agreed = t.press("9", &agree, &rights).await.unwrap();
+    assert!(
+        agreed.to_telegram_html().contains("18 or older"),
+        "{agreed:?}"
+    );
+    let user = t
+        .world
+        .actor(&format!("telegram:{GROUP}"), "telegram:9")
+        .await
+        .unwrap()
+        .user;
+    let stored = t.world.store().await.unwrap().user(user).await.unwrap();
+    assert!(stored.adult_confirmed_at.is_some());
+    assert_eq!(stored.accepted_policy_version, Some(1));
+    let posted = t.html("9", "/post in 2h | now it counts").await;
+    assert!(
+        posted.contains("@team") && !posted.contains("18 or older"),
+        "{posted}"
+    );
+    assert_eq!(t.queued().await, 1);
+}
+
+#[tokio::test]
+async fn a_newer_policy_is_announced_once_with_what_changed() {
+    let world = World::builder()
+        .var("AUTOPOST_POLICY_VERSION", "2")
+        .var("AUTOPOST_POLICY_DATE", "2027-01-15")
+        .var("AUTOPOST_POLICY_CHANGES", "images are now kept 3 days")
+        .start()
+        .await
+        .unwrap();
+    let commands = Commands::new(world.app().clone(), Allowance::default());
+    let actor = world.actor("telegram:-5", "telegram:4").await.unwrap();
+    // Agreed to version 1 before the operator published version 2.
+    world
+        .store()
+        .await
+        .unwrap()
+        .record_consent(
+            actor.user,
+            1,
+            autopost::store::ConsentAction::Agreed,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let ask = async |text: &str| {
+        let incoming = Incoming {
+            person: person("4"),
+            place: group(),
+            command: Ok(parse(text, IN_GROUP).unwrap().unwrap()),
+            images: Vec::new(),
+        };
+        commands
+            .on_message(incoming, &Rights::member())
+            .await
+            .to_telegram_html()
+    };
+    let first = ask("/queue").await;
+    assert!(
+        first.contains("has changed: images are now kept 3 days"),
+        "{first}"
+    );
+    assert!(first.contains("version 2, 15 January 2027"), "{first}");
+    let second = ask("/queue").await;
+    assert!(!second.contains("changed"), "told once: {second}");
+    let history = world
+        .store()
+        .await
+        .unwrap()
+        .consents_of(actor.user)
+        .await
+        .unwrap();
+    let actions: Vec<(u32, &str)> = history.iter().map(|(v, a, _)| (*v, a.as_str())).collect();
+    assert_eq!(actions, vec![(1, "agreed"), (2, "notified")]);
 }

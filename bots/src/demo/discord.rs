@@ -4,6 +4,7 @@
 //! interaction is signed and delivered to autopost's real `/discord/interactions`.
 
 use anyhow::Context;
+use autopost_bots::commands::{AGREE_LABEL, ButtonAction};
 use autopost_sim::World;
 use autopost_sim::discord::{SimDiscordUser, SimMember};
 use serde_json::Value;
@@ -24,6 +25,10 @@ pub async fn team(world: &World, obs: &mut Observer) -> anyhow::Result<()> {
     let carol = SimMember::new(SimDiscordUser::new(4001, "carol")).admin();
     let dave = SimMember::new(SimDiscordUser::new(4002, "dave"));
     let endpoint = world.discord_interactions_url();
+
+    // Both agree to the privacy policy first, under the notice `/start` carries.
+    agree(world, obs, &endpoint, &carol, "Carol").await?;
+    agree(world, obs, &endpoint, &dave, "Dave").await?;
 
     // Carol links the team's X account; only she sees the link.
     world.x().set_consenting_user(world::discord_team_on_x());
@@ -120,6 +125,52 @@ pub async fn team(world: &World, obs: &mut Observer) -> anyhow::Result<()> {
         obs,
         "#general (Discord, the /queue answer replaced)",
         &pressed,
+    );
+    Ok(())
+}
+
+/// `/start` by `member`, then a press of the agreement button under its answer.
+async fn agree(
+    world: &World,
+    obs: &mut Observer,
+    endpoint: &Url,
+    member: &SimMember,
+    name: &str,
+) -> anyhow::Result<()> {
+    let discord = world.discord();
+    let guild = discord.guild();
+    obs.timeline.note(name, "→ #general (Discord): /start");
+    let start = discord
+        .slash_command("start")
+        .in_guild(&guild, member)
+        .build();
+    let answer = deliver(world, endpoint, &start).await?;
+    let agreement = ButtonAction::AgreePolicy.callback_data();
+    let offered = answer["data"]["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .any(|b| b["custom_id"].as_str() == Some(agreement.as_str()));
+    anyhow::ensure!(offered, "the /start answer offers no agreement button");
+    let id = start["id"].as_str().and_then(|id| id.parse::<u64>().ok());
+    let message = id
+        .and_then(|id| discord.original_response(id))
+        .map_or(0, |m| m.id);
+    obs.timeline.note(
+        name,
+        format!("presses [{AGREE_LABEL}] under the /start answer"),
+    );
+    let press = discord
+        .button_press(&agreement, message)
+        .in_guild(&guild, member)
+        .build();
+    let pressed = deliver(world, endpoint, &press).await?;
+    show(obs, &format!("{name} (only they see it)"), &pressed);
+    anyhow::ensure!(
+        content(&pressed).contains("Thank you"),
+        "{name}'s agreement was refused: {}",
+        content(&pressed)
     );
     Ok(())
 }

@@ -66,6 +66,11 @@ impl Fixture {
             .await
             .unwrap();
         let answered = answered.recv().unwrap();
+        // The consent gate has its own tests; these people already agreed.
+        world
+            .agree(&["discord:501", "discord:502", "discord:503"])
+            .await
+            .unwrap();
         Self {
             world,
             answered,
@@ -556,6 +561,7 @@ async fn the_same_post_from_discord_and_telegram_comes_to_the_same_in_the_core()
     let group = SimChat::group(-42, "team");
     let carol = SimUser::new(7, "Carol");
     f.world.link_x("telegram:-42", "telegram:7").await.unwrap();
+    f.world.agree(&["telegram:7"]).await.unwrap();
     f.world
         .telegram()
         .push_group_text(&group, &carol, "/post 2030-01-02 09:00 | same words");

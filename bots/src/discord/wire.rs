@@ -312,10 +312,12 @@ pub fn components(rows: &[Vec<Button>]) -> Value {
     Value::Array(rows)
 }
 
-/// Danger (red) for what cannot be undone, secondary (grey) for the rest.
+/// Danger (red) for what cannot be undone, success (green) for agreeing, secondary (grey)
+/// for the rest.
 fn style(action: ButtonAction) -> u8 {
     match action {
         ButtonAction::Cancel(_) | ButtonAction::ConfirmDelete => 4,
+        ButtonAction::AgreePolicy => 3,
         ButtonAction::PostNow(_) => 2,
         ButtonAction::Retry(_) => 1,
     }

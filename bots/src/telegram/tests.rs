@@ -17,6 +17,18 @@ use crate::commands::ButtonAction;
 const TOKEN: &str = "123456:ABC-test-do-not-leak";
 const BOT: &str = "autopost_bot";
 const WEBHOOK_SECRET: &str = "hook-secret_42";
+/// Everyone who writes to the bot in these tests; the consent gate has its own tests.
+const AGREED: &[&str] = &[
+    "telegram:1",
+    "telegram:2",
+    "telegram:11",
+    "telegram:12",
+    "telegram:13",
+    "telegram:77",
+    "telegram:81",
+    "telegram:82",
+    "telegram:1001",
+];
 
 /// Shorter waits than production, so that the tests stay brisk.
 fn options() -> Options {
@@ -83,6 +95,8 @@ impl Fixture {
             .await
             .unwrap();
         prepare(&world);
+        // The consent gate has its own tests; the people these tests use already agreed.
+        world.agree(AGREED).await.unwrap();
         world.serve().unwrap();
         let taken = taken.recv().unwrap();
         // Connected once the command menu is published, the last step of starting.

@@ -60,6 +60,17 @@ impl World {
         Ok(self.app().actor(person, place, None, Utc::now()).await?)
     }
 
+    /// Each of `users` (`telegram:42`) confirmed their age and agreed to the privacy policy,
+    /// as pressing the button under the notice records it: tests about other things start
+    /// with people who already did.
+    pub async fn agree(&self, users: &[&str]) -> Result<(), WorldError> {
+        for user in users {
+            let actor = self.actor(user, user).await?;
+            self.app().agree_to_policy(&actor, Utc::now()).await?;
+        }
+        Ok(())
+    }
+
     /// Links the simulated X's consenting user to `chat` through the real round trip:
     /// `App::connect_link`, then autopost's start page, the simulated consent page and
     /// autopost's callback, redirects followed by hand. Needs a serving world.

@@ -95,25 +95,30 @@ pub enum ButtonAction {
     ConfirmDelete,
     /// Try a failed target again.
     Retry(TargetId),
+    /// "I agree — I am 18 or older", under the privacy notice.
+    AgreePolicy,
 }
 
 impl ButtonAction {
-    /// `cancel:17`, `postnow:17`, `retry:23` or `deleteme:confirm`: at most 28 bytes, within
-    /// both Telegram's 64 and Discord's 100.
+    /// `cancel:17`, `postnow:17`, `retry:23`, `deleteme:confirm` or `policy:agree`: at most
+    /// 28 bytes, within both Telegram's 64 and Discord's 100.
     pub fn callback_data(&self) -> String {
         match self {
             ButtonAction::Cancel(post) => format!("cancel:{post}"),
             ButtonAction::PostNow(post) => format!("postnow:{post}"),
             ButtonAction::ConfirmDelete => "deleteme:confirm".to_owned(),
             ButtonAction::Retry(target) => format!("retry:{target}"),
+            ButtonAction::AgreePolicy => "policy:agree".to_owned(),
         }
     }
 
     /// The action `callback_data` wrote, or `None` for anything else (including a number
     /// written any other way, so that parsing and writing round-trip exactly).
     pub fn parse(data: &str) -> Option<ButtonAction> {
-        if data == "deleteme:confirm" {
-            return Some(ButtonAction::ConfirmDelete);
+        match data {
+            "deleteme:confirm" => return Some(ButtonAction::ConfirmDelete),
+            "policy:agree" => return Some(ButtonAction::AgreePolicy),
+            _ => {}
         }
         let (kind, number) = data.split_once(':')?;
         let id = number.parse::<i64>().ok()?;

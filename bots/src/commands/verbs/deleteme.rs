@@ -13,7 +13,8 @@ pub const VERB: Verb = Verb::new(
     "erase everything of yours (asks first)",
     parse,
 )
-.private();
+.private()
+.before_consent();
 
 fn parse(_: &str) -> Result<Command, ParseError> {
     Ok(Command::DeleteMe)

@@ -13,7 +13,8 @@ pub const VERB: Verb = Verb::new(
     "your data as a file, sent privately",
     parse,
 )
-.private();
+.private()
+.before_consent();
 
 fn parse(_: &str) -> Result<Command, ParseError> {
     Ok(Command::Export)

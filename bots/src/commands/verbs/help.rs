@@ -15,7 +15,8 @@ pub const VERB: Verb = Verb::new(
     "how to schedule posts, with examples",
     parse,
 )
-.unlisted();
+.unlisted()
+.before_consent();
 
 fn parse(_: &str) -> Result<Command, ParseError> {
     Ok(Command::Help)

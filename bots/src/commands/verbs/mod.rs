@@ -72,6 +72,10 @@ pub struct Verb {
     /// Whether it always answers only the person who asked (a link, a file, a question about
     /// their data): a front end that must answer before the work is done can say so early.
     pub answers_privately: bool,
+    /// Whether it works before the person agreed to the privacy policy: only those that
+    /// explain autopost or exercise a right over one's data (`/start`, `/help`, `/export`,
+    /// `/deleteme`).
+    pub before_consent: bool,
     /// Reads the text after the verb. Verbs without arguments ignore any, so that `/queue
     /// please` still shows the queue and `/start` may carry Telegram's deep-link payload.
     pub parse: fn(&str) -> Result<Command, ParseError>,
@@ -100,6 +104,7 @@ impl Verb {
             in_help: true,
             takes_images: false,
             answers_privately: false,
+            before_consent: false,
             parse,
             parse_named: None,
         }
@@ -158,6 +163,14 @@ impl Verb {
     pub const fn private(self) -> Verb {
         Verb {
             answers_privately: true,
+            ..self
+        }
+    }
+
+    /// Working before the person agreed to the privacy policy.
+    pub const fn before_consent(self) -> Verb {
+        Verb {
+            before_consent: true,
             ..self
         }
     }
