@@ -905,3 +905,45 @@ fn backoff_doubles_up_to_its_cap_and_starts_over_after_a_success() {
     backoff.reset();
     assert_eq!(backoff.next(), Duration::from_millis(100));
 }
+
+#[tokio::test]
+async fn a_newcomer_gets_the_notice_with_the_agreement_button_and_no_link_until_they_press_it() {
+    let f = fixture().await;
+    let dana = SimUser::new(5150, "Dana");
+    let private = SimChat::private(&dana);
+    f.tg().push_private_text(&dana, "/connect x");
+    f.messages_to(private.id, 1).await;
+    let notice = f
+        .tg()
+        .sent_messages()
+        .into_iter()
+        .find(|m| m.chat_id == private.id)
+        .unwrap();
+    assert!(notice.text.contains("18 or older"), "{}", notice.text);
+    assert!(
+        !notice.text.contains("/oauth/"),
+        "no link before agreeing: {}",
+        notice.text
+    );
+    let data = ButtonAction::AgreePolicy.callback_data();
+    let keyboard = notice
+        .reply_markup
+        .clone()
+        .expect("the notice carries a button");
+    assert_eq!(
+        keyboard["inline_keyboard"][0][0]["callback_data"],
+        data.as_str()
+    );
+    assert_eq!(
+        keyboard["inline_keyboard"][0][0]["text"],
+        crate::commands::AGREE_LABEL
+    );
+    f.tg()
+        .push_callback(&dana, private.id, notice.message_id, &data);
+    f.tg().wait_for_answered_callbacks(1, PATIENCE).await;
+    let thanks = f.messages_to(private.id, 2).await.remove(1);
+    assert!(thanks.contains("Thank you"), "{thanks}");
+    f.tg().push_private_text(&dana, "/connect x");
+    let link = f.messages_to(private.id, 3).await.remove(2);
+    assert!(link.contains("/oauth/x/start"), "{link}");
+}
