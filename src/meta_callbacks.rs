@@ -95,7 +95,7 @@ impl MetaCallbacks {
                 access_removed(accounts),
                 now,
             )
-            .await?;
+            .await;
         }
         let done = Deauthorized {
             grants: revoked.grants,
@@ -133,10 +133,14 @@ impl MetaCallbacks {
                 accounts_erased(*accounts),
                 now,
             )
-            .await?;
+            .await;
         }
-        // The erased rows' old pages stay in the WAL until it is emptied.
-        self.store.checkpoint_truncate().await?;
+        // The erased rows' old pages stay in the WAL until it is emptied. The erasure is
+        // committed either way, so a failure here must not cost Meta its answer (a retry
+        // would get a code saying nothing was held): the next checkpoint empties it.
+        if let Err(e) = self.store.checkpoint_truncate().await {
+            tracing::error!(error = %crate::telemetry::chain(&e), "cannot empty the WAL after a Meta data deletion");
+        }
         tracing::info!(
             accounts = erased.summary.accounts(),
             chats = erased.chats.len(),
@@ -149,14 +153,11 @@ impl MetaCallbacks {
         })
     }
 
-    async fn tell(
-        &self,
-        chat: ChatId,
-        kind: NotificationKind,
-        text: String,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.store
+    /// Tells `chat`. The revocation or erasure is committed already and a retried callback
+    /// finds nothing left to do, so a notice that cannot be stored is logged, not failed on.
+    async fn tell(&self, chat: ChatId, kind: NotificationKind, text: String, now: DateTime<Utc>) {
+        let stored = self
+            .store
             .enqueue_notification(
                 &Notification {
                     chat: Some(chat),
@@ -168,8 +169,10 @@ impl MetaCallbacks {
                 },
                 now,
             )
-            .await?;
-        Ok(())
+            .await;
+        if let Err(e) = stored {
+            tracing::error!(error = %crate::telemetry::chain(&e), chat = %chat, "cannot tell a chat of a Meta callback");
+        }
     }
 }
 

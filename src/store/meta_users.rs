@@ -276,6 +276,7 @@ impl Store {
             for (account, remote_id) in accounts_of(&mut tx, grant.id).await? {
                 match account.provider {
                     Provider::Instagram => summary.instagram_accounts += 1,
+                    // A Meta grant reaches Pages and Instagram accounts only.
                     Provider::FacebookPage | Provider::X => summary.facebook_pages += 1,
                 }
                 summary.chat_links += account.chats.len() as u64;

@@ -20,8 +20,8 @@ use crate::store::{DeletionRequest, DeletionSummary};
 /// [`crate::platforms::meta::MAX_SIGNED_REQUEST_LEN`] characters, percent-encoded.
 pub const MAX_BODY: usize = 16 * 1024;
 
-/// The form Meta posts.
-#[derive(Debug, Deserialize)]
+/// The form Meta posts. No Debug: the request names a person.
+#[derive(Deserialize)]
 pub struct SignedForm {
     signed_request: Option<String>,
 }
