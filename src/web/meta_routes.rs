@@ -33,7 +33,7 @@ pub async fn deauthorize(
 ) -> Response {
     let (callbacks, signed_request) = match meta_and_request(&state, form) {
         Ok(found) => found,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     match callbacks.deauthorize(&signed_request, Utc::now()).await {
         Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok" }))).into_response(),
@@ -48,7 +48,7 @@ pub async fn data_deletion(
 ) -> Response {
     let (callbacks, signed_request) = match meta_and_request(&state, form) {
         Ok(found) => found,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     match callbacks.delete_data(&signed_request, Utc::now()).await {
         // The shape Meta requires, as JSON with `Content-Type: application/json`.
@@ -93,22 +93,22 @@ pub async fn deletion_status(State(state): State<WebState>, Path(code): Path<Str
 fn meta_and_request(
     state: &WebState,
     form: Result<Form<SignedForm>, FormRejection>,
-) -> Result<(&MetaCallbacks, String), Response> {
+) -> Result<(&MetaCallbacks, String), Box<Response>> {
     let Some(callbacks) = &state.meta_callbacks else {
-        return Err(pages::problem(
+        return Err(Box::new(pages::problem(
             StatusCode::NOT_FOUND,
             "Not found",
             "Facebook and Instagram are not set up on this autopost.",
-        ));
+        )));
     };
     match form {
         Ok(Form(SignedForm {
             signed_request: Some(signed_request),
         })) if !signed_request.is_empty() => Ok((callbacks, signed_request)),
-        Ok(_) => Err(bad_request("the form has no signed_request")),
-        Err(_) => Err(bad_request(
+        Ok(_) => Err(Box::new(bad_request("the form has no signed_request"))),
+        Err(_) => Err(Box::new(bad_request(
             "expected an application/x-www-form-urlencoded body with signed_request",
-        )),
+        ))),
     }
 }
 
