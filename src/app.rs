@@ -199,11 +199,6 @@ impl App {
         &self.linker
     }
 
-    /// Carries out Meta's callbacks; `None` when Meta is not set up.
-    pub fn meta_callbacks(&self) -> Option<&MetaCallbacks> {
-        self.meta_callbacks.as_ref()
-    }
-
     /// Publishes due posts.
     pub fn scheduler(&self) -> &Arc<Scheduler> {
         &self.scheduler

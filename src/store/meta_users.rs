@@ -312,8 +312,9 @@ impl Store {
         posts.sort_unstable();
         posts.dedup();
         for post in posts {
-            // A post with other accounts still pending goes on; one whose every target was
-            // erased was never sent anywhere, so it is cancelled rather than "done".
+            // A post with other accounts still pending goes on; one with nothing left pending
+            // is closed, as `done` if other targets finished, or `cancelled` if it has no
+            // target left at all (nothing of it remains for /history to show).
             sqlx::query(
                 "UPDATE posts SET updated_at = ?1,
                      state = CASE WHEN EXISTS (SELECT 1 FROM targets WHERE post_id = ?2)

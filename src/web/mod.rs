@@ -1,6 +1,6 @@
 //! The embedded web server (axum): `/healthz`, OAuth callbacks, media links, privacy pages,
-//! Meta's callbacks and chat webhooks on one router. Spans carry route templates, never raw URIs, because
-//! callbacks hold codes and states.
+//! Meta's callbacks and chat webhooks on one router. Spans carry route templates, never raw
+//! URIs, because callbacks hold codes and states.
 
 mod meta_routes;
 mod oauth_routes;
@@ -11,8 +11,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use axum::extract::DefaultBodyLimit;
-use axum::extract::{MatchedPath, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
