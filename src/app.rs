@@ -18,6 +18,7 @@ use crate::deliveries::DeliveryLog;
 use crate::domain::{ChatKind, ChatPlatform, OAuthProvider, Provider};
 use crate::front_end::FrontEnd;
 use crate::media::MediaFiles;
+use crate::meta_callbacks::MetaCallbacks;
 use crate::oauth::{Linker, OAuthError};
 use crate::platforms::{self, Platforms};
 use crate::scheduler::{Scheduler, SchedulerConfig};
@@ -112,6 +113,7 @@ pub struct App {
     media: MediaFiles,
     platforms: Platforms,
     linker: Linker,
+    meta_callbacks: Option<MetaCallbacks>,
     tokens: Arc<TokenKeeper>,
     scheduler: Arc<Scheduler>,
     key_source: KeySource,
@@ -134,6 +136,10 @@ impl App {
             platforms.x.clone(),
             platforms.graph.clone(),
         );
+        let meta_callbacks = config
+            .meta
+            .as_ref()
+            .map(|meta| MetaCallbacks::new(meta, store.clone(), config.public_url.clone()));
         let tokens = Arc::new(TokenKeeper::new(
             store.clone(),
             platforms.for_provider(Provider::X),
@@ -155,6 +161,7 @@ impl App {
             media,
             platforms,
             linker,
+            meta_callbacks,
             tokens,
             scheduler,
             key_source,
@@ -305,6 +312,7 @@ impl App {
                 policy_date: self.config.policy_date,
                 media: self.media.clone(),
                 linker: self.linker.clone(),
+                meta_callbacks: self.meta_callbacks.clone(),
             },
             routes,
         );

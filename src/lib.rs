@@ -10,10 +10,11 @@
 //!    history), [`privacy`] (export, erase, disconnect), [`people`] (time zone, policy
 //!    notice) and [`chats`] (who is acting, updates seen before, notifications to
 //!    deliver, chats that moved); [`front_end`] holds the types of that contract. `doctor` checks an installation without changing it.
-//! 2. `web` (axum routes: health, OAuth callbacks, media links, privacy page; front ends
-//!    merge their own routes in), `scheduler` (claims due targets, publishes, retries,
+//! 2. `web` (axum routes: health, OAuth callbacks, media links, privacy page, Meta's
+//!    callbacks; front ends merge their own routes in), `scheduler` (claims due targets, publishes, retries,
 //!    reconciles; `scheduler::decision` is the pure verdict on each answer), `tokens`
-//!    (refresh and reconnection) and `oauth` (linking accounts).
+//!    (refresh and reconnection), `oauth` (linking accounts) and `meta_callbacks` (Meta's
+//!    deauthorize and data-deletion callbacks).
 //! 3. `rules` and `images` (what each network accepts), `media` (stored images and signed
 //!    links), `platforms` (HTTP clients of X, Facebook Pages and Instagram behind one trait;
 //!    they know no chats and no store).
@@ -63,6 +64,8 @@ pub mod front_end;
 pub mod images;
 // Stored images and signed, expiring links to them.
 pub mod media;
+// Meta's deauthorize and data-deletion callbacks: verified, then revoke or erase that Meta user.
+pub mod meta_callbacks;
 // Output for the CLI's own commands: the one place that writes to stdout.
 pub mod output;
 // A person's settings and the privacy-policy notice they are due.

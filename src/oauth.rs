@@ -98,7 +98,8 @@ pub fn provider_label(provider: Provider) -> &'static str {
     }
 }
 
-fn join_words(items: &[String]) -> String {
+/// `a`, `a and b`, `a, b and c`.
+pub(crate) fn join_words(items: &[String]) -> String {
     match items {
         [] => String::new(),
         [one] => one.clone(),

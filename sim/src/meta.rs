@@ -1,7 +1,8 @@
 //! Simulated Meta: the login dialog, code and long-lived token exchanges, `/me/accounts` with
 //! paging, Page feed and photo posts, Instagram containers (fetched over HTTP like Meta does),
 //! status, `media_publish` with a daily quota, revocation, Graph-style errors in the body,
-//! usage headers, inspection for tests and injected failures. Never used in production.
+//! usage headers, the `signed_request` Meta posts to an app's deauthorize and data-deletion
+//! callbacks, inspection for tests and injected failures. Never used in production.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -518,6 +519,40 @@ impl SimMeta {
         }
     }
 
+    /// The simulated user's app-scoped id: the `user_id` of Meta's callbacks about them.
+    pub fn user_id(&self) -> String {
+        self.lock().config.user.id.clone()
+    }
+
+    /// What Meta posts as `signed_request` to the app's callbacks about the simulated user:
+    /// `user_id`, `issued_at` now and `algorithm`, signed with the app secret.
+    pub fn signed_request(&self) -> String {
+        let (secret, user_id) = {
+            let state = self.lock();
+            (
+                state.config.app_secret.clone(),
+                state.config.user.id.clone(),
+            )
+        };
+        let issued_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        sign_request(
+            &secret,
+            &json!({ "algorithm": "HMAC-SHA256", "issued_at": issued_at, "user_id": user_id }),
+        )
+    }
+
+    /// The simulated user removes the app in their Facebook settings: every token issued so
+    /// far answers code 190, subcode 458 (app not authorized) from now on, and what Meta
+    /// then posts to the app's deauthorize callback is returned.
+    pub fn remove_app(&self) -> String {
+        for token in self.lock().tokens.values_mut() {
+            token.dead.get_or_insert(458);
+        }
+        self.signed_request()
+    }
+
     /// How many status checks new containers answer IN_PROGRESS before FINISHED.
     pub fn set_container_polls(&self, polls: u32) {
         self.lock().config.container_polls = polls;
@@ -845,6 +880,21 @@ impl SimMeta {
         });
         ok(json!({ "id": id }))
     }
+}
+
+/// A `signed_request` as Meta writes it for an app's callbacks: base64url (no padding) of the
+/// HMAC-SHA256 of the encoded payload keyed with `app_secret`, a dot, then the base64url of
+/// `payload`'s JSON. Tests forge refused requests by passing another secret or payload.
+/// <https://developers.facebook.com/docs/development/create-an-app/app-dashboard/data-deletion-callback>
+pub fn sign_request(app_secret: &str, payload: &Value) -> String {
+    let payload = URL_SAFE_NO_PAD.encode(payload.to_string());
+    // HMAC accepts a key of any length, so this cannot fail.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()) else {
+        unreachable!("HMAC takes keys of any length")
+    };
+    mac.update(payload.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{signature}.{payload}")
 }
 
 fn endpoint_is_instagram(endpoint: Endpoint) -> bool {

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 use url::Url;
 
-use crate::domain::{AccountId, Provider};
+use crate::domain::{AccountId, AccountState, Provider};
 use crate::media::MediaFiles;
 use crate::oauth::provider_label;
 use crate::platforms::{
@@ -321,6 +321,9 @@ impl Scheduler {
     /// of what [`decide`] makes of the answer (store writes, a token refresh, reconciliation).
     async fn attempt(&self, target: &DueTarget) -> Result<Outcome, StoreError> {
         let now = Utc::now();
+        if target.account_state == AccountState::Revoked {
+            return self.fail_revoked(target, now).await;
+        }
         let Some(platform) = self.platforms.for_provider(target.provider) else {
             let reason = format!(
                 "{} is not configured on this autopost any more",
@@ -358,7 +361,14 @@ impl Scheduler {
 
         let mut refreshed = false;
         loop {
-            let token = self.store.account_access_token(target.account).await?;
+            let token = match self.store.account_access_token(target.account).await {
+                Ok(token) => token,
+                // Revoked (or erased) since it was claimed: its token is gone.
+                Err(StoreError::NotFound { .. }) => {
+                    return self.fail_revoked(target, Utc::now()).await;
+                }
+                Err(e) => return Err(e),
+            };
             let account = AccountRef {
                 remote_id: &target.account_remote_id,
                 token: &token,
@@ -405,6 +415,20 @@ impl Scheduler {
                 Decision::RefreshToken => self.settle(target, Verdict::Reconnect, now).await,
             };
         }
+    }
+
+    /// Fails a target whose account was revoked (disconnected, or its owner removed
+    /// autopost at the platform): no token is left and waiting will not bring one back, so
+    /// it is not retried. Linking the account again and pressing Retry sends it.
+    async fn fail_revoked(
+        &self,
+        target: &DueTarget,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let reason = revoked_reason(target);
+        tracing::info!("the account was revoked; not publishing");
+        self.store.mark_failed(target.id, &reason, now).await?;
+        Ok(Outcome::Failed(reason))
     }
 
     /// [`decide`] with this scheduler's bounds and a fresh random jitter.
@@ -507,6 +531,17 @@ impl Scheduler {
         for target in &targets {
             let now = Utc::now();
             let outcome = match self.platforms.for_provider(target.provider) {
+                // No token is left to look with: whether it went out cannot be learned.
+                Some(_) if target.account_state == AccountState::Revoked => {
+                    self.store
+                        .mark_unknown(
+                            target.id,
+                            "the account was revoked before autopost could check whether the post went out",
+                            now,
+                        )
+                        .await?;
+                    Outcome::Unknown
+                }
                 Some(platform) => {
                     let media = self.load_media(target, now).await?;
                     let content = PostContent {
@@ -627,13 +662,28 @@ fn answer_of(result: Result<Published, PublishError>) -> Answer {
     }
 }
 
-/// Why a target failed when its account's grant is dead, with the command that mends it.
-fn reconnect_reason(target: &DueTarget) -> String {
-    let command = match target.provider {
+/// The command that links an account of this kind again.
+fn connect_command(provider: Provider) -> &'static str {
+    match provider {
         Provider::X => "/connect x",
         Provider::FacebookPage => "/connect facebook",
         Provider::Instagram => "/connect instagram",
-    };
+    }
+}
+
+/// Why a target failed when its account was revoked, with the command that mends it.
+fn revoked_reason(target: &DueTarget) -> String {
+    format!(
+        "autopost no longer has access to {} {}: the account was disconnected or its owner removed autopost's access; link it again with {}, then press Retry",
+        provider_label(target.provider),
+        target.account_name,
+        connect_command(target.provider)
+    )
+}
+
+/// Why a target failed when its account's grant is dead, with the command that mends it.
+fn reconnect_reason(target: &DueTarget) -> String {
+    let command = connect_command(target.provider);
     format!(
         "{} no longer accepts autopost's access to {}; reconnect it with {command}",
         provider_label(target.provider),

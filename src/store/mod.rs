@@ -6,6 +6,7 @@ mod audit;
 mod chats;
 mod consents;
 mod keys;
+mod meta_users;
 mod notifications;
 mod oauth_states;
 mod posts;
@@ -32,6 +33,9 @@ pub use audit::{AuditEvent, AuditKind};
 pub use chats::{Chat, User};
 pub use consents::ConsentAction;
 pub use keys::SEALED_COLUMNS;
+pub use meta_users::{
+    DeletionRequest, DeletionSummary, MetaErasure, MetaRevocation, RevokedAccount,
+};
 pub use notifications::{Notification, NotificationKind, StoredNotification};
 pub use oauth_states::{NewOAuthState, OAuthState, StateProblem};
 pub use posts::{MediaFile, NewMedia, NewPost};
@@ -126,6 +130,9 @@ pub enum StoreError {
     /// A stored value cannot be read back as its type.
     #[error("stored value is invalid: {0}")]
     Corrupt(String),
+    /// Readers kept the write-ahead log busy, so it could not be emptied; try again.
+    #[error("the write-ahead log stayed busy and could not be emptied")]
+    CheckpointBusy,
 }
 
 fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
@@ -236,6 +243,25 @@ impl Store {
             tracing::warn!(error = %crate::telemetry::chain(&e), "WAL checkpoint at close failed");
         }
         self.pool.close().await;
+    }
+
+    /// Moves every page of the WAL into the database file and empties the WAL, so that rows
+    /// just erased leave no copy in it (with `secure_delete`, none in the file either).
+    /// Readers block a TRUNCATE checkpoint, and their reads are short: it is tried again
+    /// until it completes, for up to a few seconds.
+    pub async fn checkpoint_truncate(&self) -> Result<(), StoreError> {
+        const ATTEMPTS: u32 = 100;
+        for _ in 0..ATTEMPTS {
+            // (busy, WAL frames, frames checkpointed); busy = 1 means it could not finish.
+            let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.pool)
+                .await?;
+            if busy == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(StoreError::CheckpointBusy)
     }
 
     /// Whether the database answers: for `/healthz`.

@@ -24,6 +24,12 @@ pub enum NotificationKind {
     Failed,
     /// An attempt's outcome could not be learned.
     Unknown,
+    /// An account's owner removed autopost at the platform (Meta's deauthorize callback):
+    /// the account can no longer post for the chat.
+    AccessRemoved,
+    /// An account's owner asked the platform to have their data deleted (Meta's
+    /// data-deletion callback): the account was erased from the chat.
+    AccountsErased,
 }
 
 /// A message for a chat (and, where it concerns one person, for that user).

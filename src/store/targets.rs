@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
-use crate::domain::{AccountId, ChatId, GrantId, PostId, Provider, TargetId, TargetState, UserId};
+use crate::domain::{
+    AccountId, AccountState, ChatId, GrantId, PostId, Provider, TargetId, TargetState, UserId,
+};
 use crate::recurrence::Recurrence;
 
 /// A target handed to the scheduler, with what publishing it needs.
@@ -26,6 +28,8 @@ pub struct DueTarget {
     pub account_remote_id: String,
     /// The account's name, for notifications.
     pub account_name: String,
+    /// Whether the account can still be used: a revoked one must not publish.
+    pub account_state: AccountState,
     /// The chat whose queue it is in.
     pub chat: ChatId,
     /// Who wrote the post.
@@ -101,7 +105,8 @@ pub struct Cancelled {
 
 const DUE_COLUMNS: &str =
     "t.id, t.post_id, t.account_id, a.grant_id, a.provider, a.remote_id AS account_remote_id,
-     a.display_name AS account_name, p.chat_id, p.author_id, p.body, t.attempts, t.due_at";
+     a.display_name AS account_name, a.state AS account_state, p.chat_id, p.author_id, p.body,
+     t.attempts, t.due_at";
 
 fn due_target(row: &sqlx::sqlite::SqliteRow) -> Result<DueTarget, StoreError> {
     Ok(DueTarget {
@@ -112,6 +117,7 @@ fn due_target(row: &sqlx::sqlite::SqliteRow) -> Result<DueTarget, StoreError> {
         provider: parse_stored(row.get::<&str, _>("provider"), "provider")?,
         account_remote_id: row.get("account_remote_id"),
         account_name: row.get("account_name"),
+        account_state: parse_stored(row.get::<&str, _>("account_state"), "account state")?,
         chat: ChatId(row.get("chat_id")),
         author: UserId(row.get("author_id")),
         body: row.get("body"),

@@ -1,7 +1,8 @@
-//! The embedded web server (axum): `/healthz`, OAuth callbacks, media links, privacy pages
-//! and chat webhooks on one router. Spans carry route templates, never raw URIs, because
-//! callbacks hold codes and states.
+//! The embedded web server (axum): `/healthz`, OAuth callbacks, media links, privacy pages,
+//! Meta's callbacks and chat webhooks on one router. Spans carry route templates, never raw
+//! URIs, because callbacks hold codes and states.
 
+mod meta_routes;
 mod oauth_routes;
 pub mod pages;
 mod privacy;
@@ -10,16 +11,17 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use axum::extract::{MatchedPath, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::media::{MediaError, MediaFiles};
+use crate::meta_callbacks::MetaCallbacks;
 use crate::oauth::Linker;
 use crate::store::{Store, StoreError};
 
@@ -38,6 +40,9 @@ pub struct WebState {
     pub media: MediaFiles,
     /// Runs OAuth round trips.
     pub linker: Linker,
+    /// Carries out Meta's deauthorize and data-deletion callbacks; `None` when Meta is not
+    /// set up, and the callbacks answer 404.
+    pub meta_callbacks: Option<MetaCallbacks>,
 }
 
 /// Why the web server could not start or stopped.
@@ -73,6 +78,15 @@ pub fn router(state: WebState, front_ends: Vec<Router>) -> Router {
         .route("/media/{token}", get(media_file))
         .route("/oauth/{provider}/start", get(oauth_routes::start))
         .route("/oauth/{provider}/callback", get(oauth_routes::callback))
+        .route(
+            "/meta/deauthorize",
+            post(meta_routes::deauthorize).layer(DefaultBodyLimit::max(meta_routes::MAX_BODY)),
+        )
+        .route(
+            "/meta/data-deletion",
+            post(meta_routes::data_deletion).layer(DefaultBodyLimit::max(meta_routes::MAX_BODY)),
+        )
+        .route("/meta/deletion/{code}", get(meta_routes::deletion_status))
         .with_state(state);
     front_ends
         .into_iter()

@@ -7,6 +7,7 @@
 mod discord_sim;
 mod helpers;
 mod linking;
+mod meta_callbacks;
 mod meta_platform;
 mod posting;
 mod privacy;

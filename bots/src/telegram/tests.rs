@@ -947,3 +947,42 @@ async fn a_newcomer_gets_the_notice_with_the_agreement_button_and_no_link_until_
     let link = f.messages_to(private.id, 3).await.remove(2);
     assert!(link.contains("/oauth/x/start"), "{link}");
 }
+
+#[tokio::test]
+async fn meta_callbacks_are_told_in_the_chat_the_accounts_posted_for() {
+    let f = fixture().await;
+    let bob = bob();
+    f.link_meta(&SimChat::private(&bob), &bob).await;
+    let call_back = async |path: &str, signed_request: String| {
+        reqwest::Client::new()
+            .post(f.world.url().join(path).unwrap())
+            .form(&[("signed_request", signed_request)])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    // The person removes the app at Facebook; Meta calls back and the chat hears of it.
+    let removed = f.world.meta().remove_app();
+    assert_eq!(call_back("meta/deauthorize", removed).await, 200);
+    assert_eq!(
+        f.messages_to(bob.id, 1).await,
+        [
+            "Alice's Bakery (Facebook Page) and @alices_bakery (Instagram) can no longer post for \
+             this chat: their owner removed autopost in their Facebook settings. Queued posts will \
+             not be published there; to post there again, link them with /connect facebook"
+        ]
+    );
+    // Then they ask for their data to be deleted.
+    let deletion = f.world.meta().signed_request();
+    assert_eq!(call_back("meta/data-deletion", deletion).await, 200);
+    let said = f.messages_to(bob.id, 2).await;
+    assert!(
+        said[1].starts_with(
+            "At their owner's request through Facebook, autopost erased 2 Facebook or Instagram \
+             accounts that posted for this chat"
+        ),
+        "{said:?}"
+    );
+    f.shutdown().await;
+}

@@ -1,11 +1,13 @@
 //! Meta Graph API: Facebook Login, publishing to Facebook Pages and to Instagram business
-//! accounts, revocation, and the classification of Graph errors. Knows tokens and account
-//! ids, never chats or the store. `graph` holds the client the other modules share.
+//! accounts, revocation, the classification of Graph errors, and the `signed_request` of
+//! Meta's callbacks. Knows tokens and account ids, never chats or the store. `graph` holds
+//! the client the other modules share.
 
 mod facebook;
 mod graph;
 mod instagram;
 mod login;
+mod signed_request;
 
 use serde_json::Value;
 use url::Url;
@@ -14,6 +16,9 @@ pub use facebook::FacebookPages;
 pub use graph::GraphClient;
 pub use instagram::{ContainerWait, Instagram};
 pub use login::{InstagramAccount, MetaUser, PageGrant, SCOPES, UserToken};
+pub use signed_request::{
+    MAX_SIGNED_REQUEST_LEN, SignedRequest, SignedRequestError, SignedRequestVerifier,
+};
 
 use super::http::Stage;
 use super::{AccountRef, Lookup, PublishError, Published};
