@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod chats;
+mod export;
 mod keys;
 mod notifications;
 mod oauth_states;
@@ -27,15 +28,17 @@ use crate::crypto::{Aad, CryptoError, KeyId, Sealer, Secret, sealed_key_id};
 pub use accounts::{
     ExpiringGrant, GrantTokens, LinkedAccount, NewAccount, NewGrant, NewLinkedAccount,
 };
-pub use audit::{AuditEvent, AuditKind};
+pub use audit::{AuditEvent, AuditKind, LoggedEvent};
 pub use chats::{Chat, User};
+pub use export::{
+    ExportedAccount, ExportedChat, ExportedChatAccount, ExportedConsent, ExportedEvent,
+    ExportedGrant, ExportedMedia, ExportedNotification, ExportedOAuthState, ExportedPost,
+    ExportedRevocation, ExportedTarget, ExportedUser, UserExport,
+};
 pub use keys::SEALED_COLUMNS;
 pub use notifications::{Notification, NotificationKind, StoredNotification};
 pub use oauth_states::{NewOAuthState, OAuthState, StateProblem};
 pub use posts::{MediaFile, NewMedia, NewPost};
-pub use privacy::{
-    ExportedAccount, ExportedEvent, ExportedPost, ExportedTarget, ExportedUser, UserExport,
-};
 pub use targets::{Cancelled, DueTarget, HistoryEntry, QueuedRow};
 
 /// How long a connection waits for another writer before giving up.
