@@ -14,6 +14,7 @@ mod privacy;
 mod scheduler;
 mod secrets_at_rest;
 mod secrets_never_leak;
+mod security_log;
 mod telegram_sim;
 mod token_upkeep;
 mod web_server;
