@@ -7,9 +7,12 @@
 //! 1. `app` opens everything from a [`config::Config`] and serves (web server, scheduler,
 //!    token upkeep, the front ends handed in). The calls a front end makes are `impl App`
 //!    blocks next to the rules they keep: [`posting`] (create, edit, cancel, queue,
-//!    history), [`privacy`] (export, erase, disconnect), [`people`] (time zone, policy
-//!    notice) and [`chats`] (who is acting, updates seen before, notifications to
-//!    deliver, chats that moved); [`front_end`] holds the types of that contract. `doctor` checks an installation without changing it.
+//!    history), [`privacy`] (erase, disconnect), [`export`] (a person's data as JSON or a
+//!    zip with their images), [`people`] (time zone, policy notice) and [`chats`] (who is
+//!    acting, updates seen before, notifications to deliver, chats that moved);
+//!    [`front_end`] holds the types of that contract. [`operator`] holds the operator's
+//!    calls (`autopost export`, `erase`, `audit`). `doctor` checks an installation without
+//!    changing it.
 //! 2. `web` (axum routes: health, OAuth callbacks, media links, privacy page, Meta's
 //!    callbacks; front ends merge their own routes in), `scheduler` (claims due targets, publishes, retries,
 //!    reconciles; `scheduler::decision` is the pure verdict on each answer), `tokens`
@@ -58,6 +61,8 @@ pub mod domain;
 pub mod doctor;
 // Secrets, the master key, and sealing tokens at rest with AES-256-GCM.
 pub mod crypto;
+// A person's data handed over: every row that refers to them, as JSON or a zip with images.
+pub mod export;
 // The contract with chat front ends: their routes and task, and the chat-neutral calls.
 pub mod front_end;
 // Images people send: real format sniffed, bombs refused, JPEG re-encoding to a byte budget.
@@ -72,9 +77,11 @@ pub mod output;
 pub mod people;
 // Linking accounts: OAuth states, PKCE, code exchange, storing and linking.
 pub mod oauth;
+// The operator's tools by PLATFORM:ID: a person's export and erasure, the security log.
+pub mod operator;
 // The posting API the bots call: create, edit, cancel, post now, queue, history.
 pub mod posting;
-// Export, erasure and disconnection: the privacy promises as calls.
+// Erasure and disconnection: the privacy promises as calls.
 pub mod privacy;
 // Publishing to X, Facebook Pages and Instagram behind one trait.
 pub mod platforms;

@@ -1,6 +1,6 @@
-//! The privacy promises the bots expose: `/export` (all of a person's data, no secrets),
-//! `/deleteme` (tokens revoked at the platforms, rows erased at once, images removed) and
-//! `/disconnect` (unlink an account, revoking its token once nothing uses it).
+//! The privacy promises the bots expose: `/deleteme` (tokens revoked at the platforms, rows
+//! erased at once, images removed) and `/disconnect` (unlink an account, revoking its token
+//! once nothing uses it). `/export` is in [`crate::export`].
 
 use chrono::{DateTime, Utc};
 
@@ -18,9 +18,6 @@ pub enum PrivacyError {
     /// Only the person who linked it or a chat admin may unlink an account.
     #[error("only the person who linked {0} or a chat admin can disconnect it")]
     NotAllowed(String),
-    /// The export could not be written.
-    #[error("autopost could not prepare the export")]
-    Export(#[source] serde_json::Error),
     /// The database failed.
     #[error("autopost could not complete the request")]
     Store(#[from] StoreError),
@@ -39,26 +36,6 @@ pub struct Erasure {
 }
 
 impl App {
-    /// All of `user`'s data as pretty JSON, without any token; recorded in the audit log.
-    pub async fn export_user(
-        &self,
-        user: UserId,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<u8>, PrivacyError> {
-        let export = self.store().export_user(user).await?;
-        let json = serde_json::to_vec_pretty(&export).map_err(PrivacyError::Export)?;
-        self.store()
-            .record_audit(
-                AuditKind::DataExported,
-                Some(user),
-                None,
-                "data exported",
-                now,
-            )
-            .await?;
-        Ok(json)
-    }
-
     /// Revokes every token `user` granted at its platform, then erases them and everything
     /// of theirs in one transaction and removes their images from disk.
     pub async fn erase_user(
@@ -155,10 +132,9 @@ impl App {
         }
         if let Err(e) = self
             .store()
-            .record_audit(
+            .record_grant_audit(
                 AuditKind::TokenRevoked,
-                None,
-                None,
+                grant,
                 &format!("{provider} grant {grant} revoked"),
                 Utc::now(),
             )

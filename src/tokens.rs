@@ -151,10 +151,9 @@ impl TokenKeeper {
                     )
                     .await?;
                 self.store
-                    .record_audit(
+                    .record_grant_audit(
                         AuditKind::TokenRefreshed,
-                        None,
-                        None,
+                        grant,
                         &format!("{provider} grant {grant} refreshed"),
                         now,
                     )
@@ -183,6 +182,16 @@ impl TokenKeeper {
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError> {
         let chats = self.store.mark_grant_needs_reconnect(grant).await?;
+        // The security log keeps who lost access, so the operator can answer "why did my
+        // posts stop?" and the person sees it in their export.
+        self.store
+            .record_grant_audit(
+                AuditKind::RefreshFailed,
+                grant,
+                &format!("{provider} grant {grant} refused by the platform; needs /connect"),
+                now,
+            )
+            .await?;
         let command = match provider {
             OAuthProvider::X => "/connect x",
             OAuthProvider::Meta => "/connect facebook",

@@ -14,7 +14,8 @@ use autopost::app::{self, App};
 use autopost::config::{self, Config};
 use autopost::doctor::{self, Status};
 use autopost::front_end::FrontEnd;
-use autopost::output::print_line;
+use autopost::operator::{self, PersonRef};
+use autopost::output::{self, print_line};
 use autopost::{telemetry, timeparse};
 use autopost_bots::{discord, telegram};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -79,6 +80,35 @@ enum Command {
         /// The person linking, as PLATFORM:ID (e.g. telegram:42).
         #[arg(long, value_name = "PLATFORM:ID")]
         user: String,
+    },
+    /// Write one person's data (every row about them, no secrets) on their request: JSON, or
+    /// with --images a zip holding export.json and their post images.
+    Export {
+        /// The person, as PLATFORM:ID (e.g. telegram:42).
+        #[arg(long, value_name = "PLATFORM:ID")]
+        user: String,
+        /// Write to this file (created owner-only) instead of standard output.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+        /// A zip with their images too.
+        #[arg(long)]
+        images: bool,
+    },
+    /// Erase one person on their request, as /deleteme does: their tokens revoked at the
+    /// platforms, then everything of theirs erased at once. Asks nothing.
+    Erase {
+        /// The person, as PLATFORM:ID (e.g. telegram:42).
+        #[arg(long, value_name = "PLATFORM:ID")]
+        user: String,
+    },
+    /// Print the security log, one event per line: time, kind, person, account, detail.
+    Audit {
+        /// Only this person's events, as PLATFORM:ID.
+        #[arg(long, value_name = "PLATFORM:ID")]
+        user: Option<String>,
+        /// Only events at or after this instant (RFC 3339) or day (2026-12-01, UTC).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
     },
 }
 
@@ -273,6 +303,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Discord {
                 what: DiscordCommand::Register { guild },
             } => discord_register(&config, guild).await,
+            Command::Export { user, out, images } => {
+                export(config, &user, out.as_deref(), images).await
+            }
+            Command::Erase { user } => erase(config, &user).await,
+            Command::Audit { user, since } => {
+                audit(config, user.as_deref(), since.as_deref()).await
+            }
             Command::ParseTime { .. } | Command::Bench { .. } | Command::Demo => {
                 Ok(ExitCode::SUCCESS)
             }
@@ -373,6 +410,129 @@ async fn connect(
     let link = link.context("cannot make a connect link")?;
     // The link is a one-time capability for this user and chat; it is printed, never logged.
     print_line(link.as_str());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--user`, read before anything is opened: a malformed one changes nothing.
+fn person(user: &str) -> anyhow::Result<PersonRef> {
+    Ok(user.parse::<PersonRef>()?)
+}
+
+async fn export(
+    config: Config,
+    user: &str,
+    out: Option<&Path>,
+    images: bool,
+) -> anyhow::Result<ExitCode> {
+    let person = person(user)?;
+    if images && out.is_none() && output::is_terminal() {
+        anyhow::bail!(
+            "--images writes a zip: give --out PATH, or redirect standard output to a file"
+        );
+    }
+    let app = App::open(config).await.context("cannot start")?;
+    let written = export_to(&app, &person, out, images).await;
+    app.close().await;
+    written.with_context(|| format!("cannot export {person}"))?;
+    if let Some(out) = out {
+        print_line(&format!("Wrote the data of {person} to {}.", out.display()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn export_to(
+    app: &App,
+    person: &PersonRef,
+    out: Option<&Path>,
+    images: bool,
+) -> anyhow::Result<()> {
+    let now = Utc::now();
+    match (out, images) {
+        (None, false) => {
+            let json = app.operator_export_json(person, now).await?;
+            output::write_bytes(&json).context("cannot write to standard output")?;
+        }
+        (None, true) => {
+            let zip = app
+                .operator_export_archive(person, std::io::Cursor::new(Vec::new()), now)
+                .await?;
+            output::write_bytes(zip.get_ref()).context("cannot write to standard output")?;
+        }
+        (Some(path), images) => {
+            // Written beside the target and renamed into place: a failed export leaves no
+            // half file, and the person's data is readable by the operator alone.
+            let mut partial = path.as_os_str().to_owned();
+            partial.push(".partial");
+            let partial = PathBuf::from(partial);
+            let file = owner_only(&partial)?;
+            let done = if images {
+                app.operator_export_archive(person, file, now)
+                    .await
+                    .map(drop)
+                    .map_err(anyhow::Error::from)
+            } else {
+                match app.operator_export_json(person, now).await {
+                    Ok(json) => {
+                        let mut file = file;
+                        std::io::Write::write_all(&mut file, &json)
+                            .and_then(|()| file.sync_all())
+                            .with_context(|| format!("cannot write {}", partial.display()))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            };
+            if let Err(e) = done.and_then(|()| {
+                std::fs::rename(&partial, path)
+                    .with_context(|| format!("cannot move the export to {}", path.display()))
+            }) {
+                let _ = std::fs::remove_file(&partial);
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A new file only its owner can read.
+fn owner_only(path: &Path) -> anyhow::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+async fn erase(config: Config, user: &str) -> anyhow::Result<ExitCode> {
+    let person = person(user)?;
+    let app = App::open(config).await.context("cannot start")?;
+    let erased = app.operator_erase(&person, Utc::now()).await;
+    app.close().await;
+    let erasure = erased.with_context(|| format!("cannot erase {person}"))?;
+    print_line(&format!(
+        "Erased {person}: {} grant(s) revoked at the platforms, {} could not be told, {} image file(s) removed.",
+        erasure.revoked, erasure.revoke_failed, erasure.files_removed
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit(
+    config: Config,
+    user: Option<&str>,
+    since: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let person = user.map(person).transpose()?;
+    let since = since.map(operator::parse_since).transpose()?;
+    let app = App::open(config).await.context("cannot start")?;
+    let events = app.security_log(person.as_ref(), since).await;
+    app.close().await;
+    for event in events.context("cannot read the security log")? {
+        print_line(&operator::log_line(&event));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

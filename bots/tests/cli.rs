@@ -91,7 +91,16 @@ fn parse_time_prints_the_utc_instant_and_refuses_with_a_reason() {
 #[test]
 fn every_command_has_help() {
     let dir = tempfile::tempdir().unwrap();
-    for command in ["run", "migrate", "parse-time", "rotate-key", "doctor"] {
+    for command in [
+        "run",
+        "migrate",
+        "parse-time",
+        "rotate-key",
+        "doctor",
+        "export",
+        "erase",
+        "audit",
+    ] {
         let out = run(dir.path(), &[command, "--help"], &[]);
         assert!(out.status.success(), "{command}");
         assert!(text(&out.stdout).contains("Usage: autopost"), "{command}");
@@ -503,4 +512,319 @@ fn discord_register_overwrites_the_commands_and_doctor_then_finds_them_current()
         "the bot token is never printed"
     );
     drop(server);
+}
+
+/// A data dir where telegram:1 linked the simulated X account @alice to the group
+/// telegram:-1 through the real OAuth round trip and queued a post with a picture; then the
+/// world stopped. The simulated X keeps serving (on the runtime kept here) for the binary,
+/// which `vars` point at the same data dir, key file and X.
+struct Linked {
+    world: autopost_sim::World,
+    vars: Vec<(String, String)>,
+    /// The picture as stored, and alice's X tokens, to look for in what the binary writes.
+    picture: Vec<u8>,
+    tokens: Vec<String>,
+    // Declared last: the simulated X stops only after everything above is dropped.
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Linked {
+    fn start() -> Linked {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let (world, picture, tokens) = runtime.block_on(async {
+            let mut world = autopost_sim::World::builder()
+                .x()
+                .key_file()
+                .start()
+                .await
+                .unwrap();
+            let linked = world.link_x("telegram:-1", "telegram:1").await.unwrap();
+            let picture = bytes::Bytes::from_static(autopost_sim::PNG_1X1);
+            world
+                .app()
+                .create_post(
+                    &linked.actor,
+                    autopost::posting::Draft {
+                        when: "tomorrow 9am".to_owned(),
+                        text: "alice's words".to_owned(),
+                        images: vec![picture],
+                        targets: None,
+                    },
+                    chrono::Utc::now(),
+                )
+                .await
+                .unwrap();
+            let store = world.store().await.unwrap();
+            let (grant, _) = store.grants_of_user(linked.actor.user).await.unwrap()[0];
+            let grant = store.grant_tokens(grant).await.unwrap();
+            let mut tokens = vec![grant.access_token.expose().to_owned()];
+            tokens.extend(grant.refresh_token.map(|t| t.expose().to_owned()));
+            world.shutdown().await.unwrap();
+            let media = world.dir().join("media");
+            let stored = std::fs::read_dir(&media).unwrap().next().unwrap().unwrap();
+            (world, std::fs::read(stored.path()).unwrap(), tokens)
+        });
+        let vars = vec![
+            (
+                "AUTOPOST_DATA_DIR".to_owned(),
+                world.dir().display().to_string(),
+            ),
+            (
+                "AUTOPOST_X_CLIENT_ID".to_owned(),
+                autopost_sim::world::X_CLIENT_ID.to_owned(),
+            ),
+            ("AUTOPOST_X_API_URL".to_owned(), world.x_url().to_string()),
+        ];
+        Linked {
+            world,
+            vars,
+            picture,
+            tokens,
+            _runtime: runtime,
+        }
+    }
+
+    /// The binary in a scratch dir beside the data dir, with `vars`.
+    fn run(&self, dir: &Path, args: &[&str]) -> Output {
+        let vars: Vec<(&str, &str)> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        run(dir, args, &vars)
+    }
+
+    fn db(&self) -> Vec<u8> {
+        file_bytes(&self.world.dir().join("autopost.db"))
+    }
+
+    /// The security log as the binary prints it.
+    fn audit(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.run(dir, &[&["audit"], args].concat());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    }
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn export_writes_a_persons_data_as_json_or_a_zip_and_refuses_unknown_people() {
+    let linked = Linked::start();
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = linked.run(dir.path(), &["export", "--user", "telegram:1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["users"][0]["remote_id"], "1");
+    assert_eq!(json["posts"][0]["body"], "alice's words");
+    assert_eq!(json["accounts"][0]["display_name"], "@sim_alice");
+    assert_eq!(json["media"].as_array().unwrap().len(), 1);
+    for token in &linked.tokens {
+        assert!(!text(&out.stdout).contains(token.as_str()), "no token");
+    }
+
+    let file = dir.path().join("alice.json");
+    let out = linked.run(
+        dir.path(),
+        &[
+            "export",
+            "--user",
+            "telegram:1",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Wrote the data of telegram:1 to"));
+    let written: serde_json::Value = serde_json::from_slice(&file_bytes(&file)).unwrap();
+    assert_eq!(written["posts"], json["posts"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only the operator reads it");
+    }
+
+    let zip = dir.path().join("alice.zip");
+    let out = linked.run(
+        dir.path(),
+        &[
+            "export",
+            "--user",
+            "telegram:1",
+            "--images",
+            "--out",
+            zip.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bytes = file_bytes(&zip);
+    assert!(bytes.starts_with(b"PK\x03\x04"), "a zip");
+    let post = json["posts"][0]["id"].as_i64().unwrap();
+    for name in ["export.json".to_owned(), format!("images/{post}-1.png")] {
+        assert!(holds(&bytes, name.as_bytes()), "{name} is in the zip");
+    }
+    assert!(
+        holds(&bytes, &linked.picture),
+        "the picture, stored as it is"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // The operator's exports are in the log, with the person.
+    let log = linked.audit(dir.path(), &["--user", "telegram:1"]);
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("\toperator_export\t"))
+            .count(),
+        3,
+        "{log}"
+    );
+
+    let before = linked.db();
+    let missing = dir.path().join("nobody.json");
+    let unknown = linked.run(
+        dir.path(),
+        &[
+            "export",
+            "--user",
+            "telegram:99",
+            "--out",
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    let line = assert_one_line_error(&unknown);
+    assert!(
+        line.contains("autopost knows no person telegram:99"),
+        "{line}"
+    );
+    assert!(!missing.exists() && unknown.stdout.is_empty());
+    let bad = linked.run(dir.path(), &["export", "--user", "tg:1"]);
+    assert!(assert_one_line_error(&bad).contains("--user `tg:1` is not PLATFORM:ID"));
+    assert_eq!(linked.db(), before, "refusals change nothing");
+}
+
+#[test]
+fn erase_revokes_at_the_platform_and_erases_the_person_as_deleteme_does() {
+    let linked = Linked::start();
+    let dir = tempfile::tempdir().unwrap();
+    let before = linked.db();
+    for (user, said) in [
+        ("telegram:99", "autopost knows no person telegram:99"),
+        ("telegram", "--user `telegram` is not PLATFORM:ID"),
+    ] {
+        let out = linked.run(dir.path(), &["erase", "--user", user]);
+        assert_eq!(out.status.code(), Some(1), "{user}");
+        assert!(assert_one_line_error(&out).contains(said), "{user}");
+    }
+    assert_eq!(linked.db(), before, "refusals change nothing");
+    assert!(linked.world.x().revoked_tokens().is_empty());
+    let log = linked.audit(dir.path(), &[]);
+    assert!(
+        log.contains("telegram:1") && log.contains("@sim_alice"),
+        "{log}"
+    );
+
+    let out = linked.run(dir.path(), &["erase", "--user", "telegram:1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.starts_with("Erased telegram:1: 1 grant(s) revoked at the platforms"),
+        "{said}"
+    );
+    assert!(said.contains("1 image file(s) removed"), "{said}");
+    assert!(!linked.world.x().revoked_tokens().is_empty(), "X was told");
+    let media = linked.world.dir().join("media");
+    assert_eq!(std::fs::read_dir(media).unwrap().count(), 0);
+
+    let again = linked.run(dir.path(), &["export", "--user", "telegram:1"]);
+    assert!(assert_one_line_error(&again).contains("autopost knows no person telegram:1"));
+    let log = linked.audit(dir.path(), &[]);
+    assert!(log.contains("\tuser_deleted\t-\t-\t"), "{log}");
+    assert!(log.contains("\toperator_erasure\t-\t-\t"), "{log}");
+    for gone in ["telegram:1", "@sim_alice"] {
+        assert!(!log.contains(gone), "{gone} is still in the log: {log}");
+    }
+    let db = linked.db();
+    for gone in ["alice's words", "@sim_alice"] {
+        assert!(
+            !holds(&db, gone.as_bytes()),
+            "{gone} is still in the database"
+        );
+    }
+}
+
+#[test]
+fn audit_prints_one_event_per_line_with_its_person_narrowed_by_person_and_time() {
+    let linked = Linked::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = linked.run(dir.path(), &["rotate-key"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let log = linked.audit(dir.path(), &[]);
+    let lines: Vec<Vec<&str>> = log.lines().map(|l| l.split('\t').collect()).collect();
+    assert!(lines.iter().all(|fields| fields.len() == 5), "{log}");
+    for fields in &lines {
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(fields[0]).is_ok(),
+            "{fields:?}"
+        );
+    }
+    let linked_line = lines
+        .iter()
+        .find(|f| f[1] == "account_linked")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(
+        (linked_line[2], linked_line[3]),
+        ("telegram:1", "@sim_alice")
+    );
+    let rotated = lines
+        .iter()
+        .find(|f| f[1] == "key_rotated")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(rotated[2], "-", "a key rotation is nobody's");
+
+    let alices = linked.audit(dir.path(), &["--user", "telegram:1"]);
+    assert!(!alices.is_empty());
+    assert!(
+        alices.lines().all(|l| l.contains("\ttelegram:1\t")),
+        "{alices}"
+    );
+    assert!(!alices.contains("key_rotated"));
+    assert_eq!(linked.audit(dir.path(), &["--since", "2999-01-01"]), "");
+    assert_eq!(
+        linked.audit(dir.path(), &["--since", "2000-01-01T00:00:00Z"]),
+        log
+    );
+
+    let before = linked.db();
+    for (args, said) in [
+        (
+            &["--since", "yesterday"][..],
+            "--since `yesterday` is neither",
+        ),
+        (
+            &["--user", "telegram:99"][..],
+            "autopost knows no person telegram:99",
+        ),
+        (
+            &["--user", "discord"][..],
+            "--user `discord` is not PLATFORM:ID",
+        ),
+    ] {
+        let out = linked.run(dir.path(), &[&["audit"], args].concat());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(assert_one_line_error(&out).contains(said), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(linked.db(), before, "reading the log changes nothing");
 }

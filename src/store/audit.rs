@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
-use crate::domain::{AccountId, UserId};
+use crate::domain::{AccountId, GrantId, UserId};
 
 macro_rules! named_audit_kinds {
     ($($(#[$doc:meta])* $variant:ident = $text:literal,)*) => {
@@ -120,6 +120,88 @@ impl Store {
                     kind: parse_stored(&r.kind, "audit kind")?,
                     user: r.user_id.map(UserId),
                     account: r.account_id.map(AccountId),
+                    detail: r.detail,
+                })
+            })
+            .collect()
+    }
+}
+
+/// One event of the security log as the operator reads it: who and which account by name,
+/// while they exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub kind: AuditKind,
+    /// The person as `PLATFORM:ID`, while they exist.
+    pub user: Option<String>,
+    /// The account's name, while it exists.
+    pub account: Option<String>,
+    /// Detail without secrets.
+    pub detail: String,
+}
+
+#[derive(FromRow)]
+struct LoggedRow {
+    at: i64,
+    kind: String,
+    user_ref: Option<String>,
+    account: Option<String>,
+    detail: String,
+}
+
+impl Store {
+    /// Appends a security event about a grant, attributed to the person who gave it (none
+    /// if the grant is gone).
+    pub async fn record_grant_audit(
+        &self,
+        kind: AuditKind,
+        grant: GrantId,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_events (at, user_id, kind, detail)
+             VALUES (?, (SELECT owner_id FROM grants WHERE id = ?), ?, ?)",
+        )
+        .bind(to_millis(now))
+        .bind(grant.0)
+        .bind(kind.as_str())
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The security log, oldest first: `user` narrows it to one person's events, `since` to
+    /// those at or after an instant.
+    pub async fn security_log(
+        &self,
+        user: Option<UserId>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let rows: Vec<LoggedRow> = sqlx::query_as(
+            "SELECT e.at, e.kind, u.platform || ':' || u.remote_id AS user_ref,
+                    a.display_name AS account, e.detail
+             FROM audit_events e
+             LEFT JOIN users u ON u.id = e.user_id
+             LEFT JOIN accounts a ON a.id = e.account_id
+             WHERE (?1 IS NULL OR e.user_id = ?1) AND (?2 IS NULL OR e.at >= ?2)
+             ORDER BY e.at, e.id",
+        )
+        .bind(user.map(|u| u.0))
+        .bind(since.map(to_millis))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(LoggedEvent {
+                    at: from_millis(r.at)?,
+                    kind: parse_stored(&r.kind, "audit kind")?,
+                    user: r.user_ref,
+                    account: r.account,
                     detail: r.detail,
                 })
             })

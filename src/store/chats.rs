@@ -174,6 +174,23 @@ impl Store {
         row.ok_or(StoreError::NotFound { what: "user" })?.try_into()
     }
 
+    /// The person known by this id on this platform, without recording anyone: the
+    /// operator's tools must not create the person they were asked about.
+    pub async fn find_user(
+        &self,
+        platform: ChatPlatform,
+        remote_id: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE platform = ? AND remote_id = ?"
+        ))
+        .bind(platform.as_str())
+        .bind(remote_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(User::try_from).transpose()
+    }
+
     /// Sets the zone the user's times are read and shown in.
     pub async fn set_user_time_zone(&self, id: UserId, zone: Tz) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE users SET time_zone = ? WHERE id = ?")

@@ -5,6 +5,7 @@ mod accounts;
 mod audit;
 mod chats;
 mod consents;
+mod export;
 mod keys;
 mod meta_users;
 mod notifications;
@@ -29,9 +30,14 @@ use crate::crypto::{Aad, CryptoError, KeyId, Sealer, Secret, sealed_key_id};
 pub use accounts::{
     ExpiringGrant, GrantTokens, LinkedAccount, NewAccount, NewGrant, NewLinkedAccount,
 };
-pub use audit::{AuditEvent, AuditKind};
+pub use audit::{AuditEvent, AuditKind, LoggedEvent};
 pub use chats::{Chat, User};
 pub use consents::ConsentAction;
+pub use export::{
+    ExportedAccount, ExportedChat, ExportedChatAccount, ExportedConsent, ExportedEvent,
+    ExportedGrant, ExportedMedia, ExportedNotification, ExportedOAuthState, ExportedPost,
+    ExportedRevocation, ExportedTarget, ExportedUser, UserExport,
+};
 pub use keys::SEALED_COLUMNS;
 pub use meta_users::{
     DeletionRequest, DeletionSummary, MetaErasure, MetaRevocation, RevokedAccount,
@@ -39,9 +45,6 @@ pub use meta_users::{
 pub use notifications::{Notification, NotificationKind, StoredNotification};
 pub use oauth_states::{NewOAuthState, OAuthState, StateProblem};
 pub use posts::{MediaFile, NewMedia, NewPost};
-pub use privacy::{
-    ExportedAccount, ExportedEvent, ExportedPost, ExportedTarget, ExportedUser, UserExport,
-};
 pub use targets::{Cancelled, DueTarget, HistoryEntry, QueuedRow};
 
 /// How long a connection waits for another writer before giving up.

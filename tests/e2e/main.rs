@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod discord_sim;
+mod export;
 mod helpers;
 mod linking;
 mod meta_callbacks;
@@ -14,6 +15,7 @@ mod privacy;
 mod scheduler;
 mod secrets_at_rest;
 mod secrets_never_leak;
+mod security_log;
 mod telegram_sim;
 mod token_upkeep;
 mod web_server;

@@ -103,6 +103,14 @@ pub enum ParseError {
         /// A zone name it usually means.
         suggestion: &'static str,
     },
+    /// `/export` with something other than `images`.
+    #[error(
+        "I can't export `{given}`; send `/export` for your data, or `/export images` for your data with your pictures as a zip"
+    )]
+    UnknownExport {
+        /// What was typed.
+        given: String,
+    },
     /// A plain message without `|` in a private chat.
     #[error(
         "to schedule a post, send when, a | and the text, such as `tomorrow 9am | Launch day!` or `now | Hello`, or send /help to see every command"

@@ -3,7 +3,7 @@
 //! under. Below the verbs and the runner alike.
 
 use autopost::app::App;
-use autopost::domain::Actor;
+use autopost::domain::{Actor, ChatPlatform};
 use autopost::posting::PostingError;
 use chrono::{DateTime, Utc};
 
@@ -13,6 +13,8 @@ use super::reply::Reply;
 pub(crate) struct Context<'a> {
     pub(crate) app: &'a App,
     pub(crate) actor: &'a Actor,
+    /// The chat platform, for what it allows (a file's size).
+    pub(crate) platform: ChatPlatform,
     pub(crate) now: DateTime<Utc>,
 }
 

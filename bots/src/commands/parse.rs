@@ -107,7 +107,8 @@ mod tests {
             ("  /queue  ", Some(Command::Queue)),
             ("/History", Some(Command::History)),
             ("/accounts", Some(Command::Accounts)),
-            ("/export", Some(Command::Export)),
+            ("/export", Some(Command::Export { images: false })),
+            ("/export images", Some(Command::Export { images: true })),
             ("/deleteme", Some(Command::DeleteMe)),
             (
                 "/post tomorrow 9am | Launch day!",

@@ -63,6 +63,7 @@ impl Commands {
             .ok()
             .and_then(|command| command.verb().who.privilege())
             .map(|privilege| (privilege, rights));
+        let platform = incoming.place.platform;
         let actor = match self
             .app
             .actor(incoming.person, incoming.place, needed, now)
@@ -101,6 +102,7 @@ impl Commands {
         let context = Context {
             app: &self.app,
             actor: &actor,
+            platform,
             now,
         };
         let reply = run(&context, command, incoming.images).await;
@@ -138,6 +140,7 @@ impl Commands {
             (None, _) => None,
         };
         let needed = privilege.map(|privilege| (privilege, rights));
+        let platform = place.platform;
         let actor = match self.app.actor(person, place, needed, now).await {
             Ok(actor) => actor,
             Err(e) => return Some(internal(&e)),
@@ -156,6 +159,7 @@ impl Commands {
         let context = Context {
             app: &self.app,
             actor: &actor,
+            platform,
             now,
         };
         Some(match (command, action) {
@@ -195,7 +199,7 @@ async fn run(ctx: &Context<'_>, command: Command, images: Vec<Bytes>) -> Reply {
         Command::Accounts => verbs::accounts::run(ctx).await,
         Command::Disconnect { account } => verbs::disconnect::run(ctx, &account).await,
         Command::TimeZone { zone } => verbs::timezone::run(ctx, zone).await,
-        Command::Export => verbs::export::run(ctx).await,
+        Command::Export { images } => verbs::export::run(ctx, images).await,
         Command::DeleteMe => verbs::deleteme::run(),
     }
 }

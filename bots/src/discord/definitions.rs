@@ -54,6 +54,12 @@ fn definition(verb: &Verb) -> Value {
                     option["autocomplete"] = json!(true);
                     option["min_value"] = json!(1);
                 }
+                ArgKind::Choice(choices) => {
+                    option["choices"] = choices
+                        .iter()
+                        .map(|c| json!({"name": c.label, "value": c.value}))
+                        .collect();
+                }
                 ArgKind::Text | ArgKind::Image => {}
             }
             option
@@ -79,7 +85,8 @@ fn option_type(kind: ArgKind) -> u8 {
         | ArgKind::Platform
         | ArgKind::Account
         | ArgKind::Zone
-        | ArgKind::Targets => option::STRING,
+        | ArgKind::Targets
+        | ArgKind::Choice(_) => option::STRING,
     }
 }
 

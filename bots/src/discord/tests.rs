@@ -449,6 +449,16 @@ async fn every_command_answers_and_private_answers_are_ephemeral() {
     let answer = f.sim().initial_response(id).unwrap();
     assert!(answer.is_ephemeral(), "{answer:?}");
     assert_eq!(answer.files.len(), 1, "{answer:?}");
+    // With its images it is a zip, sent the same way.
+    let export = run("export").string("what", "images").build();
+    let id: u64 = export["id"].as_str().unwrap().parse().unwrap();
+    let delivered = f.send(&export).await;
+    assert_eq!(delivered.status, 202, "{}", delivered.text);
+    let answer = f.sim().initial_response(id).unwrap();
+    assert!(answer.is_ephemeral(), "{answer:?}");
+    assert_eq!(answer.files.len(), 1, "{answer:?}");
+    assert_eq!(answer.files[0].filename, "autopost-export.zip");
+    assert!(answer.files[0].bytes.starts_with(b"PK"), "{answer:?}");
     let deleteme = f
         .sim()
         .slash_command("deleteme")

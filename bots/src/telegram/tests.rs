@@ -840,6 +840,54 @@ async fn a_private_reply_in_a_group_asks_to_press_start_when_refused() {
 }
 
 #[tokio::test]
+async fn export_images_sends_a_zip_of_the_data_and_the_pictures_privately() {
+    let f = fixture().await;
+    let bob = bob();
+    f.link_x(&SimChat::private(&bob), &bob).await;
+    let file = f.tg().add_file(PNG.to_vec(), None);
+    f.tg().push_photo(
+        &SimChat::private(&bob),
+        &bob,
+        &file,
+        Some("tomorrow 9am | hi"),
+    );
+    f.messages_to(bob.id, 1).await;
+    f.tg().push_private_text(&bob, "/export images");
+    let tg = f.tg().clone();
+    f.world
+        .wait_until("the export zip", async || !tg.documents().is_empty())
+        .await
+        .unwrap();
+    let documents = f.tg().documents();
+    assert_eq!(documents[0].chat_id, bob.id);
+    assert_eq!(
+        documents[0].file_name.as_deref(),
+        Some("autopost-export.zip")
+    );
+    let zip = &documents[0].bytes;
+    assert!(zip.starts_with(b"PK\x03\x04"), "a zip");
+    let has = |name: &[u8]| zip.windows(name.len()).any(|w| w == name);
+    assert!(
+        has(b"export.json") && has(b"images/1-1."),
+        "{:?}",
+        documents[0]
+    );
+    assert!(
+        documents[0]
+            .caption
+            .as_deref()
+            .is_some_and(|c| c.contains("pictures")),
+        "{:?}",
+        documents[0].caption
+    );
+    f.tg().push_private_text(&bob, "/export everything");
+    let refused = f.messages_to(bob.id, 2).await;
+    assert!(refused[1].contains("/export images"), "{refused:?}");
+    assert_eq!(f.tg().documents().len(), 1, "nothing sent for a bad word");
+    f.shutdown().await;
+}
+
+#[tokio::test]
 async fn polling_honours_retry_after_and_goes_on() {
     let started = Instant::now();
     let f = Fixture::start(World::builder(), options(), |world| {

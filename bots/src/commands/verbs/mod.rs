@@ -290,6 +290,17 @@ pub enum ArgKind {
     Targets,
     /// An attached image (Discord ATTACHMENT options; Telegram takes the message's pictures).
     Image,
+    /// One of a few fixed words (Discord lists them as the option's choices).
+    Choice(&'static [Choice]),
+}
+
+/// One of the fixed words a [`ArgKind::Choice`] argument takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    /// What a menu shows.
+    pub label: &'static str,
+    /// What is typed or sent.
+    pub value: &'static str,
 }
 
 /// What a chat message asks autopost to do: a verb with its arguments read.
@@ -348,8 +359,12 @@ pub enum Command {
         /// The new zone; `None` asks for the current one.
         zone: Option<Tz>,
     },
-    /// `/export`: the user's data as a JSON file, privately.
-    Export,
+    /// `/export [images]`: the user's data as a JSON file, or a zip with their images,
+    /// privately.
+    Export {
+        /// Whether the images of their posts go with it (a zip).
+        images: bool,
+    },
     /// `/deleteme`: erase the user, after a confirmation button.
     DeleteMe,
 }
@@ -370,7 +385,7 @@ impl Command {
             Command::Accounts => &accounts::VERB,
             Command::Disconnect { .. } => &disconnect::VERB,
             Command::TimeZone { .. } => &timezone::VERB,
-            Command::Export => &export::VERB,
+            Command::Export { .. } => &export::VERB,
             Command::DeleteMe => &deleteme::VERB,
         }
     }
