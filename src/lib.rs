@@ -7,7 +7,8 @@
 //! 1. `app` opens everything from a [`config::Config`] and serves (web server, scheduler,
 //!    token upkeep, the front ends handed in). The calls a front end makes are `impl App`
 //!    blocks next to the rules they keep: [`posting`] (create, edit, cancel, queue,
-//!    history), [`privacy`] (export, erase, disconnect), [`people`] (time zone, policy
+//!    history), [`privacy`] (export, erase, disconnect; [`revocation`] revokes at the
+//!    platforms and retries), [`purge`] (retention), [`people`] (time zone, policy
 //!    notice) and [`chats`] (who is acting, updates seen before, notifications to
 //!    deliver, chats that moved); [`front_end`] holds the types of that contract. `doctor` checks an installation without changing it.
 //! 2. `web` (axum routes: health, OAuth callbacks, media links, privacy page; front ends
@@ -27,6 +28,8 @@
 //!
 //! - Only `store` runs SQL; only `config` reads the environment; only `output` writes to
 //!   stdout.
+//! - Log lines name people, chats and grants only by [`log_ids`] pseudonyms, never by a
+//!   platform's id or a row id that leads to a person.
 //! - A credential is a [`crypto::Secret`] from the moment it is parsed; `expose()` is called
 //!   only where a header, URL or cipher input is built, and URLs carrying tokens never reach
 //!   an error or a log line.
@@ -61,6 +64,8 @@ pub mod crypto;
 pub mod front_end;
 // Images people send: real format sniffed, bombs refused, JPEG re-encoding to a byte budget.
 pub mod images;
+// Pseudonyms for log lines: people, chats and grants as keyed hashes, never as their ids.
+pub mod log_ids;
 // Stored images and signed, expiring links to them.
 pub mod media;
 // Output for the CLI's own commands: the one place that writes to stdout.
@@ -75,8 +80,12 @@ pub mod posting;
 pub mod privacy;
 // Publishing to X, Facebook Pages and Instagram behind one trait.
 pub mod platforms;
+// The retention purge: finished posts' images and history, spent states, old notifications.
+pub mod purge;
 // Recurrence rules, the days they fall on and the zone they keep: pure types, not the scheduler.
 pub mod recurrence;
+// Revoking access at the platforms at once, and retrying what could not be revoked yet.
+pub mod revocation;
 // Per-target post rules checked at acceptance: text length, hashtags, image count, type, size.
 pub mod rules;
 // Claims due targets, publishes within bounds, retries safely, reconciles the uncertain.
