@@ -12,8 +12,8 @@ use url::Url;
 
 use crate::config::public_link;
 use crate::crypto::{Secret, random_token};
-use crate::log_ids::LogIds;
 use crate::domain::{ChatId, OAuthProvider, Provider, UserId};
+use crate::log_ids::LogIds;
 use crate::platforms::meta::GraphClient;
 use crate::platforms::x::XClient;
 use crate::platforms::{AuthError, PublishError};

@@ -90,7 +90,11 @@ impl App {
         let mut confirmed = false;
         let mut unconfirmed: Vec<Secret> = Vec::new();
         // X: the refresh token is what keeps access alive; revoke it first.
-        for token in tokens.refresh_token.into_iter().chain([tokens.access_token]) {
+        for token in tokens
+            .refresh_token
+            .into_iter()
+            .chain([tokens.access_token])
+        {
             match revoke(platform.as_deref(), provider, &token).await {
                 Answer::Confirmed => confirmed = true,
                 Answer::AlreadyDead => {}
@@ -155,10 +159,9 @@ impl App {
                     report.revoked += 1;
                 }
                 Answer::Unreachable { not_before } => {
-                    let next = (now + pause_after(pending.attempts + 1)).max(not_before.unwrap_or(now));
-                    self.store()
-                        .revocation_postponed(pending.id, next)
-                        .await?;
+                    let next =
+                        (now + pause_after(pending.attempts + 1)).max(not_before.unwrap_or(now));
+                    self.store().revocation_postponed(pending.id, next).await?;
                     report.postponed += 1;
                 }
             }
@@ -175,8 +178,14 @@ impl App {
 
     /// Gives up on revocations pending since before `now` − 30 days and tells their chats,
     /// where those still exist; returns how many.
-    pub(crate) async fn abandon_revocations(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let abandoned = self.store().abandon_revocations(now - GIVE_UP_AFTER).await?;
+    pub(crate) async fn abandon_revocations(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let abandoned = self
+            .store()
+            .abandon_revocations(now - GIVE_UP_AFTER)
+            .await?;
         for given_up in &abandoned {
             let Some(chat) = given_up.chat else { continue };
             let platform = platform_name(given_up.provider);
@@ -222,7 +231,10 @@ impl App {
                     FIRST_RETRY
                 }
             };
-            let sleep = next.to_std().unwrap_or(StdDuration::ZERO).max(StdDuration::from_secs(1));
+            let sleep = next
+                .to_std()
+                .unwrap_or(StdDuration::ZERO)
+                .max(StdDuration::from_secs(1));
             tokio::select! {
                 () = tokio::time::sleep(sleep) => {}
                 () = crate::front_end::stopped(&mut stop) => return,
@@ -308,7 +320,11 @@ fn pause_after(attempt: u32) -> Duration {
 
 /// One revoke call, classified. A platform that is not configured counts as unreachable:
 /// the operator may turn it back on within the 30 days.
-async fn revoke(platform: Option<&dyn Platform>, provider: OAuthProvider, token: &Secret) -> Answer {
+async fn revoke(
+    platform: Option<&dyn Platform>,
+    provider: OAuthProvider,
+    token: &Secret,
+) -> Answer {
     let Some(platform) = platform else {
         tracing::warn!(provider = %provider, "cannot revoke: the platform is not configured");
         return Answer::Unreachable { not_before: None };

@@ -36,8 +36,8 @@ pub use notifications::{Notification, NotificationKind, StoredNotification};
 pub use oauth_states::{NewOAuthState, OAuthState, StateProblem};
 pub use posts::{MediaFile, NewMedia, NewPost};
 pub use privacy::{
-    ExportedAccount, ExportedEvent, ExportedPost, ExportedTarget, ExportedUser, GrantUse,
-    Unlinked, UserExport,
+    ExportedAccount, ExportedEvent, ExportedPost, ExportedTarget, ExportedUser, GrantUse, Unlinked,
+    UserExport,
 };
 pub use retention::{RemovedMedia, RemovedPosts};
 pub use revocations::{AbandonedRevocation, PendingRevocation, RevocationId};
@@ -504,7 +504,12 @@ mod tests {
         let now = chrono::Utc::now();
         let name = "Erased-Name-4c1d9a";
         let user = store
-            .upsert_user(crate::domain::ChatPlatform::Telegram, "5550123987", Some(name), now)
+            .upsert_user(
+                crate::domain::ChatPlatform::Telegram,
+                "5550123987",
+                Some(name),
+                now,
+            )
             .await
             .unwrap();
         let files = || {
@@ -521,7 +526,9 @@ mod tests {
             .unwrap();
         store.checkpoint_truncate().await.unwrap();
         assert_eq!(
-            std::fs::metadata(dir.path().join("test.db-wal")).unwrap().len(),
+            std::fs::metadata(dir.path().join("test.db-wal"))
+                .unwrap()
+                .len(),
             0,
             "the log is cut to nothing"
         );

@@ -281,7 +281,11 @@ mod tests {
         let removed = store.remove_finished_media(now, now).await.unwrap();
         assert_eq!(removed.posts, 1);
         assert_eq!(removed.rows, 2);
-        assert_eq!(removed.unused_files, ["a.png"], "the pending post keeps shared.png");
+        assert_eq!(
+            removed.unused_files,
+            ["a.png"],
+            "the pending post keeps shared.png"
+        );
         assert!(store.media_of_post(cancelled).await.unwrap().is_empty());
         assert!(store.media_removed(cancelled).await.unwrap());
         assert_eq!(store.media_of_post(pending).await.unwrap().len(), 1);
@@ -355,7 +359,11 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(store.remove_spent_oauth_states(now).await.unwrap(), 1, "used");
+        assert_eq!(
+            store.remove_spent_oauth_states(now).await.unwrap(),
+            1,
+            "used"
+        );
 
         let note = Notification {
             chat: Some(chat.id),
@@ -372,7 +380,10 @@ mod tests {
             .await
             .unwrap();
         let before = now - Duration::seconds(1);
-        assert_eq!(store.remove_delivered_notifications(before).await.unwrap(), 0);
+        assert_eq!(
+            store.remove_delivered_notifications(before).await.unwrap(),
+            0
+        );
         assert_eq!(store.remove_delivered_notifications(now).await.unwrap(), 1);
         assert_eq!(
             store.undelivered_notifications(10).await.unwrap().len(),

@@ -133,9 +133,10 @@ impl Store {
 
     /// When the next pending revocation is due, if any is pending.
     pub async fn next_revocation_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let at: Option<i64> = sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM pending_revocations")
-            .fetch_one(&self.pool)
-            .await?;
+        let at: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM pending_revocations")
+                .fetch_one(&self.pool)
+                .await?;
         at.map(from_millis).transpose()
     }
 
@@ -300,7 +301,10 @@ mod tests {
             .unwrap();
         assert!(store.grant_tokens(grant).await.is_err(), "erased here");
         assert!(store.due_revocations(now, 10).await.unwrap().is_empty());
-        assert_eq!(store.next_revocation_at().await.unwrap(), Some(later_ms(later)));
+        assert_eq!(
+            store.next_revocation_at().await.unwrap(),
+            Some(later_ms(later))
+        );
 
         // Under a new key, the sealed token still opens (rotate-key covers the column).
         let rotated = MasterKey::generate();

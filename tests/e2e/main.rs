@@ -10,6 +10,7 @@ mod linking;
 mod meta_platform;
 mod posting;
 mod privacy;
+mod retention;
 mod scheduler;
 mod secrets_at_rest;
 mod secrets_never_leak;

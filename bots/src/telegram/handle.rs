@@ -52,19 +52,11 @@ impl Inner {
     fn name_in_logs(&self, chat: ChatId, from: Option<UserId>) {
         let names = self.app.log_ids();
         let span = tracing::Span::current();
-        span.record(
-            "chat",
-            names
-                .chat(ChatPlatform::Telegram, &chat.0.to_string())
-                .as_str(),
-        );
+        let chat = names.chat(ChatPlatform::Telegram, &chat.0.to_string());
+        span.record("chat", tracing::field::display(&chat));
         if let Some(from) = from {
-            span.record(
-                "user",
-                names
-                    .person(ChatPlatform::Telegram, &from.0.to_string())
-                    .as_str(),
-            );
+            let person = names.person(ChatPlatform::Telegram, &from.0.to_string());
+            span.record("user", tracing::field::display(&person));
         }
     }
 
