@@ -68,9 +68,10 @@ enum Answer {
 impl App {
     /// Revokes a grant at its platform, then erases its tokens here whatever the answer: a
     /// platform that cannot be reached must not keep our copy alive. A token the platform
-    /// could not be told about is kept sealed and retried; `tell` is the chat (and what it
-    /// calls the access, "@alice (X)") to tell how that ends. A grant already revoked is
-    /// skipped. Recorded in the audit log for `owner`.
+    /// could not be told about is kept sealed and retried after [`FIRST_RETRY`] (or the
+    /// platform's rate-limit reset, if later); `tell` is the chat (and what it calls the
+    /// access, "@alice (X)") to tell how that ends. A grant already revoked is skipped.
+    /// Recorded in the audit log for `owner`.
     pub async fn revoke_grant(
         &self,
         grant: GrantId,
@@ -89,6 +90,7 @@ impl App {
         let platform = self.platform_of(provider);
         let mut confirmed = false;
         let mut unconfirmed: Vec<Secret> = Vec::new();
+        let mut first_retry = now + FIRST_RETRY;
         // X: the refresh token is what keeps access alive; revoke it first.
         for token in tokens
             .refresh_token
@@ -98,7 +100,10 @@ impl App {
             match revoke(platform.as_deref(), provider, &token).await {
                 Answer::Confirmed => confirmed = true,
                 Answer::AlreadyDead => {}
-                Answer::Unreachable { .. } => unconfirmed.push(token),
+                Answer::Unreachable { not_before } => {
+                    unconfirmed.push(token);
+                    first_retry = first_retry.max(not_before.unwrap_or(first_retry));
+                }
             }
         }
         let outcome = match (unconfirmed.is_empty(), confirmed) {
@@ -115,7 +120,7 @@ impl App {
                 owner,
                 chat,
                 label,
-                now + FIRST_RETRY,
+                first_retry,
                 now,
             )
             .await?;

@@ -443,3 +443,37 @@ async fn an_erasure_while_x_is_down_erases_at_once_and_keeps_nothing_that_names_
         );
     }
 }
+
+#[tokio::test]
+async fn a_revocation_x_throttles_is_not_tried_again_before_xs_reset() {
+    let f = fixture().await;
+    let app = f.world.app();
+    for _ in 0..2 {
+        f.world.x().fail_next(
+            Endpoint::Revoke,
+            Failure::RateLimited {
+                reset_in_secs: 3600,
+            },
+        );
+    }
+    let now = Utc::now();
+    let outcome = app
+        .disconnect_account(&f.alice.actor, f.alice.accounts[0].id, now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Disconnected::WillRetry);
+    let early = app
+        .retry_revocations(now + chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (early.revoked, early.postponed),
+        (0, 0),
+        "not before the reset"
+    );
+    let later = app
+        .retry_revocations(now + chrono::Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(later.revoked, 2);
+}
