@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::deliveries::DeliveryLog;
 use crate::domain::{ChatKind, ChatPlatform, OAuthProvider, Provider};
 use crate::front_end::FrontEnd;
+use crate::log_ids::LogIds;
 use crate::media::MediaFiles;
 use crate::meta_callbacks::MetaCallbacks;
 use crate::oauth::{Linker, OAuthError};
@@ -118,6 +119,7 @@ pub struct App {
     scheduler: Arc<Scheduler>,
     key_source: KeySource,
     deliveries: DeliveryLog,
+    log_ids: LogIds,
 }
 
 impl App {
@@ -127,6 +129,7 @@ impl App {
         ensure_data_dir(&config.data_dir)?;
         let (key, key_source) = master_key(&config)?;
         let media = MediaFiles::new(&config.data_dir, key.derive("media links"));
+        let log_ids = LogIds::new(key.derive("log pseudonyms"));
         let store = open_store(&config, key, &key_source).await?;
         let http_client = platforms::http::client().map_err(AppError::HttpClient)?;
         let platforms = Platforms::from_config(&config, &http_client);
@@ -135,6 +138,7 @@ impl App {
             config.public_url.clone(),
             platforms.x.clone(),
             platforms.graph.clone(),
+            log_ids.clone(),
         );
         let meta_callbacks = config
             .meta
@@ -144,6 +148,7 @@ impl App {
             store.clone(),
             platforms.for_provider(Provider::X),
             platforms.for_provider(Provider::FacebookPage),
+            log_ids.clone(),
         ));
         let scheduler = Arc::new(Scheduler::new(
             store.clone(),
@@ -155,6 +160,7 @@ impl App {
         ));
         let deliveries = DeliveryLog::start(store.clone());
         Ok(Self {
+            log_ids,
             deliveries,
             config,
             store,
@@ -177,6 +183,12 @@ impl App {
     /// The configuration the app was built from.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Pseudonyms for log lines: front ends log people and chats only through these
+    /// (`app.log_ids().chat(ChatPlatform::Telegram, "-1001")`), never by their ids.
+    pub fn log_ids(&self) -> &LogIds {
+        &self.log_ids
     }
 
     /// Where update ids are recorded as seen.
@@ -287,8 +299,8 @@ impl App {
         Ok(web::bind(self.config.listen).await?)
     }
 
-    /// Serves on `listener` until `shutdown` resolves, with the token upkeep, the scheduler
-    /// and the chat front ends (their routes merged into the one router, their tasks given
+    /// Serves on `listener` until `shutdown` resolves, with the token upkeep, the scheduler,
+    /// the retention purge, the revocation retries and the chat front ends (their routes merged into the one router, their tasks given
     /// the stop signal); then stops them all, lets in-flight work finish, and closes the
     /// store.
     pub async fn serve(
@@ -325,6 +337,14 @@ impl App {
             (
                 "scheduler",
                 tokio::spawn(self.scheduler.clone().run(stopped.clone())),
+            ),
+            (
+                "retention purge",
+                tokio::spawn(self.clone().run_purge(stopped.clone())),
+            ),
+            (
+                "revocation retries",
+                tokio::spawn(self.clone().run_revocations(stopped.clone())),
             ),
         ];
         for front_end in front_ends {

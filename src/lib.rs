@@ -7,8 +7,9 @@
 //! 1. `app` opens everything from a [`config::Config`] and serves (web server, scheduler,
 //!    token upkeep, the front ends handed in). The calls a front end makes are `impl App`
 //!    blocks next to the rules they keep: [`posting`] (create, edit, cancel, queue,
-//!    history), [`privacy`] (erase, disconnect), [`export`] (a person's data as JSON or a
-//!    zip with their images), [`people`] (time zone, policy notice) and [`chats`] (who is
+//!    history), [`privacy`] (erase, disconnect; [`revocation`] revokes at the platforms
+//!    and retries), [`export`] (a person's data as JSON or a zip with their images),
+//!    [`purge`] (retention), [`people`] (time zone, policy consent) and [`chats`] (who is
 //!    acting, updates seen before, notifications to deliver, chats that moved);
 //!    [`front_end`] holds the types of that contract. [`operator`] holds the operator's
 //!    calls (`autopost export`, `erase`, `audit`). `doctor` checks an installation without
@@ -31,6 +32,8 @@
 //!
 //! - Only `store` runs SQL; only `config` reads the environment; only `output` writes to
 //!   stdout.
+//! - Log lines name people, chats and grants only by [`log_ids`] pseudonyms, never by a
+//!   platform's id or a row id that leads to a person.
 //! - A credential is a [`crypto::Secret`] from the moment it is parsed; `expose()` is called
 //!   only where a header, URL or cipher input is built, and URLs carrying tokens never reach
 //!   an error or a log line.
@@ -67,6 +70,8 @@ pub mod export;
 pub mod front_end;
 // Images people send: real format sniffed, bombs refused, JPEG re-encoding to a byte budget.
 pub mod images;
+// Pseudonyms for log lines: people, chats and grants as keyed hashes, never as their ids.
+pub mod log_ids;
 // Stored images and signed, expiring links to them.
 pub mod media;
 // Meta's deauthorize and data-deletion callbacks: verified, then revoke or erase that Meta user.
@@ -85,8 +90,12 @@ pub mod posting;
 pub mod privacy;
 // Publishing to X, Facebook Pages and Instagram behind one trait.
 pub mod platforms;
+// The retention purge: finished posts' images and history, spent states, old notifications.
+pub mod purge;
 // Recurrence rules, the days they fall on and the zone they keep: pure types, not the scheduler.
 pub mod recurrence;
+// Revoking access at the platforms at once, and retrying what could not be revoked yet.
+pub mod revocation;
 // Per-target post rules checked at acceptance: text length, hashtags, image count, type, size.
 pub mod rules;
 // Claims due targets, publishes within bounds, retries safely, reconciles the uncertain.

@@ -2,6 +2,7 @@
 //! expiring `/media/{token}` links that platforms such as Instagram fetch.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,6 +10,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 use url::Url;
 
 use crate::config::public_link;
@@ -54,7 +56,17 @@ pub struct SavedFile {
 pub struct MediaFiles {
     dir: PathBuf,
     signing_key: [u8; 32],
+    /// Files are shared by content, so a file the store just found unused may be about to
+    /// be named again by a post being saved: savers hold this shared from `save` until their
+    /// rows are stored, removers hold it exclusively while they check and remove.
+    removals: Arc<RwLock<()>>,
 }
+
+/// Held while a post names files it saved: no file is removed meanwhile.
+pub type SavingGuard = OwnedRwLockReadGuard<()>;
+
+/// Held while files found unused are checked once more and removed.
+pub type RemovalGuard = OwnedRwLockWriteGuard<()>;
 
 impl std::fmt::Debug for MediaFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,7 +82,18 @@ impl MediaFiles {
         Self {
             dir: data_dir.join("media"),
             signing_key,
+            removals: Arc::default(),
         }
+    }
+
+    /// Take before [`MediaFiles::save`] and keep until the rows naming the files are stored.
+    pub async fn saving(&self) -> SavingGuard {
+        self.removals.clone().read_owned().await
+    }
+
+    /// Take before checking that a file is unused and removing it.
+    pub async fn removing(&self) -> RemovalGuard {
+        self.removals.clone().write_owned().await
     }
 
     /// Writes `bytes` (content-addressed, so the same image is stored once) and returns

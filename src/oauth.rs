@@ -13,6 +13,7 @@ use url::Url;
 use crate::config::public_link;
 use crate::crypto::{Secret, random_token};
 use crate::domain::{ChatId, OAuthProvider, Provider, UserId};
+use crate::log_ids::LogIds;
 use crate::platforms::meta::GraphClient;
 use crate::platforms::x::XClient;
 use crate::platforms::{AuthError, PublishError};
@@ -114,21 +115,25 @@ pub struct Linker {
     public_url: Url,
     x: Option<Arc<XClient>>,
     meta: Option<Arc<GraphClient>>,
+    log_ids: LogIds,
 }
 
 impl Linker {
-    /// A linker over the configured clients (`None` = platform off).
+    /// A linker over the configured clients (`None` = platform off), naming people and
+    /// chats in its log lines with `log_ids`.
     pub fn new(
         store: Store,
         public_url: Url,
         x: Option<Arc<XClient>>,
         meta: Option<Arc<GraphClient>>,
+        log_ids: LogIds,
     ) -> Self {
         Self {
             store,
             public_url,
             x,
             meta,
+            log_ids,
         }
     }
 
@@ -284,10 +289,14 @@ impl Linker {
                 now,
             )
             .await?;
+        // Named as the front ends name them in their own lines, so that the two can be
+        // followed together; a lookup that fails only leaves the names out.
+        let chat = self.store.chat(linked.chat).await.ok();
+        let user = self.store.user(linked.user).await.ok();
         tracing::info!(
             provider = %provider,
-            chat = %linked.chat,
-            user = %linked.user,
+            chat = %chat.map_or_else(String::new, |c| self.log_ids.chat(c.platform, &c.remote_id).to_string()),
+            user = %user.map_or_else(String::new, |u| self.log_ids.person(u.platform, &u.remote_id).to_string()),
             accounts = linked.accounts.len(),
             "accounts linked"
         );

@@ -112,6 +112,12 @@ pub enum PostingError {
     /// The target is not one that failed (it went out, is pending, or was cancelled).
     #[error("only a post that failed can be tried again; see /history")]
     NotRetryable,
+    /// The post's images were removed after the retention period, so it cannot go out again
+    /// as it was written.
+    #[error(
+        "post {0} finished long enough ago that its images were removed; send it again with /post"
+    )]
+    ImagesRemoved(PostId),
     /// The post has started going out.
     #[error("post {0} is already being published and can no longer be edited")]
     AlreadyStarted(PostId),
@@ -174,6 +180,9 @@ impl App {
         let images = self.prepare_images(&draft.images, &accounts)?;
         let targets = self.check_targets(&accounts, &draft.text, &images)?;
 
+        // From the first file written until the post's rows name them, no purge or erasure
+        // may remove a file this post shares with an older one.
+        let saving = self.media().saving().await;
         let mut media = Vec::with_capacity(images.len());
         for image in &images {
             let extension = image.content_type.rsplit('/').next().unwrap_or("bin");
@@ -203,6 +212,7 @@ impl App {
                 now,
             )
             .await?;
+        drop(saving);
         self.scheduler().wake();
         tracing::info!(post = %post, targets = targets.len(), "post accepted");
         Ok(Accepted {
@@ -318,6 +328,9 @@ impl App {
             return Err(PostingError::NotAllowed(post));
         }
         if !self.store().retry_failed_target(target, now).await? {
+            if self.store().media_removed(post).await? {
+                return Err(PostingError::ImagesRemoved(post));
+            }
             return Err(PostingError::NotRetryable);
         }
         self.scheduler().wake();

@@ -1,13 +1,17 @@
 //! The privacy promises the bots expose: `/deleteme` (tokens revoked at the platforms, rows
 //! erased at once, images removed) and `/disconnect` (unlink an account, revoking its token
-//! once nothing uses it). `/export` is in [`crate::export`].
+//! once nothing uses it). `/export` is in [`crate::export`]; revoking itself, and retrying
+//! it, is [`crate::revocation`]'s.
 
 use chrono::{DateTime, Utc};
 
 use crate::app::App;
-use crate::domain::Actor;
-use crate::domain::{AccountId, GrantId, OAuthProvider, Provider, UserId};
+use crate::domain::{AccountId, Actor, UserId};
+use crate::oauth::provider_label;
+use crate::revocation::Revocation;
 use crate::store::{AuditKind, StoreError};
+// What the privacy calls return, named here so that front ends need not know the store.
+pub use crate::store::GrantUse;
 
 /// Why a privacy request could not be completed.
 #[derive(Debug, thiserror::Error)]
@@ -26,18 +30,53 @@ pub enum PrivacyError {
 /// What `/deleteme` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Erasure {
-    /// Grants revoked at their platform.
+    /// Grants the platform confirmed revoking.
     pub revoked: usize,
-    /// Grants the platform could not be told about (network failure); their tokens are
-    /// erased here all the same.
-    pub revoke_failed: usize,
+    /// Grants with nothing left to revoke: revoked before, or already dead at the platform.
+    pub already_revoked: usize,
+    /// Grants the platform could not be told about (unreachable, 5xx, 429). Their tokens
+    /// are erased here all the same; a sealed copy is kept only to retry the revocation,
+    /// for at most 30 days.
+    pub retrying: usize,
     /// Image files removed from disk.
     pub files_removed: usize,
 }
 
+/// What `/disconnect` did about autopost's access at the platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disconnected {
+    /// Nothing else used the access: the platform confirmed revoking it.
+    Revoked,
+    /// Nothing else used the access, and there was nothing left to revoke (revoked before,
+    /// or the platform says it was already dead).
+    AlreadyRevoked,
+    /// Nothing else used the access, but the platform could not be reached: our copy is
+    /// erased, revoking is retried, and the chat is told how that ends.
+    WillRetry,
+    /// The same authorization still serves these accounts (here or in other chats), so it
+    /// was not revoked; disconnecting them too revokes it.
+    Kept {
+        /// What still uses it.
+        still_serves: Vec<GrantUse>,
+    },
+}
+
+impl From<Revocation> for Disconnected {
+    fn from(revocation: Revocation) -> Self {
+        match revocation {
+            Revocation::Revoked => Disconnected::Revoked,
+            Revocation::AlreadyRevoked => Disconnected::AlreadyRevoked,
+            Revocation::WillRetry => Disconnected::WillRetry,
+        }
+    }
+}
+
 impl App {
     /// Revokes every token `user` granted at its platform, then erases them and everything
-    /// of theirs in one transaction and removes their images from disk.
+    /// of theirs in one transaction, removes their images from disk and empties the
+    /// database's write-ahead log, so that none of it is left in any file while autopost
+    /// keeps running. A token the platform could not be told about is retried for 30 days
+    /// (sealed, with nothing that says whose it was).
     pub async fn erase_user(
         &self,
         user: UserId,
@@ -45,37 +84,36 @@ impl App {
     ) -> Result<Erasure, PrivacyError> {
         let mut erasure = Erasure::default();
         for (grant, provider) in self.store().grants_of_user(user).await? {
-            if self.revoke_grant(grant, provider).await {
-                erasure.revoked += 1;
-            } else {
-                erasure.revoke_failed += 1;
+            match self
+                .revoke_grant(grant, provider, Some(user), None, now)
+                .await?
+            {
+                Revocation::Revoked => erasure.revoked += 1,
+                Revocation::AlreadyRevoked => erasure.already_revoked += 1,
+                Revocation::WillRetry => erasure.retrying += 1,
             }
         }
         let files = self.store().erase_user(user, now).await?;
-        for file in files {
-            match self.media().remove(&file).await {
-                Ok(()) => erasure.files_removed += 1,
-                Err(e) => {
-                    tracing::error!(error = %crate::telemetry::chain(&e), "cannot remove an erased user's image")
-                }
-            }
-        }
+        erasure.files_removed = self.remove_unused_files(files).await;
+        self.empty_write_ahead_log().await;
         tracing::info!(
             revoked = erasure.revoked,
-            revoke_failed = erasure.revoke_failed,
+            already_revoked = erasure.already_revoked,
+            retrying = erasure.retrying,
+            files_removed = erasure.files_removed,
             "user erased"
         );
         Ok(erasure)
     }
 
-    /// Unlinks an account from the actor's chat. Once no chat uses its grant any more, the
-    /// token is revoked at the platform and erased here.
+    /// Unlinks an account from the actor's chat. Once nothing uses its grant any more, the
+    /// token is revoked at the platform and erased here; the answer says which happened.
     pub async fn disconnect_account(
         &self,
         actor: &Actor,
         account: AccountId,
         now: DateTime<Utc>,
-    ) -> Result<bool, PrivacyError> {
+    ) -> Result<Disconnected, PrivacyError> {
         let linked = self.store().accounts_of_chat(actor.chat).await?;
         let Some(found) = linked.iter().find(|a| a.id == account) else {
             return Err(PrivacyError::NotLinked);
@@ -83,13 +121,7 @@ impl App {
         if found.owner != actor.user && !actor.is_admin {
             return Err(PrivacyError::NotAllowed(found.display_name.clone()));
         }
-        let (grant, remaining) = self.store().unlink_account(actor.chat, account).await?;
-        let mut revoked = false;
-        if remaining == 0 {
-            revoked = self
-                .revoke_grant(grant, found.provider.oauth_provider())
-                .await;
-        }
+        let unlinked = self.store().unlink_account(actor.chat, account).await?;
         self.store()
             .record_audit(
                 AuditKind::TokenRevoked,
@@ -102,46 +134,65 @@ impl App {
                 now,
             )
             .await?;
-        Ok(revoked)
+        let outcome = if unlinked.still_serves.is_empty() {
+            let label = format!(
+                "{} ({})",
+                found.display_name,
+                provider_label(found.provider)
+            );
+            self.revoke_grant(
+                unlinked.grant,
+                found.provider.oauth_provider(),
+                Some(found.owner),
+                Some((actor.chat, &label)),
+                now,
+            )
+            .await?
+            .into()
+        } else {
+            Disconnected::Kept {
+                still_serves: unlinked.still_serves,
+            }
+        };
+        self.empty_write_ahead_log().await;
+        Ok(outcome)
     }
 
-    /// Tells the platform to revoke a grant's tokens, then erases them here whatever the
-    /// answer: a platform that cannot be reached must not keep our copy alive. Returns
-    /// whether the platform confirmed.
-    async fn revoke_grant(&self, grant: GrantId, provider: OAuthProvider) -> bool {
-        let platform = match provider {
-            OAuthProvider::X => self.platforms().for_provider(Provider::X),
-            OAuthProvider::Meta => self.platforms().for_provider(Provider::FacebookPage),
-        };
-        let mut confirmed = false;
-        if let (Some(platform), Ok(tokens)) = (platform, self.store().grant_tokens(grant).await) {
-            // X: the refresh token is what keeps access alive; revoke it first.
-            if let Some(refresh) = &tokens.refresh_token {
-                confirmed |= platform.revoke(refresh).await.is_ok();
-            }
-            match platform.revoke(&tokens.access_token).await {
-                Ok(()) => confirmed = true,
-                Err(e) if !confirmed => {
-                    tracing::warn!(grant = %grant, error = %crate::telemetry::chain(&e), "revocation at the platform failed");
+    /// Removes each of `files` that no image row names any more; returns how many went.
+    /// Files are shared by content: each is checked again while no post is being saved.
+    pub(crate) async fn remove_unused_files(&self, files: Vec<String>) -> usize {
+        if files.is_empty() {
+            return 0;
+        }
+        let _removing = self.media().removing().await;
+        let mut removed = 0;
+        for file in files {
+            match self.store().media_file_in_use(&file).await {
+                Ok(false) => {}
+                Ok(true) => continue,
+                Err(e) => {
+                    tracing::error!(error = %crate::telemetry::chain(&e), "cannot check whether an image is still used; kept");
+                    continue;
                 }
-                Err(_) => {}
+            }
+            match self.media().remove(&file).await {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    tracing::error!(error = %crate::telemetry::chain(&e), "cannot remove an unused image")
+                }
             }
         }
-        if let Err(e) = self.store().mark_grant_revoked(grant).await {
-            tracing::error!(grant = %grant, error = %crate::telemetry::chain(&e), "cannot erase revoked tokens");
+        removed
+    }
+
+    /// Empties the write-ahead log after rows were erased, so that their old content is in
+    /// no file. Failing that, it moves at the next checkpoint; the operator is told.
+    pub(crate) async fn empty_write_ahead_log(&self) {
+        if let Err(e) = self.store().checkpoint_truncate().await {
+            tracing::error!(
+                error = %crate::telemetry::chain(&e),
+                "erased rows may stay in the write-ahead log until the next checkpoint"
+            );
         }
-        if let Err(e) = self
-            .store()
-            .record_grant_audit(
-                AuditKind::TokenRevoked,
-                grant,
-                &format!("{provider} grant {grant} revoked"),
-                Utc::now(),
-            )
-            .await
-        {
-            tracing::error!(error = %crate::telemetry::chain(&e), "cannot record a revocation");
-        }
-        confirmed
     }
 }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::crypto::Secret;
 use crate::domain::{GrantId, OAuthProvider};
+use crate::log_ids::LogIds;
 use crate::platforms::{AuthError, Platform};
 use crate::store::{AuditKind, Notification, NotificationKind, Store, StoreError};
 
@@ -45,6 +46,7 @@ pub struct TokenKeeper {
     x: Option<Arc<dyn Platform>>,
     meta: Option<Arc<dyn Platform>>,
     locks: Mutex<HashMap<GrantId, Arc<tokio::sync::Mutex<()>>>>,
+    log_ids: LogIds,
 }
 
 impl std::fmt::Debug for TokenKeeper {
@@ -57,17 +59,20 @@ impl std::fmt::Debug for TokenKeeper {
 }
 
 impl TokenKeeper {
-    /// A keeper refreshing through these platforms (`None` = that platform is off).
+    /// A keeper refreshing through these platforms (`None` = that platform is off), naming
+    /// grants in its log lines with `log_ids`.
     pub fn new(
         store: Store,
         x: Option<Arc<dyn Platform>>,
         meta: Option<Arc<dyn Platform>>,
+        log_ids: LogIds,
     ) -> Self {
         Self {
             store,
             x,
             meta,
             locks: Mutex::new(HashMap::new()),
+            log_ids,
         }
     }
 
@@ -158,14 +163,14 @@ impl TokenKeeper {
                         now,
                     )
                     .await?;
-                tracing::info!(grant = %grant, provider = %provider, "token refreshed");
+                tracing::info!(grant = %self.log_ids.grant(grant), provider = %provider, "token refreshed");
                 Ok(RefreshOutcome::Refreshed)
             }
             Err(AuthError::Revoked { .. }) => self.give_up(grant, provider, now).await,
             Err(AuthError::NotRefreshable) => Ok(RefreshOutcome::AlreadyFresh),
             Err(e @ AuthError::Transient(_)) => {
                 tracing::warn!(
-                    grant = %grant,
+                    grant = %self.log_ids.grant(grant),
                     provider = %provider,
                     error = %crate::telemetry::chain(&e),
                     "token refresh failed; will retry"
@@ -218,7 +223,7 @@ impl TokenKeeper {
                 )
                 .await?;
         }
-        tracing::warn!(grant = %grant, provider = %provider, "grant needs reconnecting");
+        tracing::warn!(grant = %self.log_ids.grant(grant), provider = %provider, "grant needs reconnecting");
         Ok(RefreshOutcome::NeedsReconnect)
     }
 

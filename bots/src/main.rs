@@ -514,8 +514,9 @@ async fn erase(config: Config, user: &str) -> anyhow::Result<ExitCode> {
     app.close().await;
     let erasure = erased.with_context(|| format!("cannot erase {person}"))?;
     print_line(&format!(
-        "Erased {person}: {} grant(s) revoked at the platforms, {} could not be told, {} image file(s) removed.",
-        erasure.revoked, erasure.revoke_failed, erasure.files_removed
+        "Erased {person}: {} grant(s) revoked at the platforms, {} already revoked, {} kept sealed \
+         to revoke when the platform answers (retried by `autopost run`), {} image file(s) removed.",
+        erasure.revoked, erasure.already_revoked, erasure.retrying, erasure.files_removed
     ));
     Ok(ExitCode::SUCCESS)
 }

@@ -166,6 +166,10 @@ pub enum Failure {
     /// The request is carried out, then answered only after this delay (a post may exist
     /// although the client gave up waiting).
     Slow(Duration),
+    /// 400 `invalid_request` "Value passed for the token was invalid.", as X answers a token
+    /// call with a token it no longer knows (revoked from X's side, or long expired);
+    /// nothing is done.
+    InvalidToken,
 }
 
 /// A post X accepted.
@@ -502,6 +506,11 @@ impl SimX {
                     "about:blank",
                 ))
             }
+            Some(Failure::InvalidToken) => oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Value passed for the token was invalid.",
+            ),
             Some(Failure::Slow(delay)) => {
                 // Carry the request out first: the client may give up, but the effect stays.
                 let response = handle(&mut self.lock());

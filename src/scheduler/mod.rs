@@ -401,8 +401,10 @@ impl Scheduler {
             return match decision {
                 Decision::End(verdict) => {
                     let outcome = self.settle(target, verdict, now).await?;
-                    if let Outcome::Published(published) = &outcome {
-                        tracing::info!(remote_id = %published.remote_id, "published");
+                    if let Outcome::Published(_) = &outcome {
+                        // The platform's post id stays in the database: in a log line it
+                        // would lead to the author's account.
+                        tracing::info!("published");
                     }
                     Ok(outcome)
                 }
@@ -509,8 +511,8 @@ impl Scheduler {
             tracing::info!("reconciled: the post is absent; sending once more");
         }
         let outcome = self.settle(target, verdict, now).await?;
-        if let Outcome::Published(published) = &outcome {
-            tracing::info!(remote_id = %published.remote_id, "reconciled: the post exists");
+        if let Outcome::Published(_) = &outcome {
+            tracing::info!("reconciled: the post exists");
         }
         Ok(outcome)
     }

@@ -17,6 +17,7 @@ pub const SEALED_COLUMNS: &[(&str, &str)] = &[
     ("grants", "refresh_token"),
     ("accounts", "access_token"),
     ("oauth_states", "pkce_verifier"),
+    ("pending_revocations", "token"),
 ];
 
 impl Store {

@@ -12,6 +12,8 @@ mod notifications;
 mod oauth_states;
 mod posts;
 mod privacy;
+mod retention;
+mod revocations;
 mod targets;
 
 use std::str::FromStr;
@@ -45,10 +47,23 @@ pub use meta_users::{
 pub use notifications::{Notification, NotificationKind, StoredNotification};
 pub use oauth_states::{NewOAuthState, OAuthState, StateProblem};
 pub use posts::{MediaFile, NewMedia, NewPost};
+pub use privacy::{GrantUse, Unlinked};
+pub use retention::{RemovedMedia, RemovedPosts};
+pub use revocations::{AbandonedRevocation, PendingRevocation, RevocationId};
 pub use targets::{Cancelled, DueTarget, HistoryEntry, QueuedRow};
 
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most the write-ahead log keeps on disk once it has been checkpointed and starts over
+/// (`journal_size_limit`): pages past it are cut off instead of lingering, old content and
+/// all, until overwritten. The 100 ms checkpoints keep the log far smaller in normal use.
+const WAL_SIZE_LIMIT: &str = "8388608";
+
+/// How many times [`Store::checkpoint_truncate`] asks before giving up, and the longest it
+/// waits between two asks (each ask itself waits up to the busy timeout for the lock).
+const TRUNCATE_ATTEMPTS: u32 = 8;
+const TRUNCATE_MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// A plain value sealed into `settings` on first start: opening it proves the key is right.
 const KEY_CHECK_PLAIN: &str = "autopost master key check";
@@ -133,9 +148,13 @@ pub enum StoreError {
     /// A stored value cannot be read back as its type.
     #[error("stored value is invalid: {0}")]
     Corrupt(String),
-    /// Readers kept the write-ahead log busy, so it could not be emptied; try again.
-    #[error("the write-ahead log stayed busy and could not be emptied")]
-    CheckpointBusy,
+    /// The write-ahead log could not be emptied: other connections kept it busy every time.
+    /// What it holds moves into the database file at the next checkpoint or at shutdown.
+    #[error("the database's write-ahead log stayed busy through {attempts} attempts to empty it")]
+    CheckpointBusy {
+        /// How many times it was asked.
+        attempts: u32,
+    },
 }
 
 fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
@@ -154,6 +173,7 @@ fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
                 .pragma("secure_delete", "ON")
                 // Checkpoints run in the background instead: see `checkpoint_wal`.
                 .pragma("wal_autocheckpoint", "0")
+                .pragma("journal_size_limit", WAL_SIZE_LIMIT)
         })
         .map_err(|source| StoreError::Open {
             url: url.to_owned(),
@@ -248,23 +268,36 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Moves every page of the WAL into the database file and empties the WAL, so that rows
-    /// just erased leave no copy in it (with `secure_delete`, none in the file either).
-    /// Readers block a TRUNCATE checkpoint, and their reads are short: it is tried again
-    /// until it completes, for up to a few seconds.
+    /// Moves every page of the write-ahead log into the database file and cuts the log to
+    /// zero bytes (`PRAGMA wal_checkpoint(TRUNCATE)`), so that what was just erased survives
+    /// in neither file: with `secure_delete` the erased rows are zeroes in the pages moved,
+    /// and the log, which still held them as they were, is gone. A checkpoint that finds
+    /// readers or a writer in the way reports "busy"; it is asked again, with growing pauses,
+    /// [`TRUNCATE_ATTEMPTS`] times. Call it after an erasure, a disconnect, a purge.
     pub async fn checkpoint_truncate(&self) -> Result<(), StoreError> {
-        const ATTEMPTS: u32 = 100;
-        for _ in 0..ATTEMPTS {
-            // (busy, WAL frames, frames checkpointed); busy = 1 means it could not finish.
-            let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+        let mut pause = Duration::from_millis(10);
+        for attempt in 1..=TRUNCATE_ATTEMPTS {
+            // Columns: busy (1 if it could not finish), log frames, frames checkpointed.
+            let busy: i64 = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .fetch_one(&self.pool)
-                .await?;
+                .await?
+                .try_get(0)?;
             if busy == 0 {
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            if attempt < TRUNCATE_ATTEMPTS {
+                tracing::info!(
+                    attempt,
+                    pause_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+                    "the write-ahead log is busy; emptying it again shortly"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(TRUNCATE_MAX_PAUSE);
+            }
         }
-        Err(StoreError::CheckpointBusy)
+        Err(StoreError::CheckpointBusy {
+            attempts: TRUNCATE_ATTEMPTS,
+        })
     }
 
     /// Whether the database answers: for `/healthz`.
@@ -449,6 +482,66 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(timeout, 5000);
+        store.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn every_pooled_connection_zeroes_deleted_content_and_bounds_the_log() {
+        let (store, _dir) = temp_store().await;
+        // Held at once, so that they are distinct connections of the pool.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(store.pool.acquire().await.unwrap());
+        }
+        for conn in &mut held {
+            let secure: i64 = sqlx::query_scalar("PRAGMA secure_delete")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(secure, 1);
+            let limit: i64 = sqlx::query_scalar("PRAGMA journal_size_limit")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(limit.to_string(), WAL_SIZE_LIMIT);
+        }
+    }
+
+    #[tokio::test]
+    async fn after_a_truncating_checkpoint_deleted_rows_are_in_neither_file() {
+        let (store, dir) = temp_store().await;
+        let now = chrono::Utc::now();
+        let name = "Erased-Name-4c1d9a";
+        let user = store
+            .upsert_user(
+                crate::domain::ChatPlatform::Telegram,
+                "5550123987",
+                Some(name),
+                now,
+            )
+            .await
+            .unwrap();
+        let files = || {
+            let mut bytes = std::fs::read(dir.path().join("test.db")).unwrap();
+            bytes.extend(std::fs::read(dir.path().join("test.db-wal")).unwrap_or_default());
+            bytes
+        };
+        let holds = |bytes: &[u8]| bytes.windows(name.len()).any(|w| w == name.as_bytes());
+        assert!(holds(&files()), "the test looks where the name is");
+        sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(user.id.0)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        store.checkpoint_truncate().await.unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.path().join("test.db-wal"))
+                .unwrap()
+                .len(),
+            0,
+            "the log is cut to nothing"
+        );
+        assert!(!holds(&files()), "zeroed in the database file");
         store.ping().await.unwrap();
     }
 

@@ -30,6 +30,10 @@ pub enum NotificationKind {
     /// An account's owner asked the platform to have their data deleted (Meta's
     /// data-deletion callback): the account was erased from the chat.
     AccountsErased,
+    /// A revocation the platform could not be reached for at first went through later.
+    AccessRevoked,
+    /// A revocation was given up after 30 days of the platform being unreachable.
+    RevocationAbandoned,
 }
 
 /// A message for a chat (and, where it concerns one person, for that user).
@@ -61,6 +65,10 @@ pub struct StoredNotification {
     pub notification: Notification,
 }
 
+/// How long a handled update id is kept: platforms redeliver within minutes, so a day is
+/// ample, and an id older than that names nothing anyone needs.
+const UPDATE_IDS_KEPT_MS: i64 = 86_400_000;
+
 #[derive(Serialize, Deserialize)]
 struct Payload {
     kind: NotificationKind,
@@ -78,32 +86,17 @@ impl Store {
         notification: &Notification,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        let payload = serde_json::to_string(&Payload {
-            kind: notification.kind,
-            text: notification.text.clone(),
-            link: notification.link.clone(),
-            target: notification.target,
-        })
-        .map_err(|e| StoreError::Corrupt(format!("notification payload: {e}")))?;
-        let id = sqlx::query_scalar(
-            "INSERT INTO notifications (chat_id, user_id, kind, payload, created_at)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(notification.chat.map(|c| c.0))
-        .bind(notification.user.map(|u| u.0))
-        .bind(
-            serde_json::to_value(notification.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned)),
-        )
-        .bind(payload)
-        .bind(to_millis(now))
-        .fetch_one(&self.pool)
-        .await?;
+        let mut conn = self.pool.acquire().await?;
+        let id = insert_notification(&mut conn, notification, now).await?;
+        self.notification_stored();
+        Ok(id)
+    }
+
+    /// Wakes the front ends for a notification just committed.
+    pub(super) fn notification_stored(&self) {
         self.shared
             .notifications
             .send_modify(|count| *count = count.wrapping_add(1));
-        Ok(id)
     }
 
     /// Changes whenever a notification is stored: front ends wait on it to deliver at once.
@@ -166,6 +159,37 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// Inserts a notification on `conn` (a pool connection or a transaction's); the caller wakes
+/// the front ends with [`Store::notification_stored`] once it is committed.
+pub(super) async fn insert_notification(
+    conn: &mut sqlx::SqliteConnection,
+    notification: &Notification,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let payload = serde_json::to_string(&Payload {
+        kind: notification.kind,
+        text: notification.text.clone(),
+        link: notification.link.clone(),
+        target: notification.target,
+    })
+    .map_err(|e| StoreError::Corrupt(format!("notification payload: {e}")))?;
+    Ok(sqlx::query_scalar(
+        "INSERT INTO notifications (chat_id, user_id, kind, payload, created_at)
+         VALUES (?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(notification.chat.map(|c| c.0))
+    .bind(notification.user.map(|u| u.0))
+    .bind(
+        serde_json::to_value(notification.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned)),
+    )
+    .bind(payload)
+    .bind(to_millis(now))
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 fn stored_notification(row: &sqlx::sqlite::SqliteRow) -> Result<StoredNotification, StoreError> {
@@ -322,8 +346,19 @@ impl Store {
         Ok(fresh)
     }
 
-    /// Keeps a day of update ids: redeliveries come within minutes. Pruning once a minute is
-    /// plenty, and spares every batch a second write.
+    /// Forgets update ids handled more than [`UPDATE_IDS_KEPT_MS`] before `now`; returns how
+    /// many. Deliveries prune this way as they go; the purge task does it too, for a front
+    /// end that has gone quiet.
+    pub async fn forget_old_update_ids(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let _turn = self.write_turn().await;
+        let done = sqlx::query("DELETE FROM processed_updates WHERE processed_at < ?")
+            .bind(to_millis(now) - UPDATE_IDS_KEPT_MS)
+            .execute(&self.pool)
+            .await?;
+        Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+    }
+
+    /// Pruning once a minute is plenty, and spares every batch a second write.
     async fn prune_processed_updates(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         let last = self.shared.updates_pruned_at.load(Ordering::Relaxed);
         if to_millis(now) - last >= 60_000
@@ -333,11 +368,7 @@ impl Store {
                 .compare_exchange(last, to_millis(now), Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
-            let _turn = self.write_turn().await;
-            sqlx::query("DELETE FROM processed_updates WHERE processed_at < ?")
-                .bind(to_millis(now) - 86_400_000)
-                .execute(&self.pool)
-                .await?;
+            self.forget_old_update_ids(now).await?;
         }
         Ok(())
     }

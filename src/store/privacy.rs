@@ -5,7 +5,31 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{Store, StoreError, parse_stored, to_millis};
-use crate::domain::{AccountId, ChatId, GrantId, OAuthProvider, UserId};
+use crate::domain::{AccountId, ChatId, GrantId, OAuthProvider, Provider, UserId};
+
+/// What [`Store::unlink_account`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unlinked {
+    /// The grant behind the unlinked account.
+    pub grant: GrantId,
+    /// The accounts the grant still posts as, and where; empty once nothing uses it.
+    pub still_serves: Vec<GrantUse>,
+}
+
+/// One account a grant still serves after an unlink: named as its chats see it, with how
+/// many chats, and no secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantUse {
+    /// What kind of account.
+    pub provider: Provider,
+    /// Its name or @handle.
+    pub account: String,
+    /// Whether it still posts for the chat that unlinked (another account of the same
+    /// authorization, such as a Page's Instagram account).
+    pub here: bool,
+    /// How many other chats it posts for.
+    pub other_chats: usize,
+}
 
 impl Store {
     /// The grants `user` gave, for revoking them before erasure.
@@ -49,6 +73,15 @@ impl Store {
         .bind(user.0)
         .fetch_all(&mut *tx)
         .await?;
+        // A revocation still being retried keeps its sealed token (the policy's 30 days) but
+        // nothing that says whose it was or whom to tell.
+        sqlx::query(
+            "UPDATE pending_revocations SET label = '', notify_chat_id = NULL, user_id = NULL
+             WHERE user_id = ?",
+        )
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM audit_events WHERE user_id = ?")
             .bind(user.0)
             .execute(&mut *tx)
@@ -81,13 +114,13 @@ impl Store {
         Ok(unused)
     }
 
-    /// Unlinks `account` from `chat`; returns how many links the account's grant still has
-    /// anywhere (0 means nothing uses the grant any more).
+    /// Unlinks `account` from `chat`, and says what the account's grant still serves
+    /// anywhere (nothing means nobody uses it any more).
     pub async fn unlink_account(
         &self,
         chat: ChatId,
         account: AccountId,
-    ) -> Result<(GrantId, usize), StoreError> {
+    ) -> Result<Unlinked, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let grant: i64 = sqlx::query_scalar("SELECT grant_id FROM accounts WHERE id = ?")
             .bind(account.0)
@@ -108,17 +141,33 @@ impl Store {
         .bind(chat.0)
         .execute(&mut *tx)
         .await?;
-        let remaining: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM chat_accounts l JOIN accounts a ON a.id = l.account_id WHERE a.grant_id = ?",
+        let rows = sqlx::query(
+            "SELECT a.provider, a.display_name,
+                    SUM(l.chat_id = ?) AS here, SUM(l.chat_id != ?) AS elsewhere
+             FROM chat_accounts l JOIN accounts a ON a.id = l.account_id
+             WHERE a.grant_id = ? GROUP BY a.id ORDER BY a.id",
         )
+        .bind(chat.0)
+        .bind(chat.0)
         .bind(grant)
-        .fetch_one(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok((
-            GrantId(grant),
-            usize::try_from(remaining).unwrap_or(usize::MAX),
-        ))
+        let still_serves = rows
+            .iter()
+            .map(|row| {
+                Ok(GrantUse {
+                    provider: parse_stored(row.get::<&str, _>("provider"), "provider")?,
+                    account: row.get("display_name"),
+                    here: row.get::<i64, _>("here") > 0,
+                    other_chats: usize::try_from(row.get::<i64, _>("elsewhere")).unwrap_or(0),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Unlinked {
+            grant: GrantId(grant),
+            still_serves,
+        })
     }
 
     /// Marks a grant and its accounts revoked and erases their tokens.

@@ -457,8 +457,9 @@ impl Store {
 
     /// Puts a failed target back in the queue, due `now`, with its attempts forgotten, and
     /// reopens its post; false (and nothing changed) unless it is failed and its post was
-    /// not cancelled. A failed target created nothing at the platform (a refusal, or only
-    /// failures that surely created nothing), so sending it again cannot double it.
+    /// neither cancelled nor stripped of its images by the retention purge. A failed target
+    /// created nothing at the platform (a refusal, or only failures that surely created
+    /// nothing), so sending it again cannot double it.
     pub async fn retry_failed_target(
         &self,
         target: TargetId,
@@ -469,7 +470,8 @@ impl Store {
             "UPDATE targets SET state = 'queued', due_at = ?, attempts = 0, last_error = NULL,
                  updated_at = ?
              WHERE id = ? AND state = 'failed' AND EXISTS (
-                 SELECT 1 FROM posts WHERE posts.id = targets.post_id AND posts.state != 'cancelled')
+                 SELECT 1 FROM posts WHERE posts.id = targets.post_id AND posts.state != 'cancelled'
+                 AND posts.media_removed_at IS NULL)
              RETURNING post_id",
         )
         .bind(to_millis(now))

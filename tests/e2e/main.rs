@@ -12,6 +12,7 @@ mod meta_callbacks;
 mod meta_platform;
 mod posting;
 mod privacy;
+mod retention;
 mod scheduler;
 mod secrets_at_rest;
 mod secrets_never_leak;

@@ -8,7 +8,7 @@ use autopost::front_end::{AdminRights, Person, Place, Privilege};
 use autopost::posting::Draft;
 use autopost::throttle::Allowance;
 use autopost_sim::world::X_CLIENT_ID;
-use autopost_sim::x::{SimXConfig, SimXUser};
+use autopost_sim::x::{Endpoint, Failure as XFailure, SimXConfig, SimXUser};
 use autopost_sim::{CapturedLogs, World};
 use chrono::Utc;
 
@@ -470,4 +470,83 @@ async fn a_newer_policy_is_announced_once_with_what_changed() {
         .unwrap();
     let actions: Vec<(u32, &str)> = history.iter().map(|(v, a, _)| (*v, a.as_str())).collect();
     assert_eq!(actions, vec![(1, "agreed"), (2, "notified")]);
+}
+
+/// What `who` is answered for `text` in the group `-6`, where alice linked the same X
+/// account too.
+async fn say_in_second_group(t: &Team, who: &str, text: &str) -> String {
+    let command = parse(text, IN_GROUP).unwrap().unwrap();
+    let incoming = Incoming {
+        person: person(who),
+        place: Place {
+            platform: ChatPlatform::Telegram,
+            id: "-6",
+            kind: ChatKind::Group,
+            title: Some("second"),
+        },
+        command: Ok(command),
+        images: Vec::new(),
+    };
+    t.commands
+        .on_message(incoming, &Rights::member())
+        .await
+        .to_telegram_html()
+}
+
+#[tokio::test]
+async fn disconnect_says_whether_the_access_was_kept_or_will_be_revoked_later() {
+    let t = team().await;
+    t.world.link_x("telegram:-6", "telegram:1").await.unwrap();
+    let kept = t.html("1", "/disconnect @team").await;
+    assert!(
+        kept.contains("Disconnected @team from this chat")
+            && kept.contains("was not revoked")
+            && kept.contains("@team (X) in 1 other chat"),
+        "{kept}"
+    );
+    assert_eq!(t.world.x().token_requests().revocations, 0);
+
+    // The last chat lets go while X is down: revoked later, and the reply says so.
+    for _ in 0..2 {
+        t.world
+            .x()
+            .fail_next(Endpoint::Revoke, XFailure::ServerError);
+    }
+    let later = say_in_second_group(&t, "1", "/disconnect @team").await;
+    assert!(
+        later.contains("could not be reached") && later.contains("keeps trying"),
+        "{later}"
+    );
+    assert!(!later.contains("was revoked"), "{later}");
+    assert!(t.world.x().revoked_tokens().is_empty());
+}
+
+#[tokio::test]
+async fn disconnect_says_revoked_only_when_x_confirmed_it() {
+    let t = team().await;
+    let revoked = t.html("1", "/disconnect @team").await;
+    assert!(
+        revoked.contains("Disconnected @team; autopost's access was revoked at X."),
+        "{revoked}"
+    );
+    assert!(!t.world.x().revoked_tokens().is_empty());
+}
+
+#[tokio::test]
+async fn the_erasure_answer_says_what_became_of_the_access_at_x() {
+    let t = team().await;
+    for _ in 0..2 {
+        t.world
+            .x()
+            .fail_next(Endpoint::Revoke, XFailure::ServerError);
+    }
+    let data = ButtonAction::ConfirmDelete.callback_data();
+    let done = t.press("1", &data, &Rights::member()).await.unwrap();
+    let html = done.to_telegram_html();
+    assert!(html.contains("erased"), "{html}");
+    assert!(
+        html.contains("1 not revoked yet, because the platform could not be reached"),
+        "{html}"
+    );
+    assert!(!html.contains("revoked at the platform"), "{html}");
 }

@@ -13,7 +13,7 @@ impl Inner {
     pub(super) async fn on_update(self: Arc<Self>, update: Update) {
         let result = match update.kind {
             UpdateKind::Message(message) => {
-                tracing::Span::current().record("chat_id", message.chat.id.0);
+                self.name_in_logs(message.chat.id, message.from.as_ref().map(|u| u.id));
                 // Telegram announces an upgrade in both chats; the first one moves the data.
                 let migration = match (message.migrate_to_chat_id(), message.migrate_from_chat_id())
                 {
@@ -36,7 +36,7 @@ impl Inner {
             }
             UpdateKind::CallbackQuery(query) => {
                 if let Some(message) = &query.message {
-                    tracing::Span::current().record("chat_id", message.chat().id.0);
+                    self.name_in_logs(message.chat().id, Some(query.from.id));
                 }
                 self.on_callback(query).await
             }
@@ -44,6 +44,19 @@ impl Inner {
         };
         if let Err(e) = result {
             tracing::warn!(error = %autopost::telemetry::chain(&e), "update not answered");
+        }
+    }
+
+    /// Names the update's chat and person in its span, by pseudonym only: a log line
+    /// carries no Telegram id.
+    fn name_in_logs(&self, chat: ChatId, from: Option<UserId>) {
+        let names = self.app.log_ids();
+        let span = tracing::Span::current();
+        let chat = names.chat(ChatPlatform::Telegram, &chat.0.to_string());
+        span.record("chat", tracing::field::display(&chat));
+        if let Some(from) = from {
+            let person = names.person(ChatPlatform::Telegram, &from.0.to_string());
+            span.record("user", tracing::field::display(&person));
         }
     }
 

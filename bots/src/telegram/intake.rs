@@ -168,7 +168,8 @@ impl Inner {
             let span = tracing::info_span!(
                 "update",
                 update_id = update.id.0,
-                chat_id = tracing::field::Empty
+                chat = tracing::field::Empty,
+                user = tracing::field::Empty
             );
             handlers.spawn(
                 async move {

@@ -63,12 +63,21 @@ impl Inner {
             )
             .await
         {
-            Ok(true) => tracing::info!(from = from.0, to = to.0, "group became a supergroup"),
+            Ok(true) => {
+                tracing::info!(from = %self.log_chat(from), to = %self.log_chat(to), "group became a supergroup");
+            }
             Ok(false) => {}
             Err(e) => {
-                tracing::error!(error = %autopost::telemetry::chain(&e), from = from.0, to = to.0, "cannot follow a group to its supergroup");
+                tracing::error!(error = %autopost::telemetry::chain(&e), from = %self.log_chat(from), to = %self.log_chat(to), "cannot follow a group to its supergroup");
             }
         }
+    }
+
+    /// The chat's pseudonym for a log line.
+    fn log_chat(&self, chat: ChatId) -> autopost::log_ids::LogId {
+        self.app
+            .log_ids()
+            .chat(ChatPlatform::Telegram, &chat.0.to_string())
     }
 
     /// One reply as HTML with its buttons, or as a document with a caption; sent again to
@@ -144,7 +153,7 @@ impl Courier for Inner {
             Err(TelegramError::Forbidden { .. }) => Err(Undelivered::Never),
             Err(TelegramError::RetryAfter(wait)) => Err(Undelivered::Later(Some(wait))),
             Err(e) => {
-                tracing::warn!(error = %autopost::telemetry::chain(&e), chat_id, "cannot deliver a notification");
+                tracing::warn!(error = %autopost::telemetry::chain(&e), chat = %self.log_chat(ChatId(chat_id)), "cannot deliver a notification");
                 Err(Undelivered::Later(None))
             }
         }

@@ -127,7 +127,7 @@ impl Platform for FacebookPages {
         &FACEBOOK_LIMITS
     }
 
-    #[instrument(skip_all, fields(provider = "facebook", account = %account.remote_id, images = post.media.len()))]
+    #[instrument(skip_all, fields(provider = "facebook", images = post.media.len()))]
     async fn publish(
         &self,
         account: AccountRef<'_>,
@@ -176,7 +176,7 @@ impl Platform for FacebookPages {
             }
         };
         let url = post_url(&post_id);
-        tracing::debug!(remote_id = %post_id, "facebook post created");
+        tracing::debug!("facebook post created");
         Ok(Published {
             remote_id: post_id,
             url,

@@ -86,7 +86,7 @@ impl Instagram {
     /// How many posts the account published through the API in the last 24 hours, and how
     /// many it may: Meta's documented figure has changed (25, 50, 100), so it is read at run time.
     /// <https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/content_publishing_limit>
-    #[instrument(skip_all, fields(provider = "instagram", account = %account.remote_id))]
+    #[instrument(skip_all, fields(provider = "instagram"))]
     pub async fn publishing_quota(
         &self,
         account: AccountRef<'_>,
@@ -207,7 +207,7 @@ impl Platform for Instagram {
         &INSTAGRAM_LIMITS
     }
 
-    #[instrument(skip_all, fields(provider = "instagram", account = %account.remote_id, images = post.media.len()))]
+    #[instrument(skip_all, fields(provider = "instagram", images = post.media.len()))]
     async fn publish(
         &self,
         account: AccountRef<'_>,
@@ -279,7 +279,7 @@ impl Platform for Instagram {
             )
             .await?;
         let url = self.permalink(account, &published.id).await;
-        tracing::debug!(remote_id = %published.id, "instagram post published");
+        tracing::debug!("instagram post published");
         Ok(Published {
             remote_id: published.id,
             url,

@@ -169,7 +169,9 @@ impl GraphClient {
                         // A person may untick the Instagram permissions in the dialog: the
                         // Page still links, its Instagram account does not.
                         Err(PublishError::Rejected { .. }) => {
-                            tracing::warn!(page = %page.id, "instagram account not readable; not linked");
+                            tracing::warn!(
+                                "the Instagram account of a Page is not readable; not linked"
+                            );
                             None
                         }
                         Err(other) => return Err(other),

@@ -170,7 +170,7 @@ impl XClient {
     /// Up to `max` of the account's most recent posts, newest first, as `(id, text)`: what
     /// reconciliation compares against after a lost answer. X returns text with `&`, `<`, `>`
     /// escaped as HTML entities and links shortened to t.co, so compare with that in mind.
-    #[instrument(skip_all, fields(provider = "x", account = %account.remote_id))]
+    #[instrument(skip_all, fields(provider = "x"))]
     pub async fn recent_posts(
         &self,
         account: AccountRef<'_>,
@@ -285,7 +285,7 @@ impl Platform for XClient {
         &LIMITS
     }
 
-    #[instrument(skip_all, fields(provider = "x", account = %account.remote_id, images = post.media.len()))]
+    #[instrument(skip_all, fields(provider = "x", images = post.media.len()))]
     async fn publish(
         &self,
         account: AccountRef<'_>,
@@ -319,7 +319,7 @@ impl Platform for XClient {
         self.rate_limits
             .record(account.remote_id, rate_limit_headers(&headers));
         let id = created_id(status, &answer, Stage::Create, "post")?;
-        tracing::debug!(remote_id = %id, "x post created");
+        tracing::debug!("x post created");
         Ok(Published {
             url: status_url(&id),
             remote_id: id,

@@ -221,7 +221,18 @@ mod tests {
             Reply::accepted(&post),
             Reply::queue(&queue, Berlin),
             Reply::error(HOSTILE),
-            Reply::disconnected(HOSTILE),
+            Reply::disconnected(
+                HOSTILE,
+                autopost::domain::Provider::X,
+                &autopost::privacy::Disconnected::Kept {
+                    still_serves: vec![autopost::privacy::GrantUse {
+                        provider: autopost::domain::Provider::Instagram,
+                        account: HOSTILE.into(),
+                        here: true,
+                        other_chats: 1,
+                    }],
+                },
+            ),
             Reply::lines(vec![vec![
                 bold(HOSTILE),
                 Span::Link {
