@@ -21,7 +21,8 @@
 //!    secrets are sealed here and nowhere else; a multi-row change is one transaction
 //!    inside one store function, and transactions never leave it.
 //! 5. Leaves: `timeparse` and `recurrence` (pure time), `domain` (ids and names), `crypto`
-//!    (`Secret`, the master key, sealing), `config`, `telemetry`, `throttle`, `output`.
+//!    (`Secret`, the master key, sealing), `config`, `data_dir` (modes and the lock),
+//!    `telemetry`, `throttle`, `output`.
 //!
 //! # Rules a reader needs
 //!
@@ -49,6 +50,8 @@
 pub mod chats;
 // Recording platform update ids as seen, concurrent callers committed together.
 mod deliveries;
+// The data directory: created or tightened to owner-only modes, locked for one instance.
+pub mod data_dir;
 // Configuration read once from defaults, autopost.toml and AUTOPOST_* variables.
 pub mod config;
 // Domain nouns every layer shares: ids, providers, chat platforms.
@@ -59,6 +62,8 @@ pub mod doctor;
 pub mod crypto;
 // The contract with chat front ends: their routes and task, and the chat-neutral calls.
 pub mod front_end;
+// The master key's files: which one opens the database; finishing an interrupted rotation.
+pub mod key_files;
 // Images people send: real format sniffed, bombs refused, JPEG re-encoding to a byte budget.
 pub mod images;
 // Stored images and signed, expiring links to them.

@@ -12,7 +12,11 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::config::public_link;
+use crate::data_dir::{PRIVATE_DIR, PRIVATE_FILE, set_mode};
 use crate::domain::MediaId;
+
+/// The directory under the data dir that holds stored images.
+pub const MEDIA_DIR: &str = "media";
 
 /// Bytes of the signature kept in a link: 128 bits are plenty against forgery.
 const SIGNATURE_LEN: usize = 16;
@@ -68,7 +72,7 @@ impl MediaFiles {
     /// Media under `data_dir/media`, links signed with `signing_key`.
     pub fn new(data_dir: &Path, signing_key: [u8; 32]) -> Self {
         Self {
-            dir: data_dir.join("media"),
+            dir: data_dir.join(MEDIA_DIR),
             signing_key,
         }
     }
@@ -83,12 +87,15 @@ impl MediaFiles {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(io(&self.dir))?;
+        // People's images: owner-only, whatever the umask made of the directory.
+        set_mode(&self.dir, PRIVATE_DIR).map_err(io(&self.dir))?;
         let sha256 = hex(&Sha256::digest(bytes));
         let file_name = format!("{sha256}.{extension}");
         let path = self.dir.join(&file_name);
         if tokio::fs::metadata(&path).await.is_err() {
             let temp = self.dir.join(format!(".{file_name}.partial"));
             tokio::fs::write(&temp, bytes).await.map_err(io(&temp))?;
+            set_mode(&temp, PRIVATE_FILE).map_err(io(&temp))?;
             tokio::fs::rename(&temp, &path).await.map_err(io(&path))?;
         }
         Ok(SavedFile {
