@@ -130,6 +130,15 @@ impl App {
         data_dir::prepare(&config.data_dir)?;
         let lock = DataDirLock::acquire(&config.data_dir)?;
         let (key, key_source) = master_key(&config).await?;
+        let stale = config.data_dir.join(NEW_KEY_FILE);
+        if key_source != KeySource::Environment && stale.exists() {
+            // `master_key` would have used it had it opened the database.
+            tracing::warn!(
+                path = %stale.display(),
+                "a rotate-key stopped before the database switched keys; this file opens nothing \
+                 and the next rotate-key refuses while it is there: delete it (shred -u)"
+            );
+        }
         let media = MediaFiles::new(&config.data_dir, key.derive("media links"));
         let store = open_store(&config, key, &key_source, options).await?;
         let http_client = platforms::http::client().map_err(AppError::HttpClient)?;
@@ -378,17 +387,6 @@ pub async fn master_key(config: &Config) -> Result<(MasterKey, KeySource), AppEr
     // there is no key check to go by.
     let check = Store::key_check(&config.database_url).await.ok().flatten();
     let plan = key_files::plan(&config.data_dir, check.as_ref())?;
-    if let key_files::Plan::Current { leftovers, .. } = &plan
-        && let Some(new) = leftovers
-            .iter()
-            .find(|p| p.file_name().is_some_and(|n| n == NEW_KEY_FILE))
-    {
-        tracing::warn!(
-            path = %new.display(),
-            "a rotate-key stopped before the database switched keys; this file opens nothing \
-             and the next rotate-key refuses while it is there: delete it (shred -u)"
-        );
-    }
     let (key, outcome) = plan.carry_out(&config.data_dir)?;
     let path = config.data_dir.join(KEY_FILE);
     match outcome {
