@@ -51,6 +51,9 @@ pub struct SavedFile {
     pub sha256: String,
     /// Size in bytes.
     pub byte_len: u64,
+    /// Whether this call wrote the file (it was not stored before): the caller removes such a
+    /// file again when what it was for could not be stored.
+    pub written: bool,
 }
 
 /// The media directory and the key that signs links to it.
@@ -92,7 +95,8 @@ impl MediaFiles {
         let sha256 = hex(&Sha256::digest(bytes));
         let file_name = format!("{sha256}.{extension}");
         let path = self.dir.join(&file_name);
-        if tokio::fs::metadata(&path).await.is_err() {
+        let written = tokio::fs::metadata(&path).await.is_err();
+        if written {
             let temp = self.dir.join(format!(".{file_name}.partial"));
             tokio::fs::write(&temp, bytes).await.map_err(io(&temp))?;
             set_mode(&temp, PRIVATE_FILE).map_err(io(&temp))?;
@@ -102,6 +106,7 @@ impl MediaFiles {
             file_name,
             sha256,
             byte_len: bytes.len() as u64,
+            written,
         })
     }
 
