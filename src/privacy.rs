@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::app::App;
 use crate::domain::Actor;
 use crate::domain::{AccountId, GrantId, OAuthProvider, Provider, UserId};
+use crate::platforms::redact::Redactor;
 use crate::store::{AuditKind, StoreError};
 
 /// Why a privacy request could not be completed.
@@ -145,6 +146,10 @@ impl App {
             match platform.revoke(&tokens.access_token).await {
                 Ok(()) => confirmed = true,
                 Err(e) if !confirmed => {
+                    let secrets = Redactor::new()
+                        .with(&tokens.access_token)
+                        .with_optional(tokens.refresh_token.as_ref());
+                    let e = e.redacted(&secrets);
                     tracing::warn!(grant = %grant, error = %crate::telemetry::chain(&e), "revocation at the platform failed");
                 }
                 Err(_) => {}
