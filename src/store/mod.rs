@@ -34,7 +34,7 @@ pub use disk::GrowthSwitch;
 use disk::{DatabaseFiles, is_storage_full};
 pub use keys::SEALED_COLUMNS;
 pub use notifications::{Notification, NotificationKind, StoredNotification};
-pub use oauth_states::{NewOAuthState, OAuthState, StateProblem};
+pub use oauth_states::{NewOAuthState, OAuthState, StateProblem, StateUse};
 pub use posts::{MediaFile, NewMedia, NewPost};
 pub use privacy::{
     ExportedAccount, ExportedEvent, ExportedPost, ExportedTarget, ExportedUser, UserExport,

@@ -40,7 +40,7 @@ use crate::meta::{self as simmeta, SimMeta, SimMetaConfig};
 use crate::telegram::{self as simtg, SimTelegram, SimTelegramConfig};
 use crate::x::{self as simx, SimX, SimXConfig};
 
-pub use browse::{Hop, Page, browse};
+pub use browse::{Browser, Hop, Page, Step, browse};
 pub use link::{LinkedAccounts, SeededAccount};
 pub use wait::{PATIENCE, wait_for_quiet, wait_until};
 
