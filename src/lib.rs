@@ -9,7 +9,8 @@
 //!    blocks next to the rules they keep: [`posting`] (create, edit, cancel, queue,
 //!    history), [`privacy`] (export, erase, disconnect), [`people`] (time zone, policy
 //!    notice) and [`chats`] (who is acting, updates seen before, notifications to
-//!    deliver, chats that moved); [`front_end`] holds the types of that contract. `doctor` checks an installation without changing it.
+//!    deliver, chats that moved); [`front_end`] holds the types of that contract. `doctor` checks an installation without changing it;
+//!    `key_files` decides which master key file opens the database.
 //! 2. `web` (axum routes: health, OAuth callbacks, media links, privacy page; front ends
 //!    merge their own routes in), `scheduler` (claims due targets, publishes, retries,
 //!    reconciles; `scheduler::decision` is the pure verdict on each answer), `tokens`
