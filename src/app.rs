@@ -11,8 +11,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::crypto::{CryptoError, KeyFileOutcome, KeyId, MasterKey, Sealer};
-use std::sync::Arc;
+use crate::crypto::{CryptoError, KeyId, MasterKey, Sealer};
+use crate::data_dir;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::data_dir::{DataDirError, DataDirLock};
+use crate::key_files::{self, KeyFileError, Outcome as KeyFileOutcome};
 
 use crate::deliveries::DeliveryLog;
 use crate::domain::{ChatKind, ChatPlatform, OAuthProvider, Provider};
@@ -23,14 +27,11 @@ use crate::meta_callbacks::MetaCallbacks;
 use crate::oauth::{Linker, OAuthError};
 use crate::platforms::{self, Platforms};
 use crate::scheduler::{Scheduler, SchedulerConfig};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreOptions};
 use crate::tokens::TokenKeeper;
 use crate::web::{self, WebError, WebState};
 
-/// Name of the key file in the data dir.
-pub const KEY_FILE: &str = "master.key";
-/// Where `rotate-key` writes the new key before the database switches to it.
-pub const NEW_KEY_FILE: &str = "master.key.new";
+pub use crate::key_files::{KEY_FILE, NEW_KEY_FILE};
 
 /// Where the master key came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,35 +45,31 @@ pub enum KeySource {
 /// Why the app cannot start or finish a task.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The data directory cannot be created.
-    #[error("cannot create the data directory {}", path.display())]
-    DataDir {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The data directory cannot be created, made private or locked, or another autopost
+    /// uses it.
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
     /// The master key cannot be read or created.
     #[error(transparent)]
     Key(#[from] CryptoError),
+    /// No key file in the data dir can be used, or one cannot be moved into place.
+    #[error(transparent)]
+    KeyFiles(#[from] KeyFileError),
     /// The database cannot be used.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The web server cannot start or failed.
     #[error(transparent)]
     Web(#[from] WebError),
-    /// A key rotation stopped between switching the database and moving the key files.
+    /// An environment key was rotated, and the variable still holds the old key.
     #[error(
-        "the database is sealed with the key in {} (an earlier rotate-key did not finish); \
-         move it into place with `mv {} {}` and start again",
-        new.display(), new.display(), current.display()
+        "the database is sealed with the key in {} (written by rotate-key); set \
+         AUTOPOST_MASTER_KEY to its contents and start again, then delete the file",
+        new.display()
     )]
     RotationInterrupted {
         /// The new key file.
         new: PathBuf,
-        /// Where it belongs.
-        current: PathBuf,
     },
     /// A command-line argument is malformed.
     #[error("{0}")]
@@ -120,17 +117,55 @@ pub struct App {
     key_source: KeySource,
     deliveries: DeliveryLog,
     log_ids: LogIds,
+    /// The data dir's lock, held from open until the store closes.
+    lock: Mutex<Option<DataDirLock>>,
 }
 
 impl App {
-    /// Creates the data dir, loads (or creates) the master key, opens and migrates the store.
-    /// A wrong key stops here, before anything is written.
+    /// Creates the data dir (owner-only) and locks it, loads (or creates) the master key,
+    /// opens and migrates the store. A second autopost on the same data dir, or a wrong key,
+    /// stops here, before anything is written.
     pub async fn open(config: Config) -> Result<Self, AppError> {
-        ensure_data_dir(&config.data_dir)?;
-        let (key, key_source) = master_key(&config)?;
+        Self::open_with(config, StoreOptions::default()).await
+    }
+
+    /// [`App::open`] without the data dir's lock, for the operator's commands that must
+    /// work while `autopost run` serves (`connect`, `export`, `erase`, `audit`: a person
+    /// exercises their rights by asking the operator, at any time). They start no scheduler
+    /// and no bot, and SQLite keeps their writes and the server's apart.
+    pub async fn open_alongside(config: Config) -> Result<Self, AppError> {
+        Self::open_as(config, StoreOptions::default(), false).await
+    }
+
+    /// [`App::open`] with store options (tests: a switch that stops the database growing).
+    pub async fn open_with(config: Config, options: StoreOptions) -> Result<Self, AppError> {
+        Self::open_as(config, options, true).await
+    }
+
+    async fn open_as(
+        config: Config,
+        options: StoreOptions,
+        exclusive: bool,
+    ) -> Result<Self, AppError> {
+        data_dir::prepare(&config.data_dir)?;
+        let lock = if exclusive {
+            Some(DataDirLock::acquire(&config.data_dir)?)
+        } else {
+            None
+        };
+        let (key, key_source) = master_key(&config).await?;
+        let stale = config.data_dir.join(NEW_KEY_FILE);
+        if key_source != KeySource::Environment && stale.exists() {
+            // `master_key` would have used it had it opened the database.
+            tracing::warn!(
+                path = %stale.display(),
+                "a rotate-key stopped before the database switched keys; this file opens nothing \
+                 and the next rotate-key refuses while it is there: delete it (shred -u)"
+            );
+        }
         let media = MediaFiles::new(&config.data_dir, key.derive("media links"));
         let log_ids = LogIds::new(key.derive("log pseudonyms"));
-        let store = open_store(&config, key, &key_source).await?;
+        let store = open_store(&config, key, &key_source, options).await?;
         let http_client = platforms::http::client().map_err(AppError::HttpClient)?;
         let platforms = Platforms::from_config(&config, &http_client);
         let linker = Linker::new(
@@ -171,6 +206,7 @@ impl App {
             tokens,
             scheduler,
             key_source,
+            lock: Mutex::new(lock),
         })
     }
 
@@ -178,6 +214,15 @@ impl App {
     /// end without `serve` (which closes the store itself when it stops).
     pub async fn close(&self) {
         self.store.close().await;
+        self.release_data_dir();
+    }
+
+    /// Lets another process use the data dir: the store is closed, this app writes no more.
+    fn release_data_dir(&self) {
+        self.lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 
     /// The configuration the app was built from.
@@ -360,6 +405,7 @@ impl App {
             }
         }
         self.store.close().await;
+        self.release_data_dir();
         tracing::info!("stopped");
         Ok(served?)
     }
@@ -379,34 +425,34 @@ fn parse_chat_ref<'a>(flag: &str, text: &'a str) -> Result<(ChatPlatform, &'a st
     Ok((platform, id))
 }
 
-fn ensure_data_dir(path: &Path) -> Result<(), AppError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        // The dir holds the key file, the database and users' images.
-        builder.mode(0o700);
-    }
-    builder.create(path).map_err(|source| AppError::DataDir {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-/// The master key: `AUTOPOST_MASTER_KEY` if set, else the key file (created on first start).
-pub fn master_key(config: &Config) -> Result<(MasterKey, KeySource), AppError> {
+/// The master key: `AUTOPOST_MASTER_KEY` if set, else the key file. A key file is created only
+/// for a fresh install; an interrupted `rotate-key` is finished when exactly one key file
+/// opens the database (see [`key_files`]). Callers hold the data dir's lock.
+pub async fn master_key(config: &Config) -> Result<(MasterKey, KeySource), AppError> {
     if let Some(key) = &config.master_key {
         return Ok((key.clone(), KeySource::Environment));
     }
+    // An unreadable database is the store's to report when it opens it; here it only means
+    // there is no key check to go by.
+    let check = Store::key_check(&config.database_url).await.ok().flatten();
+    let plan = key_files::plan(&config.data_dir, check.as_ref())?;
+    let (key, outcome) = plan.carry_out(&config.data_dir)?;
     let path = config.data_dir.join(KEY_FILE);
-    let (key, outcome) = MasterKey::load_or_create(&path)?;
-    if outcome == KeyFileOutcome::Created {
-        tracing::warn!(
+    match outcome {
+        KeyFileOutcome::Used => {}
+        KeyFileOutcome::Created => tracing::warn!(
             path = %path.display(),
             key_id = %key.id(),
             "created a new master key; back it up: without it no stored token can be read"
-        );
+        ),
+        KeyFileOutcome::Recovered { from, set_aside } => tracing::warn!(
+            from = %from.display(),
+            to = %path.display(),
+            set_aside = %set_aside.as_ref().map_or_else(String::new, |p| p.display().to_string()),
+            key_id = %key.id(),
+            "finished an interrupted rotate-key: the key that opens the database is now the key \
+             file; back it up"
+        ),
     }
     Ok((key, KeySource::File(path)))
 }
@@ -415,18 +461,16 @@ async fn open_store(
     config: &Config,
     key: MasterKey,
     source: &KeySource,
+    options: StoreOptions,
 ) -> Result<Store, AppError> {
-    match Store::open(&config.database_url, Sealer::new(key)).await {
+    match Store::open_with(&config.database_url, Sealer::new(key), options).await {
         Ok(store) => Ok(store),
         Err(StoreError::WrongKey { given, expected }) => {
+            // Key files are sorted out before opening (see `master_key`); an environment key
+            // left behind by a rotation is not, since autopost cannot change the variable.
             let new = config.data_dir.join(NEW_KEY_FILE);
-            if let KeySource::File(current) = source
-                && pending_key_matches(&new, &expected)
-            {
-                return Err(AppError::RotationInterrupted {
-                    new,
-                    current: current.clone(),
-                });
+            if *source == KeySource::Environment && pending_key_matches(&new, &expected) {
+                return Err(AppError::RotationInterrupted { new });
             }
             Err(StoreError::WrongKey { given, expected }.into())
         }
@@ -435,10 +479,7 @@ async fn open_store(
 }
 
 fn pending_key_matches(path: &Path, expected: &str) -> bool {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| MasterKey::from_base64(&text).ok())
-        .is_some_and(|key| key.id().to_string() == expected)
+    MasterKey::load(path).is_ok_and(|key| key.id().to_string() == expected)
 }
 
 /// What `rotate-key` did.
@@ -460,9 +501,11 @@ pub struct Rotation {
 /// written to disk (0600) before the database switches, so that no moment exists in which
 /// the only copy of the key in use is in memory.
 pub async fn rotate_key(config: &Config, now: DateTime<Utc>) -> Result<Rotation, AppError> {
-    ensure_data_dir(&config.data_dir)?;
-    let (old, source) = master_key(config)?;
-    let store = open_store(config, old.clone(), &source).await?;
+    data_dir::prepare(&config.data_dir)?;
+    // Held to the end: a running autopost (or a second rotation) must not see the swap.
+    let _lock = DataDirLock::acquire(&config.data_dir)?;
+    let (old, source) = master_key(config).await?;
+    let store = open_store(config, old.clone(), &source, StoreOptions::default()).await?;
     let new_path = config.data_dir.join(NEW_KEY_FILE);
     if new_path.exists() {
         store.close().await;

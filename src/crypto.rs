@@ -154,28 +154,33 @@ impl MasterKey {
     /// Reads the key file at `path`, creating it with a new key (mode 0600) if absent.
     /// Refuses a file that others can read: a leaked key opens every stored token.
     pub fn load_or_create(path: &Path) -> Result<(Self, KeyFileOutcome), CryptoError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                check_private(path)?;
-                let key = Self::from_base64(&text).map_err(|e| match e {
-                    CryptoError::MalformedKey { problem } => CryptoError::BadKeyFile {
-                        path: path.display().to_string(),
-                        problem,
-                    },
-                    other => other,
-                })?;
-                Ok((key, KeyFileOutcome::Existing))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        match Self::load(path) {
+            Ok(key) => Ok((key, KeyFileOutcome::Existing)),
+            Err(CryptoError::KeyFile { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 let key = Self::generate();
                 key.write_new_file(path)?;
                 Ok((key, KeyFileOutcome::Created))
             }
-            Err(source) => Err(CryptoError::KeyFile {
-                path: path.display().to_string(),
-                source,
-            }),
+            Err(other) => Err(other),
         }
+    }
+
+    /// Reads the key file at `path`, which must exist. Refuses a file that others can read.
+    pub fn load(path: &Path) -> Result<Self, CryptoError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CryptoError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        })?;
+        check_private(path)?;
+        Self::from_base64(&text).map_err(|e| match e {
+            CryptoError::MalformedKey { problem } => CryptoError::BadKeyFile {
+                path: path.display().to_string(),
+                problem,
+            },
+            other => other,
+        })
     }
 
     /// Writes this key to a file that must not exist yet, readable by its owner only.

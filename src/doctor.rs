@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use crate::app::{KEY_FILE, NEW_KEY_FILE};
 use crate::config::Config;
 use crate::crypto::{CryptoError, MasterKey, Sealer};
-use crate::store::{Store, StoreError};
+use crate::key_files::{self, KEY_FILE, KeyFileError, NEW_KEY_FILE, Plan};
+use crate::store::{Integrity, Store, StoreError};
 use url::Url;
 
 /// How a check came out.
@@ -51,7 +51,8 @@ impl Check {
     }
 }
 
-/// Runs every check. Reads only: a missing database or key file is reported, not created.
+/// Runs every check. Reads only: a missing database or key file is reported, not created,
+/// and an interrupted key rotation is described, not finished.
 pub async fn examine(config: &Config, config_file: Option<&Path>) -> Vec<Check> {
     let mut checks = vec![Check::new(
         Status::Ok,
@@ -61,13 +62,78 @@ pub async fn examine(config: &Config, config_file: Option<&Path>) -> Vec<Check> 
             None => "loaded from defaults and the environment (no autopost.toml)".to_owned(),
         },
     )];
-    let key = check_key(config, &mut checks);
-    check_database(config, key, &mut checks).await;
+    let sound = check_integrity(config, &mut checks).await;
+    let key = check_key(config, &mut checks).await;
+    if sound {
+        check_database(config, key, &mut checks).await;
+    }
     check_platforms(config, &mut checks).await;
     checks
 }
 
-fn check_key(config: &Config, checks: &mut Vec<Check>) -> Option<MasterKey> {
+/// Whether the database file is whole: read-only, every page read. `false` when it is damaged
+/// (reported as a failure) or there is none yet (reported as a warning).
+async fn check_integrity(config: &Config, checks: &mut Vec<Check>) -> bool {
+    let url = &config.database_url;
+    let restore = |problem: &str| {
+        format!(
+            "{url} is damaged ({problem}); autopost must not run on it: stop it, move the \
+             database and its -wal and -shm files aside, and restore the newest backup of the \
+             data directory (database and master key) to {} (see README, Backups)",
+            config.data_dir.display()
+        )
+    };
+    let path = database_path(url);
+    if let Some(path) = &path {
+        match std::fs::metadata(path) {
+            Err(_) => {
+                checks.push(Check::new(
+                    Status::Warn,
+                    "database",
+                    format!("{url} does not exist yet: `autopost migrate` creates it"),
+                ));
+                return false;
+            }
+            Ok(meta) if !meta.is_file() => {
+                checks.push(Check::new(
+                    Status::Fail,
+                    "database",
+                    restore("it is a directory, not a database file"),
+                ));
+                return false;
+            }
+            Ok(_) => {}
+        }
+    }
+    match Store::check_integrity(url).await {
+        Ok(Integrity::Sound) => true,
+        Ok(Integrity::Damaged(problem)) => {
+            checks.push(Check::new(Status::Fail, "database", restore(&problem)));
+            false
+        }
+        Err(e) => {
+            checks.push(Check::new(
+                Status::Fail,
+                "database",
+                format!("{url} cannot be opened: {}", chain(&e)),
+            ));
+            false
+        }
+    }
+}
+
+/// The file behind a `sqlite://` URL, if it names one.
+fn database_path(url: &str) -> Option<std::path::PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty() && !path.starts_with(':')).then(|| std::path::PathBuf::from(path))
+}
+
+/// The master key, checked against the database's key check where there is one: what the
+/// next start would use, recover or refuse.
+async fn check_key(config: &Config, checks: &mut Vec<Check>) -> Option<MasterKey> {
     if let Some(key) = &config.master_key {
         checks.push(Check::new(
             Status::Ok,
@@ -76,32 +142,76 @@ fn check_key(config: &Config, checks: &mut Vec<Check>) -> Option<MasterKey> {
         ));
         return Some(key.clone());
     }
-    let path = config.data_dir.join(KEY_FILE);
-    if !path.exists() {
-        checks.push(Check::new(
-            Status::Warn,
-            "key",
-            format!(
-                "no {} yet: the first `autopost run` or `autopost migrate` creates it; back it up then",
-                path.display()
-            ),
-        ));
-        return None;
-    }
-    match MasterKey::load_or_create(&path) {
-        Ok((key, _)) => {
+    let dir = &config.data_dir;
+    let current = dir.join(KEY_FILE);
+    let check = Store::key_check(&config.database_url).await.ok().flatten();
+    match key_files::plan(dir, check.as_ref()) {
+        Ok(Plan::Create) => {
+            checks.push(Check::new(
+                Status::Warn,
+                "key",
+                format!(
+                    "no {} yet: the first `autopost run` or `autopost migrate` creates it; back it up then",
+                    current.display()
+                ),
+            ));
+            None
+        }
+        Ok(Plan::Current { key, leftovers }) => {
             checks.push(Check::new(
                 Status::Ok,
                 "key",
-                format!("master key {} from {} (mode 600)", key.id(), path.display()),
+                format!(
+                    "master key {} from {} (mode 600)",
+                    key.id(),
+                    current.display()
+                ),
+            ));
+            let new = dir.join(NEW_KEY_FILE);
+            if leftovers.contains(&new) {
+                checks.push(Check::new(
+                    Status::Warn,
+                    "key",
+                    format!(
+                        "{} is left from a rotate-key that stopped before the database switched keys; \
+                         it opens nothing: delete it (shred -u) before the next rotate-key",
+                        new.display()
+                    ),
+                ));
+            }
+            Some(key)
+        }
+        Ok(Plan::Recover {
+            from,
+            key,
+            set_aside,
+        }) => {
+            let state = match &set_aside {
+                Some((_, retired)) => format!(
+                    "{} does not open the database (it will be kept as {})",
+                    current.display(),
+                    retired.display()
+                ),
+                None => format!("{} is missing", current.display()),
+            };
+            checks.push(Check::new(
+                Status::Warn,
+                "key",
+                format!(
+                    "a rotate-key was interrupted: {state}, but {} holds key {}, which opens it; \
+                     the next `autopost run` or `autopost migrate` moves it to {}",
+                    from.display(),
+                    key.id(),
+                    current.display()
+                ),
             ));
             Some(key)
         }
-        Err(e @ CryptoError::KeyFileExposed { .. }) => {
+        Err(e @ KeyFileError::Unreadable(CryptoError::KeyFileExposed { .. })) => {
             checks.push(Check::new(Status::Fail, "key", e.to_string()));
             None
         }
-        Err(e) => {
+        Err(KeyFileError::Unreadable(e)) => {
             checks.push(Check::new(
                 Status::Fail,
                 "key",
@@ -109,21 +219,14 @@ fn check_key(config: &Config, checks: &mut Vec<Check>) -> Option<MasterKey> {
             ));
             None
         }
+        Err(e) => {
+            checks.push(Check::new(Status::Fail, "key", e.to_string()));
+            None
+        }
     }
 }
 
 async fn check_database(config: &Config, key: Option<MasterKey>, checks: &mut Vec<Check>) {
-    let pending_rotation = config.data_dir.join(NEW_KEY_FILE);
-    if pending_rotation.exists() {
-        checks.push(Check::new(
-            Status::Warn,
-            "key",
-            format!(
-                "{} exists: a rotate-key did not finish; keep whichever key the database check below accepts",
-                pending_rotation.display()
-            ),
-        ));
-    }
     let Some(key) = key else {
         checks.push(Check::new(
             Status::Warn,
@@ -145,7 +248,7 @@ async fn check_database(config: &Config, key: Option<MasterKey>, checks: &mut Ve
             Status::Ok,
             "database",
             format!(
-                "{} is up to date; all {} stored secret(s) open with the master key",
+                "{} is whole and up to date; all {} stored secret(s) open with the master key",
                 config.database_url, seen.secrets
             ),
         )),

@@ -13,7 +13,7 @@
 //!    acting, updates seen before, notifications to deliver, chats that moved);
 //!    [`front_end`] holds the types of that contract. [`operator`] holds the operator's
 //!    calls (`autopost export`, `erase`, `audit`). `doctor` checks an installation without
-//!    changing it.
+//!    changing it; `key_files` decides which master key file opens the database.
 //! 2. `web` (axum routes: health, OAuth callbacks, media links, privacy page, Meta's
 //!    callbacks; front ends merge their own routes in), `scheduler` (claims due targets, publishes, retries,
 //!    reconciles; `scheduler::decision` is the pure verdict on each answer), `tokens`
@@ -26,7 +26,8 @@
 //!    secrets are sealed here and nowhere else; a multi-row change is one transaction
 //!    inside one store function, and transactions never leave it.
 //! 5. Leaves: `timeparse` and `recurrence` (pure time), `domain` (ids and names), `crypto`
-//!    (`Secret`, the master key, sealing), `config`, `telemetry`, `throttle`, `output`.
+//!    (`Secret`, the master key, sealing), `config`, `data_dir` (modes and the lock),
+//!    `telemetry`, `throttle`, `output`.
 //!
 //! # Rules a reader needs
 //!
@@ -56,6 +57,8 @@
 pub mod chats;
 // Recording platform update ids as seen, concurrent callers committed together.
 mod deliveries;
+// The data directory: created or tightened to owner-only modes, locked for one instance.
+pub mod data_dir;
 // Configuration read once from defaults, autopost.toml and AUTOPOST_* variables.
 pub mod config;
 // Domain nouns every layer shares: ids, providers, chat platforms.
@@ -68,6 +71,8 @@ pub mod crypto;
 pub mod export;
 // The contract with chat front ends: their routes and task, and the chat-neutral calls.
 pub mod front_end;
+// The master key's files: which one opens the database; finishing an interrupted rotation.
+pub mod key_files;
 // Images people send: real format sniffed, bombs refused, JPEG re-encoding to a byte budget.
 pub mod images;
 // Pseudonyms for log lines: people, chats and grants as keyed hashes, never as their ids.

@@ -14,7 +14,11 @@ use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 use url::Url;
 
 use crate::config::public_link;
+use crate::data_dir::{PRIVATE_DIR, PRIVATE_FILE, set_mode};
 use crate::domain::MediaId;
+
+/// The directory under the data dir that holds stored images.
+pub const MEDIA_DIR: &str = "media";
 
 /// Bytes of the signature kept in a link: 128 bits are plenty against forgery.
 const SIGNATURE_LEN: usize = 16;
@@ -49,6 +53,9 @@ pub struct SavedFile {
     pub sha256: String,
     /// Size in bytes.
     pub byte_len: u64,
+    /// Whether this call wrote the file (it was not stored before): the caller removes such a
+    /// file again when what it was for could not be stored.
+    pub written: bool,
 }
 
 /// The media directory and the key that signs links to it.
@@ -80,7 +87,7 @@ impl MediaFiles {
     /// Media under `data_dir/media`, links signed with `signing_key`.
     pub fn new(data_dir: &Path, signing_key: [u8; 32]) -> Self {
         Self {
-            dir: data_dir.join("media"),
+            dir: data_dir.join(MEDIA_DIR),
             signing_key,
             removals: Arc::default(),
         }
@@ -106,18 +113,23 @@ impl MediaFiles {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(io(&self.dir))?;
+        // People's images: owner-only, whatever the umask made of the directory.
+        set_mode(&self.dir, PRIVATE_DIR).map_err(io(&self.dir))?;
         let sha256 = hex(&Sha256::digest(bytes));
         let file_name = format!("{sha256}.{extension}");
         let path = self.dir.join(&file_name);
-        if tokio::fs::metadata(&path).await.is_err() {
+        let written = tokio::fs::metadata(&path).await.is_err();
+        if written {
             let temp = self.dir.join(format!(".{file_name}.partial"));
             tokio::fs::write(&temp, bytes).await.map_err(io(&temp))?;
+            set_mode(&temp, PRIVATE_FILE).map_err(io(&temp))?;
             tokio::fs::rename(&temp, &path).await.map_err(io(&path))?;
         }
         Ok(SavedFile {
             file_name,
             sha256,
             byte_len: bytes.len() as u64,
+            written,
         })
     }
 
@@ -244,7 +256,8 @@ mod tests {
         let media = files(dir.path());
         let a = media.save(b"jpeg bytes", "jpg").await.unwrap();
         let b = media.save(b"jpeg bytes", "jpg").await.unwrap();
-        assert_eq!(a, b);
+        assert_eq!(a.file_name, b.file_name);
+        assert!(a.written && !b.written, "written once");
         assert_eq!(a.byte_len, 10);
         assert_eq!(&media.read(&a.file_name).await.unwrap()[..], b"jpeg bytes");
         assert!(matches!(media.read("../x").await, Err(MediaError::BadLink)));

@@ -1,6 +1,8 @@
-//! Linking accounts through OAuth: single-use states bound to the chat user who asked, PKCE
-//! (S256) for X with the verifier kept server-side, and Meta's code → long-lived token →
-//! Page tokens chain. Tokens are stored sealed and the accounts linked in one transaction.
+//! Linking accounts through OAuth: single-use states bound to the chat user who asked and to
+//! the browser that first opens the link (a forwarded link links nobody's account to the
+//! sender's chat), PKCE (S256) for X with the verifier kept server-side, and Meta's code →
+//! long-lived token → Page tokens chain. Tokens are stored sealed and the accounts linked in
+//! one transaction.
 
 use std::sync::Arc;
 
@@ -12,14 +14,14 @@ use url::Url;
 
 use crate::config::public_link;
 use crate::crypto::{Secret, random_token};
-use crate::domain::{ChatId, OAuthProvider, Provider, UserId};
+use crate::domain::{ChatId, ChatKind, ChatPlatform, OAuthProvider, Provider, UserId};
 use crate::log_ids::LogIds;
 use crate::platforms::meta::GraphClient;
 use crate::platforms::x::XClient;
 use crate::platforms::{AuthError, PublishError};
 use crate::store::{
-    NewGrant, NewLinkedAccount, NewOAuthState, Notification, NotificationKind, OAuthState,
-    StateProblem, Store, StoreError,
+    Chat, NewGrant, NewLinkedAccount, NewOAuthState, Notification, NotificationKind, OAuthState,
+    StateProblem, StateUse, Store, StoreError, User,
 };
 
 /// How long a start link works.
@@ -42,6 +44,8 @@ pub enum OAuthError {
         StateProblem::Unknown => "this link is not valid; ask the bot for a new one with /connect",
         StateProblem::Used => "this link was already used; ask the bot for a new one with /connect",
         StateProblem::Expired => "this link has expired (links work for 10 minutes); ask the bot for a new one with /connect",
+        StateProblem::OpenedElsewhere => "this link was already opened in another browser, and works only there; if someone forwarded it to you, do not go on: their chat would post with your account. Ask the bot for your own link with /connect",
+        StateProblem::NotThisBrowser => "this sign-in did not start in this browser, so nothing was linked; open your /connect link in this browser, or ask the bot for a new one",
     })]
     State(StateProblem),
     /// A link made for one platform came back from another.
@@ -188,19 +192,19 @@ impl Linker {
         Ok(url)
     }
 
-    /// The round trip `state` belongs to, if it is valid and for `provider`; `consume` uses
-    /// it up in the same transaction that checks it.
+    /// The round trip `state` belongs to, if it is valid and for `provider`; `how` binds it
+    /// to a browser or uses it up in the same transaction that checks it.
     async fn pending(
         &self,
         provider: OAuthProvider,
         state: &str,
-        consume: bool,
+        how: StateUse<'_>,
         now: DateTime<Utc>,
     ) -> Result<OAuthState, OAuthError> {
         self.ensure_on(provider)?;
         let pending = self
             .store
-            .check_oauth_state(&state_hash(state), consume, now)
+            .check_oauth_state(&state_hash(state), how, now)
             .await?
             .map_err(OAuthError::State)?;
         if pending.provider != provider {
@@ -209,39 +213,64 @@ impl Linker {
         Ok(pending)
     }
 
-    /// For the start link: checks the state without using it up and returns the platform's
-    /// consent page, carrying the same state and (for X) the PKCE challenge.
-    pub async fn consent_url(
+    /// For the start link: checks the state, binds it to this browser (the `browser` cookie
+    /// it came with, or a new one), and says where the platform's consent page is (carrying the
+    /// same state and, for X, the PKCE challenge) and whose chat the accounts will post for.
+    pub async fn open_start(
         &self,
         provider: OAuthProvider,
         state: &str,
+        browser: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Url, OAuthError> {
-        let pending = self.pending(provider, state, false, now).await?;
+    ) -> Result<Consent, OAuthError> {
+        // A cookie of ours is reused, so that one browser may have several links open; anything
+        // else gets a fresh one.
+        let browser = browser
+            .filter(|b| is_browser_cookie(b))
+            .map_or_else(random_token, Secret::new);
+        let hash = state_hash(browser.expose());
+        let pending = self
+            .pending(provider, state, StateUse::Open { browser: &hash }, now)
+            .await?;
         let redirect = self.redirect_uri(provider);
-        match (provider, &self.x, &self.meta) {
+        let url = match (provider, &self.x, &self.meta) {
             (OAuthProvider::X, Some(x), _) => {
                 let verifier = pending
                     .pkce_verifier
+                    .as_ref()
                     .ok_or(OAuthError::State(StateProblem::Unknown))?;
-                Ok(x.authorize_url(&redirect, state, &pkce_challenge(&verifier)))
+                x.authorize_url(&redirect, state, &pkce_challenge(verifier))
             }
-            (OAuthProvider::Meta, _, Some(meta)) => Ok(meta.dialog_url(&redirect, state)),
-            _ => Err(OAuthError::ProviderOff { provider }),
-        }
+            (OAuthProvider::Meta, _, Some(meta)) => meta.dialog_url(&redirect, state),
+            _ => return Err(OAuthError::ProviderOff { provider }),
+        };
+        let chat = self.store.chat(pending.chat).await?;
+        let user = self.store.user(pending.user).await?;
+        Ok(Consent {
+            url,
+            chat: chat_words(&chat, &user),
+            asked_by: person_words(&user),
+            browser,
+        })
     }
 
-    /// For the callback: uses up the state, exchanges the code, reads who the accounts are,
+    /// For the callback: uses up the state (only in the browser that opened the start link:
+    /// `browser` is its cookie), exchanges the code, reads who the accounts are,
     /// stores the tokens sealed, links the accounts to the chat, and queues a notification.
     /// Any failure before the final transaction stores nothing.
     pub async fn complete(
         &self,
         provider: OAuthProvider,
         state: &str,
+        browser: Option<&str>,
         code: Result<&str, String>,
         now: DateTime<Utc>,
     ) -> Result<Linked, OAuthError> {
-        let pending = self.pending(provider, state, true, now).await?;
+        let browser = browser.map(state_hash);
+        let how = StateUse::Consume {
+            browser: browser.as_ref(),
+        };
+        let pending = self.pending(provider, state, how, now).await?;
         let code = code.map_err(|reason| OAuthError::Denied { reason })?;
         let redirect = self.redirect_uri(provider);
         let granted = match (provider, &self.x, &self.meta) {
@@ -301,6 +330,57 @@ impl Linker {
             "accounts linked"
         );
         Ok(linked)
+    }
+}
+
+/// What the start link shows before the browser goes on to the platform.
+#[derive(Debug)]
+pub struct Consent {
+    /// The platform's consent page.
+    pub url: Url,
+    /// The chat the accounts will post for, in words ("the Telegram group “Team”").
+    pub chat: String,
+    /// Who asked for the link, in words.
+    pub asked_by: String,
+    /// The browser's cookie: set it (again) on the answer, for the callback to check.
+    pub browser: Secret,
+}
+
+/// Whether `value` could be a cookie [`Linker::open_start`] set: the shape of
+/// [`random_token`], nothing a page could smuggle in.
+fn is_browser_cookie(value: &str) -> bool {
+    (32..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// "the Telegram group “Team”", "Alice's private chat with the bot on Telegram".
+fn chat_words(chat: &Chat, asker: &User) -> String {
+    let platform = platform_name(chat.platform);
+    match (chat.kind, &chat.title) {
+        (ChatKind::Private, _) => format!(
+            "{}'s private chat with the bot on {platform}",
+            asker.display_name.as_deref().unwrap_or("the asker")
+        ),
+        (_, Some(title)) => format!("the {platform} group “{title}”"),
+        (_, None) => format!("the {platform} chat {}", chat.remote_id),
+    }
+}
+
+/// "Alice (Telegram user 42)".
+fn person_words(user: &User) -> String {
+    let platform = platform_name(user.platform);
+    match &user.display_name {
+        Some(name) => format!("{name} ({platform} user {})", user.remote_id),
+        None => format!("{platform} user {}", user.remote_id),
+    }
+}
+
+fn platform_name(platform: ChatPlatform) -> &'static str {
+    match platform {
+        ChatPlatform::Telegram => "Telegram",
+        ChatPlatform::Discord => "Discord",
     }
 }
 

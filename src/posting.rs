@@ -184,9 +184,19 @@ impl App {
         // may remove a file this post shares with an older one.
         let saving = self.media().saving().await;
         let mut media = Vec::with_capacity(images.len());
+        let mut written = Vec::new();
         for image in &images {
             let extension = image.content_type.rsplit('/').next().unwrap_or("bin");
-            let saved = self.media().save(&image.bytes, extension).await?;
+            let saved = match self.media().save(&image.bytes, extension).await {
+                Ok(saved) => saved,
+                Err(e) => {
+                    self.remove_files(&written).await;
+                    return Err(e.into());
+                }
+            };
+            if saved.written {
+                written.push(saved.file_name.clone());
+            }
             media.push(NewMedia {
                 content_type: image.content_type.to_owned(),
                 byte_len: saved.byte_len,
@@ -196,7 +206,7 @@ impl App {
                 file_name: saved.file_name,
             });
         }
-        let post = self
+        let inserted = self
             .store()
             .insert_post(
                 NewPost {
@@ -211,7 +221,16 @@ impl App {
                 },
                 now,
             )
-            .await?;
+            .await;
+        let post = match inserted {
+            Ok(post) => post,
+            Err(e) => {
+                // Nothing half-stored: the images written for a post that was not saved (a
+                // full disk, say) go again.
+                self.remove_files(&written).await;
+                return Err(e.into());
+            }
+        };
         drop(saving);
         self.scheduler().wake();
         tracing::info!(post = %post, targets = targets.len(), "post accepted");
@@ -222,6 +241,15 @@ impl App {
             recurrence,
             targets,
         })
+    }
+
+    /// Removes image files written for a post that could not be stored.
+    async fn remove_files(&self, names: &[String]) {
+        for name in names {
+            if let Err(e) = self.media().remove(name).await {
+                tracing::warn!(error = %crate::telemetry::chain(&e), "cannot remove an image of a post that was not stored");
+            }
+        }
     }
 
     /// Changes a pending post's time and text (images and accounts stay), with the same

@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::crypto::Secret;
 use crate::domain::{GrantId, OAuthProvider};
 use crate::log_ids::LogIds;
+use crate::platforms::redact::Redactor;
 use crate::platforms::{AuthError, Platform};
 use crate::store::{AuditKind, Notification, NotificationKind, Store, StoreError};
 
@@ -144,7 +145,14 @@ impl TokenKeeper {
             }
             (OAuthProvider::Meta, _) => &tokens.access_token,
         };
-        match platform.refresh(credential).await {
+        let refreshed = match platform.refresh(credential).await {
+            Ok(fresh) => Ok(fresh),
+            // Whatever the platform said loses every secret of the grant before it is logged.
+            Err(e) => {
+                Err(e.redacted(&Redactor::new().with_all(&self.store.grant_secrets(grant).await?)))
+            }
+        };
+        match refreshed {
             Ok(fresh) => {
                 self.store
                     .update_grant_tokens(

@@ -341,60 +341,40 @@ fn site(world: &World, url: &Url) -> &'static str {
     }
 }
 
-/// Opens `link` as a browser would, following redirects by hand (so each hop shows), and
-/// prints the hops and what the last page says. Only paths are printed: the query strings
-/// carry one-time states and codes.
+/// Opens `link` as a browser would (redirects followed by hand, so each hop shows; the start
+/// page's Continue pressed), and prints the hops and what the last page says. Only paths are
+/// printed: the query strings carry one-time states and codes.
 pub(crate) async fn browse(
     world: &World,
     obs: &Observer,
     who: &str,
     link: Url,
 ) -> anyhow::Result<()> {
-    let client = autopost::platforms::http::client()
-        .map_err(|e| e.without_url())
-        .context("cannot make an HTTP client")?;
+    let page = autopost_sim::world::Browser::new()
+        .context("cannot make a browser")?
+        .open(link)
+        .await
+        .context("cannot follow the link")?;
     let mut lines = vec![format!("{who} opens the link in a browser:")];
-    let mut next = link;
-    for _ in 0..6 {
-        let answer = client
-            .get(next.clone())
-            .send()
-            .await
-            .map_err(|e| e.without_url())
-            .with_context(|| format!("cannot open {} {}", site(world, &next), next.path()))?;
-        let status = answer.status();
-        let arrow = if lines.len() == 1 { "  " } else { "→ " };
-        let mut hop = format!(
-            "{arrow}{} {} ({})",
-            site(world, &next),
-            next.path(),
-            status.as_u16()
-        );
-        if site(world, &next) != "autopost" && status.is_redirection() {
-            hop.push_str(&format!(": consent page; {who} approves, back to autopost"));
+    for (i, hop) in page.hops.iter().enumerate() {
+        let arrow = if i == 0 { "  " } else { "→ " };
+        let site = site(world, &hop.url);
+        let mut line = format!("{arrow}{site} {} ({})", hop.url.path(), hop.status);
+        let redirect = (300..400).contains(&hop.status);
+        if site != "autopost" && redirect {
+            line.push_str(&format!(": consent page; {who} approves, back to autopost"));
+        } else if site == "autopost" && hop.status == 200 && i + 1 < page.hops.len() {
+            line.push_str(&format!(
+                ": says which chat the account will post for; {who} continues"
+            ));
         }
-        lines.push(hop);
-        if status.is_redirection() {
-            let location = answer
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .context("a redirect without a location")?;
-            next = next.join(location).context("a redirect to a bad URL")?;
-            continue;
-        }
-        let page = answer
-            .text()
-            .await
-            .map_err(|e| e.without_url())
-            .context("cannot read the page")?;
-        let said = page_message(&page);
-        lines.push(format!("page: {said}"));
-        obs.timeline.say("browser", &lines);
-        anyhow::ensure!(status.is_success(), "linking failed: {said}");
-        return Ok(());
+        lines.push(line);
     }
-    anyhow::bail!("the link redirected more than 5 times")
+    let said = page_message(&page.body);
+    lines.push(format!("page: {said}"));
+    obs.timeline.say("browser", &lines);
+    anyhow::ensure!((200..300).contains(&page.status), "linking failed: {said}");
+    Ok(())
 }
 
 /// What the platforms must hold at the end; a mismatch is a failed demo.

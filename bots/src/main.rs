@@ -342,6 +342,9 @@ fn parse_time(now: Option<&str>, tz: &str, phrase: &str) -> anyhow::Result<()> {
 async fn serve(config: Config, started: Instant) -> anyhow::Result<ExitCode> {
     let app = App::open(config).await.context("cannot start")?;
     let listener = app.bind().await?;
+    // Listening for the signals before saying "ready": a SIGTERM right after that line must
+    // drain and exit 0, not find the default action still in place.
+    let shutdown = shutdown_signal().context("cannot listen for SIGTERM and Ctrl-C")?;
     let listen = listener
         .local_addr()
         .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
@@ -352,7 +355,7 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<ExitCode> {
     );
     let app = Arc::new(app);
     let front_ends = front_ends(&app)?;
-    app.serve(listener, shutdown_signal(), front_ends).await?;
+    app.serve(listener, shutdown, front_ends).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -404,7 +407,7 @@ async fn connect(
     chat: &str,
     user: &str,
 ) -> anyhow::Result<ExitCode> {
-    let app = App::open(config).await.context("cannot start")?;
+    let app = App::open_alongside(config).await.context("cannot start")?;
     let link = app.connect_link(provider, chat, user, Utc::now()).await;
     app.close().await;
     let link = link.context("cannot make a connect link")?;
@@ -430,7 +433,7 @@ async fn export(
             "--images writes a zip: give --out PATH, or redirect standard output to a file"
         );
     }
-    let app = App::open(config).await.context("cannot start")?;
+    let app = App::open_alongside(config).await.context("cannot start")?;
     let written = export_to(&app, &person, out, images).await;
     app.close().await;
     written.with_context(|| format!("cannot export {person}"))?;
@@ -509,7 +512,7 @@ fn owner_only(path: &Path) -> anyhow::Result<std::fs::File> {
 
 async fn erase(config: Config, user: &str) -> anyhow::Result<ExitCode> {
     let person = person(user)?;
-    let app = App::open(config).await.context("cannot start")?;
+    let app = App::open_alongside(config).await.context("cannot start")?;
     let erased = app.operator_erase(&person, Utc::now()).await;
     app.close().await;
     let erasure = erased.with_context(|| format!("cannot erase {person}"))?;
@@ -528,7 +531,7 @@ async fn audit(
 ) -> anyhow::Result<ExitCode> {
     let person = user.map(person).transpose()?;
     let since = since.map(operator::parse_since).transpose()?;
-    let app = App::open(config).await.context("cannot start")?;
+    let app = App::open_alongside(config).await.context("cannot start")?;
     let events = app.security_log(person.as_ref(), since).await;
     app.close().await;
     for event in events.context("cannot read the security log")? {
@@ -610,30 +613,31 @@ async fn discord_commands_check(config: &Config) -> Option<doctor::Check> {
     })
 }
 
-/// Resolves on Ctrl-C or SIGTERM, so that in-flight work drains before exit.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
+/// Listens for Ctrl-C and SIGTERM from now on; the future resolves on either, so that
+/// in-flight work drains before exit.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("Ctrl-C: shutting down"),
+            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
+    })
+}
+
+/// Listens for Ctrl-C from now on; the future resolves on it.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => tracing::info!("Ctrl-C: shutting down"),
             Err(e) => {
-                tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot listen for SIGTERM");
+                tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot listen for Ctrl-C");
                 std::future::pending::<()>().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
-        () = terminate => tracing::info!("SIGTERM: shutting down"),
-    }
+    })
 }

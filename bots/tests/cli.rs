@@ -171,55 +171,90 @@ fn http_get(addr: &str, path: &str) -> String {
     response
 }
 
+/// `autopost run` in `dir`, started and read until its ready line; killed if the test fails.
+struct Server {
+    child: KillOnDrop,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    /// What it logged up to and including the ready line.
+    log: Vec<String>,
+    addr: String,
+}
+
+impl Server {
+    fn start(dir: &Path, vars: &[(&str, &str)]) -> Self {
+        Self::start_command(autopost(dir, &["run"], vars))
+    }
+
+    fn start_command(mut command: Command) -> Self {
+        let mut child = KillOnDrop(
+            command
+                .env("AUTOPOST_LISTEN", "127.0.0.1:0")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+        let mut addr = None;
+        let mut log = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.split("listen=").nth(1) {
+                addr = rest.split_whitespace().next().map(str::to_owned);
+            }
+            let ready = line.contains("autopost is ready");
+            log.push(line);
+            if ready {
+                break;
+            }
+        }
+        assert!(
+            log.iter().any(|l| l.contains("autopost is ready")),
+            "no ready line: {log:?}"
+        );
+        let addr = addr.expect("the log names the bound address");
+        Self {
+            child,
+            lines,
+            log,
+            addr,
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns its status and what it logged after the
+    /// ready line.
+    fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let child = &mut self.child.0;
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "autopost did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status, self.lines.map_while(Result::ok).collect())
+    }
+}
+
 #[test]
 fn run_serves_health_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = KillOnDrop(
-        autopost(dir.path(), &["run"], &[("AUTOPOST_LISTEN", "127.0.0.1:0")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let child = &mut child.0;
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut addr = None;
-    let mut ready = false;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split("listen=").nth(1) {
-            addr = rest.split_whitespace().next().map(str::to_owned);
-        }
-        if line.contains("autopost is ready") {
-            ready = true;
-            break;
-        }
-    }
-    assert!(ready, "no ready line");
-    let addr = addr.expect("the log names the bound address");
-    assert!(!addr.ends_with(":0"), "{addr}");
-    let response = http_get(&addr, "/healthz");
+    let server = Server::start(dir.path(), &[]);
+    assert!(!server.addr.ends_with(":0"), "{}", server.addr);
+    let response = http_get(&server.addr, "/healthz");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
-
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "autopost did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, rest) = server.stop();
     assert!(status.success(), "{status:?}");
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("SIGTERM")), "{rest:?}");
 }
 
@@ -827,4 +862,314 @@ fn audit_prints_one_event_per_line_with_its_person_narrowed_by_person_and_time()
         assert!(out.stdout.is_empty(), "{args:?}");
     }
     assert_eq!(linked.db(), before, "reading the log changes nothing");
+}
+
+/// The data dir of `dir` after `autopost migrate` made a database (sealed with a key file).
+fn migrated(dir: &Path) -> std::path::PathBuf {
+    let out = run(dir, &["migrate"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    dir.join("data")
+}
+
+/// What `doctor` printed, after checking it failed (exit 1) without a panic.
+fn doctor_fails(dir: &Path) -> String {
+    let out = run(dir, &["doctor"], &[]);
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}{}", text(&out.stderr));
+    assert!(report.contains("autopost is not ready"), "{report}");
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
+    report
+}
+
+#[test]
+fn doctor_fails_with_what_to_do_for_every_kind_of_damaged_database() {
+    type Damage = fn(&Path);
+    let page = 4096;
+    let cases: [(&str, Damage); 5] = [
+        ("overwritten header", |db| {
+            let mut bytes = std::fs::read(db).unwrap();
+            bytes[..100].fill(0x5a);
+            std::fs::write(db, bytes).unwrap();
+        }),
+        ("overwritten pages", |db| {
+            let mut bytes = std::fs::read(db).unwrap();
+            let end = bytes.len().min(6 * 4096);
+            bytes[2 * 4096..end].fill(0xa5);
+            std::fs::write(db, bytes).unwrap();
+        }),
+        ("truncated", |db| {
+            let bytes = std::fs::read(db).unwrap();
+            std::fs::write(db, &bytes[..bytes.len() / 2]).unwrap();
+        }),
+        ("a text file", |db| {
+            std::fs::write(db, "these are not the pages you are looking for\n").unwrap();
+        }),
+        ("a directory", |db| {
+            std::fs::remove_file(db).unwrap();
+            std::fs::create_dir(db).unwrap();
+        }),
+    ];
+    for (kind, damage) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let data = migrated(dir.path());
+        let db = data.join("autopost.db");
+        assert!(
+            std::fs::metadata(&db).unwrap().len() >= 8 * page,
+            "{kind}: the database is big enough to damage in the middle"
+        );
+        damage(&db);
+        let before = std::fs::read(&db).ok();
+        let report = doctor_fails(dir.path());
+        let line = report
+            .lines()
+            .find(|l| l.starts_with("FAIL database"))
+            .unwrap_or_else(|| panic!("{kind}: no FAIL database line:\n{report}"));
+        assert!(line.contains("damaged"), "{kind}: {line}");
+        assert!(
+            line.contains("restore the newest backup")
+                && line.contains(&data.display().to_string()),
+            "{kind}: says what to do and where: {line}"
+        );
+        assert_eq!(std::fs::read(&db).ok(), before, "{kind}: doctor reads only");
+    }
+}
+
+/// A data dir whose database was sealed by `migrate` and then re-sealed by a real
+/// `rotate-key`; returns it with the old and the new key file's contents.
+fn rotated(dir: &Path) -> (std::path::PathBuf, String, String) {
+    let data = migrated(dir);
+    let old = std::fs::read_to_string(data.join("master.key")).unwrap();
+    let out = run(dir, &["rotate-key"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let new = std::fs::read_to_string(data.join("master.key")).unwrap();
+    assert_ne!(old, new);
+    (data, old, new)
+}
+
+/// The one retired key file in `data`.
+fn retired_key(data: &Path) -> std::path::PathBuf {
+    let retired: Vec<_> = std::fs::read_dir(data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("master.key.retired-")
+        })
+        .collect();
+    assert_eq!(retired.len(), 1, "{retired:?}");
+    retired[0].clone()
+}
+
+#[test]
+fn a_rotate_key_killed_between_its_renames_is_finished_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, old, new) = rotated(dir.path());
+    // Killed after `master.key` → `master.key.retired-<id>`, before `master.key.new` →
+    // `master.key`.
+    std::fs::rename(data.join("master.key"), data.join("master.key.new")).unwrap();
+
+    let out = run(dir.path(), &["doctor"], &[]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("warn key") && report.contains("rotate-key was interrupted"),
+        "{report}"
+    );
+    assert!(report.contains("master.key is missing"), "{report}");
+    assert!(report.contains("ok   database"), "{report}");
+    assert!(!data.join("master.key").exists(), "doctor changes nothing");
+
+    let server = Server::start(dir.path(), &[]);
+    assert!(
+        server
+            .log
+            .iter()
+            .any(|l| l.contains("finished an interrupted rotate-key")),
+        "{:?}",
+        server.log
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("master.key")).unwrap(),
+        new,
+        "the key that opens the database, not a brand-new one"
+    );
+    assert!(!data.join("master.key.new").exists());
+    assert_eq!(std::fs::read_to_string(retired_key(&data)).unwrap(), old);
+    let (status, _) = server.stop();
+    assert!(status.success());
+    let out = run(dir.path(), &["doctor"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        !text(&out.stdout).contains("warn key"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_rotate_key_killed_after_the_database_switched_keeps_both_keys_and_uses_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, old, new) = rotated(dir.path());
+    // Killed after the commit, before either rename: the old key is still `master.key`.
+    std::fs::rename(data.join("master.key"), data.join("master.key.new")).unwrap();
+    std::fs::rename(retired_key(&data), data.join("master.key")).unwrap();
+
+    let out = run(dir.path(), &["doctor"], &[]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("does not open the database") && report.contains("master.key.new"),
+        "{report}"
+    );
+
+    let out = run(dir.path(), &["migrate"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(data.join("master.key")).unwrap(),
+        new
+    );
+    assert_eq!(std::fs::read_to_string(retired_key(&data)).unwrap(), old);
+    assert!(!data.join("master.key.new").exists());
+}
+
+#[test]
+fn a_rotate_key_killed_before_the_database_switched_leaves_the_old_key_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = migrated(dir.path());
+    let key = std::fs::read_to_string(data.join("master.key")).unwrap();
+    // Killed after writing the new key, before its transaction committed: the new key
+    // opens nothing.
+    let unused = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n";
+    std::fs::write(data.join("master.key.new"), unused).unwrap();
+    std::fs::set_permissions(
+        data.join("master.key.new"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+
+    let out = run(dir.path(), &["doctor"], &[]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("opens nothing"), "{report}");
+    let out = run(dir.path(), &["migrate"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(data.join("master.key")).unwrap(),
+        key
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("master.key.new")).unwrap(),
+        unused,
+        "a key file is never deleted by autopost"
+    );
+    let out = run(dir.path(), &["rotate-key"], &[]);
+    assert!(assert_one_line_error(&out).contains("master.key.new already exists"));
+}
+
+#[test]
+fn no_key_is_created_for_a_sealed_database_whose_key_file_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _, _) = rotated(dir.path());
+    // The key in use is lost; only the retired one is left, and it opens nothing.
+    std::fs::remove_file(data.join("master.key")).unwrap();
+
+    let report = doctor_fails(dir.path());
+    assert!(
+        report.contains("FAIL key") && report.contains("restore master.key from your backup"),
+        "{report}"
+    );
+    let out = run(dir.path(), &["run"], &[("AUTOPOST_LISTEN", "127.0.0.1:0")]);
+    let line = assert_one_line_error(&out);
+    assert!(line.contains("no key file"), "{line}");
+    assert!(!data.join("master.key").exists(), "no brand-new key");
+}
+
+#[test]
+fn a_second_run_on_the_same_data_dir_is_refused_while_doctor_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let pid = server.child.0.id().to_string();
+    for command in [&["run"][..], &["migrate"], &["rotate-key"]] {
+        let out = run(dir.path(), command, &[("AUTOPOST_LISTEN", "127.0.0.1:0")]);
+        let line = assert_one_line_error(&out);
+        assert!(
+            line.contains("another autopost")
+                && line.contains(&format!("pid {pid}"))
+                && line.contains(&dir.path().join("data").display().to_string()),
+            "{command:?}: {line}"
+        );
+    }
+    let out = run(dir.path(), &["doctor"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    // The operator's commands for people's rights work while it serves.
+    let out = run(dir.path(), &["audit"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(dir.path(), &["export", "--user", "telegram:404"], &[]);
+    assert!(
+        text(&out.stderr).contains("no person"),
+        "refused for the unknown person, not the lock: {}",
+        text(&out.stderr)
+    );
+    assert!(http_get(&server.addr, "/healthz").starts_with("HTTP/1.1 200"));
+    let (status, _) = server.stop();
+    assert!(status.success());
+    let out = run(dir.path(), &["migrate"], &[]);
+    assert!(
+        out.status.success(),
+        "the lock goes with the process: {}",
+        text(&out.stderr)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_dir_and_every_file_in_it_are_owner_only_even_under_an_open_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let media = data.join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    std::fs::write(media.join("old.jpg"), b"an image from before").unwrap();
+    let open = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    open(&data, 0o777);
+    open(&media, 0o777);
+    open(&media.join("old.jpg"), 0o666);
+    // A umask that takes nothing away: every mode below is autopost's own doing.
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", &format!("umask 000 && exec {BIN} run")])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("AUTOPOST_DATA_DIR", &data)
+        .stdin(Stdio::null());
+    let server = Server::start_command(command);
+    let mode = |name: &str| {
+        std::fs::metadata(data.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(""), 0o700);
+    assert_eq!(mode("media"), 0o700);
+    assert_eq!(mode("media/old.jpg"), 0o600);
+    for file in [
+        "autopost.db",
+        "autopost.db-wal",
+        "autopost.db-shm",
+        "master.key",
+        "autopost.lock",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+    let (status, rest) = server.stop();
+    assert!(status.success(), "{status:?} {rest:?}");
 }

@@ -194,6 +194,10 @@ pub enum Failure {
     /// The request is carried out, then answered only after this delay (a post may exist
     /// although the client gave up waiting).
     Slow(Duration),
+    /// HTTP 400 with a code-100 Graph error whose message repeats every credential the
+    /// request carried (access token, app secret, code, token being exchanged), as a careless
+    /// API or proxy might; nothing is done.
+    EchoCredentials,
 }
 
 /// A Page feed post.
@@ -666,6 +670,21 @@ impl SimMeta {
                     Html("<html><body>502 Bad Gateway</body></html>"),
                 )
                     .into_response();
+            }
+            Some(Failure::EchoCredentials) => {
+                let mut carried: Vec<String> = request.token().into_iter().collect();
+                for name in ["client_secret", "code", "fb_exchange_token"] {
+                    carried.extend(request.param(name).map(str::to_owned));
+                }
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    100,
+                    None,
+                    &format!(
+                        "Invalid parameter: these credentials were not accepted: {}",
+                        carried.join(" ")
+                    ),
+                );
             }
             Some(Failure::Slow(delay)) => {
                 // Carry the request out first: the client may give up, but the effect stays.

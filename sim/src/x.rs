@@ -170,6 +170,10 @@ pub enum Failure {
     /// call with a token it no longer knows (revoked from X's side, or long expired);
     /// nothing is done.
     InvalidToken,
+    /// 400 with a problem whose detail repeats every credential the request carried (bearer
+    /// token, client secret, code, verifier, refresh token, token to revoke), as a careless
+    /// API or proxy might; nothing is done.
+    EchoCredentials,
 }
 
 /// A post X accepted.
@@ -446,10 +450,12 @@ impl SimX {
         super::wait_for(n, timeout, || self.tweets()).await
     }
 
-    /// Applies latency and any injected failure, then lets `handle` answer.
+    /// Applies latency and any injected failure, then lets `handle` answer. `carried` is what
+    /// the request carried that [`Failure::EchoCredentials`] repeats.
     async fn serve(
         &self,
         endpoint: Endpoint,
+        carried: Vec<String>,
         handle: impl FnOnce(&mut SimState) -> Response,
     ) -> Response {
         let arrived = Utc::now();
@@ -465,7 +471,7 @@ impl SimX {
             (failure, state.latency)
         };
         let response = self
-            .answer(endpoint, failure, latency, arrived, handle)
+            .answer(endpoint, failure, latency, arrived, carried, handle)
             .await;
         if let Some(counts) = self.lock().in_flight.get_mut(&endpoint) {
             counts.0 = counts.0.saturating_sub(1);
@@ -479,6 +485,7 @@ impl SimX {
         failure: Option<Failure>,
         latency: Duration,
         arrived: DateTime<Utc>,
+        carried: Vec<String>,
         handle: impl FnOnce(&mut SimState) -> Response,
     ) -> Response {
         let handle = |state: &mut SimState| {
@@ -517,6 +524,12 @@ impl SimX {
                 tokio::time::sleep(delay).await;
                 response
             }
+            Some(Failure::EchoCredentials) => problem(
+                StatusCode::BAD_REQUEST,
+                "Invalid Request",
+                &format!("These credentials were not accepted: {}", carried.join(" ")),
+                "https://api.x.com/2/problems/invalid-request",
+            ),
             None => handle(&mut self.lock()),
         }
     }
@@ -555,6 +568,35 @@ impl Meter {
 }
 
 /// An RFC 7807 problem answer, as X v2 sends them.
+/// The credentials a request carried: a bearer token, the secret of Basic client
+/// authentication, and the secret fields of a token or revoke form.
+fn carried(headers: &HeaderMap, form: Option<&HashMap<String, String>>) -> Vec<String> {
+    let mut found = Vec::new();
+    let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if let Some(token) = authorization.and_then(|v| v.strip_prefix("Bearer ")) {
+        found.push(token.to_owned());
+    }
+    let basic = authorization
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| BASE64.decode(v).ok())
+        .and_then(|v| String::from_utf8(v).ok());
+    if let Some((_, secret)) = basic.as_deref().and_then(|pair| pair.split_once(':')) {
+        found.push(secret.to_owned());
+    }
+    for name in [
+        "code",
+        "code_verifier",
+        "refresh_token",
+        "token",
+        "client_secret",
+    ] {
+        if let Some(value) = form.and_then(|form| form.get(name)) {
+            found.push(value.clone());
+        }
+    }
+    found
+}
+
 fn problem(status: StatusCode, title: &str, detail: &str, kind: &str) -> Response {
     let body = json!({ "title": title, "detail": detail, "type": kind, "status": status.as_u16() });
     (status, axum::Json(body)).into_response()
@@ -1167,7 +1209,7 @@ async fn authorize(State(sim): State<SimX>, RawQuery(query): RawQuery) -> Respon
 async fn token(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) -> Response {
     let form = form_pairs(&body);
     sim.clone()
-        .serve(Endpoint::Token, |state| {
+        .serve(Endpoint::Token, carried(&headers, Some(&form)), |state| {
             let client = state.config.client_id.clone();
             state.metered(Endpoint::Token, &client, |state| {
                 let grant_type = form.get("grant_type").map_or("", String::as_str);
@@ -1196,7 +1238,7 @@ async fn token(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) -> Resp
 async fn revoke(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) -> Response {
     let form = form_pairs(&body);
     sim.clone()
-        .serve(Endpoint::Revoke, |state| {
+        .serve(Endpoint::Revoke, carried(&headers, Some(&form)), |state| {
             let client = state.config.client_id.clone();
             state.metered(Endpoint::Revoke, &client, |state| {
                 state.token_requests.revocations += 1;
@@ -1225,7 +1267,7 @@ fn as_user(
 
 async fn users_me(State(sim): State<SimX>, headers: HeaderMap) -> Response {
     sim.clone()
-        .serve(Endpoint::UsersMe, |state| {
+        .serve(Endpoint::UsersMe, carried(&headers, None), |state| {
             as_user(
                 state,
                 Endpoint::UsersMe,
@@ -1250,7 +1292,7 @@ async fn user_tweets(
 ) -> Response {
     let query = form_pairs(query.unwrap_or_default().as_bytes());
     sim.clone()
-        .serve(Endpoint::UserTweets, |state| {
+        .serve(Endpoint::UserTweets, carried(&headers, None), |state| {
             as_user(
                 state,
                 Endpoint::UserTweets,
@@ -1264,7 +1306,7 @@ async fn user_tweets(
 
 async fn media_upload(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) -> Response {
     sim.clone()
-        .serve(Endpoint::MediaUpload, |state| {
+        .serve(Endpoint::MediaUpload, carried(&headers, None), |state| {
             as_user(
                 state,
                 Endpoint::MediaUpload,
@@ -1278,7 +1320,7 @@ async fn media_upload(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) 
 
 async fn create_tweet(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) -> Response {
     sim.clone()
-        .serve(Endpoint::Tweets, |state| {
+        .serve(Endpoint::Tweets, carried(&headers, None), |state| {
             as_user(
                 state,
                 Endpoint::Tweets,

@@ -4,6 +4,7 @@
 pub mod http;
 pub mod meta;
 mod rate_limits;
+pub mod redact;
 pub mod x;
 
 use std::sync::Arc;

@@ -20,6 +20,7 @@ use url::Url;
 use crate::domain::{AccountId, AccountState, Provider};
 use crate::media::MediaFiles;
 use crate::oauth::provider_label;
+use crate::platforms::redact::Redactor;
 use crate::platforms::{
     AccountRef, Media, Platform, Platforms, PostContent, PublishError, Published,
 };
@@ -373,7 +374,8 @@ impl Scheduler {
                 remote_id: &target.account_remote_id,
                 token: &token,
             };
-            let answer = answer_of(platform.publish(account, content).await);
+            let published = platform.publish(account, content).await;
+            let answer = answer_of(self.without_secrets(target, published).await?);
             let now = Utc::now();
             let (decision, now) = match self.decide(target, answer, refreshed, now) {
                 Decision::RefreshToken => {
@@ -431,6 +433,21 @@ impl Scheduler {
         tracing::info!("the account was revoked; not publishing");
         self.store.mark_failed(target.id, &reason, now).await?;
         Ok(Outcome::Failed(reason))
+    }
+
+    /// A failed publish with every secret of the target's grant taken out of the platform's
+    /// words, before they are logged, stored as the target's reason or sent to the chat. (The
+    /// client already took out what the request carried; a platform may echo more.)
+    async fn without_secrets<T>(
+        &self,
+        target: &DueTarget,
+        result: Result<T, PublishError>,
+    ) -> Result<Result<T, PublishError>, StoreError> {
+        let Err(error) = result else {
+            return Ok(result);
+        };
+        let secrets = self.store.grant_secrets(target.grant).await?;
+        Ok(Err(error.redacted(&Redactor::new().with_all(&secrets))))
     }
 
     /// [`decide`] with this scheduler's bounds and a fresh random jitter.

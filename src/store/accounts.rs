@@ -332,6 +332,35 @@ impl Store {
         })
     }
 
+    /// Every secret of a grant: its access and refresh tokens and its accounts' own tokens
+    /// (Page tokens), for taking out of whatever a platform says about it. A revoked grant
+    /// has none left.
+    pub async fn grant_secrets(&self, id: GrantId) -> Result<Vec<Secret>, StoreError> {
+        let mut secrets = Vec::new();
+        let grant = sqlx::query("SELECT access_token, refresh_token FROM grants WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = grant {
+            for column in ["access_token", "refresh_token"] {
+                if let Some(sealed) = row.get::<Option<Vec<u8>>, _>(column) {
+                    secrets.push(self.open_sealed(&sealed, &grant_aad(id, column))?);
+                }
+            }
+        }
+        let accounts = sqlx::query(
+            "SELECT id, access_token FROM accounts WHERE grant_id = ? AND access_token IS NOT NULL",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in accounts {
+            let sealed: Vec<u8> = row.get("access_token");
+            secrets.push(self.open_sealed(&sealed, &account_aad(AccountId(row.get("id"))))?);
+        }
+        Ok(secrets)
+    }
+
     /// Saves refreshed tokens atomically. A missing or empty refresh token keeps the stored one.
     pub async fn update_grant_tokens(
         &self,

@@ -5,6 +5,7 @@ mod accounts;
 mod audit;
 mod chats;
 mod consents;
+mod disk;
 mod export;
 mod keys;
 mod meta_users;
@@ -27,7 +28,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Executor, Row};
 
-use crate::crypto::{Aad, CryptoError, KeyId, Sealer, Secret, sealed_key_id};
+use crate::crypto::{Aad, CryptoError, KeyId, MasterKey, Sealer, Secret, sealed_key_id};
 
 pub use accounts::{
     ExpiringGrant, GrantTokens, LinkedAccount, NewAccount, NewGrant, NewLinkedAccount,
@@ -35,6 +36,8 @@ pub use accounts::{
 pub use audit::{AuditEvent, AuditKind, LoggedEvent};
 pub use chats::{Chat, User};
 pub use consents::ConsentAction;
+pub use disk::GrowthSwitch;
+use disk::{DatabaseFiles, is_storage_full};
 pub use export::{
     ExportedAccount, ExportedChat, ExportedChatAccount, ExportedConsent, ExportedEvent,
     ExportedGrant, ExportedMedia, ExportedNotification, ExportedOAuthState, ExportedPost,
@@ -45,7 +48,7 @@ pub use meta_users::{
     DeletionRequest, DeletionSummary, MetaErasure, MetaRevocation, RevokedAccount,
 };
 pub use notifications::{Notification, NotificationKind, StoredNotification};
-pub use oauth_states::{NewOAuthState, OAuthState, StateProblem};
+pub use oauth_states::{NewOAuthState, OAuthState, StateProblem, StateUse};
 pub use posts::{MediaFile, NewMedia, NewPost};
 pub use privacy::{GrantUse, Unlinked};
 pub use retention::{RemovedMedia, RemovedPosts};
@@ -96,6 +99,41 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How a store is opened beyond its URL; production uses the default.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// A switch that stops the database growing, for tests of a full disk; `None` in
+    /// production.
+    pub growth: Option<GrowthSwitch>,
+}
+
+/// The value sealed into a database on first start: which master key opens it.
+#[derive(Debug, Clone)]
+pub struct KeyCheck {
+    sealed: Vec<u8>,
+}
+
+impl KeyCheck {
+    /// Whether `key` is the database's key.
+    pub fn opens_with(&self, key: &MasterKey) -> bool {
+        verify_key_check(&Sealer::new(key.clone()), &self.sealed).is_ok()
+    }
+
+    /// The id of the key the database was sealed with, as stored beside the ciphertext.
+    pub fn key_id(&self) -> Option<KeyId> {
+        sealed_key_id(&self.sealed)
+    }
+}
+
+/// What SQLite's integrity check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Integrity {
+    /// Every page and index is as it should be.
+    Sound,
+    /// The file is damaged or not a database; the first problem found.
+    Damaged(String),
+}
+
 /// What `doctor` learns about a database without changing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inspection {
@@ -133,9 +171,22 @@ pub enum StoreError {
     /// Schema migrations failed.
     #[error("cannot apply database migrations")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The database cannot grow: its disk is full (SQLite's SQLITE_FULL), or writing to the
+    /// disk failed. Nothing of the change was kept; it works again once space is freed.
+    #[error("the database cannot store anything: its disk is full or failing to write")]
+    StorageFull(#[source] sqlx::Error),
+    /// The database files cannot be created or made private to their owner.
+    #[error("cannot create or protect the database file {}", path.display())]
+    Files {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The database reported an error.
     #[error("database error")]
-    Db(#[from] sqlx::Error),
+    Db(#[source] sqlx::Error),
     /// A sealed value does not open.
     #[error("a stored secret cannot be decrypted")]
     Crypto(#[from] CryptoError),
@@ -155,6 +206,38 @@ pub enum StoreError {
         /// How many times it was asked.
         attempts: u32,
     },
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Every database error enters here, so a full disk is told apart once, for every store
+    /// function: the front ends answer it with "cannot store anything right now", and the
+    /// operator reads what to do.
+    fn from(error: sqlx::Error) -> Self {
+        if is_storage_full(&error) {
+            StoreError::StorageFull(error)
+        } else {
+            StoreError::Db(error)
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether `error` or any error in its chain says the database cannot store anything
+    /// (see [`StoreError::StorageFull`]): what front ends tell people instead of "something
+    /// went wrong".
+    pub fn is_storage_full_in(error: &(dyn std::error::Error + 'static)) -> bool {
+        let mut next = Some(error);
+        while let Some(error) = next {
+            if matches!(
+                error.downcast_ref::<StoreError>(),
+                Some(StoreError::StorageFull(_))
+            ) {
+                return true;
+            }
+            next = error.source();
+        }
+        false
+    }
 }
 
 fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
@@ -185,13 +268,39 @@ impl Store {
     /// Opens (creating if needed) the database at `url`, checks that `sealer`'s key is the
     /// database's key before writing anything, then applies pending migrations.
     pub async fn open(url: &str, sealer: Sealer) -> Result<Self, StoreError> {
-        let options = connect_options(url)?.create_if_missing(true);
-        let pool = SqlitePoolOptions::new()
+        Self::open_with(url, sealer, StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with `options` (tests: a switch that stops the database growing).
+    pub async fn open_with(
+        url: &str,
+        sealer: Sealer,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let connect = connect_options(url)?.create_if_missing(true);
+        let files = DatabaseFiles::of(&connect);
+        if let Some(files) = &files {
+            files.create_private()?;
+        }
+        let mut pool = SqlitePoolOptions::new()
             .max_connections(8)
             // A local file does not hang up: sqlx's default ping on every acquire would only
             // add a round trip to the connection's thread before each statement.
-            .test_before_acquire(false)
-            .connect_with(options)
+            .test_before_acquire(false);
+        if let Some(switch) = options.growth {
+            let on_connect = switch.clone();
+            pool = pool
+                .after_connect(move |connection, _| {
+                    let switch = on_connect.clone();
+                    Box::pin(async move { switch.apply(connection).await })
+                })
+                .before_acquire(move |connection, _| {
+                    let switch = switch.clone();
+                    Box::pin(async move { switch.apply(connection).await.map(|()| true) })
+                });
+        }
+        let pool = pool
+            .connect_with(connect)
             .await
             .map_err(|source| StoreError::Open {
                 url: url.to_owned(),
@@ -217,6 +326,11 @@ impl Store {
             .await
             .map_err(StoreError::Migrate)?;
         store.ensure_key_check().await?;
+        // The WAL and its index exist by now. SQLite gives them the database file's mode; set
+        // it again anyway, so no SQLite build or umask can leave them readable by others.
+        if let Some(files) = &files {
+            files.make_private()?;
+        }
         tokio::spawn(checkpoint_wal(Arc::downgrade(&store.shared)));
         Ok(store)
     }
@@ -257,6 +371,66 @@ impl Store {
         .await;
         pool.close().await;
         result
+    }
+
+    /// The sealed key check of the database at `url`, read without creating or changing
+    /// anything: `None` when there is no database yet or it was never opened with a key.
+    pub async fn key_check(url: &str) -> Result<Option<KeyCheck>, StoreError> {
+        let options = connect_options(url)?.read_only(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                url: url.to_owned(),
+                source,
+            })?;
+        let sealed = read_key_check(&pool).await;
+        pool.close().await;
+        Ok(sealed?.map(|sealed| KeyCheck { sealed }))
+    }
+
+    /// Runs SQLite's integrity check on the database at `url`, opened read-only: every page,
+    /// b-tree and index is read. A file that is not a database at all counts as damaged.
+    pub async fn check_integrity(url: &str) -> Result<Integrity, StoreError> {
+        let options = connect_options(url)?.read_only(true);
+        let damaged = |e: &sqlx::Error| -> Option<Integrity> {
+            // SQLITE_CORRUPT and SQLITE_NOTADB, primary codes.
+            const CORRUPT: i32 = 11;
+            const NOT_A_DATABASE: i32 = 26;
+            let code = e
+                .as_database_error()
+                .and_then(|d| d.code())
+                .and_then(|c| c.parse::<i32>().ok())?;
+            matches!(code & 0xff, CORRUPT | NOT_A_DATABASE)
+                .then(|| Integrity::Damaged(crate::telemetry::chain(e)))
+        };
+        let pool = match SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+        {
+            Ok(pool) => pool,
+            Err(e) => {
+                return damaged(&e).ok_or(StoreError::Open {
+                    url: url.to_owned(),
+                    source: e,
+                });
+            }
+        };
+        let found: Result<Vec<String>, sqlx::Error> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&pool)
+            .await;
+        pool.close().await;
+        match found {
+            Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Integrity::Sound),
+            Ok(lines) => {
+                Ok(Integrity::Damaged(lines.into_iter().next().unwrap_or_else(
+                    || "the integrity check said nothing".to_owned(),
+                )))
+            }
+            Err(e) => damaged(&e).ok_or_else(|| e.into()),
+        }
     }
 
     /// Moves the WAL's pages into the database file and closes every connection, so that

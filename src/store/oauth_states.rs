@@ -1,8 +1,10 @@
 //! Pending OAuth round trips: random, single-use, expiring, bound to the user and chat
-//! that asked. Only a hash of the state is stored; the PKCE verifier is sealed.
+//! that asked and to the browser that first opened the link. Only hashes of the state and of
+//! the browser's cookie are stored; the PKCE verifier is sealed.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use subtle::ConstantTimeEq;
 
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
 use crate::crypto::{Aad, Secret};
@@ -49,6 +51,29 @@ pub enum StateProblem {
     Used,
     /// The link is older than its lifetime.
     Expired,
+    /// The link was first opened in another browser (it was forwarded, or copied).
+    OpenedElsewhere,
+    /// The callback came to a browser that did not open the start link (or without the
+    /// cookie the start link set).
+    NotThisBrowser,
+}
+
+/// What a check of a state does besides reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateUse<'a> {
+    /// Reads only.
+    Peek,
+    /// The start link: binds the state to this browser (a hash of its cookie) if no browser
+    /// opened it yet; refuses another browser.
+    Open {
+        /// SHA-256 of the browser's cookie.
+        browser: &'a [u8; 32],
+    },
+    /// The callback: uses the state up, if the browser is the one that opened it.
+    Consume {
+        /// SHA-256 of the browser's cookie, if it sent one.
+        browser: Option<&'a [u8; 32]>,
+    },
 }
 
 fn verifier_aad(id: i64) -> Aad {
@@ -91,18 +116,18 @@ impl Store {
         Ok(OAuthStateId(id))
     }
 
-    /// Reads a state without using it up (the start link), or uses it up (`consume`, the
-    /// callback) in the same transaction that checks it, so that two callbacks racing with
-    /// one state cannot both succeed.
+    /// Checks a state and, as `how` says, binds it to the browser that opens it or uses it
+    /// up, in the same transaction, so that two browsers or two callbacks racing with one
+    /// state cannot both succeed. A refusal changes nothing.
     pub async fn check_oauth_state(
         &self,
         state_hash: &[u8; 32],
-        consume: bool,
+        how: StateUse<'_>,
         now: DateTime<Utc>,
     ) -> Result<Result<OAuthState, StateProblem>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(
-            "SELECT id, provider, user_id, chat_id, pkce_verifier, expires_at, used_at
+            "SELECT id, provider, user_id, chat_id, pkce_verifier, expires_at, used_at, browser_hash
              FROM oauth_states WHERE state_hash = ?",
         )
         .bind(&state_hash[..])
@@ -118,12 +143,35 @@ impl Store {
         if from_millis(row.get("expires_at"))? <= now {
             return Ok(Err(StateProblem::Expired));
         }
-        if consume {
-            sqlx::query("UPDATE oauth_states SET used_at = ? WHERE id = ?")
-                .bind(to_millis(now))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let bound: Option<Vec<u8>> = row.get("browser_hash");
+        let same = |browser: &[u8; 32]| {
+            bound
+                .as_deref()
+                .is_some_and(|bound| bool::from(bound.ct_eq(&browser[..])))
+        };
+        match how {
+            StateUse::Peek => {}
+            StateUse::Open { browser } => match &bound {
+                None => {
+                    sqlx::query("UPDATE oauth_states SET browser_hash = ? WHERE id = ?")
+                        .bind(&browser[..])
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Some(_) if same(browser) => {}
+                Some(_) => return Ok(Err(StateProblem::OpenedElsewhere)),
+            },
+            StateUse::Consume { browser } => {
+                if !browser.is_some_and(same) {
+                    return Ok(Err(StateProblem::NotThisBrowser));
+                }
+                sqlx::query("UPDATE oauth_states SET used_at = ? WHERE id = ?")
+                    .bind(to_millis(now))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         let sealed: Option<Vec<u8>> = row.get("pkce_verifier");
         let state = OAuthState {
@@ -166,22 +214,70 @@ mod tests {
             .await
             .unwrap();
         let peek = store
-            .check_oauth_state(&hash, false, now)
+            .check_oauth_state(&hash, StateUse::Peek, now)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(peek.pkce_verifier.unwrap().expose(), "verifier-abc");
+        let (browser, other) = ([1u8; 32], [2u8; 32]);
+        let check = |how| store.check_oauth_state(&hash, how, now);
+        assert_eq!(
+            check(StateUse::Consume {
+                browser: Some(&browser)
+            })
+            .await
+            .unwrap()
+            .unwrap_err(),
+            StateProblem::NotThisBrowser,
+            "no browser opened it yet"
+        );
+        check(StateUse::Open { browser: &browser })
+            .await
+            .unwrap()
+            .unwrap();
+        check(StateUse::Open { browser: &browser })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            check(StateUse::Open { browser: &other })
+                .await
+                .unwrap()
+                .unwrap_err(),
+            StateProblem::OpenedElsewhere
+        );
+        for stranger in [None, Some(&other)] {
+            assert_eq!(
+                check(StateUse::Consume { browser: stranger })
+                    .await
+                    .unwrap()
+                    .unwrap_err(),
+                StateProblem::NotThisBrowser
+            );
+        }
         let later = now + chrono::Duration::minutes(11);
         assert_eq!(
             store
-                .check_oauth_state(&hash, true, later)
+                .check_oauth_state(
+                    &hash,
+                    StateUse::Consume {
+                        browser: Some(&browser)
+                    },
+                    later
+                )
                 .await
                 .unwrap()
                 .unwrap_err(),
             StateProblem::Expired
         );
         let used = store
-            .check_oauth_state(&hash, true, now)
+            .check_oauth_state(
+                &hash,
+                StateUse::Consume {
+                    browser: Some(&browser),
+                },
+                now,
+            )
             .await
             .unwrap()
             .unwrap();
@@ -189,7 +285,13 @@ mod tests {
         assert_eq!(used.user, user.id);
         assert_eq!(
             store
-                .check_oauth_state(&hash, true, now)
+                .check_oauth_state(
+                    &hash,
+                    StateUse::Consume {
+                        browser: Some(&browser)
+                    },
+                    now
+                )
                 .await
                 .unwrap()
                 .unwrap_err(),
@@ -197,7 +299,7 @@ mod tests {
         );
         assert_eq!(
             store
-                .check_oauth_state(&[0; 32], false, now)
+                .check_oauth_state(&[0; 32], StateUse::Peek, now)
                 .await
                 .unwrap()
                 .unwrap_err(),

@@ -190,7 +190,7 @@ mod tests {
     use crate::crypto::Secret;
     use crate::domain::{AccountId, Provider};
     use crate::store::test_support::{telegram_user_and_chat, temp_store};
-    use crate::store::{NewAccount, NewGrant, NewMedia, NewPost};
+    use crate::store::{NewAccount, NewGrant, NewMedia, NewPost, StateUse};
 
     /// A user, their chat and one X account linked to it.
     async fn chat_with_account(store: &Store, now: DateTime<Utc>) -> (NewPostFor, AccountId) {
@@ -354,8 +354,20 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(store.remove_spent_oauth_states(now).await.unwrap(), 1);
+        let browser = [9u8; 32];
         store
-            .check_oauth_state(&[2u8; 32], true, now)
+            .check_oauth_state(&[2u8; 32], StateUse::Open { browser: &browser }, now)
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .check_oauth_state(
+                &[2u8; 32],
+                StateUse::Consume {
+                    browser: Some(&browser),
+                },
+                now,
+            )
             .await
             .unwrap()
             .unwrap();

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -91,7 +91,42 @@ pub fn router(state: WebState, front_ends: Vec<Router>) -> Router {
     front_ends
         .into_iter()
         .fold(core, Router::merge)
+        .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(trace_route))
+}
+
+/// What autopost's pages may load: their own inline style, nothing else; no scripts, no
+/// forms, no framing.
+const PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; \
+     form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Headers every answer carries: no type sniffing, and no `Referer` (a start page's URL holds
+/// a one-time state, and the Continue link leaves for the platform); HTML pages also get a
+/// content policy and may not be framed.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if is_html {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_POLICY),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    response
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.

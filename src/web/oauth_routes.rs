@@ -1,22 +1,31 @@
 //! `/oauth/{provider}/start` and `/oauth/{provider}/callback`: the browser side of linking.
-//! Query strings hold codes and states, so nothing here logs a URI.
+//! The start page says whose chat the accounts will post for and binds the round trip to the
+//! browser with a cookie the callback must bring back. Query strings hold codes and states,
+//! so nothing here logs a URI.
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use super::{WebState, pages};
 use crate::domain::OAuthProvider;
-use crate::oauth::OAuthError;
+use crate::oauth::{OAuthError, STATE_LIFETIME};
+use crate::store::StateProblem;
 
-/// Sends the browser on to the platform's consent page for a valid start link.
+/// The cookie that ties a round trip to the browser that opened its start link.
+const BROWSER_COOKIE: &str = "autopost_browser";
+
+/// Shows whose chat the accounts will post for and who asked, with a Continue link to the
+/// platform's consent page; binds the link to this browser with a short-lived cookie (a
+/// forwarded link then works for nobody else).
 pub async fn start(
     State(state): State<WebState>,
     Path(provider): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Result<Response, Incomplete> {
     let (provider, s) = provider_and(
         &provider,
@@ -24,19 +33,53 @@ pub async fn start(
         "s",
         "This link is missing its code; ask the bot for a new one with /connect.",
     )?;
-    Ok(
-        match state.linker.consent_url(provider, s, Utc::now()).await {
-            Ok(url) => (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response(),
-            Err(e) => failure(&e),
+    let cookie = browser_cookie(&headers);
+    let consent = match state
+        .linker
+        .open_start(provider, s, cookie.as_deref(), Utc::now())
+        .await
+    {
+        Ok(consent) => consent,
+        Err(e) => return Ok(failure(&e)),
+    };
+    let platform = platform_words(provider);
+    let body = format!(
+        "<p>You are about to let autopost post with your {platform} account{plural} for \
+         <b>{chat}</b>.</p>\
+         <p>This link was asked for by <b>{asked_by}</b>. If that is not you, close this page: \
+         whoever sent you the link would post with your account.</p>\
+         <p><a id=\"continue\" href=\"{url}\">Continue to {platform}</a></p>\
+         <p class=\"muted\">The link works for 10 minutes, in this browser only.</p>",
+        plural = if provider == OAuthProvider::Meta {
+            "s"
+        } else {
+            ""
         },
-    )
+        chat = pages::escape(&consent.chat),
+        asked_by = pages::escape(&consent.asked_by),
+        url = pages::escape(consent.url.as_str()),
+    );
+    let mut page = pages::page(StatusCode::OK, &format!("Connect {platform}"), &body);
+    let cookie = set_cookie(
+        &state.linker.redirect_uri(provider),
+        consent.browser.expose(),
+    );
+    let headers = page.headers_mut();
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    // A page that carries a one-time link is kept by no cache.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(page)
 }
 
-/// Completes linking when the platform sends the browser back.
+/// Completes linking when the platform sends the browser back: only in the browser that
+/// opened the start link.
 pub async fn callback(
     State(state): State<WebState>,
     Path(provider): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Result<Response, Incomplete> {
     let (provider, oauth_state) = provider_and(
         &provider,
@@ -52,10 +95,11 @@ pub async fn callback(
             .map_or_else(|| error.clone(), |d| format!("{error}: {d}"))),
         (None, None) => Err("no code".to_owned()),
     };
+    let cookie = browser_cookie(&headers);
     Ok(
         match state
             .linker
-            .complete(provider, oauth_state, code, Utc::now())
+            .complete(provider, oauth_state, cookie.as_deref(), code, Utc::now())
             .await
         {
             Ok(linked) => pages::page(
@@ -69,6 +113,50 @@ pub async fn callback(
             Err(e) => failure(&e),
         },
     )
+}
+
+/// The browser cookie the request carries, if any.
+fn browser_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == BROWSER_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The `Set-Cookie` value: only for the start links and callbacks, gone with the link after
+/// 10 minutes, never readable by a script, sent on the platform's redirect back
+/// (a top-level GET) but not on other sites' requests, and only over https where autopost is
+/// reached by https.
+fn set_cookie(callback: &url::Url, value: &str) -> String {
+    // `…/oauth`, under whatever path AUTOPOST_PUBLIC_URL has: one cookie per browser serves
+    // every link it opens, of either platform.
+    let path = callback
+        .path()
+        .rsplitn(3, '/')
+        .nth(2)
+        .filter(|p| p.ends_with("/oauth"))
+        .unwrap_or("/oauth");
+    let secure = if callback.scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{BROWSER_COOKIE}={value}; Path={path}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        STATE_LIFETIME.num_seconds()
+    )
+}
+
+/// The platform, as the page names it.
+fn platform_words(provider: OAuthProvider) -> &'static str {
+    match provider {
+        OAuthProvider::X => "X",
+        OAuthProvider::Meta => "Facebook and Instagram",
+    }
 }
 
 /// A start link or callback that cannot be acted on: no state is looked up for it.
@@ -111,6 +199,9 @@ fn provider_and<'q>(
 
 fn failure(error: &OAuthError) -> Response {
     let status = match error {
+        OAuthError::State(StateProblem::OpenedElsewhere | StateProblem::NotThisBrowser) => {
+            StatusCode::FORBIDDEN
+        }
         OAuthError::State(_) | OAuthError::WrongProvider => StatusCode::BAD_REQUEST,
         OAuthError::ProviderOff { .. } => StatusCode::NOT_FOUND,
         OAuthError::Denied { .. } | OAuthError::NoPages => StatusCode::OK,
@@ -131,4 +222,33 @@ fn capitalize(text: &str) -> String {
     chars.next().map_or_else(String::new, |first| {
         first.to_uppercase().chain(chars).collect::<String>() + "."
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_is_secure_behind_https_and_scoped_to_the_oauth_routes() {
+        let at = |url: &str| set_cookie(&url::Url::parse(url).unwrap(), "v");
+        assert_eq!(
+            at("https://autopost.example/oauth/x/callback"),
+            "autopost_browser=v; Path=/oauth; Max-Age=600; HttpOnly; SameSite=Lax; Secure"
+        );
+        assert_eq!(
+            at("http://127.0.0.1:8080/base/oauth/meta/callback"),
+            "autopost_browser=v; Path=/base/oauth; Max-Age=600; HttpOnly; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn the_cookie_is_read_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; autopost_browser=abc; b=2"),
+        );
+        assert_eq!(browser_cookie(&headers).as_deref(), Some("abc"));
+        assert_eq!(browser_cookie(&HeaderMap::new()), None);
+    }
 }

@@ -9,7 +9,7 @@ use autopost::platforms::{AccountRef, Media, Platform, PostContent};
 use autopost::posting::Draft;
 use autopost::store::NotificationKind;
 use autopost_sim::World;
-use autopost_sim::world::browse;
+use autopost_sim::world::{Browser, browse};
 use chrono::{Duration, Utc};
 
 use crate::helpers::{contains, db_bytes, jpeg};
@@ -278,29 +278,33 @@ async fn a_used_unknown_expired_or_foreign_state_stores_nothing() {
             .1
             .into_owned()
     };
-    let meta_state = state_of(
-        app.connect_link("meta", TEAM, ALICE, Utc::now())
-            .await
-            .unwrap(),
-    );
+    // The browser that opened a Meta start link brings that state back to X's callback.
+    let meta_link = app
+        .connect_link("meta", TEAM, ALICE, Utc::now())
+        .await
+        .unwrap();
+    let meta_state = state_of(meta_link.clone());
+    let mut browser = Browser::new().unwrap();
+    assert_eq!(browser.step(&meta_link).await.unwrap().status, 200);
     let foreign = base
         .join(&format!("oauth/x/callback?code=abc&state={meta_state}"))
         .unwrap();
-    let page = browse(foreign).await.unwrap();
+    let page = browser.open(foreign).await.unwrap();
     assert_eq!(page.status, 400);
     assert!(page.body.contains("another platform"), "{}", page.body);
 
-    let state = state_of(
-        app.connect_link("x", TEAM, ALICE, Utc::now())
-            .await
-            .unwrap(),
-    );
+    let link = app
+        .connect_link("x", TEAM, ALICE, Utc::now())
+        .await
+        .unwrap();
+    let state = state_of(link.clone());
+    assert_eq!(browser.step(&link).await.unwrap().status, 200);
     let denied = base
         .join(&format!(
             "oauth/x/callback?error=access_denied&state={state}"
         ))
         .unwrap();
-    let page = browse(denied).await.unwrap();
+    let page = browser.open(denied).await.unwrap();
     assert_eq!(page.status, 200);
     assert!(page.body.contains("did not grant access"), "{}", page.body);
 
@@ -340,4 +344,138 @@ async fn a_platform_without_credentials_is_off_and_says_so() {
         err.to_string(),
         "X is not set up on this autopost; ask its operator to configure it"
     );
+}
+
+#[tokio::test]
+async fn the_start_page_says_whose_chat_and_who_asked_before_sending_the_browser_on() {
+    let world = world().await;
+    world.actor(TEAM, ALICE).await.unwrap();
+    let link = world
+        .app()
+        .connect_link("x", TEAM, ALICE, Utc::now())
+        .await
+        .unwrap();
+    let mut browser = Browser::new().unwrap();
+    let answer = browser.step(&link).await.unwrap();
+    assert_eq!(
+        answer.status, 200,
+        "a page, not a redirect: {}",
+        answer.body
+    );
+    assert!(answer.location.is_none());
+    assert!(
+        answer.body.contains("the Telegram chat -1001") && answer.body.contains("Telegram user 42"),
+        "which chat and who asked: {}",
+        answer.body
+    );
+    assert!(answer.body.contains("close this page"), "{}", answer.body);
+    let consent = answer.next.expect("a Continue link");
+    assert!(
+        consent.as_str().starts_with(world.x_url().as_str()),
+        "the link goes on to X: {consent}"
+    );
+    assert_eq!(world.x().token_requests().code_exchanges, 0, "nothing yet");
+    let page = browser.open(consent).await.unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Linked @sim_alice (X)"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn a_forwarded_start_link_is_refused_in_the_second_browser_and_links_nothing() {
+    let world = world().await;
+    let alice = world.actor(TEAM, ALICE).await.unwrap();
+    let link = world
+        .app()
+        .connect_link("x", TEAM, ALICE, Utc::now())
+        .await
+        .unwrap();
+    let mut sender = Browser::new().unwrap();
+    assert_eq!(sender.step(&link).await.unwrap().status, 200);
+    // The same link, forwarded to someone else.
+    let page = Browser::new().unwrap().open(link.clone()).await.unwrap();
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(
+        page.body.contains("already opened in another browser"),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.hops.len(), 1, "never sent on to X");
+    let store = world.store().await.unwrap();
+    assert!(store.accounts_of_chat(alice.chat).await.unwrap().is_empty());
+    // The browser that opened it first still can.
+    let page = sender.open(link).await.unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(store.accounts_of_chat(alice.chat).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_callback_without_the_start_browsers_cookie_is_refused_and_links_nothing() {
+    let world = world().await;
+    let alice = world.actor(TEAM, ALICE).await.unwrap();
+    let link = world
+        .app()
+        .connect_link("x", TEAM, ALICE, Utc::now())
+        .await
+        .unwrap();
+    let mut owner = Browser::new().unwrap();
+    let consent = owner.step(&link).await.unwrap().next.unwrap();
+    // X approves and sends the browser back with a real code.
+    let callback = owner.step(&consent).await.unwrap().location.unwrap();
+    assert!(callback.path().ends_with("/oauth/x/callback"), "{callback}");
+
+    // A browser with no cookie, and one with a cookie of its own (from another link).
+    let mut stranger = Browser::new().unwrap();
+    let other_link = world
+        .app()
+        .connect_link("x", "telegram:-2002", "telegram:77", Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(stranger.step(&other_link).await.unwrap().status, 200);
+    for mut browser in [Browser::new().unwrap(), stranger] {
+        let page = browser.open(callback.clone()).await.unwrap();
+        assert_eq!(page.status, 403, "{}", page.body);
+        assert!(
+            page.body.contains("did not start in this browser"),
+            "{}",
+            page.body
+        );
+    }
+    let store = world.store().await.unwrap();
+    assert!(store.accounts_of_chat(alice.chat).await.unwrap().is_empty());
+    assert_eq!(
+        world.x().token_requests().code_exchanges,
+        0,
+        "the code was never exchanged"
+    );
+    // The browser that started it completes it with the same code.
+    let page = owner.open(callback).await.unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(store.accounts_of_chat(alice.chat).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_browser_cookie_is_short_lived_http_only_same_site_and_scoped_to_oauth() {
+    let world = world().await;
+    let link = world
+        .app()
+        .connect_link("x", TEAM, ALICE, Utc::now())
+        .await
+        .unwrap();
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(link)
+        .send()
+        .await
+        .unwrap();
+    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for part in ["Path=/oauth", "Max-Age=600", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.contains(part), "{part}: {cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "Secure only behind an https public URL: {cookie}"
+    );
+    assert_eq!(answer.headers()["cache-control"], "no-store");
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod discord_sim;
+mod disk_full;
 mod export;
 mod helpers;
 mod linking;

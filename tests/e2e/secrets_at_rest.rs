@@ -4,6 +4,7 @@
 use autopost::app::{self, App, AppError, KEY_FILE};
 use autopost::crypto::{Aad, CryptoError, MasterKey, Sealer};
 use autopost::domain::{ChatId, GrantId, Provider};
+use autopost::key_files::KeyFileError;
 use autopost::store::{AuditKind, SEALED_COLUMNS, Store, StoreError};
 use autopost_sim::World;
 use chrono::Utc;
@@ -126,14 +127,17 @@ async fn starting_with_another_master_key_fails_cleanly_and_changes_nothing() {
         "a refused start must not touch the files"
     );
 
-    // The key file path is refused the same way when the env key is absent (an empty
-    // variable counts as unset).
+    // Without the env key (an empty variable counts as unset) there is no key file either:
+    // a sealed database never gets a fresh key, so the refusal names the key it needs and
+    // creates nothing.
     let key_file = world.config_with(&[("AUTOPOST_MASTER_KEY", "")]).unwrap();
     let err = App::open(key_file).await.unwrap_err();
     assert!(
-        matches!(err, AppError::Store(StoreError::WrongKey { .. })),
+        matches!(err, AppError::KeyFiles(KeyFileError::NoneOpens { .. })),
         "{err:?}"
     );
+    assert!(err.to_string().contains(&key.id().to_string()), "{err}");
+    assert!(!world.dir().join(KEY_FILE).exists(), "no key was created");
     assert_eq!(db_fingerprint(world.dir()), before);
 
     // And the right key still works afterwards.
@@ -253,24 +257,36 @@ async fn rotating_an_environment_key_leaves_the_new_key_in_a_private_file() {
 }
 
 #[tokio::test]
-async fn an_interrupted_file_rotation_is_explained_at_start() {
+async fn an_interrupted_file_rotation_is_finished_at_start() {
     let (world, _) = sealed(World::builder().key_file()).await;
     let key_path = world.dir().join(KEY_FILE);
     let old_text = std::fs::read_to_string(&key_path).unwrap();
+    let old = MasterKey::from_base64(&old_text).unwrap();
     let config = world.config_with(&[]).unwrap();
-    app::rotate_key(&config, Utc::now()).await.unwrap();
+    let rotation = app::rotate_key(&config, Utc::now()).await.unwrap();
     // Simulate a crash after the database switched but before the files were swapped.
     std::fs::rename(&key_path, world.dir().join(app::NEW_KEY_FILE)).unwrap();
-    std::fs::write(&key_path, old_text).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    let err = App::open(config).await.unwrap_err();
-    assert!(
-        matches!(err, AppError::RotationInterrupted { .. }),
-        "{err:?}"
+    std::fs::remove_file(rotation.retired_key_file.unwrap()).unwrap();
+    MasterKey::from_base64(&old_text)
+        .unwrap()
+        .write_new_file(&key_path)
+        .unwrap();
+    let app = App::open(config).await.unwrap();
+    app.close().await;
+    let now_in_place = std::fs::read_to_string(&key_path).unwrap();
+    assert_eq!(
+        MasterKey::from_base64(&now_in_place).unwrap().id(),
+        rotation.new_key
     );
-    assert!(err.to_string().contains("mv "), "{err}");
+    assert!(!world.dir().join(app::NEW_KEY_FILE).exists());
+    let retired = world.dir().join(format!(
+        "{}{}",
+        autopost::key_files::RETIRED_KEY_PREFIX,
+        old.id()
+    ));
+    assert_eq!(
+        std::fs::read_to_string(retired).unwrap(),
+        old_text,
+        "the key that no longer opens the database is kept, not lost"
+    );
 }

@@ -101,3 +101,93 @@ async fn get_raw(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     (status, head, response[split + 4..].to_vec())
 }
+
+#[tokio::test]
+async fn every_answer_forbids_sniffing_and_referrers_and_pages_also_framing_and_foreign_content() {
+    let world = World::builder().x().start().await.unwrap();
+    let linked = world.link_x("telegram:8", "telegram:8").await.unwrap();
+    let post = world
+        .app()
+        .create_post(
+            &linked.actor,
+            Draft {
+                when: "tomorrow 9am".to_owned(),
+                text: "photo".to_owned(),
+                images: vec![jpeg(16, 16)],
+                targets: None,
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap()
+        .post;
+    let store = world.store().await.unwrap();
+    let media_id = store.media_of_post(post).await.unwrap()[0].id;
+    let image = world
+        .app()
+        .media()
+        .link(world.url(), media_id, Utc::now() + Duration::minutes(5));
+    let start = world
+        .app()
+        .connect_link("x", "telegram:8", "telegram:8", Utc::now())
+        .await
+        .unwrap();
+    let addr = addr_of(&world);
+    let header = |head: &str, name: &str| {
+        head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    };
+    let pages = [
+        "/privacy".to_owned(),
+        "/oauth/x/start?s=forged".to_owned(),
+        format!("{}?{}", start.path(), start.query().unwrap()),
+        "/media/forged".to_owned(),
+    ];
+    for path in &pages {
+        let (_, head, _) = get_raw(addr, path).await;
+        assert!(
+            header(&head, "content-type").is_some_and(|t| t.starts_with("text/html")),
+            "{path}: {head}"
+        );
+        let policy = header(&head, "content-security-policy")
+            .unwrap_or_else(|| panic!("{path}: no content policy: {head}"));
+        for directive in [
+            "default-src 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'none'",
+        ] {
+            assert!(policy.contains(directive), "{path}: {policy}");
+        }
+        assert_eq!(
+            header(&head, "x-frame-options").as_deref(),
+            Some("DENY"),
+            "{path}"
+        );
+        assert_eq!(
+            header(&head, "x-content-type-options").as_deref(),
+            Some("nosniff")
+        );
+        assert_eq!(
+            header(&head, "referrer-policy").as_deref(),
+            Some("no-referrer")
+        );
+    }
+    for path in ["/healthz".to_owned(), image.path().to_owned()] {
+        let (status, head, _) = get_raw(addr, &path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(
+            header(&head, "x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            header(&head, "referrer-policy").as_deref(),
+            Some("no-referrer"),
+            "{path}"
+        );
+        assert!(header(&head, "content-security-policy").is_none(), "{path}");
+    }
+}

@@ -5,6 +5,7 @@
 use autopost::app::App;
 use autopost::domain::{Actor, ChatPlatform};
 use autopost::posting::PostingError;
+use autopost::store::StoreError;
 use chrono::{DateTime, Utc};
 
 use super::reply::Reply;
@@ -28,8 +29,17 @@ pub(crate) fn posting_error(error: &PostingError) -> Reply {
 }
 
 /// An internal fault: logged with its whole chain under a short random reference, which is
-/// all the person sees, so that an operator can find the cause from their screenshot.
+/// all the person sees, so that an operator can find the cause from their screenshot. A full
+/// disk is no mystery: the person is told nothing was taken, the operator what to do.
 pub fn internal(error: &(dyn std::error::Error + 'static)) -> Reply {
+    if StoreError::is_storage_full_in(error) {
+        tracing::error!(
+            error = %autopost::telemetry::chain(error),
+            "the database cannot grow: the disk is full; free disk space on the data directory's \
+             file system. Chat messages are answered \"cannot store\" and nothing is taken until then"
+        );
+        return Reply::cannot_store();
+    }
     let reference = reference();
     tracing::error!(reference = %reference, error = %autopost::telemetry::chain(error), "command failed");
     Reply::internal_error(&reference)

@@ -667,3 +667,84 @@ async fn a_failure_reaches_the_channel_with_a_retry_button_that_sends_the_post_a
         .unwrap();
     assert_eq!(f.world.x().tweets().len(), 1);
 }
+
+#[tokio::test]
+async fn while_the_disk_is_full_an_interaction_hears_it_was_not_taken_and_nothing_is_stored() {
+    let options = Options {
+        // One person sends many posts in a row here.
+        allowance: autopost::throttle::Allowance {
+            burst: 1_000,
+            per_second: 1_000.0,
+        },
+        ..Options::default()
+    };
+    let f = Fixture::start(
+        World::builder().growth_switch(),
+        SimDiscordConfig::random(),
+        options,
+    )
+    .await;
+    f.link_x().await;
+    let not_taken = "cannot store anything right now; your message was not taken";
+    f.world.stop_database_growth();
+    let mut refused = false;
+    for n in 0..300 {
+        let queued = f.queue().await.len();
+        let text = format!(
+            "post {n} while the disk fills, {}",
+            "with words ".repeat(20)
+        );
+        let answer = f
+            .command(&f.bob, f.post(&f.bob, "tomorrow 9am", &text))
+            .await;
+        if content(&answer).contains(not_taken) {
+            assert!(is_ephemeral(&answer), "only the sender hears it: {answer}");
+            assert_eq!(f.queue().await.len(), queued, "no row of the refused post");
+            refused = true;
+            break;
+        }
+        assert!(content(&answer).contains("@team"), "{answer}");
+    }
+    assert!(refused, "the database filled up");
+
+    // Once not even the interaction's id can be recorded, it is still answered.
+    let long_id = "d".repeat(900);
+    let mut recorded = 0;
+    while f
+        .world
+        .app()
+        .first_deliveries(
+            ChatPlatform::Discord,
+            &[&format!("{recorded}{long_id}")],
+            chrono::Utc::now(),
+        )
+        .await
+        .is_ok()
+    {
+        recorded += 1;
+        assert!(recorded < 2_000, "the interaction log never filled");
+    }
+    let mut refused = false;
+    for _ in 0..300 {
+        // `/queue` writes nothing but the interaction's id.
+        let queue = f
+            .sim()
+            .slash_command("queue")
+            .in_guild(&f.sim().guild(), &f.bob)
+            .build();
+        if content(&f.command(&f.bob, queue).await).contains(not_taken) {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the interaction log filled up");
+
+    f.world.resume_database_growth();
+    let answer = f
+        .command(
+            &f.bob,
+            f.post(&f.bob, "tomorrow 9am", "after the disk was freed"),
+        )
+        .await;
+    assert!(content(&answer).contains("@team"), "{answer}");
+}

@@ -188,6 +188,48 @@ impl Inner {
         }
     }
 
+    /// Answers an update that could not even be recorded (the disk is full) with `reply`,
+    /// if it was meant for autopost: a command, a post in a private chat, a button press.
+    /// Group talk stays unanswered, as always.
+    pub(super) async fn refuse_unstored(&self, update: Update, reply: &Reply) {
+        let sent = match update.kind {
+            UpdateKind::Message(message) => {
+                let Some(kind) = chat_kind(&message.chat) else {
+                    return;
+                };
+                if message.from.as_ref().is_none_or(|u| u.is_bot) {
+                    return;
+                }
+                let is_private = kind == ChatKind::Private;
+                let context = ParseContext {
+                    bot_username: Some(&self.username),
+                    is_private,
+                };
+                let meant_for_us = match message.text().or_else(|| message.caption()) {
+                    Some(text) => !matches!(commands::parse(text, context), Ok(None)),
+                    // An album's other parts carry no caption: one answer per album.
+                    None => {
+                        is_private
+                            && message.media_group_id().is_none()
+                            && image_of(&message).is_some()
+                    }
+                };
+                if !meant_for_us {
+                    return;
+                }
+                self.send(message.chat.id, reply).await
+            }
+            UpdateKind::CallbackQuery(query) => {
+                self.alert(&query, &short_text(reply)).await;
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot say that nothing was taken");
+        }
+    }
+
     /// Answers a callback query so the client stops its spinner; a failure is only logged.
     pub(super) async fn answer(&self, query: &CallbackQuery, text: &str) {
         self.answer_with(query, text, false).await;

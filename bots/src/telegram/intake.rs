@@ -5,6 +5,7 @@
 //! it again) rather than risking a second post when Telegram redelivers it.
 
 use super::*;
+use autopost::store::StoreError;
 
 impl Inner {
     pub(super) async fn poll(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
@@ -148,12 +149,28 @@ impl Inner {
         }
         let ids: Vec<String> = updates.iter().map(|u| u.id.0.to_string()).collect();
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let mut fresh: std::collections::HashSet<String> = self
+        let recorded = self
             .app
             .first_deliveries(ChatPlatform::Telegram, &id_refs, chrono::Utc::now())
-            .await?
-            .into_iter()
-            .collect();
+            .await;
+        let mut fresh: std::collections::HashSet<String> = match recorded {
+            Ok(fresh) => fresh.into_iter().collect(),
+            Err(e) if StoreError::is_storage_full_in(&e) => {
+                // Nothing can be recorded, so nothing is taken: each person hears so now, and
+                // the updates are confirmed rather than fetched again into the same full disk.
+                let reply = commands::internal(&e);
+                for update in updates {
+                    let inner = self.clone();
+                    let reply = reply.clone();
+                    handlers.spawn(async move {
+                        inner.refuse_unstored(update, &reply).await;
+                        inner.count_taken(1);
+                    });
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         for (update, id) in updates.into_iter().zip(&ids) {
             // Taken out when handled: a webhook batch can hold the same update twice (Telegram
             // resent it while the first copy waited in the queue).

@@ -1034,3 +1034,101 @@ async fn meta_callbacks_are_told_in_the_chat_the_accounts_posted_for() {
     );
     f.shutdown().await;
 }
+
+#[tokio::test]
+async fn while_the_disk_is_full_every_message_hears_it_was_not_taken_and_nothing_is_half_stored() {
+    let logs = autopost_sim::CapturedLogs::default();
+    let subscriber = logs
+        .subscriber("warn", autopost::config::LogFormat::Text)
+        .unwrap();
+    // This test's runtime, and with it the whole app, runs on this one thread.
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let options = Options {
+        // One person sends many posts in a row here.
+        allowance: Allowance {
+            burst: 1_000,
+            per_second: 1_000.0,
+        },
+        ..options()
+    };
+    let f = Fixture::start(World::builder().growth_switch(), options, |_| {}).await;
+    let bob = bob();
+    f.link_x(&SimChat::private(&bob), &bob).await;
+    let not_taken = "cannot store anything right now; your message was not taken";
+    f.tg()
+        .push_private_text(&bob, "/post tomorrow 9am | before the disk filled");
+    let said = f.messages_to(bob.id, 1).await;
+    assert!(said[0].contains("Scheduled"), "{said:?}");
+
+    f.world.stop_database_growth();
+    // Posts keep coming while the disk fills: each is taken whole or refused whole, and the
+    // database's last free room is soon used up.
+    let filler = "words to fill the disk with ".repeat(9);
+    let mut refused = false;
+    for n in 0..300 {
+        let queued = f.queue(bob.id, bob.id).await.len();
+        f.tg()
+            .push_private_text(&bob, &format!("/post tomorrow 10am | {n} {filler}"));
+        let said = f.messages_to(bob.id, n + 2).await;
+        let answer = &said[n + 1];
+        if answer.contains(not_taken) {
+            assert_eq!(
+                f.queue(bob.id, bob.id).await.len(),
+                queued,
+                "a refused post leaves no row"
+            );
+            refused = true;
+            break;
+        }
+        assert!(answer.contains("Scheduled"), "{answer}");
+    }
+    assert!(refused, "the database filled up");
+
+    // Once not even the update can be recorded, every message is still answered. Most of
+    // the update log's room goes at once; the last of it to messages that keep coming.
+    let app = f.world.app().clone();
+    let long_id = "x".repeat(900);
+    let mut recorded = 0;
+    while app
+        .first_deliveries(
+            ChatPlatform::Telegram,
+            &[&format!("{recorded}{long_id}")],
+            chrono::Utc::now(),
+        )
+        .await
+        .is_ok()
+    {
+        recorded += 1;
+        assert!(recorded < 2_000, "the update log never filled");
+    }
+    let mut refused = false;
+    for _ in 0..300 {
+        let before = f.messages_to(bob.id, 0).await.len();
+        // `/queue` writes nothing but its update id.
+        f.tg().push_private_text(&bob, "/queue");
+        let said = f.messages_to(bob.id, before + 1).await;
+        if said.last().unwrap().contains(not_taken) {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the update log filled up");
+    let before = f.messages_to(bob.id, 0).await.len();
+    let logged = logs.text();
+    let line = logged
+        .lines()
+        .find(|l| l.contains("free disk space"))
+        .unwrap_or_else(|| panic!("no line for the operator: {logged}"));
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(!logged.contains("Something went wrong"), "{logged}");
+
+    // Space is freed: the same message is taken again.
+    f.world.resume_database_growth();
+    let queued = f.queue(bob.id, bob.id).await.len();
+    f.tg()
+        .push_private_text(&bob, "/post tomorrow 11am | after the disk was freed");
+    let said = f.messages_to(bob.id, before + 1).await;
+    assert!(said.last().unwrap().contains("Scheduled"), "{said:?}");
+    assert_eq!(f.queue(bob.id, bob.id).await.len(), queued + 1);
+    f.shutdown().await;
+}

@@ -28,7 +28,7 @@ use autopost::app::{App, AppError};
 use autopost::config::{self, Config, ConfigError};
 use autopost::crypto::{self, MasterKey, Sealer};
 use autopost::front_end::FrontEnd;
-use autopost::store::{Store, StoreError};
+use autopost::store::{GrowthSwitch, Store, StoreError, StoreOptions};
 use tokio::net::TcpListener;
 use tokio::sync::{OnceCell, watch};
 use tokio::task::JoinHandle;
@@ -40,7 +40,7 @@ use crate::meta::{self as simmeta, SimMeta, SimMetaConfig};
 use crate::telegram::{self as simtg, SimTelegram, SimTelegramConfig};
 use crate::x::{self as simx, SimX, SimXConfig};
 
-pub use browse::{Hop, Page, browse};
+pub use browse::{Browser, Hop, Page, Step, browse};
 pub use link::{LinkedAccounts, SeededAccount};
 pub use wait::{PATIENCE, wait_for_quiet, wait_until};
 
@@ -160,6 +160,7 @@ pub struct WorldBuilder {
     discord: Option<SimDiscordConfig>,
     webhook_secret: Option<String>,
     key_file: bool,
+    growth: Option<GrowthSwitch>,
     vars: Vec<(String, String)>,
     front_ends: Vec<MakeFrontEnd>,
 }
@@ -240,6 +241,13 @@ impl WorldBuilder {
     /// installation does, instead of a random `AUTOPOST_MASTER_KEY` held in memory.
     pub fn key_file(mut self) -> Self {
         self.key_file = true;
+        self
+    }
+
+    /// Lets the test stop the database growing, as a full disk would, and resume it: see
+    /// [`World::stop_database_growth`].
+    pub fn growth_switch(mut self) -> Self {
+        self.growth = Some(GrowthSwitch::default());
         self
     }
 
@@ -339,7 +347,10 @@ impl WorldBuilder {
         }
         vars.extend(platform_vars);
 
-        let app = App::open(configure(&vars, &[])?)
+        let options = StoreOptions {
+            growth: self.growth.clone(),
+        };
+        let app = App::open_with(configure(&vars, &[])?, options)
             .await
             .map_err(WorldError::Open)?;
         Ok(World {
@@ -352,6 +363,7 @@ impl WorldBuilder {
             discord,
             front_ends: self.front_ends,
             phase: Phase::Open(listener),
+            growth: self.growth,
             store: OnceCell::new(),
             dir,
         })
@@ -425,6 +437,8 @@ pub struct World {
     discord: Option<Running<SimDiscord>>,
     front_ends: Vec<MakeFrontEnd>,
     phase: Phase,
+    /// Stops the database growing, if the builder asked for it.
+    growth: Option<GrowthSwitch>,
     /// The white-box store, opened on first use.
     store: OnceCell<Store>,
     /// Declared last, so that it is removed after everything above is dropped.
@@ -553,6 +567,30 @@ impl World {
         Ok(())
     }
 
+    /// From now on the app's database cannot grow, as on a full disk: a write that needs a
+    /// new page fails with SQLite's "database or disk is full". (The white-box store is not
+    /// limited.)
+    ///
+    /// # Panics
+    /// If the world was built without [`WorldBuilder::growth_switch`].
+    pub fn stop_database_growth(&self) {
+        self.growth_switch().stop();
+    }
+
+    /// The app's database may grow again, as when disk space was freed.
+    ///
+    /// # Panics
+    /// If the world was built without [`WorldBuilder::growth_switch`].
+    pub fn resume_database_growth(&self) {
+        self.growth_switch().resume();
+    }
+
+    fn growth_switch(&self) -> &GrowthSwitch {
+        self.growth.as_ref().unwrap_or_else(|| {
+            panic!("this world has no growth switch: add `.growth_switch()` to its builder")
+        })
+    }
+
     /// Whether the web server, scheduler and front ends are running.
     pub fn is_serving(&self) -> bool {
         matches!(self.phase, Phase::Serving { .. })
@@ -566,7 +604,9 @@ impl World {
             .store
             .get_or_try_init(|| async {
                 let config = self.app.config();
-                let (key, _) = autopost::app::master_key(config).map_err(WorldError::Open)?;
+                let (key, _) = autopost::app::master_key(config)
+                    .await
+                    .map_err(WorldError::Open)?;
                 Ok::<_, WorldError>(Store::open(&config.database_url, Sealer::new(key)).await?)
             })
             .await?;

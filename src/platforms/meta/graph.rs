@@ -18,6 +18,7 @@ use crate::config::MetaConfig;
 use crate::crypto::Secret;
 use crate::platforms::http::{self, Stage, bearer, cut, exchange, retry_after, status_words};
 use crate::platforms::rate_limits::RateLimits;
+use crate::platforms::redact::Redactor;
 use crate::platforms::{AccountRef, PublishError, RateLimit};
 
 /// The Graph API client Facebook Pages, Instagram and account linking share.
@@ -44,12 +45,14 @@ impl fmt::Debug for GraphClient {
     }
 }
 
-/// One Graph request before it is sent: the token it carries and the account it counts against.
+/// One Graph request before it is sent: the token it carries, the account it counts against,
+/// and any other secret it carries (a token being exchanged) that an error could echo.
 pub(super) struct Call<'a> {
     pub(super) request: reqwest::RequestBuilder,
     pub(super) token: Option<&'a Secret>,
     pub(super) account: Option<&'a str>,
     pub(super) stage: Stage,
+    pub(super) also_secret: Option<&'a str>,
 }
 
 impl GraphClient {
@@ -131,6 +134,7 @@ impl GraphClient {
             token: Some(token),
             account: None,
             stage,
+            also_secret: None,
         }
     }
 
@@ -146,6 +150,7 @@ impl GraphClient {
             token: Some(account.token),
             account: Some(account.remote_id),
             stage,
+            also_secret: None,
         }
     }
 
@@ -163,7 +168,13 @@ impl GraphClient {
                         // What `X-App-Usage` / `X-Business-Use-Case-Usage` say.
                         self.rate_limits.record(account, usage);
                     }
-                    match classify_answer(status, &headers, &body, call.token, Utc::now()) {
+                    // Whatever the request carried comes out of the words of an error: the
+                    // token, the app secret (token requests send it), a token exchanged.
+                    let secrets = Redactor::new()
+                        .with_optional(call.token)
+                        .with(&self.app_secret)
+                        .with_value(call.also_secret.unwrap_or_default());
+                    match classify_answer(status, &headers, &body, &secrets, Utc::now()) {
                         Some(error) => Err(error),
                         None => Ok((status, body)),
                     }
@@ -266,7 +277,7 @@ fn classify_answer(
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
-    token: Option<&Secret>,
+    secrets: &Redactor<'_>,
     now: DateTime<Utc>,
 ) -> Option<PublishError> {
     let Ok(ErrorEnvelope { error }) = serde_json::from_slice::<ErrorEnvelope>(body) else {
@@ -289,7 +300,7 @@ fn classify_answer(
             PublishError::Rejected { reason: words }
         });
     };
-    let message = platform_words(&error, token);
+    let message = platform_words(&error, secrets);
     let code = error.code.unwrap_or(0);
     Some(match code {
         4 | 17 | 32 | 613 | 80_000..=80_014 => PublishError::RateLimited {
@@ -315,9 +326,9 @@ fn classify_answer(
     })
 }
 
-/// The platform's own words for an error, cut to a readable length, with any copy of the
-/// token it was sent with taken out.
-fn platform_words(error: &GraphError, token: Option<&Secret>) -> String {
+/// The platform's own words for an error, with any secret the request carried taken out
+/// (before they are cut to a readable length, so that no part of one is left).
+fn platform_words(error: &GraphError, secrets: &Redactor<'_>) -> String {
     let mut words = match (&error.error_user_msg, error.message.as_str()) {
         (Some(user), message) if !user.is_empty() && !message.is_empty() => {
             format!("{message} ({user})")
@@ -334,10 +345,7 @@ fn platform_words(error: &GraphError, token: Option<&Secret>) -> String {
     } else if let Some(code) = error.code {
         words.push_str(&format!(" [code {code}]"));
     }
-    if let Some(token) = token.filter(|t| !t.is_empty()) {
-        words = words.replace(token.expose(), "[redacted]");
-    }
-    cut(&words)
+    cut(&secrets.redact(&words))
 }
 
 /// When a throttled call may be retried: Meta's `estimated_time_to_regain_access` (minutes)
@@ -422,7 +430,7 @@ mod tests {
             StatusCode::from_u16(status).unwrap(),
             headers,
             body,
-            None,
+            &Redactor::new(),
             Utc::now(),
         )
     }
@@ -571,7 +579,7 @@ mod tests {
             StatusCode::BAD_REQUEST,
             &HeaderMap::new(),
             &body,
-            Some(&token),
+            &Redactor::new().with(&token),
             Utc::now(),
         )
         .unwrap();

@@ -18,6 +18,7 @@ use super::login::refresh_user_token;
 use crate::crypto::Secret;
 use crate::domain::Provider;
 use crate::platforms::http::{Stage, cut};
+use crate::platforms::redact::Redactor;
 use crate::platforms::{
     AccountRef, AuthError, Limits, Lookup, Platform, PostContent, PublishError, Published,
     RateLimit, Refreshed,
@@ -164,6 +165,8 @@ impl Instagram {
             match code {
                 Some("FINISHED") => return Ok(()),
                 Some(code @ ("ERROR" | "EXPIRED")) => {
+                    // Platform words: the token taken out before they are cut.
+                    let words = Redactor::new().with(account.token).redact(words);
                     return Err(PublishError::Rejected {
                         reason: cut(&format!(
                             "Instagram could not prepare the image ({code}): {words}"

@@ -273,11 +273,17 @@ impl GraphClient {
                 ("client_secret", self.app_secret.expose()),
             ])
             .query(params);
+        // The token being exchanged (or the code) may come back in an error's words.
+        let exchanged = params
+            .iter()
+            .find(|(name, _)| matches!(*name, "fb_exchange_token" | "code"))
+            .map(|(_, value)| *value);
         let call = Call {
             request,
             token: None,
             account: None,
             stage: Stage::Read,
+            also_secret: exchanged,
         };
         let (status, body) = self.send(call).await.map_err(auth_error)?;
         let answer: Answer = serde_json::from_slice(&body).map_err(|e| {

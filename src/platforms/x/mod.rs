@@ -24,6 +24,7 @@ use super::http::{
     unreadable,
 };
 use super::rate_limits::RateLimits;
+use super::redact::Redactor;
 use super::{
     AccountRef, AuthError, Limits, Lookup, Platform, PostContent, PublishError, Published,
     RateLimit, Refreshed,
@@ -161,7 +162,7 @@ impl XClient {
             .http
             .get(self.endpoint(&["2", "users", "me"]))
             .header(AUTHORIZATION, bearer(token));
-        let (status, _, body) = self.send(request, Stage::Read).await?;
+        let (status, _, body) = self.send(request, Stage::Read, token).await?;
         serde_json::from_slice::<Answer>(&body)
             .map(|a| a.data)
             .map_err(|e| unreadable("X", status, Stage::Read, "user", &e))
@@ -196,7 +197,7 @@ impl XClient {
             .get(self.endpoint(&["2", "users", account.remote_id, "tweets"]))
             .query(&[("max_results", asked.as_str())])
             .header(AUTHORIZATION, bearer(account.token));
-        let (status, _, body) = self.send(request, Stage::Read).await?;
+        let (status, _, body) = self.send(request, Stage::Read, account.token).await?;
         let answer: Answer = serde_json::from_slice(&body)
             .map_err(|e| unreadable("X", status, Stage::Read, "timeline", &e))?;
         Ok(answer
@@ -214,17 +215,31 @@ impl XClient {
 
     /// Sends `request` and returns the status, headers and body of a 2xx answer; classifies
     /// everything else. A lost answer is `Ambiguous` only where it may hide a created post.
+    /// `token` is the bearer token the request carries: an error's words never repeat it.
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
         stage: Stage,
+        token: &Secret,
     ) -> Result<(StatusCode, HeaderMap, Bytes), PublishError> {
         let (status, headers, body) = exchange(request, stage).await?;
         if status.is_success() {
             Ok((status, headers, body))
         } else {
-            Err(classify_answer(status, &headers, &body, Utc::now()))
+            let secrets = self.secrets().with(token);
+            Err(classify_answer(
+                status,
+                &headers,
+                &body,
+                &secrets,
+                Utc::now(),
+            ))
         }
+    }
+
+    /// The app's own secret, to take out of any words X sends back.
+    fn secrets(&self) -> Redactor<'_> {
+        Redactor::new().with_optional(self.client_secret.as_ref())
     }
 
     /// Uploads one image; returns X's media id.
@@ -243,7 +258,7 @@ impl XClient {
             .header(AUTHORIZATION, bearer(account.token))
             .multipart(form);
         // Nothing is public before `POST /2/tweets`, so a lost upload answer is safe to retry.
-        let result = self.send(request, Stage::Prepare).await;
+        let result = self.send(request, Stage::Prepare, account.token).await;
         self.rate_limits.note_throttle(account.remote_id, &result);
         let (status, _, body) = result?;
         created_id(status, &body, Stage::Prepare, "media upload")
@@ -271,7 +286,16 @@ impl XClient {
         if status.is_success() {
             return Ok(body);
         }
-        Err(classify_token_error(status, &headers, &body))
+        // The code, verifier, refresh token or token being revoked, and our client secret.
+        let secrets = form
+            .iter()
+            .filter(|(name, _)| {
+                matches!(*name, "code" | "code_verifier" | "refresh_token" | "token")
+            })
+            .fold(self.secrets(), |secrets, (_, value)| {
+                secrets.with_value(value)
+            });
+        Err(classify_token_error(status, &headers, &body, &secrets))
     }
 }
 
@@ -313,7 +337,7 @@ impl Platform for XClient {
             .post(self.endpoint(&["2", "tweets"]))
             .header(AUTHORIZATION, bearer(account.token))
             .json(&body);
-        let result = self.send(request, Stage::Create).await;
+        let result = self.send(request, Stage::Create, account.token).await;
         self.rate_limits.note_throttle(account.remote_id, &result);
         let (status, headers, answer) = result?;
         self.rate_limits
@@ -405,9 +429,10 @@ fn classify_answer(
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
+    secrets: &Redactor<'_>,
     now: DateTime<Utc>,
 ) -> PublishError {
-    let message = platform_words(status, body);
+    let message = platform_words(status, body, secrets);
     match status.as_u16() {
         429 => PublishError::RateLimited {
             reset_at: throttle_reset(headers, now),
@@ -459,9 +484,10 @@ struct ProblemItem {
     message: Option<String>,
 }
 
-/// The platform's own words for a failed answer, cut to a readable length. X never echoes
-/// the bearer token in a body, so these are safe to show.
-fn platform_words(status: StatusCode, body: &[u8]) -> String {
+/// The platform's own words for a failed answer, cut to a readable length, with any secret
+/// the request carried taken out first (an echo of one must not reach a chat, a log or the
+/// database, nor the first part of one survive the cut).
+fn platform_words(status: StatusCode, body: &[u8], secrets: &Redactor<'_>) -> String {
     let problem: Problem = serde_json::from_slice(body).unwrap_or_default();
     let first_message = problem.errors.iter().find_map(|e| e.message.clone());
     let words = match (problem.detail, first_message) {
@@ -474,15 +500,20 @@ fn platform_words(status: StatusCode, body: &[u8]) -> String {
             .or(problem.title)
             .unwrap_or_else(|| status_words(status)),
     };
-    cut(&words)
+    cut(&secrets.redact(&words))
 }
 
 /// Classifies a failed token or revoke call. Only a dead grant means "reconnect"
 /// (`invalid_grant`; X also answers `invalid_request` for a spent code or token); a network
 /// blip, 5xx, 429 or a refusal of our own client credentials leaves the grant standing.
-fn classify_token_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> AuthError {
+fn classify_token_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    secrets: &Redactor<'_>,
+) -> AuthError {
     let problem: Problem = serde_json::from_slice(body).unwrap_or_default();
-    let message = platform_words(status, body);
+    let message = platform_words(status, body, secrets);
     let dead_grant = status == StatusCode::BAD_REQUEST
         && matches!(
             problem.error.as_deref(),
@@ -491,7 +522,7 @@ fn classify_token_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) ->
     if dead_grant {
         AuthError::Revoked { message }
     } else {
-        AuthError::Transient(classify_answer(status, headers, body, Utc::now()))
+        AuthError::Transient(classify_answer(status, headers, body, secrets, Utc::now()))
     }
 }
 
@@ -616,7 +647,13 @@ mod tests {
         let now = Utc::now();
         let none = HeaderMap::new();
         let duplicate = br#"{"detail":"You are not allowed to create a Tweet with duplicate content.","type":"about:blank","title":"Forbidden","status":403}"#;
-        match classify_answer(StatusCode::FORBIDDEN, &none, duplicate, now) {
+        match classify_answer(
+            StatusCode::FORBIDDEN,
+            &none,
+            duplicate,
+            &Redactor::new(),
+            now,
+        ) {
             PublishError::Rejected { reason } => assert_eq!(
                 reason,
                 "You are not allowed to create a Tweet with duplicate content."
@@ -625,24 +662,48 @@ mod tests {
         }
         let old_style =
             br#"{"errors":[{"code":186,"message":"Tweet needs to be a bit shorter."}]}"#;
-        match classify_answer(StatusCode::BAD_REQUEST, &none, old_style, now) {
+        match classify_answer(
+            StatusCode::BAD_REQUEST,
+            &none,
+            old_style,
+            &Redactor::new(),
+            now,
+        ) {
             PublishError::Rejected { reason } => {
                 assert_eq!(reason, "Tweet needs to be a bit shorter.");
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            classify_answer(StatusCode::UNAUTHORIZED, &none, b"{}", now),
+            classify_answer(
+                StatusCode::UNAUTHORIZED,
+                &none,
+                b"{}",
+                &Redactor::new(),
+                now
+            ),
             PublishError::Unauthorized { .. }
         ));
-        let server = classify_answer(StatusCode::BAD_GATEWAY, &none, b"<html>", now);
+        let server = classify_answer(
+            StatusCode::BAD_GATEWAY,
+            &none,
+            b"<html>",
+            &Redactor::new(),
+            now,
+        );
         assert!(server.is_retryable());
         assert_eq!(
             server.to_string(),
             "the platform had an internal error (502): HTTP 502 Bad Gateway"
         );
         assert!(matches!(
-            classify_answer(StatusCode::TOO_MANY_REQUESTS, &none, b"", now),
+            classify_answer(
+                StatusCode::TOO_MANY_REQUESTS,
+                &none,
+                b"",
+                &Redactor::new(),
+                now
+            ),
             PublishError::RateLimited { reset_at: None }
         ));
     }
@@ -682,13 +743,13 @@ mod tests {
         let none = HeaderMap::new();
         let dead =
             br#"{"error":"invalid_grant","error_description":"Refresh token was already used"}"#;
-        match classify_token_error(StatusCode::BAD_REQUEST, &none, dead) {
+        match classify_token_error(StatusCode::BAD_REQUEST, &none, dead, &Redactor::new()) {
             AuthError::Revoked { message } => assert_eq!(message, "Refresh token was already used"),
             other => panic!("{other:?}"),
         }
         let spent = br#"{"error":"invalid_request","error_description":"Value passed for the token was invalid."}"#;
         assert!(matches!(
-            classify_token_error(StatusCode::BAD_REQUEST, &none, spent),
+            classify_token_error(StatusCode::BAD_REQUEST, &none, spent, &Redactor::new()),
             AuthError::Revoked { .. }
         ));
         for status in [
@@ -698,7 +759,12 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    classify_token_error(status, &none, br#"{"error":"unauthorized_client"}"#),
+                    classify_token_error(
+                        status,
+                        &none,
+                        br#"{"error":"unauthorized_client"}"#,
+                        &Redactor::new()
+                    ),
                     AuthError::Transient(_)
                 ),
                 "{status}"
@@ -733,7 +799,7 @@ mod tests {
     fn long_platform_words_are_cut() {
         let body = serde_json::json!({ "detail": "x".repeat(5000) }).to_string();
         assert_eq!(
-            platform_words(StatusCode::BAD_REQUEST, body.as_bytes())
+            platform_words(StatusCode::BAD_REQUEST, body.as_bytes(), &Redactor::new())
                 .chars()
                 .count(),
             MAX_MESSAGE_CHARS

@@ -206,6 +206,12 @@ impl Reply {
         self
     }
 
+    /// The database cannot store anything (its disk is full): whatever the message asked was
+    /// not done, and sending it again once the operator freed space works.
+    pub fn cannot_store() -> Reply {
+        Reply::error(CANNOT_STORE)
+    }
+
     /// An internal fault: no detail, only the reference the log keeps it under.
     pub fn internal_error(reference: &str) -> Reply {
         Reply::lines(vec![vec![
@@ -216,6 +222,10 @@ impl Reply {
         .refusal()
     }
 }
+
+/// What everyone hears while the database cannot grow.
+pub const CANNOT_STORE: &str =
+    "autopost cannot store anything right now; your message was not taken";
 
 #[cfg(test)]
 mod tests {
