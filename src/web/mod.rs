@@ -2,6 +2,9 @@
 //! and chat webhooks on one router. Spans carry route templates, never raw URIs, because
 //! callbacks hold codes and states.
 
+// Public only for the fuzz targets (fuzz/): nothing outside the web server needs it.
+#[doc(hidden)]
+pub mod callback_query;
 mod oauth_routes;
 pub mod pages;
 mod privacy;

@@ -6,6 +6,7 @@
 
 mod discord_sim;
 mod helpers;
+mod image_metadata;
 mod linking;
 mod meta_platform;
 mod posting;

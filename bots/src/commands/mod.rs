@@ -8,6 +8,8 @@ mod args;
 mod context;
 mod notify;
 mod parse;
+#[cfg(test)]
+mod properties;
 mod reply;
 mod runner;
 mod suggest;
