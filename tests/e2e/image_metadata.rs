@@ -190,7 +190,7 @@ fn picture_data(jpeg: &[u8]) -> &[u8] {
     let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
     let start = sos + 2 + usize::from(u16::from_be_bytes([jpeg[sos + 2], jpeg[sos + 3]]));
     let mut end = start;
-    while !(jpeg[end] == 0xFF && !matches!(jpeg[end + 1], 0x00 | 0xD0..=0xD7)) {
+    while jpeg[end] != 0xFF || matches!(jpeg[end + 1], 0x00 | 0xD0..=0xD7) {
         end += 1;
     }
     &jpeg[start..end]

@@ -132,7 +132,7 @@ pub(crate) fn scan_data(jpeg: &[u8]) -> &[u8] {
     let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
     let start = sos + 2 + usize::from(u16::from_be_bytes([jpeg[sos + 2], jpeg[sos + 3]]));
     let mut end = start;
-    while !(jpeg[end] == 0xFF && !matches!(jpeg[end + 1], 0x00 | 0xD0..=0xD7)) {
+    while jpeg[end] != 0xFF || matches!(jpeg[end + 1], 0x00 | 0xD0..=0xD7) {
         end += 1;
     }
     &jpeg[start..end]
@@ -531,7 +531,7 @@ fn damaged_containers_are_refused_for_what_is_wrong() {
             "WebP cut in half",
             ImageFormat::WebP,
             {
-                let w = riff(&[vp8l.clone()], b"");
+                let w = riff(std::slice::from_ref(&vp8l), b"");
                 w[..w.len() / 2].to_vec()
             },
             |e| matches!(e, Truncated(_)),
@@ -540,7 +540,7 @@ fn damaged_containers_are_refused_for_what_is_wrong() {
             "WebP chunk past the RIFF end",
             ImageFormat::WebP,
             {
-                let mut w = riff(&[vp8l.clone()], b"");
+                let mut w = riff(std::slice::from_ref(&vp8l), b"");
                 w[16] = 0xFF;
                 w
             },
