@@ -59,7 +59,8 @@ pub mod doctor;
 pub mod crypto;
 // The contract with chat front ends: their routes and task, and the chat-neutral calls.
 pub mod front_end;
-// Images people send: real format sniffed, bombs refused, JPEG re-encoding to a byte budget.
+// Images people send: real format sniffed, bombs refused, metadata removed, decoded in full,
+// JPEG re-encoding to a byte budget.
 pub mod images;
 // Stored images and signed, expiring links to them.
 pub mod media;
