@@ -1,16 +1,26 @@
 //! Preparing images people send: the real format sniffed from the bytes, hard limits set
-//! before anything is decoded (so a decompression bomb is refused, not expanded), and JPEG
-//! re-encoding to a byte budget for platforms that take nothing else. Pure: no files, no network.
+//! before anything is decoded (so a decompression bomb is refused, not expanded), metadata
+//! (EXIF with GPS, XMP, IPTC, comments) removed and the picture turned upright, the whole
+//! picture decoded before it is accepted, and JPEG re-encoding to a byte budget for platforms
+//! that take nothing else. Pure: no files, no network.
+
+mod metadata;
 
 use std::fmt;
 use std::io::Cursor;
 
 use bytes::Bytes;
 use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::PngEncoder;
+use image::codecs::webp::WebPEncoder;
 use image::error::LimitErrorKind;
 use image::imageops::FilterType;
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, Rgb, RgbImage};
+use image::{
+    DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits, Rgb, RgbImage,
+};
+
+pub use metadata::ContainerError;
 
 /// Largest file accepted, checked before a single header byte is parsed: every platform's
 /// own limit is lower, so anything bigger is a mistake or an attack.
@@ -35,10 +45,15 @@ const MAX_SCALE_STEPS: usize = 6;
 /// Below this longest side a picture is no longer worth posting, so shrinking stops.
 const MIN_SIDE: u32 = 256;
 
+/// The quality a JPEG is re-encoded at when its pixels are turned upright: the original's own
+/// quality is unknown, and at 90 the loss of one more generation is hard to see.
+const UPRIGHT_JPEG_QUALITY: u8 = 90;
+
 /// An image that was read in full and can be published.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PreparedImage {
-    /// The file to publish: the bytes as sent when they were already acceptable.
+    /// The file to publish, without metadata: the bytes as sent less the metadata segments,
+    /// or re-encoded when the pixels had to be turned upright.
     pub bytes: Bytes,
     /// The real MIME type, from the bytes themselves: one of [`ACCEPTED_TYPES`].
     pub content_type: &'static str,
@@ -91,20 +106,55 @@ pub enum ImageError {
         /// Declared height.
         height: u32,
     },
+    /// The file ends early, or has headers but no picture data.
+    #[error("this image is cut off or has no picture in it; send the whole file again")]
+    Incomplete(#[source] ContainerError),
+    /// The file's structure (its segments or chunks) is broken.
+    #[error("this image file is damaged; try saving it again")]
+    Damaged(#[source] ContainerError),
     /// The file is truncated, damaged, or uses an encoding the decoder does not support.
     #[error("this image is damaged or uses an encoding autopost cannot read; try saving it again")]
     Corrupt(#[source] image::ImageError),
 }
 
-/// Checks that `bytes` are a JPEG, PNG, GIF or WEBP picture of sane size, decoding it in full
-/// under hard limits, and returns it unchanged with its real type and displayed size.
+impl From<ContainerError> for ImageError {
+    fn from(error: ContainerError) -> Self {
+        if error.is_incomplete() {
+            ImageError::Incomplete(error)
+        } else {
+            ImageError::Damaged(error)
+        }
+    }
+}
+
+/// Checks that `bytes` are a whole JPEG, PNG, GIF or WEBP picture of sane size, and returns it
+/// without metadata (EXIF, XMP, IPTC, comments), upright, with its real type and size.
+///
+/// The container is walked first: metadata segments are cut out and the pixel data is kept
+/// byte for byte, and a file that ends early or holds no picture data is refused. Then the
+/// whole picture is decoded under hard limits, so nothing undecodable is accepted. A picture
+/// whose EXIF orientation says to turn it is re-encoded upright in its own format, since the
+/// orientation goes with the EXIF block (animations are left as they are: re-encoding would
+/// keep only their first frame).
 ///
 /// The file name and declared MIME type are never consulted: only the bytes.
 pub fn prepare(bytes: &[u8]) -> Result<PreparedImage, ImageError> {
     let (format, content_type) = accepted_format(bytes)?;
-    let image = decode(bytes, format)?;
+    let stripped = metadata::strip(bytes, format)?;
+    let orientation = stripped
+        .exif
+        .as_deref()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    let Decoded { mut image, icc } = decode(&stripped.bytes, format)?;
+    let bytes = if orientation == Orientation::NoTransforms || stripped.animated {
+        Bytes::from(stripped.bytes)
+    } else {
+        image.apply_orientation(orientation);
+        Bytes::from(encode_as(&image, format, icc)?)
+    };
     Ok(PreparedImage {
-        bytes: Bytes::copy_from_slice(bytes),
+        bytes,
         content_type,
         width: image.width(),
         height: image.height(),
@@ -124,7 +174,7 @@ pub fn to_jpeg(image: &PreparedImage, max_bytes: u64) -> Result<PreparedImage, I
     }
     // The fields are public, so these bytes may not have come from `prepare`: check again.
     let (format, _) = accepted_format(&image.bytes)?;
-    let mut rgb = flatten_onto_white(decode(&image.bytes, format)?);
+    let mut rgb = flatten_onto_white(decode(&image.bytes, format)?.image);
     for step in 0..=MAX_SCALE_STEPS {
         let mut smallest = u64::MAX;
         for quality in JPEG_QUALITIES {
@@ -252,9 +302,15 @@ fn sniff(bytes: &[u8]) -> Sniffed {
     Sniffed::Unknown
 }
 
-/// Decodes under [`MAX_DIMENSION`] and [`MAX_DECODE_ALLOC`], checked against the header before
-/// any pixel buffer exists, and turns the picture upright.
-fn decode(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage, ImageError> {
+/// A decoded picture and the colour profile to keep if it is encoded again.
+struct Decoded {
+    image: DynamicImage,
+    icc: Option<Vec<u8>>,
+}
+
+/// Decodes the whole picture under [`MAX_DIMENSION`] and [`MAX_DECODE_ALLOC`], checked against
+/// the header before any pixel buffer exists, and turns it upright if the file still says how.
+fn decode(bytes: &[u8], format: ImageFormat) -> Result<Decoded, ImageError> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     // Width and height stay unlimited for this first step only so that the header can be read
     // and the refusal can name the declared size; the allocation cap already holds, and the
@@ -275,8 +331,10 @@ fn decode(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage, ImageError>
     decoder
         .set_limits(decode_limits())
         .map_err(|e| classify(e, too_many_pixels))?;
-    // A missing or unreadable EXIF block just means the picture is already upright.
+    // A missing or unreadable EXIF block just means the picture is already upright, and a
+    // missing or unreadable profile means the colours are sRGB.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let icc = decoder.icc_profile().ok().flatten();
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| {
         classify(
             e,
@@ -287,7 +345,56 @@ fn decode(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage, ImageError>
         )
     })?;
     image.apply_orientation(orientation);
-    Ok(image)
+    Ok(Decoded { image, icc })
+}
+
+/// Encodes `image` in `format` again, keeping its colour profile: JPEG at
+/// [`UPRIGHT_JPEG_QUALITY`], PNG and WebP losslessly (the WebP encoder has no lossy mode).
+fn encode_as(
+    image: &DynamicImage,
+    format: ImageFormat,
+    icc: Option<Vec<u8>>,
+) -> Result<Vec<u8>, ImageError> {
+    let mut out = Vec::new();
+    // Only JPEG, PNG and WebP carry EXIF, so only they can need turning; a GIF never gets here.
+    let written = match format {
+        ImageFormat::Jpeg => {
+            let mut encoder = JpegEncoder::new_with_quality(&mut out, UPRIGHT_JPEG_QUALITY);
+            keep_profile(&mut encoder, icc);
+            // JPEG has no alpha; a decoded JPEG is grey or colour.
+            match image {
+                DynamicImage::ImageLuma8(grey) => grey.write_with_encoder(encoder),
+                other => other.to_rgb8().write_with_encoder(encoder),
+            }
+        }
+        ImageFormat::WebP => {
+            let mut encoder = WebPEncoder::new_lossless(&mut out);
+            keep_profile(&mut encoder, icc);
+            // The WebP encoder takes 8-bit samples only.
+            match image {
+                DynamicImage::ImageRgb8(_) | DynamicImage::ImageLuma8(_) => {
+                    image.write_with_encoder(encoder)
+                }
+                other => other.to_rgba8().write_with_encoder(encoder),
+            }
+        }
+        _ => {
+            let mut encoder = PngEncoder::new(&mut out);
+            keep_profile(&mut encoder, icc);
+            image.write_with_encoder(encoder)
+        }
+    };
+    // Writing to memory cannot run out of space; an error would be the encoder's own defect.
+    written.map_err(ImageError::Corrupt)?;
+    Ok(out)
+}
+
+/// Hands the colour profile to an encoder. An encoder that cannot embed one writes sRGB,
+/// which is what most profiles describe anyway.
+fn keep_profile(encoder: &mut impl ImageEncoder, icc: Option<Vec<u8>>) {
+    if let Some(icc) = icc {
+        let _ = encoder.set_icc_profile(icc);
+    }
 }
 
 /// The limits every decode runs under.
@@ -350,10 +457,9 @@ fn byte_len(bytes: &[u8]) -> u64 {
 mod tests {
 
     use image::codecs::gif::GifEncoder;
-    use image::codecs::png::PngEncoder;
-    use image::codecs::webp::WebPEncoder;
-    use image::{ExtendedColorType, ImageEncoder, Rgba, RgbaImage};
+    use image::{ExtendedColorType, Rgba, RgbaImage};
 
+    use super::metadata::tests::crc32;
     use super::*;
 
     fn png(image: &DynamicImage) -> Vec<u8> {
@@ -403,21 +509,6 @@ mod tests {
         );
         chunk(&mut out, b"IEND", &[]);
         out
-    }
-
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &byte in data {
-            crc ^= u32::from(byte);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
     }
 
     #[test]
@@ -508,20 +599,111 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_picture_is_refused_as_corrupt() {
+    fn a_damaged_or_cut_off_picture_is_refused_with_what_to_do() {
         let whole = png(&DynamicImage::ImageRgb8(noise(64, 64)));
-        let cases: &[(&str, &[u8])] = &[
-            ("truncated PNG", &whole[..whole.len() / 2]),
-            ("PNG signature only", b"\x89PNG\r\n\x1A\n"),
-            ("JPEG marker only", b"\xFF\xD8\xFF\xE0garbage"),
+        let bad_chunk_name = [&whole[..33], b"\0\0\0\0I@AT\0\0\0\0", &whole[33..]].concat();
+        // A valid container whose IDAT inflates to nothing: only decoding finds it.
+        let empty_pixels = png_declaring(16, 16, 8, 2);
+        type Check = fn(&ImageError) -> bool;
+        let cases: &[(&str, &[u8], Check)] = &[
+            ("truncated PNG", &whole[..whole.len() / 2], |e| {
+                matches!(e, ImageError::Incomplete(_))
+            }),
+            ("PNG signature only", b"\x89PNG\r\n\x1A\n", |e| {
+                matches!(e, ImageError::Incomplete(_))
+            }),
+            ("JPEG marker only", b"\xFF\xD8\xFF\xE0garbage", |e| {
+                matches!(e, ImageError::Incomplete(_))
+            }),
+            ("PNG chunk with a bad name", &bad_chunk_name, |e| {
+                matches!(e, ImageError::Damaged(_))
+            }),
+            ("PNG without its pixels", &empty_pixels, |e| {
+                matches!(e, ImageError::Corrupt(_))
+            }),
         ];
-        for (name, bytes) in cases {
+        for (name, bytes, check) in cases {
+            let result = prepare(bytes);
             assert!(
-                matches!(prepare(bytes), Err(ImageError::Corrupt(_))),
+                result.as_ref().is_err_and(check),
                 "{name}: {:?}",
-                prepare(bytes)
+                result.map(|p| p.bytes.len())
             );
         }
+    }
+
+    /// Each format's headers, complete and valid, with the picture data left out or cut.
+    #[test]
+    fn a_picture_that_is_only_headers_or_cut_short_is_refused_and_nothing_is_returned() {
+        let jpeg_bytes = jpeg(&noise(32, 32), 90);
+        let sos = jpeg_bytes
+            .windows(2)
+            .position(|w| w == [0xFF, 0xDA])
+            .unwrap();
+        let scan = sos
+            + 2
+            + usize::from(u16::from_be_bytes([
+                jpeg_bytes[sos + 2],
+                jpeg_bytes[sos + 3],
+            ]));
+        let png_bytes = png(&DynamicImage::ImageRgb8(noise(32, 32)));
+        let mut webp_vp8x = b"RIFF\x16\0\0\0WEBPVP8X\x0A\0\0\0".to_vec();
+        webp_vp8x.extend_from_slice(&[0, 0, 0, 0, 31, 0, 0, 31, 0, 0]);
+        let cases: &[(&str, Vec<u8>)] = &[
+            (
+                "JPEG headers and end marker",
+                [&jpeg_bytes[..scan], b"\xFF\xD9"].concat(),
+            ),
+            ("JPEG headers only", jpeg_bytes[..scan].to_vec()),
+            (
+                "JPEG cut inside the scan",
+                jpeg_bytes[..(scan + jpeg_bytes.len()) / 2].to_vec(),
+            ),
+            (
+                "JPEG without its end marker",
+                jpeg_bytes[..jpeg_bytes.len() - 2].to_vec(),
+            ),
+            (
+                "PNG header and end",
+                [&png_bytes[..33], &png_bytes[png_bytes.len() - 12..]].concat(),
+            ),
+            (
+                "GIF screen descriptor and trailer",
+                b"GIF89a\x20\0\x20\0\0\0\0;".to_vec(),
+            ),
+            ("WebP extended header only", webp_vp8x),
+        ];
+        for (name, bytes) in cases {
+            match prepare(bytes) {
+                Err(error @ ImageError::Incomplete(_)) => assert_eq!(
+                    error.to_string(),
+                    "this image is cut off or has no picture in it; send the whole file again",
+                    "{name}"
+                ),
+                other => panic!("{name}: {:?}", other.map(|p| p.bytes.len())),
+            }
+        }
+    }
+
+    #[test]
+    fn a_phone_photo_keeps_its_pixels_and_loses_its_metadata() {
+        let plain = jpeg(&noise(48, 32), 90);
+        let phone = metadata::tests::phone_jpeg(&plain, 1);
+        let prepared = prepare(&phone).unwrap();
+        for secret in metadata::tests::SECRETS {
+            assert!(
+                !prepared.bytes.windows(secret.len()).any(|w| w == secret),
+                "{:?} survived",
+                String::from_utf8_lossy(secret)
+            );
+        }
+        assert_eq!(
+            metadata::tests::scan_data(&prepared.bytes),
+            metadata::tests::scan_data(&plain),
+            "the picture data is the same bytes"
+        );
+        assert_eq!((prepared.width, prepared.height), (48, 32));
+        assert_eq!(prepared.content_type, "image/jpeg");
     }
 
     #[test]
@@ -613,35 +795,93 @@ mod tests {
         }
     }
 
-    /// A JPEG whose EXIF says "rotate 90° clockwise to display", as phones write them.
-    fn jpeg_rotated_by_exif(image: &RgbImage) -> Vec<u8> {
-        let plain = jpeg(image, 90);
-        let mut exif = b"Exif\0\0MM\0*\0\0\0\x08".to_vec();
-        exif.extend_from_slice(&[0, 1]); // one IFD entry
-        exif.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0]); // Orientation = 6
-        exif.extend_from_slice(&[0, 0, 0, 0]); // no next IFD
-        let mut out = plain[..2].to_vec(); // SOI
-        out.extend_from_slice(&[0xFF, 0xE1]);
-        out.extend_from_slice(&u16::try_from(exif.len() + 2).unwrap().to_be_bytes());
-        out.extend_from_slice(&exif);
-        out.extend_from_slice(&plain[2..]);
-        out
+    /// A smooth picture, so that a lossy re-encode stays close to it.
+    fn gradient(width: u32, height: u32) -> RgbImage {
+        RgbImage::from_fn(width, height, |x, y| {
+            Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, 128])
+        })
+    }
+
+    /// The average difference per sample: 0 for identical pixels.
+    fn mean_difference(a: &RgbImage, b: &RgbImage) -> f64 {
+        assert_eq!(a.dimensions(), b.dimensions());
+        let total: u64 = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum();
+        total as f64 / a.as_raw().len() as f64
     }
 
     #[test]
-    fn a_phone_photo_is_measured_and_reencoded_upright() {
-        let bytes = jpeg_rotated_by_exif(&noise(240, 100));
-        let prepared = prepare(&bytes).unwrap();
-        assert_eq!(&prepared.bytes[..], &bytes[..], "kept as sent");
-        assert_eq!((prepared.width, prepared.height), (100, 240));
-        // A budget below its size forces a re-encode, which drops EXIF: the pixels must turn.
-        let converted = to_jpeg(&prepared, byte_len(&bytes) - 1).unwrap();
-        let decoded = image::load_from_memory(&converted.bytes).unwrap();
-        assert_eq!(
-            (decoded.width(), decoded.height()),
-            (converted.width, converted.height)
+    fn a_photo_turned_by_exif_is_reencoded_upright_without_the_exif() {
+        // Orientation 6: "rotate 90° clockwise to display", as phones write it.
+        let original = gradient(120, 50);
+        let upright = image::imageops::rotate90(&original);
+        let mut exif = b"Exif\0\0".to_vec();
+        exif.extend_from_slice(&metadata::tests::exif_with_gps(6));
+        let sent = metadata::tests::jpeg_with(
+            &jpeg(&original, 95),
+            &[metadata::tests::segment(0xE1, &exif)],
         );
-        assert!(converted.width < converted.height, "{converted:?}");
+
+        let prepared = prepare(&sent).unwrap();
+        assert_eq!((prepared.width, prepared.height), (50, 120));
+        assert!(!prepared.bytes.windows(4).any(|w| w == b"Exif"));
+        assert_eq!(prepared.content_type, "image/jpeg");
+        let decoded = image::load_from_memory(&prepared.bytes)
+            .unwrap()
+            .into_rgb8();
+        assert!(
+            mean_difference(&decoded, &upright) < 3.0,
+            "turned, not mirrored"
+        );
+
+        // PNG and WebP are turned losslessly and stay in their format.
+        let rgba = DynamicImage::ImageRgb8(original.clone()).into_rgba8();
+        let mut webp = Vec::new();
+        WebPEncoder::new_lossless(&mut webp)
+            .write_image(rgba.as_raw(), 120, 50, ExtendedColorType::Rgba8)
+            .unwrap();
+        let exif_chunk = {
+            let tiff = metadata::tests::exif_with_gps(6);
+            let mut c = b"EXIF".to_vec();
+            c.extend_from_slice(&u32::try_from(tiff.len()).unwrap().to_le_bytes());
+            c.extend_from_slice(&tiff);
+            c
+        };
+        let mut extended = b"RIFF\0\0\0\0WEBPVP8X\x0A\0\0\0".to_vec();
+        extended.extend_from_slice(&[0x18, 0, 0, 0, 119, 0, 0, 49, 0, 0]);
+        extended.extend_from_slice(&webp[12..]);
+        extended.extend_from_slice(&exif_chunk);
+        let riff_size = u32::try_from(extended.len() - 8).unwrap();
+        extended[4..8].copy_from_slice(&riff_size.to_le_bytes());
+        let png_turned = [
+            &png(&DynamicImage::ImageRgb8(original.clone()))[..33],
+            &metadata::tests::chunk(b"eXIf", &metadata::tests::exif_with_gps(6)),
+            &png(&DynamicImage::ImageRgb8(original))[33..],
+        ]
+        .concat();
+        for (content_type, sent) in [("image/png", png_turned), ("image/webp", extended)] {
+            let prepared = prepare(&sent).unwrap();
+            assert_eq!(prepared.content_type, content_type);
+            assert_eq!(
+                (prepared.width, prepared.height),
+                (50, 120),
+                "{content_type}"
+            );
+            let decoded = image::load_from_memory(&prepared.bytes)
+                .unwrap()
+                .into_rgb8();
+            assert_eq!(decoded, upright, "{content_type}");
+            let metadata::Stripped { exif, .. } = metadata::strip(
+                &prepared.bytes,
+                image::guess_format(&prepared.bytes).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(exif, None, "{content_type}: no EXIF left to turn it twice");
+        }
     }
 
     #[test]
@@ -669,6 +909,14 @@ mod tests {
                 },
                 "this image is 100000 × 100000 pixels, more than autopost can handle; \
                  send one at most 8192 pixels on each side",
+            ),
+            (
+                ImageError::from(ContainerError::Truncated("the picture data")),
+                "this image is cut off or has no picture in it; send the whole file again",
+            ),
+            (
+                ImageError::from(ContainerError::Malformed("a second start marker")),
+                "this image file is damaged; try saving it again",
             ),
         ];
         for (error, expected) in cases {

@@ -73,7 +73,8 @@ pub mod export;
 pub mod front_end;
 // The master key's files: which one opens the database; finishing an interrupted rotation.
 pub mod key_files;
-// Images people send: real format sniffed, bombs refused, JPEG re-encoding to a byte budget.
+// Images people send: real format sniffed, bombs refused, metadata removed, decoded in full,
+// JPEG re-encoding to a byte budget.
 pub mod images;
 // Pseudonyms for log lines: people, chats and grants as keyed hashes, never as their ids.
 pub mod log_ids;

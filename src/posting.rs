@@ -2,6 +2,8 @@
 //! queue and the history. Every rule is checked per target when a post is accepted; nothing
 //! is stored when one fails.
 
+mod text;
+
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -17,6 +19,7 @@ use crate::store::{NewMedia, NewPost, StoreError};
 // What the posting calls return, named here so that front ends need not know the store.
 pub use crate::store::{Cancelled, HistoryEntry, LinkedAccount};
 use crate::timeparse::{self, TimeError, When};
+pub use text::TextError;
 
 /// A post as written in a chat.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +66,9 @@ pub enum PostingError {
     /// The time phrase was refused.
     #[error(transparent)]
     Time(#[from] TimeError),
+    /// The text shows nothing.
+    #[error(transparent)]
+    Text(#[from] TextError),
     /// The chat has no usable account.
     #[error(
         "no account is linked to this chat yet; link one with /connect x, /connect facebook or /connect instagram"
@@ -164,21 +170,22 @@ impl App {
         Ok(chat.time_zone.unwrap_or(self.config().default_time_zone))
     }
 
-    /// Accepts a post for the actor's chat after checking the time and every target's
-    /// rules; stores it with its images and wakes the scheduler.
+    /// Accepts a post for the actor's chat after checking its text, the time and every
+    /// target's rules; stores it with its images (metadata removed) and wakes the scheduler.
     pub async fn create_post(
         &self,
         actor: &Actor,
         draft: Draft,
         now: DateTime<Utc>,
     ) -> Result<Accepted, PostingError> {
+        let body = text::clean(&draft.text)?;
         let zone = self.zone_of(actor).await?;
         let (due_at, recurrence) = resolve_when(&draft.when, now, zone)?;
         let accounts = self
             .choose_targets(actor.chat, draft.targets.as_deref())
             .await?;
         let images = self.prepare_images(&draft.images, &accounts)?;
-        let targets = self.check_targets(&accounts, &draft.text, &images)?;
+        let targets = self.check_targets(&accounts, &body, &images)?;
 
         // From the first file written until the post's rows name them, no purge or erasure
         // may remove a file this post shares with an older one.
@@ -212,7 +219,7 @@ impl App {
                 NewPost {
                     chat: actor.chat,
                     author: actor.user,
-                    body: draft.text,
+                    body,
                     due_at,
                     recurrence: recurrence.as_ref().map(Recurrence::to_storage),
                     time_zone: zone,
@@ -262,6 +269,8 @@ impl App {
         text: &str,
         now: DateTime<Utc>,
     ) -> Result<Accepted, PostingError> {
+        let cleaned = text::clean(text)?;
+        let text = cleaned.as_str();
         self.authorize(actor, post).await?;
         let zone = self.zone_of(actor).await?;
         let (due_at, recurrence) = resolve_when(when, now, zone)?;

@@ -224,6 +224,8 @@ pub struct SimPhoto {
     pub page_id: String,
     /// The size of the uploaded (or fetched) file.
     pub bytes_len: usize,
+    /// The file as uploaded (or fetched), for tests of what left autopost.
+    pub bytes: Bytes,
     /// The type recognised from the file's first bytes.
     pub content_type: String,
     /// Whether it was published as its own post (`published=false` photos wait to be attached).
@@ -810,6 +812,7 @@ impl SimMeta {
             id: id.clone(),
             page_id: page.to_owned(),
             bytes_len: bytes.len(),
+            bytes: bytes.clone(),
             content_type: content_type.to_owned(),
             published,
             caption: caption.clone(),

@@ -200,6 +200,8 @@ pub struct RecordedMedia {
     pub owner_id: String,
     /// Size of the uploaded file.
     pub bytes_len: usize,
+    /// The file as uploaded, for tests of what left autopost (its metadata, say).
+    pub bytes: Bytes,
     /// The type recognised from the file's first bytes.
     pub content_type: String,
 }
@@ -934,6 +936,7 @@ impl SimState {
             id: id.clone(),
             owner_id: user.id.clone(),
             bytes_len: media.data.len(),
+            bytes: Bytes::copy_from_slice(media.data),
             content_type: image_type.to_owned(),
         });
         let answer = json!({ "data": {

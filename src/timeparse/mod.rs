@@ -10,6 +10,8 @@ mod words;
 mod zones;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
 
 use chrono::{DateTime, Utc};

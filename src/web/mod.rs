@@ -3,6 +3,9 @@
 //! URIs, because callbacks hold codes and states.
 
 mod meta_routes;
+// Public only for the fuzz targets (fuzz/): nothing outside the web server needs it.
+#[doc(hidden)]
+pub mod callback_query;
 mod oauth_routes;
 pub mod pages;
 mod privacy;

@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
+use super::callback_query::{CallbackQuery, QueryError};
 use super::{WebState, pages};
 use crate::domain::OAuthProvider;
 use crate::oauth::{OAuthError, STATE_LIFETIME};
@@ -78,28 +79,19 @@ pub async fn start(
 pub async fn callback(
     State(state): State<WebState>,
     Path(provider): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, Incomplete> {
-    let (provider, oauth_state) = provider_and(
-        &provider,
-        &query,
-        "state",
-        "The platform sent no state back; ask the bot for a new link with /connect.",
-    )?;
-    let code = match (query.get("code"), query.get("error")) {
-        (Some(code), None) => Ok(code.as_str()),
-        (_, Some(error)) => Err(query
-            .get("error_description")
-            .or(query.get("error_reason"))
-            .map_or_else(|| error.clone(), |d| format!("{error}: {d}"))),
-        (None, None) => Err("no code".to_owned()),
-    };
+    let provider = provider
+        .parse::<OAuthProvider>()
+        .map_err(|_| Incomplete::UnknownProvider)?;
+    let answer = CallbackQuery::parse(query.as_deref()).map_err(Incomplete::Query)?;
+    let code = answer.outcome.as_deref().map_err(String::clone);
     let cookie = browser_cookie(&headers);
     Ok(
         match state
             .linker
-            .complete(provider, oauth_state, cookie.as_deref(), code, Utc::now())
+            .complete(provider, &answer.state, cookie.as_deref(), code, Utc::now())
             .await
         {
             Ok(linked) => pages::page(
@@ -165,6 +157,8 @@ pub enum Incomplete {
     UnknownProvider,
     /// The query lacks the state; says what to do about it.
     Missing(&'static str),
+    /// The callback's query is missing its state or is malformed.
+    Query(QueryError),
 }
 
 impl IntoResponse for Incomplete {
@@ -178,6 +172,11 @@ impl IntoResponse for Incomplete {
             Incomplete::Missing(what_to_do) => {
                 pages::problem(StatusCode::BAD_REQUEST, "Link incomplete", what_to_do)
             }
+            Incomplete::Query(error) => pages::problem(
+                StatusCode::BAD_REQUEST,
+                "Link incomplete",
+                &error.to_string(),
+            ),
         }
     }
 }

@@ -8,6 +8,7 @@ mod discord_sim;
 mod disk_full;
 mod export;
 mod helpers;
+mod image_metadata;
 mod linking;
 mod meta_callbacks;
 mod meta_platform;

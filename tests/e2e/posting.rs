@@ -288,3 +288,61 @@ async fn post_now_sends_it_through_the_running_scheduler_and_history_shows_it() 
     assert!(history.iter().all(|h| h.url.is_some()));
     assert!(history.iter().all(|h| h.post == post));
 }
+
+#[tokio::test]
+async fn control_characters_are_removed_and_an_invisible_text_is_refused_on_create_and_edit() {
+    let t = team(false).await;
+    let app = t.world.app();
+    let now = Utc::now();
+    let post = app
+        .create_post(
+            &t.alice,
+            draft(
+                "tomorrow 9am",
+                "launch\0 day\u{1B}[2J\r\nsee paypal.com/\u{202E}gpj.exe",
+            ),
+            now,
+        )
+        .await
+        .unwrap()
+        .post;
+    let stored = |queue: Vec<autopost::posting::QueuedPost>| queue[0].body.clone();
+    assert_eq!(
+        stored(app.queue(t.alice.chat).await.unwrap()),
+        "launch day[2J\nsee paypal.com/gpj.exe"
+    );
+
+    for invisible in [" \u{200B}\u{FEFF}", "\u{2060}\u{200D}\t", "\0"] {
+        let err = app
+            .create_post(&t.alice, draft("tomorrow 10am", invisible), now)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the text of this post has only invisible characters (spaces, zero-width or \
+             formatting characters); write something people can see",
+            "{invisible:?}"
+        );
+        assert!(err.is_user_error());
+        let err = app
+            .edit_post(&t.alice, post, "tomorrow 11am", invisible, now)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PostingError::Text(_)), "{err}");
+    }
+    let queue = app.queue(t.alice.chat).await.unwrap();
+    assert_eq!(queue.len(), 1, "nothing created");
+    assert_eq!(
+        stored(queue),
+        "launch day[2J\nsee paypal.com/gpj.exe",
+        "nothing edited"
+    );
+
+    app.edit_post(&t.alice, post, "tomorrow 11am", "edited\u{7F} text\0", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored(app.queue(t.alice.chat).await.unwrap()),
+        "edited text"
+    );
+}

@@ -9,6 +9,8 @@ mod consent;
 mod context;
 mod notify;
 mod parse;
+#[cfg(test)]
+mod properties;
 mod reply;
 mod runner;
 mod suggest;

@@ -4,6 +4,7 @@
 use autopost::front_end::{AdminRights, Person, Place, Privilege};
 use teloxide::types::UserId;
 
+use super::decode::{Said, chat_kind, said};
 use super::files::image_of;
 use super::*;
 use crate::commands::Incoming;
@@ -63,19 +64,17 @@ impl Inner {
     /// One message, or all parts of an album (oldest first).
     pub(super) async fn on_message(&self, mut parts: Vec<Message>) -> Result<(), TelegramError> {
         parts.sort_by_key(|m| m.id.0);
-        let Some(first) = parts.first() else {
+        // Channels, anonymous group admins and bots are not for autopost.
+        let Some(Said {
+            chat,
+            kind,
+            from,
+            text,
+            files,
+        }) = said(&parts)
+        else {
             return Ok(());
         };
-        let chat = &first.chat;
-        let Some(kind) = chat_kind(chat) else {
-            return Ok(()); // channels are not for autopost
-        };
-        // Anonymous group admins and channels carry no person to act as.
-        let Some(from) = first.from.clone().filter(|u| !u.is_bot) else {
-            return Ok(());
-        };
-        let text = parts.iter().find_map(|m| m.text().or_else(|| m.caption()));
-        let files: Vec<(FileId, u32)> = parts.iter().filter_map(image_of).collect();
         let is_private = kind == ChatKind::Private;
         let Some(text) = text else {
             if is_private && !files.is_empty() {
@@ -250,17 +249,6 @@ impl Inner {
         {
             tracing::warn!(error = %autopost::telemetry::chain(&TelegramError::from(e)), "cannot answer a button press");
         }
-    }
-}
-
-/// A Telegram chat as the core names chats; `None` for channels, which are not for autopost.
-fn chat_kind(chat: &Chat) -> Option<ChatKind> {
-    if chat.is_private() {
-        Some(ChatKind::Private)
-    } else if chat.is_group() || chat.is_supergroup() {
-        Some(ChatKind::Group)
-    } else {
-        None
     }
 }
 

@@ -121,7 +121,7 @@ impl Inner {
     ) {
         let updates: Vec<Update> = bodies
             .iter()
-            .filter_map(|body| match serde_json::from_slice::<Update>(body) {
+            .filter_map(|body| match decode::update(body) {
                 Ok(update) => Some(update),
                 // The route checked `update_id`; the rest is Telegram's and may be newer.
                 Err(e) => {

@@ -8,15 +8,21 @@
 //! remembers them); the teloxide `Bot` (whose Debug prints the token) is never formatted;
 //! errors from reqwest and teloxide lose every URL (the Bot API URL holds the token) before
 //! they are kept or logged. Updates come in through `intake`, are handled in `handle`,
-//! answers leave through `outbox`, and pictures are fetched by `files`.
+//! answers leave through `outbox`, and pictures are fetched by `files`; `decode` reads
+//! Telegram's JSON without I/O.
 
+mod decode;
 mod files;
 mod handle;
 mod intake;
 mod outbox;
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
 mod webhook;
+
+pub use decode::read_update;
 
 use std::collections::HashMap;
 use std::fmt;

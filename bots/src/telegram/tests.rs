@@ -464,6 +464,30 @@ async fn bad_input_in_a_private_chat_gets_helpful_replies_and_queues_nothing() {
 }
 
 #[tokio::test]
+async fn post_text_loses_control_characters_and_an_invisible_one_is_refused() {
+    let f = fixture().await;
+    let bob = bob();
+    f.link_x(&SimChat::private(&bob), &bob).await;
+    // Zero-width and format characters survive the splitter's trim; the core refuses them.
+    f.tg()
+        .push_private_text(&bob, "/post tomorrow 9am | \u{200B}\u{FEFF}\u{2060}");
+    let refused = f.messages_to(bob.id, 1).await;
+    assert!(
+        refused[0].contains("only invisible characters"),
+        "{refused:?}"
+    );
+    assert!(f.queue(bob.id, bob.id).await.is_empty(), "nothing queued");
+    f.tg()
+        .push_private_text(&bob, "/post tomorrow 9am | hello\u{0}\u{7} world\u{202E}");
+    let accepted = f.messages_to(bob.id, 2).await;
+    assert!(accepted[1].contains("@team"), "{accepted:?}");
+    let queue = f.queue(bob.id, bob.id).await;
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].body, "hello world");
+    f.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_album_of_three_photos_becomes_one_post_with_three_images() {
     let f = fixture().await;
     let bob = bob();

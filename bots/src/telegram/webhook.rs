@@ -64,6 +64,11 @@ struct UpdateId {
     update_id: i64,
 }
 
+/// The `update_id` of a body, or why it is not an update at all.
+pub(super) fn update_id(body: &[u8]) -> Result<i64, serde_json::Error> {
+    serde_json::from_slice::<UpdateId>(body).map(|update| update.update_id)
+}
+
 /// Answers with an empty body: Telegram reads only the status.
 async fn receive(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> Response {
     let authentic = headers
@@ -77,8 +82,8 @@ async fn receive(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> R
         );
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let update_id = match serde_json::from_slice::<UpdateId>(&body) {
-        Ok(update) => update.update_id,
+    let update_id = match update_id(&body) {
+        Ok(update_id) => update_id,
         Err(e) => {
             tracing::warn!(error = %autopost::telemetry::chain(&e), "Telegram webhook body is not an update");
             return StatusCode::BAD_REQUEST.into_response();
