@@ -158,17 +158,7 @@ impl MetaCallbacks {
     async fn tell(&self, chat: ChatId, kind: NotificationKind, text: String, now: DateTime<Utc>) {
         let stored = self
             .store
-            .enqueue_notification(
-                &Notification {
-                    chat: Some(chat),
-                    user: None,
-                    kind,
-                    text,
-                    link: None,
-                    target: None,
-                },
-                now,
-            )
+            .enqueue_notification(&Notification::to_chat(chat, kind, text), now)
             .await;
         if let Err(e) = stored {
             tracing::error!(error = %crate::telemetry::chain(&e), chat = %chat, "cannot tell a chat of a Meta callback");

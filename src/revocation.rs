@@ -270,7 +270,7 @@ impl App {
                     pending.label
                 )
             };
-            notice(chat, NotificationKind::AccessRevoked, text)
+            Notification::to_chat(chat, NotificationKind::AccessRevoked, text)
         });
         self.store()
             .settle_revocation(pending.id, notice.as_ref(), now)
@@ -298,21 +298,9 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.store()
-            .enqueue_notification(&notice(chat, kind, text), now)
+            .enqueue_notification(&Notification::to_chat(chat, kind, text), now)
             .await
             .map(drop)
-    }
-}
-
-/// A message for `chat` alone.
-fn notice(chat: ChatId, kind: NotificationKind, text: String) -> Notification {
-    Notification {
-        chat: Some(chat),
-        user: None,
-        kind,
-        text,
-        link: None,
-        target: None,
     }
 }
 

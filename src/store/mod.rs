@@ -337,15 +337,7 @@ impl Store {
 
     /// Reads what `doctor` reports, opening the file read-only. Does not create or migrate.
     pub async fn inspect(url: &str, sealer: &Sealer) -> Result<Inspection, StoreError> {
-        let options = connect_options(url)?.read_only(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open {
-                url: url.to_owned(),
-                source,
-            })?;
+        let pool = read_only_pool(url).await?;
         let result = async {
             let applied: Vec<i64> = if table_exists(&pool, "_sqlx_migrations").await? {
                 sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
@@ -376,15 +368,7 @@ impl Store {
     /// The sealed key check of the database at `url`, read without creating or changing
     /// anything: `None` when there is no database yet or it was never opened with a key.
     pub async fn key_check(url: &str) -> Result<Option<KeyCheck>, StoreError> {
-        let options = connect_options(url)?.read_only(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open {
-                url: url.to_owned(),
-                source,
-            })?;
+        let pool = read_only_pool(url).await?;
         let sealed = read_key_check(&pool).await;
         pool.close().await;
         Ok(sealed?.map(|sealed| KeyCheck { sealed }))
@@ -554,6 +538,19 @@ async fn checkpoint_wal(shared: std::sync::Weak<Shared>) {
 
 fn key_check_aad() -> Aad {
     Aad::new("settings", 0, "key_check")
+}
+
+/// One read-only connection to the database at `url`, for the checks that must change
+/// nothing (`doctor`, the key check before start).
+async fn read_only_pool(url: &str) -> Result<SqlitePool, StoreError> {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(connect_options(url)?.read_only(true))
+        .await
+        .map_err(|source| StoreError::Open {
+            url: url.to_owned(),
+            source,
+        })
 }
 
 async fn table_exists(pool: &SqlitePool, name: &str) -> Result<bool, StoreError> {

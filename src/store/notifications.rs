@@ -54,6 +54,20 @@ pub struct Notification {
     pub target: Option<TargetId>,
 }
 
+impl Notification {
+    /// A message for `chat` alone, about no person and no target.
+    pub fn to_chat(chat: ChatId, kind: NotificationKind, text: String) -> Notification {
+        Notification {
+            chat: Some(chat),
+            user: None,
+            kind,
+            text,
+            link: None,
+            target: None,
+        }
+    }
+}
+
 /// A notification with its id, for marking it delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredNotification {
