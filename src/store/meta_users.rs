@@ -303,6 +303,12 @@ impl Store {
                     erase_notifications_naming(&mut tx, &[&account.display_name, &remote_id])
                         .await?;
             }
+            // The person removed the app at Meta, so a token still waiting to be revoked is
+            // dead there too: its sealed copy goes with everything else.
+            sqlx::query("DELETE FROM pending_revocations WHERE grant_id = ?")
+                .bind(grant.id.0)
+                .execute(&mut *tx)
+                .await?;
             // Cascades to the accounts, their chat links and their targets.
             sqlx::query("DELETE FROM grants WHERE id = ?")
                 .bind(grant.id.0)

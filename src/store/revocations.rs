@@ -81,10 +81,12 @@ impl Store {
             // and is sealed second, before the transaction ends.
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO pending_revocations
-                     (provider, token, user_id, notify_chat_id, label, next_attempt_at, created_at)
-                 VALUES (?, x'', ?, ?, ?, ?, ?) RETURNING id",
+                     (provider, token, grant_id, user_id, notify_chat_id, label, next_attempt_at,
+                      created_at)
+                 VALUES (?, x'', ?, ?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(provider.as_str())
+            .bind(grant.0)
             .bind(owner.map(|u| u.0))
             .bind(chat.map(|c| c.0))
             .bind(label)

@@ -523,3 +523,42 @@ async fn without_meta_the_callbacks_answer_404() {
         );
     }
 }
+
+#[tokio::test]
+async fn data_deletion_also_erases_a_token_still_waiting_to_be_revoked() {
+    let f = fixture().await;
+    let store = f.world.store().await.unwrap();
+    let alice = f.linked.actor;
+    // Alice unlinks every account; Meta is down when the last unlink revokes the grant, so
+    // its token is kept sealed for a retry.
+    let (last, rest) = f.linked.accounts.split_last().unwrap();
+    for account in rest {
+        f.world
+            .app()
+            .disconnect_account(&alice, account.id, Utc::now())
+            .await
+            .unwrap();
+    }
+    f.world.meta().fail_next(
+        autopost_sim::meta::Endpoint::Permissions,
+        autopost_sim::meta::Failure::ServerError,
+    );
+    let outcome = f
+        .world
+        .app()
+        .disconnect_account(&alice, last.id, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(outcome, autopost::privacy::Disconnected::WillRetry);
+    assert_eq!(store.pending_revocation_count().await.unwrap(), 1);
+    // Then the person asks Meta to have their data deleted: the waiting token goes too.
+    let answer = call_back(
+        &f.world,
+        "meta/data-deletion",
+        &f.world.meta().signed_request(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(store.pending_revocation_count().await.unwrap(), 0);
+    assert_eq!(count(&f.world, "grants").await, 0);
+}
