@@ -9,6 +9,10 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+// In this one test binary (one link instead of two): `/deleteme` while the server runs.
+#[path = "cli/erasure.rs"]
+mod erasure;
+
 const BIN: &str = env!("CARGO_BIN_EXE_autopost");
 
 /// The binary in `dir` with a clean environment plus `vars`.

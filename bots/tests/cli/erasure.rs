@@ -4,9 +4,6 @@
 //! directory and everything logged so far are read while the process still runs. Another
 //! person's data is found in the same places, so the scan can fail.
 
-// Helpers outside #[test] functions panic on purpose: a failed set-up is a failed test.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
