@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::audit::AuditKind;
+use super::privacy::revoke_rows;
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
 use crate::domain::{AccountId, ChatId, GrantId, Provider, UserId};
 
@@ -202,19 +203,7 @@ impl Store {
                     .into_iter()
                     .map(|(account, _)| account),
             );
-            sqlx::query(
-                "UPDATE grants SET state = 'revoked', access_token = NULL, refresh_token = NULL
-                 WHERE id = ?",
-            )
-            .bind(grant.id.0)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE accounts SET state = 'revoked', access_token = NULL WHERE grant_id = ?",
-            )
-            .bind(grant.id.0)
-            .execute(&mut *tx)
-            .await?;
+            revoke_rows(&mut tx, grant.id).await?;
         }
         for owner in &revoked.owners {
             let theirs = grants.iter().filter(|g| g.owner == *owner).count();

@@ -2,7 +2,7 @@
 //! unlinked with their tokens erased. Their export is in `export.rs`.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
 use super::{Store, StoreError, parse_stored, to_millis};
 use crate::domain::{AccountId, ChatId, GrantId, OAuthProvider, Provider, UserId};
@@ -173,19 +173,28 @@ impl Store {
     /// Marks a grant and its accounts revoked and erases their tokens.
     pub async fn mark_grant_revoked(&self, grant: GrantId) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "UPDATE grants SET state = 'revoked', access_token = NULL, refresh_token = NULL WHERE id = ?",
-        )
-        .bind(grant.0)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE accounts SET state = 'revoked', access_token = NULL WHERE grant_id = ?",
-        )
-        .bind(grant.0)
-        .execute(&mut *tx)
-        .await?;
+        revoke_rows(&mut tx, grant).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Within the caller's transaction: the grant and every account of it are revoked and their
+/// tokens erased. Every way a grant ends (disconnect, erasure, Meta's deauthorize) goes
+/// through here.
+pub(super) async fn revoke_rows(
+    conn: &mut SqliteConnection,
+    grant: GrantId,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE grants SET state = 'revoked', access_token = NULL, refresh_token = NULL WHERE id = ?",
+    )
+    .bind(grant.0)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE accounts SET state = 'revoked', access_token = NULL WHERE grant_id = ?")
+        .bind(grant.0)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::notifications::insert_notification;
+use super::privacy::revoke_rows;
 use super::{Notification, Store, StoreError, from_millis, parse_stored, to_millis};
 use crate::crypto::{Aad, Secret};
 use crate::domain::{ChatId, GrantId, OAuthProvider, UserId};
@@ -64,18 +65,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "UPDATE grants SET state = 'revoked', access_token = NULL, refresh_token = NULL WHERE id = ?",
-        )
-        .bind(grant.0)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE accounts SET state = 'revoked', access_token = NULL WHERE grant_id = ?",
-        )
-        .bind(grant.0)
-        .execute(&mut *tx)
-        .await?;
+        revoke_rows(&mut tx, grant).await?;
         for token in unconfirmed {
             // The row's id is its identity in the seal, so it exists first (with no token)
             // and is sealed second, before the transaction ends.

@@ -209,7 +209,6 @@ pub async fn discord(bench: DiscordBench) -> anyhow::Result<bool> {
             .iter()
             .map(|member| format!("discord:{}", member.user.id))
             .collect();
-        let people: Vec<&str> = people.iter().map(String::as_str).collect();
         world.agree(&people).await?;
         population.members.push(members);
     }

@@ -736,7 +736,6 @@ pub async fn telegram(bench: TelegramBench) -> anyhow::Result<bool> {
         .iter()
         .map(|user| format!("telegram:{}", user.id))
         .collect();
-    let people: Vec<&str> = people.iter().map(String::as_str).collect();
     world.agree(&people).await?;
     print_line(
         "the app runs as `autopost run` starts it, but for the per-person command allowance (raised so that no command is refused)",

@@ -72,7 +72,6 @@ impl Commands {
             Ok(actor) => actor,
             Err(e) => return internal(&e),
         };
-        let policy = self.app.policy();
         // Before agreeing, anything but the verbs that explain autopost or exercise a right
         // over one's data (even a command that cannot be read) meets the notice alone.
         let open = incoming
@@ -80,7 +79,7 @@ impl Commands {
             .as_ref()
             .is_ok_and(|command| command.verb().before_consent);
         if !actor.consent.agreed && !open {
-            return Reply::policy_gate(&policy, true);
+            return Reply::policy_gate(&self.app.policy(), true);
         }
         let command = match incoming.command {
             Ok(command) => command,
@@ -107,8 +106,9 @@ impl Commands {
         };
         let reply = run(&context, command, incoming.images).await;
         match standing {
-            PolicyStanding::MustAgree if introduces => reply.with_policy_gate(&policy),
-            PolicyStanding::Changed => reply.with_policy_changed(&policy),
+            // The policy (a URL built, the operator's text copied) only where it is shown.
+            PolicyStanding::MustAgree if introduces => reply.with_policy_gate(&self.app.policy()),
+            PolicyStanding::Changed => reply.with_policy_changed(&self.app.policy()),
             _ => reply,
         }
     }

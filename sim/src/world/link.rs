@@ -63,8 +63,8 @@ impl World {
     /// Each of `users` (`telegram:42`) confirmed their age and agreed to the privacy policy,
     /// as pressing the button under the notice records it: tests about other things start
     /// with people who already did.
-    pub async fn agree(&self, users: &[&str]) -> Result<(), WorldError> {
-        for user in users {
+    pub async fn agree<S: AsRef<str>>(&self, users: &[S]) -> Result<(), WorldError> {
+        for user in users.iter().map(AsRef::as_ref) {
             let actor = self.actor(user, user).await?;
             self.app().agree_to_policy(&actor, Utc::now()).await?;
         }
