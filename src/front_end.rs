@@ -46,6 +46,9 @@ pub struct Person<'a> {
     pub id: &'a str,
     /// How they are called, for `/queue`'s author column.
     pub name: Option<&'a str>,
+    /// The language their chat client reports (Telegram's `language_code`, Discord's
+    /// `locale`: `de`, `en-GB`), from which likely time zones are offered.
+    pub language: Option<&'a str>,
 }
 
 /// A chat as its platform knows it: one queue.

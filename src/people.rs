@@ -37,10 +37,60 @@ pub struct Policy {
     pub url: url::Url,
 }
 
+/// The zones that may apply to a person in a chat, most specific first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZones {
+    /// Their own (`/timezone ZONE`).
+    pub person: Option<Tz>,
+    /// The chat's (`/timezone chat ZONE`), for people who set none.
+    pub chat: Option<Tz>,
+    /// `AUTOPOST_DEFAULT_TIME_ZONE`, for everyone else.
+    pub default: Tz,
+}
+
+impl TimeZones {
+    /// The zone the person's times are read and shown in.
+    pub fn in_force(&self) -> Tz {
+        self.person.or(self.chat).unwrap_or(self.default)
+    }
+}
+
 impl App {
     /// Sets the zone a person's times are read and shown in.
     pub async fn set_time_zone(&self, actor: &Actor, zone: Tz) -> Result<(), FrontEndError> {
         Ok(self.store().set_user_time_zone(actor.user, zone).await?)
+    }
+
+    /// Whether to ask the actor for their time zone now: they have none of their own and were
+    /// never asked. Recorded as asked, so the question comes once (after agreeing to the
+    /// policy, or with the first post of someone who agreed before autopost asked).
+    pub async fn ask_time_zone_once(
+        &self,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<bool, FrontEndError> {
+        Ok(self
+            .store()
+            .claim_time_zone_question(actor.user, now)
+            .await?)
+    }
+
+    /// Sets the zone of the actor's chat, used for its people who set none. Only for a chat
+    /// admin: the front end checks the right before it calls.
+    pub async fn set_chat_time_zone(&self, actor: &Actor, zone: Tz) -> Result<(), FrontEndError> {
+        Ok(self.store().set_chat_time_zone(actor.chat, zone).await?)
+    }
+
+    /// The zones that apply to the actor: their own, their chat's, and the configured
+    /// default; the first of these set is the one in force.
+    pub async fn time_zones(&self, actor: &Actor) -> Result<TimeZones, FrontEndError> {
+        let person = self.store().user(actor.user).await?.time_zone;
+        let chat = self.store().chat(actor.chat).await?.time_zone;
+        Ok(TimeZones {
+            person,
+            chat,
+            default: self.config().default_time_zone,
+        })
     }
 
     /// The policy in force.

@@ -31,6 +31,12 @@ pub const MAX_TEXT_CHARS: usize = 4096;
 pub const MAX_CAPTION_CHARS: usize = 1024;
 /// Longest `callback_data` of an inline button, in bytes.
 pub const MAX_CALLBACK_DATA_BYTES: usize = 64;
+/// Telegram's limit on the bot's description (`setMyDescription`), shown in an empty chat.
+/// <https://core.telegram.org/bots/api#setmydescription>
+pub const MAX_DESCRIPTION_CHARS: usize = 512;
+/// Telegram's limit on the bot's short description (`setMyShortDescription`), shown on its
+/// profile and in shared links. <https://core.telegram.org/bots/api#setmyshortdescription>
+pub const MAX_SHORT_DESCRIPTION_CHARS: usize = 120;
 /// Largest file `getFile` hands out a download path for (the cloud Bot API's limit).
 pub const MAX_DOWNLOAD_BYTES: u64 = 20 * 1024 * 1024;
 /// The header Telegram puts the webhook's secret token in.
@@ -77,6 +83,10 @@ const METHODS: &[&str] = &[
     "setMyCommands",
     "getMyCommands",
     "deleteMyCommands",
+    "setMyDescription",
+    "getMyDescription",
+    "setMyShortDescription",
+    "getMyShortDescription",
 ];
 
 /// How the simulated bot is registered at @BotFather.
@@ -450,6 +460,17 @@ pub struct RecordedCommands {
     pub commands: Vec<BotCommand>,
 }
 
+/// One accepted `setMyDescription` or `setMyShortDescription` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedDescription {
+    /// Whether it was the short description.
+    pub short: bool,
+    /// The `language_code`, if one was given.
+    pub language_code: Option<String>,
+    /// The text; empty removes it.
+    pub text: String,
+}
+
 /// The webhook the bot registered with `setWebhook`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Webhook {
@@ -629,6 +650,7 @@ struct SimState {
     answered: Vec<AnsweredCallback>,
     command_calls: Vec<RecordedCommands>,
     commands: HashMap<String, Vec<BotCommand>>,
+    descriptions: Vec<RecordedDescription>,
     webhook: Option<Webhook>,
     webhook_error: Option<(i64, String)>,
     files: HashMap<String, StoredFile>,
@@ -760,6 +782,7 @@ impl SimTelegram {
             answered: Vec::new(),
             command_calls: Vec::new(),
             commands: HashMap::new(),
+            descriptions: Vec::new(),
             webhook: None,
             webhook_error: None,
             files: HashMap::new(),
@@ -1043,6 +1066,11 @@ impl SimTelegram {
         self.lock().command_calls.clone()
     }
 
+    /// Every accepted `setMyDescription` and `setMyShortDescription` call, oldest first.
+    pub fn descriptions(&self) -> Vec<RecordedDescription> {
+        self.lock().descriptions.clone()
+    }
+
     /// The webhook set, if any.
     pub fn webhook(&self) -> Option<Webhook> {
         self.lock().webhook.clone()
@@ -1165,6 +1193,10 @@ impl SimTelegram {
             "setMyCommands" => state.set_my_commands(call),
             "getMyCommands" => state.get_my_commands(call),
             "deleteMyCommands" => state.delete_my_commands(call),
+            "setMyDescription" => state.set_my_description(call, false),
+            "setMyShortDescription" => state.set_my_description(call, true),
+            "getMyDescription" => state.get_my_description(call, false),
+            "getMyShortDescription" => state.get_my_description(call, true),
             _ => not_found(),
         }
     }
@@ -1986,6 +2018,58 @@ impl SimState {
                 .collect()
         });
         ok(Value::Array(commands))
+    }
+
+    /// `setMyDescription{description?, language_code?}` or `setMyShortDescription{short_description?,
+    /// language_code?}`: at most 512 or 120 characters; empty or absent removes it.
+    fn set_my_description(&mut self, call: &Call, short: bool) -> Response {
+        let (field, limit, refusal) = if short {
+            (
+                "short_description",
+                MAX_SHORT_DESCRIPTION_CHARS,
+                "short description is too long",
+            )
+        } else {
+            (
+                "description",
+                MAX_DESCRIPTION_CHARS,
+                "description is too long",
+            )
+        };
+        let text = call.str(field).unwrap_or("").to_owned();
+        if text.chars().count() > limit {
+            return bad_request(refusal);
+        }
+        let language_code = call.str("language_code").filter(|l| !l.is_empty());
+        self.descriptions.push(RecordedDescription {
+            short,
+            language_code: language_code.map(str::to_owned),
+            text,
+        });
+        ok(Value::Bool(true))
+    }
+
+    /// The description in force for a language (falling back to the one for all), as
+    /// `{"description": …}` or `{"short_description": …}`.
+    fn get_my_description(&self, call: &Call, short: bool) -> Response {
+        let language = call.str("language_code").filter(|l| !l.is_empty());
+        let latest = |language: Option<&str>| {
+            self.descriptions
+                .iter()
+                .rev()
+                .find(|d| d.short == short && d.language_code.as_deref() == language)
+                .map(|d| d.text.clone())
+        };
+        let text = latest(language)
+            .filter(|t| !t.is_empty())
+            .or_else(|| latest(None))
+            .unwrap_or_default();
+        let field = if short {
+            "short_description"
+        } else {
+            "description"
+        };
+        ok(json!({ field: text }))
     }
 
     fn delete_my_commands(&mut self, call: &Call) -> Response {

@@ -201,6 +201,35 @@ impl Store {
         found(done.rows_affected(), "user")
     }
 
+    /// Records that the person is being asked for their time zone now, if they have none of
+    /// their own and were never asked; true when the question is theirs to see. One statement,
+    /// so two answers at once cannot both ask.
+    pub async fn claim_time_zone_question(
+        &self,
+        id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET time_zone_asked_at = ?
+             WHERE id = ? AND time_zone IS NULL AND time_zone_asked_at IS NULL",
+        )
+        .bind(to_millis(now))
+        .bind(id.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets the zone of a chat, used for its people who set none.
+    pub async fn set_chat_time_zone(&self, id: ChatId, zone: Tz) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE chats SET time_zone = ? WHERE id = ?")
+            .bind(zone.name())
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        found(done.rows_affected(), "chat")
+    }
+
     /// Records that a chat was seen, creating it on first contact; returns it.
     pub async fn upsert_chat(
         &self,
@@ -375,6 +404,43 @@ mod tests {
         assert!(matches!(
             store.set_user_time_zone(UserId(999), chrono_tz::UTC).await,
             Err(StoreError::NotFound { what: "user" })
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_time_zone_question_is_claimed_once_and_never_by_someone_with_a_zone() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let new = store
+            .upsert_user(ChatPlatform::Telegram, "1", None, now)
+            .await
+            .unwrap();
+        assert!(store.claim_time_zone_question(new.id, now).await.unwrap());
+        assert!(!store.claim_time_zone_question(new.id, now).await.unwrap());
+        let zoned = store
+            .upsert_user(ChatPlatform::Telegram, "2", None, now)
+            .await
+            .unwrap();
+        store
+            .set_user_time_zone(zoned.id, chrono_tz::Europe::Lisbon)
+            .await
+            .unwrap();
+        assert!(!store.claim_time_zone_question(zoned.id, now).await.unwrap());
+        let chat = store
+            .upsert_chat(ChatPlatform::Telegram, "-5", ChatKind::Group, None, now)
+            .await
+            .unwrap();
+        store
+            .set_chat_time_zone(chat.id, chrono_tz::Asia::Tokyo)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.chat(chat.id).await.unwrap().time_zone,
+            Some(chrono_tz::Asia::Tokyo)
+        );
+        assert!(matches!(
+            store.set_chat_time_zone(ChatId(999), chrono_tz::UTC).await,
+            Err(StoreError::NotFound { what: "chat" })
         ));
     }
 

@@ -87,12 +87,15 @@ pub enum ParseError {
     MissingAccount,
     /// `/timezone` with a name that is no IANA zone.
     #[error(
-        "`{given}` is not a time zone I know; use a zone name such as `/timezone Europe/Berlin`, `/timezone America/New_York` or `/timezone UTC`"
+        "`{given}` is not a time zone or city I know; give a zone name or a big city near you, such as `/timezone Europe/Berlin`, `/timezone Lisbon`, `/timezone new york` or `/timezone UTC`"
     )]
     UnknownZone {
         /// What was typed.
         given: String,
     },
+    /// `/timezone` given both the person's zone and the chat's (Discord options).
+    #[error("give either `zone` (yours) or `chat` (this chat's, for admins), not both")]
+    TwoZones,
     /// `/timezone` with an abbreviation (`PST`): a fixed offset, or several zones' name.
     #[error(
         "`{given}` is an abbreviation, and a zone name keeps daylight saving right; use one such as `/timezone {suggestion}`"

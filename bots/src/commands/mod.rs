@@ -19,6 +19,7 @@ mod testing;
 #[cfg(test)]
 mod tests;
 mod verbs;
+mod zones;
 
 pub use args::{ArgValue, NamedArgs, ParseError, PostForm};
 pub use consent::AGREE_LABEL;

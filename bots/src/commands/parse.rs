@@ -99,8 +99,17 @@ mod tests {
     fn every_verb_parses_in_any_case_with_extra_spaces_and_our_name() {
         let berlin = Some(chrono_tz::Europe::Berlin);
         let cases: &[(&str, Option<Command>)] = &[
-            ("/start", Some(Command::Start)),
-            ("/start deep-link-payload", Some(Command::Start)),
+            ("/start", Some(Command::Start { resume: None })),
+            (
+                "/start deep-link-payload",
+                Some(Command::Start { resume: None }),
+            ),
+            (
+                "/start export",
+                Some(Command::Start {
+                    resume: Some("export"),
+                }),
+            ),
             ("/HELP", Some(Command::Help)),
             ("/help@AutopostBot", Some(Command::Help)),
             ("/help@autopostbot", Some(Command::Help)),

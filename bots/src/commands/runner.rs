@@ -17,6 +17,7 @@ use super::args::ParseError;
 use super::context::{Context, internal, posting_error};
 use super::reply::{ButtonAction, Reply};
 use super::verbs::{self, Command, Who};
+use super::zones::likely_zones;
 
 /// One message for autopost, as a front end read it.
 #[derive(Debug)]
@@ -64,6 +65,7 @@ impl Commands {
             .and_then(|command| command.verb().who.privilege())
             .map(|privilege| (privilege, rights));
         let platform = incoming.place.platform;
+        let language = incoming.person.language;
         let actor = match self
             .app
             .actor(incoming.person, incoming.place, needed, now)
@@ -97,14 +99,24 @@ impl Commands {
         };
         // The greeting and the help carry the notice; the answers about one's data (a file,
         // the erasure question) stay about that alone.
-        let introduces = matches!(command, Command::Start | Command::Help);
+        let introduces = matches!(command, Command::Start { .. } | Command::Help);
+        let posts = matches!(command, Command::Post { .. });
         let context = Context {
             app: &self.app,
             actor: &actor,
             platform,
             now,
         };
-        let reply = run(&context, command, incoming.images).await;
+        let mut reply = run(&context, command, incoming.images).await;
+        // People who agreed before autopost asked for zones are asked once, with the first
+        // post they make: its confirmation shows the zone it was read in.
+        if posts && !reply.refused {
+            match self.app.ask_time_zone_once(&actor, now).await {
+                Ok(true) => reply = reply.with_zone_question(&likely_zones(language), now),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot record the time zone question"),
+            }
+        }
         match standing {
             // The policy (a URL built, the operator's text copied) only where it is shown.
             PolicyStanding::MustAgree if introduces => reply.with_policy_gate(&self.app.policy()),
@@ -127,6 +139,9 @@ impl Commands {
         let command = match action {
             ButtonAction::Cancel(post) => Some(Command::Cancel { post }),
             ButtonAction::PostNow(post) => Some(Command::PostNow { post }),
+            ButtonAction::SetZone(zone) => Some(Command::TimeZone { zone: Some(zone) }),
+            ButtonAction::Connect(platform) => Some(Command::Connect { platform }),
+            ButtonAction::AskZone => None,
             // The confirmation erases only the presser, whoever they are; agreeing, likewise,
             // is the presser's own.
             ButtonAction::ConfirmDelete | ButtonAction::Retry(_) | ButtonAction::AgreePolicy => {
@@ -141,14 +156,21 @@ impl Commands {
         };
         let needed = privilege.map(|privilege| (privilege, rights));
         let platform = place.platform;
+        let language = person.language;
         let actor = match self.app.actor(person, place, needed, now).await {
             Ok(actor) => actor,
             Err(e) => return Some(internal(&e)),
         };
         match action {
             ButtonAction::AgreePolicy => {
-                return Some(match self.app.agree_to_policy(&actor, now).await {
-                    Ok(()) => Reply::policy_agreed(&self.app.policy()),
+                if let Err(e) = self.app.agree_to_policy(&actor, now).await {
+                    return Some(internal(&e));
+                }
+                let agreed = Reply::policy_agreed(&self.app.policy());
+                // First use: their zone is asked, not assumed.
+                return Some(match self.app.ask_time_zone_once(&actor, now).await {
+                    Ok(true) => agreed.with_zone_question(&likely_zones(language), now),
+                    Ok(false) => agreed,
                     Err(e) => internal(&e),
                 });
             }
@@ -163,7 +185,17 @@ impl Commands {
             now,
         };
         Some(match (command, action) {
+            // The zone is the presser's own: the answer goes to them, and the message with the
+            // buttons (a post's confirmation) stays as it was.
+            (Some(command), ButtonAction::SetZone(_)) => {
+                let mut reply = run(&context, command, Vec::new()).await.privately();
+                reply.beside = true;
+                reply
+            }
             (Some(command), _) => run(&context, command, Vec::new()).await,
+            (None, ButtonAction::AskZone) => {
+                Reply::zone_question(&likely_zones(language), now).privately()
+            }
             (None, ButtonAction::Retry(target)) => {
                 match self.app.retry_target(&actor, target, now).await {
                     Ok(post) => Reply::retrying(post),
@@ -187,7 +219,7 @@ async fn run(ctx: &Context<'_>, command: Command, images: Vec<Bytes>) -> Reply {
         ));
     }
     match command {
-        Command::Start => verbs::start::run(ctx),
+        Command::Start { resume } => verbs::start::run(ctx, resume).await,
         Command::Help => verbs::help::run(ctx),
         Command::Post { when, text, to } => verbs::post::run(ctx, when, text, &to, images).await,
         Command::Queue => verbs::queue::run(ctx).await,
@@ -199,6 +231,7 @@ async fn run(ctx: &Context<'_>, command: Command, images: Vec<Bytes>) -> Reply {
         Command::Accounts => verbs::accounts::run(ctx).await,
         Command::Disconnect { account } => verbs::disconnect::run(ctx, &account).await,
         Command::TimeZone { zone } => verbs::timezone::run(ctx, zone).await,
+        Command::ChatTimeZone { zone } => verbs::timezone::run_chat(ctx, zone).await,
         Command::Export { images } => verbs::export::run(ctx, images).await,
         Command::DeleteMe => verbs::deleteme::run(),
     }

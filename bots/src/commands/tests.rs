@@ -78,6 +78,7 @@ fn person(id: &str) -> Person<'_> {
         platform: ChatPlatform::Telegram,
         id,
         name: Some(id),
+        language: None,
     }
 }
 

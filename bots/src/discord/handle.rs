@@ -353,7 +353,8 @@ impl Inner {
                 .await
             {
                 None => Outcome::Refused(Reply::error("this button no longer works")),
-                Some(reply) if reply.refused => Outcome::Refused(reply),
+                // Both go to the presser alone and leave the message as it was.
+                Some(reply) if reply.refused || reply.beside => Outcome::Refused(reply),
                 Some(reply) => Outcome::Update(reply),
             };
         }
@@ -413,6 +414,7 @@ impl Inner {
 struct Who {
     id: String,
     name: String,
+    language: Option<String>,
 }
 
 struct Where {
@@ -427,6 +429,7 @@ impl Who {
             platform: ChatPlatform::Discord,
             id: &self.id,
             name: Some(&self.name),
+            language: self.language.as_deref(),
         }
     }
 }
@@ -455,6 +458,7 @@ fn who_and_where(interaction: &Interaction) -> Option<(Who, Where)> {
         Who {
             id: user.id.clone(),
             name: user.name().to_owned(),
+            language: interaction.locale.clone(),
         },
         Where {
             id: channel.to_owned(),

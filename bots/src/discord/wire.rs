@@ -96,6 +96,9 @@ pub struct Interaction {
     /// The user, in a DM.
     #[serde(default)]
     pub user: Option<User>,
+    /// The language the person's client is set to (`en-US`, `de`); absent in PINGs.
+    #[serde(default)]
+    pub locale: Option<String>,
 }
 
 /// A channel, by id and name.
@@ -318,8 +321,8 @@ fn style(action: ButtonAction) -> u8 {
     match action {
         ButtonAction::Cancel(_) | ButtonAction::ConfirmDelete => 4,
         ButtonAction::AgreePolicy => 3,
-        ButtonAction::PostNow(_) => 2,
-        ButtonAction::Retry(_) => 1,
+        ButtonAction::PostNow(_) | ButtonAction::SetZone(_) | ButtonAction::AskZone => 2,
+        ButtonAction::Retry(_) | ButtonAction::Connect(_) => 1,
     }
 }
 

@@ -96,6 +96,8 @@ impl Inner {
             Ok(Some(command)) => Ok(command),
             Err(e) => Err(e),
         };
+        // The verb a refused private answer resumes with, through the deep link.
+        let resume = command.as_ref().ok().map(|c| c.verb().name);
         let mut images = Vec::new();
         if command.as_ref().is_ok_and(|c| c.verb().takes_images) {
             for (file, size) in &files {
@@ -104,14 +106,14 @@ impl Inner {
                     Err(TelegramError::TooLarge { bytes, limit }) => {
                         let reply =
                             Reply::error(&ImageError::TooLarge { bytes, limit }.to_string());
-                        return self.reply(chat, &from, &reply).await;
+                        return self.reply(chat, &from, &reply, resume).await;
                     }
                     Err(e) => {
                         tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot download an image");
                         let reply = Reply::error(
                             "I could not fetch your image from Telegram; please send it again",
                         );
-                        return self.reply(chat, &from, &reply).await;
+                        return self.reply(chat, &from, &reply, resume).await;
                     }
                 }
             }
@@ -122,7 +124,7 @@ impl Inner {
             from.full_name(),
         );
         let incoming = Incoming {
-            person: person(&user_id, &name),
+            person: person(&user_id, &name, from.language_code.as_deref()),
             place: place(&chat_id, kind, chat),
             command,
             images,
@@ -133,7 +135,7 @@ impl Inner {
             user: from.id,
         };
         let reply = self.commands.on_message(incoming, &rights).await;
-        self.reply(chat, &from, &reply).await
+        self.reply(chat, &from, &reply, resume).await
     }
 
     pub(super) async fn on_callback(&self, query: CallbackQuery) -> Result<(), TelegramError> {
@@ -157,7 +159,7 @@ impl Inner {
         let reply = self
             .commands
             .on_button(
-                person(&user_id, &name),
+                person(&user_id, &name, query.from.language_code.as_deref()),
                 place(&chat_id, kind, chat),
                 &data,
                 &rights,
@@ -173,8 +175,12 @@ impl Inner {
             return Ok(());
         }
         self.answer(&query, &short_text(&reply)).await;
+        // In a group, the toast is answer enough for what concerns the presser alone.
+        if reply.beside && !chat.is_private() {
+            return Ok(());
+        }
         if reply.private || reply.file.is_some() {
-            return self.reply(chat, &query.from, &reply).await;
+            return self.reply(chat, &query.from, &reply, None).await;
         }
         // The outcome replaces the message the button was under, so the button cannot be
         // pressed twice; if Telegram will not edit it (too old), the outcome is sent anew.
@@ -252,11 +258,12 @@ impl Inner {
     }
 }
 
-fn person<'a>(id: &'a str, name: &'a str) -> Person<'a> {
+fn person<'a>(id: &'a str, name: &'a str, language: Option<&'a str>) -> Person<'a> {
     Person {
         platform: ChatPlatform::Telegram,
         id,
         name: Some(name),
+        language,
     }
 }
 

@@ -48,6 +48,18 @@ use tracing::Instrument;
 
 use crate::commands::{self, Commands, ParseContext, Reply, VERBS, Verb};
 
+/// What an empty chat with the bot shows, above the Start button: at most 512 characters.
+/// <https://core.telegram.org/bots/api#setmydescription>
+const DESCRIPTION: &str = "autopost publishes your posts to X, Facebook Pages and Instagram at the \
+time you choose, for you or for your whole team in a group.\n\n\
+Press Start, agree to the privacy policy, link an account and send \
+/post tomorrow 9am | Hello! Your times are read in your own time zone.";
+
+/// The bot's profile line and what a shared link to it shows: at most 120 characters.
+/// <https://core.telegram.org/bots/api#setmyshortdescription>
+const SHORT_DESCRIPTION: &str =
+    "Schedule posts to X, Facebook and Instagram from this chat or your team's group.";
+
 /// The update kinds the bot handles; Telegram sends no others.
 const ALLOWED_UPDATES: [AllowedUpdate; 2] = [AllowedUpdate::Message, AllowedUpdate::CallbackQuery];
 
@@ -359,6 +371,18 @@ impl TelegramBot {
         )
         .await
         .map_err(TelegramError::from)?;
+        // What a person sees before they write anything: a missing description only makes
+        // the bot look unfinished, so a refusal is logged and the bot starts all the same.
+        if let Err(e) = bot.set_my_description().description(DESCRIPTION).await {
+            tracing::warn!(error = %autopost::telemetry::chain(&TelegramError::from(e)), "cannot set the bot's description");
+        }
+        if let Err(e) = bot
+            .set_my_short_description()
+            .short_description(SHORT_DESCRIPTION)
+            .await
+        {
+            tracing::warn!(error = %autopost::telemetry::chain(&TelegramError::from(e)), "cannot set the bot's short description");
+        }
         tracing::info!(
             bot = %username,
             mode = if webhook { "webhook" } else { "polling" },

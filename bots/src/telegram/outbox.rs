@@ -22,13 +22,14 @@ impl Inner {
     }
 
     /// Sends `reply` where it belongs: a `private` reply written in a group goes to the
-    /// person's private chat; if Telegram refuses (they never pressed Start), the group is
-    /// told how to fix it.
+    /// person's private chat; if Telegram refuses (they never pressed Start), the group gets
+    /// a link that opens the private chat, starting it with `resume` (the verb asked for).
     pub(super) async fn reply(
         &self,
         chat: &Chat,
         from: &User,
         reply: &Reply,
+        resume: Option<&str>,
     ) -> Result<(), TelegramError> {
         if !reply.private || chat.is_private() {
             return self.send(chat.id, reply).await;
@@ -41,12 +42,16 @@ impl Inner {
                     .unwrap_or("I answered you in a private message.");
                 self.send_plain(chat.id, note).await
             }
+            // They never opened the private chat (or blocked the bot): a link that opens it,
+            // whose Start carries what they asked for, so that `/start` can carry on.
             Err(TelegramError::Forbidden { .. }) => {
-                let text = format!(
-                    "{}, I cannot message you privately yet: open a private chat with @{} and press Start, then ask again.",
-                    from.first_name, self.username
+                let link = format!(
+                    "https://t.me/{}?start={}",
+                    self.username,
+                    resume.unwrap_or("private")
                 );
-                self.send_plain(chat.id, &text).await
+                let invite = Reply::open_private_chat(&from.first_name, &link);
+                self.send(chat.id, &invite).await
             }
             Err(e) => Err(e),
         }

@@ -50,6 +50,7 @@ impl World {
             platform: user_platform,
             id: user_id,
             name: None,
+            language: None,
         };
         let place = Place {
             platform: chat_platform,
@@ -67,6 +68,8 @@ impl World {
         for user in users.iter().map(AsRef::as_ref) {
             let actor = self.actor(user, user).await?;
             self.app().agree_to_policy(&actor, Utc::now()).await?;
+            // Agreeing in chat asks for the person's zone; theirs was asked then too.
+            self.app().ask_time_zone_once(&actor, Utc::now()).await?;
         }
         Ok(())
     }

@@ -6,6 +6,9 @@ mod phrases;
 mod render;
 
 use autopost::domain::{PostId, TargetId};
+use chrono_tz::Tz;
+
+use super::verbs::ConnectTarget;
 
 pub(crate) use phrases::{account_name, both_zones, first_words, local_time, plural};
 
@@ -40,6 +43,9 @@ pub struct Reply {
     /// Nothing was done: the reply explains why. A front end answering a button press shows
     /// it to the presser alone and leaves the message with the button as it was.
     pub refused: bool,
+    /// Answers a button press beside the message the button is under, which stays as it was
+    /// (a zone chosen under a post's confirmation must not replace the confirmation).
+    pub beside: bool,
 }
 
 /// A unit of text that is never split when the reply must be shortened.
@@ -97,6 +103,12 @@ pub enum ButtonAction {
     Retry(TargetId),
     /// "I agree — I am 18 or older", under the privacy notice.
     AgreePolicy,
+    /// Set the presser's own time zone to this one.
+    SetZone(Tz),
+    /// Ask the presser which time zone they are in (the `/start` screen's button).
+    AskZone,
+    /// Start linking an account, as `/connect` does.
+    Connect(ConnectTarget),
 }
 
 impl ButtonAction {
@@ -109,6 +121,10 @@ impl ButtonAction {
             ButtonAction::ConfirmDelete => "deleteme:confirm".to_owned(),
             ButtonAction::Retry(target) => format!("retry:{target}"),
             ButtonAction::AgreePolicy => "policy:agree".to_owned(),
+            // The longest zone name has 32 bytes: within the limit.
+            ButtonAction::SetZone(zone) => format!("zone:{}", zone.name()),
+            ButtonAction::AskZone => "timezone:ask".to_owned(),
+            ButtonAction::Connect(target) => format!("connect:{}", target.keyword()),
         }
     }
 
@@ -118,9 +134,23 @@ impl ButtonAction {
         match data {
             "deleteme:confirm" => return Some(ButtonAction::ConfirmDelete),
             "policy:agree" => return Some(ButtonAction::AgreePolicy),
+            "timezone:ask" => return Some(ButtonAction::AskZone),
             _ => {}
         }
         let (kind, number) = data.split_once(':')?;
+        match kind {
+            "zone" => {
+                let zone = number.parse::<Tz>().ok()?;
+                return (zone.name() == number).then_some(ButtonAction::SetZone(zone));
+            }
+            "connect" => {
+                return ConnectTarget::ALL
+                    .into_iter()
+                    .find(|target| target.keyword() == number)
+                    .map(ButtonAction::Connect);
+            }
+            _ => {}
+        }
         let id = number.parse::<i64>().ok()?;
         if id.to_string() != number {
             return None;
@@ -259,6 +289,11 @@ mod tests {
             ButtonAction::Retry(TargetId(23)),
             ButtonAction::PostNow(PostId(i64::MIN)),
             ButtonAction::ConfirmDelete,
+            ButtonAction::SetZone(chrono_tz::America::Argentina::ComodRivadavia),
+            ButtonAction::SetZone(Tz::UTC),
+            ButtonAction::AskZone,
+            ButtonAction::Connect(ConnectTarget::X),
+            ButtonAction::Connect(ConnectTarget::Facebook),
         ];
         for action in actions {
             let data = action.callback_data();
@@ -295,6 +330,11 @@ mod tests {
             "deleteme:yes",
             "postnow:1e3",
             "cancel:99999999999999999999",
+            "zone:europe/berlin",
+            "zone:Mars/Olympus",
+            "zone:",
+            "connect:myspace",
+            "connect:X",
         ] {
             assert_eq!(ButtonAction::parse(refused), None, "{refused}");
         }

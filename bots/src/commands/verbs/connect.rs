@@ -73,6 +73,22 @@ pub enum ConnectTarget {
 }
 
 impl ConnectTarget {
+    /// Every platform `/connect` names.
+    pub const ALL: [ConnectTarget; 3] = [
+        ConnectTarget::X,
+        ConnectTarget::Facebook,
+        ConnectTarget::Instagram,
+    ];
+
+    /// How `/connect` and a button's data write it: `x`, `facebook`, `instagram`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ConnectTarget::X => "x",
+            ConnectTarget::Facebook => "facebook",
+            ConnectTarget::Instagram => "instagram",
+        }
+    }
+
     /// Whose OAuth round trip links this kind of account.
     pub fn oauth_provider(self) -> OAuthProvider {
         match self {

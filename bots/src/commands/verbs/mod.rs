@@ -306,8 +306,12 @@ pub struct Choice {
 /// What a chat message asks autopost to do: a verb with its arguments read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `/start`: what autopost does, the privacy notice, examples.
-    Start,
+    /// `/start`: a first screen with buttons for the first steps.
+    Start {
+        /// The verb a group member was asked to open the private chat for, from Telegram's
+        /// deep link (`/start export`): what to carry on with.
+        resume: Option<&'static str>,
+    },
     /// `/help`: the same, as a reference.
     Help,
     /// `/post WHEN | TEXT`, or in a private chat the plain message `WHEN | TEXT`.
@@ -359,6 +363,11 @@ pub enum Command {
         /// The new zone; `None` asks for the current one.
         zone: Option<Tz>,
     },
+    /// `/timezone chat ZONE`: the chat's zone, for people who set none (admins).
+    ChatTimeZone {
+        /// The new zone.
+        zone: Tz,
+    },
     /// `/export [images]`: the user's data as a JSON file, or a zip with their images,
     /// privately.
     Export {
@@ -373,7 +382,7 @@ impl Command {
     /// The verb this command is of.
     pub fn verb(&self) -> &'static Verb {
         match self {
-            Command::Start => &start::VERB,
+            Command::Start { .. } => &start::VERB,
             Command::Help => &help::VERB,
             Command::Post { .. } => &post::VERB,
             Command::Queue => &queue::VERB,
@@ -385,6 +394,7 @@ impl Command {
             Command::Accounts => &accounts::VERB,
             Command::Disconnect { .. } => &disconnect::VERB,
             Command::TimeZone { .. } => &timezone::VERB,
+            Command::ChatTimeZone { .. } => &timezone::CHAT_VERB,
             Command::Export { .. } => &export::VERB,
             Command::DeleteMe => &deleteme::VERB,
         }
