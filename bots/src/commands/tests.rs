@@ -551,3 +551,258 @@ async fn the_erasure_answer_says_what_became_of_the_access_at_x() {
     );
     assert!(!html.contains("revoked at the platform"), "{html}");
 }
+
+/// Someone whose chat client reports `language`.
+fn speaking<'a>(id: &'a str, language: &'a str) -> Person<'a> {
+    Person {
+        language: Some(language),
+        ..person(id)
+    }
+}
+
+/// The zones a reply's buttons offer.
+fn zone_buttons(reply: &Reply) -> Vec<chrono_tz::Tz> {
+    reply
+        .buttons
+        .iter()
+        .flatten()
+        .filter_map(|button| match button.action {
+            ButtonAction::SetZone(zone) => Some(zone),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The zone a person set, if any.
+async fn own_zone(t: &Team, who: &str) -> Option<chrono_tz::Tz> {
+    let actor = t
+        .world
+        .actor(&format!("telegram:{GROUP}"), &format!("telegram:{who}"))
+        .await
+        .unwrap();
+    let store = t.world.store().await.unwrap();
+    store.user(actor.user).await.unwrap().time_zone
+}
+
+/// This group's own zone, if any.
+async fn chat_zone(t: &Team) -> Option<chrono_tz::Tz> {
+    let actor = t
+        .world
+        .actor(&format!("telegram:{GROUP}"), "telegram:1")
+        .await
+        .unwrap();
+    let store = t.world.store().await.unwrap();
+    store.chat(actor.chat).await.unwrap().time_zone
+}
+
+#[tokio::test]
+async fn after_agreeing_a_newcomer_is_asked_their_zone_from_their_language_and_a_tap_sets_it() {
+    use chrono_tz::Europe;
+    let t = team().await;
+    let rights = Rights::member();
+    let zone = ButtonAction::SetZone(Europe::Vienna).callback_data();
+    let early = t
+        .commands
+        .on_button(speaking("9", "de"), group(), &zone, &rights)
+        .await
+        .unwrap();
+    assert!(early.refused, "before agreeing, only the consent flow works");
+    assert_eq!(own_zone(&t, "9").await, None);
+    let agree = ButtonAction::AgreePolicy.callback_data();
+    let agreed = t
+        .commands
+        .on_button(speaking("9", "de"), group(), &agree, &rights)
+        .await
+        .unwrap();
+    let html = agreed.to_telegram_html();
+    assert!(html.contains("Which time zone are you in?"), "{html}");
+    assert!(html.contains("/timezone Lisbon"), "{html}");
+    assert_eq!(
+        zone_buttons(&agreed),
+        [
+            Europe::Berlin,
+            Europe::Vienna,
+            Europe::Zurich,
+            chrono_tz::Tz::UTC
+        ]
+    );
+    let set = t
+        .commands
+        .on_button(speaking("9", "de"), group(), &zone, &rights)
+        .await
+        .unwrap();
+    assert!(set.beside && set.private && !set.refused, "{set:?}");
+    assert!(set.to_telegram_html().contains("Europe/Vienna"));
+    assert_eq!(own_zone(&t, "9").await, Some(Europe::Vienna));
+    // Someone who reports British English is offered London.
+    let londoner = t
+        .commands
+        .on_button(speaking("10", "en-GB"), group(), &agree, &rights)
+        .await
+        .unwrap();
+    assert_eq!(
+        zone_buttons(&londoner),
+        [Europe::London, chrono_tz::Tz::UTC]
+    );
+}
+
+#[tokio::test]
+async fn a_city_sets_the_zone_and_a_place_unknown_changes_nothing() {
+    let t = team().await;
+    let set = t.html("2", "/timezone new york").await;
+    assert!(set.contains("America/New_York"), "{set}");
+    let munich = t.html("2", "/timezone Munich").await;
+    assert!(munich.contains("Europe/Berlin"), "{munich}");
+    let bad = t.say("2", "/timezone Atlantis", &Rights::member()).await;
+    let bad = bad.unwrap();
+    assert!(bad.refused);
+    let html = bad.to_telegram_html();
+    assert!(
+        html.contains("Atlantis") && html.contains("/timezone Lisbon"),
+        "examples: {html}"
+    );
+    assert_eq!(own_zone(&t, "2").await, Some(chrono_tz::Europe::Berlin));
+}
+
+#[tokio::test]
+async fn only_an_admin_sets_the_chats_zone_and_it_applies_to_people_without_their_own() {
+    use chrono_tz::Europe::Paris;
+    let t = team().await;
+    let member = Rights::member();
+    let refused = t
+        .say("2", "/timezone chat Europe/Paris", &member)
+        .await
+        .unwrap();
+    assert!(refused.refused);
+    assert!(
+        refused
+            .to_telegram_html()
+            .contains("Only a group administrator can set this chat's time zone"),
+        "{}",
+        refused.to_telegram_html()
+    );
+    assert_eq!(member.asked.load(Ordering::SeqCst), 1, "rights were asked");
+    assert_eq!(chat_zone(&t).await, None, "nothing changed");
+    let admin = Rights::admin();
+    let bad = t.say("3", "/timezone chat Atlantis", &admin).await.unwrap();
+    assert!(bad.refused);
+    assert_eq!(chat_zone(&t).await, None, "nothing changed");
+    let set = t.say("3", "/timezone chat paris", &admin).await.unwrap();
+    assert!(!set.refused);
+    assert!(set.to_telegram_html().contains("Europe/Paris"));
+    assert_eq!(chat_zone(&t).await, Some(Paris));
+    // Bob set none: the chat's zone is his, and /timezone says whose it is.
+    let shown = t.html("2", "/timezone").await;
+    assert!(
+        shown.contains("you get this chat's, <b>Europe/Paris</b>"),
+        "{shown}"
+    );
+    let bob = t
+        .world
+        .actor(&format!("telegram:{GROUP}"), "telegram:2")
+        .await
+        .unwrap();
+    assert_eq!(t.world.app().zone_of(&bob).await.unwrap(), Paris);
+    // Alice's own zone comes first.
+    t.html("1", "/timezone Asia/Tokyo").await;
+    let alice = t.html("1", "/timezone").await;
+    assert!(
+        alice.contains("Your time zone is <b>Asia/Tokyo")
+            && alice.contains("This chat's time zone, for people who set none, is <b>Europe/Paris"),
+        "{alice}"
+    );
+}
+
+#[tokio::test]
+async fn someone_who_agreed_before_zones_were_asked_is_asked_once_with_their_next_post() {
+    let t = team().await;
+    let actor = t
+        .world
+        .actor(&format!("telegram:{GROUP}"), "telegram:8")
+        .await
+        .unwrap();
+    // Agreed before autopost asked for zones: recorded without the question.
+    t.world
+        .store()
+        .await
+        .unwrap()
+        .record_consent(
+            actor.user,
+            1,
+            autopost::store::ConsentAction::Agreed,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let queue = t.html("8", "/queue").await;
+    assert!(!queue.contains("time zone are you"), "{queue}");
+    let first = t
+        .commands
+        .on_message(
+            Incoming {
+                person: speaking("8", "fr"),
+                place: group(),
+                command: Ok(parse("/post in 2h | bonjour", IN_GROUP).unwrap().unwrap()),
+                images: Vec::new(),
+            },
+            &Rights::member(),
+        )
+        .await;
+    let html = first.to_telegram_html();
+    assert!(html.contains("@team"), "the confirmation stays: {html}");
+    assert!(html.contains("Which time zone are you in?"), "{html}");
+    assert_eq!(zone_buttons(&first)[0], chrono_tz::Europe::Paris);
+    let second = t.say("8", "/post in 3h | encore", &Rights::member()).await;
+    let second = second.unwrap();
+    assert!(
+        !second.to_telegram_html().contains("time zone are you"),
+        "asked once"
+    );
+    assert!(zone_buttons(&second).is_empty());
+    assert_eq!(t.queued().await, 2);
+    // People who were asked when they agreed are not asked again.
+    let alice = t.say("1", "/post in 2h | hi", &Rights::member()).await;
+    assert!(zone_buttons(&alice.unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn start_offers_the_first_steps_as_buttons_that_do_what_the_commands_do() {
+    let t = team().await;
+    let start = t.say("1", "/start", &Rights::member()).await.unwrap();
+    let actions: Vec<ButtonAction> = start.buttons.iter().flatten().map(|b| b.action).collect();
+    // This world has X and no Meta.
+    assert_eq!(
+        actions,
+        [ButtonAction::Connect(ConnectTarget::X), ButtonAction::AskZone]
+    );
+    let html = start.to_telegram_html();
+    assert!(html.contains("/help"), "{html}");
+    assert!(!html.contains("/disconnect"), "the reference is /help's: {html}");
+    let connect = ButtonAction::Connect(ConnectTarget::X).callback_data();
+    let refused = t.press("2", &connect, &Rights::member()).await.unwrap();
+    assert!(
+        refused.refused
+            && refused
+                .to_telegram_html()
+                .contains("Only a group administrator"),
+        "{refused:?}"
+    );
+    let link = t.press("3", &connect, &Rights::admin()).await.unwrap();
+    assert!(link.private && !link.refused);
+    assert!(link.to_telegram_html().contains("/oauth/x/start"), "{link:?}");
+    let ask = ButtonAction::AskZone.callback_data();
+    let question = t.press("2", &ask, &Rights::member()).await.unwrap();
+    assert!(question.to_telegram_html().contains("Which time zone"));
+    assert!(zone_buttons(&question).contains(&chrono_tz::Tz::UTC));
+    // Before agreeing: the greeting and the notice's button, no step.
+    let newcomer = t.say("9", "/start", &Rights::member()).await.unwrap();
+    let actions: Vec<ButtonAction> = newcomer
+        .buttons
+        .iter()
+        .flatten()
+        .map(|b| b.action)
+        .collect();
+    assert_eq!(actions, [ButtonAction::AgreePolicy]);
+    let early = t.press("9", &ask, &Rights::member()).await.unwrap();
+    assert!(early.refused);
+}
