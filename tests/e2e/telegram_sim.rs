@@ -949,3 +949,38 @@ async fn setting_a_webhook_ends_a_waiting_poll() {
         .await;
     assert_eq!(f.sim.pending_updates(), 0);
 }
+
+#[tokio::test]
+async fn descriptions_are_recorded_and_over_long_ones_refused() {
+    let f = Fixture::new().await;
+    f.ok("setMyDescription", json!({ "description": "a".repeat(512) }))
+        .await;
+    f.ok(
+        "setMyShortDescription",
+        json!({ "short_description": "short", "language_code": "de" }),
+    )
+    .await;
+    let description = f
+        .refused(
+            "setMyDescription",
+            json!({ "description": "a".repeat(513) }),
+            400,
+        )
+        .await;
+    assert!(description.starts_with("Bad Request:"), "{description}");
+    f.refused(
+        "setMyShortDescription",
+        json!({ "short_description": "b".repeat(121) }),
+        400,
+    )
+    .await;
+    let recorded = f.sim.descriptions();
+    assert_eq!(recorded.len(), 2, "refused calls change nothing");
+    assert_eq!(recorded[1].language_code.as_deref(), Some("de"));
+    let short = f
+        .ok("getMyShortDescription", json!({ "language_code": "de" }))
+        .await;
+    assert_eq!(short["short_description"], "short");
+    let long = f.ok("getMyDescription", json!({})).await;
+    assert_eq!(long["description"].as_str().unwrap().len(), 512);
+}

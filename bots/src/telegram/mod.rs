@@ -364,15 +364,9 @@ impl TelegramBot {
                 }
             },
         }
-        bot.set_my_commands(
-            VERBS
-                .iter()
-                .map(|verb| BotCommand::new(verb.name, menu_line(verb))),
-        )
-        .await
-        .map_err(TelegramError::from)?;
         // What a person sees before they write anything: a missing description only makes
         // the bot look unfinished, so a refusal is logged and the bot starts all the same.
+        // Before the menu, which stays the last step of starting.
         if let Err(e) = bot.set_my_description().description(DESCRIPTION).await {
             tracing::warn!(error = %autopost::telemetry::chain(&TelegramError::from(e)), "cannot set the bot's description");
         }
@@ -383,6 +377,13 @@ impl TelegramBot {
         {
             tracing::warn!(error = %autopost::telemetry::chain(&TelegramError::from(e)), "cannot set the bot's short description");
         }
+        bot.set_my_commands(
+            VERBS
+                .iter()
+                .map(|verb| BotCommand::new(verb.name, menu_line(verb))),
+        )
+        .await
+        .map_err(TelegramError::from)?;
         tracing::info!(
             bot = %username,
             mode = if webhook { "webhook" } else { "polling" },

@@ -824,32 +824,32 @@ async fn an_oversized_image_is_refused_before_download() {
 }
 
 #[tokio::test]
-async fn a_private_reply_in_a_group_asks_to_press_start_when_refused() {
+async fn a_private_reply_refused_in_a_group_links_to_the_private_chat_whose_start_carries_on() {
     let f = fixture().await;
     let group = SimChat::group(-700, "team");
     let stranger = SimUser::new(77, "Dana");
     f.tg().push_group_text(&group, &stranger, "/export");
     let texts = f.messages_to(group.id, 1).await;
     assert!(
-        texts[0].contains(&format!("@{BOT}")) && texts[0].contains("Start"),
+        texts[0].contains(&format!("href=\"https://t.me/{BOT}?start=export\""))
+            && texts[0].contains("Dana")
+            && texts[0].contains("Start"),
         "{texts:?}"
     );
     assert!(f.tg().documents().is_empty());
-    // Once they pressed Start, the export goes to their private chat as a file, and the
-    // group only hears where the answer went.
-    f.tg().push_private_text(&stranger, "/start");
-    f.messages_to(stranger.id, 1).await;
-    f.tg().push_group_text(&group, &stranger, "/export");
+    assert_eq!(
+        f.tg().requests("sendDocument"),
+        1,
+        "the file was offered to the private chat, which Telegram refused"
+    );
+    // The link opens the private chat; its Start button sends `/start export`, which carries
+    // on with the export there.
+    f.tg().push_private_text(&stranger, "/start export");
     let tg = f.tg().clone();
     f.world
         .wait_until("the export file", async || !tg.documents().is_empty())
         .await
         .unwrap();
-    assert_eq!(
-        f.tg().requests("sendDocument"),
-        2,
-        "the refused attempt and the delivered file"
-    );
     let documents = f.tg().documents();
     assert_eq!(documents.len(), 1, "the export file arrived");
     assert_eq!(documents[0].chat_id, stranger.id, "privately");
@@ -858,8 +858,38 @@ async fn a_private_reply_in_a_group_asks_to_press_start_when_refused() {
         export.contains(&format!("\"remote_id\": \"{}\"", stranger.id)),
         "{export}"
     );
+    // Asked again in the group, the answer goes privately and the group hears where.
+    f.tg().push_group_text(&group, &stranger, "/export");
+    let tg = f.tg().clone();
+    f.world
+        .wait_until("the second file", async || tg.documents().len() == 2)
+        .await
+        .unwrap();
     let group_says = f.messages_to(group.id, 2).await;
     assert!(group_says[1].contains("private message"), "{group_says:?}");
+    // A command that must be asked again in the group says so when Start is pressed.
+    f.tg().push_private_text(&stranger, "/start connect");
+    let private = f.messages_to(stranger.id, 1).await;
+    assert!(
+        private[0].contains("<code>/connect</code> again in the group"),
+        "{private:?}"
+    );
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn start_up_sets_the_description_and_short_description_within_telegrams_limits() {
+    let f = fixture().await;
+    let descriptions = f.tg().descriptions();
+    assert_eq!(descriptions.len(), 2, "{descriptions:?}");
+    let long = descriptions.iter().find(|d| !d.short).unwrap();
+    let short = descriptions.iter().find(|d| d.short).unwrap();
+    assert!(long.text.contains("/post") && long.text.chars().count() <= 512);
+    assert!(
+        !short.text.is_empty()
+            && short.text.chars().count() <= autopost_sim::telegram::MAX_SHORT_DESCRIPTION_CHARS
+    );
+    assert_eq!(long.language_code, None, "for every language");
     f.shutdown().await;
 }
 
