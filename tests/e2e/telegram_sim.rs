@@ -953,8 +953,11 @@ async fn setting_a_webhook_ends_a_waiting_poll() {
 #[tokio::test]
 async fn descriptions_are_recorded_and_over_long_ones_refused() {
     let f = Fixture::new().await;
-    f.ok("setMyDescription", json!({ "description": "a".repeat(512) }))
-        .await;
+    f.ok(
+        "setMyDescription",
+        json!({ "description": "a".repeat(512) }),
+    )
+    .await;
     f.ok(
         "setMyShortDescription",
         json!({ "short_description": "short", "language_code": "de" }),

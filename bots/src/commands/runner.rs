@@ -114,7 +114,9 @@ impl Commands {
             match self.app.ask_time_zone_once(&actor, now).await {
                 Ok(true) => reply = reply.with_zone_question(&likely_zones(language), now),
                 Ok(false) => {}
-                Err(e) => tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot record the time zone question"),
+                Err(e) => {
+                    tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot record the time zone question")
+                }
             }
         }
         match standing {

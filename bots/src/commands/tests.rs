@@ -606,7 +606,10 @@ async fn after_agreeing_a_newcomer_is_asked_their_zone_from_their_language_and_a
         .on_button(speaking("9", "de"), group(), &zone, &rights)
         .await
         .unwrap();
-    assert!(early.refused, "before agreeing, only the consent flow works");
+    assert!(
+        early.refused,
+        "before agreeing, only the consent flow works"
+    );
     assert_eq!(own_zone(&t, "9").await, None);
     let agree = ButtonAction::AgreePolicy.callback_data();
     let agreed = t
@@ -773,11 +776,17 @@ async fn start_offers_the_first_steps_as_buttons_that_do_what_the_commands_do() 
     // This world has X and no Meta.
     assert_eq!(
         actions,
-        [ButtonAction::Connect(ConnectTarget::X), ButtonAction::AskZone]
+        [
+            ButtonAction::Connect(ConnectTarget::X),
+            ButtonAction::AskZone
+        ]
     );
     let html = start.to_telegram_html();
     assert!(html.contains("/help"), "{html}");
-    assert!(!html.contains("/disconnect"), "the reference is /help's: {html}");
+    assert!(
+        !html.contains("/disconnect"),
+        "the reference is /help's: {html}"
+    );
     let connect = ButtonAction::Connect(ConnectTarget::X).callback_data();
     let refused = t.press("2", &connect, &Rights::member()).await.unwrap();
     assert!(
@@ -789,7 +798,10 @@ async fn start_offers_the_first_steps_as_buttons_that_do_what_the_commands_do() 
     );
     let link = t.press("3", &connect, &Rights::admin()).await.unwrap();
     assert!(link.private && !link.refused);
-    assert!(link.to_telegram_html().contains("/oauth/x/start"), "{link:?}");
+    assert!(
+        link.to_telegram_html().contains("/oauth/x/start"),
+        "{link:?}"
+    );
     let ask = ButtonAction::AskZone.callback_data();
     let question = t.press("2", &ask, &Rights::member()).await.unwrap();
     assert!(question.to_telegram_html().contains("Which time zone"));

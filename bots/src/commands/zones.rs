@@ -97,7 +97,12 @@ const BY_LANGUAGE: &[(&str, &[&str])] = &[
     ("ko", &["Asia/Seoul"]),
     (
         "zh",
-        &["Asia/Shanghai", "Asia/Taipei", "Asia/Hong_Kong", "Asia/Singapore"],
+        &[
+            "Asia/Shanghai",
+            "Asia/Taipei",
+            "Asia/Hong_Kong",
+            "Asia/Singapore",
+        ],
     ),
     ("zh-tw", &["Asia/Taipei"]),
     ("zh-hk", &["Asia/Hong_Kong"]),
@@ -194,7 +199,9 @@ impl Reply {
 
     fn push_zone_question(&mut self, zones: &[Tz], now: DateTime<Utc>) {
         let question = Reply::lines(vec![
-            vec![plain("🕒 Which time zone are you in? Your times are read and shown in it.")],
+            vec![plain(
+                "🕒 Which time zone are you in? Your times are read and shown in it.",
+            )],
             vec![
                 plain("Tap yours, or send your city: "),
                 code("/timezone Lisbon"),

@@ -399,10 +399,15 @@ async fn every_command_answers_and_private_answers_are_ephemeral() {
     f.link_x().await;
     let guild = f.sim().guild();
     let run = |name: &str| f.sim().slash_command(name).in_guild(&guild, &f.alice);
-    for name in ["help", "start"] {
-        let answer = f.command(&f.alice, run(name).build()).await;
-        assert!(content(&answer).contains("/post WHEN \\| TEXT"), "{answer}");
-    }
+    let help = f.command(&f.alice, run("help").build()).await;
+    assert!(content(&help).contains("/post WHEN \\| TEXT"), "{help}");
+    // /start is the short first screen; its buttons are the first steps.
+    let start = f.command(&f.alice, run("start").build()).await;
+    assert!(content(&start).contains("/help"), "{start}");
+    assert_eq!(
+        start["data"]["components"][0]["components"][0]["custom_id"], "connect:x",
+        "{start}"
+    );
     f.command(&f.alice, f.post(&f.alice, "tomorrow 9am", "queued"))
         .await;
     let queue = f.command(&f.alice, run("queue").build()).await;

@@ -174,7 +174,10 @@ mod tests {
         );
         assert_eq!(
             actions(FirstSteps { meta: false, ..all }),
-            [ButtonAction::Connect(ConnectTarget::X), ButtonAction::AskZone]
+            [
+                ButtonAction::Connect(ConnectTarget::X),
+                ButtonAction::AskZone
+            ]
         );
         assert!(
             actions(FirstSteps {

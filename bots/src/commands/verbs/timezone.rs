@@ -54,9 +54,7 @@ pub const CHAT_VERB: Verb = Verb::new(
 
 fn parse(args: &str) -> Result<Command, ParseError> {
     let args = args.trim();
-    let (first, rest) = args
-        .split_once(char::is_whitespace)
-        .unwrap_or((args, ""));
+    let (first, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
     if first.eq_ignore_ascii_case("chat") {
         return Ok(match rest.trim() {
             "" => Command::TimeZone { zone: None },
