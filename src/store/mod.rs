@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod chats;
+mod composition;
 mod consents;
 mod disk;
 mod export;
@@ -35,6 +36,7 @@ pub use accounts::{
 };
 pub use audit::{AuditEvent, AuditKind, LoggedEvent};
 pub use chats::{Chat, User};
+pub use composition::{ComposedPost, SameText, TargetChange};
 pub use consents::ConsentAction;
 pub use disk::GrowthSwitch;
 use disk::{DatabaseFiles, is_storage_full};

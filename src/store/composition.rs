@@ -1,0 +1,243 @@
+//! What a post is composed of after it was accepted: its per-network texts, its targets
+//! changed before anything of it goes out, and the texts already queued or sent on an
+//! account (X refuses a duplicate). Target changes run in `BEGIN IMMEDIATE` transactions, as
+//! claims do, so a target is never added or removed under a claim.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{Store, StoreError, from_millis, parse_stored, to_millis};
+use crate::domain::{AccountId, ChatId, PostId, Provider, TargetState, UserId};
+
+/// A stored post as its confirmation shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposedPost {
+    /// The post.
+    pub id: PostId,
+    /// Its chat.
+    pub chat: ChatId,
+    /// Who wrote it.
+    pub author: UserId,
+    /// The main text.
+    pub body: String,
+    /// Each network's own text, where one was written.
+    pub variants: Vec<(Provider, String)>,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+    /// The recurrence rule's storage form.
+    pub recurrence: Option<String>,
+    /// Each target's account and state, in the order they were added.
+    pub targets: Vec<(AccountId, TargetState)>,
+}
+
+impl ComposedPost {
+    /// The text a target on `provider` publishes: the network's own, else the main text.
+    pub fn text_for(&self, provider: Provider) -> &str {
+        self.variants
+            .iter()
+            .find(|(p, _)| *p == provider)
+            .map_or(self.body.as_str(), |(_, text)| text.as_str())
+    }
+}
+
+/// What adding or removing a target did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetChange {
+    /// Done.
+    Changed,
+    /// Nothing changed: a target of the post has started going out (or the post is over).
+    Started,
+    /// Nothing changed: it was the post's last target.
+    LastTarget,
+    /// Nothing changed: the account already was (or was not) a target.
+    Unchanged,
+}
+
+/// A target on an account whose text is the one asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SameText {
+    /// Its post.
+    pub post: PostId,
+    /// Queued or publishing (`None`), or when it was published.
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// A post with its texts and targets; `None` when there is no such post.
+    pub async fn composed_post(&self, post: PostId) -> Result<Option<ComposedPost>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT id, chat_id, author_id, body, due_at, recurrence FROM posts WHERE id = ?",
+        )
+        .bind(post.0)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let variants = sqlx::query(
+            "SELECT provider, body FROM post_variants WHERE post_id = ? ORDER BY provider",
+        )
+        .bind(post.0)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                parse_stored(r.get::<&str, _>("provider"), "provider")?,
+                r.get("body"),
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        let targets = sqlx::query("SELECT account_id, state FROM targets WHERE post_id = ? ORDER BY id")
+            .bind(post.0)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    AccountId(r.get("account_id")),
+                    parse_stored(r.get::<&str, _>("state"), "target state")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(ComposedPost {
+            id: PostId(row.get("id")),
+            chat: ChatId(row.get("chat_id")),
+            author: UserId(row.get("author_id")),
+            body: row.get("body"),
+            variants,
+            due_at: from_millis(row.get("due_at"))?,
+            recurrence: row.get("recurrence"),
+            targets,
+        }))
+    }
+
+    /// Adds `account` as a target of a scheduled post, due with the post, unless one of its
+    /// targets has started going out.
+    pub async fn add_target(
+        &self,
+        post: PostId,
+        account: AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<TargetChange, StoreError> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if has_started(&mut tx, post).await? {
+            return Ok(TargetChange::Started);
+        }
+        let added = sqlx::query(
+            "INSERT INTO targets (post_id, account_id, due_at, updated_at)
+             SELECT id, ?, due_at, ? FROM posts WHERE id = ?
+             ON CONFLICT (post_id, account_id) DO NOTHING",
+        )
+        .bind(account.0)
+        .bind(to_millis(now))
+        .bind(post.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(if added == 0 {
+            TargetChange::Unchanged
+        } else {
+            TargetChange::Changed
+        })
+    }
+
+    /// Removes `account`'s target from a scheduled post, unless one of its targets has
+    /// started going out or it is the last one. The row goes, so the scheduler never sees it.
+    pub async fn remove_target(
+        &self,
+        post: PostId,
+        account: AccountId,
+    ) -> Result<TargetChange, StoreError> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if has_started(&mut tx, post).await? {
+            return Ok(TargetChange::Started);
+        }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM targets WHERE post_id = ?")
+            .bind(post.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        let removed = sqlx::query("DELETE FROM targets WHERE post_id = ? AND account_id = ?")
+            .bind(post.0)
+            .bind(account.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if removed == 0 {
+            return Ok(TargetChange::Unchanged);
+        }
+        if count <= 1 {
+            // Dropping the transaction rolls the delete back.
+            return Ok(TargetChange::LastTarget);
+        }
+        tx.commit().await?;
+        Ok(TargetChange::Changed)
+    }
+
+    /// Targets on `account` whose text is `text` after trimming: those queued or publishing
+    /// in `chat`, and those published since `since` (anywhere: X compares the account's
+    /// timeline).
+    pub async fn same_text_on_account(
+        &self,
+        chat: ChatId,
+        account: AccountId,
+        text: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<SameText>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.post_id, t.state, t.published_at,
+                    COALESCE(v.body, p.body) AS text
+             FROM targets t
+             JOIN posts p ON p.id = t.post_id
+             JOIN accounts a ON a.id = t.account_id
+             LEFT JOIN post_variants v ON v.post_id = t.post_id AND v.provider = a.provider
+             WHERE t.account_id = ?
+               AND ((t.state IN ('queued', 'publishing') AND p.chat_id = ?)
+                    OR (t.state = 'published' AND t.published_at >= ?))
+             ORDER BY t.post_id",
+        )
+        .bind(account.0)
+        .bind(chat.0)
+        .bind(to_millis(since))
+        .fetch_all(&self.pool)
+        .await?;
+        let wanted = text.trim();
+        let mut same = Vec::new();
+        for row in &rows {
+            if row.get::<&str, _>("text").trim() != wanted {
+                continue;
+            }
+            let state: TargetState = parse_stored(row.get::<&str, _>("state"), "target state")?;
+            let published_at = match state {
+                TargetState::Published => row
+                    .get::<Option<i64>, _>("published_at")
+                    .map(from_millis)
+                    .transpose()?,
+                _ => None,
+            };
+            same.push(SameText {
+                post: PostId(row.get("post_id")),
+                published_at,
+            });
+        }
+        Ok(same)
+    }
+}
+
+/// Whether a target of `post` has left the queue, or the post is no longer scheduled.
+async fn has_started(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    post: PostId,
+) -> Result<bool, StoreError> {
+    let open: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM posts WHERE id = ? AND state = 'scheduled' AND NOT EXISTS (
+             SELECT 1 FROM targets WHERE post_id = posts.id AND state != 'queued')",
+    )
+    .bind(post.0)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(open.is_none())
+}
