@@ -1,21 +1,24 @@
-//! `/post WHEN | TEXT` (also a caption, and in a private chat the plain `WHEN | TEXT`):
-//! schedule the text and its images for the chat's accounts, and confirm it with its id,
-//! both zones, each target's character count and Cancel / Post now buttons.
+//! `/post [to ACCOUNTS] WHEN | TEXT` (also a caption, and in a private chat the plain
+//! `WHEN | TEXT`), with lines such as `x: shorter text` for a network's own text: schedule the
+//! text and its images for the chat's accounts, and confirm it with a preview, both zones,
+//! each target's count, notices, target toggles and Cancel / Post now buttons.
 
-use autopost::posting::{Accepted, Draft};
+use autopost::domain::Provider;
+use autopost::posting::{Accepted, Draft, Notice};
 use bytes::Bytes;
 
 use super::{Arg, ArgKind, Command, Verb};
 use crate::commands::args::{NamedArgs, ParseError, PostForm, split_when_text, when_and_text};
 use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::{
-    Button, ButtonAction, Reply, account_name, bold, both_zones, code, plain,
+    Button, ButtonAction, Reply, Span, account_name, ago, bold, code, first_words, from_now,
+    marked, near_both_zones, plain, plural,
 };
 
 /// `/post`.
 pub const VERB: Verb = Verb::new(
     "post",
-    "/post WHEN | TEXT",
+    "/post [to ACCOUNTS] WHEN | TEXT",
     "schedule a post (attach images too)",
     parse,
 )
@@ -30,7 +33,18 @@ pub const VERB: Verb = Verb::new(
         Arg::optional(
             "to",
             ArgKind::Targets,
-            "which accounts, by name or platform (x, facebook); default: all",
+            "which accounts, by name or platform (x, facebook); default: all that can",
+        ),
+        Arg::optional("x_text", ArgKind::Text, "X's own text instead of the main one"),
+        Arg::optional(
+            "facebook_text",
+            ArgKind::Text,
+            "Facebook's own text instead of the main one",
+        ),
+        Arg::optional(
+            "instagram_text",
+            ArgKind::Text,
+            "Instagram's own caption instead of the main text",
         ),
         Arg::optional("image1", ArgKind::Image, "a picture to post with it"),
         Arg::optional("image2", ArgKind::Image, "a second picture"),
@@ -42,21 +56,70 @@ pub const VERB: Verb = Verb::new(
 .named(parse_named)
 .notes(&[
     "WHEN can be `now`, `in 2h`, `friday 5pm`, `dec 24 6pm Europe/Berlin` or `every monday 9am`",
+    "Only some accounts: `/post to x,facebook tomorrow 9am | Launch day!` (names, @handles or x, facebook, instagram).",
+    "A network's own text on lines after the main text: `x: shorter text`, `instagram: caption #with #tags`.",
     "In a private chat just send `tomorrow 9am | Launch day!`, also as a photo caption.",
 ])
 .with_images();
 
+/// The Discord options that carry a network's own text, and the line each becomes.
+const VARIANT_OPTIONS: [(&str, Provider); 3] = [
+    ("x_text", Provider::X),
+    ("facebook_text", Provider::FacebookPage),
+    ("instagram_text", Provider::Instagram),
+];
+
 fn parse(args: &str) -> Result<Command, ParseError> {
-    let (when, text) = split_when_text(args, PostForm::Post)?;
-    Ok(Command::Post {
-        when,
-        text,
-        to: Vec::new(),
-    })
+    let (to, rest) = split_targets(args)?;
+    let (when, text) = split_when_text(rest, PostForm::Post)?;
+    Ok(Command::Post { when, text, to })
+}
+
+/// `to x,facebook REST` → the names and REST; anything else is all REST. A name with spaces
+/// is written in double quotes: `to "Alice's Bakery",x`.
+fn split_targets(args: &str) -> Result<(Vec<String>, &str), ParseError> {
+    let trimmed = args.trim_start();
+    let Some(after) = trimmed
+        .get(..3)
+        .filter(|head| {
+            head[..2].eq_ignore_ascii_case("to") && head[2..].starts_with(char::is_whitespace)
+        })
+        .map(|_| &trimmed[2..])
+    else {
+        return Ok((Vec::new(), args));
+    };
+    let mut names = Vec::new();
+    let mut rest = after.trim_start();
+    loop {
+        let (name, after_name) = if let Some(quoted) = rest.strip_prefix('"') {
+            let end = quoted.find('"').ok_or(ParseError::MissingTargets)?;
+            (&quoted[..end], &quoted[end + 1..])
+        } else {
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == ',' || c == '|')
+                .unwrap_or(rest.len());
+            (&rest[..end], &rest[end..])
+        };
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(ParseError::MissingTargets);
+        }
+        names.push(name.to_owned());
+        match after_name.trim_start().strip_prefix(',') {
+            Some(more) => rest = more.trim_start(),
+            None => return Ok((names, after_name)),
+        }
+    }
 }
 
 fn parse_named(named: &NamedArgs) -> Result<Command, ParseError> {
-    let (when, text) = when_and_text(named, PostForm::Post)?;
+    let (when, mut text) = when_and_text(named, PostForm::Post)?;
+    // Folded into the lines the text form takes, so that both forms are one post.
+    for (option, provider) in VARIANT_OPTIONS {
+        if let Some(variant) = named.text(option).filter(|v| !v.trim().is_empty()) {
+            text.push_str(&format!("\n{}: {}", provider.word(), variant.trim()));
+        }
+    }
     let to = named
         .text("to")
         .map(|names| {
@@ -71,7 +134,7 @@ fn parse_named(named: &NamedArgs) -> Result<Command, ParseError> {
     Ok(Command::Post { when, text, to })
 }
 
-/// Schedules the post, for the accounts named in `to` (all when empty).
+/// Schedules the post, for the accounts named in `to` (all that can take it when empty).
 pub(crate) async fn run(
     ctx: &Context<'_>,
     when: String,
@@ -99,9 +162,15 @@ pub(crate) async fn run(
     }
 }
 
+/// How many characters of the text the preview shows.
+const PREVIEW_CHARS: usize = 60;
+/// Target toggles per row, and the most rows of them (Discord shows five rows in all).
+const TOGGLES_PER_ROW: usize = 2;
+const TOGGLE_ROWS: usize = 3;
+
 impl Reply {
     /// The confirmation of a new post: id, due time in the author's zone and in UTC, the
-    /// repeat rule, each target's character count, and Cancel / Post now buttons.
+    /// repeat rule, a preview, each target's character count, notices, and the buttons.
     pub fn accepted(accepted: &Accepted) -> Reply {
         Reply::confirmation(accepted, "Scheduled post ")
     }
@@ -113,21 +182,42 @@ impl Reply {
             vec![bold(heading), code(format!("#{post}"))],
             vec![
                 plain("Goes out "),
-                bold(both_zones(accepted.due_at, accepted.zone)),
+                bold(near_both_zones(accepted.due_at, accepted.zone, accepted.at)),
+                plain(format!(" · {}", from_now(accepted.due_at, accepted.at))),
             ],
         ];
         if let Some(rule) = &accepted.recurrence {
             lines.push(vec![plain(format!("Repeats {rule}, until cancelled"))]);
         }
+        let mut preview = Vec::new();
+        if !accepted.body.trim().is_empty() {
+            preview.push(format!("“{}”", first_words(&accepted.body, PREVIEW_CHARS)));
+        }
+        if accepted.images > 0 {
+            preview.push(plural(accepted.images, "image", "images"));
+        }
+        if !preview.is_empty() {
+            lines.push(vec![plain(preview.join(" · "))]);
+        }
         for target in &accepted.targets {
+            let mut count = format!(": {}/{} characters", target.length, target.limit);
+            if target.parts > 1 {
+                count = format!(": thread of {} parts", target.parts);
+            }
+            if target.own_text {
+                count.push_str(", own text");
+            }
             lines.push(vec![
                 plain("• "),
                 plain(account_name(
                     &target.account.display_name,
                     target.account.provider,
                 )),
-                plain(format!(": {}/{} characters", target.length, target.limit)),
+                plain(count),
             ]);
+        }
+        for notice in &accepted.notices {
+            lines.push(notice_line(notice, accepted));
         }
         let mut reply = Reply::lines(lines);
         reply.buttons = vec![vec![
@@ -140,7 +230,61 @@ impl Reply {
                 action: ButtonAction::PostNow(post),
             },
         ]];
+        // With one account there is nothing to choose: it cannot be switched off.
+        if accepted.accounts.len() > 1 {
+            let toggles: Vec<Button> = accepted
+                .accounts
+                .iter()
+                .take(TOGGLES_PER_ROW * TOGGLE_ROWS)
+                .map(|account| {
+                    let on = accepted.targets.iter().any(|t| t.account.id == account.id);
+                    let name = first_words(&account_name(&account.display_name, account.provider), 32);
+                    Button {
+                        label: format!("{} {name}", if on { "✅" } else { "☐" }),
+                        action: ButtonAction::ToggleTarget(post, account.id),
+                    }
+                })
+                .collect();
+            reply
+                .buttons
+                .extend(toggles.chunks(TOGGLES_PER_ROW).map(<[Button]>::to_vec));
+        }
         reply
+    }
+}
+
+/// One notice of a confirmation, as a line.
+fn notice_line(notice: &Notice, accepted: &Accepted) -> Vec<Span> {
+    match notice {
+        Notice::LeftOut {
+            account,
+            reason,
+            hint,
+        } => {
+            let mut spans = vec![plain(format!(
+                "ℹ️ {} left out: {reason} — ",
+                account_name(&account.display_name, account.provider)
+            ))];
+            spans.extend(marked(hint));
+            spans
+        }
+        Notice::UnusedVariant { provider } => vec![
+            plain("ℹ️ The "),
+            code(format!("{}:", provider.word())),
+            plain(format!(
+                " text is not used: no {} account is linked to this chat",
+                autopost::oauth::provider_label(*provider)
+            )),
+        ],
+        Notice::DuplicateQueued { account, post } => vec![plain(format!(
+            "⚠️ X refuses duplicate text: the same text is already queued for {} as #{post}",
+            account.display_name
+        ))],
+        Notice::DuplicatePublished { account, at } => vec![plain(format!(
+            "⚠️ X refuses duplicate text: the same text went out on {} {}",
+            account.display_name,
+            ago(*at, accepted.at)
+        ))],
     }
 }
 
