@@ -222,11 +222,11 @@ impl PostingError {
     }
 }
 
-/// "the `x:` text cannot go to @alice (X)" or "@alice (X) cannot take this post".
+/// "the `x:` text cannot go to @alice (X)" or "this post cannot go to @alice (X)".
 fn rule_subject(target: &str, own_text: Option<&str>) -> String {
     match own_text {
         Some(word) => format!("the `{word}:` text cannot go to {target}"),
-        None => format!("{target} cannot take this post"),
+        None => format!("this post cannot go to {target}"),
     }
 }
 

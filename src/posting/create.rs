@@ -120,8 +120,16 @@ impl App {
                     targets.push(summary);
                 }
                 Err(unfit) => {
-                    let is_rule = matches!(unfit, Unfit::Rule(_));
-                    if named || (own && is_rule) || candidates.len() == 1 {
+                    // A network's own text that breaks its rules was written for it: the
+                    // author hears it. An image it lacks is no fault of that text.
+                    let text_at_fault = matches!(
+                        unfit,
+                        Unfit::Rule(
+                            RuleViolation::TextTooLong { .. }
+                                | RuleViolation::TooManyHashtags { .. }
+                        )
+                    );
+                    if named || (own && text_at_fault) || candidates.len() == 1 {
                         return Err(refusal(account, own, unfit, named));
                     }
                     reasons.push(format!(

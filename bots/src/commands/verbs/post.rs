@@ -79,15 +79,12 @@ fn parse(args: &str) -> Result<Command, ParseError> {
 /// is written in double quotes: `to "Alice's Bakery",x`.
 fn split_targets(args: &str) -> Result<(Vec<String>, &str), ParseError> {
     let trimmed = args.trim_start();
-    let Some(after) = trimmed
-        .get(..3)
-        .filter(|head| {
-            head[..2].eq_ignore_ascii_case("to") && head[2..].starts_with(char::is_whitespace)
-        })
-        .map(|_| &trimmed[2..])
-    else {
+    let Some((first, after)) = trimmed.split_once(char::is_whitespace) else {
         return Ok((Vec::new(), args));
     };
+    if !first.eq_ignore_ascii_case("to") {
+        return Ok((Vec::new(), args));
+    }
     let mut names = Vec::new();
     let mut rest = after.trim_start();
     loop {
@@ -303,7 +300,8 @@ mod tests {
         assert_eq!(
             html,
             "<b>Scheduled post </b><code>#17</code>\n\
-             Goes out <b>Mon 30 Nov 09:00 (Europe/Berlin) · 08:00 UTC</b>\n\
+             Goes out <b>Mon 30 Nov 09:00 (Europe/Berlin) · 08:00 UTC</b> · in 333 days\n\
+             “Launch day! Doors open at nine, with coffee for the first…”\n\
              • @alice (X): 42/280 characters\n\
              • Alice's &lt;Bakery&gt; (Facebook Page): 42/63206 characters"
         );
@@ -349,5 +347,149 @@ mod tests {
         }
         let in_utc = Reply::accepted(&accepted(utc(2026, 11, 30, 8, 0), Tz::UTC));
         assert!(in_utc.to_markdown().contains("Mon 30 Nov 08:00 UTC"));
+    }
+
+    #[test]
+    fn the_preview_shows_near_time_words_images_own_texts_threads_notices_and_toggles() {
+        use autopost::domain::{AccountId, PostId, Provider};
+        use autopost::posting::Notice;
+
+        use crate::commands::testing::account;
+
+        let now = utc(2026, 11, 29, 18, 0);
+        let mut preview = accepted(utc(2026, 11, 30, 8, 0), Berlin);
+        preview.at = now;
+        preview.images = 2;
+        preview.targets[0].own_text = true;
+        preview.targets[1].parts = 3;
+        let mut x = preview.targets[0].account.clone();
+        x.id = AccountId(1);
+        preview.targets[0].account = x.clone();
+        let mut facebook = preview.targets[1].account.clone();
+        facebook.id = AccountId(2);
+        preview.targets[1].account = facebook.clone();
+        let mut instagram = account("@shop", Provider::Instagram);
+        instagram.id = AccountId(3);
+        preview.accounts = vec![x.clone(), facebook, instagram.clone()];
+        preview.notices = vec![
+            Notice::LeftOut {
+                account: instagram,
+                reason: "Instagram needs at least one image".to_owned(),
+                hint: "attach one, or send `/post to instagram WHEN | TEXT` with an image"
+                    .to_owned(),
+            },
+            Notice::UnusedVariant {
+                provider: Provider::Instagram,
+            },
+            Notice::DuplicateQueued {
+                account: x.clone(),
+                post: PostId(12),
+            },
+            Notice::DuplicatePublished {
+                account: x,
+                at: now - chrono::TimeDelta::hours(3),
+            },
+        ];
+        let reply = Reply::accepted(&preview);
+        assert_eq!(
+            reply.to_telegram_html(),
+            "<b>Scheduled post </b><code>#17</code>\n\
+             Goes out <b>tomorrow 09:00 (Europe/Berlin) · 08:00 UTC</b> · in 14 h\n\
+             “Launch day! Doors open at nine, with coffee for the first…” · 2 images\n\
+             • @alice (X): 42/280 characters, own text\n\
+             • Alice's &lt;Bakery&gt; (Facebook Page): thread of 3 parts\n\
+             ℹ️ @shop (Instagram) left out: Instagram needs at least one image — attach one, or send <code>/post to instagram WHEN | TEXT</code> with an image\n\
+             ℹ️ The <code>instagram:</code> text is not used: no Instagram account is linked to this chat\n\
+             ⚠️ X refuses duplicate text: the same text is already queued for @alice as #12\n\
+             ⚠️ X refuses duplicate text: the same text went out on @alice 3 h ago"
+        );
+        let rows: Vec<Vec<(String, String)>> = reply
+            .buttons
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|b| (b.label.clone(), b.callback_data()))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                vec![
+                    ("Cancel".to_owned(), "cancel:17".to_owned()),
+                    ("Post now".to_owned(), "postnow:17".to_owned()),
+                ],
+                vec![
+                    ("✅ @alice (X)".to_owned(), "tg:17:1".to_owned()),
+                    (
+                        "✅ Alice's <Bakery> (Facebook Page)".to_owned(),
+                        "tg:17:2".to_owned()
+                    ),
+                ],
+                vec![("☐ @shop (Instagram)".to_owned(), "tg:17:3".to_owned())],
+            ]
+        );
+    }
+
+    #[test]
+    fn to_names_targets_before_the_time_and_the_rest_reads_as_usual() {
+        let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let cases: &[(&str, Vec<String>, &str, &str)] = &[
+            ("tomorrow 9am | hi", vec![], "tomorrow 9am", "hi"),
+            ("to x tomorrow 9am | hi", names(&["x"]), "tomorrow 9am", "hi"),
+            (
+                "TO x,facebook in 2h | hi | there",
+                names(&["x", "facebook"]),
+                "in 2h",
+                "hi | there",
+            ),
+            (
+                "to @alice , \"Alice's Bakery\",instagram now | hi",
+                names(&["@alice", "Alice's Bakery", "instagram"]),
+                "now",
+                "hi",
+            ),
+            ("today 5pm | to x", vec![], "today 5pm", "to x"),
+            ("tomorrow 9am | hi\nx: short", vec![], "tomorrow 9am", "hi\nx: short"),
+        ];
+        for (args, to, when, text) in cases {
+            assert_eq!(
+                parse(args),
+                Ok(Command::Post {
+                    when: (*when).to_owned(),
+                    text: (*text).to_owned(),
+                    to: to.clone(),
+                }),
+                "{args}"
+            );
+        }
+        for refused in ["to | hi", "to , now | hi", "to \"open now | hi", "to x,  | hi"] {
+            assert_eq!(parse(refused), Err(ParseError::MissingTargets), "{refused}");
+        }
+        assert!(matches!(
+            parse("to x | hi"),
+            Err(ParseError::EmptyWhen { .. })
+        ));
+    }
+
+    #[test]
+    fn discord_options_for_each_network_become_its_lines() {
+        use crate::commands::args::ArgValue;
+        let named = NamedArgs::new(vec![
+            ("when".to_owned(), ArgValue::Text("now".to_owned())),
+            ("text".to_owned(), ArgValue::Text("main".to_owned())),
+            ("instagram_text".to_owned(), ArgValue::Text(" #tags ".to_owned())),
+            ("x_text".to_owned(), ArgValue::Text("short".to_owned())),
+            ("facebook_text".to_owned(), ArgValue::Text("  ".to_owned())),
+            ("to".to_owned(), ArgValue::Text("x, instagram".to_owned())),
+        ]);
+        assert_eq!(
+            parse_named(&named),
+            Ok(Command::Post {
+                when: "now".to_owned(),
+                text: "main\nx: short\ninstagram: #tags".to_owned(),
+                to: vec!["x".to_owned(), "instagram".to_owned()],
+            })
+        );
     }
 }
