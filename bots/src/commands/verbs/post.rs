@@ -18,7 +18,7 @@ use crate::commands::reply::{
 /// `/post`.
 pub const VERB: Verb = Verb::new(
     "post",
-    "/post [to ACCOUNTS] WHEN | TEXT",
+    "/post WHEN | TEXT",
     "schedule a post (attach images too)",
     parse,
 )
