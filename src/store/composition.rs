@@ -241,3 +241,167 @@ async fn has_started(
     .await?;
     Ok(open.is_none())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::crypto::Secret;
+    use crate::domain::{ChatKind, ChatPlatform, OAuthProvider};
+    use crate::store::test_support::temp_store;
+    use crate::store::{NewGrant, NewLinkedAccount, NewPost};
+
+    /// A store with one chat and two Pages linked to it.
+    async fn two_pages() -> (Store, tempfile::TempDir, ChatId, UserId, Vec<AccountId>) {
+        let (store, dir) = temp_store().await;
+        let now = Utc::now();
+        let author = store
+            .upsert_user(ChatPlatform::Telegram, "1", None, now)
+            .await
+            .unwrap()
+            .id;
+        let chat = store
+            .upsert_chat(ChatPlatform::Telegram, "-1", ChatKind::Group, None, now)
+            .await
+            .unwrap()
+            .id;
+        let page = |n: u8| NewLinkedAccount {
+            provider: Provider::FacebookPage,
+            remote_id: format!("p{n}"),
+            display_name: format!("Page {n}"),
+            access_token: Some(Secret::new("pt")),
+        };
+        let (_, accounts) = store
+            .save_linked_grant(
+                NewGrant {
+                    owner: author,
+                    provider: OAuthProvider::Meta,
+                    remote_user_id: "u",
+                    scopes: "",
+                    access_token: Secret::new("t"),
+                    refresh_token: None,
+                    expires_at: None,
+                },
+                vec![page(1), page(2)],
+                chat,
+                now,
+            )
+            .await
+            .unwrap();
+        (store, dir, chat, author, accounts)
+    }
+
+    fn post(chat: ChatId, author: UserId, body: &str, targets: Vec<AccountId>) -> NewPost {
+        NewPost {
+            chat,
+            author,
+            body: body.to_owned(),
+            due_at: Utc::now() - Duration::seconds(1),
+            recurrence: None,
+            time_zone: chrono_tz::UTC,
+            targets,
+            variants: vec![(Provider::FacebookPage, "the page's own".to_owned())],
+            media: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn targets_are_added_and_removed_until_one_is_claimed_and_never_the_last() {
+        let (store, _dir, chat, author, accounts) = two_pages().await;
+        let now = Utc::now();
+        let id = store
+            .insert_post(post(chat, author, "main", vec![accounts[0]]), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.remove_target(id, accounts[0]).await.unwrap(),
+            TargetChange::LastTarget
+        );
+        assert_eq!(
+            store.add_target(id, accounts[1], now).await.unwrap(),
+            TargetChange::Changed
+        );
+        assert_eq!(
+            store.add_target(id, accounts[1], now).await.unwrap(),
+            TargetChange::Unchanged
+        );
+        assert_eq!(
+            store.remove_target(id, accounts[0]).await.unwrap(),
+            TargetChange::Changed
+        );
+        let composed = store.composed_post(id).await.unwrap().unwrap();
+        assert_eq!(composed.targets, vec![(accounts[1], TargetState::Queued)]);
+        assert_eq!(composed.text_for(Provider::FacebookPage), "the page's own");
+        assert_eq!(composed.text_for(Provider::X), "main");
+
+        // The scheduler publishes the network's own text, and only the remaining target.
+        let claimed = store.claim_due(now, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].account, accounts[1]);
+        assert_eq!(claimed[0].body, "the page's own");
+        assert_eq!(
+            store.add_target(id, accounts[0], now).await.unwrap(),
+            TargetChange::Started
+        );
+        assert_eq!(
+            store.remove_target(id, accounts[1]).await.unwrap(),
+            TargetChange::Started
+        );
+        assert_eq!(store.in_flight_targets().await.unwrap()[0].body, "the page's own");
+    }
+
+    #[tokio::test]
+    async fn the_same_text_is_found_queued_in_the_chat_or_published_since_then() {
+        let (store, _dir, chat, author, accounts) = two_pages().await;
+        let now = Utc::now();
+        let mut queued = post(chat, author, "same", vec![accounts[0]]);
+        queued.variants.clear();
+        queued.due_at = now + Duration::hours(1);
+        let queued = store.insert_post(queued, now).await.unwrap();
+        let mut sent = post(chat, author, " same\n", vec![accounts[0]]);
+        sent.variants.clear();
+        let sent = store.insert_post(sent, now).await.unwrap();
+        let claimed = store.claim_due(now, 10).await.unwrap();
+        store
+            .mark_published(claimed[0].id, "r1", None, now)
+            .await
+            .unwrap();
+        let found = store
+            .same_text_on_account(chat, accounts[0], "same ", now - Duration::days(7))
+            .await
+            .unwrap();
+        assert_eq!(
+            found,
+            vec![
+                SameText {
+                    post: queued,
+                    published_at: None
+                },
+                SameText {
+                    post: sent,
+                    published_at: Some(from_millis(to_millis(now)).unwrap())
+                },
+            ]
+        );
+        let later = store
+            .same_text_on_account(chat, accounts[0], "same", now + Duration::minutes(1))
+            .await
+            .unwrap();
+        assert_eq!(later.len(), 1, "only the queued one: {later:?}");
+        for other in ["Same", "sam"] {
+            let found = store
+                .same_text_on_account(chat, accounts[0], other, now - Duration::days(7))
+                .await
+                .unwrap();
+            assert!(found.is_empty(), "{other}");
+        }
+        assert!(
+            store
+                .same_text_on_account(chat, accounts[1], "same", now - Duration::days(7))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
