@@ -43,7 +43,7 @@ use disk::{DatabaseFiles, is_storage_full};
 pub use export::{
     ExportedAccount, ExportedChat, ExportedChatAccount, ExportedConsent, ExportedEvent,
     ExportedGrant, ExportedMedia, ExportedNotification, ExportedOAuthState, ExportedPost,
-    ExportedRevocation, ExportedTarget, ExportedUser, UserExport,
+    ExportedRevocation, ExportedTarget, ExportedUser, ExportedVariant, UserExport,
 };
 pub use keys::SEALED_COLUMNS;
 pub use meta_users::{
