@@ -437,7 +437,12 @@ pub(super) fn facts_of(images: &[PreparedImage]) -> Vec<ImageFacts> {
 /// The refusal for an account that cannot take the post. `named`: the author chose it, so
 /// the message names it; a network's own text is named too. Otherwise (the chat's only
 /// account) the platform's rule alone says it.
-pub(super) fn refusal(account: &LinkedAccount, own: bool, unfit: Unfit, named: bool) -> PostingError {
+pub(super) fn refusal(
+    account: &LinkedAccount,
+    own: bool,
+    unfit: Unfit,
+    named: bool,
+) -> PostingError {
     let target = format!(
         "{} ({})",
         account.display_name,

@@ -93,13 +93,15 @@ fn network_line(line: &str) -> Option<(Provider, &str)> {
 mod tests {
     use super::*;
 
-    fn variants(pairs: &[(Provider, &str)]) -> Vec<(Provider, String)> {
+    type Variants = Vec<(Provider, String)>;
+
+    fn variants(pairs: &[(Provider, &str)]) -> Variants {
         pairs.iter().map(|(p, t)| (*p, (*t).to_owned())).collect()
     }
 
     #[test]
     fn network_lines_split_off_their_own_text_until_the_next_one() {
-        let cases: &[(&str, &str, Vec<(Provider, String)>)] = &[
+        let cases: &[(&str, &str, Variants)] = &[
             ("just one text", "just one text", vec![]),
             (
                 "Launch day!\nx: launch 🚀",

@@ -88,18 +88,19 @@ impl Store {
             ))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-        let targets = sqlx::query("SELECT account_id, state FROM targets WHERE post_id = ? ORDER BY id")
-            .bind(post.0)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok((
-                    AccountId(r.get("account_id")),
-                    parse_stored(r.get::<&str, _>("state"), "target state")?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let targets =
+            sqlx::query("SELECT account_id, state FROM targets WHERE post_id = ? ORDER BY id")
+                .bind(post.0)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        AccountId(r.get("account_id")),
+                        parse_stored(r.get::<&str, _>("state"), "target state")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Some(ComposedPost {
             id: PostId(row.get("id")),
             chat: ChatId(row.get("chat_id")),
@@ -348,7 +349,10 @@ mod tests {
             store.remove_target(id, accounts[1]).await.unwrap(),
             TargetChange::Started
         );
-        assert_eq!(store.in_flight_targets().await.unwrap()[0].body, "the page's own");
+        assert_eq!(
+            store.in_flight_targets().await.unwrap()[0].body,
+            "the page's own"
+        );
     }
 
     #[tokio::test]

@@ -386,7 +386,10 @@ async fn an_edit_of_the_main_text_keeps_each_networks_own_text_and_checks_it() {
         .collect();
     assert_eq!(
         counts,
-        vec![(Provider::X, 10, true), (Provider::FacebookPage, 300, false)],
+        vec![
+            (Provider::X, 10, true),
+            (Provider::FacebookPage, 300, false)
+        ],
         "X keeps its own text; the Page takes the new one"
     );
     app.post_now(&t.alice, post, Utc::now()).await.unwrap();

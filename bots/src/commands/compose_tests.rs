@@ -72,9 +72,7 @@ fn group() -> Place<'static> {
 fn png() -> Bytes {
     let image = image::RgbImage::from_pixel(8, 8, image::Rgb([200, 10, 10]));
     let mut out = std::io::Cursor::new(Vec::new());
-    image
-        .write_to(&mut out, image::ImageFormat::Jpeg)
-        .unwrap();
+    image.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
     Bytes::from(out.into_inner())
 }
 
@@ -136,7 +134,12 @@ impl Team {
     async fn received(&self) -> (Vec<String>, Vec<Option<String>>, Vec<Option<String>>) {
         self.world.wait_for_quiet().await.unwrap();
         (
-            self.world.x().tweets().into_iter().map(|t| t.text).collect(),
+            self.world
+                .x()
+                .tweets()
+                .into_iter()
+                .map(|t| t.text)
+                .collect(),
             self.world
                 .meta()
                 .feed_posts()
@@ -173,7 +176,10 @@ async fn a_text_only_post_goes_to_x_and_facebook_and_instagram_is_left_out_with_
         ),
         "{html}"
     );
-    assert!(html.contains("• @sim_alice (X): 17/280 characters"), "{html}");
+    assert!(
+        html.contains("• @sim_alice (X): 17/280 characters"),
+        "{html}"
+    );
     let instagram = t.account(Provider::Instagram).await;
     assert_eq!(mark_of(&reply, instagram), "☐");
     assert_eq!(mark_of(&reply, t.account(Provider::X).await), "✅");
@@ -251,8 +257,14 @@ async fn each_network_publishes_its_own_text_and_a_broken_one_is_refused_naming_
         .await;
     let html = reply.to_telegram_html();
     assert!(!reply.refused, "{html}");
-    assert!(html.contains("• @sim_alice (X): 14/280 characters, own text"), "{html}");
-    assert!(html.contains("“The long story of our new sourdough"), "{html}");
+    assert!(
+        html.contains("• @sim_alice (X): 14/280 characters, own text"),
+        "{html}"
+    );
+    assert!(
+        html.contains("“The long story of our new sourdough"),
+        "{html}"
+    );
     assert!(html.contains("· 1 image"), "{html}");
     t.world
         .wait_until("every platform to receive its text", async || {

@@ -235,7 +235,8 @@ impl Reply {
                 .take(TOGGLES_PER_ROW * TOGGLE_ROWS)
                 .map(|account| {
                     let on = accepted.targets.iter().any(|t| t.account.id == account.id);
-                    let name = first_words(&account_name(&account.display_name, account.provider), 32);
+                    let name =
+                        first_words(&account_name(&account.display_name, account.provider), 32);
                     Button {
                         label: format!("{} {name}", if on { "✅" } else { "☐" }),
                         action: ButtonAction::ToggleTarget(post, account.id),
@@ -436,7 +437,12 @@ mod tests {
         let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
         let cases: &[(&str, Vec<String>, &str, &str)] = &[
             ("tomorrow 9am | hi", vec![], "tomorrow 9am", "hi"),
-            ("to x tomorrow 9am | hi", names(&["x"]), "tomorrow 9am", "hi"),
+            (
+                "to x tomorrow 9am | hi",
+                names(&["x"]),
+                "tomorrow 9am",
+                "hi",
+            ),
             (
                 "TO x,facebook in 2h | hi | there",
                 names(&["x", "facebook"]),
@@ -450,7 +456,12 @@ mod tests {
                 "hi",
             ),
             ("today 5pm | to x", vec![], "today 5pm", "to x"),
-            ("tomorrow 9am | hi\nx: short", vec![], "tomorrow 9am", "hi\nx: short"),
+            (
+                "tomorrow 9am | hi\nx: short",
+                vec![],
+                "tomorrow 9am",
+                "hi\nx: short",
+            ),
         ];
         for (args, to, when, text) in cases {
             assert_eq!(
@@ -463,7 +474,12 @@ mod tests {
                 "{args}"
             );
         }
-        for refused in ["to | hi", "to , now | hi", "to \"open now | hi", "to x,  | hi"] {
+        for refused in [
+            "to | hi",
+            "to , now | hi",
+            "to \"open now | hi",
+            "to x,  | hi",
+        ] {
             assert_eq!(parse(refused), Err(ParseError::MissingTargets), "{refused}");
         }
         assert!(matches!(
@@ -478,7 +494,10 @@ mod tests {
         let named = NamedArgs::new(vec![
             ("when".to_owned(), ArgValue::Text("now".to_owned())),
             ("text".to_owned(), ArgValue::Text("main".to_owned())),
-            ("instagram_text".to_owned(), ArgValue::Text(" #tags ".to_owned())),
+            (
+                "instagram_text".to_owned(),
+                ArgValue::Text(" #tags ".to_owned()),
+            ),
             ("x_text".to_owned(), ArgValue::Text("short".to_owned())),
             ("facebook_text".to_owned(), ArgValue::Text("  ".to_owned())),
             ("to".to_owned(), ArgValue::Text("x, instagram".to_owned())),
