@@ -36,7 +36,8 @@ pub struct Draft {
     pub text: String,
     /// Attached images, as received.
     pub images: Vec<Bytes>,
-    /// Only these accounts; `None` means every account linked to the chat.
+    /// Only these accounts; `None` means every account of the chat that can take the post
+    /// (the others are left out with a notice).
     pub targets: Option<Vec<AccountId>>,
 }
 

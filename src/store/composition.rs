@@ -157,23 +157,22 @@ impl Store {
         if has_started(&mut tx, post).await? {
             return Ok(TargetChange::Started);
         }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM targets WHERE post_id = ?")
-            .bind(post.0)
-            .fetch_one(&mut *tx)
-            .await?;
-        let removed = sqlx::query("DELETE FROM targets WHERE post_id = ? AND account_id = ?")
+        let accounts: Vec<i64> =
+            sqlx::query_scalar("SELECT account_id FROM targets WHERE post_id = ?")
+                .bind(post.0)
+                .fetch_all(&mut *tx)
+                .await?;
+        if !accounts.contains(&account.0) {
+            return Ok(TargetChange::Unchanged);
+        }
+        if accounts.len() == 1 {
+            return Ok(TargetChange::LastTarget);
+        }
+        sqlx::query("DELETE FROM targets WHERE post_id = ? AND account_id = ?")
             .bind(post.0)
             .bind(account.0)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if removed == 0 {
-            return Ok(TargetChange::Unchanged);
-        }
-        if count <= 1 {
-            // Dropping the transaction rolls the delete back.
-            return Ok(TargetChange::LastTarget);
-        }
+            .await?;
         tx.commit().await?;
         Ok(TargetChange::Changed)
     }
@@ -407,5 +406,24 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn the_next_occurrence_of_a_series_keeps_each_networks_own_text() {
+        let (store, _dir, chat, author, accounts) = two_pages().await;
+        let now = Utc::now();
+        let mut series = post(chat, author, "weekly", vec![accounts[0]]);
+        series.recurrence = Some("v1 MO,TU,WE,TH,FR,SA,SU 09:00 UTC".to_owned());
+        let first = store.insert_post(series, now).await.unwrap();
+        let claimed = store.claim_due(now, 10).await.unwrap();
+        assert_eq!(claimed[0].post, first);
+        let next: i64 = sqlx::query_scalar("SELECT MAX(id) FROM posts")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_ne!(next, first.0, "a next occurrence was queued");
+        let next = store.composed_post(PostId(next)).await.unwrap().unwrap();
+        assert_eq!(next.text_for(Provider::FacebookPage), "the page's own");
+        assert_eq!(next.targets, vec![(accounts[0], TargetState::Queued)]);
     }
 }
