@@ -418,3 +418,20 @@ async fn the_same_text_queued_or_sent_on_x_is_warned_about_but_accepted() {
         repeat.to_telegram_html()
     );
 }
+
+#[tokio::test]
+async fn a_post_no_account_can_take_is_refused_with_each_reason_and_nothing_queued() {
+    let t = team().await;
+    let reply = t
+        .say_with("1", "/post tomorrow 9am | eleven pictures", vec![png(); 11])
+        .await;
+    assert!(reply.refused);
+    assert_eq!(
+        reply.to_telegram_html(),
+        "⚠️ No account of this chat can take this post: @sim_alice (X): X allows at most 4 \
+         images; this post has 11; Alice's Bakery (Facebook Page): Facebook allows at most 10 \
+         images; this post has 11; @alices_bakery (Instagram): Instagram allows at most 10 \
+         images; this post has 11"
+    );
+    assert_eq!(t.queued().await, 0);
+}
