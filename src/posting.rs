@@ -6,13 +6,15 @@ mod change;
 mod create;
 mod listing;
 mod text;
+mod toggle;
+mod variants;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::app::App;
-use crate::domain::{AccountId, Actor, PostId};
+use crate::domain::{AccountId, Actor, PostId, Provider};
 use crate::images::ImageError;
 use crate::media::MediaError;
 use crate::recurrence::Recurrence;
@@ -23,6 +25,7 @@ pub use crate::store::{Cancelled, HistoryEntry, LinkedAccount};
 use crate::timeparse::{self, TimeError, When};
 pub use create::Checked;
 pub use text::TextError;
+pub use variants::{Composed, VariantError, split_variants};
 
 /// A post as written in a chat.
 #[derive(Debug, Clone, Default)]
@@ -33,7 +36,8 @@ pub struct Draft {
     pub text: String,
     /// Attached images, as received.
     pub images: Vec<Bytes>,
-    /// Only these accounts; `None` means every account linked to the chat.
+    /// Only these accounts; `None` means every account of the chat that can take the post
+    /// (the others are left out with a notice).
     pub targets: Option<Vec<AccountId>>,
 }
 
@@ -46,6 +50,44 @@ pub struct TargetSummary {
     pub length: usize,
     /// The platform's limit.
     pub limit: usize,
+    /// Whether the target publishes its network's own text (a line such as `x: …`) rather
+    /// than the main text.
+    pub own_text: bool,
+    /// How many posts it goes out as: 1, or the parts of a thread where a text is split.
+    pub parts: usize,
+}
+
+/// Something the author should know about an accepted post, shown in its confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// With no targets named, an account that cannot take the post was left out.
+    LeftOut {
+        /// The account.
+        account: LinkedAccount,
+        /// Why, as one sentence.
+        reason: String,
+        /// How to include it, as one sentence with `backticked` parts to type.
+        hint: String,
+    },
+    /// A network's own text that no target uses: no such account is linked to the chat.
+    UnusedVariant {
+        /// The network.
+        provider: Provider,
+    },
+    /// X refuses a text it already has: the same text is queued for this account.
+    DuplicateQueued {
+        /// The X account.
+        account: LinkedAccount,
+        /// The post it is queued in.
+        post: PostId,
+    },
+    /// X refuses a text it already has: the same text went out on this account recently.
+    DuplicatePublished {
+        /// The X account.
+        account: LinkedAccount,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 /// What was accepted.
@@ -61,6 +103,16 @@ pub struct Accepted {
     pub recurrence: Option<Recurrence>,
     /// Each target with its character count.
     pub targets: Vec<TargetSummary>,
+    /// The main text, for the preview.
+    pub body: String,
+    /// How many images go with it.
+    pub images: usize,
+    /// The chat's usable accounts, targets or not, for the confirmation's toggles.
+    pub accounts: Vec<LinkedAccount>,
+    /// Accounts left out, unused texts, duplicate warnings.
+    pub notices: Vec<Notice>,
+    /// When this view was made, for "in 14 h".
+    pub at: DateTime<Utc>,
 }
 
 /// Why a posting request was refused. Each says what to do.
@@ -103,6 +155,31 @@ pub enum PostingError {
     /// A rule of a target is broken.
     #[error("{0}")]
     Rule(RuleViolation),
+    /// A rule of a named target, or of a network's own text, is broken.
+    #[error("{}: {violation}", rule_subject(target, *own_text))]
+    TargetRule {
+        /// The account, as the confirmation names it.
+        target: String,
+        /// The network's word when the text checked was its own (`x: …`).
+        own_text: Option<&'static str>,
+        /// The rule.
+        violation: RuleViolation,
+    },
+    /// With no targets named, no account of the chat can take the post.
+    #[error("no account of this chat can take this post: {}", .reasons.join("; "))]
+    NoTargetFits {
+        /// Each account and why.
+        reasons: Vec<String>,
+    },
+    /// A network's own text cannot be read.
+    #[error(transparent)]
+    Variant(#[from] VariantError),
+    /// Removing this target would leave the post with none.
+    #[error("post {0} would go nowhere without this account; cancel the post instead")]
+    LastTarget(PostId),
+    /// The account is not one of the chat's usable accounts.
+    #[error("that account is no longer linked to this chat; see /accounts")]
+    NotLinked,
     /// An image cannot be used.
     #[error("image {index}: {source}")]
     Image {
@@ -143,6 +220,14 @@ impl PostingError {
     /// (logged with its chain and shown as "something went wrong").
     pub fn is_user_error(&self) -> bool {
         !matches!(self, PostingError::Media(_) | PostingError::Store(_))
+    }
+}
+
+/// "the `x:` text cannot go to @alice (X)" or "this post cannot go to @alice (X)".
+fn rule_subject(target: &str, own_text: Option<&str>) -> String {
+    match own_text {
+        Some(word) => format!("the `{word}:` text cannot go to {target}"),
+        None => format!("this post cannot go to {target}"),
     }
 }
 

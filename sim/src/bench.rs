@@ -93,6 +93,7 @@ pub async fn scheduler(bench: SchedulerBench) -> Result<bool, BenchError> {
             recurrence: None,
             time_zone: chrono_tz::UTC,
             targets: vec![accounts[i % accounts.len()]],
+            variants: Vec::new(),
             media: vec![],
         });
         if batch.len() == 1000 {
@@ -186,6 +187,7 @@ pub async fn claim(sizes: &[usize]) -> Result<(), BenchError> {
             recurrence: None,
             time_zone: chrono_tz::UTC,
             targets: accounts.clone(),
+            variants: Vec::new(),
             media: vec![],
         };
         let filling = Instant::now();

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::variants::Composed;
 use super::{Accepted, PostingError, resolve_when, text};
 use crate::app::App;
 use crate::domain::{AccountId, Actor, PostId, TargetId};
@@ -53,7 +54,18 @@ impl App {
                 byte_len: m.byte_len,
             })
             .collect();
-        let targets = self.check_facts(&accounts, text, &images)?;
+        // Targets with their network's own text keep it; the others take the new text.
+        let variants = self
+            .store()
+            .composed_post(post)
+            .await?
+            .map(|p| p.variants)
+            .unwrap_or_default();
+        let composed = Composed {
+            main: text.to_owned(),
+            variants,
+        };
+        let targets = self.check_facts(&accounts, &composed, &images)?;
         let changed = self
             .store()
             .reschedule_post(
@@ -74,6 +86,11 @@ impl App {
             zone,
             recurrence,
             targets,
+            body: text.to_owned(),
+            images: images.len(),
+            accounts: self.usable_accounts(actor.chat).await?,
+            notices: Vec::new(),
+            at: now,
         })
     }
 

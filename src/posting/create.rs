@@ -4,20 +4,23 @@
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::{Accepted, Draft, PostingError, TargetSummary, resolve_when, text};
+use super::variants::{Composed, split_variants};
+use super::{Accepted, Draft, Notice, PostingError, TargetSummary, resolve_when, text};
 use crate::app::App;
-use crate::domain::{AccountId, AccountState, Actor, ChatId};
+use crate::domain::{AccountId, AccountState, Actor, ChatId, Provider};
 use crate::images::{self, PreparedImage};
 use crate::oauth::provider_label;
 use crate::recurrence::Recurrence;
-use crate::rules::{self, ImageFacts};
+use crate::rules::{self, ImageFacts, RuleViolation};
 use crate::store::{LinkedAccount, NewMedia, NewPost};
 
 /// A post that passed every check of [`App::create_post`] and is not stored yet.
 #[derive(Debug)]
 pub struct Checked {
-    /// The cleaned text.
+    /// The cleaned main text.
     pub body: String,
+    /// Each network's own text, where one was written.
+    pub variants: Vec<(Provider, String)>,
     /// The zone the time was read in.
     pub zone: chrono_tz::Tz,
     /// When it (first) goes out.
@@ -30,7 +33,28 @@ pub struct Checked {
     pub images: Vec<PreparedImage>,
     /// Each target with its character count.
     pub targets: Vec<TargetSummary>,
+    /// The chat's usable accounts, for the confirmation's toggles.
+    pub chat_accounts: Vec<LinkedAccount>,
+    /// Accounts left out, unused texts, duplicate warnings.
+    pub notices: Vec<Notice>,
 }
+
+/// Why one account cannot take a post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Unfit {
+    /// Its token was refused; its owner must link it again.
+    Reconnect,
+    /// It was disconnected.
+    Revoked,
+    /// Its platform is not set up on this autopost.
+    PlatformOff,
+    /// A rule of its platform.
+    Rule(RuleViolation),
+}
+
+/// How long X is taken to remember a text it refuses to take again. X does not say; a week
+/// covers what people run into.
+const DUPLICATE_MEMORY: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
 impl App {
     /// Accepts a post for the actor's chat after checking its text, the time and every
@@ -45,31 +69,142 @@ impl App {
         self.store_post(actor, checked, now).await
     }
 
-    /// Every check of [`App::create_post`], storing nothing: the text, the time, the targets
-    /// and their rules, the images decoded (and converted where a target needs it).
+    /// Every check of [`App::create_post`], storing nothing: the text and its network lines,
+    /// the time, the targets and their rules, the images decoded (and converted where a
+    /// target needs it). With no targets named, an account that cannot take the post is left
+    /// out with a notice; a named one, or a network's own text, that breaks a rule refuses
+    /// the post.
     pub async fn check_post(
         &self,
         actor: &Actor,
         draft: Draft,
         now: DateTime<Utc>,
     ) -> Result<Checked, PostingError> {
-        let body = text::clean(&draft.text)?;
+        let cleaned = text::clean(&draft.text)?;
+        let composed = split_variants(&cleaned)?;
+        for (_, variant) in &composed.variants {
+            text::clean(variant)?;
+        }
         let zone = self.zone_of(actor).await?;
         let (due_at, recurrence) = resolve_when(&draft.when, now, zone)?;
-        let accounts = self
-            .choose_targets(actor.chat, draft.targets.as_deref())
-            .await?;
-        let images = self.prepare_images(&draft.images, &accounts)?;
-        let targets = self.check_targets(&accounts, &body, &images)?;
+        let linked = self.store().accounts_of_chat(actor.chat).await?;
+        let chat_accounts: Vec<LinkedAccount> = linked
+            .iter()
+            .filter(|a| a.state != AccountState::Revoked)
+            .cloned()
+            .collect();
+        let named = draft.targets.is_some();
+        let candidates: Vec<LinkedAccount> = match draft.targets.as_deref() {
+            Some(ids) => {
+                if ids.iter().any(|id| !linked.iter().any(|a| a.id == *id)) {
+                    return Err(PostingError::UnknownTarget);
+                }
+                linked.into_iter().filter(|a| ids.contains(&a.id)).collect()
+            }
+            None => chat_accounts.clone(),
+        };
+        if candidates.is_empty() {
+            return Err(PostingError::NoAccounts);
+        }
+        let mut images = self.prepare_images(&draft.images, &candidates)?;
+        let facts = facts_of(&images);
+        let mut accounts = Vec::with_capacity(candidates.len());
+        let mut targets = Vec::with_capacity(candidates.len());
+        let mut notices = Vec::new();
+        let mut reasons = Vec::new();
+        for account in &candidates {
+            let (text, own) = composed.text_for(account.provider);
+            match self.judge(account, text, own, &facts) {
+                Ok(summary) => {
+                    accounts.push(account.clone());
+                    targets.push(summary);
+                }
+                Err(unfit) => {
+                    // A network's own text that breaks its rules was written for it: the
+                    // author hears it. An image it lacks is no fault of that text.
+                    let text_at_fault = matches!(
+                        unfit,
+                        Unfit::Rule(
+                            RuleViolation::TextTooLong { .. }
+                                | RuleViolation::TooManyHashtags { .. }
+                        )
+                    );
+                    if named || (own && text_at_fault) || candidates.len() == 1 {
+                        return Err(refusal(account, own, unfit, named));
+                    }
+                    reasons.push(format!(
+                        "{} ({}): {}",
+                        account.display_name,
+                        provider_label(account.provider),
+                        unfit_reason(account, &unfit)
+                    ));
+                    notices.push(left_out(account, &unfit));
+                }
+            }
+        }
+        if accounts.is_empty() {
+            return Err(PostingError::NoTargetFits { reasons });
+        }
+        if !images.is_empty() && accounts.len() < candidates.len() {
+            // Converted only for the accounts that take the post: an account left out must
+            // not cost the others their PNG.
+            images = self.prepare_images(&draft.images, &accounts)?;
+        }
+        for (provider, _) in &composed.variants {
+            if !chat_accounts.iter().any(|a| a.provider == *provider) {
+                notices.push(Notice::UnusedVariant {
+                    provider: *provider,
+                });
+            }
+        }
+        notices.extend(self.duplicates(actor, &accounts, &composed, now).await?);
         Ok(Checked {
-            body,
+            body: composed.main,
+            variants: composed.variants,
             zone,
             due_at,
             recurrence,
             accounts,
             images,
             targets,
+            chat_accounts,
+            notices,
         })
+    }
+
+    /// A warning for each X target whose text is already queued in this chat or went out on
+    /// that account lately: X refuses a duplicate, so the author hears it now rather than
+    /// when it fails.
+    async fn duplicates(
+        &self,
+        actor: &Actor,
+        accounts: &[LinkedAccount],
+        composed: &Composed,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Notice>, PostingError> {
+        let mut notices = Vec::new();
+        for account in accounts.iter().filter(|a| a.provider == Provider::X) {
+            let (text, _) = composed.text_for(account.provider);
+            if text.trim().is_empty() {
+                continue;
+            }
+            let same = self
+                .store()
+                .same_text_on_account(actor.chat, account.id, text, now - DUPLICATE_MEMORY)
+                .await?;
+            if let Some(queued) = same.iter().find(|s| s.published_at.is_none()) {
+                notices.push(Notice::DuplicateQueued {
+                    account: account.clone(),
+                    post: queued.post,
+                });
+            } else if let Some(at) = same.iter().filter_map(|s| s.published_at).max() {
+                notices.push(Notice::DuplicatePublished {
+                    account: account.clone(),
+                    at,
+                });
+            }
+        }
+        Ok(notices)
     }
 
     /// Stores a checked post with its images and wakes the scheduler.
@@ -81,13 +216,17 @@ impl App {
     ) -> Result<Accepted, PostingError> {
         let Checked {
             body,
+            variants,
             zone,
             due_at,
             recurrence,
             accounts,
             images,
             targets,
+            chat_accounts,
+            notices,
         } = checked;
+        let image_count = images.len();
         // From the first file written until the post's rows name them, no purge or erasure
         // may remove a file this post shares with an older one.
         let saving = self.media().saving().await;
@@ -120,11 +259,12 @@ impl App {
                 NewPost {
                     chat: actor.chat,
                     author: actor.user,
-                    body,
+                    body: body.clone(),
                     due_at,
                     recurrence: recurrence.as_ref().map(Recurrence::to_storage),
                     time_zone: zone,
                     targets: accounts.iter().map(|a| a.id).collect(),
+                    variants,
                     media,
                 },
                 now,
@@ -148,6 +288,11 @@ impl App {
             zone,
             recurrence,
             targets,
+            body,
+            images: image_count,
+            accounts: chat_accounts,
+            notices,
+            at: now,
         })
     }
 
@@ -198,43 +343,6 @@ impl App {
             .collect())
     }
 
-    async fn choose_targets(
-        &self,
-        chat: ChatId,
-        chosen: Option<&[AccountId]>,
-    ) -> Result<Vec<LinkedAccount>, PostingError> {
-        let linked = self.store().accounts_of_chat(chat).await?;
-        let accounts: Vec<LinkedAccount> = match chosen {
-            Some(ids) => {
-                if ids.iter().any(|id| !linked.iter().any(|a| a.id == *id)) {
-                    return Err(PostingError::UnknownTarget);
-                }
-                linked.into_iter().filter(|a| ids.contains(&a.id)).collect()
-            }
-            None => linked
-                .into_iter()
-                .filter(|a| a.state != AccountState::Revoked)
-                .collect(),
-        };
-        if accounts.is_empty() {
-            return Err(PostingError::NoAccounts);
-        }
-        for account in &accounts {
-            if account.state == AccountState::NeedsReconnect {
-                return Err(PostingError::NeedsReconnect {
-                    account: account.display_name.clone(),
-                });
-            }
-            if self.platforms().for_provider(account.provider).is_none() {
-                return Err(PostingError::PlatformOff {
-                    platform: provider_label(account.provider),
-                    account: account.display_name.clone(),
-                });
-            }
-        }
-        Ok(accounts)
-    }
-
     /// Decodes every image under limits and converts those some target cannot take as they
     /// are (Instagram needs JPEG) to a JPEG that fits the strictest such target.
     fn prepare_images(
@@ -267,45 +375,137 @@ impl App {
         Ok(prepared)
     }
 
-    fn check_targets(
-        &self,
-        accounts: &[LinkedAccount],
-        text: &str,
-        images: &[PreparedImage],
-    ) -> Result<Vec<TargetSummary>, PostingError> {
-        let facts: Vec<ImageFacts> = images
-            .iter()
-            .map(|i| ImageFacts {
-                content_type: i.content_type,
-                byte_len: i.bytes.len() as u64,
-            })
-            .collect();
-        self.check_facts(accounts, text, &facts)
-    }
-
+    /// Checks each account against its text (its network's own, else the main one) and the
+    /// images; the first that cannot take it refuses all, as an edit must.
     pub(super) fn check_facts(
         &self,
         accounts: &[LinkedAccount],
-        text: &str,
+        composed: &Composed,
         images: &[ImageFacts],
     ) -> Result<Vec<TargetSummary>, PostingError> {
         let mut summaries = Vec::with_capacity(accounts.len());
         for account in accounts {
-            let platform = self
-                .platforms()
-                .for_provider(account.provider)
-                .ok_or_else(|| PostingError::PlatformOff {
-                    platform: provider_label(account.provider),
-                    account: account.display_name.clone(),
-                })?;
-            let limits = platform.limits();
-            rules::check(account.provider, limits, text, images).map_err(PostingError::Rule)?;
-            summaries.push(TargetSummary {
-                account: account.clone(),
-                length: rules::text_length(account.provider, text),
-                limit: limits.max_text,
-            });
+            let (text, own) = composed.text_for(account.provider);
+            let summary = self
+                .judge(account, text, own, images)
+                .map_err(|unfit| refusal(account, own, unfit, false))?;
+            summaries.push(summary);
         }
         Ok(summaries)
+    }
+
+    /// Whether `account` can take `text` with `images`, and its count if so.
+    pub(super) fn judge(
+        &self,
+        account: &LinkedAccount,
+        text: &str,
+        own_text: bool,
+        images: &[ImageFacts],
+    ) -> Result<TargetSummary, Unfit> {
+        match account.state {
+            AccountState::Active => {}
+            AccountState::NeedsReconnect => return Err(Unfit::Reconnect),
+            AccountState::Revoked => return Err(Unfit::Revoked),
+        }
+        let platform = self
+            .platforms()
+            .for_provider(account.provider)
+            .ok_or(Unfit::PlatformOff)?;
+        let limits = platform.limits();
+        rules::check(account.provider, limits, text, images).map_err(Unfit::Rule)?;
+        Ok(TargetSummary {
+            account: account.clone(),
+            length: rules::text_length(account.provider, text),
+            limit: limits.max_text,
+            own_text,
+            parts: 1,
+        })
+    }
+}
+
+/// What the rules see of prepared images.
+pub(super) fn facts_of(images: &[PreparedImage]) -> Vec<ImageFacts> {
+    images
+        .iter()
+        .map(|i| ImageFacts {
+            content_type: i.content_type,
+            byte_len: i.bytes.len() as u64,
+        })
+        .collect()
+}
+
+/// The refusal for an account that cannot take the post. `named`: the author chose it, so
+/// the message names it; a network's own text is named too. Otherwise (the chat's only
+/// account) the platform's rule alone says it.
+pub(super) fn refusal(
+    account: &LinkedAccount,
+    own: bool,
+    unfit: Unfit,
+    named: bool,
+) -> PostingError {
+    let target = format!(
+        "{} ({})",
+        account.display_name,
+        provider_label(account.provider)
+    );
+    match unfit {
+        Unfit::Reconnect => PostingError::NeedsReconnect {
+            account: account.display_name.clone(),
+        },
+        Unfit::Revoked => PostingError::NotLinked,
+        Unfit::PlatformOff => PostingError::PlatformOff {
+            platform: provider_label(account.provider),
+            account: account.display_name.clone(),
+        },
+        Unfit::Rule(violation) if own || named => PostingError::TargetRule {
+            target,
+            own_text: own.then(|| account.provider.word()),
+            violation,
+        },
+        Unfit::Rule(violation) => PostingError::Rule(violation),
+    }
+}
+
+/// Why an account cannot take the post, as one sentence.
+pub(super) fn unfit_reason(account: &LinkedAccount, unfit: &Unfit) -> String {
+    match unfit {
+        Unfit::Reconnect => "it needs to be linked again".to_owned(),
+        Unfit::Revoked => "it was disconnected".to_owned(),
+        Unfit::PlatformOff => format!(
+            "{} is not set up on this autopost",
+            provider_label(account.provider)
+        ),
+        Unfit::Rule(violation) => violation.to_string(),
+    }
+}
+
+/// The notice for an account left out, with how to include it.
+pub(super) fn left_out(account: &LinkedAccount, unfit: &Unfit) -> Notice {
+    let word = account.provider.word();
+    let hint = match unfit {
+        Unfit::Reconnect => format!("its owner can link it again with `/connect {word}`"),
+        Unfit::Revoked => "link it again with /connect".to_owned(),
+        Unfit::PlatformOff => "ask the operator to set it up".to_owned(),
+        Unfit::Rule(RuleViolation::NeedsImage { .. }) => {
+            format!("attach one, or send `/post to {word} WHEN | TEXT` with an image")
+        }
+        Unfit::Rule(RuleViolation::Empty { .. }) => format!("add a `{word}:` line with its text"),
+        Unfit::Rule(RuleViolation::TextTooLong { .. }) => {
+            format!("add a shorter `{word}:` line")
+        }
+        Unfit::Rule(RuleViolation::TooManyHashtags { .. }) => {
+            format!("add a `{word}:` line with fewer hashtags")
+        }
+        Unfit::Rule(RuleViolation::TooManyImages { limit, .. }) => {
+            format!("send it at most {limit} images with `/post to {word} WHEN | TEXT`")
+        }
+        Unfit::Rule(
+            RuleViolation::ImageTooLarge { .. } | RuleViolation::UnsupportedImageType { .. },
+        ) => format!("send it images it takes with `/post to {word} WHEN | TEXT`"),
+    };
+    Notice::LeftOut {
+        account: account.clone(),
+        reason: unfit_reason(account, unfit),
+        hint,
     }
 }

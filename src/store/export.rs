@@ -35,6 +35,8 @@ pub struct UserExport {
     pub targets: Vec<ExportedTarget>,
     /// The images of their posts (described; the files go into a zip when asked).
     pub media: Vec<ExportedMedia>,
+    /// Their posts' own texts for one network (`x: …`).
+    pub post_variants: Vec<ExportedVariant>,
     /// Messages addressed to them, delivered or waiting.
     pub notifications: Vec<ExportedNotification>,
     /// Security events about them.
@@ -207,6 +209,17 @@ pub struct ExportedTarget {
     pub published_at: Option<DateTime<Utc>>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// A row of `post_variants` of one of their posts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedVariant {
+    /// The post.
+    pub post_id: PostId,
+    /// The network: x, facebook_page or instagram.
+    pub provider: String,
+    /// The text that network publishes.
+    pub body: String,
 }
 
 /// A row of `media` of one of their posts.
@@ -523,6 +536,21 @@ impl Store {
             },
         )
         .await?;
+        let post_variants = rows(
+            &mut tx,
+            "SELECT v.post_id, v.provider, v.body
+             FROM post_variants v JOIN posts p ON p.id = v.post_id WHERE p.author_id = ?1
+             ORDER BY v.post_id, v.provider",
+            user,
+            |r| {
+                Ok(ExportedVariant {
+                    post_id: PostId(r.get("post_id")),
+                    provider: r.get("provider"),
+                    body: r.get("body"),
+                })
+            },
+        )
+        .await?;
         let notifications = rows(
             &mut tx,
             "SELECT id, chat_id, kind, payload, created_at, delivered_at FROM notifications
@@ -663,6 +691,7 @@ impl Store {
             posts,
             targets,
             media,
+            post_variants,
             notifications,
             audit_events,
             oauth_states,

@@ -486,6 +486,7 @@ mod tests {
                     recurrence: None,
                     time_zone: chrono_tz::UTC,
                     targets: ids,
+                    variants: Vec::new(),
                     media: vec![],
                 },
                 now,

@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod chats;
+mod composition;
 mod consents;
 mod disk;
 mod export;
@@ -35,13 +36,14 @@ pub use accounts::{
 };
 pub use audit::{AuditEvent, AuditKind, LoggedEvent};
 pub use chats::{Chat, User};
+pub use composition::{ComposedPost, SameText, TargetChange};
 pub use consents::ConsentAction;
 pub use disk::GrowthSwitch;
 use disk::{DatabaseFiles, is_storage_full};
 pub use export::{
     ExportedAccount, ExportedChat, ExportedChatAccount, ExportedConsent, ExportedEvent,
     ExportedGrant, ExportedMedia, ExportedNotification, ExportedOAuthState, ExportedPost,
-    ExportedRevocation, ExportedTarget, ExportedUser, UserExport,
+    ExportedRevocation, ExportedTarget, ExportedUser, ExportedVariant, UserExport,
 };
 pub use keys::SEALED_COLUMNS;
 pub use meta_users::{

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{Store, StoreError, to_millis};
-use crate::domain::{AccountId, ChatId, MediaId, PostId, UserId};
+use crate::domain::{AccountId, ChatId, MediaId, PostId, Provider, UserId};
 
 /// A post as accepted from a chat, with everything checked.
 #[derive(Debug)]
@@ -25,6 +25,9 @@ pub struct NewPost {
     pub time_zone: Tz,
     /// One target per account.
     pub targets: Vec<AccountId>,
+    /// Each network's own text, where the author wrote one; its targets publish it instead
+    /// of `body`.
+    pub variants: Vec<(Provider, String)>,
     /// Images, in order, already saved as files.
     pub media: Vec<NewMedia>,
 }
@@ -138,6 +141,14 @@ async fn insert_one(
         .execute(&mut **tx)
         .await?;
     }
+    for (provider, body) in &post.variants {
+        sqlx::query("INSERT INTO post_variants (post_id, provider, body) VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(provider.as_str())
+            .bind(body)
+            .execute(&mut **tx)
+            .await?;
+    }
     for (position, media) in post.media.iter().enumerate() {
         sqlx::query(
             "INSERT INTO media (post_id, position, content_type, byte_len, width, height, sha256, file_name, created_at)
@@ -195,6 +206,7 @@ mod tests {
                     recurrence: None,
                     time_zone: chrono_tz::UTC,
                     targets: vec![],
+                    variants: Vec::new(),
                     media: vec![media("a"), media("b")],
                 },
                 now,

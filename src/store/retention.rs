@@ -241,6 +241,7 @@ mod tests {
                 recurrence: None,
                 time_zone: chrono_tz::UTC,
                 targets: vec![account],
+                variants: Vec::new(),
                 media: files
                     .iter()
                     .map(|f| NewMedia {

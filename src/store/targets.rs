@@ -34,7 +34,7 @@ pub struct DueTarget {
     pub chat: ChatId,
     /// Who wrote the post.
     pub author: UserId,
-    /// The text.
+    /// The text this target publishes: its network's own text, else the post's.
     pub body: String,
     /// Attempts made so far, this one included once claimed.
     pub attempts: u32,
@@ -105,7 +105,9 @@ pub struct Cancelled {
 
 const DUE_COLUMNS: &str =
     "t.id, t.post_id, t.account_id, a.grant_id, a.provider, a.remote_id AS account_remote_id,
-     a.display_name AS account_name, a.state AS account_state, p.chat_id, p.author_id, p.body,
+     a.display_name AS account_name, a.state AS account_state, p.chat_id, p.author_id,
+     COALESCE((SELECT v.body FROM post_variants v WHERE v.post_id = t.post_id AND v.provider = a.provider),
+              p.body) AS body,
      t.attempts, t.due_at";
 
 fn due_target(row: &sqlx::sqlite::SqliteRow) -> Result<DueTarget, StoreError> {
@@ -656,6 +658,14 @@ async fn enqueue_next_occurrence(
     .execute(&mut **tx)
     .await?;
     sqlx::query(
+        "INSERT INTO post_variants (post_id, provider, body)
+         SELECT ?, provider, body FROM post_variants WHERE post_id = ?",
+    )
+    .bind(next_post)
+    .bind(post.0)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
         "INSERT INTO media (post_id, position, content_type, byte_len, width, height, sha256, file_name, created_at)
          SELECT ?, position, content_type, byte_len, width, height, sha256, file_name, ? FROM media WHERE post_id = ?",
     )
@@ -753,6 +763,7 @@ mod tests {
                         recurrence,
                         time_zone: chrono_tz::UTC,
                         targets: self.accounts.clone(),
+                        variants: Vec::new(),
                         media: vec![],
                     },
                     Utc::now(),

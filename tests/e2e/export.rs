@@ -74,7 +74,7 @@ async fn fixture() -> Fixture {
         &alice,
         Draft {
             when: "tomorrow 9am".to_owned(),
-            text: "alice's queued words".to_owned(),
+            text: "alice's queued words\nx: alice's words for X".to_owned(),
             images: Vec::new(),
             targets: Some(vec![x_account, page]),
         },

@@ -108,25 +108,39 @@ async fn an_accepted_post_shows_its_time_targets_and_counts() {
 async fn a_refused_post_names_the_target_and_limit_and_stores_nothing() {
     let t = team(true).await;
     let now = Utc::now();
-    let long = "a".repeat(281);
-    // Targets are checked in the order they were linked: X first.
+    let instagram = t
+        .world
+        .app()
+        .resolve_targets(t.alice.chat, &["instagram".to_owned()])
+        .await
+        .unwrap();
+    let mut caption = draft("tomorrow 9am", &"a".repeat(2201));
+    caption.images = vec![png(4, 4)];
+    caption.targets = Some(instagram.clone());
     let err = t
         .world
         .app()
-        .create_post(&t.alice, draft("tomorrow 9am", &long), now)
+        .create_post(&t.alice, caption, now)
         .await
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "X allows 280 characters (URLs count 23); this text has 281"
+        "this post cannot go to @alices_bakery (Instagram): Instagram allows 2,200 characters; \
+         this caption has 2,201"
     );
+    // A named target that needs an image refuses a post without one.
+    let mut no_picture = draft("tomorrow 9am", "no picture");
+    no_picture.targets = Some(instagram);
     let err = t
         .world
         .app()
-        .create_post(&t.alice, draft("tomorrow 9am", "no picture"), now)
+        .create_post(&t.alice, no_picture, now)
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "Instagram needs at least one image");
+    assert_eq!(
+        err.to_string(),
+        "this post cannot go to @alices_bakery (Instagram): Instagram needs at least one image"
+    );
     let err = t
         .world
         .app()
@@ -344,5 +358,51 @@ async fn control_characters_are_removed_and_an_invisible_text_is_refused_on_crea
     assert_eq!(
         stored(app.queue(t.alice.chat).await.unwrap()),
         "edited text"
+    );
+}
+
+#[tokio::test]
+async fn an_edit_of_the_main_text_keeps_each_networks_own_text_and_checks_it() {
+    let t = team(false).await;
+    let app = t.world.app();
+    let now = Utc::now();
+    let post = app
+        .create_post(
+            &t.alice,
+            draft("tomorrow 9am", "the first main text\nx: for X only"),
+            now,
+        )
+        .await
+        .unwrap()
+        .post;
+    let edited = app
+        .edit_post(&t.alice, post, "tomorrow 9am", &"b".repeat(300), now)
+        .await
+        .unwrap();
+    let counts: Vec<(Provider, usize, bool)> = edited
+        .targets
+        .iter()
+        .map(|s| (s.account.provider, s.length, s.own_text))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            (Provider::X, 10, true),
+            (Provider::FacebookPage, 300, false)
+        ],
+        "X keeps its own text; the Page takes the new one"
+    );
+    app.post_now(&t.alice, post, Utc::now()).await.unwrap();
+    t.world
+        .wait_until("both targets to be published", async || {
+            let history = app.history(t.alice.chat, 10).await.unwrap();
+            history.len() == 2 && history.iter().all(|h| h.state == TargetState::Published)
+        })
+        .await
+        .unwrap();
+    assert_eq!(t.world.x().tweets()[0].text, "for X only");
+    assert_eq!(
+        t.world.meta().feed_posts()[0].message.as_deref(),
+        Some("b".repeat(300).as_str())
     );
 }

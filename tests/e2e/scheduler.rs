@@ -81,6 +81,7 @@ impl Fixture {
                     recurrence: None,
                     time_zone: chrono_tz::UTC,
                     targets: accounts.to_vec(),
+                    variants: Vec::new(),
                     media: vec![],
                 },
                 Utc::now(),

@@ -53,6 +53,11 @@ pub enum ParseError {
         /// The form that was meant.
         form: PostForm,
     },
+    /// `/post to` without an account after it.
+    #[error(
+        "say which accounts after `to`, by name or platform, such as `/post to x,facebook tomorrow 9am | Launch day!`"
+    )]
+    MissingTargets,
     /// `/cancel`, `/edit` or `/postnow` without a post id.
     #[error("say which post, by the number /queue shows, such as `{example}`")]
     MissingPostId {

@@ -5,6 +5,8 @@
 //! all come from it.
 
 mod args;
+#[cfg(test)]
+mod compose_tests;
 mod consent;
 mod context;
 mod notify;

@@ -146,14 +146,17 @@ impl Commands {
             ButtonAction::AskZone => None,
             // The confirmation erases only the presser, whoever they are; agreeing, likewise,
             // is the presser's own.
-            ButtonAction::ConfirmDelete | ButtonAction::Retry(_) | ButtonAction::AgreePolicy => {
-                None
-            }
+            ButtonAction::ConfirmDelete
+            | ButtonAction::Retry(_)
+            | ButtonAction::AgreePolicy
+            | ButtonAction::ToggleTarget(..) => None,
         };
         let privilege = match (&command, action) {
             (Some(command), _) => command.verb().who.privilege(),
-            // Trying someone else's post again is changing it.
-            (None, ButtonAction::Retry(_)) => Some(Privilege::ChangeOthersPosts),
+            // Trying someone else's post again, or choosing its targets, is changing it.
+            (None, ButtonAction::Retry(_) | ButtonAction::ToggleTarget(..)) => {
+                Some(Privilege::ChangeOthersPosts)
+            }
             (None, _) => None,
         };
         let needed = privilege.map(|privilege| (privilege, rights));
@@ -201,6 +204,12 @@ impl Commands {
             (None, ButtonAction::Retry(target)) => {
                 match self.app.retry_target(&actor, target, now).await {
                     Ok(post) => Reply::retrying(post),
+                    Err(e) => posting_error(&e),
+                }
+            }
+            (None, ButtonAction::ToggleTarget(post, account)) => {
+                match self.app.toggle_target(&actor, post, account, now).await {
+                    Ok(accepted) => Reply::accepted(&accepted),
                     Err(e) => posting_error(&e),
                 }
             }

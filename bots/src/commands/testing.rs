@@ -35,13 +35,23 @@ pub fn accepted(due_at: DateTime<Utc>, zone: Tz) -> Accepted {
                 account: account("@alice", Provider::X),
                 length: 42,
                 limit: 280,
+                own_text: false,
+                parts: 1,
             },
             TargetSummary {
                 account: account("Alice's <Bakery>", Provider::FacebookPage),
                 length: 42,
                 limit: 63206,
+                own_text: false,
+                parts: 1,
             },
         ],
+        body: "Launch day! Doors open at nine, with coffee for the first fifty people".to_owned(),
+        images: 0,
+        accounts: Vec::new(),
+        notices: Vec::new(),
+        // Long before any due time the tests use: dates are shown as dates.
+        at: utc(2026, 1, 1, 0, 0),
     }
 }
 

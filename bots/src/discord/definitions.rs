@@ -227,9 +227,20 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["when", "text", "to", "image1", "image2", "image3", "image4"]
+            [
+                "when",
+                "text",
+                "to",
+                "x_text",
+                "facebook_text",
+                "instagram_text",
+                "image1",
+                "image2",
+                "image3",
+                "image4"
+            ]
         );
-        let image = &post["options"][3];
+        let image = &post["options"][6];
         assert_eq!(image["type"], 11);
         let cancel = commands.iter().find(|c| c["name"] == "cancel").unwrap();
         assert_eq!(cancel["options"][0]["type"], 4);

@@ -322,7 +322,7 @@ fn style(action: ButtonAction) -> u8 {
         ButtonAction::Cancel(_) | ButtonAction::ConfirmDelete => 4,
         ButtonAction::AgreePolicy => 3,
         ButtonAction::PostNow(_) | ButtonAction::SetZone(_) | ButtonAction::AskZone => 2,
-        ButtonAction::Retry(_) | ButtonAction::Connect(_) => 1,
+        ButtonAction::Retry(_) | ButtonAction::Connect(_) | ButtonAction::ToggleTarget(..) => 1,
     }
 }
 

@@ -1186,3 +1186,92 @@ async fn while_the_disk_is_full_every_message_hears_it_was_not_taken_and_nothing
     assert_eq!(f.queue(bob.id, bob.id).await.len(), queued + 1);
     f.shutdown().await;
 }
+
+#[tokio::test]
+async fn target_toggles_edit_the_confirmation_in_place_and_a_refusal_pops_up_for_the_presser() {
+    let f = fixture().await;
+    let group = SimChat::group(-650, "team");
+    let (alice, bob) = (SimUser::new(11, "Alice"), SimUser::new(12, "Bob"));
+    f.link_x(&group, &alice).await;
+    f.link_meta(&group, &alice).await;
+    f.tg()
+        .push_group_text(&group, &alice, "/post tomorrow 9am | toggled");
+    let confirmation = f.messages_to(group.id, 1).await;
+    assert!(
+        confirmation[0].contains("@alices_bakery (Instagram) left out"),
+        "{}",
+        confirmation[0]
+    );
+    let actor = f
+        .world
+        .actor(&format!("telegram:{}", group.id), "telegram:11")
+        .await
+        .unwrap();
+    let accounts = f.world.app().accounts(actor.chat).await.unwrap();
+    let id = |provider| accounts.iter().find(|a| a.provider == provider).unwrap().id;
+    let post = f.queue(group.id, alice.id).await[0].post;
+    let toggle = |provider| ButtonAction::ToggleTarget(post, id(provider)).callback_data();
+    let under = f
+        .tg()
+        .sent_messages()
+        .into_iter()
+        .find(|m| {
+            m.reply_markup.as_ref().is_some_and(|keyboard| {
+                keyboard
+                    .to_string()
+                    .contains(&toggle(autopost::domain::Provider::X))
+            })
+        })
+        .expect("the confirmation carries a toggle per account")
+        .message_id;
+
+    f.tg().push_callback(
+        &bob,
+        group.id,
+        under,
+        &toggle(autopost::domain::Provider::X),
+    );
+    let answered = f.tg().wait_for_answered_callbacks(1, PATIENCE).await;
+    assert!(answered[0].show_alert, "only the presser hears the refusal");
+    f.tg().push_callback(
+        &alice,
+        group.id,
+        under,
+        &toggle(autopost::domain::Provider::Instagram),
+    );
+    let answered = f.tg().wait_for_answered_callbacks(2, PATIENCE).await;
+    assert!(answered[1].show_alert);
+    assert!(
+        answered[1]
+            .text
+            .as_deref()
+            .is_some_and(|t| t.contains("needs at least one image")),
+        "{answered:?}"
+    );
+    assert!(f.tg().edited_messages().is_empty(), "refusals leave it");
+
+    f.tg().push_callback(
+        &alice,
+        group.id,
+        under,
+        &toggle(autopost::domain::Provider::X),
+    );
+    let tg = f.tg().clone();
+    f.world
+        .wait_until("the confirmation to be edited", async || {
+            !tg.edited_messages().is_empty()
+        })
+        .await
+        .unwrap();
+    let edited = &f.tg().edited_messages()[0];
+    assert_eq!(edited.message_id, under);
+    assert!(!edited.text.contains("(X):"), "{}", edited.text);
+    assert!(edited.text.contains("(Facebook Page):"), "{}", edited.text);
+    let keyboard = edited.reply_markup.as_ref().unwrap().to_string();
+    assert!(keyboard.contains("☐ @team (X)"), "{keyboard}");
+    assert_eq!(
+        f.queue(group.id, alice.id).await[0].targets,
+        ["Alice's Bakery"]
+    );
+    f.shutdown().await;
+}

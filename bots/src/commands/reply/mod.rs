@@ -5,12 +5,14 @@
 mod phrases;
 mod render;
 
-use autopost::domain::{PostId, TargetId};
+use autopost::domain::{AccountId, PostId, TargetId};
 use chrono_tz::Tz;
 
 use super::verbs::ConnectTarget;
 
-pub(crate) use phrases::{account_name, both_zones, first_words, local_time, plural};
+pub(crate) use phrases::{
+    account_name, ago, first_words, from_now, local_time, near_both_zones, plural,
+};
 
 /// Telegram's limit on one message's text.
 /// <https://core.telegram.org/bots/api#sendmessage>
@@ -109,11 +111,14 @@ pub enum ButtonAction {
     AskZone,
     /// Start linking an account, as `/connect` does.
     Connect(ConnectTarget),
+    /// Add the account as a target of the pending post, or remove it.
+    ToggleTarget(PostId, AccountId),
 }
 
 impl ButtonAction {
-    /// `cancel:17`, `postnow:17`, `retry:23`, `deleteme:confirm` or `policy:agree`: at most
-    /// 28 bytes, within both Telegram's 64 and Discord's 100.
+    /// `cancel:17`, `postnow:17`, `retry:23`, `deleteme:confirm`, `policy:agree` or
+    /// `tg:17:4` (post, account): at most 43 bytes, within both Telegram's 64 and Discord's
+    /// 100.
     pub fn callback_data(&self) -> String {
         match self {
             ButtonAction::Cancel(post) => format!("cancel:{post}"),
@@ -125,6 +130,7 @@ impl ButtonAction {
             ButtonAction::SetZone(zone) => format!("zone:{}", zone.name()),
             ButtonAction::AskZone => "timezone:ask".to_owned(),
             ButtonAction::Connect(target) => format!("connect:{}", target.keyword()),
+            ButtonAction::ToggleTarget(post, account) => format!("tg:{post}:{account}"),
         }
     }
 
@@ -149,12 +155,16 @@ impl ButtonAction {
                     .find(|target| target.keyword() == number)
                     .map(ButtonAction::Connect);
             }
+            "tg" => {
+                let (post, account) = number.split_once(':')?;
+                return Some(ButtonAction::ToggleTarget(
+                    PostId(exact_number(post)?),
+                    AccountId(exact_number(account)?),
+                ));
+            }
             _ => {}
         }
-        let id = number.parse::<i64>().ok()?;
-        if id.to_string() != number {
-            return None;
-        }
+        let id = exact_number(number)?;
         match kind {
             "cancel" => Some(ButtonAction::Cancel(PostId(id))),
             "postnow" => Some(ButtonAction::PostNow(PostId(id))),
@@ -162,6 +172,13 @@ impl ButtonAction {
             _ => None,
         }
     }
+}
+
+/// A number written exactly as `i64`'s `Display` writes it, so that parsing and writing
+/// round-trip.
+fn exact_number(text: &str) -> Option<i64> {
+    let id = text.parse::<i64>().ok()?;
+    (id.to_string() == text).then_some(id)
 }
 
 /// A file sent with the reply.
@@ -294,6 +311,8 @@ mod tests {
             ButtonAction::AskZone,
             ButtonAction::Connect(ConnectTarget::X),
             ButtonAction::Connect(ConnectTarget::Facebook),
+            ButtonAction::ToggleTarget(PostId(17), AccountId(4)),
+            ButtonAction::ToggleTarget(PostId(i64::MIN), AccountId(i64::MIN)),
         ];
         for action in actions {
             let data = action.callback_data();
@@ -315,6 +334,10 @@ mod tests {
             ButtonAction::ConfirmDelete.callback_data(),
             "deleteme:confirm"
         );
+        assert_eq!(
+            ButtonAction::ToggleTarget(PostId(17), AccountId(4)).callback_data(),
+            "tg:17:4"
+        );
         for refused in [
             "",
             "cancel",
@@ -335,6 +358,12 @@ mod tests {
             "zone:",
             "connect:myspace",
             "connect:X",
+            "tg:17",
+            "tg:17:",
+            "tg::4",
+            "tg:17:04",
+            "tg:17:4:1",
+            "tg:+17:4",
         ] {
             assert_eq!(ButtonAction::parse(refused), None, "{refused}");
         }

@@ -1,15 +1,18 @@
-//! `/post WHEN | TEXT` (also a caption, and in a private chat the plain `WHEN | TEXT`):
-//! schedule the text and its images for the chat's accounts, and confirm it with its id,
-//! both zones, each target's character count and Cancel / Post now buttons.
+//! `/post [to ACCOUNTS] WHEN | TEXT` (also a caption, and in a private chat the plain
+//! `WHEN | TEXT`), with lines such as `x: shorter text` for a network's own text: schedule the
+//! text and its images for the chat's accounts, and confirm it with a preview, both zones,
+//! each target's count, notices, target toggles and Cancel / Post now buttons.
 
-use autopost::posting::{Accepted, Draft};
+use autopost::domain::Provider;
+use autopost::posting::{Accepted, Draft, Notice};
 use bytes::Bytes;
 
 use super::{Arg, ArgKind, Command, Verb};
 use crate::commands::args::{NamedArgs, ParseError, PostForm, split_when_text, when_and_text};
 use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::{
-    Button, ButtonAction, Reply, account_name, bold, both_zones, code, plain,
+    Button, ButtonAction, Reply, Span, account_name, ago, bold, code, first_words, from_now,
+    marked, near_both_zones, plain, plural,
 };
 
 /// `/post`.
@@ -30,7 +33,18 @@ pub const VERB: Verb = Verb::new(
         Arg::optional(
             "to",
             ArgKind::Targets,
-            "which accounts, by name or platform (x, facebook); default: all",
+            "which accounts, by name or platform (x, facebook); default: all that can",
+        ),
+        Arg::optional("x_text", ArgKind::Text, "X's own text instead of the main one"),
+        Arg::optional(
+            "facebook_text",
+            ArgKind::Text,
+            "Facebook's own text instead of the main one",
+        ),
+        Arg::optional(
+            "instagram_text",
+            ArgKind::Text,
+            "Instagram's own caption instead of the main text",
         ),
         Arg::optional("image1", ArgKind::Image, "a picture to post with it"),
         Arg::optional("image2", ArgKind::Image, "a second picture"),
@@ -42,21 +56,67 @@ pub const VERB: Verb = Verb::new(
 .named(parse_named)
 .notes(&[
     "WHEN can be `now`, `in 2h`, `friday 5pm`, `dec 24 6pm Europe/Berlin` or `every monday 9am`",
+    "Only some accounts: `/post to x,facebook tomorrow 9am | Launch day!` (names, @handles or x, facebook, instagram).",
+    "A network's own text on lines after the main text: `x: shorter text`, `instagram: caption #with #tags`.",
     "In a private chat just send `tomorrow 9am | Launch day!`, also as a photo caption.",
 ])
 .with_images();
 
+/// The Discord options that carry a network's own text, and the line each becomes.
+const VARIANT_OPTIONS: [(&str, Provider); 3] = [
+    ("x_text", Provider::X),
+    ("facebook_text", Provider::FacebookPage),
+    ("instagram_text", Provider::Instagram),
+];
+
 fn parse(args: &str) -> Result<Command, ParseError> {
-    let (when, text) = split_when_text(args, PostForm::Post)?;
-    Ok(Command::Post {
-        when,
-        text,
-        to: Vec::new(),
-    })
+    let (to, rest) = split_targets(args)?;
+    let (when, text) = split_when_text(rest, PostForm::Post)?;
+    Ok(Command::Post { when, text, to })
+}
+
+/// `to x,facebook REST` → the names and REST; anything else is all REST. A name with spaces
+/// is written in double quotes: `to "Alice's Bakery",x`.
+fn split_targets(args: &str) -> Result<(Vec<String>, &str), ParseError> {
+    let trimmed = args.trim_start();
+    let Some((first, after)) = trimmed.split_once(char::is_whitespace) else {
+        return Ok((Vec::new(), args));
+    };
+    if !first.eq_ignore_ascii_case("to") {
+        return Ok((Vec::new(), args));
+    }
+    let mut names = Vec::new();
+    let mut rest = after.trim_start();
+    loop {
+        let (name, after_name) = if let Some(quoted) = rest.strip_prefix('"') {
+            let end = quoted.find('"').ok_or(ParseError::MissingTargets)?;
+            (&quoted[..end], &quoted[end + 1..])
+        } else {
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == ',' || c == '|')
+                .unwrap_or(rest.len());
+            (&rest[..end], &rest[end..])
+        };
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(ParseError::MissingTargets);
+        }
+        names.push(name.to_owned());
+        match after_name.trim_start().strip_prefix(',') {
+            Some(more) => rest = more.trim_start(),
+            None => return Ok((names, after_name)),
+        }
+    }
 }
 
 fn parse_named(named: &NamedArgs) -> Result<Command, ParseError> {
-    let (when, text) = when_and_text(named, PostForm::Post)?;
+    let (when, mut text) = when_and_text(named, PostForm::Post)?;
+    // Folded into the lines the text form takes, so that both forms are one post.
+    for (option, provider) in VARIANT_OPTIONS {
+        if let Some(variant) = named.text(option).filter(|v| !v.trim().is_empty()) {
+            text.push_str(&format!("\n{}: {}", provider.word(), variant.trim()));
+        }
+    }
     let to = named
         .text("to")
         .map(|names| {
@@ -71,7 +131,7 @@ fn parse_named(named: &NamedArgs) -> Result<Command, ParseError> {
     Ok(Command::Post { when, text, to })
 }
 
-/// Schedules the post, for the accounts named in `to` (all when empty).
+/// Schedules the post, for the accounts named in `to` (all that can take it when empty).
 pub(crate) async fn run(
     ctx: &Context<'_>,
     when: String,
@@ -99,9 +159,15 @@ pub(crate) async fn run(
     }
 }
 
+/// How many characters of the text the preview shows.
+const PREVIEW_CHARS: usize = 60;
+/// Target toggles per row, and the most rows of them (Discord shows five rows in all).
+const TOGGLES_PER_ROW: usize = 2;
+const TOGGLE_ROWS: usize = 3;
+
 impl Reply {
     /// The confirmation of a new post: id, due time in the author's zone and in UTC, the
-    /// repeat rule, each target's character count, and Cancel / Post now buttons.
+    /// repeat rule, a preview, each target's character count, notices, and the buttons.
     pub fn accepted(accepted: &Accepted) -> Reply {
         Reply::confirmation(accepted, "Scheduled post ")
     }
@@ -113,21 +179,42 @@ impl Reply {
             vec![bold(heading), code(format!("#{post}"))],
             vec![
                 plain("Goes out "),
-                bold(both_zones(accepted.due_at, accepted.zone)),
+                bold(near_both_zones(accepted.due_at, accepted.zone, accepted.at)),
+                plain(format!(" · {}", from_now(accepted.due_at, accepted.at))),
             ],
         ];
         if let Some(rule) = &accepted.recurrence {
             lines.push(vec![plain(format!("Repeats {rule}, until cancelled"))]);
         }
+        let mut preview = Vec::new();
+        if !accepted.body.trim().is_empty() {
+            preview.push(format!("“{}”", first_words(&accepted.body, PREVIEW_CHARS)));
+        }
+        if accepted.images > 0 {
+            preview.push(plural(accepted.images, "image", "images"));
+        }
+        if !preview.is_empty() {
+            lines.push(vec![plain(preview.join(" · "))]);
+        }
         for target in &accepted.targets {
+            let mut count = format!(": {}/{} characters", target.length, target.limit);
+            if target.parts > 1 {
+                count = format!(": thread of {} parts", target.parts);
+            }
+            if target.own_text {
+                count.push_str(", own text");
+            }
             lines.push(vec![
                 plain("• "),
                 plain(account_name(
                     &target.account.display_name,
                     target.account.provider,
                 )),
-                plain(format!(": {}/{} characters", target.length, target.limit)),
+                plain(count),
             ]);
+        }
+        for notice in &accepted.notices {
+            lines.push(notice_line(notice, accepted));
         }
         let mut reply = Reply::lines(lines);
         reply.buttons = vec![vec![
@@ -140,7 +227,62 @@ impl Reply {
                 action: ButtonAction::PostNow(post),
             },
         ]];
+        // With one account there is nothing to choose: it cannot be switched off.
+        if accepted.accounts.len() > 1 {
+            let toggles: Vec<Button> = accepted
+                .accounts
+                .iter()
+                .take(TOGGLES_PER_ROW * TOGGLE_ROWS)
+                .map(|account| {
+                    let on = accepted.targets.iter().any(|t| t.account.id == account.id);
+                    let name =
+                        first_words(&account_name(&account.display_name, account.provider), 32);
+                    Button {
+                        label: format!("{} {name}", if on { "✅" } else { "☐" }),
+                        action: ButtonAction::ToggleTarget(post, account.id),
+                    }
+                })
+                .collect();
+            reply
+                .buttons
+                .extend(toggles.chunks(TOGGLES_PER_ROW).map(<[Button]>::to_vec));
+        }
         reply
+    }
+}
+
+/// One notice of a confirmation, as a line.
+fn notice_line(notice: &Notice, accepted: &Accepted) -> Vec<Span> {
+    match notice {
+        Notice::LeftOut {
+            account,
+            reason,
+            hint,
+        } => {
+            let mut spans = vec![plain(format!(
+                "ℹ️ {} left out: {reason} — ",
+                account_name(&account.display_name, account.provider)
+            ))];
+            spans.extend(marked(hint));
+            spans
+        }
+        Notice::UnusedVariant { provider } => vec![
+            plain("ℹ️ The "),
+            code(format!("{}:", provider.word())),
+            plain(format!(
+                " text is not used: no {} account is linked to this chat",
+                autopost::oauth::provider_label(*provider)
+            )),
+        ],
+        Notice::DuplicateQueued { account, post } => vec![plain(format!(
+            "⚠️ X refuses duplicate text: the same text is already queued for {} as #{post}",
+            account.display_name
+        ))],
+        Notice::DuplicatePublished { account, at } => vec![plain(format!(
+            "⚠️ X refuses duplicate text: the same text went out on {} {}",
+            account.display_name,
+            ago(*at, accepted.at)
+        ))],
     }
 }
 
@@ -159,7 +301,8 @@ mod tests {
         assert_eq!(
             html,
             "<b>Scheduled post </b><code>#17</code>\n\
-             Goes out <b>Mon 30 Nov 09:00 (Europe/Berlin) · 08:00 UTC</b>\n\
+             Goes out <b>Mon 30 Nov 09:00 (Europe/Berlin) · 08:00 UTC</b> · in 333 days\n\
+             “Launch day! Doors open at nine, with coffee for the first…”\n\
              • @alice (X): 42/280 characters\n\
              • Alice's &lt;Bakery&gt; (Facebook Page): 42/63206 characters"
         );
@@ -205,5 +348,167 @@ mod tests {
         }
         let in_utc = Reply::accepted(&accepted(utc(2026, 11, 30, 8, 0), Tz::UTC));
         assert!(in_utc.to_markdown().contains("Mon 30 Nov 08:00 UTC"));
+    }
+
+    #[test]
+    fn the_preview_shows_near_time_words_images_own_texts_threads_notices_and_toggles() {
+        use autopost::domain::{AccountId, PostId, Provider};
+        use autopost::posting::Notice;
+
+        use crate::commands::testing::account;
+
+        let now = utc(2026, 11, 29, 18, 0);
+        let mut preview = accepted(utc(2026, 11, 30, 8, 0), Berlin);
+        preview.at = now;
+        preview.images = 2;
+        preview.targets[0].own_text = true;
+        preview.targets[1].parts = 3;
+        let mut x = preview.targets[0].account.clone();
+        x.id = AccountId(1);
+        preview.targets[0].account = x.clone();
+        let mut facebook = preview.targets[1].account.clone();
+        facebook.id = AccountId(2);
+        preview.targets[1].account = facebook.clone();
+        let mut instagram = account("@shop", Provider::Instagram);
+        instagram.id = AccountId(3);
+        preview.accounts = vec![x.clone(), facebook, instagram.clone()];
+        preview.notices = vec![
+            Notice::LeftOut {
+                account: instagram,
+                reason: "Instagram needs at least one image".to_owned(),
+                hint: "attach one, or send `/post to instagram WHEN | TEXT` with an image"
+                    .to_owned(),
+            },
+            Notice::UnusedVariant {
+                provider: Provider::Instagram,
+            },
+            Notice::DuplicateQueued {
+                account: x.clone(),
+                post: PostId(12),
+            },
+            Notice::DuplicatePublished {
+                account: x,
+                at: now - chrono::TimeDelta::hours(3),
+            },
+        ];
+        let reply = Reply::accepted(&preview);
+        assert_eq!(
+            reply.to_telegram_html(),
+            "<b>Scheduled post </b><code>#17</code>\n\
+             Goes out <b>tomorrow 09:00 (Europe/Berlin) · 08:00 UTC</b> · in 14 h\n\
+             “Launch day! Doors open at nine, with coffee for the first…” · 2 images\n\
+             • @alice (X): 42/280 characters, own text\n\
+             • Alice's &lt;Bakery&gt; (Facebook Page): thread of 3 parts\n\
+             ℹ️ @shop (Instagram) left out: Instagram needs at least one image — attach one, or send <code>/post to instagram WHEN | TEXT</code> with an image\n\
+             ℹ️ The <code>instagram:</code> text is not used: no Instagram account is linked to this chat\n\
+             ⚠️ X refuses duplicate text: the same text is already queued for @alice as #12\n\
+             ⚠️ X refuses duplicate text: the same text went out on @alice 3 h ago"
+        );
+        let rows: Vec<Vec<(String, String)>> = reply
+            .buttons
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|b| (b.label.clone(), b.callback_data()))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                vec![
+                    ("Cancel".to_owned(), "cancel:17".to_owned()),
+                    ("Post now".to_owned(), "postnow:17".to_owned()),
+                ],
+                vec![
+                    ("✅ @alice (X)".to_owned(), "tg:17:1".to_owned()),
+                    (
+                        "✅ Alice's <Bakery> (Facebook Page)".to_owned(),
+                        "tg:17:2".to_owned()
+                    ),
+                ],
+                vec![("☐ @shop (Instagram)".to_owned(), "tg:17:3".to_owned())],
+            ]
+        );
+    }
+
+    #[test]
+    fn to_names_targets_before_the_time_and_the_rest_reads_as_usual() {
+        let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let cases: &[(&str, Vec<String>, &str, &str)] = &[
+            ("tomorrow 9am | hi", vec![], "tomorrow 9am", "hi"),
+            (
+                "to x tomorrow 9am | hi",
+                names(&["x"]),
+                "tomorrow 9am",
+                "hi",
+            ),
+            (
+                "TO x,facebook in 2h | hi | there",
+                names(&["x", "facebook"]),
+                "in 2h",
+                "hi | there",
+            ),
+            (
+                "to @alice , \"Alice's Bakery\",instagram now | hi",
+                names(&["@alice", "Alice's Bakery", "instagram"]),
+                "now",
+                "hi",
+            ),
+            ("today 5pm | to x", vec![], "today 5pm", "to x"),
+            (
+                "tomorrow 9am | hi\nx: short",
+                vec![],
+                "tomorrow 9am",
+                "hi\nx: short",
+            ),
+        ];
+        for (args, to, when, text) in cases {
+            assert_eq!(
+                parse(args),
+                Ok(Command::Post {
+                    when: (*when).to_owned(),
+                    text: (*text).to_owned(),
+                    to: to.clone(),
+                }),
+                "{args}"
+            );
+        }
+        for refused in [
+            "to | hi",
+            "to , now | hi",
+            "to \"open now | hi",
+            "to x,  | hi",
+        ] {
+            assert_eq!(parse(refused), Err(ParseError::MissingTargets), "{refused}");
+        }
+        assert!(matches!(
+            parse("to x | hi"),
+            Err(ParseError::EmptyWhen { .. })
+        ));
+    }
+
+    #[test]
+    fn discord_options_for_each_network_become_its_lines() {
+        use crate::commands::args::ArgValue;
+        let named = NamedArgs::new(vec![
+            ("when".to_owned(), ArgValue::Text("now".to_owned())),
+            ("text".to_owned(), ArgValue::Text("main".to_owned())),
+            (
+                "instagram_text".to_owned(),
+                ArgValue::Text(" #tags ".to_owned()),
+            ),
+            ("x_text".to_owned(), ArgValue::Text("short".to_owned())),
+            ("facebook_text".to_owned(), ArgValue::Text("  ".to_owned())),
+            ("to".to_owned(), ArgValue::Text("x, instagram".to_owned())),
+        ]);
+        assert_eq!(
+            parse_named(&named),
+            Ok(Command::Post {
+                when: "now".to_owned(),
+                text: "main\nx: short\ninstagram: #tags".to_owned(),
+                to: vec!["x".to_owned(), "instagram".to_owned()],
+            })
+        );
     }
 }
