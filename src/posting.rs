@@ -6,6 +6,7 @@ mod change;
 mod create;
 mod listing;
 mod text;
+pub mod thread;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -46,6 +47,10 @@ pub struct TargetSummary {
     pub length: usize,
     /// The platform's limit.
     pub limit: usize,
+    /// How many posts the text goes out as there: 1, or the number of parts of the X thread
+    /// a text too long for one X post becomes ([`thread::split`]; `length` is then the whole
+    /// text's, over the limit). Confirmations show "thread of N parts".
+    pub parts: usize,
 }
 
 /// What was accepted.

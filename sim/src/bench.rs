@@ -94,6 +94,7 @@ pub async fn scheduler(bench: SchedulerBench) -> Result<bool, BenchError> {
             time_zone: chrono_tz::UTC,
             targets: vec![accounts[i % accounts.len()]],
             media: vec![],
+            threads: vec![],
         });
         if batch.len() == 1000 {
             store
@@ -187,6 +188,7 @@ pub async fn claim(sizes: &[usize]) -> Result<(), BenchError> {
             time_zone: chrono_tz::UTC,
             targets: accounts.clone(),
             media: vec![],
+            threads: vec![],
         };
         let filling = Instant::now();
         let mut i = 0;

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Accepted, PostingError, resolve_when, text};
+use super::{Accepted, PostingError, resolve_when, text, thread};
 use crate::app::App;
 use crate::domain::{AccountId, Actor, PostId, TargetId};
 use crate::images;
@@ -23,6 +23,7 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<Accepted, PostingError> {
         let cleaned = text::clean(text)?;
+        let (cleaned, numbered) = thread::take_numbering_request(&cleaned);
         let text = cleaned.as_str();
         self.authorize(actor, post).await?;
         let zone = self.zone_of(actor).await?;
@@ -53,12 +54,15 @@ impl App {
                 byte_len: m.byte_len,
             })
             .collect();
-        let targets = self.check_facts(&accounts, text, &images)?;
+        let targets = self.check_facts(&accounts, text, &images, numbered)?;
+        // The new text is split again; its parts replace the old ones with it.
+        let threads = self.threads_of(&accounts, text, numbered);
         let changed = self
             .store()
-            .reschedule_post(
+            .reschedule_thread_post(
                 post,
                 text,
+                &threads,
                 due_at,
                 recurrence.as_ref().map(Recurrence::to_storage),
                 now,

@@ -4,10 +4,11 @@
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::{Accepted, Draft, PostingError, TargetSummary, resolve_when, text};
+use super::{Accepted, Draft, PostingError, TargetSummary, resolve_when, text, thread};
 use crate::app::App;
-use crate::domain::{AccountId, AccountState, Actor, ChatId};
+use crate::domain::{AccountId, AccountState, Actor, ChatId, Provider};
 use crate::images::{self, PreparedImage};
+use crate::platforms::Limits;
 use crate::oauth::provider_label;
 use crate::recurrence::Recurrence;
 use crate::rules::{self, ImageFacts};
@@ -30,6 +31,8 @@ pub struct Checked {
     pub images: Vec<PreparedImage>,
     /// Each target with its character count.
     pub targets: Vec<TargetSummary>,
+    /// The parts of each account's thread, where the text is too long for one post there.
+    pub threads: Vec<(AccountId, Vec<String>)>,
 }
 
 impl App {
@@ -54,13 +57,15 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<Checked, PostingError> {
         let body = text::clean(&draft.text)?;
+        let (body, numbered) = thread::take_numbering_request(&body);
         let zone = self.zone_of(actor).await?;
         let (due_at, recurrence) = resolve_when(&draft.when, now, zone)?;
         let accounts = self
             .choose_targets(actor.chat, draft.targets.as_deref())
             .await?;
         let images = self.prepare_images(&draft.images, &accounts)?;
-        let targets = self.check_targets(&accounts, &body, &images)?;
+        let targets = self.check_targets(&accounts, &body, &images, numbered)?;
+        let threads = self.threads_of(&accounts, &body, numbered);
         Ok(Checked {
             body,
             zone,
@@ -69,6 +74,7 @@ impl App {
             accounts,
             images,
             targets,
+            threads,
         })
     }
 
@@ -87,6 +93,7 @@ impl App {
             accounts,
             images,
             targets,
+            threads,
         } = checked;
         // From the first file written until the post's rows name them, no purge or erasure
         // may remove a file this post shares with an older one.
@@ -126,6 +133,7 @@ impl App {
                     time_zone: zone,
                     targets: accounts.iter().map(|a| a.id).collect(),
                     media,
+                    threads,
                 },
                 now,
             )
@@ -272,6 +280,7 @@ impl App {
         accounts: &[LinkedAccount],
         text: &str,
         images: &[PreparedImage],
+        numbered: bool,
     ) -> Result<Vec<TargetSummary>, PostingError> {
         let facts: Vec<ImageFacts> = images
             .iter()
@@ -280,7 +289,7 @@ impl App {
                 byte_len: i.bytes.len() as u64,
             })
             .collect();
-        self.check_facts(accounts, text, &facts)
+        self.check_facts(accounts, text, &facts, numbered)
     }
 
     pub(super) fn check_facts(
@@ -288,6 +297,7 @@ impl App {
         accounts: &[LinkedAccount],
         text: &str,
         images: &[ImageFacts],
+        numbered: bool,
     ) -> Result<Vec<TargetSummary>, PostingError> {
         let mut summaries = Vec::with_capacity(accounts.len());
         for account in accounts {
@@ -299,13 +309,49 @@ impl App {
                     account: account.display_name.clone(),
                 })?;
             let limits = platform.limits();
-            rules::check(account.provider, limits, text, images).map_err(PostingError::Rule)?;
+            // A thread's images go with its first part: that is the post the rules judge.
+            let parts = thread_parts(account.provider, limits, text, numbered);
+            let first = parts.as_ref().and_then(|p| p.first()).map_or(text, String::as_str);
+            rules::check(account.provider, limits, first, images).map_err(PostingError::Rule)?;
             summaries.push(TargetSummary {
                 account: account.clone(),
                 length: rules::text_length(account.provider, text),
                 limit: limits.max_text,
+                parts: parts.map_or(1, |p| p.len()),
             });
         }
         Ok(summaries)
     }
+
+    /// The thread parts of each account where `text` is too long for one post, for
+    /// [`crate::store::NewPost::threads`].
+    pub(super) fn threads_of(
+        &self,
+        accounts: &[LinkedAccount],
+        text: &str,
+        numbered: bool,
+    ) -> Vec<(AccountId, Vec<String>)> {
+        accounts
+            .iter()
+            .filter_map(|account| {
+                let platform = self.platforms().for_provider(account.provider)?;
+                thread_parts(account.provider, platform.limits(), text, numbered)
+                    .map(|parts| (account.id, parts))
+            })
+            .collect()
+    }
+}
+
+/// The parts `text` goes out as on this kind of account, when it is too long for one post
+/// there and the platform takes threads (X only): `None` means one post.
+fn thread_parts(
+    provider: Provider,
+    limits: &Limits,
+    text: &str,
+    numbered: bool,
+) -> Option<Vec<String>> {
+    if provider != Provider::X || rules::text_length(provider, text) <= limits.max_text {
+        return None;
+    }
+    Some(thread::split(text, limits.max_text, numbered)).filter(|parts| parts.len() > 1)
 }

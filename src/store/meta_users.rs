@@ -487,6 +487,7 @@ mod tests {
                     time_zone: chrono_tz::UTC,
                     targets: ids,
                     media: vec![],
+                    threads: vec![],
                 },
                 now,
             )

@@ -27,6 +27,9 @@ pub struct NewPost {
     pub targets: Vec<AccountId>,
     /// Images, in order, already saved as files.
     pub media: Vec<NewMedia>,
+    /// The thread parts of targets whose text is too long for one post (X), by account;
+    /// an account not listed publishes the body as one post.
+    pub threads: Vec<(AccountId, Vec<String>)>,
 }
 
 /// An image file saved for a post.
@@ -155,6 +158,9 @@ async fn insert_one(
         .execute(&mut **tx)
         .await?;
     }
+    if !post.threads.is_empty() {
+        super::thread_parts::replace_parts(tx, PostId(id), &post.threads).await?;
+    }
     Ok(PostId(id))
 }
 
@@ -196,6 +202,7 @@ mod tests {
                     time_zone: chrono_tz::UTC,
                     targets: vec![],
                     media: vec![media("a"), media("b")],
+                    threads: vec![],
                 },
                 now,
             )

@@ -252,6 +252,7 @@ mod tests {
                         file_name: (*f).to_owned(),
                     })
                     .collect(),
+                threads: vec![],
             }
         }
     }

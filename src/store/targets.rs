@@ -404,6 +404,21 @@ impl Store {
         recurrence: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        self.reschedule_thread_post(post, body, &[], due_at, recurrence, now)
+            .await
+    }
+
+    /// [`Store::reschedule_post`] with the new text's thread parts (by account, as in
+    /// [`super::NewPost::threads`]), which replace the old ones in the same transaction.
+    pub async fn reschedule_thread_post(
+        &self,
+        post: PostId,
+        body: &str,
+        threads: &[(AccountId, Vec<String>)],
+        due_at: DateTime<Utc>,
+        recurrence: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let started: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM targets WHERE post_id = ? AND state != 'queued'",
@@ -430,6 +445,7 @@ impl Store {
             .bind(post.0)
             .execute(&mut *tx)
             .await?;
+        super::thread_parts::replace_parts(&mut tx, post, threads).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -664,6 +680,7 @@ async fn enqueue_next_occurrence(
     .bind(post.0)
     .execute(&mut **tx)
     .await?;
+    super::thread_parts::copy_parts(tx, post, PostId(next_post)).await?;
     Ok(())
 }
 
@@ -754,6 +771,7 @@ mod tests {
                         time_zone: chrono_tz::UTC,
                         targets: self.accounts.clone(),
                         media: vec![],
+                        threads: vec![],
                     },
                     Utc::now(),
                 )

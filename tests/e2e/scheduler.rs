@@ -82,6 +82,7 @@ impl Fixture {
                     time_zone: chrono_tz::UTC,
                     targets: accounts.to_vec(),
                     media: vec![],
+                    threads: vec![],
                 },
                 Utc::now(),
             )
