@@ -31,15 +31,32 @@ impl Store {
         .bind(target.0)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| ThreadPart {
-                position: usize::try_from(r.get::<i64, _>("position")).unwrap_or(0),
-                body: r.get("body"),
-                remote_id: r.get("remote_id"),
-                remote_url: r.get("remote_url"),
-            })
-            .collect())
+        Ok(rows.iter().map(part_row).collect())
+    }
+
+    /// The thread of each of a post's targets that has one, by account, parts in order.
+    pub async fn threads_of_post(
+        &self,
+        post: PostId,
+    ) -> Result<Vec<(AccountId, Vec<ThreadPart>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.account_id, p.position, p.body, p.remote_id, p.remote_url
+             FROM target_parts p JOIN targets t ON t.id = p.target_id
+             WHERE t.post_id = ? ORDER BY t.id, p.position",
+        )
+        .bind(post.0)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut threads: Vec<(AccountId, Vec<ThreadPart>)> = Vec::new();
+        for row in &rows {
+            let account = AccountId(row.get("account_id"));
+            let part = part_row(row);
+            match threads.last_mut() {
+                Some((last, parts)) if *last == account => parts.push(part),
+                _ => threads.push((account, vec![part])),
+            }
+        }
+        Ok(threads)
     }
 
     /// Records that a part is live. Called the instant its create call returns (or
@@ -65,6 +82,15 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+fn part_row(row: &sqlx::sqlite::SqliteRow) -> ThreadPart {
+    ThreadPart {
+        position: usize::try_from(row.get::<i64, _>("position")).unwrap_or(0),
+        body: row.get("body"),
+        remote_id: row.get("remote_id"),
+        remote_url: row.get("remote_url"),
     }
 }
 

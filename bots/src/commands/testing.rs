@@ -35,11 +35,13 @@ pub fn accepted(due_at: DateTime<Utc>, zone: Tz) -> Accepted {
                 account: account("@alice", Provider::X),
                 length: 42,
                 limit: 280,
+                parts: 1,
             },
             TargetSummary {
                 account: account("Alice's <Bakery>", Provider::FacebookPage),
                 length: 42,
                 limit: 63206,
+                parts: 1,
             },
         ],
     }

@@ -5,7 +5,7 @@
 use autopost::posting::{Accepted, Draft};
 use bytes::Bytes;
 
-use super::{Arg, ArgKind, Command, Verb};
+use super::{Arg, ArgKind, Choice, Command, Verb};
 use crate::commands::args::{NamedArgs, ParseError, PostForm, split_when_text, when_and_text};
 use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::{
@@ -36,6 +36,11 @@ pub const VERB: Verb = Verb::new(
         Arg::optional("image2", ArgKind::Image, "a second picture"),
         Arg::optional("image3", ArgKind::Image, "a third picture"),
         Arg::optional("image4", ArgKind::Image, "a fourth picture"),
+        Arg::optional(
+            "numbered",
+            ArgKind::Choice(NUMBERING),
+            "number the parts of an X thread (1/3, 2/3, …)",
+        ),
     ],
     "/post tomorrow 9am | Launch day!",
 )
@@ -45,6 +50,13 @@ pub const VERB: Verb = Verb::new(
     "In a private chat just send `tomorrow 9am | Launch day!`, also as a photo caption.",
 ])
 .with_images();
+
+/// Discord's way to ask for numbered thread parts (a text option holds no line for the
+/// `1/n` marker that asks for them in a message).
+const NUMBERING: &[Choice] = &[Choice {
+    label: "yes, number the parts",
+    value: "yes",
+}];
 
 fn parse(args: &str) -> Result<Command, ParseError> {
     let (when, text) = split_when_text(args, PostForm::Post)?;
@@ -56,7 +68,10 @@ fn parse(args: &str) -> Result<Command, ParseError> {
 }
 
 fn parse_named(named: &NamedArgs) -> Result<Command, ParseError> {
-    let (when, text) = when_and_text(named, PostForm::Post)?;
+    let (when, mut text) = when_and_text(named, PostForm::Post)?;
+    if named.text("numbered").as_deref() == Some("yes") {
+        text = format!("{text}\n{}", autopost::posting::thread::NUMBERING_MARKER);
+    }
     let to = named
         .text("to")
         .map(|names| {
@@ -126,7 +141,14 @@ impl Reply {
                     &target.account.display_name,
                     target.account.provider,
                 )),
-                plain(format!(": {}/{} characters", target.length, target.limit)),
+                plain(if target.parts > 1 {
+                    format!(
+                        ": thread of {} parts ({} characters)",
+                        target.parts, target.length
+                    )
+                } else {
+                    format!(": {}/{} characters", target.length, target.limit)
+                }),
             ]);
         }
         let mut reply = Reply::lines(lines);
@@ -166,6 +188,39 @@ mod tests {
         let data: Vec<String> = reply.buttons[0].iter().map(Button::callback_data).collect();
         assert_eq!(data, ["cancel:17", "postnow:17"]);
         assert!(!reply.private);
+    }
+
+    #[test]
+    fn a_text_too_long_for_x_is_confirmed_as_a_thread_of_its_parts() {
+        let mut thread = accepted(utc(2026, 11, 30, 8, 0), Berlin);
+        thread.targets[0].length = 612;
+        thread.targets[0].parts = 3;
+        let html = Reply::accepted(&thread).to_telegram_html();
+        assert!(
+            html.contains("• @alice (X): thread of 3 parts (612 characters)"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn discords_numbered_option_asks_for_numbered_parts_as_the_marker_line_does() {
+        use crate::commands::args::ArgValue;
+        let named = |numbered: Option<&str>| {
+            let mut values = vec![
+                ("when".to_owned(), ArgValue::Text("now".to_owned())),
+                ("text".to_owned(), ArgValue::Text("long words".to_owned())),
+            ];
+            if let Some(numbered) = numbered {
+                values.push(("numbered".to_owned(), ArgValue::Text(numbered.to_owned())));
+            }
+            NamedArgs::new(values)
+        };
+        let text_of = |command: Command| match command {
+            Command::Post { text, .. } => text,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(text_of(parse_named(&named(Some("yes"))).unwrap()), "long words\n1/n");
+        assert_eq!(text_of(parse_named(&named(None)).unwrap()), "long words");
     }
 
     #[test]
