@@ -1488,7 +1488,11 @@ mod tests {
             br#"{"text":"b","reply":{"in_reply_to_tweet_id":"1","colour":1}}"#,
             br#"{"text":"b","reply":"19"}"#,
         ] {
-            assert!(parse_tweet(refused).is_err(), "{}", String::from_utf8_lossy(refused));
+            assert!(
+                parse_tweet(refused).is_err(),
+                "{}",
+                String::from_utf8_lossy(refused)
+            );
         }
     }
 }

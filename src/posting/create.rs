@@ -8,8 +8,8 @@ use super::{Accepted, Draft, PostingError, TargetSummary, resolve_when, text, th
 use crate::app::App;
 use crate::domain::{AccountId, AccountState, Actor, ChatId, Provider};
 use crate::images::{self, PreparedImage};
-use crate::platforms::Limits;
 use crate::oauth::provider_label;
+use crate::platforms::Limits;
 use crate::recurrence::Recurrence;
 use crate::rules::{self, ImageFacts};
 use crate::store::{LinkedAccount, NewMedia, NewPost};
@@ -311,7 +311,10 @@ impl App {
             let limits = platform.limits();
             // A thread's images go with its first part: that is the post the rules judge.
             let parts = thread_parts(account.provider, limits, text, numbered);
-            let first = parts.as_ref().and_then(|p| p.first()).map_or(text, String::as_str);
+            let first = parts
+                .as_ref()
+                .and_then(|p| p.first())
+                .map_or(text, String::as_str);
             rules::check(account.provider, limits, first, images).map_err(PostingError::Rule)?;
             summaries.push(TargetSummary {
                 account: account.clone(),

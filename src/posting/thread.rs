@@ -72,19 +72,31 @@ fn pack(text: &str, budget: usize) -> Vec<String> {
     let mut parts = Vec::new();
     let mut start = skip_space(text, 0);
     while start < text.len() {
-        let fits = |end: usize| weighted_length(text[start..end].trim_end()) <= budget;
-        if fits(text.len()) {
-            parts.push(text[start..].trim().to_owned());
-            break;
+        let fits = |end: usize| {
+            // Outside links, nothing common packs more than 14 bytes into one unit of
+            // weight (a tag-sequence flag: 28 bytes, weight 2), so a run far longer than
+            // that is over without being measured, which keeps a very long text linear.
+            let link_bytes: usize = urls
+                .iter()
+                .map(|u| u.end.min(end).saturating_sub(u.start.max(start)))
+                .sum();
+            end - start - link_bytes <= 16 * budget.max(1)
+                && weighted_length(text[start..end].trim_end()) <= budget
+        };
+        // The candidates that fit, found by bisection: a run up to a later break weighs at
+        // least as much, since breaks fall where nothing before them can join what comes
+        // after (into one link, emoji or composed letter).
+        // Galloping first keeps every run measured at most about twice a part's length.
+        let from = breaks.partition_point(|(at, _)| *at <= start);
+        let candidates = &breaks[from..];
+        let mut reach = 1;
+        while reach <= candidates.len() && fits(candidates[reach - 1].0) {
+            reach *= 2;
         }
-        // Candidates in order; the first that does not fit ends the search, which keeps the
-        // work per part proportional to the part.
-        let fitting: Vec<(usize, Break)> = breaks
-            .iter()
-            .copied()
-            .filter(|(at, _)| *at > start)
-            .take_while(|(at, _)| fits(*at))
-            .collect();
+        let known = reach / 2;
+        let upper = reach.min(candidates.len());
+        let count = known + candidates[known..upper].partition_point(|(at, _)| fits(*at));
+        let fitting = &candidates[..count];
         let end = fitting
             .iter()
             .rev()
@@ -101,7 +113,7 @@ fn pack(text: &str, budget: usize) -> Vec<String> {
 
 /// Where parts may end: before every whitespace run outside a link (a sentence end when the
 /// run holds a line break or follows `.`, `!`, `?` or `…`, with closing quotes or brackets),
-/// and right after a CJK full stop, which needs no space.
+/// right after a CJK full stop, which needs no space, and at the end.
 fn break_points(text: &str, urls: &[std::ops::Range<usize>]) -> Vec<(usize, Break)> {
     let in_url = |at: usize| urls.iter().any(|u| u.start < at && at < u.end);
     let mut breaks = Vec::new();
@@ -110,7 +122,10 @@ fn break_points(text: &str, urls: &[std::ops::Range<usize>]) -> Vec<(usize, Brea
     for (at, c) in text.char_indices() {
         if c.is_whitespace() {
             if !previous.is_some_and(char::is_whitespace) && !in_url(at) {
-                let line = text[at..].chars().take_while(|c| c.is_whitespace()).any(|c| c == '\n');
+                let line = text[at..]
+                    .chars()
+                    .take_while(|c| c.is_whitespace())
+                    .any(|c| c == '\n');
                 let kind = if sentence_end || line {
                     Break::Sentence
                 } else {
@@ -126,6 +141,7 @@ fn break_points(text: &str, urls: &[std::ops::Range<usize>]) -> Vec<(usize, Brea
         }
         previous = Some(c);
     }
+    breaks.push((text.len(), Break::Sentence));
     breaks
 }
 
@@ -133,18 +149,32 @@ fn break_points(text: &str, urls: &[std::ops::Range<usize>]) -> Vec<(usize, Brea
 /// character by character (a character with its marks, an emoji sequence or a flag): at
 /// least one, so that every part moves on.
 fn hard_cut(text: &str, start: usize, budget: usize, urls: &[std::ops::Range<usize>]) -> usize {
+    // Units are weighed one by one (measuring the whole run at every step would be
+    // quadratic), then the run is measured once and shortened while it is over: letters
+    // next to each other can weigh more together (`a.co` is a link).
+    let mut ends = Vec::new();
     let mut end = start;
+    let mut estimate = 0;
     while end < text.len() {
         let next = match urls.iter().find(|u| u.start == end) {
             Some(url) => url.end,
             None => grapheme_end(text, end),
         };
-        if end > start && weighted_length(&text[start..next]) > budget {
+        estimate += weighted_length(&text[end..next]);
+        if !ends.is_empty() && estimate > budget {
             break;
         }
+        ends.push(next);
         end = next;
     }
-    end
+    while ends.len() > 1
+        && ends
+            .last()
+            .is_some_and(|e| weighted_length(&text[start..*e]) > budget)
+    {
+        ends.pop();
+    }
+    ends.last().copied().unwrap_or(text.len())
 }
 
 /// The end of the character a reader sees as one that starts at `at`: a base with its
@@ -210,7 +240,7 @@ mod tests {
         assert_eq!(split("  short  ", 280, false), ["short"]);
         assert_eq!(split("short", 280, true), ["short"]);
         let exact = "a".repeat(280);
-        assert_eq!(split(&exact, 280, false), [exact.clone()]);
+        assert_eq!(split(&exact, 280, false), [exact]);
     }
 
     #[test]
@@ -312,6 +342,21 @@ mod tests {
         let parts = split(&family, 280, false);
         assert_eq!(weights(&parts), [280, 120]);
         assert_eq!(parts.concat(), family);
+    }
+
+    #[test]
+    fn a_very_long_text_is_split_whole_and_every_part_fits() {
+        let text = "a".repeat(63_207);
+        let parts = split(&text, 280, false);
+        assert_eq!(parts.len(), 226);
+        assert_eq!(parts.concat(), text);
+        let spaced = ["word"; 12_000].join(" ");
+        assert_whole(&spaced, &split(&spaced, 280, false), 280);
+        assert!(
+            weights(&split(&spaced, 280, true))
+                .iter()
+                .all(|w| *w <= 280)
+        );
     }
 
     #[test]

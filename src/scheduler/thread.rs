@@ -51,7 +51,10 @@ impl Scheduler {
                 Decision::End(verdict) => verdict,
                 Decision::Reconcile => {
                     tokio::time::sleep(self.config.reconcile_grace).await;
-                    match self.look_for_part(target, platform, &mut parts, index).await? {
+                    match self
+                        .look_for_part(target, platform, &mut parts, index)
+                        .await?
+                    {
                         PartLookup::Found => continue,
                         PartLookup::End(verdict) => verdict,
                     }
@@ -78,10 +81,16 @@ impl Scheduler {
             return self.settle(target, whole(&parts), Utc::now()).await;
         };
         tokio::time::sleep(self.config.reconcile_grace).await;
-        let verdict = match self.look_for_part(target, platform, &mut parts, index).await? {
+        let verdict = match self
+            .look_for_part(target, platform, &mut parts, index)
+            .await?
+        {
             PartLookup::Found if first_unsent(&parts).is_none() => whole(&parts),
             PartLookup::Found => {
-                tracing::info!(part = index + 1, "reconciled: the part exists; resuming the thread");
+                tracing::info!(
+                    part = index + 1,
+                    "reconciled: the part exists; resuming the thread"
+                );
                 Verdict::Retry {
                     at: Utc::now(),
                     reason: format!("resuming the thread at part {}", index + 2),
@@ -207,9 +216,7 @@ fn previous_id(parts: &[ThreadPart], index: usize) -> Option<String> {
 fn whole(parts: &[ThreadPart]) -> Verdict {
     let first = parts.first();
     Verdict::Published(Published {
-        remote_id: first
-            .and_then(|p| p.remote_id.clone())
-            .unwrap_or_default(),
+        remote_id: first.and_then(|p| p.remote_id.clone()).unwrap_or_default(),
         url: first
             .and_then(|p| p.remote_url.as_deref())
             .and_then(|u| Url::parse(u).ok()),

@@ -108,8 +108,8 @@ async fn an_accepted_post_shows_its_time_targets_and_counts() {
 async fn a_refused_post_names_the_target_and_limit_and_stores_nothing() {
     let t = team(true).await;
     let now = Utc::now();
-    let long = "a".repeat(281);
-    // Targets are checked in the order they were linked: X first.
+    // Too long for X is a thread there, not a refusal; too long for Facebook is refused.
+    let long = "a".repeat(63_207);
     let err = t
         .world
         .app()
@@ -118,7 +118,7 @@ async fn a_refused_post_names_the_target_and_limit_and_stores_nothing() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "X allows 280 characters (URLs count 23); this text has 281"
+        "Facebook allows 63,206 characters; this text has 63,207"
     );
     let err = t
         .world

@@ -148,7 +148,9 @@ async fn a_long_text_becomes_a_thread_of_three_whose_parts_reply_in_order() {
 #[tokio::test]
 async fn numbered_parts_are_asked_for_with_a_last_line_and_an_edit_splits_again() {
     let f = Fixture::new().await;
-    let accepted = f.post(&format!("{}\n1/n", long_text()), "tomorrow 9am").await;
+    let accepted = f
+        .post(&format!("{}\n1/n", long_text()), "tomorrow 9am")
+        .await;
     let bodies: Vec<String> = f
         .parts(accepted.post)
         .await
@@ -163,14 +165,32 @@ async fn numbered_parts_are_asked_for_with_a_last_line_and_an_edit_splits_again(
     // A shorter text leaves no thread; a longer one has more parts, none numbered.
     let app = f.world.app();
     let short = app
-        .edit_post(&f.author, accepted.post, "tomorrow 9am", "short now", Utc::now())
+        .edit_post(
+            &f.author,
+            accepted.post,
+            "tomorrow 9am",
+            "short now",
+            Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!(short.targets[0].parts, 1);
-    assert!(f.store.threads_of_post(accepted.post).await.unwrap().is_empty());
+    assert!(
+        f.store
+            .threads_of_post(accepted.post)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let longer = format!("{} {}", long_text(), long_text());
     let edited = app
-        .edit_post(&f.author, accepted.post, "tomorrow 9am", &longer, Utc::now())
+        .edit_post(
+            &f.author,
+            accepted.post,
+            "tomorrow 9am",
+            &longer,
+            Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!(edited.targets[0].parts, 6);
@@ -204,11 +224,19 @@ async fn a_refused_second_part_stops_the_thread_and_the_reason_names_it() {
         "{reason}"
     );
     assert!(
-        reason.ends_with(&format!("part 1 is live: https://x.com/i/web/status/{}", tweets[0].id)),
+        reason.ends_with(&format!(
+            "part 1 is live: https://x.com/i/web/status/{}",
+            tweets[0].id
+        )),
         "{reason}"
     );
     let notes = f.store.undelivered_notifications(10).await.unwrap();
-    assert!(notes[0].notification.text.contains("part 2 of 3 was refused"));
+    assert!(
+        notes[0]
+            .notification
+            .text
+            .contains("part 2 of 3 was refused")
+    );
 }
 
 #[tokio::test]

@@ -78,7 +78,11 @@ fn a_thread_killed_while_its_second_part_is_in_flight_is_finished_with_no_part_t
 
     let tweets = sim.tweets();
     assert_eq!(tweets.len(), 3, "exactly three posts: {tweets:#?}");
-    assert_eq!(sim.requests(Endpoint::Tweets), 3, "part 2 was not sent again");
+    assert_eq!(
+        sim.requests(Endpoint::Tweets),
+        3,
+        "part 2 was not sent again"
+    );
     assert_eq!(tweets[0].reply_to, None);
     assert_eq!(tweets[1].reply_to.as_deref(), Some(tweets[0].id.as_str()));
     assert_eq!(tweets[2].reply_to.as_deref(), Some(tweets[1].id.as_str()));

@@ -219,7 +219,10 @@ mod tests {
             Command::Post { text, .. } => text,
             other => panic!("{other:?}"),
         };
-        assert_eq!(text_of(parse_named(&named(Some("yes"))).unwrap()), "long words\n1/n");
+        assert_eq!(
+            text_of(parse_named(&named(Some("yes"))).unwrap()),
+            "long words\n1/n"
+        );
         assert_eq!(text_of(parse_named(&named(None)).unwrap()), "long words");
     }
 
