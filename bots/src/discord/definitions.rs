@@ -227,7 +227,9 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["when", "text", "to", "image1", "image2", "image3", "image4"]
+            [
+                "when", "text", "to", "image1", "image2", "image3", "image4", "numbered"
+            ]
         );
         let image = &post["options"][3];
         assert_eq!(image["type"], 11);
