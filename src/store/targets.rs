@@ -475,7 +475,8 @@ impl Store {
     /// reopens its post; false (and nothing changed) unless it is failed and its post was
     /// neither cancelled nor stripped of its images by the retention purge. A failed target
     /// created nothing at the platform (a refusal, or only failures that surely created
-    /// nothing), so sending it again cannot double it.
+    /// nothing), so sending it again cannot double it; a thread's parts that are live keep
+    /// their ids, and the retry resumes after them.
     pub async fn retry_failed_target(
         &self,
         target: TargetId,

@@ -143,3 +143,128 @@ pub(super) async fn copy_parts(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Secret;
+    use crate::domain::{OAuthProvider, Provider, TargetState};
+    use crate::recurrence::Recurrence;
+    use crate::store::test_support::{telegram_user_and_chat, temp_store};
+    use crate::store::{NewGrant, NewLinkedAccount, NewPost};
+
+    fn thread(account: AccountId, parts: &[&str]) -> Vec<(AccountId, Vec<String>)> {
+        vec![(account, parts.iter().map(|p| (*p).to_owned()).collect())]
+    }
+
+    fn bodies(parts: &[ThreadPart]) -> Vec<&str> {
+        parts.iter().map(|p| p.body.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn parts_are_stored_recorded_once_replaced_on_edit_and_copied_unsent_to_the_next_occurrence()
+     {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let (user, chat) = telegram_user_and_chat(&store, now).await;
+        let (_, accounts) = store
+            .save_linked_grant(
+                NewGrant {
+                    owner: user.id,
+                    provider: OAuthProvider::X,
+                    remote_user_id: "u",
+                    scopes: "",
+                    access_token: Secret::new("t"),
+                    refresh_token: None,
+                    expires_at: None,
+                },
+                vec![NewLinkedAccount {
+                    provider: Provider::X,
+                    remote_id: "x1".to_owned(),
+                    display_name: "@alice".to_owned(),
+                    access_token: None,
+                }],
+                chat.id,
+                now,
+            )
+            .await
+            .unwrap();
+        let account = accounts[0];
+        let rule = Recurrence::from_storage("v1 MO,TU,WE,TH,FR,SA,SU 09:00 UTC").unwrap();
+        let post = store
+            .insert_post(
+                NewPost {
+                    chat: chat.id,
+                    author: user.id,
+                    body: "one two three".to_owned(),
+                    due_at: now,
+                    recurrence: Some(rule.to_storage()),
+                    time_zone: chrono_tz::UTC,
+                    targets: vec![account],
+                    media: vec![],
+                    threads: thread(account, &["one", "two three"]),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let stored = store.threads_of_post(post).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(bodies(&stored[0].1), ["one", "two three"]);
+
+        // An edit before anything went out replaces the parts with the post's text.
+        assert!(
+            store
+                .reschedule_thread_post(
+                    post,
+                    "a b c",
+                    &thread(account, &["a", "b", "c"]),
+                    now,
+                    Some(rule.to_storage()),
+                    now
+                )
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            bodies(&store.threads_of_post(post).await.unwrap()[0].1),
+            ["a", "b", "c"]
+        );
+
+        // Claimed: the first part's id is kept once, whatever comes later.
+        let claimed = store.claim_due(now, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        let target = claimed[0].id;
+        store
+            .record_part(
+                target,
+                0,
+                "111",
+                Some("https://x.com/i/web/status/111"),
+                now,
+            )
+            .await
+            .unwrap();
+        store
+            .record_part(target, 0, "999", None, now)
+            .await
+            .unwrap();
+        let parts = store.parts_of_target(target).await.unwrap();
+        assert_eq!(parts[0].remote_id.as_deref(), Some("111"));
+        assert_eq!(
+            parts[0].remote_url.as_deref(),
+            Some("https://x.com/i/web/status/111")
+        );
+        assert!(parts[1..].iter().all(|p| p.remote_id.is_none()));
+
+        // The series' next occurrence has the same parts, none sent.
+        let queue = store.queued_posts(chat.id).await.unwrap();
+        let next = queue.iter().find(|q| q.post != post).unwrap().post;
+        let copied = store.threads_of_post(next).await.unwrap();
+        assert_eq!(copied[0].0, account);
+        assert_eq!(bodies(&copied[0].1), ["a", "b", "c"]);
+        assert!(copied[0].1.iter().all(|p| p.remote_id.is_none()));
+        let states = store.targets_of_post(next).await.unwrap();
+        assert_eq!(states[0].1, TargetState::Queued);
+    }
+}
