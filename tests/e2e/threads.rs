@@ -299,3 +299,40 @@ async fn a_crash_after_x_created_the_second_part_finds_it_and_sends_only_the_thi
 async fn a_crash_before_x_created_the_second_part_confirms_it_absent_and_sends_it_once() {
     a_crash_mid_thread_is_reconciled(Failure::Hang, false).await;
 }
+
+#[tokio::test]
+async fn a_lost_part_that_cannot_be_looked_for_is_unknown_and_the_author_is_told_which() {
+    let f = Fixture::new().await;
+    f.sim()
+        .fail_call(Endpoint::Tweets, 2, Failure::Slow(Duration::from_secs(30)));
+    let accepted = f.post(&long_text(), "now").await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let first_run = tokio::spawn(f.scheduler().run(stopped));
+    f.world
+        .wait_until("part 2 to reach X", async || f.sim().tweets().len() == 2)
+        .await
+        .unwrap();
+    first_run.abort();
+    let _ = first_run.await;
+    drop(stop);
+    // The account's posts cannot be read: whether part 2 went out cannot be learned.
+    f.sim()
+        .fail_next(Endpoint::UserTweets, Failure::ServerError);
+    assert_eq!(f.scheduler().reconcile_in_flight().await.unwrap(), 1);
+    assert_eq!(f.state(accepted.post).await, TargetState::Unknown);
+    let history = f.store.history(f.author.chat, 10).await.unwrap();
+    let reason = history[0].error.clone().unwrap();
+    assert!(reason.starts_with("part 2 of 3: "), "{reason}");
+    assert!(reason.contains("part 1 is live"), "{reason}");
+    let notes = f.store.undelivered_notifications(10).await.unwrap();
+    assert!(
+        notes[0]
+            .notification
+            .text
+            .contains("may or may not have reached")
+    );
+    // Nothing was sent again: part 3 waits for the author.
+    assert_eq!(f.sim().requests(Endpoint::Tweets), 2);
+    let parts = f.parts(accepted.post).await;
+    assert!(parts[0].remote_id.is_some() && parts[1].remote_id.is_none());
+}
