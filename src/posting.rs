@@ -6,6 +6,7 @@ mod change;
 mod create;
 mod listing;
 mod text;
+pub mod thread;
 mod toggle;
 mod variants;
 
@@ -53,7 +54,9 @@ pub struct TargetSummary {
     /// Whether the target publishes its network's own text (a line such as `x: …`) rather
     /// than the main text.
     pub own_text: bool,
-    /// How many posts it goes out as: 1, or the parts of a thread where a text is split.
+    /// How many posts the text goes out as there: 1, or the number of parts of the X thread
+    /// a text too long for one X post becomes ([`thread::split`]; `length` is then the whole
+    /// text's, over the limit). Confirmations show "thread of N parts".
     pub parts: usize,
 }
 

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 // In this one test binary (one link instead of two): `/deleteme` while the server runs.
 #[path = "cli/erasure.rs"]
 mod erasure;
+// And a thread of three surviving `kill -9` mid-thread.
+#[path = "cli/thread_kill.rs"]
+mod thread_kill;
 
 const BIN: &str = env!("CARGO_BIN_EXE_autopost");
 

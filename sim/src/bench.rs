@@ -95,6 +95,7 @@ pub async fn scheduler(bench: SchedulerBench) -> Result<bool, BenchError> {
             targets: vec![accounts[i % accounts.len()]],
             variants: Vec::new(),
             media: vec![],
+            threads: vec![],
         });
         if batch.len() == 1000 {
             store
@@ -189,6 +190,7 @@ pub async fn claim(sizes: &[usize]) -> Result<(), BenchError> {
             targets: accounts.clone(),
             variants: Vec::new(),
             media: vec![],
+            threads: vec![],
         };
         let filling = Instant::now();
         let mut i = 0;

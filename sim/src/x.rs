@@ -28,6 +28,11 @@ use autopost::platforms::x::text::weighted_length;
 
 /// X's answer to a second post with the same text.
 pub const DUPLICATE_DETAIL: &str = "You are not allowed to create a Tweet with duplicate content.";
+/// X's answer to a reply to a post that does not exist (or was deleted).
+pub const REPLY_GONE_DETAIL: &str =
+    "You attempted to reply to a Tweet that is deleted or not visible to you.";
+/// X's answer to a post it refuses for the account (permissions, policy).
+pub const NOT_PERMITTED_DETAIL: &str = "You are not permitted to perform this action.";
 /// X's answer to text over 280 weighted characters.
 pub const TOO_LONG_DETAIL: &str = "Your Tweet text is too long. For more information on how Twitter determines text length see https://github.com/twitter/twitter-text.";
 
@@ -174,6 +179,10 @@ pub enum Failure {
     /// token, client secret, code, verifier, refresh token, token to revoke), as a careless
     /// API or proxy might; nothing is done.
     EchoCredentials,
+    /// 403 [`NOT_PERMITTED_DETAIL`], a definite refusal; nothing is done.
+    Refused,
+    /// No answer ever and nothing done: the request hangs until the client gives up or dies.
+    Hang,
 }
 
 /// A post X accepted.
@@ -187,6 +196,8 @@ pub struct RecordedTweet {
     pub text: String,
     /// The attached media ids, in order.
     pub media_ids: Vec<String>,
+    /// The post it replies to (`reply.in_reply_to_tweet_id`), as in a thread.
+    pub reply_to: Option<String>,
     /// When the request arrived (before any simulated latency): for lateness measurements.
     pub received_at: DateTime<Utc>,
 }
@@ -279,6 +290,10 @@ struct SimState {
     revoked: Vec<String>,
     token_requests: TokenRequests,
     failures: HashMap<Endpoint, VecDeque<Failure>>,
+    /// Failures for one numbered request to an endpoint (see [`SimX::fail_call`]).
+    planned: HashMap<(Endpoint, u64), Failure>,
+    /// Requests that reached each endpoint so far.
+    arrivals: HashMap<Endpoint, u64>,
     latency: Duration,
     /// When the request being handled arrived.
     arrived: DateTime<Utc>,
@@ -321,6 +336,8 @@ impl SimX {
             revoked: Vec::new(),
             token_requests: TokenRequests::default(),
             failures: HashMap::new(),
+            planned: HashMap::new(),
+            arrivals: HashMap::new(),
             latency: Duration::ZERO,
             arrived: Utc::now(),
             in_flight: HashMap::new(),
@@ -398,6 +415,20 @@ impl SimX {
             .push_back(failure);
     }
 
+    /// Answers the `nth` request to `endpoint` from now on (1 = the next) with `failure`,
+    /// and only that one: a test makes, say, the second part of a thread fail. Comes before
+    /// failures queued with [`SimX::fail_next`].
+    pub fn fail_call(&self, endpoint: Endpoint, nth: u64, failure: Failure) {
+        let mut state = self.lock();
+        let seen = state.arrivals.get(&endpoint).copied().unwrap_or(0);
+        state.planned.insert((endpoint, seen + nth.max(1)), failure);
+    }
+
+    /// How many requests reached `endpoint`, whatever their outcome (a hanging one counts).
+    pub fn requests(&self, endpoint: Endpoint) -> u64 {
+        self.lock().arrivals.get(&endpoint).copied().unwrap_or(0)
+    }
+
     /// Every live access token now gets 401, as after two hours; refresh tokens still work.
     pub fn expire_access_tokens(&self) {
         for token in self.lock().access.values_mut() {
@@ -463,10 +494,18 @@ impl SimX {
         let arrived = Utc::now();
         let (failure, latency) = {
             let mut state = self.lock();
-            let failure = state
-                .failures
-                .get_mut(&endpoint)
-                .and_then(VecDeque::pop_front);
+            let arrival = {
+                let count = state.arrivals.entry(endpoint).or_default();
+                *count += 1;
+                *count
+            };
+            let failure = match state.planned.remove(&(endpoint, arrival)) {
+                Some(planned) => Some(planned),
+                None => state
+                    .failures
+                    .get_mut(&endpoint)
+                    .and_then(VecDeque::pop_front),
+            };
             let counts = state.in_flight.entry(endpoint).or_default();
             counts.0 += 1;
             counts.1 = counts.1.max(counts.0);
@@ -526,6 +565,13 @@ impl SimX {
                 tokio::time::sleep(delay).await;
                 response
             }
+            Some(Failure::Refused) => problem(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                NOT_PERMITTED_DETAIL,
+                "about:blank",
+            ),
+            Some(Failure::Hang) => std::future::pending().await,
             Some(Failure::EchoCredentials) => problem(
                 StatusCode::BAD_REQUEST,
                 "Invalid Request",
@@ -961,6 +1007,16 @@ impl SimState {
             Ok(r) => r,
             Err(message) => return invalid_request(&message),
         };
+        if let Some(replied) = &request.reply_to
+            && !self.tweets.iter().any(|t| &t.id == replied)
+        {
+            return problem(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                REPLY_GONE_DETAIL,
+                "about:blank",
+            );
+        }
         let has_media = request.media_ids.is_some();
         let media_ids = request.media_ids.unwrap_or_default();
         let text = request.text.unwrap_or_default();
@@ -1008,6 +1064,7 @@ impl SimState {
             author_id: user.id.clone(),
             text: text.clone(),
             media_ids,
+            reply_to: request.reply_to,
             received_at: self.arrived,
         });
         let answer = json!({ "data": { "id": id, "text": text, "edit_history_post_ids": [id] } });
@@ -1024,13 +1081,24 @@ impl SimState {
                 );
             }
         };
+        // As at X, what a post replies to is shown only when asked for.
+        let references = query
+            .get("tweet.fields")
+            .is_some_and(|f| f.split(',').any(|f| f == "referenced_tweets"));
         let data: Vec<Value> = self
             .tweets
             .iter()
             .rev()
             .filter(|t| t.author_id == author)
             .take(max)
-            .map(|t| json!({ "id": t.id, "text": t.text, "edit_history_tweet_ids": [t.id] }))
+            .map(|t| {
+                let mut tweet =
+                    json!({ "id": t.id, "text": t.text, "edit_history_tweet_ids": [t.id] });
+                if let (true, Some(replied)) = (references, &t.reply_to) {
+                    tweet["referenced_tweets"] = json!([{ "type": "replied_to", "id": replied }]);
+                }
+                tweet
+            })
             .collect();
         let mut answer = json!({ "meta": { "result_count": data.len() } });
         if let (Some(newest), Some(oldest)) = (data.first(), data.last()) {
@@ -1068,6 +1136,8 @@ struct CreateTweet {
     text: Option<String>,
     /// `None` when the body has no `media` object.
     media_ids: Option<Vec<String>>,
+    /// `reply.in_reply_to_tweet_id`.
+    reply_to: Option<String>,
 }
 
 /// Checks a post body against X's schema.
@@ -1110,7 +1180,38 @@ fn parse_tweet(body: &[u8]) -> Result<CreateTweet, String> {
         }
         Some(_) => return Err("$.media: must be an object".to_owned()),
     };
-    Ok(CreateTweet { text, media_ids })
+    let reply_to = match map.get("reply") {
+        None => None,
+        Some(Value::Object(reply)) => {
+            if let Some(key) = reply
+                .keys()
+                .find(|k| !["in_reply_to_tweet_id", "exclude_reply_user_ids"].contains(&k.as_str()))
+            {
+                return Err(not_allowed(&format!("reply.{key}")));
+            }
+            let id = match reply.get("in_reply_to_tweet_id") {
+                Some(Value::String(id)) => id,
+                None => {
+                    return Err(
+                        "$.reply.in_reply_to_tweet_id: is missing but it is required".to_owned(),
+                    );
+                }
+                Some(_) => return Err("$.reply.in_reply_to_tweet_id: must be a string".to_owned()),
+            };
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!(
+                    "$.reply.in_reply_to_tweet_id: `{id}` does not match ^[0-9]{{1,19}}$"
+                ));
+            }
+            Some(id.clone())
+        }
+        Some(_) => return Err("$.reply: must be an object".to_owned()),
+    };
+    Ok(CreateTweet {
+        text,
+        media_ids,
+        reply_to,
+    })
 }
 
 /// The image type from a file's first bytes, with its size where the header gives it
@@ -1366,7 +1467,32 @@ mod tests {
             CreateTweet {
                 text: Some("a".to_owned()),
                 media_ids: Some(vec!["1".to_owned()]),
+                reply_to: None,
             }
         );
+    }
+
+    #[test]
+    fn a_reply_names_the_post_it_answers_by_a_numeric_id() {
+        assert_eq!(
+            parse_tweet(br#"{"text":"b","reply":{"in_reply_to_tweet_id":"19"}}"#)
+                .unwrap()
+                .reply_to
+                .as_deref(),
+            Some("19")
+        );
+        for refused in [
+            br#"{"text":"b","reply":{}}"#.as_slice(),
+            br#"{"text":"b","reply":{"in_reply_to_tweet_id":19}}"#,
+            br#"{"text":"b","reply":{"in_reply_to_tweet_id":"abc"}}"#,
+            br#"{"text":"b","reply":{"in_reply_to_tweet_id":"1","colour":1}}"#,
+            br#"{"text":"b","reply":"19"}"#,
+        ] {
+            assert!(
+                parse_tweet(refused).is_err(),
+                "{}",
+                String::from_utf8_lossy(refused)
+            );
+        }
     }
 }

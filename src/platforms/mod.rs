@@ -48,6 +48,9 @@ pub struct PostContent<'a> {
     pub text: &'a str,
     /// 0 to 10 images, in order.
     pub media: &'a [Media],
+    /// The platform's id of the post this one answers: each part of an X thread after the
+    /// first replies to the part before. Only X publishes threads; Meta ignores it.
+    pub reply_to: Option<&'a str>,
 }
 
 /// The account to publish on, with the token that publishes there.
@@ -212,8 +215,9 @@ pub trait Platform: Send + Sync {
     /// The rate-limit state the platform last reported for `account`, if known.
     fn rate_limit(&self, account_remote_id: &str) -> Option<RateLimit>;
 
-    /// Looks for `post` among the account's recent posts, matching on content (never on
-    /// "the newest post"), to learn whether an attempt whose answer was lost went through.
+    /// Looks for `post` among the account's recent posts, matching on content and on the
+    /// post it replies to (never on "the newest post"), to learn whether an attempt whose
+    /// answer was lost went through.
     async fn find_recent(
         &self,
         account: AccountRef<'_>,

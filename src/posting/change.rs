@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::variants::Composed;
-use super::{Accepted, PostingError, resolve_when, text};
+use super::{Accepted, PostingError, resolve_when, text, thread};
 use crate::app::App;
 use crate::domain::{AccountId, Actor, PostId, TargetId};
 use crate::images;
@@ -24,6 +24,7 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<Accepted, PostingError> {
         let cleaned = text::clean(text)?;
+        let (cleaned, numbered) = thread::take_numbering_request(&cleaned);
         let text = cleaned.as_str();
         self.authorize(actor, post).await?;
         let zone = self.zone_of(actor).await?;
@@ -65,12 +66,15 @@ impl App {
             main: text.to_owned(),
             variants,
         };
-        let targets = self.check_facts(&accounts, &composed, &images)?;
+        let targets = self.check_facts(&accounts, &composed, &images, numbered)?;
+        // The new text is split again; its parts replace the old ones with it.
+        let threads = self.threads_of(&accounts, &composed, numbered);
         let changed = self
             .store()
-            .reschedule_post(
+            .reschedule_thread_post(
                 post,
                 text,
+                &threads,
                 due_at,
                 recurrence.as_ref().map(Recurrence::to_storage),
                 now,

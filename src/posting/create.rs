@@ -5,11 +5,12 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::variants::{Composed, split_variants};
-use super::{Accepted, Draft, Notice, PostingError, TargetSummary, resolve_when, text};
+use super::{Accepted, Draft, Notice, PostingError, TargetSummary, resolve_when, text, thread};
 use crate::app::App;
 use crate::domain::{AccountId, AccountState, Actor, ChatId, Provider};
 use crate::images::{self, PreparedImage};
 use crate::oauth::provider_label;
+use crate::platforms::Limits;
 use crate::recurrence::Recurrence;
 use crate::rules::{self, ImageFacts, RuleViolation};
 use crate::store::{LinkedAccount, NewMedia, NewPost};
@@ -37,6 +38,8 @@ pub struct Checked {
     pub chat_accounts: Vec<LinkedAccount>,
     /// Accounts left out, unused texts, duplicate warnings.
     pub notices: Vec<Notice>,
+    /// The parts of each account's thread, where the text is too long for one post there.
+    pub threads: Vec<(AccountId, Vec<String>)>,
 }
 
 /// Why one account cannot take a post.
@@ -81,6 +84,8 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<Checked, PostingError> {
         let cleaned = text::clean(&draft.text)?;
+        // A final `1/n` line asks for a numbered X thread; no network publishes it.
+        let (cleaned, numbered) = thread::take_numbering_request(&cleaned);
         let composed = split_variants(&cleaned)?;
         for (_, variant) in &composed.variants {
             text::clean(variant)?;
@@ -114,7 +119,7 @@ impl App {
         let mut reasons = Vec::new();
         for account in &candidates {
             let (text, own) = composed.text_for(account.provider);
-            match self.judge(account, text, own, &facts) {
+            match self.judge(account, text, own, numbered, &facts) {
                 Ok(summary) => {
                     accounts.push(account.clone());
                     targets.push(summary);
@@ -158,6 +163,7 @@ impl App {
             }
         }
         notices.extend(self.duplicates(actor, &accounts, &composed, now).await?);
+        let threads = self.threads_of(&accounts, &composed, numbered);
         Ok(Checked {
             body: composed.main,
             variants: composed.variants,
@@ -169,6 +175,7 @@ impl App {
             targets,
             chat_accounts,
             notices,
+            threads,
         })
     }
 
@@ -225,6 +232,7 @@ impl App {
             targets,
             chat_accounts,
             notices,
+            threads,
         } = checked;
         let image_count = images.len();
         // From the first file written until the post's rows name them, no purge or erasure
@@ -266,6 +274,7 @@ impl App {
                     targets: accounts.iter().map(|a| a.id).collect(),
                     variants,
                     media,
+                    threads,
                 },
                 now,
             )
@@ -382,12 +391,13 @@ impl App {
         accounts: &[LinkedAccount],
         composed: &Composed,
         images: &[ImageFacts],
+        numbered: bool,
     ) -> Result<Vec<TargetSummary>, PostingError> {
         let mut summaries = Vec::with_capacity(accounts.len());
         for account in accounts {
             let (text, own) = composed.text_for(account.provider);
             let summary = self
-                .judge(account, text, own, images)
+                .judge(account, text, own, numbered, images)
                 .map_err(|unfit| refusal(account, own, unfit, false))?;
             summaries.push(summary);
         }
@@ -400,6 +410,7 @@ impl App {
         account: &LinkedAccount,
         text: &str,
         own_text: bool,
+        numbered: bool,
         images: &[ImageFacts],
     ) -> Result<TargetSummary, Unfit> {
         match account.state {
@@ -412,14 +423,39 @@ impl App {
             .for_provider(account.provider)
             .ok_or(Unfit::PlatformOff)?;
         let limits = platform.limits();
-        rules::check(account.provider, limits, text, images).map_err(Unfit::Rule)?;
+        // A thread's images go with its first part: that is the post the rules judge.
+        let parts = thread_parts(account.provider, limits, text, numbered);
+        let first = parts
+            .as_ref()
+            .and_then(|p| p.first())
+            .map_or(text, String::as_str);
+        rules::check(account.provider, limits, first, images).map_err(Unfit::Rule)?;
         Ok(TargetSummary {
             account: account.clone(),
             length: rules::text_length(account.provider, text),
             limit: limits.max_text,
             own_text,
-            parts: 1,
+            parts: parts.map_or(1, |p| p.len()),
         })
+    }
+
+    /// The thread parts of each account where its text (its network's own, else the main
+    /// one) is too long for one post, for [`crate::store::NewPost::threads`].
+    pub(super) fn threads_of(
+        &self,
+        accounts: &[LinkedAccount],
+        composed: &Composed,
+        numbered: bool,
+    ) -> Vec<(AccountId, Vec<String>)> {
+        accounts
+            .iter()
+            .filter_map(|account| {
+                let platform = self.platforms().for_provider(account.provider)?;
+                let (text, _) = composed.text_for(account.provider);
+                thread_parts(account.provider, platform.limits(), text, numbered)
+                    .map(|parts| (account.id, parts))
+            })
+            .collect()
     }
 }
 
@@ -508,4 +544,18 @@ pub(super) fn left_out(account: &LinkedAccount, unfit: &Unfit) -> Notice {
         reason: unfit_reason(account, unfit),
         hint,
     }
+}
+
+/// The parts `text` goes out as on this kind of account, when it is too long for one post
+/// there and the platform takes threads (X only): `None` means one post.
+pub(super) fn thread_parts(
+    provider: Provider,
+    limits: &Limits,
+    text: &str,
+    numbered: bool,
+) -> Option<Vec<String>> {
+    if provider != Provider::X || rules::text_length(provider, text) <= limits.max_text {
+        return None;
+    }
+    Some(thread::split(text, limits.max_text, numbered)).filter(|parts| parts.len() > 1)
 }

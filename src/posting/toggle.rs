@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::create::{left_out, refusal};
+use super::create::{left_out, refusal, thread_parts};
 use super::variants::Composed;
 use super::{Accepted, PostingError, TargetSummary};
 use crate::app::App;
@@ -38,9 +38,16 @@ impl App {
             let images = self.stored_image_facts(post).await?;
             let texts = composed(&stored);
             let (text, own) = texts.text_for(chosen.provider);
-            self.judge(chosen, text, own, &images)
+            self.judge(chosen, text, own, false, &images)
                 .map_err(|unfit| refusal(chosen, own, unfit, true))?;
-            self.store().add_target(post, account, now).await?
+            // A text too long for one post there goes out as a thread, as at accept time.
+            let parts = self
+                .threads_of(std::slice::from_ref(chosen), &texts, false)
+                .into_iter()
+                .next()
+                .map(|(_, parts)| parts)
+                .unwrap_or_default();
+            self.store().add_target(post, account, &parts, now).await?
         };
         match change {
             TargetChange::Changed | TargetChange::Unchanged => {}
@@ -85,7 +92,7 @@ impl App {
             .filter(|a| !stored.targets.iter().any(|(id, _)| *id == a.id))
             .filter_map(|account| {
                 let (text, own) = texts.text_for(account.provider);
-                self.judge(account, text, own, &images)
+                self.judge(account, text, own, false, &images)
                     .err()
                     .map(|unfit| left_out(account, &unfit))
             })
@@ -145,16 +152,18 @@ impl App {
 
     /// A target's count against its platform's limit (0 when the platform is off).
     fn summary_of(&self, account: &LinkedAccount, text: &str, own_text: bool) -> TargetSummary {
-        let limit = self
-            .platforms()
-            .for_provider(account.provider)
-            .map_or(0, |p| p.limits().max_text);
+        let platform = self.platforms().for_provider(account.provider);
+        let limit = platform.as_ref().map_or(0, |p| p.limits().max_text);
+        let parts = platform
+            .as_ref()
+            .and_then(|p| thread_parts(account.provider, p.limits(), text, false))
+            .map_or(1, |parts| parts.len());
         TargetSummary {
             account: account.clone(),
             length: rules::text_length(account.provider, text),
             limit,
             own_text,
-            parts: 1,
+            parts,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! answer was lost is reconciled against the account's recent posts.
 
 mod decision;
+mod thread;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -352,6 +353,7 @@ impl Scheduler {
         let content = PostContent {
             text: &target.body,
             media: &media,
+            reply_to: None,
         };
         let platform_slot = self.platform_slots.get(&target.provider).cloned();
         let _platform_permit = match &platform_slot {
@@ -359,6 +361,12 @@ impl Scheduler {
             None => None,
         };
         let _account_permit = self.account_slot(target.account).acquire_owned().await.ok();
+        let parts = self.store.parts_of_target(target.id).await?;
+        if !parts.is_empty() {
+            return self
+                .attempt_thread(target, platform.as_ref(), &media, parts)
+                .await;
+        }
 
         let mut refreshed = false;
         loop {
@@ -562,13 +570,20 @@ impl Scheduler {
                     Outcome::Unknown
                 }
                 Some(platform) => {
-                    let media = self.load_media(target, now).await?;
-                    let content = PostContent {
-                        text: &target.body,
-                        media: &media,
-                    };
-                    self.reconcile_one(target, platform.as_ref(), content, true)
-                        .await?
+                    let parts = self.store.parts_of_target(target.id).await?;
+                    if parts.is_empty() {
+                        let media = self.load_media(target, now).await?;
+                        let content = PostContent {
+                            text: &target.body,
+                            media: &media,
+                            reply_to: None,
+                        };
+                        self.reconcile_one(target, platform.as_ref(), content, true)
+                            .await?
+                    } else {
+                        self.reconcile_thread(target, platform.as_ref(), parts)
+                            .await?
+                    }
                 }
                 None => {
                     self.store

@@ -119,6 +119,7 @@ impl Store {
         &self,
         post: PostId,
         account: AccountId,
+        parts: &[String],
         now: DateTime<Utc>,
     ) -> Result<TargetChange, StoreError> {
         let _turn = self.write_turn().await;
@@ -137,6 +138,9 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        if added > 0 && !parts.is_empty() {
+            super::thread_parts::add_parts(&mut tx, post, account, parts).await?;
+        }
         tx.commit().await?;
         Ok(if added == 0 {
             TargetChange::Unchanged
@@ -302,6 +306,7 @@ mod tests {
             time_zone: chrono_tz::UTC,
             targets,
             variants: vec![(Provider::FacebookPage, "the page's own".to_owned())],
+            threads: vec![],
             media: vec![],
         }
     }
@@ -319,11 +324,11 @@ mod tests {
             TargetChange::LastTarget
         );
         assert_eq!(
-            store.add_target(id, accounts[1], now).await.unwrap(),
+            store.add_target(id, accounts[1], &[], now).await.unwrap(),
             TargetChange::Changed
         );
         assert_eq!(
-            store.add_target(id, accounts[1], now).await.unwrap(),
+            store.add_target(id, accounts[1], &[], now).await.unwrap(),
             TargetChange::Unchanged
         );
         assert_eq!(
@@ -341,7 +346,7 @@ mod tests {
         assert_eq!(claimed[0].account, accounts[1]);
         assert_eq!(claimed[0].body, "the page's own");
         assert_eq!(
-            store.add_target(id, accounts[0], now).await.unwrap(),
+            store.add_target(id, accounts[0], &[], now).await.unwrap(),
             TargetChange::Started
         );
         assert_eq!(

@@ -488,6 +488,7 @@ mod tests {
                     targets: ids,
                     variants: Vec::new(),
                     media: vec![],
+                    threads: vec![],
                 },
                 now,
             )

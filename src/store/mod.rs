@@ -17,6 +17,7 @@ mod privacy;
 mod retention;
 mod revocations;
 mod targets;
+mod thread_parts;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub use privacy::{GrantUse, Unlinked};
 pub use retention::{RemovedMedia, RemovedPosts};
 pub use revocations::{AbandonedRevocation, PendingRevocation, RevocationId};
 pub use targets::{Cancelled, DueTarget, HistoryEntry, QueuedRow};
+pub use thread_parts::ThreadPart;
 
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

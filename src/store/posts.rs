@@ -30,6 +30,9 @@ pub struct NewPost {
     pub variants: Vec<(Provider, String)>,
     /// Images, in order, already saved as files.
     pub media: Vec<NewMedia>,
+    /// The thread parts of targets whose text is too long for one post (X), by account;
+    /// an account not listed publishes the body as one post.
+    pub threads: Vec<(AccountId, Vec<String>)>,
 }
 
 /// An image file saved for a post.
@@ -166,6 +169,9 @@ async fn insert_one(
         .execute(&mut **tx)
         .await?;
     }
+    if !post.threads.is_empty() {
+        super::thread_parts::replace_parts(tx, PostId(id), &post.threads).await?;
+    }
     Ok(PostId(id))
 }
 
@@ -208,6 +214,7 @@ mod tests {
                     targets: vec![],
                     variants: Vec::new(),
                     media: vec![media("a"), media("b")],
+                    threads: vec![],
                 },
                 now,
             )

@@ -253,6 +253,7 @@ mod tests {
                         file_name: (*f).to_owned(),
                     })
                     .collect(),
+                threads: vec![],
             }
         }
     }

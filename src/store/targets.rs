@@ -406,6 +406,21 @@ impl Store {
         recurrence: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        self.reschedule_thread_post(post, body, &[], due_at, recurrence, now)
+            .await
+    }
+
+    /// [`Store::reschedule_post`] with the new text's thread parts (by account, as in
+    /// [`super::NewPost::threads`]), which replace the old ones in the same transaction.
+    pub async fn reschedule_thread_post(
+        &self,
+        post: PostId,
+        body: &str,
+        threads: &[(AccountId, Vec<String>)],
+        due_at: DateTime<Utc>,
+        recurrence: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let started: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM targets WHERE post_id = ? AND state != 'queued'",
@@ -432,6 +447,7 @@ impl Store {
             .bind(post.0)
             .execute(&mut *tx)
             .await?;
+        super::thread_parts::replace_parts(&mut tx, post, threads).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -461,7 +477,8 @@ impl Store {
     /// reopens its post; false (and nothing changed) unless it is failed and its post was
     /// neither cancelled nor stripped of its images by the retention purge. A failed target
     /// created nothing at the platform (a refusal, or only failures that surely created
-    /// nothing), so sending it again cannot double it.
+    /// nothing), so sending it again cannot double it; a thread's parts that are live keep
+    /// their ids, and the retry resumes after them.
     pub async fn retry_failed_target(
         &self,
         target: TargetId,
@@ -674,6 +691,7 @@ async fn enqueue_next_occurrence(
     .bind(post.0)
     .execute(&mut **tx)
     .await?;
+    super::thread_parts::copy_parts(tx, post, PostId(next_post)).await?;
     Ok(())
 }
 
@@ -765,6 +783,7 @@ mod tests {
                         targets: self.accounts.clone(),
                         variants: Vec::new(),
                         media: vec![],
+                        threads: vec![],
                     },
                     Utc::now(),
                 )

@@ -190,7 +190,11 @@ pub fn upload(content_type: &str, bytes: Bytes) -> Media {
 
 /// A text post without images.
 pub fn text(text: &str) -> PostContent<'_> {
-    PostContent { text, media: &[] }
+    PostContent {
+        text,
+        media: &[],
+        reply_to: None,
+    }
 }
 
 /// Display, Debug and the whole source chain of an error.

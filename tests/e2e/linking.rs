@@ -79,6 +79,7 @@ async fn linking_x_stores_the_sealed_tokens_and_the_handle_and_the_token_publish
             PostContent {
                 text: "hello from autopost",
                 media: &[],
+                reply_to: None,
             },
         )
         .await
@@ -157,6 +158,7 @@ async fn linking_meta_links_every_page_and_its_instagram_account() {
             PostContent {
                 text: "fresh bread",
                 media: &[],
+                reply_to: None,
             },
         )
         .await
@@ -214,6 +216,7 @@ async fn instagram_fetches_the_jpeg_from_our_signed_media_link_which_then_expire
                     bytes: jpeg.clone(),
                     public_url: Some(link.clone()),
                 }],
+                reply_to: None,
             },
         )
         .await

@@ -20,6 +20,7 @@ mod secrets_at_rest;
 mod secrets_never_leak;
 mod security_log;
 mod telegram_sim;
+mod threads;
 mod token_upkeep;
 mod web_server;
 mod x_platform;

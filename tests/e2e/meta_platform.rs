@@ -343,6 +343,7 @@ async fn one_photo_is_published_with_its_caption_as_a_single_post() {
             PostContent {
                 text: "Our sourdough",
                 media: &media,
+                reply_to: None,
             },
         )
         .await
@@ -375,6 +376,7 @@ async fn three_photos_become_one_post_attaching_three_unpublished_photos() {
             PostContent {
                 text: "Three loaves",
                 media: &media,
+                reply_to: None,
             },
         )
         .await
@@ -430,6 +432,7 @@ async fn instagram_publishes_one_image_fetched_from_its_public_link() {
             PostContent {
                 text: "Morning bake #bread",
                 media: &media,
+                reply_to: None,
             },
         )
         .await
@@ -477,6 +480,7 @@ async fn instagram_publishes_three_images_as_one_carousel() {
             PostContent {
                 text: "Three loaves",
                 media: &media,
+                reply_to: None,
             },
         )
         .await
@@ -515,6 +519,7 @@ async fn instagram_refuses_a_png_and_nothing_is_published() {
             PostContent {
                 text: "png",
                 media: &media,
+                reply_to: None,
             },
         )
         .await
@@ -540,6 +545,7 @@ async fn an_image_instagram_cannot_fetch_is_rejected() {
             PostContent {
                 text: "",
                 media: &media,
+                reply_to: None,
             },
         )
         .await
@@ -565,6 +571,7 @@ async fn instagram_needs_an_image_with_a_public_link_before_anything_is_sent() {
             PostContent {
                 text: "no link",
                 media: &media,
+                reply_to: None,
             },
         )
         .await
@@ -591,6 +598,7 @@ async fn a_container_still_processing_after_the_bounded_wait_is_retryable_and_ne
             PostContent {
                 text: "slow",
                 media: &media,
+                reply_to: None,
             },
         )
         .await
@@ -617,6 +625,7 @@ async fn a_container_that_ends_in_error_is_rejected_with_its_status() {
             PostContent {
                 text: "",
                 media: &media,
+                reply_to: None,
             },
         )
         .await
@@ -646,6 +655,7 @@ async fn the_instagram_daily_quota_is_read_at_run_time_and_enforced() {
     let post = PostContent {
         text: "one",
         media: &media,
+        reply_to: None,
     };
     fx.instagram.publish(ig(&token), post).await.unwrap();
     assert_eq!(
@@ -970,6 +980,7 @@ async fn a_lost_answer_is_reconciled_by_matching_recent_posts_on_content() {
     let post = PostContent {
         text: "Caption to find",
         media: &media,
+        reply_to: None,
     };
     let live = fx.instagram.publish(ig(&token), post).await.unwrap();
     let Lookup::Found(found) = fx.instagram.find_recent(ig(&token), post).await.unwrap() else {

@@ -83,6 +83,7 @@ impl Fixture {
                     targets: accounts.to_vec(),
                     variants: Vec::new(),
                     media: vec![],
+                    threads: vec![],
                 },
                 Utc::now(),
             )

@@ -267,6 +267,7 @@ async fn a_post_with_two_images_uploads_both_then_attaches_them_in_order() {
             PostContent {
                 text: "two pictures",
                 media: &images,
+                reply_to: None,
             },
         )
         .await
@@ -310,6 +311,7 @@ async fn an_image_over_5_mb_or_of_an_unknown_type_is_rejected_and_nothing_is_pos
                 PostContent {
                     text: "with a bad image",
                     media: images,
+                    reply_to: None,
                 },
             )
             .await
@@ -416,6 +418,7 @@ async fn a_429_on_an_image_upload_is_rate_limited_too() {
             PostContent {
                 text: "x",
                 media: &[png(100)],
+                reply_to: None,
             },
         )
         .await
@@ -609,6 +612,7 @@ async fn a_slow_image_upload_is_safe_to_retry() {
             PostContent {
                 text: "slow image",
                 media: &[png(200)],
+                reply_to: None,
             },
         )
         .await

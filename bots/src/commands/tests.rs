@@ -152,14 +152,35 @@ async fn a_post_is_confirmed_with_its_id_targets_and_buttons_and_queued() {
 }
 
 #[tokio::test]
+async fn a_text_too_long_for_x_is_confirmed_as_a_thread_and_numbered_on_request() {
+    let t = team().await;
+    let long = t
+        .html("1", &format!("/post in 1h | {}", ["word"; 100].join(" ")))
+        .await;
+    assert!(
+        long.contains("@team (X): thread of 2 parts (499 characters)"),
+        "{long}"
+    );
+    let numbered = t
+        .html(
+            "1",
+            &format!("/post in 2h | {}\n1/n", ["more"; 150].join(" ")),
+        )
+        .await;
+    assert!(
+        numbered.contains("thread of 3 parts (749 characters)"),
+        "{numbered}"
+    );
+    assert_eq!(t.queued().await, 2);
+}
+
+#[tokio::test]
 async fn bad_input_gets_a_helpful_reply_and_queues_nothing() {
     let t = team().await;
     let past = t.html("1", "/post yesterday 9am | hi").await;
     assert!(past.contains("passed"), "{past}");
-    let long = t
-        .html("1", &format!("/post in 1h | {}", "a".repeat(300)))
-        .await;
-    assert!(long.contains("280"), "{long}");
+    let invisible = t.html("1", "/post in 1h | \u{200B}").await;
+    assert!(invisible.contains("invisible"), "{invisible}");
     let no_bar = t.html("1", "/post tomorrow 9am hello").await;
     assert!(no_bar.contains('|'), "{no_bar}");
     assert!(

@@ -237,7 +237,8 @@ mod tests {
                 "image1",
                 "image2",
                 "image3",
-                "image4"
+                "image4",
+                "numbered"
             ]
         );
         let image = &post["options"][6];

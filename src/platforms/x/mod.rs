@@ -69,6 +69,14 @@ impl fmt::Debug for XClient {
     }
 }
 
+/// One of an account's recent posts, as reconciliation reads it.
+struct RecentTweet {
+    id: String,
+    text: String,
+    /// The post it replies to, if any.
+    reply_to: Option<String>,
+}
+
 /// Tokens X issued for a user in a code exchange.
 #[derive(Debug)] // fine: both tokens are `Secret`s
 pub struct Tokens {
@@ -177,10 +185,33 @@ impl XClient {
         account: AccountRef<'_>,
         max: usize,
     ) -> Result<Vec<(String, String)>, PublishError> {
+        Ok(self
+            .recent_tweets(account, max)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.text))
+            .collect())
+    }
+
+    /// Like [`XClient::recent_posts`], with the post each one replies to: a thread's part is
+    /// told from a post with the same words by what it answers.
+    async fn recent_tweets(
+        &self,
+        account: AccountRef<'_>,
+        max: usize,
+    ) -> Result<Vec<RecentTweet>, PublishError> {
+        #[derive(Deserialize)]
+        struct Reference {
+            #[serde(rename = "type")]
+            kind: String,
+            id: String,
+        }
         #[derive(Deserialize)]
         struct Tweet {
             id: String,
             text: String,
+            #[serde(default)]
+            referenced_tweets: Vec<Reference>,
         }
         #[derive(Deserialize)]
         struct Answer {
@@ -190,12 +221,16 @@ impl XClient {
         if max == 0 {
             return Ok(Vec::new());
         }
-        // X accepts max_results between 5 and 100 only.
+        // X accepts max_results between 5 and 100 only, and names what a post replies to
+        // only when asked for `referenced_tweets`.
         let asked = max.clamp(5, 100).to_string();
         let request = self
             .http
             .get(self.endpoint(&["2", "users", account.remote_id, "tweets"]))
-            .query(&[("max_results", asked.as_str())])
+            .query(&[
+                ("max_results", asked.as_str()),
+                ("tweet.fields", "referenced_tweets"),
+            ])
             .header(AUTHORIZATION, bearer(account.token));
         let (status, _, body) = self.send(request, Stage::Read, account.token).await?;
         let answer: Answer = serde_json::from_slice(&body)
@@ -204,7 +239,15 @@ impl XClient {
             .data
             .into_iter()
             .take(max)
-            .map(|t| (t.id, t.text))
+            .map(|t| RecentTweet {
+                reply_to: t
+                    .referenced_tweets
+                    .into_iter()
+                    .find(|r| r.kind == "replied_to")
+                    .map(|r| r.id),
+                id: t.id,
+                text: t.text,
+            })
             .collect())
     }
 
@@ -332,6 +375,12 @@ impl Platform for XClient {
                 serde_json::json!({ "media_ids": media_ids }),
             );
         }
+        if let Some(previous) = post.reply_to {
+            body.insert(
+                "reply".into(),
+                serde_json::json!({ "in_reply_to_tweet_id": previous }),
+            );
+        }
         let request = self
             .http
             .post(self.endpoint(&["2", "tweets"]))
@@ -378,18 +427,19 @@ impl Platform for XClient {
     }
 
     /// Reads the account's 100 most recent posts and matches on the text as X shows it
-    /// (HTML-escaped, links rewritten to t.co), never on "the newest post".
+    /// (HTML-escaped, links rewritten to t.co) and on the post it replies to (a thread's
+    /// part), never on "the newest post".
     async fn find_recent(
         &self,
         account: AccountRef<'_>,
         post: PostContent<'_>,
     ) -> Result<Lookup, PublishError> {
         let wanted = comparable_text(post.text);
-        let recent = self.recent_posts(account, 100).await?;
+        let recent = self.recent_tweets(account, 100).await?;
         Ok(recent
             .into_iter()
-            .find(|(_, text)| comparable_text(text) == wanted)
-            .map_or(Lookup::Absent, |(id, _)| {
+            .find(|t| comparable_text(&t.text) == wanted && t.reply_to.as_deref() == post.reply_to)
+            .map_or(Lookup::Absent, |RecentTweet { id, .. }| {
                 Lookup::Found(Published {
                     url: status_url(&id),
                     remote_id: id,

@@ -36,6 +36,26 @@ pub fn weighted_length(text: &str) -> usize {
     total
 }
 
+/// Where `text` holds links, as X finds them, as byte ranges of `text` (not normalized): a
+/// thread is never cut inside one, since a cut link would count and read differently.
+pub fn url_spans(text: &str) -> Vec<std::ops::Range<usize>> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let plain: Vec<char> = chars.iter().map(|(_, c)| *c).collect();
+    let byte_at = |i: usize| chars.get(i).map_or(text.len(), |(b, _)| *b);
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < plain.len() {
+        match url_end(&plain, i) {
+            Some(end) if end > i => {
+                spans.push(byte_at(i)..byte_at(end));
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    spans
+}
+
 /// twitter-text v3 weights: these ranges weigh 1, all else 2.
 fn char_weight(c: char) -> usize {
     match u32::from(c) {

@@ -7,7 +7,7 @@ use autopost::domain::Provider;
 use autopost::posting::{Accepted, Draft, Notice};
 use bytes::Bytes;
 
-use super::{Arg, ArgKind, Command, Verb};
+use super::{Arg, ArgKind, Choice, Command, Verb};
 use crate::commands::args::{NamedArgs, ParseError, PostForm, split_when_text, when_and_text};
 use crate::commands::context::{Context, posting_error};
 use crate::commands::reply::{
@@ -50,6 +50,11 @@ pub const VERB: Verb = Verb::new(
         Arg::optional("image2", ArgKind::Image, "a second picture"),
         Arg::optional("image3", ArgKind::Image, "a third picture"),
         Arg::optional("image4", ArgKind::Image, "a fourth picture"),
+        Arg::optional(
+            "numbered",
+            ArgKind::Choice(NUMBERING),
+            "number the parts of an X thread (1/3, 2/3, …)",
+        ),
     ],
     "/post tomorrow 9am | Launch day!",
 )
@@ -68,6 +73,12 @@ const VARIANT_OPTIONS: [(&str, Provider); 3] = [
     ("facebook_text", Provider::FacebookPage),
     ("instagram_text", Provider::Instagram),
 ];
+/// Discord's way to ask for numbered thread parts (a text option holds no line for the
+/// `1/n` marker that asks for them in a message).
+const NUMBERING: &[Choice] = &[Choice {
+    label: "yes, number the parts",
+    value: "yes",
+}];
 
 fn parse(args: &str) -> Result<Command, ParseError> {
     let (to, rest) = split_targets(args)?;
@@ -116,6 +127,9 @@ fn parse_named(named: &NamedArgs) -> Result<Command, ParseError> {
         if let Some(variant) = named.text(option).filter(|v| !v.trim().is_empty()) {
             text.push_str(&format!("\n{}: {}", provider.word(), variant.trim()));
         }
+    }
+    if named.text("numbered").as_deref() == Some("yes") {
+        text = format!("{text}\n{}", autopost::posting::thread::NUMBERING_MARKER);
     }
     let to = named
         .text("to")
@@ -199,7 +213,10 @@ impl Reply {
         for target in &accepted.targets {
             let mut count = format!(": {}/{} characters", target.length, target.limit);
             if target.parts > 1 {
-                count = format!(": thread of {} parts", target.parts);
+                count = format!(
+                    ": thread of {} parts ({} characters)",
+                    target.parts, target.length
+                );
             }
             if target.own_text {
                 count.push_str(", own text");
@@ -309,6 +326,42 @@ mod tests {
         let data: Vec<String> = reply.buttons[0].iter().map(Button::callback_data).collect();
         assert_eq!(data, ["cancel:17", "postnow:17"]);
         assert!(!reply.private);
+    }
+
+    #[test]
+    fn a_text_too_long_for_x_is_confirmed_as_a_thread_of_its_parts() {
+        let mut thread = accepted(utc(2026, 11, 30, 8, 0), Berlin);
+        thread.targets[0].length = 612;
+        thread.targets[0].parts = 3;
+        let html = Reply::accepted(&thread).to_telegram_html();
+        assert!(
+            html.contains("• @alice (X): thread of 3 parts (612 characters)"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn discords_numbered_option_asks_for_numbered_parts_as_the_marker_line_does() {
+        use crate::commands::args::ArgValue;
+        let named = |numbered: Option<&str>| {
+            let mut values = vec![
+                ("when".to_owned(), ArgValue::Text("now".to_owned())),
+                ("text".to_owned(), ArgValue::Text("long words".to_owned())),
+            ];
+            if let Some(numbered) = numbered {
+                values.push(("numbered".to_owned(), ArgValue::Text(numbered.to_owned())));
+            }
+            NamedArgs::new(values)
+        };
+        let text_of = |command: Command| match command {
+            Command::Post { text, .. } => text,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            text_of(parse_named(&named(Some("yes"))).unwrap()),
+            "long words\n1/n"
+        );
+        assert_eq!(text_of(parse_named(&named(None)).unwrap()), "long words");
     }
 
     #[test]
