@@ -15,6 +15,7 @@ mod posts;
 mod privacy;
 mod retention;
 mod revocations;
+mod series;
 mod targets;
 
 use std::str::FromStr;
@@ -53,6 +54,7 @@ pub use posts::{MediaFile, NewMedia, NewPost};
 pub use privacy::{GrantUse, Unlinked};
 pub use retention::{RemovedMedia, RemovedPosts};
 pub use revocations::{AbandonedRevocation, PendingRevocation, RevocationId};
+pub use series::{EditablePost, PostUpdate, Updated};
 pub use targets::{Cancelled, DueTarget, HistoryEntry, QueuedRow};
 
 /// How long a connection waits for another writer before giving up.

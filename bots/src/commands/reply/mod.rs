@@ -40,6 +40,21 @@ pub struct Reply {
     /// Nothing was done: the reply explains why. A front end answering a button press shows
     /// it to the presser alone and leaves the message with the button as it was.
     pub refused: bool,
+    /// An Edit button's question: the front end asks it as a form (Discord's modal) or as a
+    /// message to reply to (Telegram's forced reply, with this reply's text), and leaves the
+    /// message with the button as it was.
+    pub edit_form: Option<EditForm>,
+}
+
+/// What an Edit form asks for, with the post's current values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditForm {
+    /// The post (its series' id, for a series).
+    pub post: PostId,
+    /// Its time in the viewer's zone, or its repeat rule.
+    pub when: String,
+    /// Its text.
+    pub text: String,
 }
 
 /// A unit of text that is never split when the reply must be shortened.
@@ -97,6 +112,8 @@ pub enum ButtonAction {
     Retry(TargetId),
     /// "I agree — I am 18 or older", under the privacy notice.
     AgreePolicy,
+    /// Change the post's time, text or images.
+    Edit(PostId),
 }
 
 impl ButtonAction {
@@ -109,6 +126,7 @@ impl ButtonAction {
             ButtonAction::ConfirmDelete => "deleteme:confirm".to_owned(),
             ButtonAction::Retry(target) => format!("retry:{target}"),
             ButtonAction::AgreePolicy => "policy:agree".to_owned(),
+            ButtonAction::Edit(post) => format!("edit:{post}"),
         }
     }
 
@@ -129,6 +147,7 @@ impl ButtonAction {
             "cancel" => Some(ButtonAction::Cancel(PostId(id))),
             "postnow" => Some(ButtonAction::PostNow(PostId(id))),
             "retry" => Some(ButtonAction::Retry(TargetId(id))),
+            "edit" => Some(ButtonAction::Edit(PostId(id))),
             _ => None,
         }
     }

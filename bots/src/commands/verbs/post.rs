@@ -139,6 +139,10 @@ impl Reply {
                 label: "Post now".to_owned(),
                 action: ButtonAction::PostNow(post),
             },
+            Button {
+                label: "Edit".to_owned(),
+                action: ButtonAction::Edit(post),
+            },
         ]];
         reply
     }

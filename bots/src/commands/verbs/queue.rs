@@ -48,6 +48,12 @@ impl Reply {
             plain(format!(" (times in {})", zone.name())),
         ]];
         for post in posts {
+            if let Some(rule) = &post.recurrence {
+                lines.push(vec![
+                    code(format!("#{}", post.post)),
+                    plain(format!(" 🔁 {rule}")),
+                ]);
+            }
             lines.push(vec![
                 code(format!("#{}", post.post)),
                 plain(format!(
@@ -109,6 +115,7 @@ mod tests {
                 body:
                     "Launch day!\nOur new bakery opens its doors at nine, come early for croissants"
                         .into(),
+                recurrence: None,
             },
             QueuedPost {
                 author: "alice".into(),
@@ -116,6 +123,7 @@ mod tests {
                 post: PostId(5),
                 due_at: utc(2026, 12, 1, 17, 30),
                 body: "short".into(),
+                recurrence: None,
             },
         ];
         let html = Reply::queue(&posts, Berlin).to_telegram_html();
