@@ -437,6 +437,59 @@ pub(crate) fn check_modal(data: &Value) -> Problems {
     if !(1..=5).contains(&n) {
         problems.bad_length(&["components"], 1, 5);
     }
+    // Each row: an action row holding one text input (type 4) with a custom id of 1–100
+    // (unique in the modal), style 1 (short) or 2 (paragraph), a label of 1–45, and a
+    // prefilled value of at most 4000.
+    let rows = data.get("components").and_then(Value::as_array);
+    let mut ids = std::collections::HashSet::new();
+    for (r, row) in rows.into_iter().flatten().enumerate() {
+        let r = r.to_string();
+        if row.get("type").and_then(Value::as_u64) != Some(1) {
+            problems.add(
+                &["components", &r, "type"],
+                "UNION_TYPE_CHOICES",
+                "Value of field \"type\" must be one of (1,).",
+            );
+            continue;
+        }
+        let inputs = row.get("components").and_then(Value::as_array);
+        if inputs.map_or(0, Vec::len) != 1 {
+            problems.bad_length(&["components", &r, "components"], 1, 1);
+            continue;
+        }
+        let Some(input) = inputs.and_then(|i| i.first()) else {
+            continue;
+        };
+        let at = |field: &'static str| ["components", r.as_str(), "components", "0", field];
+        if input.get("type").and_then(Value::as_u64) != Some(4) {
+            problems.add(
+                &at("type"),
+                "UNION_TYPE_CHOICES",
+                "Value of field \"type\" must be one of (4,).",
+            );
+            continue;
+        }
+        problems.text(input.get("custom_id"), &at("custom_id"), 1, MAX_CUSTOM_ID_CHARS);
+        if let Some(id) = input.get("custom_id").and_then(Value::as_str)
+            && !ids.insert(id.to_owned())
+        {
+            problems.add(
+                &at("custom_id"),
+                "COMPONENT_CUSTOM_ID_DUPLICATED",
+                "Component custom id cannot be duplicated",
+            );
+        }
+        if !matches!(input.get("style").and_then(Value::as_u64), Some(1 | 2)) {
+            problems.add(
+                &at("style"),
+                "BASE_TYPE_CHOICES",
+                "Value must be one of (1, 2).",
+            );
+        }
+        problems.text(input.get("label"), &at("label"), 1, 45);
+        problems.optional_text(input.get("value"), &at("value"), 4000);
+        problems.optional_text(input.get("placeholder"), &at("placeholder"), 100);
+    }
     problems
 }
 
