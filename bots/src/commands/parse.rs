@@ -407,16 +407,9 @@ mod tests {
                 },
             ),
             (
-                "/edit 17",
+                "/edit 17 in 1h |",
                 GROUP,
-                E::MissingSeparator {
-                    form: PostForm::Edit,
-                },
-            ),
-            (
-                "/edit 17 | x",
-                GROUP,
-                E::EmptyWhen {
+                E::EmptyText {
                     form: PostForm::Edit,
                 },
             ),
@@ -464,7 +457,7 @@ mod tests {
             "/post",
             "/post | x",
             "/post now |",
-            "/edit 3 now",
+            "/edit 3 now |",
             "hello",
             "/cancel",
             "/postnow x",

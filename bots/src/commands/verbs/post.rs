@@ -168,7 +168,7 @@ mod tests {
              • Alice's &lt;Bakery&gt; (Facebook Page): 42/63206 characters"
         );
         let data: Vec<String> = reply.buttons[0].iter().map(Button::callback_data).collect();
-        assert_eq!(data, ["cancel:17", "postnow:17"]);
+        assert_eq!(data, ["cancel:17", "postnow:17", "edit:17"]);
         assert!(!reply.private);
     }
 
