@@ -546,6 +546,40 @@ mod tests {
     }
 
     #[test]
+    fn a_modal_holds_rows_of_one_text_input_each() {
+        let input = |id: &str, style: u8| {
+            json!({ "type": 1, "components": [
+                { "type": 4, "custom_id": id, "label": "When", "style": style, "value": "x" }
+            ] })
+        };
+        let modal = |rows: Vec<Value>| json!({ "custom_id": "edit:1", "title": "Edit", "components": rows });
+        assert!(check_modal(&modal(vec![input("when", 1), input("text", 2)])).is_empty());
+        assert_eq!(
+            codes(check_modal(&modal(vec![input("a", 1), input("a", 2)]))),
+            [(
+                "components.1.components.0.custom_id".to_owned(),
+                "COMPONENT_CUSTOM_ID_DUPLICATED"
+            )]
+        );
+        assert_eq!(
+            codes(check_modal(&modal(vec![input("a", 3)]))),
+            [("components.0.components.0.style".to_owned(), "BASE_TYPE_CHOICES")]
+        );
+        let button = json!({ "type": 1, "components": [
+            { "type": 2, "style": 1, "label": "Go", "custom_id": "b" }
+        ] });
+        assert_eq!(
+            codes(check_modal(&modal(vec![button]))),
+            [("components.0.components.0.type".to_owned(), "UNION_TYPE_CHOICES")]
+        );
+        let six = (0..6).map(|i| input(&format!("i{i}"), 1)).collect();
+        assert_eq!(
+            codes(check_modal(&modal(six))),
+            [("components".to_owned(), "BASE_TYPE_BAD_LENGTH")]
+        );
+    }
+
+    #[test]
     fn components_are_checked_like_discord() {
         let button = |id: &str| json!({ "type": 2, "style": 1, "label": "Go", "custom_id": id });
         let row = |buttons: Vec<Value>| json!({ "type": 1, "components": buttons });
