@@ -1434,10 +1434,12 @@ impl SimState {
             message["from"] = self.bot_user();
             message["date"] = sent.received_at.timestamp().into();
             message["text"] = visible_text(text, mode).into();
-            if let Some(markup) = self.bot_messages.get(&(chat_id, message_id)) {
-                if let Some(keyboard) = &markup.reply_markup {
-                    message["reply_markup"] = keyboard.clone();
-                }
+            if let Some(keyboard) = self
+                .bot_messages
+                .get(&(chat_id, message_id))
+                .and_then(|m| m.reply_markup.as_ref())
+            {
+                message["reply_markup"] = keyboard.clone();
             }
         }
         message

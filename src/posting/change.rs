@@ -198,7 +198,10 @@ impl App {
             .filter(|(_, state, _)| matches!(state, TargetState::Queued | TargetState::Failed))
             .map(|(account, _, _)| account)
             .collect();
-        Ok(linked.into_iter().filter(|a| open.contains(&a.id)).collect())
+        Ok(linked
+            .into_iter()
+            .filter(|a| open.contains(&a.id))
+            .collect())
     }
 
     /// What the rules need to know of a post's stored images.

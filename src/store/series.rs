@@ -194,12 +194,11 @@ impl Store {
     pub async fn post_now(&self, post: PostId, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let recurring: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT recurrence FROM posts WHERE id = ? AND state = 'scheduled'",
-        )
-        .bind(post.0)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let recurring: Option<Option<String>> =
+            sqlx::query_scalar("SELECT recurrence FROM posts WHERE id = ? AND state = 'scheduled'")
+                .bind(post.0)
+                .fetch_optional(&mut *tx)
+                .await?;
         let done = if recurring.flatten().is_some() {
             let extra: i64 = sqlx::query_scalar(
                 "INSERT INTO posts (chat_id, author_id, body, due_at, recurrence, time_zone, created_at, updated_at, series_id)

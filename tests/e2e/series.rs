@@ -154,7 +154,11 @@ async fn a_series_edited_once_and_run_three_times_keeps_its_id_and_posts_the_edi
     let notes = t.store.undelivered_notifications(10).await.unwrap();
     let live = notes
         .iter()
-        .filter(|n| n.notification.text.starts_with(&format!("Post {series} is live")))
+        .filter(|n| {
+            n.notification
+                .text
+                .starts_with(&format!("Post {series} is live"))
+        })
         .count();
     assert_eq!(live, 3, "{notes:?}");
 }
@@ -264,8 +268,7 @@ async fn run_until(world: &World, store: &Store, what: &str, done: impl AsyncFnM
 }
 
 #[tokio::test]
-async fn editing_a_post_whose_target_failed_sends_that_one_again_and_leaves_the_published_alone()
-{
+async fn editing_a_post_whose_target_failed_sends_that_one_again_and_leaves_the_published_alone() {
     let (world, store, author, accounts) = x_team().await;
     let states = async |post: PostId| -> Vec<TargetState> {
         store
@@ -332,7 +335,11 @@ async fn editing_a_post_whose_target_failed_sends_that_one_again_and_leaves_the_
         .await
         .unwrap();
     assert_eq!(accepted.post, post);
-    assert_eq!(accepted.targets.len(), 1, "only the failed target goes again");
+    assert_eq!(
+        accepted.targets.len(),
+        1,
+        "only the failed target goes again"
+    );
     assert_eq!(
         states(post).await,
         vec![TargetState::Queued, TargetState::Published]

@@ -196,9 +196,7 @@ async fn run(ctx: &Context<'_>, command: Command, images: Vec<Bytes>) -> Reply {
         Command::Post { when, text, to } => verbs::post::run(ctx, when, text, &to, images).await,
         Command::Queue => verbs::queue::run(ctx).await,
         Command::Cancel { post } => verbs::cancel::run(ctx, post).await,
-        Command::Edit { post, when, text } => {
-            verbs::edit::run(ctx, post, when, text, images).await
-        }
+        Command::Edit { post, when, text } => verbs::edit::run(ctx, post, when, text, images).await,
         Command::EditSubmitted { post, when, text } => {
             verbs::edit::run_form(ctx, post, when, text).await
         }

@@ -570,14 +570,13 @@ impl Team {
             .say("1", "/post tomorrow 9am | hello team", &Rights::member())
             .await
             .unwrap();
-        let edit = reply.buttons[0]
+        reply.buttons[0]
             .iter()
             .find_map(|b| match b.action {
                 ButtonAction::Edit(post) => Some(post),
                 _ => None,
             })
-            .expect("the confirmation has an Edit button");
-        edit
+            .expect("the confirmation has an Edit button")
     }
 }
 
@@ -592,17 +591,31 @@ async fn edit_changes_only_the_part_named() {
     let (moved, text) = t.only_post().await;
     assert_eq!(text, "hello team", "the text stays");
     assert_ne!(moved, due);
-    assert!((moved - Utc::now() - chrono::Duration::hours(3)).num_seconds().abs() < 60);
+    assert!(
+        (moved - Utc::now() - chrono::Duration::hours(3))
+            .num_seconds()
+            .abs()
+            < 60
+    );
 
     let text_only = t.html("1", &format!("/edit {id} | new words")).await;
     assert!(text_only.contains("Changed post"), "{text_only}");
-    assert_eq!(t.only_post().await, (moved, "new words".to_owned()), "the time stays");
+    assert_eq!(
+        t.only_post().await,
+        (moved, "new words".to_owned()),
+        "the time stays"
+    );
 
     let both = t.html("1", &format!("/edit #{id} in 5 hours | both")).await;
     assert!(both.contains("Changed post"), "{both}");
     let (at, text) = t.only_post().await;
     assert_eq!(text, "both");
-    assert!((at - Utc::now() - chrono::Duration::hours(5)).num_seconds().abs() < 60);
+    assert!(
+        (at - Utc::now() - chrono::Duration::hours(5))
+            .num_seconds()
+            .abs()
+            < 60
+    );
 }
 
 #[tokio::test]
@@ -651,7 +664,11 @@ async fn the_edit_form_changes_only_what_was_changed_in_it() {
     let id = t.alices_post().await;
     let (due, _) = t.only_post().await;
     let pressed = t
-        .press("1", &ButtonAction::Edit(id).callback_data(), &Rights::member())
+        .press(
+            "1",
+            &ButtonAction::Edit(id).callback_data(),
+            &Rights::member(),
+        )
         .await
         .unwrap();
     assert!(!pressed.refused);
@@ -675,7 +692,10 @@ async fn the_edit_form_changes_only_what_was_changed_in_it() {
         images: Vec::new(),
     };
     let reply = t.commands.on_message(submitted, &Rights::member()).await;
-    assert!(reply.to_telegram_html().contains("Changed post"), "{reply:?}");
+    assert!(
+        reply.to_telegram_html().contains("Changed post"),
+        "{reply:?}"
+    );
     assert_eq!(t.only_post().await, (due, "from the form".to_owned()));
     // A reply to the Telegram question reads as `/edit`.
     let question = crate::commands::testing::telegram_visible(&html);

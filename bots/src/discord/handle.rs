@@ -21,8 +21,7 @@ use super::files::{self, FileError};
 use super::rest::{Body, Call, Rest, RestError};
 use super::wire::{self, Interaction, kind, option, permission};
 use crate::commands::{
-    ArgValue, ButtonAction, Command, Commands, Incoming, NamedArgs, ParseError, Reply, VERBS,
-    Verb,
+    ArgValue, ButtonAction, Command, Commands, Incoming, NamedArgs, ParseError, Reply, VERBS, Verb,
 };
 
 /// How an interaction came in, and so how its first answer goes back.

@@ -779,10 +779,19 @@ async fn the_edit_button_opens_a_prefilled_modal_whose_submit_edits_the_post() {
     assert_eq!(modal["data"]["custom_id"], format!("edit:{id}"));
     let rows = modal["data"]["components"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
-    let value = |row: usize| rows[row]["components"][0]["value"].as_str().unwrap().to_owned();
+    let value = |row: usize| {
+        rows[row]["components"][0]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
     let (when, text) = (value(0), value(1));
     assert_eq!(text, "first words");
-    assert_eq!(f.queue().await[0].body, "first words", "nothing changed yet");
+    assert_eq!(
+        f.queue().await[0].body,
+        "first words",
+        "nothing changed yet"
+    );
     // Submitted with the time as shown and a new text: only the text changes.
     let submit = f
         .sim()
@@ -810,4 +819,39 @@ async fn the_edit_button_opens_a_prefilled_modal_whose_submit_edits_the_post() {
     let refused = f.command(&f.alice, submit).await;
     assert!(is_ephemeral(&refused), "{refused}");
     assert_eq!(f.queue().await[0].body, "from the modal");
+}
+
+#[tokio::test]
+async fn edit_with_image_options_replaces_the_posts_images_and_keeps_the_rest() {
+    let f = fixture().await;
+    f.link_x().await;
+    f.command(&f.alice, f.post(&f.alice, "tomorrow 9am", "no picture yet"))
+        .await;
+    let queued = f.queue().await;
+    let (id, due) = (queued[0].post, queued[0].due_at);
+    let store = f.world.store().await.unwrap();
+    assert!(store.media_of_post(id).await.unwrap().is_empty());
+    let pictures: Vec<_> = (0..2)
+        .map(|i| {
+            f.sim()
+                .add_attachment(&format!("cake{i}.png"), "image/png", PNG.to_vec())
+        })
+        .collect();
+    let edit = f
+        .sim()
+        .slash_command("edit")
+        .in_guild(&f.sim().guild(), &f.alice)
+        .integer("id", id.0)
+        .attachment("image1", &pictures[0])
+        .attachment("image2", &pictures[1])
+        .build();
+    let answer = f.command(&f.alice, edit).await;
+    assert!(content(&answer).contains("Changed post"), "{answer}");
+    assert_eq!(store.media_of_post(id).await.unwrap().len(), 2);
+    let queued = f.queue().await;
+    assert_eq!(
+        (queued[0].due_at, queued[0].body.as_str()),
+        (due, "no picture yet"),
+        "time and text stay"
+    );
 }

@@ -92,7 +92,7 @@ impl Inner {
             .and_then(|replied| commands::edit_by_reply(replied, text, !files.is_empty()));
         let command = match by_reply {
             Some(command) => command,
-            None => match self.command_of(text, is_private, &chat, &files).await? {
+            None => match self.command_of(text, is_private, chat, &files).await? {
                 Some(command) => command,
                 None => return Ok(()),
             },

@@ -1198,11 +1198,13 @@ async fn the_edit_button_asks_for_a_reply_and_the_reply_edits_the_post() {
         .unwrap();
     let markup = prompt.reply_markup.clone().unwrap();
     assert_eq!(markup["force_reply"], true, "{markup}");
-    assert!(f.tg().edited_messages().is_empty(), "the confirmation stays");
-    // Bob replies too: he may not change Alice's post.
-    f.tg().push_message(
-        SimMessage::text(&group, &bob, "| bob's words").reply_to(prompt.message_id),
+    assert!(
+        f.tg().edited_messages().is_empty(),
+        "the confirmation stays"
     );
+    // Bob replies too: he may not change Alice's post.
+    f.tg()
+        .push_message(SimMessage::text(&group, &bob, "| bob's words").reply_to(prompt.message_id));
     let refused = f.messages_to(group.id, 3).await;
     assert!(refused[2].contains("admin"), "{refused:?}");
     // Alice's reply changes the text only.
@@ -1255,11 +1257,7 @@ async fn a_photo_replying_to_the_confirmation_replaces_the_posts_images() {
             .collect()
     };
     assert_eq!(types().await, ["image/png"]);
-    let confirmation = message_with_button(
-        f.tg(),
-        bob.id,
-        &ButtonAction::Edit(id).callback_data(),
-    );
+    let confirmation = message_with_button(f.tg(), bob.id, &ButtonAction::Edit(id).callback_data());
     // A photo without a caption, replying to the confirmation.
     let file = f.tg().add_file(jpeg(), None);
     f.tg()

@@ -24,7 +24,11 @@ pub const VERB: Verb = Verb::new(
         POST_NUMBER,
         Arg::optional("when", ArgKind::When, "the new time (leave out to keep it)"),
         Arg::optional("text", ArgKind::Text, "the new text (leave out to keep it)"),
-        Arg::optional("image1", ArgKind::Image, "a picture replacing the post's pictures"),
+        Arg::optional(
+            "image1",
+            ArgKind::Image,
+            "a picture replacing the post's pictures",
+        ),
         Arg::optional("image2", ArgKind::Image, "a second picture"),
         Arg::optional("image3", ArgKind::Image, "a third picture"),
         Arg::optional("image4", ArgKind::Image, "a fourth picture"),
@@ -93,12 +97,7 @@ fn parse_named(named: &NamedArgs) -> Result<Command, ParseError> {
 
 /// Changes the post as an Edit form asked: the parts that differ from the post's current
 /// ones (the form shows those, and a time shown is not always a phrase to read back).
-pub(crate) async fn run_form(
-    ctx: &Context<'_>,
-    post: PostId,
-    when: String,
-    text: String,
-) -> Reply {
+pub(crate) async fn run_form(ctx: &Context<'_>, post: PostId, when: String, text: String) -> Reply {
     let current = match ctx.app.post_for_edit(ctx.actor, post).await {
         Ok(current) => current,
         Err(e) => return posting_error(&e),
@@ -205,6 +204,43 @@ mod tests {
 
     use super::*;
     use crate::commands::testing::{accepted, utc};
+
+    #[test]
+    fn replies_are_edits_only_to_the_question_or_with_pictures_to_a_confirmation() {
+        let asked = "Reply with a new time, | new text, or both, for post #17";
+        let confirmation = "Scheduled post #17\nGoes out Mon 30 Nov 09:00 UTC";
+        let edit = |when: Option<&str>, text: Option<&str>| {
+            Some(Ok(Command::Edit {
+                post: PostId(17),
+                when: when.map(str::to_owned),
+                text: text.map(str::to_owned),
+            }))
+        };
+        assert_eq!(
+            edit_by_reply(asked, Some("friday 5pm"), false),
+            edit(Some("friday 5pm"), None)
+        );
+        assert_eq!(
+            edit_by_reply(asked, Some("| hi | there"), false),
+            edit(None, Some("hi | there"))
+        );
+        assert_eq!(edit_by_reply(confirmation, None, true), edit(None, None));
+        assert_eq!(
+            edit_by_reply(confirmation, Some("| caption"), true),
+            edit(None, Some("caption"))
+        );
+        // Talk replying to a confirmation is talk; other messages of ours are not questions.
+        assert_eq!(edit_by_reply(confirmation, Some("nice!"), false), None);
+        assert_eq!(edit_by_reply("Cancelled post #17.", None, true), None);
+        assert_eq!(
+            edit_by_reply("Reply with a new time for nothing", Some("x"), false),
+            None
+        );
+        assert!(matches!(
+            edit_by_reply(asked, Some("in 1h |"), false),
+            Some(Err(_))
+        ));
+    }
 
     #[test]
     fn a_recurring_confirmation_says_how_it_repeats() {

@@ -469,7 +469,12 @@ pub(crate) fn check_modal(data: &Value) -> Problems {
             );
             continue;
         }
-        problems.text(input.get("custom_id"), &at("custom_id"), 1, MAX_CUSTOM_ID_CHARS);
+        problems.text(
+            input.get("custom_id"),
+            &at("custom_id"),
+            1,
+            MAX_CUSTOM_ID_CHARS,
+        );
         if let Some(id) = input.get("custom_id").and_then(Value::as_str)
             && !ids.insert(id.to_owned())
         {
@@ -563,14 +568,20 @@ mod tests {
         );
         assert_eq!(
             codes(check_modal(&modal(vec![input("a", 3)]))),
-            [("components.0.components.0.style".to_owned(), "BASE_TYPE_CHOICES")]
+            [(
+                "components.0.components.0.style".to_owned(),
+                "BASE_TYPE_CHOICES"
+            )]
         );
         let button = json!({ "type": 1, "components": [
             { "type": 2, "style": 1, "label": "Go", "custom_id": "b" }
         ] });
         assert_eq!(
             codes(check_modal(&modal(vec![button]))),
-            [("components.0.components.0.type".to_owned(), "UNION_TYPE_CHOICES")]
+            [(
+                "components.0.components.0.type".to_owned(),
+                "UNION_TYPE_CHOICES"
+            )]
         );
         let six = (0..6).map(|i| input(&format!("i{i}"), 1)).collect();
         assert_eq!(
