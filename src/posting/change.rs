@@ -281,16 +281,19 @@ impl App {
         Ok(count)
     }
 
-    /// Tries a failed target again, now: its author or a chat admin only. Returns its post.
+    /// Tries a failed target again, now: its author or a chat admin only. Returns its post
+    /// (its series, for an occurrence of one).
     pub async fn retry_target(
         &self,
         actor: &Actor,
         target: TargetId,
         now: DateTime<Utc>,
     ) -> Result<PostId, PostingError> {
-        let Some((post, chat, author)) = self.store().target_owner(target).await? else {
+        let Some((occurrence, chat, author)) = self.store().target_owner(target).await? else {
             return Err(PostingError::NotRetryable);
         };
+        // People know an occurrence of a series by the series' id.
+        let (_, post) = self.store().series_occurrence(occurrence).await?;
         if chat != actor.chat {
             return Err(PostingError::NotRetryable);
         }
@@ -298,7 +301,7 @@ impl App {
             return Err(PostingError::NotAllowed(post));
         }
         if !self.store().retry_failed_target(target, now).await? {
-            if self.store().media_removed(post).await? {
+            if self.store().media_removed(occurrence).await? {
                 return Err(PostingError::ImagesRemoved(post));
             }
             return Err(PostingError::NotRetryable);

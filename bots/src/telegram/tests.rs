@@ -1257,6 +1257,7 @@ async fn a_photo_replying_to_the_confirmation_replaces_the_posts_images() {
             .collect()
     };
     assert_eq!(types().await, ["image/png"]);
+    let old = store.media_of_post(id).await.unwrap()[0].file_name.clone();
     let confirmation = message_with_button(f.tg(), bob.id, &ButtonAction::Edit(id).callback_data());
     // A photo without a caption, replying to the confirmation.
     let file = f.tg().add_file(jpeg(), None);
@@ -1268,6 +1269,10 @@ async fn a_photo_replying_to_the_confirmation_replaces_the_posts_images() {
         "{said:?}"
     );
     assert_eq!(types().await, ["image/jpeg"]);
+    assert!(
+        f.world.app().media().read(&old).await.is_err(),
+        "the replaced picture, used by no other post, is removed"
+    );
     let queued = f.queue(bob.id, bob.id).await;
     assert_eq!(queued[0].body, "with a picture", "the text stays");
     f.shutdown().await;
