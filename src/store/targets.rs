@@ -832,6 +832,82 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_edit_waits_for_a_target_in_flight_and_then_changes_only_what_is_left_to_send() {
+        use crate::store::{PostUpdate, Updated};
+        let q = queue().await;
+        let now = Utc::now();
+        let post = q.post("hello", now, None).await;
+        let claimed = q.store.claim_due(now, 1).await.unwrap();
+        let update = PostUpdate {
+            body: Some("changed".to_owned()),
+            ..PostUpdate::default()
+        };
+        assert_eq!(
+            q.store.update_post(post, &update, now).await.unwrap(),
+            Updated::Started,
+            "not while a target is being sent"
+        );
+        assert_eq!(q.store.queued_posts(q.chat).await.unwrap()[0].body, "hello");
+        q.store
+            .mark_published(claimed[0].id, "1", None, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            q.store.update_post(post, &update, now).await.unwrap(),
+            Updated::Changed {
+                targets: 1,
+                old_files: vec![]
+            }
+        );
+        let states = q.store.targets_of_post(post).await.unwrap();
+        assert_eq!(
+            (states[0].1, states[0].2.as_deref(), states[1].1),
+            (TargetState::Published, Some("1"), TargetState::Queued)
+        );
+        assert_eq!(
+            q.store.queued_posts(q.chat).await.unwrap()[0].body,
+            "changed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_series_keeps_its_id_and_post_now_adds_an_occurrence_beside_the_pending_one() {
+        let q = queue().await;
+        let rule = crate::recurrence::Recurrence::from_storage("v1 MO,TU,WE,TH,FR,SA,SU 09:00 UTC")
+            .unwrap();
+        let due = DateTime::parse_from_rfc3339("2026-06-01T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let series = q.post("daily", due, Some(rule.to_storage())).await;
+        assert_eq!(
+            q.store.series_occurrence(series).await.unwrap(),
+            (series, series)
+        );
+        q.store.claim_due(due, 10).await.unwrap();
+        let (pending, named) = q.store.series_occurrence(series).await.unwrap();
+        assert_ne!(pending, series);
+        assert_eq!(named, series);
+        // Named by the new occurrence's own id, it is still the series.
+        assert_eq!(
+            q.store.series_occurrence(pending).await.unwrap(),
+            (pending, series)
+        );
+        assert_eq!(q.store.post_now(pending, due).await.unwrap(), 2);
+        let claimed = q.store.claim_due(due, 10).await.unwrap();
+        assert_eq!(claimed.len(), 2, "the extra occurrence, due now");
+        assert!(
+            claimed
+                .iter()
+                .all(|t| t.series == series && t.post != pending)
+        );
+        let queue = q.store.queued_posts(q.chat).await.unwrap();
+        let next: Vec<_> = queue.iter().filter(|r| r.recurrence.is_some()).collect();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].post, series);
+        assert_eq!(next[0].due_at.to_rfc3339(), "2026-06-02T09:00:00+00:00");
+    }
+
+    #[tokio::test]
     async fn a_weekly_post_keeps_its_local_time_across_the_spring_dst_change() {
         let q = queue().await;
         let rule =
