@@ -24,6 +24,7 @@ use crate::store::StoreError;
 // What the posting calls return, named here so that front ends need not know the store.
 pub use crate::store::{Cancelled, HistoryEntry, LinkedAccount};
 use crate::timeparse::{self, TimeError, When};
+pub use change::{EditValues, PostChange};
 pub use create::Checked;
 pub use text::TextError;
 pub use variants::{Composed, VariantError, split_variants};
@@ -207,6 +208,11 @@ pub enum PostingError {
         "post {0} finished long enough ago that its images were removed; send it again with /post"
     )]
     ImagesRemoved(PostId),
+    /// An edit that names nothing to change.
+    #[error(
+        "say what to change in post {0}: a new time (`/edit {0} tomorrow 9am`), a new text (`/edit {0} | new text`) or both"
+    )]
+    NothingToChange(PostId),
     /// The post has started going out.
     #[error("post {0} is already being published and can no longer be edited")]
     AlreadyStarted(PostId),
@@ -247,6 +253,8 @@ pub struct QueuedPost {
     pub author: String,
     /// The accounts it goes to.
     pub targets: Vec<String>,
+    /// How it repeats, for a series (shown with 🔁).
+    pub recurrence: Option<Recurrence>,
 }
 
 impl App {

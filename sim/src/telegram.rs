@@ -296,6 +296,7 @@ pub struct SimMessage {
     photo: Option<FileRef>,
     document: Option<(FileRef, String, String)>,
     media_group_id: Option<String>,
+    reply_to: Option<i64>,
 }
 
 impl SimMessage {
@@ -308,6 +309,7 @@ impl SimMessage {
             photo: None,
             document: None,
             media_group_id: None,
+            reply_to: None,
         }
     }
 
@@ -351,6 +353,13 @@ impl SimMessage {
     /// The same message as one part of an album.
     pub fn media_group(mut self, media_group_id: impl Into<String>) -> Self {
         self.media_group_id = Some(media_group_id.into());
+        self
+    }
+
+    /// The same message as a reply to the message `message_id` of its chat (Telegram then
+    /// carries that message, as it is now, in `reply_to_message`).
+    pub fn reply_to(mut self, message_id: i64) -> Self {
+        self.reply_to = Some(message_id);
         self
     }
 
@@ -1431,6 +1440,43 @@ impl SimState {
         batch
     }
 
+    /// The message replied to, as `reply_to_message` carries it: one the bot sent (with its
+    /// visible text after any edit, and its inline keyboard), else a bare stand-in.
+    fn replied_message(&self, chat_id: i64, message_id: i64) -> Value {
+        let mut message = json!({
+            "message_id": message_id,
+            "chat": self.chat_json(chat_id),
+            "date": Utc::now().timestamp(),
+        });
+        let sent = self
+            .sent
+            .iter()
+            .rev()
+            .find(|m| m.chat_id == chat_id && m.message_id == message_id);
+        if let Some(sent) = sent {
+            let edited = self
+                .edited
+                .iter()
+                .rev()
+                .find(|e| e.chat_id == chat_id && e.message_id == message_id);
+            let (text, mode) = match edited {
+                Some(edit) => (edit.text.as_str(), edit.parse_mode.as_deref()),
+                None => (sent.text.as_str(), sent.parse_mode.as_deref()),
+            };
+            message["from"] = self.bot_user();
+            message["date"] = sent.received_at.timestamp().into();
+            message["text"] = visible_text(text, mode).into();
+            if let Some(keyboard) = self
+                .bot_messages
+                .get(&(chat_id, message_id))
+                .and_then(|m| m.reply_markup.as_ref())
+            {
+                message["reply_markup"] = keyboard.clone();
+            }
+        }
+        message
+    }
+
     fn message_update(&mut self, message: &SimMessage) -> Value {
         let chat = &message.chat;
         self.chats.insert(chat.id, chat.clone());
@@ -1460,6 +1506,9 @@ impl SimState {
         }
         if let Some(group) = &message.media_group_id {
             json["media_group_id"] = group.as_str().into();
+        }
+        if let Some(replied) = message.reply_to {
+            json["reply_to_message"] = self.replied_message(chat.id, replied);
         }
         if let Some(file) = &message.photo {
             json["photo"] = self.photo_sizes(file);

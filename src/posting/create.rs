@@ -306,7 +306,7 @@ impl App {
     }
 
     /// Removes image files written for a post that could not be stored.
-    async fn remove_files(&self, names: &[String]) {
+    pub(super) async fn remove_files(&self, names: &[String]) {
         for name in names {
             if let Err(e) = self.media().remove(name).await {
                 tracing::warn!(error = %crate::telemetry::chain(&e), "cannot remove an image of a post that was not stored");
@@ -354,7 +354,7 @@ impl App {
 
     /// Decodes every image under limits and converts those some target cannot take as they
     /// are (Instagram needs JPEG) to a JPEG that fits the strictest such target.
-    fn prepare_images(
+    pub(super) fn prepare_images(
         &self,
         raw: &[Bytes],
         accounts: &[LinkedAccount],

@@ -3,24 +3,35 @@
 use super::{HistoryEntry, PostingError, QueuedPost};
 use crate::app::App;
 use crate::domain::ChatId;
-use crate::store::LinkedAccount;
+use crate::recurrence::Recurrence;
+use crate::store::{LinkedAccount, StoreError};
 
 impl App {
     /// The chat's pending posts, soonest first.
     pub async fn queue(&self, chat: ChatId) -> Result<Vec<QueuedPost>, PostingError> {
-        Ok(self
-            .store()
+        self.store()
             .queued_posts(chat)
             .await?
             .into_iter()
-            .map(|row| QueuedPost {
-                post: row.post,
-                due_at: row.due_at,
-                body: row.body,
-                author: row.author,
-                targets: row.targets,
+            .map(|row| {
+                let recurrence = row
+                    .recurrence
+                    .as_deref()
+                    .map(Recurrence::from_storage)
+                    .transpose()
+                    .map_err(|e| {
+                        StoreError::Corrupt(format!("recurrence of post {}: {e}", row.post))
+                    })?;
+                Ok(QueuedPost {
+                    post: row.post,
+                    due_at: row.due_at,
+                    body: row.body,
+                    author: row.author,
+                    targets: row.targets,
+                    recurrence,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The chat's recent outcomes, newest first.

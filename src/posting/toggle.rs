@@ -25,7 +25,10 @@ impl App {
         account: AccountId,
         now: DateTime<Utc>,
     ) -> Result<Accepted, PostingError> {
-        self.authorize(actor, post).await?;
+        // A series is toggled through its occurrence still to come.
+        let asked = post;
+        let (post, _) = self.store().series_occurrence(asked).await?;
+        self.authorize(actor, post, asked).await?;
         let stored = self.stored_post(actor, post).await?;
         let change = if stored.targets.iter().any(|(id, _)| *id == account) {
             self.store().remove_target(post, account).await?

@@ -636,14 +636,14 @@ impl Scheduler {
         let (kind, text, link) = match outcome {
             Outcome::Published(published) => (
                 NotificationKind::Published,
-                format!("Post {} is live on {where_to}", target.post),
+                format!("Post {} is live on {where_to}", target.series),
                 published.url.as_ref().map(Url::to_string),
             ),
             Outcome::Failed(reason) => (
                 NotificationKind::Failed,
                 format!(
                     "Post {} could not be published to {where_to}: {reason}",
-                    target.post
+                    target.series
                 ),
                 None,
             ),
@@ -651,7 +651,7 @@ impl Scheduler {
                 NotificationKind::Unknown,
                 format!(
                     "Post {} may or may not have reached {where_to}: the platform did not answer. Check the account and post again if it is missing",
-                    target.post
+                    target.series
                 ),
                 None,
             ),

@@ -16,6 +16,7 @@ mod posts;
 mod privacy;
 mod retention;
 mod revocations;
+mod series;
 mod targets;
 mod thread_parts;
 
@@ -56,6 +57,7 @@ pub use posts::{MediaFile, NewMedia, NewPost};
 pub use privacy::{GrantUse, Unlinked};
 pub use retention::{RemovedMedia, RemovedPosts};
 pub use revocations::{AbandonedRevocation, PendingRevocation, RevocationId};
+pub use series::{EditablePost, PostUpdate, Updated};
 pub use targets::{Cancelled, DueTarget, HistoryEntry, QueuedRow};
 pub use thread_parts::ThreadPart;
 

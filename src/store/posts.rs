@@ -152,12 +152,26 @@ async fn insert_one(
             .execute(&mut **tx)
             .await?;
     }
-    for (position, media) in post.media.iter().enumerate() {
+    if !post.threads.is_empty() {
+        super::thread_parts::replace_parts(tx, PostId(id), &post.threads).await?;
+    }
+    insert_media(tx, PostId(id), &post.media, now).await?;
+    Ok(PostId(id))
+}
+
+/// Stores a post's images, in order.
+pub(super) async fn insert_media(
+    tx: &mut Transaction<'_, Sqlite>,
+    post: PostId,
+    media: &[NewMedia],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for (position, media) in media.iter().enumerate() {
         sqlx::query(
             "INSERT INTO media (post_id, position, content_type, byte_len, width, height, sha256, file_name, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(id)
+        .bind(post.0)
         .bind(position as i64)
         .bind(&media.content_type)
         .bind(i64::try_from(media.byte_len).unwrap_or(i64::MAX))
@@ -169,10 +183,7 @@ async fn insert_one(
         .execute(&mut **tx)
         .await?;
     }
-    if !post.threads.is_empty() {
-        super::thread_parts::replace_parts(tx, PostId(id), &post.threads).await?;
-    }
-    Ok(PostId(id))
+    Ok(())
 }
 
 fn media_row(row: &sqlx::sqlite::SqliteRow) -> MediaFile {

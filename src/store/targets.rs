@@ -16,8 +16,10 @@ use crate::recurrence::Recurrence;
 pub struct DueTarget {
     /// The target.
     pub id: TargetId,
-    /// Its post.
+    /// Its post (one occurrence, for a series).
     pub post: PostId,
+    /// The id people know the post by: the series' first post, or the post itself.
+    pub series: PostId,
     /// The account it publishes to.
     pub account: AccountId,
     /// The grant behind the account (for refreshing its token).
@@ -59,7 +61,7 @@ enum Finish<'a> {
 /// A pending post, for `/queue`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedRow {
-    /// The post.
+    /// The post, by the id people know it by (its series' id, for a series).
     pub post: PostId,
     /// When it is due.
     pub due_at: DateTime<Utc>,
@@ -69,12 +71,14 @@ pub struct QueuedRow {
     pub author: String,
     /// The accounts it still goes to.
     pub targets: Vec<String>,
+    /// The repeat rule's storage form, for the pending occurrence of a series.
+    pub recurrence: Option<String>,
 }
 
 /// One finished target, for `/history`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
-    /// The post.
+    /// The post, by the id people know it by (a series' occurrences share their series' id).
     pub post: PostId,
     /// Its text.
     pub body: String,
@@ -104,7 +108,8 @@ pub struct Cancelled {
 }
 
 const DUE_COLUMNS: &str =
-    "t.id, t.post_id, t.account_id, a.grant_id, a.provider, a.remote_id AS account_remote_id,
+    "t.id, t.post_id, COALESCE(p.series_id, p.id) AS series_id, t.account_id, a.grant_id,
+     a.provider, a.remote_id AS account_remote_id,
      a.display_name AS account_name, a.state AS account_state, p.chat_id, p.author_id,
      COALESCE((SELECT v.body FROM post_variants v WHERE v.post_id = t.post_id AND v.provider = a.provider),
               p.body) AS body,
@@ -114,6 +119,7 @@ fn due_target(row: &sqlx::sqlite::SqliteRow) -> Result<DueTarget, StoreError> {
     Ok(DueTarget {
         id: TargetId(row.get("id")),
         post: PostId(row.get("post_id")),
+        series: PostId(row.get("series_id")),
         account: AccountId(row.get("account_id")),
         grant: GrantId(row.get("grant_id")),
         provider: parse_stored(row.get::<&str, _>("provider"), "provider")?,
@@ -396,62 +402,6 @@ impl Store {
         Ok(row.map(|r| (ChatId(r.get("chat_id")), UserId(r.get("author_id")))))
     }
 
-    /// Changes a post's text, time and recurrence while none of its targets has started;
-    /// returns false (and changes nothing) once one has.
-    pub async fn reschedule_post(
-        &self,
-        post: PostId,
-        body: &str,
-        due_at: DateTime<Utc>,
-        recurrence: Option<String>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.reschedule_thread_post(post, body, &[], due_at, recurrence, now)
-            .await
-    }
-
-    /// [`Store::reschedule_post`] with the new text's thread parts (by account, as in
-    /// [`super::NewPost::threads`]), which replace the old ones in the same transaction.
-    pub async fn reschedule_thread_post(
-        &self,
-        post: PostId,
-        body: &str,
-        threads: &[(AccountId, Vec<String>)],
-        due_at: DateTime<Utc>,
-        recurrence: Option<String>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let started: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM targets WHERE post_id = ? AND state != 'queued'",
-        )
-        .bind(post.0)
-        .fetch_one(&mut *tx)
-        .await?;
-        if started > 0 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "UPDATE posts SET body = ?, due_at = ?, recurrence = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(body)
-        .bind(to_millis(due_at))
-        .bind(recurrence)
-        .bind(to_millis(now))
-        .bind(post.0)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE targets SET due_at = ?, updated_at = ? WHERE post_id = ?")
-            .bind(to_millis(due_at))
-            .bind(to_millis(now))
-            .bind(post.0)
-            .execute(&mut *tx)
-            .await?;
-        super::thread_parts::replace_parts(&mut tx, post, threads).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
     /// The post a target belongs to, with the post's chat and author.
     pub async fn target_owner(
         &self,
@@ -512,27 +462,10 @@ impl Store {
         Ok(true)
     }
 
-    /// Makes a post's queued targets due now; returns how many.
-    pub async fn make_due_now(
-        &self,
-        post: PostId,
-        now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        let done = sqlx::query(
-            "UPDATE targets SET due_at = ?, updated_at = ? WHERE post_id = ? AND state = 'queued'",
-        )
-        .bind(to_millis(now))
-        .bind(to_millis(now))
-        .bind(post.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
-    }
-
     /// The chat's most recent finished targets, newest first.
     pub async fn history(&self, chat: ChatId, limit: u32) -> Result<Vec<HistoryEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT t.post_id, p.body, a.provider, a.display_name, t.state, t.remote_url, t.last_error, t.updated_at
+            "SELECT COALESCE(p.series_id, p.id) AS post_id, p.body, a.provider, a.display_name, t.state, t.remote_url, t.last_error, t.updated_at
              FROM targets t JOIN posts p ON p.id = t.post_id JOIN accounts a ON a.id = t.account_id
              WHERE p.chat_id = ? AND t.state IN ('published', 'failed', 'unknown')
              ORDER BY t.updated_at DESC, t.id DESC LIMIT ?",
@@ -582,7 +515,8 @@ impl Store {
     /// The pending posts of a chat, soonest first, with author and target names.
     pub async fn queued_posts(&self, chat: ChatId) -> Result<Vec<QueuedRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT p.id, p.due_at, p.body, COALESCE(u.display_name, u.remote_id) AS author,
+            "SELECT COALESCE(p.series_id, p.id) AS id, p.due_at, p.body, p.recurrence,
+                    COALESCE(u.display_name, u.remote_id) AS author,
                     (SELECT GROUP_CONCAT(a.display_name, char(10)) FROM targets t
                      JOIN accounts a ON a.id = t.account_id
                      WHERE t.post_id = p.id AND t.state IN ('queued', 'publishing')) AS targets
@@ -603,6 +537,7 @@ impl Store {
                         .get::<Option<String>, _>("targets")
                         .map(|t| t.split('\n').map(str::to_owned).collect())
                         .unwrap_or_default(),
+                    recurrence: r.get("recurrence"),
                 })
             })
             .collect()
@@ -628,8 +563,8 @@ async fn close_post_if_done(
 }
 
 /// Once an occurrence of a recurring post is claimed, the series moves to a new post row
-/// for its next occurrence (with the same text, images and accounts), so that each
-/// occurrence keeps its own history and exactly one future occurrence is queued.
+/// for its next occurrence (with the same text, images and accounts, and the series' id),
+/// so that each occurrence keeps its own history and exactly one future occurrence is queued.
 async fn enqueue_next_occurrence(
     tx: &mut Transaction<'_, Sqlite>,
     post: PostId,
@@ -653,9 +588,11 @@ async fn enqueue_next_occurrence(
     let Some(next) = rule.next_after(due.max(now)) else {
         return Ok(());
     };
+    // The next occurrence names the series' first post, so the series keeps its id.
     let next_post: i64 = sqlx::query_scalar(
-        "INSERT INTO posts (chat_id, author_id, body, due_at, recurrence, time_zone, created_at, updated_at)
-         SELECT chat_id, author_id, body, ?, ?, time_zone, ?, ? FROM posts WHERE id = ? RETURNING id",
+        "INSERT INTO posts (chat_id, author_id, body, due_at, recurrence, time_zone, created_at, updated_at, series_id)
+         SELECT chat_id, author_id, body, ?, ?, time_zone, ?, ?, COALESCE(series_id, id)
+         FROM posts WHERE id = ? RETURNING id",
     )
     .bind(to_millis(next))
     .bind(rule.to_storage())
@@ -906,6 +843,82 @@ mod tests {
         assert_eq!(queue.len(), 2, "the claimed occurrence and the next one");
         assert_eq!(queue[1].due_at.to_rfc3339(), "2026-06-02T09:00:00+00:00");
         assert_eq!(q.store.next_due_at().await.unwrap(), Some(queue[1].due_at));
+    }
+
+    #[tokio::test]
+    async fn an_edit_waits_for_a_target_in_flight_and_then_changes_only_what_is_left_to_send() {
+        use crate::store::{PostUpdate, Updated};
+        let q = queue().await;
+        let now = Utc::now();
+        let post = q.post("hello", now, None).await;
+        let claimed = q.store.claim_due(now, 1).await.unwrap();
+        let update = PostUpdate {
+            body: Some("changed".to_owned()),
+            ..PostUpdate::default()
+        };
+        assert_eq!(
+            q.store.update_post(post, &update, now).await.unwrap(),
+            Updated::Started,
+            "not while a target is being sent"
+        );
+        assert_eq!(q.store.queued_posts(q.chat).await.unwrap()[0].body, "hello");
+        q.store
+            .mark_published(claimed[0].id, "1", None, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            q.store.update_post(post, &update, now).await.unwrap(),
+            Updated::Changed {
+                targets: 1,
+                old_files: vec![]
+            }
+        );
+        let states = q.store.targets_of_post(post).await.unwrap();
+        assert_eq!(
+            (states[0].1, states[0].2.as_deref(), states[1].1),
+            (TargetState::Published, Some("1"), TargetState::Queued)
+        );
+        assert_eq!(
+            q.store.queued_posts(q.chat).await.unwrap()[0].body,
+            "changed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_series_keeps_its_id_and_post_now_adds_an_occurrence_beside_the_pending_one() {
+        let q = queue().await;
+        let rule = crate::recurrence::Recurrence::from_storage("v1 MO,TU,WE,TH,FR,SA,SU 09:00 UTC")
+            .unwrap();
+        let due = DateTime::parse_from_rfc3339("2026-06-01T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let series = q.post("daily", due, Some(rule.to_storage())).await;
+        assert_eq!(
+            q.store.series_occurrence(series).await.unwrap(),
+            (series, series)
+        );
+        q.store.claim_due(due, 10).await.unwrap();
+        let (pending, named) = q.store.series_occurrence(series).await.unwrap();
+        assert_ne!(pending, series);
+        assert_eq!(named, series);
+        // Named by the new occurrence's own id, it is still the series.
+        assert_eq!(
+            q.store.series_occurrence(pending).await.unwrap(),
+            (pending, series)
+        );
+        assert_eq!(q.store.post_now(pending, due).await.unwrap(), 2);
+        let claimed = q.store.claim_due(due, 10).await.unwrap();
+        assert_eq!(claimed.len(), 2, "the extra occurrence, due now");
+        assert!(
+            claimed
+                .iter()
+                .all(|t| t.series == series && t.post != pending)
+        );
+        let queue = q.store.queued_posts(q.chat).await.unwrap();
+        let next: Vec<_> = queue.iter().filter(|r| r.recurrence.is_some()).collect();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].post, series);
+        assert_eq!(next[0].due_at.to_rfc3339(), "2026-06-02T09:00:00+00:00");
     }
 
     #[tokio::test]

@@ -225,19 +225,16 @@ mod tests {
         assert_eq!(bodies(&stored[0].1), ["one", "two three"]);
 
         // An edit before anything went out replaces the parts with the post's text.
-        assert!(
-            store
-                .reschedule_thread_post(
-                    post,
-                    "a b c",
-                    &thread(account, &["a", "b", "c"]),
-                    now,
-                    Some(rule.to_storage()),
-                    now
-                )
-                .await
-                .unwrap()
-        );
+        let update = super::super::PostUpdate {
+            body: Some("a b c".to_owned()),
+            due: Some((now, Some(rule.to_storage()))),
+            media: None,
+            threads: Some(thread(account, &["a", "b", "c"])),
+        };
+        assert!(matches!(
+            store.update_post(post, &update, now).await.unwrap(),
+            super::super::Updated::Changed { .. }
+        ));
         assert_eq!(
             bodies(&store.threads_of_post(post).await.unwrap()[0].1),
             ["a", "b", "c"]

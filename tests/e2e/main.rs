@@ -19,6 +19,7 @@ mod scheduler;
 mod secrets_at_rest;
 mod secrets_never_leak;
 mod security_log;
+mod series;
 mod telegram_sim;
 mod threads;
 mod token_upkeep;

@@ -29,9 +29,10 @@ pub use context::internal;
 pub use notify::{Courier, Undelivered, deliver as deliver_notifications};
 pub use parse::{ParseContext, parse};
 pub use reply::{
-    Block, Button, ButtonAction, CALLBACK_DATA_LIMIT, CANNOT_STORE, DISCORD_TEXT_LIMIT, Reply,
-    ReplyFile, Span, TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT,
+    Block, Button, ButtonAction, CALLBACK_DATA_LIMIT, CANNOT_STORE, DISCORD_TEXT_LIMIT, EditForm,
+    Reply, ReplyFile, Span, TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT,
 };
 pub use runner::{Commands, Incoming};
 pub use suggest::Suggestion;
+pub use verbs::edit::edit_by_reply;
 pub use verbs::{Arg, ArgKind, Command, ConnectTarget, VERBS, Verb, Who};

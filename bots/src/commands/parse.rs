@@ -136,8 +136,24 @@ mod tests {
                 "/edit #17 friday 5pm | New text | with pipe",
                 Some(Command::Edit {
                     post: PostId(17),
-                    when: "friday 5pm".into(),
-                    text: "New text | with pipe".into(),
+                    when: Some("friday 5pm".into()),
+                    text: Some("New text | with pipe".into()),
+                }),
+            ),
+            (
+                "/edit 17 tomorrow 9am",
+                Some(Command::Edit {
+                    post: PostId(17),
+                    when: Some("tomorrow 9am".into()),
+                    text: None,
+                }),
+            ),
+            (
+                "/edit 17 | only the text",
+                Some(Command::Edit {
+                    post: PostId(17),
+                    when: None,
+                    text: Some("only the text".into()),
                 }),
             ),
             (
@@ -400,16 +416,9 @@ mod tests {
                 },
             ),
             (
-                "/edit 17",
+                "/edit 17 in 1h |",
                 GROUP,
-                E::MissingSeparator {
-                    form: PostForm::Edit,
-                },
-            ),
-            (
-                "/edit 17 | x",
-                GROUP,
-                E::EmptyWhen {
+                E::EmptyText {
                     form: PostForm::Edit,
                 },
             ),
@@ -457,7 +466,7 @@ mod tests {
             "/post",
             "/post | x",
             "/post now |",
-            "/edit 3 now",
+            "/edit 3 now |",
             "hello",
             "/cancel",
             "/postnow x",

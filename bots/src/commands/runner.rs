@@ -143,7 +143,7 @@ impl Commands {
             ButtonAction::PostNow(post) => Some(Command::PostNow { post }),
             ButtonAction::SetZone(zone) => Some(Command::TimeZone { zone: Some(zone) }),
             ButtonAction::Connect(platform) => Some(Command::Connect { platform }),
-            ButtonAction::AskZone => None,
+            ButtonAction::AskZone | ButtonAction::Edit(_) => None,
             // The confirmation erases only the presser, whoever they are; agreeing, likewise,
             // is the presser's own.
             ButtonAction::ConfirmDelete
@@ -153,10 +153,12 @@ impl Commands {
         };
         let privilege = match (&command, action) {
             (Some(command), _) => command.verb().who.privilege(),
-            // Trying someone else's post again, or choosing its targets, is changing it.
-            (None, ButtonAction::Retry(_) | ButtonAction::ToggleTarget(..)) => {
-                Some(Privilege::ChangeOthersPosts)
-            }
+            // Trying someone else's post again, choosing its targets or asking to edit it is
+            // changing it.
+            (
+                None,
+                ButtonAction::Retry(_) | ButtonAction::ToggleTarget(..) | ButtonAction::Edit(_),
+            ) => Some(Privilege::ChangeOthersPosts),
             (None, _) => None,
         };
         let needed = privilege.map(|privilege| (privilege, rights));
@@ -213,6 +215,7 @@ impl Commands {
                     Err(e) => posting_error(&e),
                 }
             }
+            (None, ButtonAction::Edit(post)) => verbs::edit::form(&context, post).await,
             (None, _) => verbs::deleteme::confirmed(&context).await,
         })
     }
@@ -235,7 +238,10 @@ async fn run(ctx: &Context<'_>, command: Command, images: Vec<Bytes>) -> Reply {
         Command::Post { when, text, to } => verbs::post::run(ctx, when, text, &to, images).await,
         Command::Queue => verbs::queue::run(ctx).await,
         Command::Cancel { post } => verbs::cancel::run(ctx, post).await,
-        Command::Edit { post, when, text } => verbs::edit::run(ctx, post, &when, &text).await,
+        Command::Edit { post, when, text } => verbs::edit::run(ctx, post, when, text, images).await,
+        Command::EditSubmitted { post, when, text } => {
+            verbs::edit::run_form(ctx, post, when, text).await
+        }
         Command::PostNow { post } => verbs::postnow::run(ctx, post).await,
         Command::History => verbs::history::run(ctx).await,
         Command::Connect { platform } => verbs::connect::run(ctx, platform).await,

@@ -146,7 +146,7 @@ async fn a_post_is_confirmed_with_its_id_targets_and_buttons_and_queued() {
     let html = reply.to_telegram_html();
     assert!(html.contains("@team"), "{html}");
     assert!(html.contains("10/280"), "{html}");
-    assert_eq!(reply.buttons[0].len(), 2);
+    assert_eq!(reply.buttons[0].len(), 3, "Cancel, Post now, Edit");
     assert_eq!(t.queued().await, 1);
     assert!(!html.contains("privacy"), "no notice once agreed: {html}");
 }
@@ -838,4 +838,165 @@ async fn start_offers_the_first_steps_as_buttons_that_do_what_the_commands_do() 
     assert_eq!(actions, [ButtonAction::AgreePolicy]);
     let early = t.press("9", &ask, &Rights::member()).await.unwrap();
     assert!(early.refused);
+}
+
+impl Team {
+    /// The group's one pending post: its due time and text.
+    async fn only_post(&self) -> (chrono::DateTime<Utc>, String) {
+        let actor = self
+            .world
+            .actor(&format!("telegram:{GROUP}"), "telegram:1")
+            .await
+            .unwrap();
+        let queue = self.world.app().queue(actor.chat).await.unwrap();
+        assert_eq!(queue.len(), 1, "{queue:?}");
+        (queue[0].due_at, queue[0].body.clone())
+    }
+
+    /// Alice's post for tomorrow 9am, by its id.
+    async fn alices_post(&self) -> autopost::domain::PostId {
+        let reply = self
+            .say("1", "/post tomorrow 9am | hello team", &Rights::member())
+            .await
+            .unwrap();
+        reply.buttons[0]
+            .iter()
+            .find_map(|b| match b.action {
+                ButtonAction::Edit(post) => Some(post),
+                _ => None,
+            })
+            .expect("the confirmation has an Edit button")
+    }
+}
+
+#[tokio::test]
+async fn edit_changes_only_the_part_named() {
+    let t = team().await;
+    let id = t.alices_post().await;
+    let (due, _) = t.only_post().await;
+
+    let time_only = t.html("1", &format!("/edit {id} in 3 hours")).await;
+    assert!(time_only.contains("Changed post"), "{time_only}");
+    let (moved, text) = t.only_post().await;
+    assert_eq!(text, "hello team", "the text stays");
+    assert_ne!(moved, due);
+    assert!(
+        (moved - Utc::now() - chrono::Duration::hours(3))
+            .num_seconds()
+            .abs()
+            < 60
+    );
+
+    let text_only = t.html("1", &format!("/edit {id} | new words")).await;
+    assert!(text_only.contains("Changed post"), "{text_only}");
+    assert_eq!(
+        t.only_post().await,
+        (moved, "new words".to_owned()),
+        "the time stays"
+    );
+
+    let both = t.html("1", &format!("/edit #{id} in 5 hours | both")).await;
+    assert!(both.contains("Changed post"), "{both}");
+    let (at, text) = t.only_post().await;
+    assert_eq!(text, "both");
+    assert!(
+        (at - Utc::now() - chrono::Duration::hours(5))
+            .num_seconds()
+            .abs()
+            < 60
+    );
+}
+
+#[tokio::test]
+async fn a_bad_edit_is_explained_and_changes_nothing() {
+    let t = team().await;
+    let id = t.alices_post().await;
+    let before = t.only_post().await;
+    let cases = [
+        (format!("/edit {id} yesterday 9am"), "passed"),
+        (format!("/edit {id} next funday"), "funday"),
+        (format!("/edit {id} in 1h |"), "text"),
+        (format!("/edit {id} | {}", "a".repeat(300)), "280"),
+        (format!("/edit {id}"), "what to change"),
+        ("/edit 999 | hi".to_owned(), "no pending post"),
+    ];
+    for (text, expected) in cases {
+        let reply = t.say("1", &text, &Rights::member()).await.unwrap();
+        let html = reply.to_telegram_html();
+        assert!(reply.refused, "{text}: {html}");
+        assert!(html.contains(expected), "{text}: {html}");
+        assert_eq!(t.only_post().await, before, "{text} changed nothing");
+    }
+}
+
+#[tokio::test]
+async fn a_stranger_can_neither_edit_nor_open_the_edit_form() {
+    let t = team().await;
+    let id = t.alices_post().await;
+    let before = t.only_post().await;
+    let refused = t.html("2", &format!("/edit {id} | bob's now")).await;
+    assert!(refused.contains("chat admin"), "{refused}");
+    let data = ButtonAction::Edit(id).callback_data();
+    assert_eq!(data, format!("edit:{id}"));
+    let forged = t.press("2", &data, &Rights::member()).await.unwrap();
+    assert!(forged.refused && forged.edit_form.is_none());
+    assert_eq!(t.only_post().await, before);
+    // An admin may: the form shows the post as it is.
+    let form = t.press("3", &data, &Rights::admin()).await.unwrap();
+    let form = form.edit_form.expect("a form");
+    assert_eq!((form.post, form.text.as_str()), (id, "hello team"));
+}
+
+#[tokio::test]
+async fn the_edit_form_changes_only_what_was_changed_in_it() {
+    let t = team().await;
+    let id = t.alices_post().await;
+    let (due, _) = t.only_post().await;
+    let pressed = t
+        .press(
+            "1",
+            &ButtonAction::Edit(id).callback_data(),
+            &Rights::member(),
+        )
+        .await
+        .unwrap();
+    assert!(!pressed.refused);
+    let html = pressed.to_telegram_html();
+    assert!(
+        html.contains(&format!(
+            "Reply with a new time, <code>| new text</code>, or both, for post <code>#{id}</code>"
+        )),
+        "{html}"
+    );
+    let form = pressed.edit_form.unwrap();
+    // Sent back with the time as shown and a new text: only the text changes.
+    let submitted = Incoming {
+        person: person("1"),
+        place: group(),
+        command: Ok(Command::EditSubmitted {
+            post: id,
+            when: form.when.clone(),
+            text: "from the form".into(),
+        }),
+        images: Vec::new(),
+    };
+    let reply = t.commands.on_message(submitted, &Rights::member()).await;
+    assert!(
+        reply.to_telegram_html().contains("Changed post"),
+        "{reply:?}"
+    );
+    assert_eq!(t.only_post().await, (due, "from the form".to_owned()));
+    // A reply to the Telegram question reads as `/edit`.
+    let question = crate::commands::testing::telegram_visible(&html);
+    let command = edit_by_reply(&question, Some("in 4 hours"), false)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        command,
+        Command::Edit {
+            post: id,
+            when: Some("in 4 hours".into()),
+            text: None
+        }
+    );
 }

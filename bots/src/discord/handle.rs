@@ -21,7 +21,7 @@ use super::files::{self, FileError};
 use super::rest::{Body, Call, Rest, RestError};
 use super::wire::{self, Interaction, kind, option, permission};
 use crate::commands::{
-    ArgValue, Command, Commands, Incoming, NamedArgs, ParseError, Reply, VERBS, Verb,
+    ArgValue, ButtonAction, Command, Commands, Incoming, NamedArgs, ParseError, Reply, VERBS, Verb,
 };
 
 /// How an interaction came in, and so how its first answer goes back.
@@ -42,6 +42,8 @@ enum Outcome {
     Update(Reply),
     /// A button press refused (or stale): only the presser hears why.
     Refused(Reply),
+    /// A button press answered with a form (the Edit button's modal).
+    Form(Reply),
 }
 
 /// What the handler shares.
@@ -147,7 +149,9 @@ impl Inner {
         let first = match interaction.kind {
             kind::PING => Some(wire::pong()),
             kind::AUTOCOMPLETE => Some(self.autocomplete(&interaction).await),
-            kind::COMMAND | kind::COMPONENT => self.run(interaction.clone()).await,
+            kind::COMMAND | kind::COMPONENT | kind::MODAL_SUBMIT => {
+                self.run(interaction.clone()).await
+            }
             other => {
                 tracing::debug!(kind = other, "interaction of a kind autopost does not use");
                 Some(wire::response(
@@ -207,6 +211,7 @@ impl Inner {
                 ));
             }
         }
+        // A modal's submit answers like a command; a button press edits its message.
         let is_component = interaction.kind == kind::COMPONENT;
         let private = !is_component && answers_privately(&interaction);
         let inner = self.clone();
@@ -289,6 +294,13 @@ impl Inner {
                 let private = reply.private || reply.refused;
                 (Method::PATCH, original, reply, private)
             }
+            // A form can only be the first answer; this one came too late.
+            Outcome::Form(_) => (
+                Method::POST,
+                webhook,
+                Reply::error("autopost was slow to open the form; press Edit again"),
+                true,
+            ),
         };
         let body = wire::message(&reply, ephemeral);
         let result = self
@@ -355,8 +367,18 @@ impl Inner {
                 None => Outcome::Refused(Reply::error("this button no longer works")),
                 // Both go to the presser alone and leave the message as it was.
                 Some(reply) if reply.refused || reply.beside => Outcome::Refused(reply),
+                Some(reply) if reply.edit_form.is_some() => Outcome::Form(reply),
                 Some(reply) => Outcome::Update(reply),
             };
+        }
+        if interaction.kind == kind::MODAL_SUBMIT {
+            let incoming = Incoming {
+                person: person.person(),
+                place: place.place(),
+                command: read_form(interaction),
+                images: Vec::new(),
+            };
+            return Outcome::Message(self.commands.on_message(incoming, &rights).await);
         }
         let (command, attachments) = read_command(interaction);
         let mut images = Vec::new();
@@ -512,6 +534,22 @@ fn read_command(
     (verb.read(&NamedArgs::new(named)), attachments)
 }
 
+/// The edit a submitted Edit modal asks for.
+fn read_form(interaction: &Interaction) -> Result<Command, ParseError> {
+    let data = interaction.data.clone().unwrap_or_default();
+    let custom_id = data.custom_id.as_deref().unwrap_or_default();
+    match ButtonAction::parse(custom_id) {
+        Some(ButtonAction::Edit(post)) => Ok(Command::EditSubmitted {
+            post,
+            when: data.field(wire::MODAL_WHEN).unwrap_or_default().to_owned(),
+            text: data.field(wire::MODAL_TEXT).unwrap_or_default().to_owned(),
+        }),
+        _ => Err(ParseError::UnknownCommand {
+            verb: custom_id.to_owned(),
+        }),
+    }
+}
+
 /// The kind of the option being typed, and what was typed so far.
 fn focused_kind(interaction: &Interaction) -> Option<(crate::commands::ArgKind, String)> {
     let verb = verb_of(interaction)?;
@@ -527,9 +565,10 @@ fn focused_kind(interaction: &Interaction) -> Option<(crate::commands::ArgKind, 
 
 fn outcome_file(outcome: &Outcome) -> Option<&crate::commands::ReplyFile> {
     match outcome {
-        Outcome::Message(reply) | Outcome::Update(reply) | Outcome::Refused(reply) => {
-            reply.file.as_ref()
-        }
+        Outcome::Message(reply)
+        | Outcome::Update(reply)
+        | Outcome::Refused(reply)
+        | Outcome::Form(reply) => reply.file.as_ref(),
     }
 }
 
@@ -559,6 +598,10 @@ fn first_answer(outcome: &Outcome) -> Value {
         Outcome::Refused(reply) => {
             wire::response(wire::callback::MESSAGE, wire::message(reply, true))
         }
+        Outcome::Form(reply) => match &reply.edit_form {
+            Some(form) => wire::edit_modal(form),
+            None => wire::response(wire::callback::MESSAGE, wire::message(reply, true)),
+        },
     }
 }
 

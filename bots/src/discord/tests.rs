@@ -753,3 +753,110 @@ async fn while_the_disk_is_full_an_interaction_hears_it_was_not_taken_and_nothin
         .await;
     assert!(content(&answer).contains("@team"), "{answer}");
 }
+
+#[tokio::test]
+async fn the_edit_button_opens_a_prefilled_modal_whose_submit_edits_the_post() {
+    let f = fixture().await;
+    f.link_x().await;
+    f.command(&f.alice, f.post(&f.alice, "tomorrow 9am", "first words"))
+        .await;
+    let queued = f.queue().await;
+    let (id, due) = (queued[0].post.0, queued[0].due_at);
+    let message = f.sim().initial_responses()[0].interaction_id;
+    let message = f.sim().original_response(message).unwrap().id;
+    let press = |member: &SimMember| {
+        f.sim()
+            .button_press(&format!("edit:{id}"), message)
+            .in_guild(&f.sim().guild(), member)
+            .build()
+    };
+    // Bob may not edit Alice's post: no form, only a refusal for him.
+    let refused = f.command(&f.bob, press(&f.bob)).await;
+    assert_eq!(refused["type"], 4, "{refused}");
+    assert!(is_ephemeral(&refused) && content(&refused).contains("admin"));
+    // Alice gets the modal, prefilled, which the simulated Discord takes.
+    let press = press(&f.alice);
+    let delivery = f.send(&press).await;
+    assert_eq!(delivery.status, 200, "{}", delivery.text);
+    assert_eq!(delivery.inline_refusal, None, "Discord takes the modal");
+    let modal = delivery.body.unwrap();
+    assert_eq!(modal["type"], 9, "{modal}");
+    assert_eq!(modal["data"]["custom_id"], format!("edit:{id}"));
+    let rows = modal["data"]["components"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let value = |row: usize| {
+        rows[row]["components"][0]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (when, text) = (value(0), value(1));
+    assert_eq!(text, "first words");
+    assert_eq!(
+        f.queue().await[0].body,
+        "first words",
+        "nothing changed yet"
+    );
+    // Submitted with the time as shown and a new text: only the text changes.
+    let submit = f
+        .sim()
+        .modal_submit(&format!("edit:{id}"), Some(message))
+        .in_guild(&f.sim().guild(), &f.alice)
+        .field("when", &when)
+        .field("text", "from the modal")
+        .build();
+    let answer = f.command(&f.alice, submit).await;
+    assert_eq!(answer["type"], 4, "{answer}");
+    assert!(content(&answer).contains("Changed post"), "{answer}");
+    let queued = f.queue().await;
+    assert_eq!(
+        (queued[0].post.0, queued[0].due_at, queued[0].body.as_str()),
+        (id, due, "from the modal")
+    );
+    // A bad time in the form is refused and changes nothing.
+    let submit = f
+        .sim()
+        .modal_submit(&format!("edit:{id}"), Some(message))
+        .in_guild(&f.sim().guild(), &f.alice)
+        .field("when", "yesterday 9am")
+        .field("text", "never")
+        .build();
+    let refused = f.command(&f.alice, submit).await;
+    assert!(is_ephemeral(&refused), "{refused}");
+    assert_eq!(f.queue().await[0].body, "from the modal");
+}
+
+#[tokio::test]
+async fn edit_with_image_options_replaces_the_posts_images_and_keeps_the_rest() {
+    let f = fixture().await;
+    f.link_x().await;
+    f.command(&f.alice, f.post(&f.alice, "tomorrow 9am", "no picture yet"))
+        .await;
+    let queued = f.queue().await;
+    let (id, due) = (queued[0].post, queued[0].due_at);
+    let store = f.world.store().await.unwrap();
+    assert!(store.media_of_post(id).await.unwrap().is_empty());
+    let pictures: Vec<_> = (0..2)
+        .map(|i| {
+            f.sim()
+                .add_attachment(&format!("cake{i}.png"), "image/png", PNG.to_vec())
+        })
+        .collect();
+    let edit = f
+        .sim()
+        .slash_command("edit")
+        .in_guild(&f.sim().guild(), &f.alice)
+        .integer("id", id.0)
+        .attachment("image1", &pictures[0])
+        .attachment("image2", &pictures[1])
+        .build();
+    let answer = f.command(&f.alice, edit).await;
+    assert!(content(&answer).contains("Changed post"), "{answer}");
+    assert_eq!(store.media_of_post(id).await.unwrap().len(), 2);
+    let queued = f.queue().await;
+    assert_eq!(
+        (queued[0].due_at, queued[0].body.as_str()),
+        (due, "no picture yet"),
+        "time and text stay"
+    );
+}

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::commands::{Button, ButtonAction, DISCORD_TEXT_LIMIT, Reply};
+use crate::commands::{Button, ButtonAction, DISCORD_TEXT_LIMIT, EditForm, Reply};
 
 /// Interaction types. <https://discord.com/developers/docs/interactions/receiving-and-responding>
 pub mod kind {
@@ -20,6 +20,8 @@ pub mod kind {
     pub const COMPONENT: u8 = 3;
     /// Typing in an option with autocomplete.
     pub const AUTOCOMPLETE: u8 = 4;
+    /// A modal's form sent back.
+    pub const MODAL_SUBMIT: u8 = 5;
 }
 
 /// Callback (response) types.
@@ -36,6 +38,8 @@ pub mod callback {
     pub const UPDATE: u8 = 7;
     /// Autocomplete choices.
     pub const CHOICES: u8 = 8;
+    /// A form (modal) to fill in; only as the first answer.
+    pub const MODAL: u8 = 9;
 }
 
 /// Only the person who asked sees the message.
@@ -147,9 +151,42 @@ pub struct Data {
     /// Objects the options refer to (attachments).
     #[serde(default)]
     pub resolved: Option<Resolved>,
-    /// The pressed button's `custom_id`.
+    /// The pressed button's `custom_id`, or the submitted modal's.
     #[serde(default)]
     pub custom_id: Option<String>,
+    /// A submitted modal's rows, each holding one text input with its value.
+    #[serde(default)]
+    pub components: Vec<Row>,
+}
+
+/// An action row of a submitted modal.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Row {
+    /// Its inputs.
+    #[serde(default)]
+    pub components: Vec<Input>,
+}
+
+/// A text input of a submitted modal.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Input {
+    /// Which input.
+    #[serde(default)]
+    pub custom_id: String,
+    /// What the person left in it.
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+impl Data {
+    /// The value a submitted modal's input `custom_id` holds.
+    pub fn field(&self, custom_id: &str) -> Option<&str> {
+        self.components
+            .iter()
+            .flat_map(|row| &row.components)
+            .find(|input| input.custom_id == custom_id)
+            .and_then(|input| input.value.as_deref())
+    }
 }
 
 /// One option as given.
@@ -259,6 +296,39 @@ pub fn defer_message(ephemeral: bool) -> Value {
     json!({ "type": callback::DEFER_MESSAGE, "data": { "flags": flags } })
 }
 
+/// The Edit form as a modal: `edit:{post}`, with a one-line time and a paragraph text, each
+/// prefilled with the post's current value (cut to Discord's 4000 characters).
+pub fn edit_modal(form: &EditForm) -> Value {
+    let input = |custom_id: &str, label: &str, style: u8, value: &str| {
+        json!({ "type": 1, "components": [{
+            "type": 4,
+            "custom_id": custom_id,
+            "label": label,
+            "style": style,
+            "required": false,
+            "value": value.chars().take(MODAL_VALUE_LIMIT).collect::<String>(),
+        }] })
+    };
+    json!({
+        "type": callback::MODAL,
+        "data": {
+            "custom_id": ButtonAction::Edit(form.post).callback_data(),
+            "title": format!("Edit post #{}", form.post),
+            "components": [
+                input(MODAL_WHEN, "When (a new time, or leave it)", 1, &form.when),
+                input(MODAL_TEXT, "Text", 2, &form.text),
+            ],
+        },
+    })
+}
+
+/// The modal's inputs.
+pub const MODAL_WHEN: &str = "when";
+/// The modal's text input.
+pub const MODAL_TEXT: &str = "text";
+/// Discord's limit on a text input's value.
+const MODAL_VALUE_LIMIT: usize = 4000;
+
 /// A button press acknowledged; the message is edited when the work is done.
 pub fn defer_update() -> Value {
     json!({ "type": callback::DEFER_UPDATE })
@@ -322,7 +392,10 @@ fn style(action: ButtonAction) -> u8 {
         ButtonAction::Cancel(_) | ButtonAction::ConfirmDelete => 4,
         ButtonAction::AgreePolicy => 3,
         ButtonAction::PostNow(_) | ButtonAction::SetZone(_) | ButtonAction::AskZone => 2,
-        ButtonAction::Retry(_) | ButtonAction::Connect(_) | ButtonAction::ToggleTarget(..) => 1,
+        ButtonAction::Retry(_)
+        | ButtonAction::Connect(_)
+        | ButtonAction::ToggleTarget(..)
+        | ButtonAction::Edit(_) => 1,
     }
 }
 

@@ -7,7 +7,7 @@ use teloxide::types::UserId;
 use super::decode::{Said, chat_kind, said};
 use super::files::image_of;
 use super::*;
-use crate::commands::Incoming;
+use crate::commands::{Command, Incoming};
 
 impl Inner {
     /// One update, already known to be new.
@@ -76,6 +76,39 @@ impl Inner {
             return Ok(());
         };
         let is_private = kind == ChatKind::Private;
+        // A reply to our Edit question, or pictures replying to a post's confirmation.
+        let by_reply = parts
+            .first()
+            .and_then(|m| m.reply_to_message())
+            .filter(|replied| {
+                replied.from.as_ref().is_some_and(|u| {
+                    u.is_bot
+                        && u.username
+                            .as_deref()
+                            .is_some_and(|name| name.eq_ignore_ascii_case(&self.username))
+                })
+            })
+            .and_then(|replied| replied.text())
+            .and_then(|replied| commands::edit_by_reply(replied, text, !files.is_empty()));
+        let command = match by_reply {
+            Some(command) => command,
+            None => match self.command_of(text, is_private, chat, &files).await? {
+                Some(command) => command,
+                None => return Ok(()),
+            },
+        };
+        self.run_message(chat, kind, &from, command, &files).await
+    }
+
+    /// What a message's text asks for, `None` when nothing (ordinary group talk, or a
+    /// picture without a caption in a private chat, which is answered with a hint).
+    async fn command_of(
+        &self,
+        text: Option<&str>,
+        is_private: bool,
+        chat: &Chat,
+        files: &[(teloxide::types::FileId, u32)],
+    ) -> Result<Option<Result<Command, commands::ParseError>>, TelegramError> {
         let Some(text) = text else {
             if is_private && !files.is_empty() {
                 let hint = Reply::error(
@@ -83,7 +116,7 @@ impl Inner {
                 );
                 self.send(chat.id, &hint).await?;
             }
-            return Ok(());
+            return Ok(None);
         };
         let context = ParseContext {
             bot_username: Some(&self.username),
@@ -91,29 +124,40 @@ impl Inner {
         };
         // Parsed once, first: ordinary group talk costs no database write, download or admin
         // check.
-        let command = match commands::parse(text, context) {
-            Ok(None) => return Ok(()),
-            Ok(Some(command)) => Ok(command),
-            Err(e) => Err(e),
-        };
+        Ok(match commands::parse(text, context) {
+            Ok(None) => None,
+            Ok(Some(command)) => Some(Ok(command)),
+            Err(e) => Some(Err(e)),
+        })
+    }
+
+    /// Runs a message's command, with its pictures when the verb takes them, and answers.
+    async fn run_message(
+        &self,
+        chat: &Chat,
+        kind: ChatKind,
+        from: &User,
+        command: Result<Command, commands::ParseError>,
+        files: &[(teloxide::types::FileId, u32)],
+    ) -> Result<(), TelegramError> {
         // The verb a refused private answer resumes with, through the deep link.
         let resume = command.as_ref().ok().map(|c| c.verb().name);
         let mut images = Vec::new();
         if command.as_ref().is_ok_and(|c| c.verb().takes_images) {
-            for (file, size) in &files {
+            for (file, size) in files {
                 match self.download(file, *size).await {
                     Ok(bytes) => images.push(bytes),
                     Err(TelegramError::TooLarge { bytes, limit }) => {
                         let reply =
                             Reply::error(&ImageError::TooLarge { bytes, limit }.to_string());
-                        return self.reply(chat, &from, &reply, resume).await;
+                        return self.reply(chat, from, &reply, resume).await;
                     }
                     Err(e) => {
                         tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot download an image");
                         let reply = Reply::error(
                             "I could not fetch your image from Telegram; please send it again",
                         );
-                        return self.reply(chat, &from, &reply, resume).await;
+                        return self.reply(chat, from, &reply, resume).await;
                     }
                 }
             }
@@ -135,7 +179,7 @@ impl Inner {
             user: from.id,
         };
         let reply = self.commands.on_message(incoming, &rights).await;
-        self.reply(chat, &from, &reply, resume).await
+        self.reply(chat, from, &reply, resume).await
     }
 
     pub(super) async fn on_callback(&self, query: CallbackQuery) -> Result<(), TelegramError> {
@@ -169,6 +213,13 @@ impl Inner {
             self.answer(&query, "This button no longer works.").await;
             return Ok(());
         };
+        if reply.edit_form.is_some() {
+            // The question goes as a message of its own, to be answered by replying; the
+            // message with the button stays as it is.
+            self.answer(&query, "Reply to my message with the change.")
+                .await;
+            return self.ask(chat.id, &reply).await;
+        }
         if reply.refused {
             // Only the presser hears why; the message stays as the others see it.
             self.alert(&query, &short_text(&reply)).await;

@@ -135,6 +135,22 @@ impl Inner {
         Ok(())
     }
 
+    /// Sends `reply` as a question answered by replying to it: Telegram opens the reply
+    /// field at once (a forced reply), with an example in it.
+    pub(super) async fn ask(&self, chat: ChatId, reply: &Reply) -> Result<(), TelegramError> {
+        self.following_upgrade(chat, |chat| async move {
+            let force = teloxide::types::ForceReply::new()
+                .input_field_placeholder(Some("tomorrow 9am | new text".to_owned()));
+            self.bot
+                .send_message(chat, reply.to_telegram_html())
+                .parse_mode(ParseMode::Html)
+                .reply_markup(force)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
     pub(super) async fn send_plain(&self, chat: ChatId, text: &str) -> Result<(), TelegramError> {
         self.following_upgrade(chat, |chat| async move {
             self.bot.send_message(chat, text).await?;

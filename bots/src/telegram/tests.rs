@@ -1274,3 +1274,123 @@ async fn target_toggles_edit_the_confirmation_in_place_and_a_refusal_pops_up_for
     );
     f.shutdown().await;
 }
+/// The bot's message in `chat` carrying the button `data`.
+fn message_with_button(tg: &autopost_sim::telegram::SimTelegram, chat: i64, data: &str) -> i64 {
+    tg.sent_messages()
+        .into_iter()
+        .find(|m| {
+            m.chat_id == chat
+                && m.reply_markup
+                    .as_ref()
+                    .is_some_and(|keyboard| keyboard.to_string().contains(&format!("\"{data}\"")))
+        })
+        .expect("a message with that button")
+        .message_id
+}
+
+#[tokio::test]
+async fn the_edit_button_asks_for_a_reply_and_the_reply_edits_the_post() {
+    let f = fixture().await;
+    let group = SimChat::group(-700, "team");
+    let (alice, bob) = (SimUser::new(11, "Alice"), SimUser::new(12, "Bob"));
+    f.link_x(&group, &alice).await;
+    f.tg()
+        .push_group_text(&group, &alice, "/post tomorrow 9am | first words");
+    f.messages_to(group.id, 1).await;
+    let queued = f.queue(group.id, alice.id).await;
+    let (id, due) = (queued[0].post, queued[0].due_at);
+    let data = ButtonAction::Edit(id).callback_data();
+    let confirmation = message_with_button(f.tg(), group.id, &data);
+    f.tg().push_callback(&alice, group.id, confirmation, &data);
+    let asked = f.messages_to(group.id, 2).await;
+    assert!(
+        asked[1].contains(&format!("for post <code>#{id}</code>")),
+        "{asked:?}"
+    );
+    let prompt = f
+        .tg()
+        .sent_messages()
+        .into_iter()
+        .find(|m| m.chat_id == group.id && m.text.contains("Reply with a new time"))
+        .unwrap();
+    let markup = prompt.reply_markup.clone().unwrap();
+    assert_eq!(markup["force_reply"], true, "{markup}");
+    assert!(
+        f.tg().edited_messages().is_empty(),
+        "the confirmation stays"
+    );
+    // Bob replies too: he may not change Alice's post.
+    f.tg()
+        .push_message(SimMessage::text(&group, &bob, "| bob's words").reply_to(prompt.message_id));
+    let refused = f.messages_to(group.id, 3).await;
+    assert!(refused[2].contains("admin"), "{refused:?}");
+    // Alice's reply changes the text only.
+    f.tg().push_message(
+        SimMessage::text(&group, &alice, "| changed words").reply_to(prompt.message_id),
+    );
+    let changed = f.messages_to(group.id, 4).await;
+    assert!(
+        changed[3].contains(&format!("Changed post </b><code>#{id}</code>")),
+        "{changed:?}"
+    );
+    let queued = f.queue(group.id, alice.id).await;
+    assert_eq!(
+        (queued[0].post, queued[0].due_at, queued[0].body.as_str()),
+        (id, due, "changed words")
+    );
+    f.shutdown().await;
+}
+
+/// A small JPEG, unlike the PNG the posts start with.
+fn jpeg() -> Vec<u8> {
+    let picture = image::RgbImage::from_pixel(8, 8, image::Rgb([200, 10, 10]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    picture
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn a_photo_replying_to_the_confirmation_replaces_the_posts_images() {
+    let f = fixture().await;
+    let bob = bob();
+    let chat = SimChat::private(&bob);
+    f.link_x(&chat, &bob).await;
+    let png = f.tg().add_file(PNG.to_vec(), None);
+    f.tg()
+        .push_photo(&chat, &bob, &png, Some("tomorrow 9am | with a picture"));
+    f.messages_to(bob.id, 1).await;
+    let queued = f.queue(bob.id, bob.id).await;
+    let id = queued[0].post;
+    let store = f.world.store().await.unwrap();
+    let types = async || -> Vec<String> {
+        store
+            .media_of_post(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.content_type)
+            .collect()
+    };
+    assert_eq!(types().await, ["image/png"]);
+    let old = store.media_of_post(id).await.unwrap()[0].file_name.clone();
+    let confirmation = message_with_button(f.tg(), bob.id, &ButtonAction::Edit(id).callback_data());
+    // A photo without a caption, replying to the confirmation.
+    let file = f.tg().add_file(jpeg(), None);
+    f.tg()
+        .push_message(SimMessage::photo(&chat, &bob, &file).reply_to(confirmation));
+    let said = f.messages_to(bob.id, 2).await;
+    assert!(
+        said[1].contains(&format!("Changed post </b><code>#{id}</code>")),
+        "{said:?}"
+    );
+    assert_eq!(types().await, ["image/jpeg"]);
+    assert!(
+        f.world.app().media().read(&old).await.is_err(),
+        "the replaced picture, used by no other post, is removed"
+    );
+    let queued = f.queue(bob.id, bob.id).await;
+    assert_eq!(queued[0].body, "with a picture", "the text stays");
+    f.shutdown().await;
+}

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::cdn::SimAttachment;
 use super::permissions;
-use super::responses::{APPLICATION_COMMAND, AUTOCOMPLETE, MESSAGE_COMPONENT, PING};
+use super::responses::{APPLICATION_COMMAND, AUTOCOMPLETE, MESSAGE_COMPONENT, MODAL_SUBMIT, PING};
 use super::{CommandScope, SimDiscord, State};
 use crate::wire::random_token;
 
@@ -175,6 +175,7 @@ pub struct InteractionBuilder<'a> {
     component_type: u8,
     values: Option<Vec<String>>,
     message_id: Option<u64>,
+    fields: Vec<(String, String)>,
 }
 
 impl<'a> InteractionBuilder<'a> {
@@ -190,6 +191,7 @@ impl<'a> InteractionBuilder<'a> {
             component_type: 2,
             values: None,
             message_id: None,
+            fields: Vec::new(),
         }
     }
 
@@ -256,6 +258,12 @@ impl<'a> InteractionBuilder<'a> {
     pub fn values<S: Into<String>>(mut self, values: impl IntoIterator<Item = S>) -> Self {
         self.values = Some(values.into_iter().map(Into::into).collect());
         self.component_type = 3;
+        self
+    }
+
+    /// For a modal submit: a text input's value as the person left it.
+    pub fn field(mut self, custom_id: &str, value: &str) -> Self {
+        self.fields.push((custom_id.to_owned(), value.to_owned()));
         self
     }
 
@@ -369,6 +377,29 @@ fn build_payload(state: &mut State, builder: &InteractionBuilder<'_>, place: &Pl
         Place::Guild(guild, _) => Some(guild.id),
         Place::Dm(_) => None,
     };
+    if builder.kind == MODAL_SUBMIT {
+        // Each text input comes back in its own action row, with its value.
+        let rows: Vec<Value> = builder
+            .fields
+            .iter()
+            .map(|(custom_id, value)| {
+                json!({ "type": 1, "components": [
+                    { "type": 4, "custom_id": custom_id, "value": value }
+                ] })
+            })
+            .collect();
+        payload["data"] = json!({
+            "custom_id": builder.custom_id.clone().unwrap_or_default(),
+            "components": rows,
+        });
+        // A modal opened from a button carries that button's message.
+        if let Some(message_id) = builder.message_id {
+            payload["message"] = state
+                .message_json(message_id)
+                .unwrap_or_else(|| stand_in_message(state, message_id, channel_id));
+        }
+        return payload;
+    }
     if builder.kind == MESSAGE_COMPONENT {
         let message_id = builder.message_id.unwrap_or(0);
         let mut data = json!({
@@ -456,6 +487,15 @@ impl SimDiscord {
         let mut builder = InteractionBuilder::new(self, MESSAGE_COMPONENT, "");
         builder.custom_id = Some(custom_id.to_owned());
         builder.message_id = Some(message_id);
+        builder
+    }
+
+    /// A modal submit (type 5) of the modal `custom_id`, opened from a button on the bot's
+    /// message `message_id` if any; add the inputs with [`InteractionBuilder::field`].
+    pub fn modal_submit(&self, custom_id: &str, message_id: Option<u64>) -> InteractionBuilder<'_> {
+        let mut builder = InteractionBuilder::new(self, MODAL_SUBMIT, "");
+        builder.custom_id = Some(custom_id.to_owned());
+        builder.message_id = message_id;
         builder
     }
 

@@ -48,6 +48,21 @@ pub struct Reply {
     /// Answers a button press beside the message the button is under, which stays as it was
     /// (a zone chosen under a post's confirmation must not replace the confirmation).
     pub beside: bool,
+    /// An Edit button's question: the front end asks it as a form (Discord's modal) or as a
+    /// message to reply to (Telegram's forced reply, with this reply's text), and leaves the
+    /// message with the button as it was.
+    pub edit_form: Option<EditForm>,
+}
+
+/// What an Edit form asks for, with the post's current values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditForm {
+    /// The post (its series' id, for a series).
+    pub post: PostId,
+    /// Its time in the viewer's zone, or its repeat rule.
+    pub when: String,
+    /// Its text.
+    pub text: String,
 }
 
 /// A unit of text that is never split when the reply must be shortened.
@@ -113,6 +128,8 @@ pub enum ButtonAction {
     Connect(ConnectTarget),
     /// Add the account as a target of the pending post, or remove it.
     ToggleTarget(PostId, AccountId),
+    /// Change the post's time, text or images.
+    Edit(PostId),
 }
 
 impl ButtonAction {
@@ -131,6 +148,7 @@ impl ButtonAction {
             ButtonAction::AskZone => "timezone:ask".to_owned(),
             ButtonAction::Connect(target) => format!("connect:{}", target.keyword()),
             ButtonAction::ToggleTarget(post, account) => format!("tg:{post}:{account}"),
+            ButtonAction::Edit(post) => format!("edit:{post}"),
         }
     }
 
@@ -169,6 +187,7 @@ impl ButtonAction {
             "cancel" => Some(ButtonAction::Cancel(PostId(id))),
             "postnow" => Some(ButtonAction::PostNow(PostId(id))),
             "retry" => Some(ButtonAction::Retry(TargetId(id))),
+            "edit" => Some(ButtonAction::Edit(PostId(id))),
             _ => None,
         }
     }

@@ -330,13 +330,23 @@ pub enum Command {
         /// The post.
         post: PostId,
     },
-    /// `/edit ID WHEN | TEXT`.
+    /// `/edit ID WHEN`, `/edit ID | TEXT` or `/edit ID WHEN | TEXT` (images sent with it
+    /// replace the post's).
     Edit {
         /// The post.
         post: PostId,
-        /// The new time phrase.
+        /// The new time phrase, if it changes.
+        when: Option<String>,
+        /// The new text, if it changes.
+        text: Option<String>,
+    },
+    /// An Edit form sent back (Discord's modal): the time and text as the person left them.
+    EditSubmitted {
+        /// The post.
+        post: PostId,
+        /// The time field.
         when: String,
-        /// The new text.
+        /// The text field.
         text: String,
     },
     /// `/postnow ID`.
@@ -387,7 +397,7 @@ impl Command {
             Command::Post { .. } => &post::VERB,
             Command::Queue => &queue::VERB,
             Command::Cancel { .. } => &cancel::VERB,
-            Command::Edit { .. } => &edit::VERB,
+            Command::Edit { .. } | Command::EditSubmitted { .. } => &edit::VERB,
             Command::PostNow { .. } => &postnow::VERB,
             Command::History => &history::VERB,
             Command::Connect { .. } => &connect::VERB,

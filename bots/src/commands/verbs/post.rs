@@ -243,6 +243,10 @@ impl Reply {
                 label: "Post now".to_owned(),
                 action: ButtonAction::PostNow(post),
             },
+            Button {
+                label: "Edit".to_owned(),
+                action: ButtonAction::Edit(post),
+            },
         ]];
         // With one account there is nothing to choose: it cannot be switched off.
         if accepted.accounts.len() > 1 {
@@ -324,7 +328,7 @@ mod tests {
              • Alice's &lt;Bakery&gt; (Facebook Page): 42/63206 characters"
         );
         let data: Vec<String> = reply.buttons[0].iter().map(Button::callback_data).collect();
-        assert_eq!(data, ["cancel:17", "postnow:17"]);
+        assert_eq!(data, ["cancel:17", "postnow:17", "edit:17"]);
         assert!(!reply.private);
     }
 

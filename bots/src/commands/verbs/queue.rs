@@ -48,11 +48,15 @@ impl Reply {
             plain(format!(" (times in {})", zone.name())),
         ]];
         for post in posts {
+            let when = match &post.recurrence {
+                Some(rule) => format!("🔁 {rule}, next {}", local_time(post.due_at, zone)),
+                None => local_time(post.due_at, zone),
+            };
             lines.push(vec![
                 code(format!("#{}", post.post)),
                 plain(format!(
                     " {} · {} → {} · {}",
-                    local_time(post.due_at, zone),
+                    when,
                     post.author,
                     post.targets.join(", "),
                     first_words(&post.body, 40)
@@ -69,9 +73,17 @@ impl Reply {
         ]);
         let mut reply = Reply::lines(lines);
         reply.card = true;
-        // A row of buttons for each of the first posts (Discord shows five rows at most).
+        // A row of buttons for each of the first posts (Discord shows five rows at most). A
+        // series can be listed twice (an occurrence still going out and the next one), with
+        // one id: one row, since Discord refuses a message whose buttons repeat an id.
+        let mut seen = Vec::new();
         reply.buttons = posts
             .iter()
+            .filter(|post| {
+                let first = !seen.contains(&post.post);
+                seen.push(post.post);
+                first
+            })
             .take(BUTTON_ROWS)
             .map(|post| {
                 vec![
@@ -93,10 +105,39 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use autopost::domain::PostId;
+    use autopost::recurrence::Recurrence;
     use chrono_tz::Europe::Berlin;
 
     use super::*;
     use crate::commands::testing::utc;
+
+    #[test]
+    fn a_series_is_marked_with_its_rule_and_gets_one_row_of_buttons() {
+        let occurrence = |due_at, recurrence| QueuedPost {
+            author: "alice".into(),
+            targets: vec!["@team".into()],
+            post: PostId(7),
+            due_at,
+            body: "weekly news".into(),
+            recurrence,
+        };
+        let rule = Recurrence::from_storage("v1 MO 09:00 Europe/Berlin").ok();
+        // One occurrence still going out, the next one pending: both under the series' id.
+        let posts = [
+            occurrence(utc(2026, 11, 23, 8, 0), None),
+            occurrence(utc(2026, 11, 30, 8, 0), rule),
+        ];
+        let reply = Reply::queue(&posts, Berlin);
+        let html = reply.to_telegram_html();
+        assert!(
+            html.contains(
+                "<code>#7</code> 🔁 every Monday at 09:00 (Europe/Berlin), next Mon 30 Nov 09:00 · alice"
+            ),
+            "{html}"
+        );
+        assert_eq!(reply.buttons.len(), 1, "one row for the series");
+        assert_eq!(reply.buttons[0][0].action, ButtonAction::Cancel(PostId(7)));
+    }
 
     #[test]
     fn the_queue_lists_ids_local_times_and_first_words() {
@@ -109,6 +150,7 @@ mod tests {
                 body:
                     "Launch day!\nOur new bakery opens its doors at nine, come early for croissants"
                         .into(),
+                recurrence: None,
             },
             QueuedPost {
                 author: "alice".into(),
@@ -116,6 +158,7 @@ mod tests {
                 post: PostId(5),
                 due_at: utc(2026, 12, 1, 17, 30),
                 body: "short".into(),
+                recurrence: None,
             },
         ];
         let html = Reply::queue(&posts, Berlin).to_telegram_html();
@@ -134,6 +177,11 @@ mod tests {
             Reply::queue(&[], Berlin)
                 .to_telegram_html()
                 .contains("<code>/post tomorrow 9am | Hello</code>")
+        );
+        assert_eq!(
+            Reply::queue(&posts, Berlin).buttons.len(),
+            2,
+            "a row of buttons each"
         );
         assert_eq!(
             first_words("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 40)

@@ -437,6 +437,64 @@ pub(crate) fn check_modal(data: &Value) -> Problems {
     if !(1..=5).contains(&n) {
         problems.bad_length(&["components"], 1, 5);
     }
+    // Each row: an action row holding one text input (type 4) with a custom id of 1–100
+    // (unique in the modal), style 1 (short) or 2 (paragraph), a label of 1–45, and a
+    // prefilled value of at most 4000.
+    let rows = data.get("components").and_then(Value::as_array);
+    let mut ids = std::collections::HashSet::new();
+    for (r, row) in rows.into_iter().flatten().enumerate() {
+        let r = r.to_string();
+        if row.get("type").and_then(Value::as_u64) != Some(1) {
+            problems.add(
+                &["components", &r, "type"],
+                "UNION_TYPE_CHOICES",
+                "Value of field \"type\" must be one of (1,).",
+            );
+            continue;
+        }
+        let inputs = row.get("components").and_then(Value::as_array);
+        if inputs.map_or(0, Vec::len) != 1 {
+            problems.bad_length(&["components", &r, "components"], 1, 1);
+            continue;
+        }
+        let Some(input) = inputs.and_then(|i| i.first()) else {
+            continue;
+        };
+        let at = |field: &'static str| ["components", r.as_str(), "components", "0", field];
+        if input.get("type").and_then(Value::as_u64) != Some(4) {
+            problems.add(
+                &at("type"),
+                "UNION_TYPE_CHOICES",
+                "Value of field \"type\" must be one of (4,).",
+            );
+            continue;
+        }
+        problems.text(
+            input.get("custom_id"),
+            &at("custom_id"),
+            1,
+            MAX_CUSTOM_ID_CHARS,
+        );
+        if let Some(id) = input.get("custom_id").and_then(Value::as_str)
+            && !ids.insert(id.to_owned())
+        {
+            problems.add(
+                &at("custom_id"),
+                "COMPONENT_CUSTOM_ID_DUPLICATED",
+                "Component custom id cannot be duplicated",
+            );
+        }
+        if !matches!(input.get("style").and_then(Value::as_u64), Some(1 | 2)) {
+            problems.add(
+                &at("style"),
+                "BASE_TYPE_CHOICES",
+                "Value must be one of (1, 2).",
+            );
+        }
+        problems.text(input.get("label"), &at("label"), 1, 45);
+        problems.optional_text(input.get("value"), &at("value"), 4000);
+        problems.optional_text(input.get("placeholder"), &at("placeholder"), 100);
+    }
     problems
 }
 
@@ -489,6 +547,46 @@ mod tests {
                     "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2"
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn a_modal_holds_rows_of_one_text_input_each() {
+        let input = |id: &str, style: u8| {
+            json!({ "type": 1, "components": [
+                { "type": 4, "custom_id": id, "label": "When", "style": style, "value": "x" }
+            ] })
+        };
+        let modal = |rows: Vec<Value>| json!({ "custom_id": "edit:1", "title": "Edit", "components": rows });
+        assert!(check_modal(&modal(vec![input("when", 1), input("text", 2)])).is_empty());
+        assert_eq!(
+            codes(check_modal(&modal(vec![input("a", 1), input("a", 2)]))),
+            [(
+                "components.1.components.0.custom_id".to_owned(),
+                "COMPONENT_CUSTOM_ID_DUPLICATED"
+            )]
+        );
+        assert_eq!(
+            codes(check_modal(&modal(vec![input("a", 3)]))),
+            [(
+                "components.0.components.0.style".to_owned(),
+                "BASE_TYPE_CHOICES"
+            )]
+        );
+        let button = json!({ "type": 1, "components": [
+            { "type": 2, "style": 1, "label": "Go", "custom_id": "b" }
+        ] });
+        assert_eq!(
+            codes(check_modal(&modal(vec![button]))),
+            [(
+                "components.0.components.0.type".to_owned(),
+                "UNION_TYPE_CHOICES"
+            )]
+        );
+        let six = (0..6).map(|i| input(&format!("i{i}"), 1)).collect();
+        assert_eq!(
+            codes(check_modal(&modal(six))),
+            [("components".to_owned(), "BASE_TYPE_BAD_LENGTH")]
         );
     }
 

@@ -1,0 +1,289 @@
+//! Posts as people name them: a recurring post is a series whose later occurrences carry
+//! `series_id` (the first post's id), and the verbs that change a post act on the series'
+//! pending occurrence. Also the edit of a post's parts (time, text, images), which puts the
+//! targets that failed back in the queue and leaves the published ones alone.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::posts::{NewMedia, insert_media};
+use super::{Store, StoreError, from_millis, to_millis};
+use crate::domain::{AccountId, ChatId, PostId, UserId};
+
+/// A post as an edit starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditablePost {
+    /// The chat whose queue it is in.
+    pub chat: ChatId,
+    /// Who wrote it.
+    pub author: UserId,
+    /// Its text.
+    pub body: String,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+    /// The repeat rule's storage form, for a series' pending occurrence.
+    pub recurrence: Option<String>,
+    /// Whether the retention purge removed its images.
+    pub media_removed: bool,
+}
+
+/// What an edit changes; `None` keeps that part.
+#[derive(Debug, Clone, Default)]
+pub struct PostUpdate {
+    /// The new text.
+    pub body: Option<String>,
+    /// The new time and repeat rule (storage form; `None` for a single post).
+    pub due: Option<(DateTime<Utc>, Option<String>)>,
+    /// The new images, already saved as files.
+    pub media: Option<Vec<NewMedia>>,
+    /// With a new text: the thread parts of each account it sends that needs a thread
+    /// (replacing the parts of every target the edit sends).
+    pub threads: Option<Vec<(AccountId, Vec<String>)>>,
+}
+
+/// What an edit did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Updated {
+    /// Changed; the image files the post no longer names (to remove when unused).
+    Changed {
+        /// Targets that will go out with the change.
+        targets: usize,
+        /// Files of the replaced images.
+        old_files: Vec<String>,
+    },
+    /// A target is being sent right now, or nothing is left to send: nothing changed.
+    Started,
+}
+
+impl Store {
+    /// The occurrence of `post`'s series that changes act on, and the series' id. For a
+    /// series that is the pending occurrence (the one holding the rule); for any other post,
+    /// the post itself. `post` may be the series' id or any of its occurrences'.
+    pub async fn series_occurrence(&self, post: PostId) -> Result<(PostId, PostId), StoreError> {
+        let series: Option<i64> =
+            sqlx::query_scalar("SELECT COALESCE(series_id, id) FROM posts WHERE id = ?")
+                .bind(post.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        // The first occurrence may be gone (the retention purge) while its series runs on.
+        let series = series.unwrap_or(post.0);
+        let pending: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM posts WHERE (id = ?1 OR series_id = ?1) AND state = 'scheduled'
+             AND recurrence IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(series)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok((PostId(pending.unwrap_or(post.0)), PostId(series)))
+    }
+
+    /// A post that an edit may change: still in its queue, or finished with a target that
+    /// failed (which the edit sends again). `None` when gone, cancelled or all sent.
+    pub async fn editable_post(&self, post: PostId) -> Result<Option<EditablePost>, StoreError> {
+        let row = sqlx::query(
+            "SELECT chat_id, author_id, body, due_at, recurrence, media_removed_at FROM posts p
+             WHERE id = ? AND (state = 'scheduled' OR (state = 'done' AND EXISTS (
+                 SELECT 1 FROM targets t WHERE t.post_id = p.id AND t.state = 'failed')))",
+        )
+        .bind(post.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(EditablePost {
+                chat: ChatId(r.get("chat_id")),
+                author: UserId(r.get("author_id")),
+                body: r.get("body"),
+                due_at: from_millis(r.get("due_at"))?,
+                recurrence: r.get("recurrence"),
+                media_removed: r.get::<Option<i64>, _>("media_removed_at").is_some(),
+            })
+        })
+        .transpose()
+    }
+
+    /// Changes the parts of a post `update` names, for the targets still to go out (queued)
+    /// and those that failed, which go back in the queue with their attempts forgotten: at
+    /// the new time, else at the queued ones' time or `now`. Published, unknown and
+    /// cancelled targets are left as they are. Nothing changes while a target is being sent.
+    pub async fn update_post(
+        &self,
+        post: PostId,
+        update: &PostUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<Updated, StoreError> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(
+            "SELECT SUM(state = 'publishing') AS sending, SUM(state IN ('queued', 'failed')) AS open
+             FROM targets WHERE post_id = ?",
+        )
+        .bind(post.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let sending: i64 = row.get::<Option<i64>, _>("sending").unwrap_or(0);
+        let open: i64 = row.get::<Option<i64>, _>("open").unwrap_or(0);
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM posts WHERE id = ?")
+            .bind(post.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if sending > 0 || open == 0 || state.as_deref().is_none_or(|s| s == "cancelled") {
+            return Ok(Updated::Started);
+        }
+        if let Some(body) = &update.body {
+            sqlx::query("UPDATE posts SET body = ? WHERE id = ?")
+                .bind(body)
+                .bind(post.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let failed_due = match &update.due {
+            Some((due_at, recurrence)) => {
+                sqlx::query("UPDATE posts SET due_at = ?, recurrence = ? WHERE id = ?")
+                    .bind(to_millis(*due_at))
+                    .bind(recurrence)
+                    .bind(post.0)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE targets SET due_at = ? WHERE post_id = ? AND state = 'queued'")
+                    .bind(to_millis(*due_at))
+                    .bind(post.0)
+                    .execute(&mut *tx)
+                    .await?;
+                *due_at
+            }
+            None => now,
+        };
+        if let Some(threads) = &update.threads {
+            sqlx::query(
+                "DELETE FROM target_parts WHERE target_id IN
+                     (SELECT id FROM targets WHERE post_id = ? AND state IN ('queued', 'failed'))",
+            )
+            .bind(post.0)
+            .execute(&mut *tx)
+            .await?;
+            for (account, parts) in threads {
+                super::thread_parts::add_parts(&mut tx, post, *account, parts).await?;
+            }
+        }
+        sqlx::query(
+            "UPDATE targets SET state = 'queued', due_at = ?, attempts = 0, last_error = NULL,
+                 updated_at = ?
+             WHERE post_id = ? AND state = 'failed'",
+        )
+        .bind(to_millis(failed_due))
+        .bind(to_millis(now))
+        .bind(post.0)
+        .execute(&mut *tx)
+        .await?;
+        let mut old_files = Vec::new();
+        if let Some(media) = &update.media {
+            old_files = sqlx::query_scalar("SELECT file_name FROM media WHERE post_id = ?")
+                .bind(post.0)
+                .fetch_all(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM media WHERE post_id = ?")
+                .bind(post.0)
+                .execute(&mut *tx)
+                .await?;
+            insert_media(&mut tx, post, media, now).await?;
+            sqlx::query("UPDATE posts SET media_removed_at = NULL WHERE id = ?")
+                .bind(post.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE posts SET state = 'scheduled', updated_at = ? WHERE id = ?")
+            .bind(to_millis(now))
+            .bind(post.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Updated::Changed {
+            targets: usize::try_from(open).unwrap_or(usize::MAX),
+            old_files,
+        })
+    }
+
+    /// Sends a pending post now; returns how many targets. For a series' pending occurrence
+    /// an extra occurrence (its text, images and accounts) is queued due now, and the pending
+    /// one stays due at its time: sending now does not use up the next one.
+    pub async fn post_now(&self, post: PostId, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let recurring: Option<Option<String>> =
+            sqlx::query_scalar("SELECT recurrence FROM posts WHERE id = ? AND state = 'scheduled'")
+                .bind(post.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let done = if recurring.flatten().is_some() {
+            let extra: i64 = sqlx::query_scalar(
+                "INSERT INTO posts (chat_id, author_id, body, due_at, recurrence, time_zone, created_at, updated_at, series_id)
+                 SELECT chat_id, author_id, body, ?1, NULL, time_zone, ?1, ?1, COALESCE(series_id, id)
+                 FROM posts WHERE id = ?2 RETURNING id",
+            )
+            .bind(to_millis(now))
+            .bind(post.0)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO media (post_id, position, content_type, byte_len, width, height, sha256, file_name, created_at)
+                 SELECT ?1, position, content_type, byte_len, width, height, sha256, file_name, ?2
+                 FROM media WHERE post_id = ?3",
+            )
+            .bind(extra)
+            .bind(to_millis(now))
+            .bind(post.0)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO post_variants (post_id, provider, body)
+                 SELECT ?, provider, body FROM post_variants WHERE post_id = ?",
+            )
+            .bind(extra)
+            .bind(post.0)
+            .execute(&mut *tx)
+            .await?;
+            let targets = sqlx::query(
+                "INSERT INTO targets (post_id, account_id, due_at, updated_at)
+                 SELECT ?1, account_id, ?2, ?2 FROM targets WHERE post_id = ?3 AND state = 'queued'",
+            )
+            .bind(extra)
+            .bind(to_millis(now))
+            .bind(post.0)
+            .execute(&mut *tx)
+            .await?;
+            // The extra occurrence goes out as the pending one would: its own texts, its
+            // threads (unsent) too.
+            super::thread_parts::copy_parts(&mut tx, post, PostId(extra)).await?;
+            targets
+        } else {
+            sqlx::query(
+                "UPDATE targets SET due_at = ?1, updated_at = ?1 WHERE post_id = ?2 AND state = 'queued'",
+            )
+            .bind(to_millis(now))
+            .bind(post.0)
+            .execute(&mut *tx)
+            .await?
+        };
+        tx.commit().await?;
+        Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+    }
+
+    /// Makes a post's queued targets due at `at`, without the rule a Post now follows for a
+    /// series: tests run a series' occurrences one after another this way, without waiting.
+    pub async fn make_due_at(&self, post: PostId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE posts SET due_at = ? WHERE id = ?")
+            .bind(to_millis(at))
+            .bind(post.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE targets SET due_at = ? WHERE post_id = ? AND state = 'queued'")
+            .bind(to_millis(at))
+            .bind(post.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
