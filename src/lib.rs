@@ -94,6 +94,9 @@ pub mod operator;
 pub mod posting;
 // Erasure and disconnection: the privacy promises as calls.
 pub mod privacy;
+// `/import`: posts from a CSV file, every row checked, all queued or none; image URLs fetched
+// only from public addresses.
+pub mod import;
 // Publishing to X, Facebook Pages and Instagram behind one trait.
 pub mod platforms;
 // The retention purge: finished posts' images and history, spent states, old notifications.
