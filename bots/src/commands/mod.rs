@@ -31,4 +31,5 @@ pub use reply::{
 };
 pub use runner::{Commands, Incoming};
 pub use suggest::Suggestion;
-pub use verbs::{Arg, ArgKind, Command, ConnectTarget, VERBS, Verb, Who};
+pub use verbs::import::worth_downloading as import_worth_downloading;
+pub use verbs::{Arg, ArgKind, Command, ConnectTarget, Document, VERBS, Verb, Who};

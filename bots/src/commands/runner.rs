@@ -16,7 +16,7 @@ use chrono::Utc;
 use super::args::ParseError;
 use super::context::{Context, internal, posting_error};
 use super::reply::{ButtonAction, Reply};
-use super::verbs::{self, Command, Who};
+use super::verbs::{self, Command, Document, Who};
 
 /// One message for autopost, as a front end read it.
 #[derive(Debug)]
@@ -30,6 +30,8 @@ pub struct Incoming<'a> {
     pub command: Result<Command, ParseError>,
     /// The images sent with it, fetched only for verbs that take them.
     pub images: Vec<Bytes>,
+    /// The file sent with it (or that it replies to), fetched only for verbs that read one.
+    pub document: Option<Document>,
 }
 
 /// The chat-neutral command layer one front end runs its messages and button presses
@@ -104,7 +106,7 @@ impl Commands {
             platform,
             now,
         };
-        let reply = run(&context, command, incoming.images).await;
+        let reply = run(&context, command, incoming.images, incoming.document).await;
         match standing {
             // The policy (a URL built, the operator's text copied) only where it is shown.
             PolicyStanding::MustAgree if introduces => reply.with_policy_gate(&self.app.policy()),
@@ -163,7 +165,7 @@ impl Commands {
             now,
         };
         Some(match (command, action) {
-            (Some(command), _) => run(&context, command, Vec::new()).await,
+            (Some(command), _) => run(&context, command, Vec::new(), None).await,
             (None, ButtonAction::Retry(target)) => {
                 match self.app.retry_target(&actor, target, now).await {
                     Ok(post) => Reply::retrying(post),
@@ -176,7 +178,12 @@ impl Commands {
 }
 
 /// Runs one command for the actor of `ctx`, after the rule of who may.
-async fn run(ctx: &Context<'_>, command: Command, images: Vec<Bytes>) -> Reply {
+async fn run(
+    ctx: &Context<'_>,
+    command: Command,
+    images: Vec<Bytes>,
+    document: Option<Document>,
+) -> Reply {
     let verb = command.verb();
     if let Who::Admin { to } = verb.who
         && !ctx.actor.is_admin
@@ -190,6 +197,7 @@ async fn run(ctx: &Context<'_>, command: Command, images: Vec<Bytes>) -> Reply {
         Command::Start => verbs::start::run(ctx),
         Command::Help => verbs::help::run(ctx),
         Command::Post { when, text, to } => verbs::post::run(ctx, when, text, &to, images).await,
+        Command::Import => verbs::import::run(ctx, document).await,
         Command::Queue => verbs::queue::run(ctx).await,
         Command::Cancel { post } => verbs::cancel::run(ctx, post).await,
         Command::Edit { post, when, text } => verbs::edit::run(ctx, post, &when, &text).await,

@@ -108,6 +108,7 @@ impl Team {
             place: group(),
             command,
             images: Vec::new(),
+            document: None,
         };
         Some(self.commands.on_message(incoming, rights).await)
     }
@@ -447,6 +448,7 @@ async fn a_newer_policy_is_announced_once_with_what_changed() {
             place: group(),
             command: Ok(parse(text, IN_GROUP).unwrap().unwrap()),
             images: Vec::new(),
+            document: None,
         };
         commands
             .on_message(incoming, &Rights::member())
@@ -486,6 +488,7 @@ async fn say_in_second_group(t: &Team, who: &str, text: &str) -> String {
         },
         command: Ok(command),
         images: Vec::new(),
+        document: None,
     };
     t.commands
         .on_message(incoming, &Rights::member())

@@ -21,7 +21,7 @@ use super::files::{self, FileError};
 use super::rest::{Body, Call, Rest, RestError};
 use super::wire::{self, Interaction, kind, option, permission};
 use crate::commands::{
-    ArgValue, Command, Commands, Incoming, NamedArgs, ParseError, Reply, VERBS, Verb,
+    ArgValue, Command, Commands, Document, Incoming, NamedArgs, ParseError, Reply, VERBS, Verb,
 };
 
 /// How an interaction came in, and so how its first answer goes back.
@@ -360,7 +360,7 @@ impl Inner {
         let (command, attachments) = read_command(interaction);
         let mut images = Vec::new();
         if command.as_ref().is_ok_and(|c| c.verb().takes_images) {
-            for attachment in attachments {
+            for attachment in &attachments {
                 match files::download(&self.http, self.api_url(), attachment).await {
                     Ok(bytes) => images.push(bytes),
                     Err(FileError::Refused(message)) => {
@@ -375,11 +375,40 @@ impl Inner {
                 }
             }
         }
+        let mut document = None;
+        if command.as_ref().is_ok_and(|c| c.verb().takes_file)
+            && let Some(attachment) = attachments.first()
+        {
+            // A file over the verb's limit is not fetched; the verb says why from its size.
+            let bytes = if crate::commands::import_worth_downloading(attachment.size) {
+                match files::download_file(&self.http, self.api_url(), attachment).await {
+                    Ok(bytes) => bytes,
+                    Err(FileError::Refused(message)) => {
+                        return Outcome::Message(Reply::error(&message));
+                    }
+                    Err(FileError::Unreachable(e)) => {
+                        tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot download a Discord attachment");
+                        return Outcome::Message(Reply::error(
+                            "I could not fetch your file from Discord; please attach it again",
+                        ));
+                    }
+                }
+            } else {
+                bytes::Bytes::new()
+            };
+            document = Some(Document {
+                name: attachment.filename.clone(),
+                mime: attachment.content_type.clone(),
+                size: attachment.size,
+                bytes,
+            });
+        }
         let incoming = Incoming {
             person: person.person(),
             place: place.place(),
             command,
             images,
+            document,
         };
         Outcome::Message(self.commands.on_message(incoming, &rights).await)
     }

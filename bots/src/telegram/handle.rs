@@ -71,6 +71,7 @@ impl Inner {
             from,
             text,
             files,
+            document,
         }) = said(&parts)
         else {
             return Ok(());
@@ -116,6 +117,33 @@ impl Inner {
                 }
             }
         }
+        let mut file = None;
+        if let (true, Some(document)) = (
+            command.as_ref().is_ok_and(|c| c.verb().takes_file),
+            document,
+        ) {
+            // A file over the verb's limit is not fetched; the verb says why from its size.
+            let bytes = if commands::import_worth_downloading(u64::from(document.size)) {
+                match self.download(&document.file, document.size).await {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot download a document");
+                        let reply = Reply::error(
+                            "I could not fetch your file from Telegram; please send it again",
+                        );
+                        return self.reply(chat, &from, &reply).await;
+                    }
+                }
+            } else {
+                Bytes::new()
+            };
+            file = Some(commands::Document {
+                name: document.name,
+                mime: document.mime,
+                size: u64::from(document.size),
+                bytes,
+            });
+        }
         let (user_id, chat_id, name) = (
             from.id.0.to_string(),
             chat.id.0.to_string(),
@@ -126,6 +154,7 @@ impl Inner {
             place: place(&chat_id, kind, chat),
             command,
             images,
+            document: file,
         };
         let rights = Membership {
             bot: &self.bot,
