@@ -291,11 +291,7 @@ fn read(file: &[u8]) -> Result<Vec<Row>, ImportError> {
             line,
             when: field(columns.when),
             text: field(columns.text),
-            targets: field(columns.targets)
-                .split(|c: char| c.is_whitespace() || c == ';' || c == ',')
-                .filter(|name| !name.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            targets: target_names(&field(columns.targets)),
             images: field(columns.images)
                 .split_whitespace()
                 .map(str::to_owned)
@@ -314,6 +310,22 @@ fn read(file: &[u8]) -> Result<Vec<Row>, ImportError> {
         });
     }
     Ok(rows)
+}
+
+/// The names in a `targets` field: separated by semicolons (or commas) where it has any, so
+/// that a Page's name may hold spaces, else by spaces.
+fn target_names(field: &str) -> Vec<String> {
+    let names: Vec<&str> = if field.contains([';', ',']) {
+        field.split([';', ',']).collect()
+    } else {
+        field.split_whitespace().collect()
+    };
+    names
+        .into_iter()
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Where each column is.
@@ -380,7 +392,7 @@ mod tests {
     #[test]
     fn rows_are_read_with_their_lines_quotes_targets_and_images() {
         let file = "\u{feff}When,Text,Targets,Images\n\
-                    tomorrow 9am,\"Hello, world\",x;@alices_bakery facebook,https://a.example/1.png https://a.example/2.png\n\
+                    tomorrow 9am,\"Hello, world\",x;Alice's Bakery; @alices_bakery,https://a.example/1.png https://a.example/2.png\n\
                     \n\
                     ,,,\n\
                     in 2h,\"two\nlines\",,\n\
@@ -389,7 +401,8 @@ mod tests {
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0].line, 2);
         assert_eq!(rows[0].text, "Hello, world");
-        assert_eq!(rows[0].targets, ["x", "@alices_bakery", "facebook"]);
+        assert_eq!(rows[0].targets, ["x", "Alice's Bakery", "@alices_bakery"]);
+        assert_eq!(target_names(" x  @team facebook "), ["x", "@team", "facebook"]);
         assert_eq!(rows[0].images.len(), 2);
         assert_eq!(rows[1].line, 5);
         assert_eq!(rows[1].text, "two\nlines");

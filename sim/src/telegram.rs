@@ -286,6 +286,8 @@ pub struct SimMessage {
     photo: Option<FileRef>,
     document: Option<(FileRef, String, String)>,
     media_group_id: Option<String>,
+    forwarded_from: Option<SimUser>,
+    reply_to: Option<Value>,
 }
 
 impl SimMessage {
@@ -298,6 +300,8 @@ impl SimMessage {
             photo: None,
             document: None,
             media_group_id: None,
+            forwarded_from: None,
+            reply_to: None,
         }
     }
 
@@ -341,6 +345,20 @@ impl SimMessage {
     /// The same message as one part of an album.
     pub fn media_group(mut self, media_group_id: impl Into<String>) -> Self {
         self.media_group_id = Some(media_group_id.into());
+        self
+    }
+
+    /// The same message forwarded by its sender from `origin`'s message: Telegram keeps the
+    /// text (and its command entities) and adds `forward_origin`.
+    pub fn forwarded_from(mut self, origin: &SimUser) -> Self {
+        self.forwarded_from = Some(origin.clone());
+        self
+    }
+
+    /// The same message as a reply to `message` (the `message` object of an update, as
+    /// [`SimTelegram::update`] returns it).
+    pub fn reply_to(mut self, message: Value) -> Self {
+        self.reply_to = Some(message);
         self
     }
 
@@ -1428,6 +1446,22 @@ impl SimState {
         }
         if let Some(group) = &message.media_group_id {
             json["media_group_id"] = group.as_str().into();
+        }
+        if let Some(origin) = &message.forwarded_from {
+            // Forwarded a moment ago from a message written earlier.
+            json["forward_origin"] = json!({
+                "type": "user",
+                "date": Utc::now().timestamp() - 3_600,
+                "sender_user": origin.to_json(),
+            });
+        }
+        if let Some(replied) = &message.reply_to {
+            // Telegram does not nest replies further.
+            let mut replied = replied.clone();
+            if let Some(object) = replied.as_object_mut() {
+                object.remove("reply_to_message");
+            }
+            json["reply_to_message"] = replied;
         }
         if let Some(file) = &message.photo {
             json["photo"] = self.photo_sizes(file);
