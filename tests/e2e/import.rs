@@ -183,3 +183,63 @@ async fn image_urls_on_private_addresses_are_refused_unless_the_operator_allows_
     assert!(host.fetched().is_empty(), "never asked");
     assert_eq!(t.stored().await, (0, 0));
 }
+
+#[tokio::test]
+async fn an_import_the_full_disk_refuses_leaves_no_row_and_no_image_behind() {
+    let host = ImageHost::start().await.unwrap();
+    let mut world = World::builder()
+        .x()
+        .growth_switch()
+        .var("AUTOPOST_IMPORT_PRIVATE_URLS", "true")
+        .start()
+        .await
+        .unwrap();
+    let alice = world
+        .link_x("telegram:-100", "telegram:1")
+        .await
+        .unwrap()
+        .actor;
+    let store = world.store().await.unwrap();
+    world.stop_database_growth();
+    let mut queued = Vec::new();
+    let refusal = loop {
+        assert!(queued.len() < 400, "the database never filled");
+        // Five posts a file, each with a picture of its own, so each writes a file.
+        let mut file = String::from("when,text,images\n");
+        for _ in 0..5 {
+            let n = queued.len() + file.lines().count();
+            let url = host.add(&format!("/{n}.png"), png(16 + n as u32), "image/png");
+            let filler = "words to fill the disk with ".repeat(8);
+            file.push_str(&format!("tomorrow 9am,post {n} {filler},{url}\n"));
+        }
+        match world
+            .app()
+            .import_posts(&alice, file.as_bytes(), Utc::now())
+            .await
+        {
+            Ok(Imported::Queued(rows)) => queued.extend(rows.iter().map(|r| r.accepted.post)),
+            Ok(Imported::Refused(problems)) => panic!("{problems:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert!(!refusal.is_user_error(), "{refusal:?}");
+    assert!(
+        autopost::store::StoreError::is_storage_full_in(&refusal),
+        "{refusal:?}"
+    );
+    let pending = world.app().queue(alice.chat).await.unwrap();
+    assert_eq!(pending.len(), queued.len(), "no row of the refused file");
+    let mut kept = std::collections::BTreeSet::new();
+    for post in &queued {
+        for file in store.media_of_post(*post).await.unwrap() {
+            kept.insert(file.file_name);
+        }
+    }
+    let on_disk: std::collections::BTreeSet<String> =
+        std::fs::read_dir(world.dir().join("media"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+    assert_eq!(on_disk, kept, "only the images of stored posts are on disk");
+    world.shutdown().await.unwrap();
+}
