@@ -42,13 +42,19 @@ pub enum ImportError {
         limit: usize,
     },
     /// Not UTF-8 text.
-    #[error("the file is not CSV text; save it as CSV (UTF-8) with the columns when,text,targets,images")]
+    #[error(
+        "the file is not CSV text; save it as CSV (UTF-8) with the columns when,text,targets,images"
+    )]
     NotText,
     /// No header, or no row under it.
-    #[error("the file has no posts; its first line names the columns (when,text,targets,images) and each line after it is one post")]
+    #[error(
+        "the file has no posts; its first line names the columns (when,text,targets,images) and each line after it is one post"
+    )]
     Empty,
     /// The header does not name the columns.
-    #[error("{problem}; the first line must name the columns, such as `when,text,targets,images` (targets and images may be left out)")]
+    #[error(
+        "{problem}; the first line must name the columns, such as `when,text,targets,images` (targets and images may be left out)"
+    )]
     BadHeader {
         /// What is wrong with it.
         problem: String,
@@ -62,7 +68,9 @@ pub enum ImportError {
         limit: usize,
     },
     /// More than [`MAX_IMAGES`] image URLs in all.
-    #[error("the file names {images} image URLs; /import fetches at most {limit} at once, so split it")]
+    #[error(
+        "the file names {images} image URLs; /import fetches at most {limit} at once, so split it"
+    )]
     TooManyImages {
         /// URLs named.
         images: usize,
@@ -353,10 +361,7 @@ fn columns(header: &csv::StringRecord) -> Result<Columns, ImportError> {
             "" => continue,
             other => {
                 return Err(ImportError::BadHeader {
-                    problem: format!(
-                        "the column `{other}` is not one of {}",
-                        COLUMNS.join(", ")
-                    ),
+                    problem: format!("the column `{other}` is not one of {}", COLUMNS.join(", ")),
                 });
             }
         };
@@ -402,7 +407,10 @@ mod tests {
         assert_eq!(rows[0].line, 2);
         assert_eq!(rows[0].text, "Hello, world");
         assert_eq!(rows[0].targets, ["x", "Alice's Bakery", "@alices_bakery"]);
-        assert_eq!(target_names(" x  @team facebook "), ["x", "@team", "facebook"]);
+        assert_eq!(
+            target_names(" x  @team facebook "),
+            ["x", "@team", "facebook"]
+        );
         assert_eq!(rows[0].images.len(), 2);
         assert_eq!(rows[1].line, 5);
         assert_eq!(rows[1].text, "two\nlines");
@@ -413,7 +421,10 @@ mod tests {
     #[test]
     fn columns_may_come_in_any_order_and_the_optional_ones_may_be_left_out() {
         let rows = read(b"text,when\nhi,now\n").unwrap();
-        assert_eq!((rows[0].when.as_str(), rows[0].text.as_str()), ("now", "hi"));
+        assert_eq!(
+            (rows[0].when.as_str(), rows[0].text.as_str()),
+            ("now", "hi")
+        );
     }
 
     #[test]
@@ -422,7 +433,10 @@ mod tests {
             (b"", "the file has no posts"),
             (b"when,text\n", "the file has no posts"),
             (b"when,body\nnow,hi\n", "the column `body` is not one of"),
-            (b"when,when,text\nnow,now,hi\n", "the column `when` is named twice"),
+            (
+                b"when,when,text\nnow,now,hi\n",
+                "the column `when` is named twice",
+            ),
             (b"text,images\nhi,\n", "the column `when` is missing"),
             (b"\xff\xd8\xff\xe0 a jpeg", "the file is not CSV text"),
         ];

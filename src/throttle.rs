@@ -115,12 +115,17 @@ mod tests {
         assert_eq!(admitted(allowance, spread(50, Duration::from_secs(2))), 50);
         // Pasting 30 posts one after another, a few seconds apart, then a second batch of 30
         // a minute later.
-        let pasted = spread(30, Duration::from_secs(15))
-            .into_iter()
-            .chain(spread(30, Duration::from_secs(15)).into_iter().map(|at| at + Duration::from_secs(75)));
+        let pasted = spread(30, Duration::from_secs(15)).into_iter().chain(
+            spread(30, Duration::from_secs(15))
+                .into_iter()
+                .map(|at| at + Duration::from_secs(75)),
+        );
         assert_eq!(admitted(allowance, pasted), 60);
         // Someone typing a post every 5 seconds for an hour is never held back.
-        assert_eq!(admitted(allowance, spread(720, Duration::from_secs(3_600))), 720);
+        assert_eq!(
+            admitted(allowance, spread(720, Duration::from_secs(3_600))),
+            720
+        );
         // A script at 300 a second for a minute: the burst, then one every 2 seconds.
         let script = admitted(allowance, spread(18_000, Duration::from_secs(60)));
         assert!((60..=91).contains(&script), "{script}");

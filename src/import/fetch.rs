@@ -228,7 +228,12 @@ mod tests {
         ] {
             assert!(!is_public(inside.parse().unwrap()), "{inside}");
         }
-        for outside in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for outside in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(is_public(outside.parse().unwrap()), "{outside}");
         }
     }
@@ -248,9 +253,13 @@ mod tests {
                 .unwrap_err();
             assert!(matches!(error, FetchError::Private(_)), "{url}: {error}");
         }
-        let error = fetch(&Url::parse("ftp://example.com/a.png").unwrap(), limit, false)
-            .await
-            .unwrap_err();
+        let error = fetch(
+            &Url::parse("ftp://example.com/a.png").unwrap(),
+            limit,
+            false,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(error, FetchError::NotHttp(_)), "{error}");
         let error = fetch(&Url::parse("file:///etc/passwd").unwrap(), limit, true)
             .await

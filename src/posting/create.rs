@@ -82,7 +82,9 @@ impl App {
         let mut accepted = self.store_posts(actor, vec![checked], now).await?;
         accepted
             .pop()
-            .ok_or(PostingError::Store(crate::store::StoreError::NotFound { what: "post" }))
+            .ok_or(PostingError::Store(crate::store::StoreError::NotFound {
+                what: "post",
+            }))
     }
 
     /// Stores checked posts (an import) with their images in one transaction, all or none,

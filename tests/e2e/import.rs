@@ -153,8 +153,16 @@ async fn one_bad_row_queues_nothing_and_every_bad_row_is_named() {
             .unwrap()
             .reason
     };
-    assert!(reason(4).contains("no account called `mastodon`"), "{}", reason(4));
-    assert!(reason(5).contains("Instagram allows 2,200 characters"), "{}", reason(5));
+    assert!(
+        reason(4).contains("no account called `mastodon`"),
+        "{}",
+        reason(4)
+    );
+    assert!(
+        reason(5).contains("Instagram allows 2,200 characters"),
+        "{}",
+        reason(5)
+    );
     assert!(reason(6).contains("answered 404"), "{}", reason(6));
     assert_eq!(t.stored().await, before, "no post row and no image file");
     assert!(app.queue(t.alice.chat).await.unwrap().is_empty());
@@ -235,11 +243,10 @@ async fn an_import_the_full_disk_refuses_leaves_no_row_and_no_image_behind() {
             kept.insert(file.file_name);
         }
     }
-    let on_disk: std::collections::BTreeSet<String> =
-        std::fs::read_dir(world.dir().join("media"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+    let on_disk: std::collections::BTreeSet<String> = std::fs::read_dir(world.dir().join("media"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(on_disk, kept, "only the images of stored posts are on disk");
     world.shutdown().await.unwrap();
 }

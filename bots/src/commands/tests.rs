@@ -577,9 +577,14 @@ impl Team {
 async fn an_import_is_all_or_nothing_with_a_line_for_each_row() {
     let t = team().await;
     let good = "when,text,targets\ntomorrow 9am,one,x\nin 2h,two,@team\nfriday 5pm,three,\n";
-    let reply = t.import("2", "posts.csv", "text/csv", good.as_bytes()).await;
+    let reply = t
+        .import("2", "posts.csv", "text/csv", good.as_bytes())
+        .await;
     let html = reply.to_telegram_html();
-    assert!(!reply.refused && !reply.private, "the team sees what was queued");
+    assert!(
+        !reply.refused && !reply.private,
+        "the team sees what was queued"
+    );
     assert!(html.contains("Imported 3 posts, all queued"), "{html}");
     for line in 2..=4 {
         assert!(html.contains(&format!("line {line}: <code>#")), "{html}");
@@ -591,7 +596,10 @@ async fn an_import_is_all_or_nothing_with_a_line_for_each_row() {
     let html = reply.to_telegram_html();
     assert!(reply.refused, "{html}");
     assert!(html.contains("Nothing was queued: 2 rows to fix"), "{html}");
-    assert!(html.contains("line 3: ") && html.contains("line 4: "), "{html}");
+    assert!(
+        html.contains("line 3: ") && html.contains("line 4: "),
+        "{html}"
+    );
     assert!(!html.contains("line 2:"), "a good row is not named: {html}");
     assert_eq!(t.queued().await, 3, "nothing more queued");
 
@@ -601,10 +609,15 @@ async fn an_import_is_all_or_nothing_with_a_line_for_each_row() {
     }
     let big = format!("when,text\ntomorrow 9am,{}\n", "a".repeat(300 * 1024));
     for (file, why) in [
-        (many.as_str(), "the file has 201 posts; /import takes at most 200"),
+        (
+            many.as_str(),
+            "the file has 201 posts; /import takes at most 200",
+        ),
         (big.as_str(), "/import takes CSV files up to 262144 bytes"),
     ] {
-        let reply = t.import("2", "posts.csv", "text/csv", file.as_bytes()).await;
+        let reply = t
+            .import("2", "posts.csv", "text/csv", file.as_bytes())
+            .await;
         let html = reply.to_telegram_html();
         assert!(reply.refused, "{html}");
         assert!(html.contains("Nothing was queued: "), "{html}");

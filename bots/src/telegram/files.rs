@@ -74,7 +74,10 @@ pub(super) fn document_of(message: &Message) -> Option<DocumentRef> {
         file: document.file.id.clone(),
         size: document.file.size,
         name: document.file_name.clone().unwrap_or_default(),
-        mime: document.mime_type.as_ref().map(|m| m.essence_str().to_owned()),
+        mime: document
+            .mime_type
+            .as_ref()
+            .map(|m| m.essence_str().to_owned()),
     })
 }
 

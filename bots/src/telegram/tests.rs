@@ -1222,7 +1222,8 @@ async fn a_csv_file_captioned_or_answered_with_import_queues_its_rows() {
     let bob = bob();
     let chat = SimChat::private(&bob);
     f.link_x(&chat, &bob).await;
-    let csv = "when,text,targets\ntomorrow 9am,first imported,x\ntomorrow 10am,second imported,@team\n";
+    let csv =
+        "when,text,targets\ntomorrow 9am,first imported,x\ntomorrow 10am,second imported,@team\n";
     let file = f.tg().add_file(csv.as_bytes().to_vec(), None);
     let before = f.messages_to(bob.id, 0).await.len();
     f.tg().push_message(
@@ -1249,7 +1250,10 @@ async fn a_csv_file_captioned_or_answered_with_import_queues_its_rows() {
     f.tg()
         .push_message(SimMessage::text(&chat, &bob, "/import").reply_to(message));
     let said = f.messages_to(bob.id, before + 2).await;
-    assert!(said.last().unwrap().contains("Imported 2 posts"), "{said:?}");
+    assert!(
+        said.last().unwrap().contains("Imported 2 posts"),
+        "{said:?}"
+    );
     assert_eq!(f.queue(bob.id, bob.id).await.len(), 4);
 
     // A picture is not a CSV file, and `/import` alone has nothing to read.
@@ -1266,9 +1270,15 @@ async fn a_csv_file_captioned_or_answered_with_import_queues_its_rows() {
     f.tg().push_private_text(&bob, "/import");
     let said = f.messages_to(bob.id, before + 4).await;
     assert!(
-        said.last().unwrap().contains("Send the CSV file with the caption /import"),
+        said.last()
+            .unwrap()
+            .contains("Send the CSV file with the caption /import"),
         "{said:?}"
     );
-    assert_eq!(f.queue(bob.id, bob.id).await.len(), 4, "nothing more queued");
+    assert_eq!(
+        f.queue(bob.id, bob.id).await.len(),
+        4,
+        "nothing more queued"
+    );
     f.shutdown().await;
 }

@@ -169,9 +169,7 @@ impl Reply {
                         problems.len() - SHOWN_ROWS
                     ))]);
                 }
-                lines.push(vec![plain(
-                    "Fix these rows and send the whole file again.",
-                )]);
+                lines.push(vec![plain("Fix these rows and send the whole file again.")]);
                 return Reply::lines(lines).refusal();
             }
         }
@@ -206,15 +204,16 @@ mod tests {
 
     #[test]
     fn a_refused_import_names_each_row_and_says_nothing_was_queued() {
-        let reply = Reply::imported(&Imported::Refused(vec![
-            autopost::import::RowProblem {
-                line: 3,
-                reason: "no account called `mastodon` is linked".to_owned(),
-            },
-        ]));
+        let reply = Reply::imported(&Imported::Refused(vec![autopost::import::RowProblem {
+            line: 3,
+            reason: "no account called `mastodon` is linked".to_owned(),
+        }]));
         let text = reply.to_markdown();
         assert!(text.contains("Nothing was queued: 1 row to fix"), "{text}");
-        assert!(text.contains("line 3: no account called `mastodon`"), "{text}");
+        assert!(
+            text.contains("line 3: no account called `mastodon`"),
+            "{text}"
+        );
         assert!(reply.refused);
     }
 }
