@@ -31,5 +31,4 @@ pub use reply::{
 };
 pub use runner::{Commands, Incoming};
 pub use suggest::Suggestion;
-pub use verbs::import::worth_downloading as import_worth_downloading;
 pub use verbs::{Arg, ArgKind, Command, ConnectTarget, Document, VERBS, Verb, Who};

@@ -379,10 +379,15 @@ impl Inner {
         if command.as_ref().is_ok_and(|c| c.verb().takes_file)
             && let Some(attachment) = attachments.first()
         {
-            // A file over the verb's limit is not fetched; the verb says why from its size.
-            let bytes = if crate::commands::import_worth_downloading(attachment.size) {
+            // A file the verb will refuse anyway (not CSV, too large) is not fetched.
+            let mut announced = Document::announced(
+                attachment.filename.clone(),
+                attachment.content_type.clone(),
+                attachment.size,
+            );
+            if announced.worth_fetching() {
                 match files::download_file(&self.http, self.api_url(), attachment).await {
-                    Ok(bytes) => bytes,
+                    Ok(bytes) => announced.bytes = bytes,
                     Err(FileError::Refused(message)) => {
                         return Outcome::Message(Reply::error(&message));
                     }
@@ -393,15 +398,8 @@ impl Inner {
                         ));
                     }
                 }
-            } else {
-                bytes::Bytes::new()
-            };
-            document = Some(Document {
-                name: attachment.filename.clone(),
-                mime: attachment.content_type.clone(),
-                size: attachment.size,
-                bytes,
-            });
+            }
+            document = Some(announced);
         }
         let incoming = Incoming {
             person: person.person(),

@@ -122,10 +122,15 @@ impl Inner {
             command.as_ref().is_ok_and(|c| c.verb().takes_file),
             document,
         ) {
-            // A file over the verb's limit is not fetched; the verb says why from its size.
-            let bytes = if commands::import_worth_downloading(u64::from(document.size)) {
+            // A file the verb will refuse anyway (not CSV, too large) is not fetched.
+            let mut announced = commands::Document::announced(
+                document.name,
+                document.mime,
+                u64::from(document.size),
+            );
+            if announced.worth_fetching() {
                 match self.download(&document.file, document.size).await {
-                    Ok(bytes) => bytes,
+                    Ok(bytes) => announced.bytes = bytes,
                     Err(e) => {
                         tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot download a document");
                         let reply = Reply::error(
@@ -134,15 +139,8 @@ impl Inner {
                         return self.reply(chat, &from, &reply).await;
                     }
                 }
-            } else {
-                Bytes::new()
-            };
-            file = Some(commands::Document {
-                name: document.name,
-                mime: document.mime,
-                size: u64::from(document.size),
-                bytes,
-            });
+            }
+            file = Some(announced);
         }
         let (user_id, chat_id, name) = (
             from.id.0.to_string(),

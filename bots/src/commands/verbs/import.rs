@@ -77,9 +77,22 @@ impl Document {
     }
 }
 
-/// Whether a front end should download a file announced at `size` bytes for `/import`.
-pub fn worth_downloading(size: u64) -> bool {
-    size <= MAX_FILE_BYTES as u64
+impl Document {
+    /// A file as announced, before it is fetched.
+    pub fn announced(name: String, mime: Option<String>, size: u64) -> Document {
+        Document {
+            name,
+            mime,
+            size,
+            bytes: Bytes::new(),
+        }
+    }
+
+    /// Whether a front end should fetch it: a CSV file within the limit. Any other is
+    /// refused from what was announced, without a download.
+    pub fn worth_fetching(&self) -> bool {
+        self.is_csv() && self.size <= MAX_FILE_BYTES as u64
+    }
 }
 
 /// Imports the CSV file `document`.
