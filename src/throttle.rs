@@ -111,7 +111,7 @@ mod tests {
     fn the_default_takes_a_pasted_or_forwarded_batch_and_stops_a_script() {
         let allowance = Allowance::default();
         // Forwarding a selection of 50 messages: Telegram delivers them in one or two seconds
-        // (the Telegram front end's burst test sees 30 arrive within well under a second).
+        // (the Telegram front end's burst test hands the bot 30 at once, the worst case).
         assert_eq!(admitted(allowance, spread(50, Duration::from_secs(2))), 50);
         // Pasting 30 posts one after another, a few seconds apart, then a second batch of 30
         // a minute later.
