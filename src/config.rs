@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use url::Url;
 
 use crate::crypto::{MasterKey, Secret};
+use crate::throttle::Allowance;
 
 /// Where the configuration file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "autopost.toml";
@@ -53,6 +54,9 @@ const VARIABLES: &[(&str, Option<&str>)] = &[
     ("AUTOPOST_POLICY_CHANGES", None),
     ("AUTOPOST_MEDIA_RETENTION_DAYS", Some("7")),
     ("AUTOPOST_HISTORY_RETENTION_DAYS", Some("365")),
+    ("AUTOPOST_COMMAND_BURST", Some("60")),
+    ("AUTOPOST_COMMAND_RATE", Some("30")),
+    ("AUTOPOST_IMPORT_PRIVATE_URLS", Some("false")),
     ("AUTOPOST_LOG", Some("info")),
     ("AUTOPOST_LOG_FORMAT", Some("text")),
 ];
@@ -92,6 +96,11 @@ pub struct Config {
     pub media_retention_days: u32,
     /// Days a published or cancelled post stays in `/history` before it is removed.
     pub history_retention_days: u32,
+    /// What each person may send: commands at once, and regained per minute.
+    pub command_allowance: Allowance,
+    /// Whether `/import` may fetch images from loopback, private and link-local addresses
+    /// (a chat user makes the server fetch them, so off unless the operator allows it).
+    pub import_private_urls: bool,
     /// tracing filter directives.
     pub log_filter: String,
     /// How log lines are written.
@@ -392,6 +401,17 @@ impl Raw {
             self.required("AUTOPOST_MEDIA_RETENTION_DAYS", "a whole number of days")?;
         let history_retention_days =
             self.required("AUTOPOST_HISTORY_RETENTION_DAYS", "a whole number of days")?;
+        let command_allowance = self.command_allowance()?;
+        let import_private_urls = match self.text("AUTOPOST_IMPORT_PRIVATE_URLS") {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(invalid(
+                    "AUTOPOST_IMPORT_PRIVATE_URLS",
+                    format!("`{other}` is not `true` or `false`"),
+                ));
+            }
+        };
         let log_filter = self.text("AUTOPOST_LOG").unwrap_or("info").to_owned();
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
             return Err(invalid(
@@ -425,8 +445,36 @@ impl Raw {
             policy_changes,
             media_retention_days,
             history_retention_days,
+            command_allowance,
+            import_private_urls,
             log_filter,
             log_format,
+        })
+    }
+
+    /// The per-person allowance: a burst of at least 1, refilled at 1 or more a minute (0
+    /// would lock a person out for good after one burst).
+    fn command_allowance(&self) -> Result<Allowance, ConfigError> {
+        let burst: u32 = self.required("AUTOPOST_COMMAND_BURST", "a whole number of commands")?;
+        if !(1..=100_000).contains(&burst) {
+            return Err(invalid(
+                "AUTOPOST_COMMAND_BURST",
+                "must be between 1 and 100000".to_owned(),
+            ));
+        }
+        let per_minute: u32 = self.required(
+            "AUTOPOST_COMMAND_RATE",
+            "a whole number of commands per minute",
+        )?;
+        if !(1..=1_000_000).contains(&per_minute) {
+            return Err(invalid(
+                "AUTOPOST_COMMAND_RATE",
+                "must be between 1 and 1000000 commands per minute".to_owned(),
+            ));
+        }
+        Ok(Allowance {
+            burst,
+            per_second: f64::from(per_minute) / 60.0,
         })
     }
 
@@ -638,6 +686,23 @@ mod tests {
         assert_eq!(config.policy_version, 1);
         assert_eq!(config.media_retention_days, 7);
         assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.command_allowance, Allowance::default());
+        assert!(!config.import_private_urls);
+        let config = load_with(&[
+            ("AUTOPOST_COMMAND_BURST", "5"),
+            ("AUTOPOST_COMMAND_RATE", "120"),
+            ("AUTOPOST_IMPORT_PRIVATE_URLS", "true"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.command_allowance,
+            Allowance {
+                burst: 5,
+                per_second: 2.0
+            }
+        );
+        assert!(config.import_private_urls);
+        let config = load_with(&[]).unwrap();
         assert!(config.master_key.is_none());
         assert!(config.telegram.is_none() && config.discord.is_none());
         assert!(config.x.is_none() && config.meta.is_none());
@@ -731,6 +796,26 @@ mod tests {
             (
                 &[("AUTOPOST_MEDIA_RETENTION_DAYS", "-1")],
                 "AUTOPOST_MEDIA_RETENTION_DAYS: `-1` is not a whole number of days",
+            ),
+            (
+                &[("AUTOPOST_COMMAND_BURST", "lots")],
+                "AUTOPOST_COMMAND_BURST: `lots` is not a whole number of commands",
+            ),
+            (
+                &[("AUTOPOST_COMMAND_BURST", "0")],
+                "AUTOPOST_COMMAND_BURST: must be between 1 and 100000",
+            ),
+            (
+                &[("AUTOPOST_COMMAND_RATE", "0")],
+                "AUTOPOST_COMMAND_RATE: must be between 1 and 1000000 commands per minute",
+            ),
+            (
+                &[("AUTOPOST_COMMAND_RATE", "2.5")],
+                "AUTOPOST_COMMAND_RATE: `2.5` is not a whole number of commands per minute",
+            ),
+            (
+                &[("AUTOPOST_IMPORT_PRIVATE_URLS", "yes")],
+                "AUTOPOST_IMPORT_PRIVATE_URLS: `yes` is not `true` or `false`",
             ),
             (
                 &[("AUTOPOST_LOG_FORMAT", "xml")],

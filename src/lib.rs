@@ -7,7 +7,7 @@
 //! 1. `app` opens everything from a [`config::Config`] and serves (web server, scheduler,
 //!    token upkeep, the front ends handed in). The calls a front end makes are `impl App`
 //!    blocks next to the rules they keep: [`posting`] (create, edit, cancel, queue,
-//!    history), [`privacy`] (erase, disconnect; [`revocation`] revokes at the platforms
+//!    history), [`import`] (many posts from a CSV file, all or none), [`privacy`] (erase, disconnect; [`revocation`] revokes at the platforms
 //!    and retries), [`export`] (a person's data as JSON or a zip with their images),
 //!    [`purge`] (retention), [`people`] (time zone, policy consent) and [`chats`] (who is
 //!    acting, updates seen before, notifications to deliver, chats that moved);
@@ -94,6 +94,9 @@ pub mod operator;
 pub mod posting;
 // Erasure and disconnection: the privacy promises as calls.
 pub mod privacy;
+// `/import`: posts from a CSV file, every row checked, all queued or none; image URLs fetched
+// only from public addresses.
+pub mod import;
 // Publishing to X, Facebook Pages and Instagram behind one trait.
 pub mod platforms;
 // The retention purge: finished posts' images and history, spent states, old notifications.

@@ -17,10 +17,17 @@ pub struct Allowance {
 }
 
 impl Default for Allowance {
-    /// 10 at once, then one every 2 seconds: generous for people, tight for scripts.
+    /// 60 at once, then 30 a minute (`AUTOPOST_COMMAND_BURST`, `AUTOPOST_COMMAND_RATE`).
+    ///
+    /// Sized from how commands arrive (see the tests below and the Telegram front end's
+    /// burst test): a person who forwards or pastes a batch of posts sends them within a
+    /// second or two, 30 to 50 in a row, and then stops; someone typing posts one by one sends
+    /// at most a few a minute. A script sends hundreds a second and does not stop. A bucket of
+    /// 60 takes a whole batch with room for the `/queue` that follows; refilling at one every
+    /// 2 s lets a second batch through a minute or two later and keeps a script to a trickle.
     fn default() -> Self {
         Self {
-            burst: 10,
+            burst: 60,
             per_second: 0.5,
         }
     }
@@ -84,6 +91,45 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How many of `arrivals` (offsets from the first) one person's bucket admits.
+    fn admitted(allowance: Allowance, arrivals: impl IntoIterator<Item = Duration>) -> usize {
+        let throttle = Throttle::new(allowance);
+        let start = Instant::now();
+        arrivals
+            .into_iter()
+            .filter(|&at| throttle.admit(UserId(1), start + at).is_ok())
+            .count()
+    }
+
+    /// Evenly spaced arrivals: `count` messages over `span`.
+    fn spread(count: u32, span: Duration) -> Vec<Duration> {
+        (0..count).map(|i| span * i / count.max(1)).collect()
+    }
+
+    #[test]
+    fn the_default_takes_a_pasted_or_forwarded_batch_and_stops_a_script() {
+        let allowance = Allowance::default();
+        // Forwarding a selection of 50 messages: Telegram delivers them in one or two seconds
+        // (the Telegram front end's burst test hands the bot 30 at once, the worst case).
+        assert_eq!(admitted(allowance, spread(50, Duration::from_secs(2))), 50);
+        // Pasting 30 posts one after another, a few seconds apart, then a second batch of 30
+        // a minute later.
+        let pasted = spread(30, Duration::from_secs(15)).into_iter().chain(
+            spread(30, Duration::from_secs(15))
+                .into_iter()
+                .map(|at| at + Duration::from_secs(75)),
+        );
+        assert_eq!(admitted(allowance, pasted), 60);
+        // Someone typing a post every 5 seconds for an hour is never held back.
+        assert_eq!(
+            admitted(allowance, spread(720, Duration::from_secs(3_600))),
+            720
+        );
+        // A script at 300 a second for a minute: the burst, then one every 2 seconds.
+        let script = admitted(allowance, spread(18_000, Duration::from_secs(60)));
+        assert!((60..=91).contains(&script), "{script}");
+    }
 
     #[test]
     fn a_flood_from_one_user_is_refused_while_others_are_served() {

@@ -359,15 +359,22 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every configured chat front end, with production timings.
+/// Every configured chat front end, with production timings and the configured allowance.
 fn front_ends(app: &Arc<App>) -> anyhow::Result<Vec<Box<dyn FrontEnd>>> {
     let mut front_ends: Vec<Box<dyn FrontEnd>> = Vec::new();
-    if let Some(telegram) =
-        telegram::TelegramFrontEnd::new(app.clone(), telegram::Options::default())
-    {
+    let allowance = app.config().command_allowance;
+    let options = telegram::Options {
+        allowance,
+        ..telegram::Options::default()
+    };
+    if let Some(telegram) = telegram::TelegramFrontEnd::new(app.clone(), options) {
         front_ends.push(Box::new(telegram));
     }
-    if let Some(discord) = discord::DiscordFrontEnd::new(app.clone(), discord::Options::default())
+    let options = discord::Options {
+        allowance,
+        ..discord::Options::default()
+    };
+    if let Some(discord) = discord::DiscordFrontEnd::new(app.clone(), options)
         .context("cannot start the Discord front end")?
     {
         front_ends.push(Box::new(discord));

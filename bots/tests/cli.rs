@@ -538,7 +538,7 @@ fn discord_register_overwrites_the_commands_and_doctor_then_finds_them_current()
     assert!(registered.status.success(), "{}", text(&registered.stderr));
     let printed = text(&registered.stdout);
     assert!(
-        printed.starts_with("Registered 14 commands globally:"),
+        printed.starts_with("Registered 15 commands globally:"),
         "{printed}"
     );
     assert!(printed.contains("/post — Schedule a post"), "{printed}");

@@ -297,6 +297,8 @@ pub struct SimMessage {
     document: Option<(FileRef, String, String)>,
     media_group_id: Option<String>,
     reply_to: Option<i64>,
+    forwarded_from: Option<SimUser>,
+    reply_to_update: Option<Value>,
 }
 
 impl SimMessage {
@@ -309,6 +311,8 @@ impl SimMessage {
             photo: None,
             document: None,
             media_group_id: None,
+            forwarded_from: None,
+            reply_to_update: None,
             reply_to: None,
         }
     }
@@ -360,6 +364,20 @@ impl SimMessage {
     /// carries that message, as it is now, in `reply_to_message`).
     pub fn reply_to(mut self, message_id: i64) -> Self {
         self.reply_to = Some(message_id);
+        self
+    }
+
+    /// The same message forwarded by its sender from `origin`'s message: Telegram keeps the
+    /// text (and its command entities) and adds `forward_origin`.
+    pub fn forwarded_from(mut self, origin: &SimUser) -> Self {
+        self.forwarded_from = Some(origin.clone());
+        self
+    }
+
+    /// The same message as a reply to `message` (the `message` object of an update, as
+    /// [`SimTelegram::update`] returns it).
+    pub fn reply_to_update(mut self, message: Value) -> Self {
+        self.reply_to_update = Some(message);
         self
     }
 
@@ -1509,6 +1527,22 @@ impl SimState {
         }
         if let Some(replied) = message.reply_to {
             json["reply_to_message"] = self.replied_message(chat.id, replied);
+        }
+        if let Some(origin) = &message.forwarded_from {
+            // Forwarded a moment ago from a message written earlier.
+            json["forward_origin"] = json!({
+                "type": "user",
+                "date": Utc::now().timestamp() - 3_600,
+                "sender_user": origin.to_json(),
+            });
+        }
+        if let Some(replied) = &message.reply_to_update {
+            // Telegram does not nest replies further.
+            let mut replied = replied.clone();
+            if let Some(object) = replied.as_object_mut() {
+                object.remove("reply_to_message");
+            }
+            json["reply_to_message"] = replied;
         }
         if let Some(file) = &message.photo {
             json["photo"] = self.photo_sizes(file);

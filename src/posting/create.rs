@@ -221,68 +221,95 @@ impl App {
         checked: Checked,
         now: DateTime<Utc>,
     ) -> Result<Accepted, PostingError> {
-        let Checked {
-            body,
-            variants,
-            zone,
-            due_at,
-            recurrence,
-            accounts,
-            images,
-            targets,
-            chat_accounts,
-            notices,
-            threads,
-        } = checked;
-        let image_count = images.len();
-        // From the first file written until the post's rows name them, no purge or erasure
-        // may remove a file this post shares with an older one.
+        let mut accepted = self.store_posts(actor, vec![checked], now).await?;
+        accepted
+            .pop()
+            .ok_or(PostingError::Store(crate::store::StoreError::NotFound {
+                what: "post",
+            }))
+    }
+
+    /// Stores checked posts (an import) with their images in one transaction, all or none,
+    /// and wakes the scheduler; in the order given.
+    pub async fn store_posts(
+        &self,
+        actor: &Actor,
+        posts: Vec<Checked>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Accepted>, PostingError> {
+        // From the first file written until the posts' rows name them, no purge or erasure
+        // may remove a file these posts share with older ones.
         let saving = self.media().saving().await;
-        let mut media = Vec::with_capacity(images.len());
         let mut written = Vec::new();
-        for image in &images {
-            let extension = image.content_type.rsplit('/').next().unwrap_or("bin");
-            let saved = match self.media().save(&image.bytes, extension).await {
-                Ok(saved) => saved,
-                Err(e) => {
-                    self.remove_files(&written).await;
-                    return Err(e.into());
+        let mut rows = Vec::with_capacity(posts.len());
+        let mut accepted = Vec::with_capacity(posts.len());
+        for checked in posts {
+            let Checked {
+                body,
+                variants,
+                zone,
+                due_at,
+                recurrence,
+                accounts,
+                images,
+                targets,
+                chat_accounts,
+                notices,
+                threads,
+            } = checked;
+            let image_count = images.len();
+            let mut media = Vec::with_capacity(images.len());
+            for image in &images {
+                let extension = image.content_type.rsplit('/').next().unwrap_or("bin");
+                let saved = match self.media().save(&image.bytes, extension).await {
+                    Ok(saved) => saved,
+                    Err(e) => {
+                        self.remove_files(&written).await;
+                        return Err(e.into());
+                    }
+                };
+                if saved.written {
+                    written.push(saved.file_name.clone());
                 }
-            };
-            if saved.written {
-                written.push(saved.file_name.clone());
+                media.push(NewMedia {
+                    content_type: image.content_type.to_owned(),
+                    byte_len: saved.byte_len,
+                    width: Some(image.width),
+                    height: Some(image.height),
+                    sha256: saved.sha256,
+                    file_name: saved.file_name,
+                });
             }
-            media.push(NewMedia {
-                content_type: image.content_type.to_owned(),
-                byte_len: saved.byte_len,
-                width: Some(image.width),
-                height: Some(image.height),
-                sha256: saved.sha256,
-                file_name: saved.file_name,
+            rows.push(NewPost {
+                chat: actor.chat,
+                author: actor.user,
+                body: body.clone(),
+                due_at,
+                recurrence: recurrence.as_ref().map(Recurrence::to_storage),
+                time_zone: zone,
+                targets: accounts.iter().map(|a| a.id).collect(),
+                variants,
+                media,
+                threads,
+            });
+            // Each becomes an `Accepted` once the store has given it its id.
+            accepted.push(move |post| Accepted {
+                post,
+                due_at,
+                zone,
+                recurrence,
+                targets,
+                body,
+                images: image_count,
+                accounts: chat_accounts,
+                notices,
+                at: now,
             });
         }
-        let inserted = self
-            .store()
-            .insert_post(
-                NewPost {
-                    chat: actor.chat,
-                    author: actor.user,
-                    body: body.clone(),
-                    due_at,
-                    recurrence: recurrence.as_ref().map(Recurrence::to_storage),
-                    time_zone: zone,
-                    targets: accounts.iter().map(|a| a.id).collect(),
-                    variants,
-                    media,
-                    threads,
-                },
-                now,
-            )
-            .await;
-        let post = match inserted {
-            Ok(post) => post,
+        let ids = match self.store().insert_posts(rows, now).await {
+            Ok(ids) => ids,
             Err(e) => {
-                // Nothing half-stored: the images written for a post that was not saved (a
+                // Nothing half-stored: the images written for posts that were not saved (a
                 // full disk, say) go again.
                 self.remove_files(&written).await;
                 return Err(e.into());
@@ -290,19 +317,15 @@ impl App {
         };
         drop(saving);
         self.scheduler().wake();
-        tracing::info!(post = %post, targets = targets.len(), "post accepted");
-        Ok(Accepted {
-            post,
-            due_at,
-            zone,
-            recurrence,
-            targets,
-            body,
-            images: image_count,
-            accounts: chat_accounts,
-            notices,
-            at: now,
-        })
+        let accepted: Vec<Accepted> = accepted
+            .into_iter()
+            .zip(ids)
+            .map(|(accept, post)| accept(post))
+            .collect();
+        for post in &accepted {
+            tracing::info!(post = %post.post, targets = post.targets.len(), "post accepted");
+        }
+        Ok(accepted)
     }
 
     /// Removes image files written for a post that could not be stored.

@@ -9,6 +9,7 @@ mod disk_full;
 mod export;
 mod helpers;
 mod image_metadata;
+mod import;
 mod linking;
 mod meta_callbacks;
 mod meta_platform;

@@ -89,6 +89,7 @@ impl Team {
             place: group(),
             command,
             images,
+            document: None,
         };
         self.commands.on_message(incoming, &MEMBER).await
     }

@@ -35,4 +35,4 @@ pub use reply::{
 pub use runner::{Commands, Incoming};
 pub use suggest::Suggestion;
 pub use verbs::edit::edit_by_reply;
-pub use verbs::{Arg, ArgKind, Command, ConnectTarget, VERBS, Verb, Who};
+pub use verbs::{Arg, ArgKind, Command, ConnectTarget, Document, VERBS, Verb, Who};

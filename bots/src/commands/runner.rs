@@ -16,7 +16,7 @@ use chrono::Utc;
 use super::args::ParseError;
 use super::context::{Context, internal, posting_error};
 use super::reply::{ButtonAction, Reply};
-use super::verbs::{self, Command, Who};
+use super::verbs::{self, Command, Document, Who};
 use super::zones::likely_zones;
 
 /// One message for autopost, as a front end read it.
@@ -31,6 +31,8 @@ pub struct Incoming<'a> {
     pub command: Result<Command, ParseError>,
     /// The images sent with it, fetched only for verbs that take them.
     pub images: Vec<Bytes>,
+    /// The file sent with it (or that it replies to), fetched only for verbs that read one.
+    pub document: Option<Document>,
 }
 
 /// The chat-neutral command layer one front end runs its messages and button presses
@@ -107,7 +109,7 @@ impl Commands {
             platform,
             now,
         };
-        let mut reply = run(&context, command, incoming.images).await;
+        let mut reply = run(&context, command, incoming.images, incoming.document).await;
         // People who agreed before autopost asked for zones are asked once, with the first
         // post they make: its confirmation shows the zone it was read in.
         if posts && !reply.refused {
@@ -195,11 +197,11 @@ impl Commands {
             // The zone is the presser's own: the answer goes to them, and the message with the
             // buttons (a post's confirmation) stays as it was.
             (Some(command), ButtonAction::SetZone(_)) => {
-                let mut reply = run(&context, command, Vec::new()).await.privately();
+                let mut reply = run(&context, command, Vec::new(), None).await.privately();
                 reply.beside = true;
                 reply
             }
-            (Some(command), _) => run(&context, command, Vec::new()).await,
+            (Some(command), _) => run(&context, command, Vec::new(), None).await,
             (None, ButtonAction::AskZone) => {
                 Reply::zone_question(&likely_zones(language), now).privately()
             }
@@ -222,7 +224,12 @@ impl Commands {
 }
 
 /// Runs one command for the actor of `ctx`, after the rule of who may.
-async fn run(ctx: &Context<'_>, command: Command, images: Vec<Bytes>) -> Reply {
+async fn run(
+    ctx: &Context<'_>,
+    command: Command,
+    images: Vec<Bytes>,
+    document: Option<Document>,
+) -> Reply {
     let verb = command.verb();
     if let Who::Admin { to } = verb.who
         && !ctx.actor.is_admin
@@ -236,6 +243,7 @@ async fn run(ctx: &Context<'_>, command: Command, images: Vec<Bytes>) -> Reply {
         Command::Start { resume } => verbs::start::run(ctx, resume).await,
         Command::Help => verbs::help::run(ctx),
         Command::Post { when, text, to } => verbs::post::run(ctx, when, text, &to, images).await,
+        Command::Import => verbs::import::run(ctx, document).await,
         Command::Queue => verbs::queue::run(ctx).await,
         Command::Cancel { post } => verbs::cancel::run(ctx, post).await,
         Command::Edit { post, when, text } => verbs::edit::run(ctx, post, when, text, images).await,

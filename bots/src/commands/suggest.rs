@@ -79,7 +79,11 @@ impl Commands {
             ArgKind::Account => self.accounts(&actor, typed).await,
             ArgKind::PostId => self.posts(&actor, typed).await,
             ArgKind::Zone => self.zones(&actor, typed).await,
-            ArgKind::Text | ArgKind::Platform | ArgKind::Image | ArgKind::Choice(_) => Vec::new(),
+            ArgKind::Text
+            | ArgKind::Platform
+            | ArgKind::Image
+            | ArgKind::File
+            | ArgKind::Choice(_) => Vec::new(),
         };
         suggestions.truncate(MOST);
         suggestions

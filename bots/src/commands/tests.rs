@@ -109,6 +109,7 @@ impl Team {
             place: group(),
             command,
             images: Vec::new(),
+            document: None,
         };
         Some(self.commands.on_message(incoming, rights).await)
     }
@@ -469,6 +470,7 @@ async fn a_newer_policy_is_announced_once_with_what_changed() {
             place: group(),
             command: Ok(parse(text, IN_GROUP).unwrap().unwrap()),
             images: Vec::new(),
+            document: None,
         };
         commands
             .on_message(incoming, &Rights::member())
@@ -508,6 +510,7 @@ async fn say_in_second_group(t: &Team, who: &str, text: &str) -> String {
         },
         command: Ok(command),
         images: Vec::new(),
+        document: None,
     };
     t.commands
         .on_message(incoming, &Rights::member())
@@ -768,6 +771,7 @@ async fn someone_who_agreed_before_zones_were_asked_is_asked_once_with_their_nex
                 place: group(),
                 command: Ok(parse("/post in 2h | bonjour", IN_GROUP).unwrap().unwrap()),
                 images: Vec::new(),
+                document: None,
             },
             &Rights::member(),
         )
@@ -979,6 +983,7 @@ async fn the_edit_form_changes_only_what_was_changed_in_it() {
             text: "from the form".into(),
         }),
         images: Vec::new(),
+        document: None,
     };
     let reply = t.commands.on_message(submitted, &Rights::member()).await;
     assert!(
@@ -999,4 +1004,83 @@ async fn the_edit_form_changes_only_what_was_changed_in_it() {
             text: None
         }
     );
+}
+
+impl Team {
+    /// What `who` is answered for `/import` with `file` (named `name`, of type `mime`).
+    async fn import(&self, who: &str, name: &str, mime: &str, file: &[u8]) -> Reply {
+        let incoming = Incoming {
+            person: person(who),
+            place: group(),
+            command: Ok(parse("/import", IN_GROUP).unwrap().unwrap()),
+            images: Vec::new(),
+            document: Some(Document {
+                name: name.to_owned(),
+                mime: Some(mime.to_owned()),
+                size: file.len() as u64,
+                bytes: bytes::Bytes::copy_from_slice(file),
+            }),
+        };
+        self.commands.on_message(incoming, &Rights::member()).await
+    }
+}
+
+#[tokio::test]
+async fn an_import_is_all_or_nothing_with_a_line_for_each_row() {
+    let t = team().await;
+    let good = "when,text,targets\ntomorrow 9am,one,x\nin 2h,two,@team\nfriday 5pm,three,\n";
+    let reply = t
+        .import("2", "posts.csv", "text/csv", good.as_bytes())
+        .await;
+    let html = reply.to_telegram_html();
+    assert!(
+        !reply.refused && !reply.private,
+        "the team sees what was queued"
+    );
+    assert!(html.contains("Imported 3 posts, all queued"), "{html}");
+    for line in 2..=4 {
+        assert!(html.contains(&format!("line {line}: <code>#")), "{html}");
+    }
+    assert_eq!(t.queued().await, 3);
+
+    let bad = "when,text,targets\ntomorrow 9am,fine,x\n31 feb 9am,no such day,x\ntomorrow 9am,,x\n";
+    let reply = t.import("2", "posts.csv", "text/csv", bad.as_bytes()).await;
+    let html = reply.to_telegram_html();
+    assert!(reply.refused, "{html}");
+    assert!(html.contains("Nothing was queued: 2 rows to fix"), "{html}");
+    assert!(
+        html.contains("line 3: ") && html.contains("line 4: "),
+        "{html}"
+    );
+    assert!(!html.contains("line 2:"), "a good row is not named: {html}");
+    assert_eq!(t.queued().await, 3, "nothing more queued");
+
+    let mut many = String::from("when,text\n");
+    for n in 0..201 {
+        many.push_str(&format!("tomorrow 9am,post {n}\n"));
+    }
+    let big = format!("when,text\ntomorrow 9am,{}\n", "a".repeat(300 * 1024));
+    for (file, why) in [
+        (
+            many.as_str(),
+            "the file has 201 posts; /import takes at most 200",
+        ),
+        (big.as_str(), "/import takes CSV files up to 262144 bytes"),
+    ] {
+        let reply = t
+            .import("2", "posts.csv", "text/csv", file.as_bytes())
+            .await;
+        let html = reply.to_telegram_html();
+        assert!(reply.refused, "{html}");
+        assert!(html.contains("Nothing was queued: "), "{html}");
+        assert!(html.contains(why), "{why}: {html}");
+    }
+    let reply = t
+        .import("2", "sheet.xlsx", "application/vnd.ms-excel", b"PK\x03\x04")
+        .await;
+    assert!(
+        reply.to_telegram_html().contains("is not a CSV file"),
+        "{reply:?}"
+    );
+    assert_eq!(t.queued().await, 3, "nothing more queued");
 }

@@ -60,7 +60,7 @@ fn definition(verb: &Verb) -> Value {
                         .map(|c| json!({"name": c.label, "value": c.value}))
                         .collect();
                 }
-                ArgKind::Text | ArgKind::Image => {}
+                ArgKind::Text | ArgKind::Image | ArgKind::File => {}
             }
             option
         })
@@ -79,7 +79,7 @@ fn definition(verb: &Verb) -> Value {
 fn option_type(kind: ArgKind) -> u8 {
     match kind {
         ArgKind::PostId => option::INTEGER,
-        ArgKind::Image => option::ATTACHMENT,
+        ArgKind::Image | ArgKind::File => option::ATTACHMENT,
         ArgKind::When
         | ArgKind::Text
         | ArgKind::Platform

@@ -1,4 +1,4 @@
-//! Images people attach to `/post`: fetched only from the URL Discord gave in the
+//! Images people attach to `/post` (and `/import`'s file): fetched only from the URL Discord gave in the
 //! interaction (an https URL on Discord's CDN; in tests, the configured API base), only if
 //! Discord calls them images, and never more than the size limit: refused at once when the
 //! announced size is over it, and the download stopped as soon as it passes it.
@@ -50,6 +50,17 @@ pub async fn download(
             .to_string(),
         ));
     }
+    download_file(http, api_url, attachment).await
+}
+
+/// Downloads `attachment` whatever its type (`/import` judges its file itself), within the
+/// image limit.
+pub async fn download_file(
+    http: &reqwest::Client,
+    api_url: Option<&Url>,
+    attachment: &Attachment,
+) -> Result<Bytes, FileError> {
+    let limit = MAX_INPUT_BYTES;
     let url = Url::parse(&attachment.url)
         .ok()
         .filter(|url| from_discord(url, api_url))

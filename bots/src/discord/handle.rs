@@ -21,7 +21,8 @@ use super::files::{self, FileError};
 use super::rest::{Body, Call, Rest, RestError};
 use super::wire::{self, Interaction, kind, option, permission};
 use crate::commands::{
-    ArgValue, ButtonAction, Command, Commands, Incoming, NamedArgs, ParseError, Reply, VERBS, Verb,
+    ArgValue, ButtonAction, Command, Commands, Document, Incoming, NamedArgs, ParseError, Reply,
+    VERBS, Verb,
 };
 
 /// How an interaction came in, and so how its first answer goes back.
@@ -377,13 +378,14 @@ impl Inner {
                 place: place.place(),
                 command: read_form(interaction),
                 images: Vec::new(),
+                document: None,
             };
             return Outcome::Message(self.commands.on_message(incoming, &rights).await);
         }
         let (command, attachments) = read_command(interaction);
         let mut images = Vec::new();
         if command.as_ref().is_ok_and(|c| c.verb().takes_images) {
-            for attachment in attachments {
+            for attachment in &attachments {
                 match files::download(&self.http, self.api_url(), attachment).await {
                     Ok(bytes) => images.push(bytes),
                     Err(FileError::Refused(message)) => {
@@ -398,11 +400,38 @@ impl Inner {
                 }
             }
         }
+        let mut document = None;
+        if command.as_ref().is_ok_and(|c| c.verb().takes_file)
+            && let Some(attachment) = attachments.first()
+        {
+            // A file the verb will refuse anyway (not CSV, too large) is not fetched.
+            let mut announced = Document::announced(
+                attachment.filename.clone(),
+                attachment.content_type.clone(),
+                attachment.size,
+            );
+            if announced.worth_fetching() {
+                match files::download_file(&self.http, self.api_url(), attachment).await {
+                    Ok(bytes) => announced.bytes = bytes,
+                    Err(FileError::Refused(message)) => {
+                        return Outcome::Message(Reply::error(&message));
+                    }
+                    Err(FileError::Unreachable(e)) => {
+                        tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot download a Discord attachment");
+                        return Outcome::Message(Reply::error(
+                            "I could not fetch your file from Discord; please attach it again",
+                        ));
+                    }
+                }
+            }
+            document = Some(announced);
+        }
         let incoming = Incoming {
             person: person.person(),
             place: place.place(),
             command,
             images,
+            document,
         };
         Outcome::Message(self.commands.on_message(incoming, &rights).await)
     }

@@ -860,3 +860,47 @@ async fn edit_with_image_options_replaces_the_posts_images_and_keeps_the_rest() 
         "time and text stay"
     );
 }
+
+#[tokio::test]
+async fn import_takes_a_csv_attachment_and_refuses_other_files_and_oversized_ones() {
+    let f = fixture().await;
+    f.link_x().await;
+    let import = |file: &autopost_sim::discord::SimAttachment| {
+        f.sim()
+            .slash_command("import")
+            .in_guild(&f.sim().guild(), &f.bob)
+            .attachment("file", file)
+            .build()
+    };
+    let csv = f.sim().add_attachment(
+        "posts.csv",
+        "text/csv; charset=utf-8",
+        b"when,text\ntomorrow 9am,first imported\ntomorrow 10am,\"second, imported\"\n".to_vec(),
+    );
+    let answer = f.command(&f.bob, import(&csv)).await;
+    assert!(
+        content(&answer).contains("Imported 2 posts, all queued"),
+        "{answer}"
+    );
+    assert!(content(&answer).contains("line 3: `#2`"), "{answer}");
+    assert_eq!(f.queue().await.len(), 2);
+    let downloads = f.sim().downloads().len();
+
+    let huge = f
+        .sim()
+        .add_attachment("big.csv", "text/csv", b"when,text\n".to_vec())
+        .with_reported_size(300 * 1024);
+    let picture = f
+        .sim()
+        .add_attachment("cake.png", "image/png", PNG.to_vec());
+    for (file, why) in [
+        (huge, "up to 262144 bytes"),
+        (picture, "`cake.png` is not a CSV file"),
+    ] {
+        let refused = f.command(&f.bob, import(&file)).await;
+        assert!(is_ephemeral(&refused), "{refused}");
+        assert!(content(&refused).contains(why), "{why}: {refused}");
+    }
+    assert_eq!(f.sim().downloads().len(), downloads, "neither was fetched");
+    assert_eq!(f.queue().await.len(), 2, "nothing more queued");
+}

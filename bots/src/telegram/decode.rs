@@ -3,7 +3,7 @@
 //! use these, and [`read_update`] runs them with the command parser on any bytes for the fuzz
 //! and property tests, so that whatever reaches the webhook is read by code that cannot panic.
 
-use super::files::image_of;
+use super::files::{DocumentRef, document_of, image_of};
 use super::*;
 use crate::commands::{Command, ParseError};
 
@@ -24,6 +24,8 @@ pub(super) struct Said<'m> {
     pub text: Option<&'m str>,
     /// The pictures, with their announced sizes.
     pub files: Vec<(FileId, u32)>,
+    /// A file sent as a document, or the one the message replies to (`/import` as a reply).
+    pub document: Option<DocumentRef>,
 }
 
 /// Reads `parts` (sorted, oldest first). `None` when they are nothing for autopost: no part,
@@ -39,6 +41,10 @@ pub(super) fn said(parts: &[Message]) -> Option<Said<'_>> {
         from,
         text: parts.iter().find_map(|m| m.text().or_else(|| m.caption())),
         files: parts.iter().filter_map(image_of).collect(),
+        document: parts
+            .iter()
+            .find_map(document_of)
+            .or_else(|| first.reply_to_message().and_then(document_of)),
     })
 }
 

@@ -59,6 +59,28 @@ impl Inner {
     }
 }
 
+/// A file sent as a document, as a message announces it.
+pub(super) struct DocumentRef {
+    pub file: FileId,
+    pub size: u32,
+    pub name: String,
+    pub mime: Option<String>,
+}
+
+/// The document of a message, whatever its type (the verb that reads it judges that).
+pub(super) fn document_of(message: &Message) -> Option<DocumentRef> {
+    let document = message.document()?;
+    Some(DocumentRef {
+        file: document.file.id.clone(),
+        size: document.file.size,
+        name: document.file_name.clone().unwrap_or_default(),
+        mime: document
+            .mime_type
+            .as_ref()
+            .map(|m| m.essence_str().to_owned()),
+    })
+}
+
 /// The file id and announced size of the picture in a message: the largest photo size, or
 /// an image document.
 pub(super) fn image_of(message: &Message) -> Option<(FileId, u32)> {

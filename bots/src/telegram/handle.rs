@@ -5,7 +5,7 @@ use autopost::front_end::{AdminRights, Person, Place, Privilege};
 use teloxide::types::UserId;
 
 use super::decode::{Said, chat_kind, said};
-use super::files::image_of;
+use super::files::{DocumentRef, image_of};
 use super::*;
 use crate::commands::{Command, Incoming};
 
@@ -71,6 +71,7 @@ impl Inner {
             from,
             text,
             files,
+            document,
         }) = said(&parts)
         else {
             return Ok(());
@@ -97,7 +98,8 @@ impl Inner {
                 None => return Ok(()),
             },
         };
-        self.run_message(chat, kind, &from, command, &files).await
+        self.run_message(chat, kind, &from, command, &files, document)
+            .await
     }
 
     /// What a message's text asks for, `None` when nothing (ordinary group talk, or a
@@ -139,6 +141,7 @@ impl Inner {
         from: &User,
         command: Result<Command, commands::ParseError>,
         files: &[(teloxide::types::FileId, u32)],
+        document: Option<DocumentRef>,
     ) -> Result<(), TelegramError> {
         // The verb a refused private answer resumes with, through the deep link.
         let resume = command.as_ref().ok().map(|c| c.verb().name);
@@ -162,6 +165,31 @@ impl Inner {
                 }
             }
         }
+        let mut file = None;
+        if let (true, Some(document)) = (
+            command.as_ref().is_ok_and(|c| c.verb().takes_file),
+            document,
+        ) {
+            // A file the verb will refuse anyway (not CSV, too large) is not fetched.
+            let mut announced = commands::Document::announced(
+                document.name,
+                document.mime,
+                u64::from(document.size),
+            );
+            if announced.worth_fetching() {
+                match self.download(&document.file, document.size).await {
+                    Ok(bytes) => announced.bytes = bytes,
+                    Err(e) => {
+                        tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot download a document");
+                        let reply = Reply::error(
+                            "I could not fetch your file from Telegram; please send it again",
+                        );
+                        return self.reply(chat, from, &reply, resume).await;
+                    }
+                }
+            }
+            file = Some(announced);
+        }
         let (user_id, chat_id, name) = (
             from.id.0.to_string(),
             chat.id.0.to_string(),
@@ -172,6 +200,7 @@ impl Inner {
             place: place(&chat_id, kind, chat),
             command,
             images,
+            document: file,
         };
         let rights = Membership {
             bot: &self.bot,

@@ -1394,3 +1394,129 @@ async fn a_photo_replying_to_the_confirmation_replaces_the_posts_images() {
     assert_eq!(queued[0].body, "with a picture", "the text stays");
     f.shutdown().await;
 }
+
+#[tokio::test]
+async fn thirty_forwarded_posts_in_a_row_are_all_queued_while_a_flood_is_stopped() {
+    let f = fixture().await;
+    let bob = bob();
+    let chat = SimChat::private(&bob);
+    f.link_x(&chat, &bob).await;
+    let before = f.messages_to(bob.id, 0).await.len();
+    // Forwarding a selection of 30 posts: Telegram hands them over together, so they reach
+    // the bot at once, the fastest a person can send them (here faster than any real
+    // client, since they are all queued before the first is read).
+    let origin = SimUser::new(77, "Carol");
+    for n in 0..30 {
+        let post = SimMessage::text(&chat, &bob, format!("tomorrow 9am | forwarded post {n}"))
+            .forwarded_from(&origin);
+        f.tg().push_message(post);
+    }
+    let said = f.messages_to(bob.id, before + 30).await;
+    let answers = &said[before..];
+    assert!(
+        answers.iter().all(|a| a.contains("Scheduled post")),
+        "{answers:?}"
+    );
+    assert_eq!(f.queue(bob.id, bob.id).await.len(), 30);
+
+    // A script sending 300 in a row gets the rest of the allowance, then is told to wait,
+    // and nothing of what was refused is queued.
+    let script = SimUser::new(81, "Script");
+    let chat = SimChat::private(&script);
+    f.link_x(&chat, &script).await;
+    let before = f.messages_to(script.id, 0).await.len();
+    for n in 0..300 {
+        f.tg()
+            .push_private_text(&script, &format!("tomorrow 9am | flood {n}"));
+    }
+    let said = f.messages_to(script.id, before + 300).await;
+    let answers = &said[before..];
+    let refused = answers
+        .iter()
+        .filter(|a| a.contains("faster than autopost takes them; wait"))
+        .count();
+    let queued = f.queue(script.id, script.id).await.len();
+    assert_eq!(refused + queued, 300, "{answers:?}");
+    let allowance = Allowance::default();
+    assert!(
+        queued >= allowance.burst as usize && queued < allowance.burst as usize + 30,
+        "the burst and a little refill: {queued}"
+    );
+    // Bob, meanwhile, is still served.
+    f.tg().push_private_text(&bob, "/queue");
+    let said = f.messages_to(bob.id, before_len(&f, bob.id).await).await;
+    assert!(!said.last().unwrap().contains("faster"), "{said:?}");
+    f.shutdown().await;
+}
+
+/// How many messages `chat` will have once the next answer arrives.
+async fn before_len(f: &Fixture, chat: i64) -> usize {
+    f.messages_to(chat, 0).await.len() + 1
+}
+
+#[tokio::test]
+async fn a_csv_file_captioned_or_answered_with_import_queues_its_rows() {
+    let f = fixture().await;
+    let bob = bob();
+    let chat = SimChat::private(&bob);
+    f.link_x(&chat, &bob).await;
+    let csv =
+        "when,text,targets\ntomorrow 9am,first imported,x\ntomorrow 10am,second imported,@team\n";
+    let file = f.tg().add_file(csv.as_bytes().to_vec(), None);
+    let before = f.messages_to(bob.id, 0).await.len();
+    f.tg().push_message(
+        SimMessage::document(&chat, &bob, &file, "posts.csv", "text/csv").caption("/import"),
+    );
+    let said = f.messages_to(bob.id, before + 1).await;
+    let report = said.last().unwrap();
+    assert!(report.contains("Imported 2 posts, all queued"), "{report}");
+    assert!(
+        report.contains("line 2: <code>#") && report.contains("line 3: <code>#"),
+        "{report}"
+    );
+    assert_eq!(f.queue(bob.id, bob.id).await.len(), 2);
+
+    // The same file sent without a caption, then `/import` as a reply to it.
+    let sent = f.tg().push_message(SimMessage::document(
+        &chat,
+        &bob,
+        &file,
+        "posts.csv",
+        "text/csv",
+    ));
+    let message = f.tg().update(sent).unwrap()["message"].clone();
+    f.tg()
+        .push_message(SimMessage::text(&chat, &bob, "/import").reply_to_update(message));
+    let said = f.messages_to(bob.id, before + 2).await;
+    assert!(
+        said.last().unwrap().contains("Imported 2 posts"),
+        "{said:?}"
+    );
+    assert_eq!(f.queue(bob.id, bob.id).await.len(), 4);
+
+    // A picture is not a CSV file, and `/import` alone has nothing to read.
+    let picture = f.tg().add_file(PNG.to_vec(), None);
+    f.tg()
+        .push_image_document(&chat, &bob, &picture, "cake.png", Some("/import"));
+    let said = f.messages_to(bob.id, before + 3).await;
+    assert!(
+        said.last()
+            .unwrap()
+            .contains("<code>cake.png</code> is not a CSV file"),
+        "{said:?}"
+    );
+    f.tg().push_private_text(&bob, "/import");
+    let said = f.messages_to(bob.id, before + 4).await;
+    assert!(
+        said.last()
+            .unwrap()
+            .contains("Send the CSV file with the caption /import"),
+        "{said:?}"
+    );
+    assert_eq!(
+        f.queue(bob.id, bob.id).await.len(),
+        4,
+        "nothing more queued"
+    );
+    f.shutdown().await;
+}

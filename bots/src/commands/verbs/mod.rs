@@ -13,6 +13,7 @@ pub mod edit;
 pub mod export;
 pub mod help;
 pub mod history;
+pub mod import;
 pub mod post;
 pub mod postnow;
 pub mod queue;
@@ -26,12 +27,14 @@ use chrono_tz::Tz;
 use super::args::{NamedArgs, ParseError};
 
 pub use connect::ConnectTarget;
+pub use import::Document;
 
 /// Every verb, in the order menus and `/help` show them.
 pub const VERBS: &[&Verb] = &[
     &start::VERB,
     &help::VERB,
     &post::VERB,
+    &import::VERB,
     &queue::VERB,
     &cancel::VERB,
     &edit::VERB,
@@ -69,6 +72,8 @@ pub struct Verb {
     pub in_help: bool,
     /// Whether the images sent with it are for it (a front end fetches them only then).
     pub takes_images: bool,
+    /// Whether it reads a file sent with it (a front end fetches it only then).
+    pub takes_file: bool,
     /// Whether it always answers only the person who asked (a link, a file, a question about
     /// their data): a front end that must answer before the work is done can say so early.
     pub answers_privately: bool,
@@ -103,6 +108,7 @@ impl Verb {
             notes: &[],
             in_help: true,
             takes_images: false,
+            takes_file: false,
             answers_privately: false,
             before_consent: false,
             parse,
@@ -155,6 +161,14 @@ impl Verb {
     pub const fn with_images(self) -> Verb {
         Verb {
             takes_images: true,
+            ..self
+        }
+    }
+
+    /// Reading the file sent with it.
+    pub const fn with_file(self) -> Verb {
+        Verb {
+            takes_file: true,
             ..self
         }
     }
@@ -290,6 +304,9 @@ pub enum ArgKind {
     Targets,
     /// An attached image (Discord ATTACHMENT options; Telegram takes the message's pictures).
     Image,
+    /// An attached file (a Discord ATTACHMENT option; Telegram takes the message's document,
+    /// or the one it replies to).
+    File,
     /// One of a few fixed words (Discord lists them as the option's choices).
     Choice(&'static [Choice]),
 }
@@ -323,6 +340,8 @@ pub enum Command {
         /// The accounts chosen by name or platform; empty means every account that can.
         to: Vec<String>,
     },
+    /// `/import` with a CSV file: many posts, all queued or none.
+    Import,
     /// `/queue`: the chat's pending posts.
     Queue,
     /// `/cancel ID`.
@@ -395,6 +414,7 @@ impl Command {
             Command::Start { .. } => &start::VERB,
             Command::Help => &help::VERB,
             Command::Post { .. } => &post::VERB,
+            Command::Import => &import::VERB,
             Command::Queue => &queue::VERB,
             Command::Cancel { .. } => &cancel::VERB,
             Command::Edit { .. } | Command::EditSubmitted { .. } => &edit::VERB,
@@ -423,7 +443,7 @@ mod tests {
     #[test]
     fn every_verb_is_in_the_table_once_under_its_own_name() {
         let mut names: Vec<&str> = VERBS.iter().map(|v| v.name).collect();
-        assert_eq!(names.len(), 14);
+        assert_eq!(names.len(), 15);
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), VERBS.len(), "a name twice");
@@ -456,7 +476,7 @@ mod tests {
             let texts = verb
                 .args
                 .iter()
-                .filter(|arg| arg.kind != ArgKind::Image)
+                .filter(|arg| !matches!(arg.kind, ArgKind::Image | ArgKind::File))
                 .count();
             assert!(
                 texts <= 1 || verb.parse_named.is_some(),
