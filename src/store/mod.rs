@@ -6,6 +6,7 @@ mod audit;
 mod chats;
 mod consents;
 mod disk;
+mod drafts;
 mod export;
 mod keys;
 mod meta_users;
@@ -38,10 +39,11 @@ pub use chats::{Chat, User};
 pub use consents::ConsentAction;
 pub use disk::GrowthSwitch;
 use disk::{DatabaseFiles, is_storage_full};
+pub use drafts::{DraftClaim, NewDraft, StoredDraft};
 pub use export::{
-    ExportedAccount, ExportedChat, ExportedChatAccount, ExportedConsent, ExportedEvent,
-    ExportedGrant, ExportedMedia, ExportedNotification, ExportedOAuthState, ExportedPost,
-    ExportedRevocation, ExportedTarget, ExportedUser, UserExport,
+    ExportedAccount, ExportedChat, ExportedChatAccount, ExportedConsent, ExportedDraft,
+    ExportedDraftImage, ExportedEvent, ExportedGrant, ExportedMedia, ExportedNotification,
+    ExportedOAuthState, ExportedPost, ExportedRevocation, ExportedTarget, ExportedUser, UserExport,
 };
 pub use keys::SEALED_COLUMNS;
 pub use meta_users::{
