@@ -129,9 +129,11 @@ impl Commands {
             ButtonAction::PostNow(post) => Some(Command::PostNow { post }),
             // The confirmation erases only the presser, whoever they are; agreeing, likewise,
             // is the presser's own.
-            ButtonAction::ConfirmDelete | ButtonAction::Retry(_) | ButtonAction::AgreePolicy => {
-                None
-            }
+            // A picked time is `/post` again, checked as the presser.
+            ButtonAction::ConfirmDelete
+            | ButtonAction::Retry(_)
+            | ButtonAction::AgreePolicy
+            | ButtonAction::When { .. } => None,
         };
         let privilege = match (&command, action) {
             (Some(command), _) => command.verb().who.privilege(),
@@ -169,6 +171,9 @@ impl Commands {
                     Ok(post) => Reply::retrying(post),
                     Err(e) => posting_error(&e),
                 }
+            }
+            (None, ButtonAction::When { draft, choice }) => {
+                verbs::pick_time::picked(&context, draft, choice).await
             }
             (None, _) => verbs::deleteme::confirmed(&context).await,
         })

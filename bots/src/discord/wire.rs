@@ -319,7 +319,7 @@ fn style(action: ButtonAction) -> u8 {
         ButtonAction::Cancel(_) | ButtonAction::ConfirmDelete => 4,
         ButtonAction::AgreePolicy => 3,
         ButtonAction::PostNow(_) => 2,
-        ButtonAction::Retry(_) => 1,
+        ButtonAction::Retry(_) | ButtonAction::When { .. } => 1,
     }
 }
 

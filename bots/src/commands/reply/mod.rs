@@ -5,7 +5,7 @@
 mod phrases;
 mod render;
 
-use autopost::domain::{PostId, TargetId};
+use autopost::domain::{DraftId, PostId, TargetId};
 
 pub(crate) use phrases::{account_name, both_zones, first_words, local_time, plural};
 
@@ -97,11 +97,19 @@ pub enum ButtonAction {
     Retry(TargetId),
     /// "I agree — I am 18 or older", under the privacy notice.
     AgreePolicy,
+    /// Schedule a held post with its suggested time number `choice` (`/post` with a vague
+    /// time).
+    When {
+        /// The held post.
+        draft: DraftId,
+        /// Which suggestion, from 0.
+        choice: u8,
+    },
 }
 
 impl ButtonAction {
-    /// `cancel:17`, `postnow:17`, `retry:23`, `deleteme:confirm` or `policy:agree`: at most
-    /// 28 bytes, within both Telegram's 64 and Discord's 100.
+    /// `cancel:17`, `postnow:17`, `retry:23`, `deleteme:confirm`, `policy:agree` or
+    /// `when:41:2`: at most 30 bytes, within both Telegram's 64 and Discord's 100.
     pub fn callback_data(&self) -> String {
         match self {
             ButtonAction::Cancel(post) => format!("cancel:{post}"),
@@ -109,6 +117,7 @@ impl ButtonAction {
             ButtonAction::ConfirmDelete => "deleteme:confirm".to_owned(),
             ButtonAction::Retry(target) => format!("retry:{target}"),
             ButtonAction::AgreePolicy => "policy:agree".to_owned(),
+            ButtonAction::When { draft, choice } => format!("when:{draft}:{choice}"),
         }
     }
 
@@ -121,10 +130,16 @@ impl ButtonAction {
             _ => {}
         }
         let (kind, number) = data.split_once(':')?;
-        let id = number.parse::<i64>().ok()?;
-        if id.to_string() != number {
-            return None;
+        if kind == "when" {
+            let (draft, choice) = number.split_once(':')?;
+            let draft = canonical::<i64>(draft)?;
+            let choice = canonical::<u8>(choice)?;
+            return Some(ButtonAction::When {
+                draft: DraftId(draft),
+                choice,
+            });
         }
+        let id = canonical::<i64>(number)?;
         match kind {
             "cancel" => Some(ButtonAction::Cancel(PostId(id))),
             "postnow" => Some(ButtonAction::PostNow(PostId(id))),
@@ -132,6 +147,12 @@ impl ButtonAction {
             _ => None,
         }
     }
+}
+
+/// `text` as a number, only if that number is written exactly so (no sign, no leading zero).
+fn canonical<T: std::str::FromStr + ToString>(text: &str) -> Option<T> {
+    let value = text.parse::<T>().ok()?;
+    (value.to_string() == text).then_some(value)
 }
 
 /// A file sent with the reply.
@@ -259,6 +280,14 @@ mod tests {
             ButtonAction::Retry(TargetId(23)),
             ButtonAction::PostNow(PostId(i64::MIN)),
             ButtonAction::ConfirmDelete,
+            ButtonAction::When {
+                draft: DraftId(41),
+                choice: 2,
+            },
+            ButtonAction::When {
+                draft: DraftId(i64::MIN),
+                choice: u8::MAX,
+            },
         ];
         for action in actions {
             let data = action.callback_data();
@@ -280,6 +309,14 @@ mod tests {
             ButtonAction::ConfirmDelete.callback_data(),
             "deleteme:confirm"
         );
+        assert_eq!(
+            ButtonAction::When {
+                draft: DraftId(41),
+                choice: 2
+            }
+            .callback_data(),
+            "when:41:2"
+        );
         for refused in [
             "",
             "cancel",
@@ -295,6 +332,13 @@ mod tests {
             "deleteme:yes",
             "postnow:1e3",
             "cancel:99999999999999999999",
+            "when:41",
+            "when:41:",
+            "when:41:256",
+            "when:41:02",
+            "when:041:2",
+            "when:41:2:0",
+            "when::2",
         ] {
             assert_eq!(ButtonAction::parse(refused), None, "{refused}");
         }

@@ -13,6 +13,7 @@ pub mod edit;
 pub mod export;
 pub mod help;
 pub mod history;
+pub(crate) mod pick_time;
 pub mod post;
 pub mod postnow;
 pub mod queue;

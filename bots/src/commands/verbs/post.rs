@@ -2,7 +2,9 @@
 //! schedule the text and its images for the chat's accounts, and confirm it with its id,
 //! both zones, each target's character count and Cancel / Post now buttons.
 
-use autopost::posting::{Accepted, Draft};
+use autopost::drafts::HeldPost;
+use autopost::posting::{Accepted, Draft, PostingError};
+use autopost::timeparse::TimeError;
 use bytes::Bytes;
 
 use super::{Arg, ArgKind, Command, Verb};
@@ -87,6 +89,12 @@ pub(crate) async fn run(
             Err(e) => return posting_error(&e),
         }
     };
+    // Kept as written, in case the time is vague and the post waits for one to be picked.
+    let held = HeldPost {
+        text: text.clone(),
+        to: to.to_vec(),
+        images: images.clone(),
+    };
     let draft = Draft {
         when,
         text,
@@ -95,6 +103,12 @@ pub(crate) async fn run(
     };
     match ctx.app.create_post(ctx.actor, draft, ctx.now).await {
         Ok(accepted) => Reply::accepted(&accepted),
+        Err(e @ PostingError::Time(TimeError::Vague { .. })) => {
+            let PostingError::Time(TimeError::Vague { suggestions, .. }) = &e else {
+                return posting_error(&e);
+            };
+            super::pick_time::offer(ctx, &e.to_string(), held, suggestions).await
+        }
         Err(e) => posting_error(&e),
     }
 }
