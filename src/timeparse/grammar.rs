@@ -40,6 +40,8 @@ pub(super) struct Phrase {
     pub(super) vague_hour: Option<u32>,
     /// `next week`: vague.
     pub(super) next_week: bool,
+    /// A four-digit number that may be a year or a time (`2030`): vague.
+    pub(super) year_or_time: Option<NaiveTime>,
     /// The zone as written, so that suggestions keep it.
     pub(super) zone_text: Option<String>,
 }
@@ -111,7 +113,7 @@ pub(super) enum Day {
         day: u32,
     },
     /// A day of the month without a month (`the 3rd`): its next occurrence.
-    MonthDay(u32),
+    OfMonth(u32),
 }
 
 /// A time of day as written.
@@ -404,6 +406,18 @@ impl<'a> Reader<'_, 'a> {
             Some(w) if words::unit(w).is_some() => self.read_offsets(false),
             _ if digits.len() == 4 && self.four_digits_are_a_time(value) => {
                 self.read_clock_required(true)
+            }
+            // `2030` alone: the year, or 20:30? Asked, not guessed.
+            _ if digits.len() == 4 && self.out.year_or_time.is_none() => {
+                let time = u32::try_from(value)
+                    .ok()
+                    .and_then(|v| NaiveTime::from_hms_opt(v / 100, v % 100, 0));
+                let Some(time) = time else {
+                    return Err(self.unparseable(0));
+                };
+                self.out.year_or_time = Some(time);
+                self.pos += 1;
+                Ok(())
             }
             // `monday 9`: nine in the morning or in the evening? Asked, not guessed.
             _ if digits.len() <= 2
@@ -746,7 +760,7 @@ impl<'a> Reader<'_, 'a> {
                         date: self.text(0, 2),
                     })?;
                 self.pos += len;
-                return self.take_date(Day::MonthDay(day));
+                return self.take_date(Day::OfMonth(day));
             }
             return Err(self.unparseable(len));
         };
@@ -1054,11 +1068,20 @@ impl<'a> Reader<'_, 'a> {
                 || p.repeat.is_some()
                 || p.vague_hour.is_some());
         let hour_and_time = p.vague_hour.is_some() && (p.time.is_some() || p.repeat.is_some());
-        let said_anything = said_anything || p.next_week || p.part.is_some();
+        let year_or_time_and_more = p.year_or_time.is_some()
+            && (p.day.is_some()
+                || p.time.is_some()
+                || p.offset.is_some()
+                || p.repeat.is_some()
+                || p.part.is_some()
+                || p.next_week);
+        let said_anything =
+            said_anything || p.next_week || p.part.is_some() || p.year_or_time.is_some();
         if !said_anything
             || next_week_and_more
             || part_misplaced
             || hour_and_time
+            || year_or_time_and_more
             || now_and_more
             || repeat_and_day
             || offset_and_day

@@ -155,7 +155,7 @@ fn on_day(
         Day::Yearly { month, day } => {
             return next_yearly(phrase, month, day, clock, today, zone, now);
         }
-        Day::MonthDay(day) => return next_month_day(phrase, day, clock, today, zone, now),
+        Day::OfMonth(day) => return next_month_day(phrase, day, clock, today, zone, now),
     };
     check_said_weekday(phrase, date)?;
     settle(zone, date, clock.time, now)
@@ -246,6 +246,14 @@ fn vague_candidates(phrase: &Phrase) -> Option<Vague> {
             zone_text,
         });
     }
+    if let Some(time) = phrase.year_or_time {
+        return Some(Vague {
+            day: String::new(),
+            times: vec![time],
+            bare_today: false,
+            zone_text,
+        });
+    }
     if phrase.repeat.is_some() || phrase.offset.is_some() {
         return None;
     }
@@ -305,7 +313,7 @@ fn day_phrase(day: Day) -> String {
                 .unwrap_or_default()
                 .to_ascii_lowercase()
         ),
-        Day::MonthDay(day) => {
+        Day::OfMonth(day) => {
             let suffix = match (day % 10, day % 100) {
                 (_, 11..=13) => "th",
                 (1, _) => "st",
@@ -324,7 +332,9 @@ fn suggestions(vague: Vague, said: &str, now: DateTime<Utc>, author: Tz) -> Time
     let mut found: Vec<(DateTime<Utc>, String)> = Vec::new();
     let mut first_error = None;
     for time in &vague.times {
-        let mut candidate = format!("{} {}", vague.day, time.format("%H:%M"));
+        let mut candidate = format!("{} {}", vague.day, time.format("%H:%M"))
+            .trim_start()
+            .to_owned();
         if let Some(zone) = &vague.zone_text {
             candidate.push(' ');
             candidate.push_str(zone);

@@ -481,8 +481,11 @@ const SCENES: &[Scene] = &[
             ("2 hours ago", Refused("InThePast")),
             ("last friday at 5pm", Refused("InThePast")),
             ("at 9 tomorrow", At("2026-02-01T09:00:00Z")),
-            ("2030", Refused("Unparseable")),
-            ("2026", Refused("Unparseable")),
+            ("2030", Refused("Vague")),
+            ("2026", Refused("Vague")),
+            ("2060", Refused("Unparseable")),
+            ("2030 2030", Refused("Unparseable")),
+            ("2030 at 9am", Refused("Unparseable")),
             ("tomorrow 2030", At("2026-02-01T20:30:00Z")),
             ("friday 2030", At("2026-02-06T20:30:00Z")),
             ("dec 24 2030 6pm", At("2030-12-24T18:00:00Z")),
@@ -971,6 +974,8 @@ fn vague_phrases_get_exact_suggestions_that_parse_to_future_instants() {
             &["the 3rd 09:00", "the 3rd 12:00", "the 3rd 17:00"],
         ),
         ("today", &["today 17:00"]),
+        ("2030", &["20:30"]),
+        ("2030 utc", &["20:30 utc"]),
         (
             "tomorrow utc+5",
             &[
