@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::app::App;
 use crate::domain::{Actor, DraftId};
 use crate::store::{DraftClaim, NewDraft, StoreError};
+use crate::timeparse::{self, When};
 
 /// How long a draft waits for its author to pick a time.
 pub const DRAFT_KEPT: Duration = Duration::hours(1);
@@ -41,6 +42,13 @@ pub enum DraftError {
     /// Used, expired, or being used by another press.
     #[error("that suggestion was already used or has expired; send the post again")]
     Gone,
+    /// The suggestion names a day relative to today (`tomorrow 09:00`), and today changed
+    /// since it was offered: pressed now it would mean another day.
+    #[error("that suggestion was for {meant}, and the day has changed since; send the post again")]
+    DayChanged {
+        /// What it meant when offered, in the author's zone.
+        meant: String,
+    },
     /// Someone else wrote the post.
     #[error("only the person who wrote that post can pick its time")]
     NotYours,
@@ -94,6 +102,22 @@ impl App {
             self.store().release_draft(id).await?;
             return Err(DraftError::Gone);
         };
+        // `tomorrow 09:00` offered at 23:50 and pressed at 00:10 would be a day later than
+        // the person chose: refuse rather than move it.
+        let zone = self.zone_of(actor).await?;
+        let offered = timeparse::parse(&when, draft.held_at, zone);
+        if let (Ok(When::Once(meant)), Ok(When::Once(now_means))) =
+            (&offered, timeparse::parse(&when, now, zone))
+            && *meant != now_means
+        {
+            self.store().release_draft(id).await?;
+            return Err(DraftError::DayChanged {
+                meant: meant
+                    .with_timezone(&zone)
+                    .format("%a %-d %b %H:%M")
+                    .to_string(),
+            });
+        }
         Ok(TakenDraft {
             id,
             when,

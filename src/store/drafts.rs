@@ -5,7 +5,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{Store, StoreError, to_millis};
+use super::{Store, StoreError, from_millis, to_millis};
 use crate::domain::{ChatId, DraftId, UserId};
 
 /// A draft to hold.
@@ -38,6 +38,8 @@ pub struct StoredDraft {
     pub suggestions: Vec<String>,
     /// The images, in order.
     pub images: Vec<Bytes>,
+    /// When it was held (when its suggestions were worked out).
+    pub held_at: DateTime<Utc>,
 }
 
 /// What claiming a draft found.
@@ -103,7 +105,7 @@ impl Store {
     ) -> Result<DraftClaim, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let usable = sqlx::query(
-            "SELECT author_id, body, targets, suggestions FROM drafts
+            "SELECT author_id, body, targets, suggestions, created_at FROM drafts
              WHERE id = ? AND chat_id = ? AND claimed_at IS NULL AND expires_at > ?",
         )
         .bind(id.0)
@@ -133,6 +135,7 @@ impl Store {
             to: strings(row.get("targets"))?,
             suggestions: strings(row.get("suggestions"))?,
             images: images.into_iter().map(Bytes::from).collect(),
+            held_at: from_millis(row.get("created_at"))?,
         };
         tx.commit().await?;
         Ok(DraftClaim::Claimed(draft))

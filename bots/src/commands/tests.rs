@@ -812,3 +812,47 @@ async fn erasing_the_author_removes_their_drafts_and_images() {
     assert!(pressed.refused, "{}", pressed.to_telegram_html());
     assert_eq!(t.queued().await, 0);
 }
+
+#[tokio::test]
+async fn a_relative_suggestion_pressed_after_midnight_is_refused_not_moved() {
+    use autopost::drafts::{DraftError, HeldPost};
+    use chrono::TimeZone;
+    let t = team().await;
+    let app = t.world.app();
+    let alice = t
+        .world
+        .actor(&format!("telegram:{GROUP}"), "telegram:1")
+        .await
+        .unwrap();
+    let zone = app.zone_of(&alice).await.unwrap();
+    // 23:50 in the author's zone, on a day without a clock change.
+    let offered = zone
+        .with_ymd_and_hms(2026, 3, 2, 23, 50, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let held = HeldPost {
+        text: "t".to_owned(),
+        to: Vec::new(),
+        images: Vec::new(),
+    };
+    let id = app
+        .hold_draft(&alice, &held, &["tomorrow 09:00".to_owned()], offered)
+        .await
+        .unwrap();
+    let after_midnight = offered + chrono::Duration::minutes(20);
+    let err = app
+        .take_draft(&alice, id, 0, after_midnight)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DraftError::DayChanged { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "that suggestion was for Tue 3 Mar 09:00, and the day has changed since; send the post again"
+    );
+    // Nothing changed: pressed before midnight it is still there.
+    let taken = app
+        .take_draft(&alice, id, 0, offered + chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(taken.when, "tomorrow 09:00");
+}

@@ -5,39 +5,37 @@
 
 use autopost::domain::DraftId;
 use autopost::drafts::{DraftError, HeldPost};
+use autopost::timeparse::TimeError;
 
 use crate::commands::context::{Context, internal};
-use crate::commands::reply::{Button, ButtonAction, Reply, plain};
+use crate::commands::reply::{Block, Button, ButtonAction, Reply, plain};
 
 use super::post;
 
 /// Buttons per row: short enough for a phone, and within Discord's five.
 const PER_ROW: usize = 2;
 
-/// Holds `held` and answers `message` (the vague-time refusal) with a button per suggestion.
-pub(crate) async fn offer(
-    ctx: &Context<'_>,
-    message: &str,
-    held: HeldPost,
-    suggestions: &[String],
-) -> Reply {
+/// Holds `held` and answers with the refusal `vague` and a button per suggestion it carries.
+pub(crate) async fn offer(ctx: &Context<'_>, vague: TimeError, held: HeldPost) -> Reply {
+    let message = vague.to_string();
+    let TimeError::Vague { suggestions, .. } = vague else {
+        return Reply::error(&message);
+    };
     let draft = match ctx
         .app
-        .hold_draft(ctx.actor, &held, suggestions, ctx.now)
+        .hold_draft(ctx.actor, &held, &suggestions, ctx.now)
         .await
     {
         Ok(draft) => draft,
         Err(DraftError::Store(e)) => return internal(&e),
         // Holding fails only in the store; without buttons the message still helps.
-        Err(_) => return Reply::error(message),
+        Err(_) => return Reply::error(&message),
     };
-    let mut reply = Reply::error(message);
-    reply
-        .text
-        .push(crate::commands::reply::Block::Line(vec![plain(
-            "Tap a time to schedule the post as you wrote it (within the hour).",
-        )]));
-    reply.buttons = buttons(draft, suggestions);
+    let mut reply = Reply::error(&message);
+    reply.text.push(Block::Line(vec![plain(
+        "Tap a time to schedule the post as you wrote it (within the hour).",
+    )]));
+    reply.buttons = buttons(draft, &suggestions);
     reply
 }
 

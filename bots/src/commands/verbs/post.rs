@@ -103,11 +103,8 @@ pub(crate) async fn run(
     };
     match ctx.app.create_post(ctx.actor, draft, ctx.now).await {
         Ok(accepted) => Reply::accepted(&accepted),
-        Err(e @ PostingError::Time(TimeError::Vague { .. })) => {
-            let PostingError::Time(TimeError::Vague { suggestions, .. }) = &e else {
-                return posting_error(&e);
-            };
-            super::pick_time::offer(ctx, &e.to_string(), held, suggestions).await
+        Err(PostingError::Time(vague @ TimeError::Vague { .. })) => {
+            super::pick_time::offer(ctx, vague, held).await
         }
         Err(e) => posting_error(&e),
     }
