@@ -38,6 +38,8 @@ id_type! {
     MediaId;
     /// A pending OAuth round trip.
     OAuthStateId;
+    /// A post held while its author picks a suggested time.
+    DraftId;
 }
 
 /// The text a value is stored and shown as, and parsed back from.

@@ -61,6 +61,8 @@ mod deliveries;
 pub mod data_dir;
 // Configuration read once from defaults, autopost.toml and AUTOPOST_* variables.
 pub mod config;
+// Posts held for an hour while their author picks a suggested time for a vague phrase.
+pub mod drafts;
 // Domain nouns every layer shares: ids, providers, chat platforms.
 pub mod domain;
 // `autopost doctor`: read-only checks of configuration, key and database.

@@ -36,6 +36,9 @@ pub struct PurgeReport {
     pub update_ids: usize,
     /// Revocations given up after 30 days without reaching the platform.
     pub revocations_abandoned: usize,
+    /// Drafts (posts waiting for a suggested time to be picked) past their hour, with their
+    /// images.
+    pub drafts: usize,
 }
 
 impl PurgeReport {
@@ -56,8 +59,8 @@ impl App {
     /// Removes what is past its retention at `now`: the images of posts finished more than
     /// `AUTOPOST_MEDIA_RETENTION_DAYS` ago (0: all finished posts'), posts finished more
     /// than `AUTOPOST_HISTORY_RETENTION_DAYS` ago, used or expired OAuth states,
-    /// notifications delivered more than 3 days ago, old update ids, and revocations pending
-    /// for 30 days (their chats told). Then empties the write-ahead log, so that what was
+    /// notifications delivered more than 3 days ago, old update ids, revocations pending
+    /// for 30 days (their chats told) and drafts past their hour. Then empties the write-ahead log, so that what was
     /// removed is in no file.
     pub async fn purge(&self, now: DateTime<Utc>) -> Result<PurgeReport, PurgeError> {
         let config = self.config();
@@ -83,6 +86,7 @@ impl App {
             .await?;
         report.update_ids = store.forget_old_update_ids(now).await?;
         report.revocations_abandoned = self.abandon_revocations(now).await?;
+        report.drafts = store.remove_expired_drafts(now).await?;
 
         if report.removed_anything() {
             self.empty_write_ahead_log().await;
@@ -96,6 +100,7 @@ impl App {
             notifications = report.notifications,
             update_ids = report.update_ids,
             revocations_abandoned = report.revocations_abandoned,
+            drafts = report.drafts,
             "retention purge done"
         );
         Ok(report)

@@ -10,7 +10,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{Store, StoreError, from_millis};
-use crate::domain::{AccountId, ChatId, GrantId, MediaId, PostId, UserId};
+use crate::domain::{AccountId, ChatId, DraftId, GrantId, MediaId, PostId, UserId};
 
 /// Everything autopost keeps about one person, without any secret. Each field is named after
 /// the table its rows come from, so that a test can compare the export with every table
@@ -45,6 +45,40 @@ pub struct UserExport {
     pub oauth_states: Vec<ExportedOAuthState>,
     /// Revocations autopost still owes the platforms for them (no token).
     pub pending_revocations: Vec<ExportedRevocation>,
+    /// Posts held for an hour while they pick a suggested time.
+    pub drafts: Vec<ExportedDraft>,
+    /// The images of those drafts (described by size; they are removed with the draft).
+    pub draft_images: Vec<ExportedDraftImage>,
+}
+
+/// A row of `drafts`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedDraft {
+    /// Its row.
+    pub id: DraftId,
+    /// The chat it is for.
+    pub chat_id: ChatId,
+    /// The text as typed.
+    pub body: String,
+    /// The `to` names as given.
+    pub to: Vec<String>,
+    /// The times offered.
+    pub suggestions: Vec<String>,
+    /// When it was held.
+    pub created_at: DateTime<Utc>,
+    /// When it is removed.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A row of `draft_images`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedDraftImage {
+    /// Its draft.
+    pub draft_id: DraftId,
+    /// 0-based position.
+    pub position: i64,
+    /// Size in bytes.
+    pub byte_len: i64,
 }
 
 /// Their row of `users`.
@@ -621,6 +655,42 @@ impl Store {
             },
         )
         .await?;
+        let drafts = rows(
+            &mut tx,
+            "SELECT id, chat_id, body, targets, suggestions, created_at, expires_at FROM drafts
+             WHERE author_id = ?1 ORDER BY id",
+            user,
+            |r| {
+                let list = |column: &str| -> Vec<String> {
+                    serde_json::from_str(r.get::<&str, _>(column)).unwrap_or_default()
+                };
+                Ok(ExportedDraft {
+                    id: DraftId(r.get("id")),
+                    chat_id: ChatId(r.get("chat_id")),
+                    body: r.get("body"),
+                    to: list("targets"),
+                    suggestions: list("suggestions"),
+                    created_at: at(r, "created_at")?,
+                    expires_at: at(r, "expires_at")?,
+                })
+            },
+        )
+        .await?;
+        let draft_images = rows(
+            &mut tx,
+            "SELECT i.draft_id, i.position, length(i.bytes) AS byte_len FROM draft_images i
+             JOIN drafts d ON d.id = i.draft_id WHERE d.author_id = ?1
+             ORDER BY i.draft_id, i.position",
+            user,
+            |r| {
+                Ok(ExportedDraftImage {
+                    draft_id: DraftId(r.get("draft_id")),
+                    position: r.get("position"),
+                    byte_len: r.get("byte_len"),
+                })
+            },
+        )
+        .await?;
 
         // Every chat another section names, with what it is to the person.
         let mut roles: BTreeMap<ChatId, Vec<&'static str>> = BTreeMap::new();
@@ -659,6 +729,9 @@ impl Store {
         for chat in pending_revocations.iter().filter_map(|r| r.notify_chat_id) {
             role(chat, "revocation_notice_here");
         }
+        for draft in &drafts {
+            role(draft.chat_id, "draft_held_here");
+        }
         let mut chats = Vec::with_capacity(roles.len());
         for (chat, roles) in roles {
             let row = sqlx::query(
@@ -696,6 +769,8 @@ impl Store {
             audit_events,
             oauth_states,
             pending_revocations,
+            drafts,
+            draft_images,
         })
     }
 }

@@ -7,6 +7,7 @@ mod chats;
 mod composition;
 mod consents;
 mod disk;
+mod drafts;
 mod export;
 mod keys;
 mod meta_users;
@@ -42,10 +43,12 @@ pub use composition::{ComposedPost, SameText, TargetChange};
 pub use consents::ConsentAction;
 pub use disk::GrowthSwitch;
 use disk::{DatabaseFiles, is_storage_full};
+pub use drafts::{DraftClaim, NewDraft, StoredDraft};
 pub use export::{
-    ExportedAccount, ExportedChat, ExportedChatAccount, ExportedConsent, ExportedEvent,
-    ExportedGrant, ExportedMedia, ExportedNotification, ExportedOAuthState, ExportedPost,
-    ExportedRevocation, ExportedTarget, ExportedUser, ExportedVariant, UserExport,
+    ExportedAccount, ExportedChat, ExportedChatAccount, ExportedConsent, ExportedDraft,
+    ExportedDraftImage, ExportedEvent, ExportedGrant, ExportedMedia, ExportedNotification,
+    ExportedOAuthState, ExportedPost, ExportedRevocation, ExportedTarget, ExportedUser,
+    ExportedVariant, UserExport,
 };
 pub use keys::SEALED_COLUMNS;
 pub use meta_users::{

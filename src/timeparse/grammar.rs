@@ -2,7 +2,7 @@
 //! cannot place, so a phrase parses completely or not at all. Checks dates and clock times here;
 //! what they mean relative to "now" is `resolve`'s job.
 
-use chrono::{FixedOffset, NaiveDate, NaiveTime, Weekday};
+use chrono::{FixedOffset, NaiveDate, NaiveTime, TimeDelta, Weekday};
 use chrono_tz::Tz;
 
 use super::english::{self, Step};
@@ -34,6 +34,52 @@ pub(super) struct Phrase {
     pub(super) zone: Option<Zone>,
     /// The days of a repeating post.
     pub(super) repeat: Option<DaySet>,
+    /// A part of the day (`tomorrow morning`): vague, so answered with suggestions.
+    pub(super) part: Option<DayPart>,
+    /// A bare hour after a day without am/pm or a colon (`monday 9`): vague.
+    pub(super) vague_hour: Option<u32>,
+    /// `next week`: vague.
+    pub(super) next_week: bool,
+    /// A four-digit number that may be a year or a time (`2030`): vague.
+    pub(super) year_or_time: Option<NaiveTime>,
+    /// The zone as written, so that suggestions keep it.
+    pub(super) zone_text: Option<String>,
+}
+
+/// A part of the day, and the hours offered for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DayPart {
+    Morning,
+    Afternoon,
+    Evening,
+    Night,
+}
+
+impl DayPart {
+    fn from_word(word: &str) -> Option<DayPart> {
+        Some(match word {
+            "morning" => DayPart::Morning,
+            "afternoon" => DayPart::Afternoon,
+            "evening" => DayPart::Evening,
+            "night" => DayPart::Night,
+            _ => return None,
+        })
+    }
+
+    /// Whole hours people usually mean by it.
+    pub(super) fn hours(self) -> [u32; 3] {
+        match self {
+            DayPart::Morning => [8, 9, 10],
+            DayPart::Afternoon => [13, 15, 17],
+            DayPart::Evening => [18, 19, 20],
+            DayPart::Night => [20, 21, 22],
+        }
+    }
+
+    /// Whether an hour said without am/pm in this part (`evening at 8`) is after noon.
+    pub(super) fn is_after_noon(self) -> bool {
+        !matches!(self, DayPart::Morning)
+    }
 }
 
 /// A relative offset, split the way SPEC rule 5 treats its parts.
@@ -66,6 +112,8 @@ pub(super) enum Day {
         month: u32,
         day: u32,
     },
+    /// A day of the month without a month (`the 3rd`): its next occurrence.
+    OfMonth(u32),
 }
 
 /// A time of day as written.
@@ -142,28 +190,44 @@ impl<'a> Reader<'_, 'a> {
 
     fn read_all(&mut self) -> Result<(), TimeError> {
         while let Some(tok) = self.peek(0) {
-            match tok {
-                Tok::Word(word) => self.read_word(word)?,
-                Tok::Num { .. } => self.read_number()?,
-                Tok::ZoneName(name) => {
-                    let tz = zones::iana(name).ok_or_else(|| self.unparseable(0))?;
-                    self.pos += 1;
-                    self.set_zone(Zone::Named(tz))?;
-                }
-                Tok::Sym(b'@') => {
-                    self.pos += 1;
-                    self.read_time_after_at()?;
-                }
-                Tok::Sym(b'+' | b'-') => {
-                    let zone = self.read_signed_offset()?;
-                    self.set_zone(zone)?;
-                }
-                // A sentence may end with a full stop or an exclamation mark.
-                Tok::Sym(b'.' | b'!') if self.pos + 1 == self.toks.len() => self.pos += 1,
-                Tok::Sym(_) => return Err(self.unparseable(0)),
+            let start = self.pos;
+            let had_zone = self.out.zone.is_some();
+            self.read_token(tok)?;
+            if !had_zone && self.out.zone.is_some() {
+                let written: Vec<String> = self.toks[start..self.pos.min(self.toks.len())]
+                    .iter()
+                    .map(Tok::text)
+                    .collect();
+                self.out.zone_text = Some(written.concat());
             }
         }
         Ok(())
+    }
+
+    fn read_token(&mut self, tok: Tok<'a>) -> Result<(), TimeError> {
+        match tok {
+            Tok::Word(word) => self.read_word(word),
+            Tok::Num { .. } => self.read_number(),
+            Tok::ZoneName(name) => {
+                let tz = zones::iana(name).ok_or_else(|| self.unparseable(0))?;
+                self.pos += 1;
+                self.set_zone(Zone::Named(tz))
+            }
+            Tok::Sym(b'@') => {
+                self.pos += 1;
+                self.read_time_after_at()
+            }
+            Tok::Sym(b'+' | b'-') => {
+                let zone = self.read_signed_offset()?;
+                self.set_zone(zone)
+            }
+            // A sentence may end with a full stop or an exclamation mark.
+            Tok::Sym(b'.' | b'!') if self.pos + 1 == self.toks.len() => {
+                self.pos += 1;
+                Ok(())
+            }
+            Tok::Sym(_) => Err(self.unparseable(0)),
+        }
     }
 
     fn read_word(&mut self, word: &'a str) -> Result<(), TimeError> {
@@ -203,12 +267,32 @@ impl<'a> Reader<'_, 'a> {
                 self.pos += 2;
                 self.take_day(Day::AfterTomorrow)
             }
+            "this" if self.word(1).and_then(DayPart::from_word).is_some() => {
+                // `this evening` is today's.
+                self.take_day(Day::Today)
+            }
+            "next" if self.word(1) == Some("week") => {
+                self.pos += 2;
+                if self.out.next_week {
+                    return Err(self.unparseable(0));
+                }
+                self.out.next_week = true;
+                Ok(())
+            }
             "this" | "next" | "coming" => {
                 let Some(day) = self.word(1).and_then(words::weekday) else {
                     return Err(self.unparseable(1));
                 };
                 self.pos += 1;
                 self.take_weekday(day)
+            }
+            w if DayPart::from_word(w).is_some() => {
+                if self.out.part.is_some() {
+                    return Err(self.unparseable(0));
+                }
+                self.out.part = DayPart::from_word(w);
+                self.pos += 1;
+                Ok(())
             }
             "last" | "past" | "previous" => {
                 let names_a_past = self.word(1).is_some_and(|w| {
@@ -242,6 +326,9 @@ impl<'a> Reader<'_, 'a> {
                 Err(TimeError::UnsupportedRepeat)
             }
             "noon" | "midday" | "midnight" => self.read_clock_required(false),
+            "half" | "quarter" if matches!(self.word(1), Some("past" | "to")) => {
+                self.read_clock_required(false)
+            }
             w if words::weekday(w).is_some() => {
                 let day = words::weekday(w).ok_or_else(|| self.unparseable(0))?;
                 self.take_weekday(day)
@@ -283,22 +370,25 @@ impl<'a> Reader<'_, 'a> {
     }
 
     fn read_number(&mut self) -> Result<(), TimeError> {
-        let Some((digits, _)) = self.num(0) else {
+        let Some((digits, value)) = self.num(0) else {
             return Err(self.unparseable(0));
         };
+        let sentence_end = self.pos + 2 == self.toks.len();
         match self.sym(1) {
             Some(sep @ (b'-' | b'/')) if digits.len() == 4 => {
                 return self.read_year_first_date(sep);
             }
             Some(b'/') => return self.read_numeric_date(b'/'),
+            // `tomorrow 1730.`: the full stop ends the sentence.
+            Some(b'.') if digits.len() == 4 && sentence_end => {}
             Some(b'.') => {
-                if self.word(3).and_then(words::meridiem).is_some() {
+                if self.word(3).and_then(words::meridiem).is_some() || self.dotted_time_here() {
                     return self.read_clock_required(false);
                 }
                 if self.sym(3) == Some(b'.') && self.num(4).is_some() {
                     return self.read_numeric_date(b'.');
                 }
-                // `24.12` or `9.30` alone could be a date or a time: refuse rather than guess.
+                // `24.12` or `9.05` alone could be a date or a time: refuse rather than guess.
                 return Err(TimeError::Unparseable {
                     near: near(&self.text(0, 3)),
                 });
@@ -314,8 +404,73 @@ impl<'a> Reader<'_, 'a> {
                 self.read_day_first_date()
             }
             Some(w) if words::unit(w).is_some() => self.read_offsets(false),
+            _ if digits.len() == 4 && self.four_digits_are_a_time(value) => {
+                self.read_clock_required(true)
+            }
+            // `2030` alone: the year, or 20:30? Asked, not guessed.
+            _ if digits.len() == 4 && self.out.year_or_time.is_none() => {
+                let time = u32::try_from(value)
+                    .ok()
+                    .and_then(|v| NaiveTime::from_hms_opt(v / 100, v % 100, 0));
+                let Some(time) = time else {
+                    return Err(self.unparseable(0));
+                };
+                self.out.year_or_time = Some(time);
+                self.pos += 1;
+                Ok(())
+            }
+            // `monday 9`: nine in the morning or in the evening? Asked, not guessed.
+            _ if digits.len() <= 2
+                && value <= 23
+                && self.out.day.is_some()
+                && self.out.time.is_none()
+                && self.out.vague_hour.is_none() =>
+            {
+                self.out.vague_hour = u32::try_from(value).ok();
+                self.pos += 1;
+                Ok(())
+            }
             _ => Err(self.unparseable(0)),
         }
+    }
+
+    /// Whether a four-digit number alone is a 24-hour clock time (`0930`, `2130`) rather than a
+    /// year: below 2000 or from 2100 it is (such years are past or too far ahead); `2000` to
+    /// `2059` only next to a day that cannot carry a year (`tomorrow 2030`), since `2030`
+    /// alone may well mean the year.
+    fn four_digits_are_a_time(&self, value: u64) -> bool {
+        !(2000..2100).contains(&value) || self.names_a_day_without_year(true)
+    }
+
+    /// Whether the phrase names a day that no date can follow: `today`, `tonight`,
+    /// `tomorrow`, and with `weekdays` also a weekday.
+    fn names_a_day_without_year(&self, weekdays: bool) -> bool {
+        self.toks.iter().any(|tok| match tok {
+            Tok::Word(w) => {
+                matches!(*w, "today" | "tonight")
+                    || words::is_tomorrow(w)
+                    || (weekdays && words::weekday(w).is_some())
+            }
+            _ => false,
+        })
+    }
+
+    /// Whether `H.MM` here is a time of day (`17.30`): only when it cannot be a day and month
+    /// (`9.05` could be 9 May), unless the phrase already names a day without a date
+    /// (`tomorrow 9.05`).
+    fn dotted_time_here(&self) -> bool {
+        let (Some((h_digits, hour)), Some(b'.'), Some((m_digits, minute))) =
+            (self.num(0), self.sym(1), self.num(2))
+        else {
+            return false;
+        };
+        let a_date_follows = self.sym(3) == Some(b'.') && self.num(4).is_some();
+        h_digits.len() <= 2
+            && hour <= 23
+            && m_digits.len() == 2
+            && minute <= 59
+            && !a_date_follows
+            && (minute > 12 || self.names_a_day_without_year(false))
     }
 
     // ----- times of day -----
@@ -342,6 +497,15 @@ impl<'a> Reader<'_, 'a> {
         let explicit = |hour, has_meridiem| {
             NaiveTime::from_hms_opt(hour, 0, 0).map(|time| Clock { time, has_meridiem })
         };
+        let past_or_to = match (self.word(0), self.word(1)) {
+            (Some("half"), Some("past")) => Some(30),
+            (Some("quarter"), Some("past")) => Some(15),
+            (Some("quarter"), Some("to")) => Some(-15),
+            _ => None,
+        };
+        if let Some(minutes) = past_or_to {
+            return self.read_past_or_to(minutes).map(Some);
+        }
         match self.word(0) {
             Some("noon" | "midday") => {
                 self.pos += 1;
@@ -369,6 +533,21 @@ impl<'a> Reader<'_, 'a> {
                 }
                 _ => {}
             }
+        }
+        // `0930`, `at 1400`: a four-digit 24-hour time.
+        if hour_digits.len() == 4 && self.sym(1) != Some(b':') {
+            let meridiem = self.word(1).and_then(words::meridiem);
+            if !allow_bare_hour && meridiem.is_none() {
+                return Ok(None);
+            }
+            let len = 1 + usize::from(meridiem.is_some());
+            let clock = clock(2, hour / 100, hour % 100, 0, meridiem).ok_or_else(|| {
+                TimeError::ImpossibleTime {
+                    time: near(&self.text(0, len)),
+                }
+            })?;
+            self.pos += len;
+            return Ok(Some(clock));
         }
         let mut len = 1;
         let mut minute = 0;
@@ -400,7 +579,10 @@ impl<'a> Reader<'_, 'a> {
                 });
             }
             (Some(b'.'), Some((digits, value)))
-                if self.word(3).and_then(words::meridiem).is_some() =>
+                if self.word(3).and_then(words::meridiem).is_some()
+                    || self.dotted_time_here()
+                    || (allow_bare_hour
+                        && !(self.sym(3) == Some(b'.') && self.num(4).is_some())) =>
             {
                 well_formed &= digits.len() == 2;
                 minute = value;
@@ -422,6 +604,38 @@ impl<'a> Reader<'_, 'a> {
             })?;
         self.pos += len;
         Ok(Some(clock))
+    }
+
+    /// `half past 10`, `quarter past 9`, `quarter to 5pm`: an hour (24-hour without am/pm, as
+    /// any time of day) and minutes before or after it, within the same day.
+    fn read_past_or_to(&mut self, minutes: i64) -> Result<Clock, TimeError> {
+        let said = |reader: &Self| TimeError::Unparseable {
+            near: near(&reader.text(0, 3)),
+        };
+        let names_an_hour = matches!(self.num(2), Some((digits, _)) if digits.len() <= 2)
+            && !matches!(self.sym(3), Some(b':' | b'.'))
+            || matches!(self.word(2), Some("noon" | "midday" | "midnight"));
+        if !names_an_hour {
+            return Err(said(self));
+        }
+        let start = self.pos;
+        self.pos += 2;
+        let Some(hour) = self.read_clock(true)? else {
+            self.pos = start;
+            return Err(said(self));
+        };
+        let shifted = hour
+            .time
+            .overflowing_add_signed(TimeDelta::minutes(minutes));
+        if shifted.1 != 0 {
+            // `quarter to midnight` would be on the day before the one named.
+            self.pos = start;
+            return Err(said(self));
+        }
+        Ok(Clock {
+            time: shifted.0,
+            has_meridiem: hour.has_meridiem,
+        })
     }
 
     // ----- dates -----
@@ -537,7 +751,17 @@ impl<'a> Reader<'_, 'a> {
             len += 1;
         }
         let Some(month) = self.word(len).and_then(words::month) else {
-            // `the 24th` without a month is not supported: refuse rather than guess the month.
+            // `the 3rd`: the next 3rd of a month. Only with its suffix: a bare `3` is no day.
+            if len == 2 {
+                let day = u32::try_from(day)
+                    .ok()
+                    .filter(|day| (1..=31).contains(day))
+                    .ok_or_else(|| TimeError::ImpossibleDate {
+                        date: self.text(0, 2),
+                    })?;
+                self.pos += len;
+                return self.take_date(Day::OfMonth(day));
+            }
             return Err(self.unparseable(len));
         };
         self.finish_named_month_date(month, day, len + 1)
@@ -553,7 +777,12 @@ impl<'a> Reader<'_, 'a> {
         let mut len = len;
         let year = match self.num(len) {
             // A four-digit number not followed by `:` is a year (`dec 24 2026 18:00`).
-            Some((digits, year)) if digits.len() == 4 && self.sym(len + 1) != Some(b':') => {
+            // `dec 24 0930` is a time: years starting 0 or 1 are long past.
+            Some((digits, year))
+                if digits.len() == 4
+                    && self.sym(len + 1) != Some(b':')
+                    && !digits.starts_with(['0', '1']) =>
+            {
                 len += 1;
                 Some(year)
             }
@@ -581,8 +810,35 @@ impl<'a> Reader<'_, 'a> {
     fn read_offsets(&mut self, lead_in: bool) -> Result<(), TimeError> {
         let mut offset = Offset::default();
         let mut pairs = 0;
+        let mut last_unit = None;
         loop {
+            // `an hour and a half`: half of the unit just said.
+            if pairs > 0
+                && self.word(0) == Some("and")
+                && self.word(1) == Some("a")
+                && self.word(2) == Some("half")
+            {
+                let half = last_unit.and_then(english::step).and_then(half_of);
+                let Some(step) = half else {
+                    return Err(self.unparseable(2));
+                };
+                add_step(&mut offset, Some(1), step);
+                self.pos += 3;
+                break;
+            }
             let skip = usize::from(pairs > 0 && self.word(0) == Some("and"));
+            // `half an hour`: half of one unit.
+            if self.word(skip) == Some("half") && matches!(self.word(skip + 1), Some("a" | "an")) {
+                let unit = self.word(skip + 2).and_then(words::unit);
+                let Some(step) = unit.and_then(english::step).and_then(half_of) else {
+                    return Err(self.unparseable(skip));
+                };
+                last_unit = unit;
+                add_step(&mut offset, Some(1), step);
+                self.pos += skip + 3;
+                pairs += 1;
+                continue;
+            }
             let count = match self.peek(skip) {
                 Some(Tok::Num { text, value }) if text.len() <= MAX_COUNT_DIGITS => Some(value),
                 Some(Tok::Num { .. }) => None,
@@ -592,7 +848,12 @@ impl<'a> Reader<'_, 'a> {
                 },
                 _ => break,
             };
-            let Some(unit) = self.word(skip + 1).and_then(words::unit) else {
+            // A fortnight is two weeks.
+            let (unit, times) = match self.word(skip + 1) {
+                Some("fortnight" | "fortnights") => (Some(english::Unit::Week), 2),
+                other => (other.and_then(words::unit), 1),
+            };
+            let Some(unit) = unit else {
                 if pairs == 0 {
                     // `in six glorps`: name the word that is not a unit.
                     return Err(self.unparseable(skip + 1));
@@ -600,7 +861,9 @@ impl<'a> Reader<'_, 'a> {
                 break;
             };
             let step = english::step(unit).ok_or_else(|| self.unparseable(skip + 1))?;
-            add_step(&mut offset, count, step);
+            add_step(&mut offset, count.and_then(|n| n.checked_mul(times)), step);
+            // Half a fortnight is not a unit anyone says; `and a half` after it is refused.
+            last_unit = (times == 1).then_some(unit);
             self.pos += skip + 2;
             pairs += 1;
         }
@@ -791,7 +1054,34 @@ impl<'a> Reader<'_, 'a> {
         // Hours are elapsed time: `in 2 hours at 9am` says two different instants.
         let elapsed_and_time = p.offset.is_some_and(|o| o.seconds != 0) && p.time.is_some();
         let zone_without_time = p.zone.is_some() && p.time.is_none() && p.offset.is_some();
+        // The vague forms stand for a day and a time of their own: nothing else may be said.
+        let next_week_and_more = p.next_week
+            && (p.day.is_some()
+                || p.time.is_some()
+                || p.offset.is_some()
+                || p.repeat.is_some()
+                || p.part.is_some()
+                || p.vague_hour.is_some());
+        let part_misplaced = p.part.is_some()
+            && ((p.day.is_none() && !p.past)
+                || p.offset.is_some()
+                || p.repeat.is_some()
+                || p.vague_hour.is_some());
+        let hour_and_time = p.vague_hour.is_some() && (p.time.is_some() || p.repeat.is_some());
+        let year_or_time_and_more = p.year_or_time.is_some()
+            && (p.day.is_some()
+                || p.time.is_some()
+                || p.offset.is_some()
+                || p.repeat.is_some()
+                || p.part.is_some()
+                || p.next_week);
+        let said_anything =
+            said_anything || p.next_week || p.part.is_some() || p.year_or_time.is_some();
         if !said_anything
+            || next_week_and_more
+            || part_misplaced
+            || hour_and_time
+            || year_or_time_and_more
             || now_and_more
             || repeat_and_day
             || offset_and_day
@@ -850,6 +1140,15 @@ fn yearly(month: u64, day: u64) -> Option<Day> {
     // 2028 is a leap year, so every day any year has is found in it.
     english::calendar_date(2028, month, day)?;
     Some(Day::Yearly { month, day })
+}
+
+/// Half of an exact step (`half an hour` is 30 minutes); calendar days and months have no
+/// half that keeps the wall-clock time, so `half a day` is refused.
+fn half_of(step: Step) -> Option<Step> {
+    match step {
+        Step::Exact(seconds) if seconds % 2 == 0 => Some(Step::Exact(seconds / 2)),
+        _ => None,
+    }
 }
 
 /// Adds `count` × `step` to `offset`; `None` counts and overflow mark it too far ahead.

@@ -74,7 +74,17 @@ pub enum TimeError {
         /// What the clocks show at that moment instead.
         suggestion: String,
     },
-    /// A day was named without a time of day (`tomorrow`, `friday`, `every monday`).
+    /// A phrase that is vague rather than wrong (`tomorrow morning`, `next week`, `monday 9`,
+    /// `tomorrow`): exact phrases it may mean, each of which parses to a future instant.
+    #[error("`{said}` could be more than one time; pick one, such as {}", or_list(.suggestions))]
+    Vague {
+        /// The phrase as written (without backticks), for the message.
+        said: String,
+        /// At most [`MOST_SUGGESTIONS`] phrases, soonest first.
+        suggestions: Vec<String>,
+    },
+    /// A day was named without a time of day and no time that day is still ahead (`today` late
+    /// at night), or a repetition without a time (`every monday`).
     #[error("add a time of day, such as `tomorrow 9am`, `friday at 17:00` or `every monday 9am`")]
     NeedsTimeOfDay,
     /// More than 100 years ahead (or a count too large to compute).
@@ -111,6 +121,9 @@ pub enum TimeError {
     },
 }
 
+/// The most suggestions a [`TimeError::Vague`] carries.
+pub const MOST_SUGGESTIONS: usize = 4;
+
 /// Parses `phrase` as said at `now` by someone whose zone is `zone` (SPEC section 5).
 ///
 /// Understood, in any case, with extra spaces, `@` for "at" and commas ignored:
@@ -129,16 +142,43 @@ pub enum TimeError {
 /// - repetition: `every monday 9am`, `every mon and thu at 9`, `mondays at 9am`,
 ///   `every weekday`, `weekdays`, `every weekend`, `every day`, `daily`.
 ///
-/// Refused with a reason: the past, impossible dates and times, DST-gap times, a day without
-/// a time, anything more than 100 years ahead, and any phrase with a word it cannot place.
+/// Also `0930`, `at 1400`, `17.30` (a dotted time only where it cannot be a day and month),
+/// `the 3rd at 11am`, `half past 10`, `quarter to 5`, `in half an hour`,
+/// `in an hour and a half` and `in a fortnight`.
+///
+/// Refused with a reason: the past, impossible dates and times, DST-gap times, anything more
+/// than 100 years ahead, and any phrase with a word it cannot place. A vague phrase (a day
+/// without a time, `tomorrow morning`, `this evening`, `next week`, `monday 9`) is refused as
+/// [`TimeError::Vague`] with exact phrases to choose from.
 pub fn parse(phrase: &str, now: DateTime<Utc>, zone: Tz) -> Result<When, TimeError> {
+    parse_with(phrase, now, zone, true)
+}
+
+/// `parse`; with `suggest` false a vague phrase is simply unparseable, which is how each
+/// suggestion is checked without suggesting again.
+fn parse_with(
+    phrase: &str,
+    now: DateTime<Utc>,
+    zone: Tz,
+    suggest: bool,
+) -> Result<When, TimeError> {
     let text = lexer::normalize(phrase)?;
     let tokens = lexer::lex(&text);
     if tokens.is_empty() {
         return Err(TimeError::Empty);
     }
     let read = grammar::read(&tokens, zone, phrase)?;
-    resolve::resolve(&read, phrase, now, zone)
+    resolve::resolve(&read, phrase, now, zone, suggest)
+}
+
+/// `` `a`, `b` or `c` ``.
+fn or_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|item| format!("`{item}`")).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
 }
 
 /// Text quoted back to the user, cut to a readable length and without control characters.

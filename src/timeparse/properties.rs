@@ -90,6 +90,19 @@ fn phrase_like() -> impl Strategy<Value = String> {
         "99",
         "0",
         "18446744073709551616",
+        "0930",
+        "2130",
+        "17.30",
+        "half",
+        "past",
+        "quarter",
+        "to",
+        "3rd",
+        "fortnight",
+        "week",
+        "morning",
+        "evening",
+        "night",
     ]);
     prop::collection::vec(words, 0..7).prop_map(|words| words.join(" "))
 }
@@ -107,6 +120,23 @@ proptest! {
         // accepting the past is a bug.
         if let Ok(When::Once(at)) = parse(&text, now, zone) {
             prop_assert!(at >= now, "{text:?} at {now} in {zone}: {at}");
+        }
+    }
+
+    #[test]
+    fn every_suggestion_for_a_vague_phrase_is_an_exact_future_phrase(
+        text in phrase_like(),
+        now in now(),
+        zone in zone(),
+    ) {
+        if let Err(TimeError::Vague { suggestions, .. }) = parse(&text, now, zone) {
+            prop_assert!(!suggestions.is_empty() && suggestions.len() <= super::MOST_SUGGESTIONS);
+            for suggestion in &suggestions {
+                match parse(suggestion, now, zone) {
+                    Ok(When::Once(at)) => prop_assert!(at > now, "{suggestion} from {text:?}"),
+                    other => prop_assert!(false, "{suggestion} from {text:?}: {other:?}"),
+                }
+            }
         }
     }
 

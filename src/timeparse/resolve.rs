@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 
 use super::english;
 use super::grammar::{Clock, Day, Offset, Phrase};
-use super::{TimeError, When};
+use super::{MOST_SUGGESTIONS, TimeError, When, words};
 use crate::recurrence::{LocalInstant, Recurrence, Zone};
 
 /// How far ahead a post may be scheduled: far enough for any real plan, near enough that
@@ -23,12 +23,21 @@ pub(super) fn resolve(
     said: &str,
     now: DateTime<Utc>,
     author: Tz,
+    suggest: bool,
 ) -> Result<When, TimeError> {
     if phrase.past {
         return Err(TimeError::InThePast);
     }
     if phrase.now {
         return Ok(When::Once(now));
+    }
+    if let Some(vague) = vague_candidates(phrase) {
+        if !suggest {
+            return Err(TimeError::Unparseable {
+                near: super::near(said.trim()),
+            });
+        }
+        return Err(suggestions(vague, said, now, author));
     }
     let home = Zone::Named(author);
     // A zone named in the phrase sets the zone of the time of day; the day stays the author's.
@@ -146,6 +155,7 @@ fn on_day(
         Day::Yearly { month, day } => {
             return next_yearly(phrase, month, day, clock, today, zone, now);
         }
+        Day::OfMonth(day) => return next_month_day(phrase, day, clock, today, zone, now),
     };
     check_said_weekday(phrase, date)?;
     settle(zone, date, clock.time, now)
@@ -175,6 +185,185 @@ fn next_yearly(
         return settle(zone, date, clock.time, now);
     }
     Err(TimeError::TooFarAhead)
+}
+
+/// A day of the month without a month (`the 3rd`) is its next occurrence: this month's if
+/// still ahead, else the next month that has that day (the 31st skips April).
+fn next_month_day(
+    phrase: &Phrase,
+    day: u32,
+    clock: Clock,
+    today: NaiveDate,
+    zone: Zone,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, TimeError> {
+    let first = today.with_day(1).ok_or(TimeError::TooFarAhead)?;
+    for ahead in 0..=12 {
+        let Some(month) = first.checked_add_months(Months::new(ahead)) else {
+            break;
+        };
+        let Some(date) = english::calendar_date(month.year(), month.month(), day) else {
+            continue;
+        };
+        let placed = zone
+            .instant(date.and_time(clock.time))
+            .ok_or(TimeError::TooFarAhead)?;
+        if placed.or_shifted() <= now {
+            continue;
+        }
+        check_said_weekday(phrase, date)?;
+        return settle(zone, date, clock.time, now);
+    }
+    Err(TimeError::TooFarAhead)
+}
+
+/// What a vague phrase may mean: the day as a phrase and the times of day to offer on it.
+struct Vague {
+    day: String,
+    times: Vec<NaiveTime>,
+    /// `today` said without any time: when nothing today is still ahead, ask for a time
+    /// rather than say the day has passed.
+    bare_today: bool,
+    zone_text: Option<String>,
+}
+
+/// The candidates of a vague phrase, or `None` when the phrase is exact (or wrong).
+fn vague_candidates(phrase: &Phrase) -> Option<Vague> {
+    let hours = |hours: &[u32]| -> Vec<NaiveTime> {
+        hours
+            .iter()
+            .filter_map(|h| NaiveTime::from_hms_opt(*h, 0, 0))
+            .collect()
+    };
+    let zone_text = phrase.zone_text.clone();
+    if phrase.next_week {
+        // Rule 4: `next monday` is the first Monday after today, which is always in the week
+        // that starts next.
+        return Some(Vague {
+            day: "next monday".to_owned(),
+            times: hours(&[9, 12]),
+            bare_today: false,
+            zone_text,
+        });
+    }
+    if let Some(time) = phrase.year_or_time {
+        return Some(Vague {
+            day: String::new(),
+            times: vec![time],
+            bare_today: false,
+            zone_text,
+        });
+    }
+    if phrase.repeat.is_some() || phrase.offset.is_some() {
+        return None;
+    }
+    let day = phrase.day?;
+    let tonight = day == Day::Tonight;
+    let (times, bare) = match (phrase.part, phrase.vague_hour, phrase.time) {
+        // `friday evening at 8`: the part settles the half of the day, but the phrase is
+        // still offered for a tap rather than taken.
+        (Some(part), None, Some(clock)) => {
+            let hour = clock.time.hour();
+            let time = if part.is_after_noon() && !clock.has_meridiem && (1..=11).contains(&hour) {
+                clock.time + TimeDelta::hours(12)
+            } else {
+                clock.time
+            };
+            (vec![time], false)
+        }
+        (Some(part), None, None) => (hours(&part.hours()), false),
+        (None, Some(hour), None) => {
+            let times = match hour {
+                1..=11 if tonight => hours(&[hour + 12]),
+                1..=11 => hours(&[hour, hour + 12]),
+                12 => hours(&[12, 0]),
+                _ => hours(&[hour]),
+            };
+            (times, false)
+        }
+        (None, None, None) if tonight => (hours(&[20, 21, 22]), true),
+        (None, None, None) => (hours(&[9, 12, 17]), true),
+        _ => return None,
+    };
+    let mut said = String::new();
+    if let Some(weekday) = phrase.said_weekday {
+        said.push_str(&weekday_name(weekday).to_ascii_lowercase());
+        said.push(' ');
+    }
+    said.push_str(&day_phrase(day));
+    Some(Vague {
+        day: said,
+        times,
+        bare_today: bare && matches!(day, Day::Today | Day::Tonight),
+        zone_text,
+    })
+}
+
+/// A day as a phrase `parse` reads back to the same day.
+fn day_phrase(day: Day) -> String {
+    match day {
+        Day::Today | Day::Tonight => "today".to_owned(),
+        Day::Tomorrow => "tomorrow".to_owned(),
+        Day::AfterTomorrow => "the day after tomorrow".to_owned(),
+        Day::Weekday(weekday) => weekday_name(weekday).to_ascii_lowercase(),
+        Day::On(date) => date.format("%Y-%m-%d").to_string(),
+        Day::Yearly { month, day } => format!(
+            "{} {day}",
+            words::month_name(month)
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        ),
+        Day::OfMonth(day) => {
+            let suffix = match (day % 10, day % 100) {
+                (_, 11..=13) => "th",
+                (1, _) => "st",
+                (2, _) => "nd",
+                (3, _) => "rd",
+                _ => "th",
+            };
+            format!("the {day}{suffix}")
+        }
+    }
+}
+
+/// The refusal of a vague phrase: its candidates that parse to a future instant, soonest
+/// first. When none does, the reason the first one fails (or that the time has passed).
+fn suggestions(vague: Vague, said: &str, now: DateTime<Utc>, author: Tz) -> TimeError {
+    let mut found: Vec<(DateTime<Utc>, String)> = Vec::new();
+    let mut first_error = None;
+    for time in &vague.times {
+        let mut candidate = format!("{} {}", vague.day, time.format("%H:%M"))
+            .trim_start()
+            .to_owned();
+        if let Some(zone) = &vague.zone_text {
+            candidate.push(' ');
+            candidate.push_str(zone);
+        }
+        match super::parse_with(&candidate, now, author, false) {
+            Ok(When::Once(at)) if at > now => {
+                if !found.iter().any(|(seen, _)| *seen == at) {
+                    found.push((at, candidate));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if found.is_empty() {
+        return match first_error {
+            Some(e) if e != TimeError::InThePast => e,
+            _ if vague.bare_today => TimeError::NeedsTimeOfDay,
+            _ => TimeError::InThePast,
+        };
+    }
+    found.sort_by_key(|(at, _)| *at);
+    found.truncate(MOST_SUGGESTIONS);
+    TimeError::Vague {
+        said: super::near(&said.trim().replace('`', "'")),
+        suggestions: found.into_iter().map(|(_, phrase)| phrase).collect(),
+    }
 }
 
 /// `friday dec 25`: the weekday must be the date's.

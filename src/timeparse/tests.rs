@@ -37,6 +37,7 @@ fn variant(err: &TimeError) -> &'static str {
         TimeError::AmbiguousZone { .. } => "AmbiguousZone",
         TimeError::UnsupportedRepeat => "UnsupportedRepeat",
         TimeError::WeekdayMismatch { .. } => "WeekdayMismatch",
+        TimeError::Vague { .. } => "Vague",
     }
 }
 
@@ -119,8 +120,8 @@ const SCENES: &[Scene] = &[
             ("next monday 09:00", At("2026-03-30T07:00:00Z")),
             ("last tuesday", Refused("InThePast")),
             ("3 days ago", Refused("InThePast")),
-            ("tomorrow", Refused("NeedsTimeOfDay")),
-            ("friday", Refused("NeedsTimeOfDay")),
+            ("tomorrow", Refused("Vague")),
+            ("friday", Refused("Vague")),
             ("next funday at 5pm", Refused("Unparseable")),
             ("in six glorps", Refused("Unparseable")),
             ("dec 24 6pm", At("2026-12-24T17:00:00Z")),
@@ -157,6 +158,80 @@ const SCENES: &[Scene] = &[
             ("3000-01-01 10:00", Refused("TooFarAhead")),
             ("in 2 hours at 9am", Refused("Unparseable")),
             ("now 9am", Refused("Unparseable")),
+            // Issue 12: four-digit and dotted times, on either side of the spring change.
+            ("at 0930", At("2026-03-29T07:30:00Z")),
+            ("0930", At("2026-03-29T07:30:00Z")),
+            ("@0930", At("2026-03-29T07:30:00Z")),
+            ("tomorrow at 1400", At("2026-03-29T12:00:00Z")),
+            ("tomorrow 1400", At("2026-03-29T12:00:00Z")),
+            ("tomorrow 1730.", At("2026-03-29T15:30:00Z")),
+            ("2130", At("2026-03-28T20:30:00Z")),
+            ("tomorrow 0230", Refused("NonexistentLocalTime")),
+            ("at 0230", Refused("NonexistentLocalTime")),
+            ("2460", Refused("ImpossibleTime")),
+            ("at 2460", Refused("ImpossibleTime")),
+            ("0975", Refused("ImpossibleTime")),
+            ("tomorrow at 0975", Refused("ImpossibleTime")),
+            ("0930pm", At("2026-03-28T20:30:00Z")),
+            ("1400pm", Refused("ImpossibleTime")),
+            ("17.30", At("2026-03-29T15:30:00Z")),
+            ("tomorrow 17.30", At("2026-03-29T15:30:00Z")),
+            ("tomorrow 9.05", At("2026-03-29T07:05:00Z")),
+            ("at 9.05", At("2026-03-29T07:05:00Z")),
+            ("9.05", Refused("Unparseable")),
+            ("12.11", Refused("Unparseable")),
+            ("9.75", Refused("Unparseable")),
+            ("24.12.2026 18.30", At("2026-12-24T17:30:00Z")),
+            // Half past, quarter past, quarter to: 24-hour unless am/pm or `tonight` says.
+            ("half past 10", At("2026-03-29T08:30:00Z")),
+            ("quarter to 5", At("2026-03-29T02:45:00Z")),
+            ("quarter to 5pm", At("2026-03-29T14:45:00Z")),
+            ("quarter past 9", At("2026-03-29T07:15:00Z")),
+            ("quarter past 9pm", At("2026-03-28T20:15:00Z")),
+            ("tonight at half past 9", At("2026-03-28T20:30:00Z")),
+            ("tomorrow at quarter to 3", Refused("NonexistentLocalTime")),
+            ("half past", Refused("Unparseable")),
+            ("half past 10:30", Refused("Unparseable")),
+            ("quarter to midnight", Refused("Unparseable")),
+            ("quarter past 25", Refused("ImpossibleTime")),
+            // Offsets in halves and fortnights.
+            ("in an hour and a half", At("2026-03-28T21:30:00Z")),
+            ("in half an hour", At("2026-03-28T20:30:00Z")),
+            ("in a fortnight", At("2026-04-11T19:00:00Z")),
+            ("in 2 fortnights", At("2026-04-25T19:00:00Z")),
+            ("in a day and a half", Refused("Unparseable")),
+            ("in half a day", Refused("Unparseable")),
+            ("in a fortnight and a half", Refused("Unparseable")),
+            // Days of the month.
+            ("the 3rd at 11am", At("2026-04-03T09:00:00Z")),
+            ("on the 21st 9am", At("2026-04-21T07:00:00Z")),
+            ("the 28th at 10pm", At("2026-03-28T21:00:00Z")),
+            ("the 28th at 9pm", At("2026-04-28T19:00:00Z")),
+            ("the 31st at 9am", At("2026-03-31T07:00:00Z")),
+            ("29th 2:30", Refused("NonexistentLocalTime")),
+            ("24th dec 6pm", At("2026-12-24T17:00:00Z")),
+            ("dec 24 1800", At("2026-12-24T17:00:00Z")),
+            ("dec 24 at 2030", At("2026-12-24T19:30:00Z")),
+            ("the 32nd at 9am", Refused("ImpossibleDate")),
+            ("the 0th at 9am", Refused("ImpossibleDate")),
+            ("the 3 at 11am", Refused("Unparseable")),
+            // Vague rather than wrong: suggestions.
+            ("tomorrow morning", Refused("Vague")),
+            ("tomorrow night", Refused("Vague")),
+            ("friday morning", Refused("Vague")),
+            ("friday evening at 8", Refused("Vague")),
+            ("monday 9", Refused("Vague")),
+            ("the 3rd", Refused("Vague")),
+            ("2026-12-24", Refused("Vague")),
+            ("tonight", Refused("Vague")),
+            ("this evening", Refused("InThePast")),
+            ("this afternoon", Refused("InThePast")),
+            ("today", Refused("NeedsTimeOfDay")),
+            ("next week 9am", Refused("Unparseable")),
+            ("morning", Refused("Unparseable")),
+            ("tomorrow morning evening", Refused("Unparseable")),
+            ("every monday morning", Refused("Unparseable")),
+            ("in 2 days morning", Refused("Unparseable")),
             ("every monday 9am", Every("v1 MO 09:00 Europe/Berlin")),
             (
                 "every weekday at 8am",
@@ -195,7 +270,7 @@ const SCENES: &[Scene] = &[
             ("tonight at 8", At("2026-03-27T19:00:00Z")),
             ("tonight at 8pm", At("2026-03-27T19:00:00Z")),
             ("tonight at 21:30", At("2026-03-27T20:30:00Z")),
-            ("tonight", Refused("NeedsTimeOfDay")),
+            ("tonight", Refused("Vague")),
         ],
     },
     // Saturday 14:00 CEST, the day before Berlin falls back (2026-10-25 03:00 → 02:00).
@@ -384,8 +459,8 @@ const SCENES: &[Scene] = &[
             ("tomorrow 9am 🎉", Refused("Unparseable")),
             ("9am utc utc", Refused("Unparseable")),
             ("tomorrow friday 9am", Refused("Unparseable")),
-            ("tomorrow 8", Refused("Unparseable")),
-            ("next week", Refused("Unparseable")),
+            ("tomorrow 8", Refused("Vague")),
+            ("next week", Refused("Vague")),
             ("in december", Refused("Unparseable")),
             ("9am Mars/Phobos", Refused("Unparseable")),
             ("at", Refused("Unparseable")),
@@ -400,12 +475,26 @@ const SCENES: &[Scene] = &[
             ("24:00", Refused("ImpossibleTime")),
             ("13pm", Refused("ImpossibleTime")),
             ("9:5", Refused("ImpossibleTime")),
-            ("dec 24", Refused("NeedsTimeOfDay")),
-            ("today UTC", Refused("NeedsTimeOfDay")),
+            ("dec 24", Refused("Vague")),
+            ("today UTC", Refused("Vague")),
             ("last week", Refused("InThePast")),
             ("2 hours ago", Refused("InThePast")),
             ("last friday at 5pm", Refused("InThePast")),
             ("at 9 tomorrow", At("2026-02-01T09:00:00Z")),
+            ("2030", Refused("Vague")),
+            ("2026", Refused("Vague")),
+            ("2060", Refused("Unparseable")),
+            ("2030 2030", Refused("Unparseable")),
+            ("2030 at 9am", Refused("Unparseable")),
+            ("tomorrow 2030", At("2026-02-01T20:30:00Z")),
+            ("friday 2030", At("2026-02-06T20:30:00Z")),
+            ("dec 24 2030 6pm", At("2030-12-24T18:00:00Z")),
+            ("12.30", At("2026-01-31T12:30:00Z")),
+            ("half past noon", At("2026-01-31T12:30:00Z")),
+            ("quarter past midnight", At("2026-02-01T00:15:00Z")),
+            ("every monday at 0930", Every("v1 MO 09:30 UTC")),
+            ("this evening", Refused("Vague")),
+            ("the 31st at 9am", At("2026-03-31T09:00:00Z")),
         ],
     },
 ];
@@ -552,6 +641,14 @@ fn every_refusal_is_one_sentence_with_examples_that_work() {
             said: "Monday".into(),
             actual: "Friday".into(),
         },
+        TimeError::Vague {
+            said: "tomorrow morning".into(),
+            suggestions: vec![
+                "tomorrow 08:00".into(),
+                "tomorrow 09:00".into(),
+                "tomorrow 10:00".into(),
+            ],
+        },
     ];
     for err in errors {
         let text = err.to_string();
@@ -560,7 +657,14 @@ fn every_refusal_is_one_sentence_with_examples_that_work() {
         let examples: Vec<&str> = text.split('`').skip(1).step_by(2).collect();
         assert!(!examples.is_empty(), "no example in: {text}");
         for example in examples {
-            let quoted_input = ["glorps", "26:00", "IST", "Asia/Kolkata", "+05:30"];
+            let quoted_input = [
+                "glorps",
+                "26:00",
+                "IST",
+                "Asia/Kolkata",
+                "+05:30",
+                "tomorrow morning",
+            ];
             if quoted_input.contains(&example) {
                 continue;
             }
@@ -761,6 +865,10 @@ fn no_combination_of_up_to_three_words_panics_or_lands_in_the_past() {
         "europe/berlin",
         "T",
         ".",
+        "0930",
+        "half",
+        "past",
+        "morning",
     ];
     let scenes = [
         (Europe::Berlin, "2026-03-28T20:00:00Z"),
@@ -796,5 +904,143 @@ fn sub_second_now_is_kept_for_exact_offsets_and_dropped_for_clock_times() {
     assert_eq!(
         parse("5pm", now, Tz::UTC),
         Ok(When::Once(utc("2026-01-31T17:00:00Z")))
+    );
+}
+
+/// The suggestions a vague phrase gets, said at `now` in `zone`, or its refusal.
+fn suggested(phrase: &str, now: &str, zone: Tz) -> Result<Vec<String>, TimeError> {
+    match parse(phrase, utc(now), zone) {
+        Err(TimeError::Vague { suggestions, .. }) => Ok(suggestions),
+        Err(other) => Err(other),
+        Ok(when) => panic!("{phrase} was taken as {when:?}"),
+    }
+}
+
+#[test]
+fn vague_phrases_get_exact_suggestions_that_parse_to_future_instants() {
+    // Saturday 2026-01-31 12:00 UTC.
+    let now = "2026-01-31T12:00:00Z";
+    let table: &[(&str, &[&str])] = &[
+        (
+            "tomorrow",
+            &["tomorrow 09:00", "tomorrow 12:00", "tomorrow 17:00"],
+        ),
+        (
+            "tomorrow morning",
+            &["tomorrow 08:00", "tomorrow 09:00", "tomorrow 10:00"],
+        ),
+        (
+            "Tomorrow  Night",
+            &["tomorrow 20:00", "tomorrow 21:00", "tomorrow 22:00"],
+        ),
+        (
+            "this afternoon",
+            &["today 13:00", "today 15:00", "today 17:00"],
+        ),
+        (
+            "this evening",
+            &["today 18:00", "today 19:00", "today 20:00"],
+        ),
+        ("tonight", &["today 20:00", "today 21:00", "today 22:00"]),
+        ("tonight 9", &["today 21:00"]),
+        ("next week", &["next monday 09:00", "next monday 12:00"]),
+        ("monday 9", &["monday 09:00", "monday 21:00"]),
+        ("monday 12", &["monday 00:00", "monday 12:00"]),
+        ("monday 15", &["monday 15:00"]),
+        (
+            "friday morning",
+            &["friday 08:00", "friday 09:00", "friday 10:00"],
+        ),
+        ("friday evening at 8", &["friday 20:00"]),
+        ("tomorrow morning at 9", &["tomorrow 09:00"]),
+        (
+            "dec 24",
+            &[
+                "december 24 09:00",
+                "december 24 12:00",
+                "december 24 17:00",
+            ],
+        ),
+        (
+            "friday dec 25",
+            &[
+                "friday december 25 09:00",
+                "friday december 25 12:00",
+                "friday december 25 17:00",
+            ],
+        ),
+        (
+            "the 3rd",
+            &["the 3rd 09:00", "the 3rd 12:00", "the 3rd 17:00"],
+        ),
+        ("today", &["today 17:00"]),
+        ("2030", &["20:30"]),
+        ("2030 utc", &["20:30 utc"]),
+        (
+            "tomorrow utc+5",
+            &[
+                "tomorrow 09:00 utc+5",
+                "tomorrow 12:00 utc+5",
+                "tomorrow 17:00 utc+5",
+            ],
+        ),
+    ];
+    for (phrase, want) in table {
+        let got = suggested(phrase, now, Tz::UTC);
+        let want_owned: Vec<String> = want.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(got, Ok(want_owned), "{phrase}");
+        for suggestion in *want {
+            match parse(suggestion, utc(now), Tz::UTC) {
+                Ok(When::Once(at)) => assert!(at > utc(now), "{suggestion}"),
+                other => panic!("{suggestion} from {phrase}: {other:?}"),
+            }
+        }
+    }
+    let message = parse("tomorrow morning", utc(now), Tz::UTC)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        message,
+        "`tomorrow morning` could be more than one time; pick one, such as `tomorrow 08:00`, `tomorrow 09:00` or `tomorrow 10:00`"
+    );
+}
+
+#[test]
+fn suggestions_skip_what_has_passed_or_the_clocks_skip_and_wrong_stays_wrong() {
+    // Saturday 21:00 in Berlin, the evening before the spring change at 02:00.
+    let berlin = "2026-03-28T20:00:00Z";
+    assert_eq!(
+        suggested("tonight", berlin, Europe::Berlin).as_deref(),
+        Ok(&["today 22:00".to_owned()][..])
+    );
+    assert_eq!(
+        suggested("tomorrow 2", berlin, Europe::Berlin).as_deref(),
+        Ok(&["tomorrow 14:00".to_owned()][..]),
+        "02:00 does not exist that night"
+    );
+    assert_eq!(
+        suggested("this evening", berlin, Europe::Berlin),
+        Err(TimeError::InThePast)
+    );
+    // A suggestion is checked like any phrase: a wrong weekday stays a refusal.
+    assert!(matches!(
+        suggested("monday dec 25", berlin, Europe::Berlin),
+        Err(TimeError::WeekdayMismatch { .. })
+    ));
+    assert_eq!(
+        suggested("yesterday morning", berlin, Europe::Berlin),
+        Err(TimeError::InThePast)
+    );
+    assert_eq!(
+        suggested("2025-12-24", berlin, Europe::Berlin),
+        Err(TimeError::InThePast)
+    );
+    // Sunday morning in New York on the fall-back day: suggestions are in the author's zone.
+    let new_york = "2026-11-01T05:30:00Z";
+    let got = suggested("today", new_york, America::New_York).unwrap();
+    assert_eq!(got, ["today 09:00", "today 12:00", "today 17:00"]);
+    assert_eq!(
+        parse(&got[0], utc(new_york), America::New_York),
+        Ok(When::Once(utc("2026-11-01T14:00:00Z")))
     );
 }

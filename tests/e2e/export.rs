@@ -94,6 +94,19 @@ async fn fixture() -> Fixture {
     )
     .await
     .unwrap();
+    // A post waiting for alice to pick one of the times suggested for its vague phrase.
+    app.hold_draft(
+        &alice,
+        &autopost::drafts::HeldPost {
+            text: "alice's held words".to_owned(),
+            to: vec!["x".to_owned()],
+            images: vec![jpeg(4, 4)],
+        },
+        &["tomorrow 09:00".to_owned()],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     app.start_link(&alice, OAuthProvider::X, Utc::now())
         .await
         .unwrap();

@@ -148,10 +148,12 @@ impl Commands {
             ButtonAction::AskZone | ButtonAction::Edit(_) => None,
             // The confirmation erases only the presser, whoever they are; agreeing, likewise,
             // is the presser's own.
+            // A picked time is `/post` again, checked as the presser.
             ButtonAction::ConfirmDelete
             | ButtonAction::Retry(_)
             | ButtonAction::AgreePolicy
-            | ButtonAction::ToggleTarget(..) => None,
+            | ButtonAction::ToggleTarget(..)
+            | ButtonAction::When { .. } => None,
         };
         let privilege = match (&command, action) {
             (Some(command), _) => command.verb().who.privilege(),
@@ -218,6 +220,9 @@ impl Commands {
                 }
             }
             (None, ButtonAction::Edit(post)) => verbs::edit::form(&context, post).await,
+            (None, ButtonAction::When { draft, choice }) => {
+                verbs::pick_time::picked(&context, draft, choice).await
+            }
             (None, _) => verbs::deleteme::confirmed(&context).await,
         })
     }

@@ -3,7 +3,7 @@
 //! time zones. Chat-neutral: a front end shows the labels and fills in the values.
 
 use autopost::domain::{Actor, Provider};
-use autopost::timeparse::{self, When};
+use autopost::timeparse::{self, TimeError, When};
 use chrono::Utc;
 use chrono_tz::Tz;
 
@@ -93,8 +93,8 @@ impl Commands {
         self.app().zone_of(actor).await.unwrap_or(Tz::UTC)
     }
 
-    /// What the phrase resolves to in the person's zone, or why it is refused; examples
-    /// before anything is typed.
+    /// What the phrase resolves to in the person's zone, or why it is refused; for a vague
+    /// phrase, the exact phrases it may mean; examples before anything is typed.
     async fn times(&self, actor: &Actor, typed: &str) -> Vec<Suggestion> {
         let zone = self.zone(actor).await;
         let now = Utc::now();
@@ -105,18 +105,33 @@ impl Commands {
         };
         phrases
             .into_iter()
-            .map(|phrase| {
-                let meaning = match timeparse::parse(phrase, now, zone) {
-                    Ok(When::Once(at)) => {
-                        format!("→ {} ({})", local_time(at, zone), zone.name())
-                    }
-                    Ok(When::Recurring(rule)) => match rule.next_after(now) {
-                        Some(first) => format!("→ {rule}, first {}", local_time(first, zone)),
-                        None => "✗ never occurs".to_owned(),
-                    },
-                    Err(e) => format!("✗ {e}"),
-                };
-                Suggestion::text(format!("{phrase} {meaning}"), phrase)
+            .flat_map(|phrase| match timeparse::parse(phrase, now, zone) {
+                // A vague phrase offers the exact phrases it may mean, each ready to choose.
+                Err(TimeError::Vague { suggestions, .. }) => suggestions
+                    .iter()
+                    .map(|exact| {
+                        let meaning = match timeparse::parse(exact, now, zone) {
+                            Ok(When::Once(at)) => {
+                                format!("→ {} ({})", local_time(at, zone), zone.name())
+                            }
+                            _ => String::new(),
+                        };
+                        Suggestion::text(format!("{exact} {meaning}"), exact)
+                    })
+                    .collect(),
+                parsed => {
+                    let meaning = match parsed {
+                        Ok(When::Once(at)) => {
+                            format!("→ {} ({})", local_time(at, zone), zone.name())
+                        }
+                        Ok(When::Recurring(rule)) => match rule.next_after(now) {
+                            Some(first) => format!("→ {rule}, first {}", local_time(first, zone)),
+                            None => "✗ never occurs".to_owned(),
+                        },
+                        Err(e) => format!("✗ {e}"),
+                    };
+                    vec![Suggestion::text(format!("{phrase} {meaning}"), phrase)]
+                }
             })
             .collect()
     }

@@ -1084,3 +1084,310 @@ async fn an_import_is_all_or_nothing_with_a_line_for_each_row() {
     );
     assert_eq!(t.queued().await, 3, "nothing more queued");
 }
+
+/// A small real JPEG, as a chat would hand it over.
+fn photo() -> bytes::Bytes {
+    let image = image::RgbImage::from_pixel(8, 6, image::Rgb([200, 120, 10]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    bytes::Bytes::from(out.into_inner())
+}
+
+impl Team {
+    /// `/post` as a front end hands it over with its `to` names and images.
+    async fn post(&self, who: &str, when: &str, text: &str, to: &[&str], images: usize) -> Reply {
+        let incoming = Incoming {
+            person: person(who),
+            place: group(),
+            command: Ok(Command::Post {
+                when: when.to_owned(),
+                text: text.to_owned(),
+                to: to.iter().map(|name| (*name).to_owned()).collect(),
+            }),
+            images: (0..images).map(|_| photo()).collect(),
+            document: None,
+        };
+        self.commands.on_message(incoming, &Rights::member()).await
+    }
+
+    /// The export of `who` in the group, as JSON.
+    async fn export_of(&self, who: &str) -> serde_json::Value {
+        let actor = self
+            .world
+            .actor(&format!("telegram:{GROUP}"), &format!("telegram:{who}"))
+            .await
+            .unwrap();
+        let json = self
+            .world
+            .app()
+            .export_user(actor.user, Utc::now())
+            .await
+            .unwrap();
+        serde_json::from_slice(&json).unwrap()
+    }
+}
+
+/// The callback data of every button of `reply`, row by row flattened.
+fn button_data(reply: &Reply) -> Vec<String> {
+    reply
+        .buttons
+        .iter()
+        .flatten()
+        .map(Button::callback_data)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_vague_time_is_answered_with_one_tap_times_and_nothing_is_queued_yet() {
+    let t = team().await;
+    let reply = t
+        .say(
+            "1",
+            "/post tomorrow morning | hello team",
+            &Rights::member(),
+        )
+        .await
+        .unwrap();
+    let html = reply.to_telegram_html();
+    assert!(reply.refused, "nothing was scheduled: {html}");
+    assert!(html.contains("<code>tomorrow 09:00</code>"), "{html}");
+    let labels: Vec<&str> = reply
+        .buttons
+        .iter()
+        .flatten()
+        .map(|b| b.label.as_str())
+        .collect();
+    assert_eq!(
+        labels,
+        ["tomorrow 08:00?", "tomorrow 09:00?", "tomorrow 10:00?"]
+    );
+    for data in button_data(&reply) {
+        assert!(data.starts_with("when:") && data.len() <= reply::CALLBACK_DATA_LIMIT);
+    }
+    assert_eq!(t.queued().await, 0);
+    // A wrong phrase stays a bare refusal: nothing to pick from.
+    let wrong = t
+        .say("1", "/post next funday 5pm | hello", &Rights::member())
+        .await
+        .unwrap();
+    assert!(wrong.refused && wrong.buttons.is_empty());
+    assert!(
+        t.export_of("1").await["drafts"].as_array().unwrap().len() == 1,
+        "only the vague one is held"
+    );
+}
+
+#[tokio::test]
+async fn a_picked_time_schedules_the_post_as_written_with_its_images_and_targets_once() {
+    let mut x = SimXConfig::public(X_CLIENT_ID);
+    x.user = SimXUser::new("2244994945", "team");
+    let world = World::builder().x_with(x).meta().start().await.unwrap();
+    let chat = format!("telegram:{GROUP}");
+    world.link_x(&chat, "telegram:1").await.unwrap();
+    world.link_meta(&chat, "telegram:1").await.unwrap();
+    world.agree(&["telegram:1", "telegram:2"]).await.unwrap();
+    let t = Team {
+        commands: Commands::new(world.app().clone(), Allowance::default()),
+        world,
+    };
+    let text = "  Launch *day*  \n with two lines ";
+    let reply = t.post("1", "monday 9", text, &["x"], 2).await;
+    assert!(reply.refused, "{}", reply.to_telegram_html());
+    let data = button_data(&reply);
+    assert_eq!(data.len(), 2, "monday 09:00 and monday 21:00");
+
+    // Someone else's press changes nothing, and says why.
+    let stranger = t.press("2", &data[1], &Rights::member()).await.unwrap();
+    assert!(stranger.refused);
+    assert!(
+        stranger
+            .to_telegram_html()
+            .contains("Only the person who wrote"),
+        "{}",
+        stranger.to_telegram_html()
+    );
+    assert_eq!(t.queued().await, 0);
+
+    let done = t.press("1", &data[1], &Rights::member()).await.unwrap();
+    let html = done.to_telegram_html();
+    assert!(!done.refused, "{html}");
+    assert!(
+        html.contains("Scheduled post") && html.contains("21:00"),
+        "{html}"
+    );
+    let actor = t.world.actor(&chat, "telegram:1").await.unwrap();
+    let queue = t.world.app().queue(actor.chat).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].targets.len(), 1, "only X, as `to` said: {queue:?}");
+    let export = t.export_of("1").await;
+    assert_eq!(export["media"].as_array().unwrap().len(), 2, "both images");
+    assert_eq!(
+        export["posts"][0]["body"].as_str().unwrap().trim(),
+        text.trim()
+    );
+    assert!(
+        export["drafts"].as_array().unwrap().is_empty(),
+        "the used draft is gone"
+    );
+    assert!(export["draft_images"].as_array().unwrap().is_empty());
+
+    // Used: a second press, of either time, changes nothing.
+    for again in &data {
+        let reused = t.press("1", again, &Rights::member()).await.unwrap();
+        assert!(reused.refused);
+        assert!(reused.to_telegram_html().contains("already used"));
+    }
+    assert_eq!(t.world.app().queue(actor.chat).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_or_forged_suggestion_changes_nothing_and_a_refused_press_can_be_retried() {
+    let t = team().await;
+    let reply = t.post("1", "next week", "see you", &[], 1).await;
+    let data = button_data(&reply);
+    assert_eq!(data.len(), 2);
+
+    // A choice the draft never offered, and a draft that is not there.
+    let action = ButtonAction::parse(&data[0]).unwrap();
+    let ButtonAction::When { draft, .. } = action else {
+        panic!("{action:?}");
+    };
+    let forged = ButtonAction::When { draft, choice: 9 }.callback_data();
+    assert!(
+        t.press("1", &forged, &Rights::member())
+            .await
+            .unwrap()
+            .refused
+    );
+    let missing = ButtonAction::When {
+        draft: autopost::domain::DraftId(draft.0 + 100),
+        choice: 0,
+    }
+    .callback_data();
+    assert!(
+        t.press("1", &missing, &Rights::member())
+            .await
+            .unwrap()
+            .refused
+    );
+    assert_eq!(t.queued().await, 0);
+
+    // The purge removes it with its image once its hour is over.
+    let later = Utc::now() + chrono::Duration::minutes(61);
+    let purged = t.world.app().purge(later).await.unwrap();
+    assert_eq!(purged.drafts, 1);
+    let expired = t.press("1", &data[0], &Rights::member()).await.unwrap();
+    assert!(expired.refused);
+    assert!(
+        expired.to_telegram_html().contains("expired"),
+        "{}",
+        expired.to_telegram_html()
+    );
+    assert_eq!(t.queued().await, 0);
+    let export = t.export_of("1").await;
+    assert!(export["drafts"].as_array().unwrap().is_empty());
+    assert!(export["draft_images"].as_array().unwrap().is_empty());
+
+    // A press whose post is refused (the text is too long for X) leaves the draft usable.
+    let long = "a".repeat(300);
+    let reply = t.post("1", "tomorrow", &long, &[], 0).await;
+    let data = button_data(&reply);
+    assert_eq!(data.len(), 3, "{}", reply.to_telegram_html());
+    for _ in 0..2 {
+        let refused = t.press("1", &data[0], &Rights::member()).await.unwrap();
+        let html = refused.to_telegram_html();
+        assert!(refused.refused && html.contains("280"), "{html}");
+    }
+    assert_eq!(t.queued().await, 0);
+}
+
+#[tokio::test]
+async fn a_vague_phrase_offers_its_exact_times_as_choices_while_typing() {
+    let t = team().await;
+    let choices = t
+        .commands
+        .suggest(person("1"), group(), ArgKind::When, "friday morning")
+        .await;
+    let values: Vec<&ArgValue> = choices.iter().map(|c| &c.value).collect();
+    assert_eq!(
+        values,
+        [
+            &ArgValue::Text("friday 08:00".into()),
+            &ArgValue::Text("friday 09:00".into()),
+            &ArgValue::Text("friday 10:00".into()),
+        ]
+    );
+    assert!(
+        choices[0].label.starts_with("friday 08:00 → "),
+        "{choices:?}"
+    );
+}
+
+#[tokio::test]
+async fn erasing_the_author_removes_their_drafts_and_images() {
+    let t = team().await;
+    let reply = t.post("2", "tomorrow evening", "bob's words", &[], 1).await;
+    let data = button_data(&reply);
+    assert_eq!(data.len(), 3);
+    assert_eq!(
+        t.export_of("2").await["draft_images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let erase = ButtonAction::ConfirmDelete.callback_data();
+    t.press("2", &erase, &Rights::member()).await.unwrap();
+    // Bob comes back as a new person, with nothing of before.
+    let export = t.export_of("2").await;
+    assert!(export["drafts"].as_array().unwrap().is_empty());
+    assert!(export["draft_images"].as_array().unwrap().is_empty());
+    t.world.agree(&["telegram:2"]).await.unwrap();
+    let pressed = t.press("2", &data[0], &Rights::member()).await.unwrap();
+    assert!(pressed.refused, "{}", pressed.to_telegram_html());
+    assert_eq!(t.queued().await, 0);
+}
+
+#[tokio::test]
+async fn a_relative_suggestion_pressed_after_midnight_is_refused_not_moved() {
+    use autopost::drafts::{DraftError, HeldPost};
+    use chrono::TimeZone;
+    let t = team().await;
+    let app = t.world.app();
+    let alice = t
+        .world
+        .actor(&format!("telegram:{GROUP}"), "telegram:1")
+        .await
+        .unwrap();
+    let zone = app.zone_of(&alice).await.unwrap();
+    // 23:50 in the author's zone, on a day without a clock change.
+    let offered = zone
+        .with_ymd_and_hms(2026, 3, 2, 23, 50, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let held = HeldPost {
+        text: "t".to_owned(),
+        to: Vec::new(),
+        images: Vec::new(),
+    };
+    let id = app
+        .hold_draft(&alice, &held, &["tomorrow 09:00".to_owned()], offered)
+        .await
+        .unwrap();
+    let after_midnight = offered + chrono::Duration::minutes(20);
+    let err = app
+        .take_draft(&alice, id, 0, after_midnight)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DraftError::DayChanged { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "that suggestion was for Tue 3 Mar 09:00, and the day has changed since; send the post again"
+    );
+    // Nothing changed: pressed before midnight it is still there.
+    let taken = app
+        .take_draft(&alice, id, 0, offered + chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(taken.when, "tomorrow 09:00");
+}

@@ -904,3 +904,69 @@ async fn import_takes_a_csv_attachment_and_refuses_other_files_and_oversized_one
     assert_eq!(f.sim().downloads().len(), downloads, "neither was fetched");
     assert_eq!(f.queue().await.len(), 2, "nothing more queued");
 }
+
+#[tokio::test]
+async fn a_vague_time_gets_its_times_as_buttons_and_choices_and_only_its_author_may_pick() {
+    let f = fixture().await;
+    f.link_x().await;
+    let asked = f
+        .command(&f.alice, f.post(&f.alice, "next week", "weekly plan"))
+        .await;
+    assert!(is_ephemeral(&asked), "{asked}");
+    assert!(content(&asked).contains("`next monday 09:00`"), "{asked}");
+    let buttons = asked["data"]["components"][0]["components"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let labels: Vec<&str> = buttons
+        .iter()
+        .map(|b| b["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["next monday 09:00?", "next monday 12:00?"]);
+    let custom_id = buttons[0]["custom_id"].as_str().unwrap().to_owned();
+    assert!(custom_id.starts_with("when:"), "{custom_id}");
+    assert!(f.queue().await.is_empty());
+
+    let interaction = f.sim().initial_responses().last().unwrap().interaction_id;
+    let message = f.sim().original_response(interaction).unwrap().id;
+    let press = |member: &SimMember| {
+        f.sim()
+            .button_press(&custom_id, message)
+            .in_guild(&f.sim().guild(), member)
+            .build()
+    };
+    let refused = f.command(&f.bob, press(&f.bob)).await;
+    assert!(is_ephemeral(&refused), "{refused}");
+    assert!(
+        content(&refused).contains("Only the person who wrote"),
+        "{refused}"
+    );
+    assert!(f.queue().await.is_empty());
+    let done = f.command(&f.alice, press(&f.alice)).await;
+    assert_eq!(done["type"], 7, "{done}");
+    assert!(content(&done).contains("Scheduled post"), "{done}");
+    let queue = f.queue().await;
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].body, "weekly plan");
+
+    let choices = f
+        .command(
+            &f.alice,
+            f.sim()
+                .autocomplete("post")
+                .in_guild(&f.sim().guild(), &f.alice)
+                .focused("when", "tomorrow morning")
+                .build(),
+        )
+        .await;
+    let values: Vec<&str> = choices["data"]["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        ["tomorrow 08:00", "tomorrow 09:00", "tomorrow 10:00"]
+    );
+}

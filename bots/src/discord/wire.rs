@@ -395,7 +395,8 @@ fn style(action: ButtonAction) -> u8 {
         ButtonAction::Retry(_)
         | ButtonAction::Connect(_)
         | ButtonAction::ToggleTarget(..)
-        | ButtonAction::Edit(_) => 1,
+        | ButtonAction::Edit(_)
+        | ButtonAction::When { .. } => 1,
     }
 }
 

@@ -1520,3 +1520,93 @@ async fn a_csv_file_captioned_or_answered_with_import_queues_its_rows() {
     );
     f.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_photo_with_a_vague_time_gets_one_tap_times_and_a_press_schedules_it_with_the_photo() {
+    let f = fixture().await;
+    let bob = bob();
+    let private = SimChat::private(&bob);
+    f.link_x(&private, &bob).await;
+    let file = f.tg().add_file(PNG.to_vec(), None);
+    f.tg().push_photo(
+        &private,
+        &bob,
+        &file,
+        Some("tomorrow morning | fresh bread"),
+    );
+    let asked = f.messages_to(bob.id, 1).await;
+    assert!(asked[0].contains("tomorrow 09:00"), "{asked:?}");
+    let message = f
+        .tg()
+        .sent_messages()
+        .into_iter()
+        .find(|m| m.chat_id == private.id && m.reply_markup.is_some())
+        .expect("the answer carries the times as buttons");
+    let keyboard = message.reply_markup.clone().unwrap();
+    let buttons: Vec<(String, String)> = keyboard["inline_keyboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().clone())
+        .map(|b| {
+            (
+                b["text"].as_str().unwrap().to_owned(),
+                b["callback_data"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let labels: Vec<&str> = buttons.iter().map(|(label, _)| label.as_str()).collect();
+    assert_eq!(
+        labels,
+        ["tomorrow 08:00?", "tomorrow 09:00?", "tomorrow 10:00?"]
+    );
+    assert!(f.queue(private.id, bob.id).await.is_empty());
+
+    f.tg()
+        .push_callback(&bob, private.id, message.message_id, &buttons[1].1);
+    f.tg().wait_for_answered_callbacks(1, PATIENCE).await;
+    let tg = f.tg().clone();
+    f.world
+        .wait_until("the question to become the confirmation", async || {
+            !tg.edited_messages().is_empty()
+        })
+        .await
+        .unwrap();
+    let edited = f.tg().edited_messages();
+    assert_eq!(edited[0].message_id, message.message_id);
+    assert!(edited[0].text.contains("Scheduled post"), "{edited:?}");
+    let queue = f.queue(private.id, bob.id).await;
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].body, "fresh bread");
+    let export = f
+        .world
+        .app()
+        .export_user(
+            f.world
+                .actor(
+                    &format!("telegram:{}", private.id),
+                    &format!("telegram:{}", bob.id),
+                )
+                .await
+                .unwrap()
+                .user,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let export: serde_json::Value = serde_json::from_slice(&export).unwrap();
+    assert_eq!(
+        export["media"].as_array().unwrap().len(),
+        1,
+        "with its photo"
+    );
+    assert_eq!(f.tg().downloads().len(), 1, "the photo was fetched once");
+
+    // Pressed again (a stale keyboard): answered, and nothing more is queued.
+    f.tg()
+        .push_callback(&bob, private.id, message.message_id, &buttons[0].1);
+    let answered = f.tg().wait_for_answered_callbacks(2, PATIENCE).await;
+    assert!(answered[1].show_alert, "{answered:?}");
+    assert_eq!(f.queue(private.id, bob.id).await.len(), 1);
+    f.shutdown().await;
+}

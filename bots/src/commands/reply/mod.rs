@@ -5,7 +5,7 @@
 mod phrases;
 mod render;
 
-use autopost::domain::{AccountId, PostId, TargetId};
+use autopost::domain::{AccountId, DraftId, PostId, TargetId};
 use chrono_tz::Tz;
 
 use super::verbs::ConnectTarget;
@@ -130,12 +130,20 @@ pub enum ButtonAction {
     ToggleTarget(PostId, AccountId),
     /// Change the post's time, text or images.
     Edit(PostId),
+    /// Schedule a held post with its suggested time number `choice` (`/post` with a vague
+    /// time).
+    When {
+        /// The held post.
+        draft: DraftId,
+        /// Which suggestion, from 0.
+        choice: u8,
+    },
 }
 
 impl ButtonAction {
     /// `cancel:17`, `postnow:17`, `retry:23`, `deleteme:confirm`, `policy:agree` or
-    /// `tg:17:4` (post, account): at most 43 bytes, within both Telegram's 64 and Discord's
-    /// 100.
+    /// `tg:17:4` (post, account) or `when:41:2` (draft, choice): at most 43 bytes, within
+    /// both Telegram's 64 and Discord's 100.
     pub fn callback_data(&self) -> String {
         match self {
             ButtonAction::Cancel(post) => format!("cancel:{post}"),
@@ -149,6 +157,7 @@ impl ButtonAction {
             ButtonAction::Connect(target) => format!("connect:{}", target.keyword()),
             ButtonAction::ToggleTarget(post, account) => format!("tg:{post}:{account}"),
             ButtonAction::Edit(post) => format!("edit:{post}"),
+            ButtonAction::When { draft, choice } => format!("when:{draft}:{choice}"),
         }
     }
 
@@ -180,6 +189,13 @@ impl ButtonAction {
                     AccountId(exact_number(account)?),
                 ));
             }
+            "when" => {
+                let (draft, choice) = number.split_once(':')?;
+                return Some(ButtonAction::When {
+                    draft: DraftId(canonical::<i64>(draft)?),
+                    choice: canonical::<u8>(choice)?,
+                });
+            }
             _ => {}
         }
         let id = exact_number(number)?;
@@ -196,8 +212,13 @@ impl ButtonAction {
 /// A number written exactly as `i64`'s `Display` writes it, so that parsing and writing
 /// round-trip.
 fn exact_number(text: &str) -> Option<i64> {
-    let id = text.parse::<i64>().ok()?;
-    (id.to_string() == text).then_some(id)
+    canonical::<i64>(text)
+}
+
+/// `text` as a number, only if that number is written exactly so (no sign, no leading zero).
+fn canonical<T: std::str::FromStr + ToString>(text: &str) -> Option<T> {
+    let value = text.parse::<T>().ok()?;
+    (value.to_string() == text).then_some(value)
 }
 
 /// A file sent with the reply.
@@ -332,6 +353,14 @@ mod tests {
             ButtonAction::Connect(ConnectTarget::Facebook),
             ButtonAction::ToggleTarget(PostId(17), AccountId(4)),
             ButtonAction::ToggleTarget(PostId(i64::MIN), AccountId(i64::MIN)),
+            ButtonAction::When {
+                draft: DraftId(41),
+                choice: 2,
+            },
+            ButtonAction::When {
+                draft: DraftId(i64::MIN),
+                choice: u8::MAX,
+            },
         ];
         for action in actions {
             let data = action.callback_data();
@@ -356,6 +385,14 @@ mod tests {
         assert_eq!(
             ButtonAction::ToggleTarget(PostId(17), AccountId(4)).callback_data(),
             "tg:17:4"
+        );
+        assert_eq!(
+            ButtonAction::When {
+                draft: DraftId(41),
+                choice: 2
+            }
+            .callback_data(),
+            "when:41:2"
         );
         for refused in [
             "",
@@ -383,6 +420,13 @@ mod tests {
             "tg:17:04",
             "tg:17:4:1",
             "tg:+17:4",
+            "when:41",
+            "when:41:",
+            "when:41:256",
+            "when:41:02",
+            "when:041:2",
+            "when:41:2:0",
+            "when::2",
         ] {
             assert_eq!(ButtonAction::parse(refused), None, "{refused}");
         }

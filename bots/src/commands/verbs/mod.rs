@@ -14,6 +14,7 @@ pub mod export;
 pub mod help;
 pub mod history;
 pub mod import;
+pub(crate) mod pick_time;
 pub mod post;
 pub mod postnow;
 pub mod queue;

@@ -4,7 +4,9 @@
 //! each target's count, notices, target toggles and Cancel / Post now buttons.
 
 use autopost::domain::Provider;
-use autopost::posting::{Accepted, Draft, Notice};
+use autopost::drafts::HeldPost;
+use autopost::posting::{Accepted, Draft, Notice, PostingError};
+use autopost::timeparse::TimeError;
 use bytes::Bytes;
 
 use super::{Arg, ArgKind, Choice, Command, Verb};
@@ -161,6 +163,12 @@ pub(crate) async fn run(
             Err(e) => return posting_error(&e),
         }
     };
+    // Kept as written, in case the time is vague and the post waits for one to be picked.
+    let held = HeldPost {
+        text: text.clone(),
+        to: to.to_vec(),
+        images: images.clone(),
+    };
     let draft = Draft {
         when,
         text,
@@ -169,6 +177,9 @@ pub(crate) async fn run(
     };
     match ctx.app.create_post(ctx.actor, draft, ctx.now).await {
         Ok(accepted) => Reply::accepted(&accepted),
+        Err(PostingError::Time(vague @ TimeError::Vague { .. })) => {
+            super::pick_time::offer(ctx, vague, held).await
+        }
         Err(e) => posting_error(&e),
     }
 }
