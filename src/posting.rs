@@ -5,6 +5,7 @@
 mod change;
 mod create;
 mod listing;
+mod status;
 mod text;
 
 use bytes::Bytes;
@@ -19,7 +20,10 @@ use crate::recurrence::Recurrence;
 use crate::rules::RuleViolation;
 use crate::store::StoreError;
 // What the posting calls return, named here so that front ends need not know the store.
-pub use crate::store::{Cancelled, HistoryEntry, LinkedAccount};
+pub use crate::store::{
+    Cancelled, HistoryEntry, LinkedAccount, MessageRole, PostMessage, PostState, PostView, Retrying,
+    TargetView,
+};
 use crate::timeparse::{self, TimeError, When};
 pub use create::Checked;
 pub use text::TextError;
@@ -159,6 +163,8 @@ pub struct QueuedPost {
     pub author: String,
     /// The accounts it goes to.
     pub targets: Vec<String>,
+    /// Its targets waiting to be tried again, soonest first.
+    pub retrying: Vec<Retrying>,
 }
 
 impl App {

@@ -68,6 +68,7 @@ impl App {
             return Err(PostingError::AlreadyStarted(post));
         }
         self.scheduler().wake();
+        self.post_changed(actor.chat, post, now).await;
         Ok(Accepted {
             post,
             due_at,
@@ -85,7 +86,9 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<Cancelled, PostingError> {
         self.authorize(actor, post).await?;
-        Ok(self.store().cancel_post(post, now).await?)
+        let cancelled = self.store().cancel_post(post, now).await?;
+        self.post_changed(actor.chat, post, now).await;
+        Ok(cancelled)
     }
 
     /// Sends a pending post at once.
@@ -98,6 +101,7 @@ impl App {
         self.authorize(actor, post).await?;
         let count = self.store().make_due_now(post, now).await?;
         self.scheduler().wake();
+        self.post_changed(actor.chat, post, now).await;
         Ok(count)
     }
 
@@ -124,6 +128,7 @@ impl App {
             return Err(PostingError::NotRetryable);
         }
         self.scheduler().wake();
+        self.post_changed(chat, post, now).await;
         Ok(post)
     }
 

@@ -19,6 +19,7 @@ impl App {
                 body: row.body,
                 author: row.author,
                 targets: row.targets,
+                retrying: row.retrying,
             })
             .collect())
     }

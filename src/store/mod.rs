@@ -11,6 +11,7 @@ mod keys;
 mod meta_users;
 mod notifications;
 mod oauth_states;
+mod post_views;
 mod posts;
 mod privacy;
 mod retention;
@@ -49,11 +50,12 @@ pub use meta_users::{
 };
 pub use notifications::{Notification, NotificationKind, StoredNotification};
 pub use oauth_states::{NewOAuthState, OAuthState, StateProblem, StateUse};
+pub use post_views::{MessageRole, PostMessage, PostState, PostView, TargetView};
 pub use posts::{MediaFile, NewMedia, NewPost};
 pub use privacy::{GrantUse, Unlinked};
 pub use retention::{RemovedMedia, RemovedPosts};
 pub use revocations::{AbandonedRevocation, PendingRevocation, RevocationId};
-pub use targets::{Cancelled, DueTarget, HistoryEntry, QueuedRow};
+pub use targets::{Cancelled, DueTarget, HistoryEntry, QueuedRow, Retrying};
 
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -8,6 +8,7 @@ mod args;
 mod consent;
 mod context;
 mod notify;
+mod outcomes;
 mod parse;
 #[cfg(test)]
 mod properties;

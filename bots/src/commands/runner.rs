@@ -129,9 +129,10 @@ impl Commands {
             ButtonAction::PostNow(post) => Some(Command::PostNow { post }),
             // The confirmation erases only the presser, whoever they are; agreeing, likewise,
             // is the presser's own.
-            ButtonAction::ConfirmDelete | ButtonAction::Retry(_) | ButtonAction::AgreePolicy => {
-                None
-            }
+            ButtonAction::ConfirmDelete
+            | ButtonAction::Retry(_)
+            | ButtonAction::Edit(_)
+            | ButtonAction::AgreePolicy => None,
         };
         let privilege = match (&command, action) {
             (Some(command), _) => command.verb().who.privilege(),
@@ -166,10 +167,13 @@ impl Commands {
             (Some(command), _) => run(&context, command, Vec::new()).await,
             (None, ButtonAction::Retry(target)) => {
                 match self.app.retry_target(&actor, target, now).await {
-                    Ok(post) => Reply::retrying(post),
+                    // The status message the button is on keeps showing the post; it is
+                    // edited as the retry goes.
+                    Ok(post) => Reply::retrying(post).aside(),
                     Err(e) => posting_error(&e),
                 }
             }
+            (None, ButtonAction::Edit(post)) => verbs::edit::button(post),
             (None, _) => verbs::deleteme::confirmed(&context).await,
         })
     }

@@ -318,7 +318,7 @@ fn style(action: ButtonAction) -> u8 {
     match action {
         ButtonAction::Cancel(_) | ButtonAction::ConfirmDelete => 4,
         ButtonAction::AgreePolicy => 3,
-        ButtonAction::PostNow(_) => 2,
+        ButtonAction::PostNow(_) | ButtonAction::Edit(_) => 2,
         ButtonAction::Retry(_) => 1,
     }
 }

@@ -167,8 +167,8 @@ impl Inner {
             self.answer(&query, "This button no longer works.").await;
             return Ok(());
         };
-        if reply.refused {
-            // Only the presser hears why; the message stays as the others see it.
+        if reply.refused || reply.aside {
+            // Only the presser hears it; the message stays as the others see it.
             self.alert(&query, &short_text(&reply)).await;
             return Ok(());
         }

@@ -40,6 +40,13 @@ pub struct Reply {
     /// Nothing was done: the reply explains why. A front end answering a button press shows
     /// it to the presser alone and leaves the message with the button as it was.
     pub refused: bool,
+    /// An answer to a button press for the presser alone that leaves the message as it was
+    /// (a status message keeps showing its post; the change, if any, reaches it by an edit).
+    pub aside: bool,
+    /// The post this message shows (a confirmation): the front end remembers the message it
+    /// sent, so that it is edited when the post changes and its buttons never act on an
+    /// outdated view.
+    pub shows: Option<PostId>,
 }
 
 /// A unit of text that is never split when the reply must be shortened.
@@ -95,19 +102,22 @@ pub enum ButtonAction {
     ConfirmDelete,
     /// Try a failed target again.
     Retry(TargetId),
+    /// How to edit a post (under a status message with a failed target).
+    Edit(PostId),
     /// "I agree — I am 18 or older", under the privacy notice.
     AgreePolicy,
 }
 
 impl ButtonAction {
-    /// `cancel:17`, `postnow:17`, `retry:23`, `deleteme:confirm` or `policy:agree`: at most
-    /// 28 bytes, within both Telegram's 64 and Discord's 100.
+    /// `cancel:17`, `postnow:17`, `retry:23`, `edit:17`, `deleteme:confirm` or
+    /// `policy:agree`: at most 28 bytes, within both Telegram's 64 and Discord's 100.
     pub fn callback_data(&self) -> String {
         match self {
             ButtonAction::Cancel(post) => format!("cancel:{post}"),
             ButtonAction::PostNow(post) => format!("postnow:{post}"),
             ButtonAction::ConfirmDelete => "deleteme:confirm".to_owned(),
             ButtonAction::Retry(target) => format!("retry:{target}"),
+            ButtonAction::Edit(post) => format!("edit:{post}"),
             ButtonAction::AgreePolicy => "policy:agree".to_owned(),
         }
     }
@@ -129,6 +139,7 @@ impl ButtonAction {
             "cancel" => Some(ButtonAction::Cancel(PostId(id))),
             "postnow" => Some(ButtonAction::PostNow(PostId(id))),
             "retry" => Some(ButtonAction::Retry(TargetId(id))),
+            "edit" => Some(ButtonAction::Edit(PostId(id))),
             _ => None,
         }
     }
@@ -200,6 +211,12 @@ impl Reply {
         Reply::lines(vec![spans]).refusal()
     }
 
+    /// The same reply, for the presser of a button alone, leaving the message as it was.
+    pub(crate) fn aside(mut self) -> Reply {
+        self.aside = true;
+        self
+    }
+
     /// The same reply, marked as a refusal: nothing was done.
     pub(crate) fn refusal(mut self) -> Reply {
         self.refused = true;
@@ -257,6 +274,7 @@ mod tests {
             ButtonAction::PostNow(PostId(17)),
             ButtonAction::Cancel(PostId(i64::MAX)),
             ButtonAction::Retry(TargetId(23)),
+            ButtonAction::Edit(PostId(i64::MIN)),
             ButtonAction::PostNow(PostId(i64::MIN)),
             ButtonAction::ConfirmDelete,
         ];

@@ -216,6 +216,7 @@ mod tests {
             post: PostId(3),
             due_at: utc(2026, 11, 30, 8, 0),
             body: HOSTILE.into(),
+            retrying: Vec::new(),
         }];
         let replies = [
             Reply::accepted(&post),
@@ -301,6 +302,7 @@ mod tests {
                 post: PostId(i),
                 due_at: utc(2026, 11, 30, 8, 0),
                 body: "<<&&>> ".repeat(20),
+                retrying: Vec::new(),
             })
             .collect();
         let reply = Reply::queue(&posts, Berlin);

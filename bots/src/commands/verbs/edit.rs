@@ -9,7 +9,7 @@ use crate::commands::args::{
     NamedArgs, ParseError, PostForm, post_id, split_when_text, when_and_text,
 };
 use crate::commands::context::{Context, posting_error};
-use crate::commands::reply::Reply;
+use crate::commands::reply::{Reply, code, plain};
 
 /// `/edit`.
 pub const VERB: Verb = Verb::new(
@@ -44,6 +44,20 @@ fn parse_named(named: &NamedArgs) -> Result<Command, ParseError> {
     let post = post_id(VERB.name, VERB.example_or_usage(), id.trim())?;
     let (when, text) = when_and_text(named, PostForm::Edit)?;
     Ok(Command::Edit { post, when, text })
+}
+
+/// The answer to the Edit button under a post's status message: how to edit it, to the
+/// presser alone. One small function, so that the full Edit flow can take its place.
+pub(crate) fn button(post: PostId) -> Reply {
+    Reply::lines(vec![vec![
+        plain("To change post "),
+        code(format!("#{post}")),
+        plain(", send "),
+        code(format!("/edit {post} WHEN | TEXT")),
+        plain(", for example "),
+        code(format!("/edit {post} tomorrow 9am | New text")),
+    ]])
+    .aside()
 }
 
 /// Changes the post.

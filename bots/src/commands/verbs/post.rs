@@ -130,6 +130,7 @@ impl Reply {
             ]);
         }
         let mut reply = Reply::lines(lines);
+        reply.shows = Some(post);
         reply.buttons = vec![vec![
             Button {
                 label: "Cancel".to_owned(),
