@@ -21,8 +21,8 @@ use crate::rules::RuleViolation;
 use crate::store::StoreError;
 // What the posting calls return, named here so that front ends need not know the store.
 pub use crate::store::{
-    Cancelled, HistoryEntry, LinkedAccount, MessageRole, PostMessage, PostState, PostView, Retrying,
-    TargetView,
+    Cancelled, HistoryEntry, LinkedAccount, MessageRole, PostMessage, PostState, PostView,
+    Retrying, TargetView,
 };
 use crate::timeparse::{self, TimeError, When};
 pub use create::Checked;

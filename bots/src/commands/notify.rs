@@ -108,7 +108,11 @@ async fn round(app: &App, platform: ChatPlatform, courier: &dyn Courier, retry: 
         let sent = match outgoing.post {
             Some(post) if !shown.insert(post) => Ok(()),
             Some(post) => show_post(app, courier, &outgoing.chat, post).await,
-            None => courier.send(&outgoing.chat, &Reply::notice(&outgoing)).await,
+            None => {
+                courier
+                    .send(&outgoing.chat, &Reply::notice(&outgoing))
+                    .await
+            }
         };
         match sent {
             Ok(()) | Err(Undelivered::Never | Undelivered::Gone) => {

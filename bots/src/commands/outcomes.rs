@@ -112,9 +112,8 @@ impl Reply {
                 vec![plain(first_words(&view.text, 60))],
             ]),
             PostState::Done => {
-                let count = |state: TargetState| {
-                    view.targets.iter().filter(|t| t.state == state).count()
-                };
+                let count =
+                    |state: TargetState| view.targets.iter().filter(|t| t.state == state).count();
                 let mut outcome = vec![format!(
                     "✅ {}",
                     plural(count(TargetState::Published), "published", "published")
@@ -211,7 +210,10 @@ mod tests {
         instagram.reason = Some("Instagram was unavailable (HTTP 503)".to_owned());
         let reply = Reply::post_status(&view(PostState::Scheduled, vec![x, facebook, instagram]));
         let html = reply.to_telegram_html();
-        assert!(html.starts_with("<b>Post </b><code>#17</code> · Launch day"), "{html}");
+        assert!(
+            html.starts_with("<b>Post </b><code>#17</code> · Launch day"),
+            "{html}"
+        );
         assert!(
             html.contains("✅ X @alice · <a href=\"https://x.com/i/web/status/5\">open</a>"),
             "{html}"
@@ -231,7 +233,10 @@ mod tests {
             .iter()
             .map(|row| row.iter().map(Button::callback_data).collect())
             .collect();
-        assert_eq!(data, [vec!["retry:2".to_owned()], vec!["edit:17".to_owned()]]);
+        assert_eq!(
+            data,
+            [vec!["retry:2".to_owned()], vec!["edit:17".to_owned()]]
+        );
         let all_out = Reply::post_status(&view(
             PostState::Done,
             vec![target(1, Provider::X, "@alice", TargetState::Published)],
@@ -251,10 +256,10 @@ mod tests {
             .map(Button::callback_data)
             .collect();
         assert_eq!(data, ["cancel:17", "postnow:17"]);
+        let html = scheduled.to_telegram_html();
         assert!(
-            scheduled
-                .to_markdown()
-                .contains("Mon 30 Nov 09:00 (Europe/Berlin) · 08:00 UTC")
+            html.contains("Mon 30 Nov 09:00 (Europe/Berlin) · 08:00 UTC"),
+            "{html}"
         );
 
         let cancelled = Reply::confirmation_view(&view(

@@ -373,7 +373,11 @@ impl Inner {
             chat: channel.to_owned(),
             message: format!("interaction:{}", interaction.id),
         };
-        if let Err(e) = self.app.remember_post_message(post, &shown, Utc::now()).await {
+        if let Err(e) = self
+            .app
+            .remember_post_message(post, &shown, Utc::now())
+            .await
+        {
             tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot remember a confirmation");
         }
     }

@@ -478,7 +478,11 @@ mod tests {
 
     #[test]
     fn a_content_block_is_a_refusal_at_once_not_a_rate_limit() {
-        let body = error_body(368, Some(1_390_008), "It looks like you were misusing this feature");
+        let body = error_body(
+            368,
+            Some(1_390_008),
+            "It looks like you were misusing this feature",
+        );
         match classify(400, &HeaderMap::new(), &body) {
             Some(PublishError::Rejected { reason }) => {
                 assert!(

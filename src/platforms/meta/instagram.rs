@@ -210,7 +210,13 @@ impl Instagram {
     async fn permalink(&self, account: AccountRef<'_>, media_id: &str) -> Option<Url> {
         let answer = self
             .graph
-            .read(Network::Instagram, account, &[media_id], "permalink", Stage::Read)
+            .read(
+                Network::Instagram,
+                account,
+                &[media_id],
+                "permalink",
+                Stage::Read,
+            )
             .await
             .ok()?;
         Url::parse(answer.get("permalink")?.as_str()?).ok()

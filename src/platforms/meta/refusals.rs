@@ -155,7 +155,10 @@ mod tests {
                 }
                 _ => false,
             };
-            assert!(ok, "{network:?} code {code} subcode {subcode:?}: {verdict:?}");
+            assert!(
+                ok,
+                "{network:?} code {code} subcode {subcode:?}: {verdict:?}"
+            );
         }
     }
 }

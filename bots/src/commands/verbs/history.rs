@@ -92,7 +92,11 @@ impl Reply {
                         url: url.clone(),
                     });
                 }
-                if let Some(error) = entry.error.as_ref().filter(|_| !entry.state.eq(&TargetState::Published)) {
+                if let Some(error) = entry
+                    .error
+                    .as_ref()
+                    .filter(|_| !entry.state.eq(&TargetState::Published))
+                {
                     line.push(plain(format!(" ({})", first_words(error, 120))));
                 }
             }
