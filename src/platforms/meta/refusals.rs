@@ -42,9 +42,16 @@ pub(crate) fn classify(network: Network, code: i64, subcode: Option<i64>, words:
     // Instagram's media subcodes say more than the code they come with.
     match subcode {
         Some(2_207_042) => return Verdict::Throttled,
-        // The image could not be fetched in time, or the upload expired: a new attempt makes
-        // a new container.
-        Some(2_207_052 | 2_207_003 | 2_207_020) => return Verdict::Transient,
+        // The download timed out, or the upload expired: a new attempt makes a new container.
+        Some(2_207_003 | 2_207_020) => return Verdict::Transient,
+        // Meta could not fetch the image from autopost's own link: retrying blindly would
+        // fail the same way while the link is unreachable from the internet.
+        Some(2_207_052) => {
+            return Verdict::Refused(format!(
+                "{name} could not fetch the image from autopost's public link ({words}); check \
+                 that autopost's public URL is reachable from the internet, then press Retry"
+            ));
+        }
         Some(2_207_004 | 1_366_046) => {
             return Verdict::Refused(format!(
                 "{name} refused the image as too large ({words}); use Edit with a smaller image"
@@ -126,7 +133,8 @@ mod tests {
             (Instagram, 9, Some(2_207_042), "throttled", &[]),
             (Facebook, 1, None, "transient", &[]),
             (Facebook, 2, None, "transient", &[]),
-            (Instagram, 9004, Some(2_207_052), "transient", &[]),
+            (Instagram, 9004, Some(2_207_003), "transient", &[]),
+            (Instagram, 9004, Some(2_207_052), "refused", &["could not fetch the image", "public URL"]),
             (Facebook, 190, Some(463), "token", &[]),
             (Facebook, 102, None, "token", &[]),
             (Facebook, 368, None, "refused", &["Facebook blocked this post under its content rules", "(words)", "Edit", "Retry later"]),
