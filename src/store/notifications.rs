@@ -270,6 +270,7 @@ mod tests {
             text: "Linked @alice to this chat".to_owned(),
             link: None,
             target: None,
+            post: None,
         };
         let id = store.enqueue_notification(&note, now).await.unwrap();
         let pending = store.undelivered_notifications(10).await.unwrap();
@@ -308,6 +309,7 @@ mod tests {
             text: text.to_owned(),
             link: None,
             target: None,
+            post: None,
         };
         // A Discord backlog bigger than the page must not hide Telegram's.
         for _ in 0..3 {

@@ -118,12 +118,14 @@ pub(crate) fn classify(network: Network, code: i64, subcode: Option<i64>, words:
 mod tests {
     use super::*;
 
+    /// (network, code, subcode, the verdict's kind, words the sentence must hold)
+    type Row<'a> = (Network, i64, Option<i64>, &'a str, &'a [&'a str]);
+
     #[test]
     fn every_code_gets_the_verdict_and_words_the_author_needs() {
         use Network::{Facebook, Instagram};
-        // (network, code, subcode, the verdict's kind, words the sentence must hold)
         #[rustfmt::skip]
-        let rows: &[(Network, i64, Option<i64>, &str, &[&str])] = &[
+        let rows: &[Row<'_>] = &[
             (Facebook, 4, None, "throttled", &[]),
             (Facebook, 17, None, "throttled", &[]),
             (Facebook, 32, None, "throttled", &[]),
