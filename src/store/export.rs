@@ -35,6 +35,8 @@ pub struct UserExport {
     pub targets: Vec<ExportedTarget>,
     /// The images of their posts (described; the files go into a zip when asked).
     pub media: Vec<ExportedMedia>,
+    /// The chat messages that show their posts (confirmations, status messages).
+    pub post_messages: Vec<ExportedPostMessage>,
     /// Messages addressed to them, delivered or waiting.
     pub notifications: Vec<ExportedNotification>,
     /// Security events about them.
@@ -207,6 +209,21 @@ pub struct ExportedTarget {
     pub published_at: Option<DateTime<Utc>>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// A row of `post_messages`: a chat message that shows one of their posts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedPostMessage {
+    /// The post.
+    pub post_id: PostId,
+    /// `confirmation` or `status`.
+    pub role: String,
+    /// The chat platform's id of the chat.
+    pub chat: String,
+    /// The chat platform's id of the message.
+    pub message: String,
+    /// When it was remembered.
+    pub created_at: DateTime<Utc>,
 }
 
 /// A row of `media` of one of their posts.
@@ -499,6 +516,23 @@ impl Store {
             },
         )
         .await?;
+        let post_messages = rows(
+            &mut tx,
+            "SELECT m.post_id, m.role, m.chat, m.message, m.created_at
+             FROM post_messages m JOIN posts p ON p.id = m.post_id WHERE p.author_id = ?1
+             ORDER BY m.post_id, m.created_at",
+            user,
+            |r| {
+                Ok(ExportedPostMessage {
+                    post_id: PostId(r.get("post_id")),
+                    role: r.get("role"),
+                    chat: r.get("chat"),
+                    message: r.get("message"),
+                    created_at: at(r, "created_at")?,
+                })
+            },
+        )
+        .await?;
         let media = rows(
             &mut tx,
             "SELECT m.id, m.post_id, m.position, m.content_type, m.byte_len, m.width, m.height,
@@ -663,6 +697,7 @@ impl Store {
             posts,
             targets,
             media,
+            post_messages,
             notifications,
             audit_events,
             oauth_states,

@@ -42,7 +42,7 @@ use disk::{DatabaseFiles, is_storage_full};
 pub use export::{
     ExportedAccount, ExportedChat, ExportedChatAccount, ExportedConsent, ExportedEvent,
     ExportedGrant, ExportedMedia, ExportedNotification, ExportedOAuthState, ExportedPost,
-    ExportedRevocation, ExportedTarget, ExportedUser, UserExport,
+    ExportedPostMessage, ExportedRevocation, ExportedTarget, ExportedUser, UserExport,
 };
 pub use keys::SEALED_COLUMNS;
 pub use meta_users::{

@@ -224,7 +224,7 @@ impl Reply {
         Reply::lines(vec![vec![
             plain("Trying post "),
             code(format!("#{post}")),
-            plain(" again now; /history shows the result."),
+            plain(" again now; its status message shows how it goes."),
         ]])
     }
 }
