@@ -251,6 +251,13 @@ fn say(obs: &Observer, person: &Person, chat: &SimChat, text: &str) {
 fn reports(obs: &Observer) -> usize {
     obs.current
         .values()
+        // A status message opens with "Post #1 · first words"; a confirmation lists targets
+        // too, so it is left out.
+        .filter(|text| {
+            text.lines()
+                .next()
+                .is_some_and(|first| first.starts_with("Post #") && first.contains(" · "))
+        })
         .flat_map(|text| text.lines())
         .filter(|line| line.starts_with("✅"))
         .count()

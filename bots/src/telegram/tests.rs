@@ -1306,6 +1306,33 @@ async fn a_content_block_on_facebook_fails_at_once_on_the_one_status_message_whi
         .filter(|e| e.message_id == status)
         .count();
     assert!(edits >= 1, "the status message was edited, not sent again");
+    // The confirmation was brought up to date: out, without Cancel or Post now.
+    let confirmation = f
+        .tg()
+        .sent_messages()
+        .into_iter()
+        .find(|m| m.chat_id == bob.id && m.text.contains("Scheduled post"))
+        .expect("the confirmation")
+        .message_id;
+    let went_out = || {
+        tg.edited_messages()
+            .into_iter()
+            .rfind(|e| e.message_id == confirmation)
+            .filter(|e| e.text.contains("went out") && e.text.contains("✅ 3 published"))
+    };
+    f.world
+        .wait_until("the confirmation to show the outcome", async || {
+            went_out().is_some()
+        })
+        .await
+        .unwrap();
+    let edit = went_out().unwrap();
+    assert!(
+        edit.reply_markup
+            .as_ref()
+            .is_none_or(|m| m["inline_keyboard"].as_array().is_some_and(Vec::is_empty)),
+        "{edit:?}"
+    );
     f.shutdown().await;
 }
 
