@@ -78,6 +78,7 @@ impl App {
                 text: stored.notification.text,
                 link: stored.notification.link,
                 retry: stored.notification.target,
+                post: stored.notification.post,
             })
             .collect())
     }

@@ -107,4 +107,7 @@ pub struct Outgoing {
     pub link: Option<String>,
     /// A failed target the notice may offer to try again.
     pub retry: Option<crate::domain::TargetId>,
+    /// A post that changed: render its messages again from its view
+    /// ([`App::post_view`](crate::app::App::post_view)) instead of sending `text`.
+    pub post: Option<crate::domain::PostId>,
 }

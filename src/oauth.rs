@@ -314,6 +314,7 @@ impl Linker {
                     text: linked.summary(),
                     link: None,
                     target: None,
+                    post: None,
                 },
                 now,
             )

@@ -5,6 +5,7 @@
 mod change;
 mod create;
 mod listing;
+mod status;
 mod text;
 pub mod thread;
 mod toggle;
@@ -22,7 +23,10 @@ use crate::recurrence::Recurrence;
 use crate::rules::RuleViolation;
 use crate::store::StoreError;
 // What the posting calls return, named here so that front ends need not know the store.
-pub use crate::store::{Cancelled, HistoryEntry, LinkedAccount};
+pub use crate::store::{
+    Cancelled, HistoryEntry, LinkedAccount, MessageRole, PostMessage, PostState, PostView,
+    Retrying, TargetView,
+};
 use crate::timeparse::{self, TimeError, When};
 pub use change::{EditValues, PostChange};
 pub use create::Checked;
@@ -255,6 +259,8 @@ pub struct QueuedPost {
     pub targets: Vec<String>,
     /// How it repeats, for a series (shown with 🔁).
     pub recurrence: Option<Recurrence>,
+    /// Its targets waiting to be tried again, soonest first.
+    pub retrying: Vec<Retrying>,
 }
 
 impl App {

@@ -226,6 +226,7 @@ impl TokenKeeper {
                         ),
                         link: None,
                         target: None,
+                        post: None,
                     },
                     now,
                 )

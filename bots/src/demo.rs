@@ -246,19 +246,21 @@ fn say(obs: &Observer, person: &Person, chat: &SimChat, text: &str) {
     obs.timeline.note(person.name(), format!("→ {to}: {text}"));
 }
 
-/// Bot messages that report a published post, in Telegram and Discord.
+/// Targets the bots report as published, in Telegram and Discord: the ✅ lines of the posts'
+/// status messages as they read now (each is edited in place as a target finishes).
 fn reports(obs: &Observer) -> usize {
-    let telegram = obs
-        .messages
-        .iter()
-        .filter(|m| m.text.contains("is live on"))
-        .count();
-    let discord = obs
-        .discord_messages
-        .iter()
-        .filter(|m| m.contains("is live on"))
-        .count();
-    telegram + discord
+    obs.current
+        .values()
+        // A status message opens with "Post #1 · first words"; a confirmation lists targets
+        // too, so it is left out.
+        .filter(|text| {
+            text.lines()
+                .next()
+                .is_some_and(|first| first.starts_with("Post #") && first.contains(" · "))
+        })
+        .flat_map(|text| text.lines())
+        .filter(|line| line.starts_with("✅"))
+        .count()
 }
 
 /// `/start` in the person's private chat: the greeting carries the privacy notice, and they

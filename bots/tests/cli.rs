@@ -481,11 +481,11 @@ fn demo_links_accounts_and_publishes_through_the_real_bot_with_no_configuration(
         "with 1 photo",
         "Instagram  @alices_bakery published",
         "X          @bakery_team posted tweet",
-        // The scheduler's reports, relayed to the chats.
-        "Post 1 is live on X @alices_bakery",
-        "Post 1 is live on Facebook Page Alice's Bakery",
-        "Post 1 is live on Instagram @alices_bakery",
-        "Post 2 is live on X @bakery_team",
+        // The scheduler's reports: each post's status message, edited as targets finish.
+        "✅ X @alices_bakery",
+        "✅ Facebook Page Alice's Bakery",
+        "✅ Instagram @alices_bakery",
+        "✅ X @bakery_team",
         "── Done in",
     ] {
         assert!(

@@ -198,6 +198,10 @@ pub enum Failure {
     /// request carried (access token, app secret, code, token being exchanged), as a careless
     /// API or proxy might; nothing is done.
     EchoCredentials,
+    /// HTTP 400 with Graph error 368, as Meta answers a post it blocks under its content
+    /// rules ("temporarily blocked"); nothing is done.
+    /// <https://developers.facebook.com/docs/graph-api/guides/error-handling>
+    ContentBlocked,
 }
 
 /// A Page feed post.
@@ -687,6 +691,23 @@ impl SimMeta {
                         carried.join(" ")
                     ),
                 );
+            }
+            Some(Failure::ContentBlocked) => {
+                let mut error = json!({
+                    "message": "It looks like you were misusing this feature by going too fast. \
+                                You've been temporarily blocked from using it.",
+                    "type": "OAuthException",
+                    "code": 368,
+                    "error_subcode": 1_390_008,
+                    "error_user_title": "You Can't Use This Feature Right Now",
+                    "fbtrace_id": "AsimMetaTrace",
+                });
+                error["is_transient"] = false.into();
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({ "error": error })),
+                )
+                    .into_response();
             }
             Some(Failure::Slow(delay)) => {
                 // Carry the request out first: the client may give up, but the effect stays.

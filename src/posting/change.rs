@@ -191,6 +191,7 @@ impl App {
         };
         self.remove_unused_files(old_files).await;
         self.scheduler().wake();
+        self.post_changed(actor.chat, occurrence, now).await;
         tracing::info!(post = %occurrence, "post changed");
         Ok(Accepted {
             post: series,
@@ -269,7 +270,9 @@ impl App {
     ) -> Result<Cancelled, PostingError> {
         let (occurrence, _) = self.store().series_occurrence(post).await?;
         self.authorize(actor, occurrence, post).await?;
-        Ok(self.store().cancel_post(occurrence, now).await?)
+        let cancelled = self.store().cancel_post(occurrence, now).await?;
+        self.post_changed(actor.chat, occurrence, now).await;
+        Ok(cancelled)
     }
 
     /// Sends a pending post at once; for a series, an extra occurrence now, the next one
@@ -284,6 +287,7 @@ impl App {
         self.authorize(actor, occurrence, post).await?;
         let count = self.store().post_now(occurrence, now).await?;
         self.scheduler().wake();
+        self.post_changed(actor.chat, occurrence, now).await;
         Ok(count)
     }
 
@@ -313,6 +317,7 @@ impl App {
             return Err(PostingError::NotRetryable);
         }
         self.scheduler().wake();
+        self.post_changed(chat, occurrence, now).await;
         Ok(post)
     }
 

@@ -29,6 +29,7 @@ impl App {
                     author: row.author,
                     targets: row.targets,
                     recurrence,
+                    retrying: row.retrying,
                 })
             })
             .collect()

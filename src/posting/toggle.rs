@@ -58,6 +58,7 @@ impl App {
             TargetChange::LastTarget => return Err(PostingError::LastTarget(post)),
         }
         self.scheduler().wake();
+        self.post_changed(actor.chat, post, now).await;
         tracing::info!(post = %post, account = %account, "targets changed");
         self.confirmation_of(actor, post, now).await
     }

@@ -47,6 +47,8 @@ pub(crate) struct Attempt {
     pub(crate) number: u32,
     /// Whether the token was already refreshed during this attempt.
     pub(crate) refreshed: bool,
+    /// The platform's name, for the reason a retry shows in `/queue`.
+    pub(crate) platform: &'static str,
 }
 
 /// What to do next with the target.
@@ -116,7 +118,8 @@ pub(crate) fn decide(
             let at = reset_at.unwrap_or_else(|| {
                 now + chrono::Duration::from_std(DEFAULT_RATE_LIMIT_WAIT).unwrap_or_default()
             });
-            retry_or_fail("rate limited by the platform", Some(at))
+            let reason = format!("{} asked autopost to slow down", attempt.platform);
+            retry_or_fail(&reason, Some(at))
         }
         Answer::NothingCreated { reason } => retry_or_fail(&reason, None),
         Answer::Rejected { reason } => Decision::End(Verdict::Failed(reason)),
@@ -171,6 +174,7 @@ mod tests {
         Attempt {
             number,
             refreshed: false,
+            platform: "X",
         }
     }
 
@@ -178,6 +182,7 @@ mod tests {
         Attempt {
             number,
             refreshed: true,
+            platform: "X",
         }
     }
 
@@ -208,7 +213,7 @@ mod tests {
         let reset = now + seconds(900);
         let live = || Answer::Published(published());
         let limited = |reset_at| Answer::RateLimited { reset_at };
-        let blip = "the platform had an internal error (503): busy";
+        let blip = "X was unavailable (HTTP 503: busy)";
         let nothing = || Answer::NothingCreated {
             reason: blip.to_owned(),
         };
@@ -216,7 +221,7 @@ mod tests {
         let rejected = || Answer::Rejected {
             reason: refused.to_owned(),
         };
-        let throttled = "rate limited by the platform";
+        let throttled = "X asked autopost to slow down";
         let postponed = "the token could not be refreshed yet";
         let ms = chrono::Duration::milliseconds;
         // One row a line, so that the table reads as the rules do.

@@ -25,7 +25,7 @@ use crate::platforms::redact::Redactor;
 use crate::platforms::{
     AccountRef, Media, Platform, Platforms, PostContent, PublishError, Published,
 };
-use crate::store::{DueTarget, Notification, NotificationKind, Store, StoreError};
+use crate::store::{DueTarget, Notification, Store, StoreError};
 use crate::tokens::{RefreshOutcome, TokenKeeper};
 use decision::{Answer, Attempt, Decision, Verdict, after_lookup, decide};
 
@@ -383,7 +383,10 @@ impl Scheduler {
                 token: &token,
             };
             let published = platform.publish(account, content).await;
-            let answer = answer_of(self.without_secrets(target, published).await?);
+            let answer = answer_of(
+                target.provider,
+                self.without_secrets(target, published).await?,
+            );
             let now = Utc::now();
             let (decision, now) = match self.decide(target, answer, refreshed, now) {
                 Decision::RefreshToken => {
@@ -469,6 +472,7 @@ impl Scheduler {
         let attempt = Attempt {
             number: target.attempts,
             refreshed,
+            platform: provider_label(target.provider),
         };
         decide(answer, attempt, &self.config, now, OsRng.next_u32())
     }
@@ -625,46 +629,14 @@ impl Scheduler {
         Ok(media)
     }
 
+    /// Tells the chat that `target`'s post changed once the target finished: the post's
+    /// status message is rendered again from its current view (one message per post, edited
+    /// in place, rather than one per target). A retry changes nothing the author must act on.
     async fn notify(&self, target: &DueTarget, outcome: &Outcome) -> Result<(), StoreError> {
-        let where_to = format!(
-            "{} {}",
-            provider_label(target.provider),
-            target.account_name
-        );
-        // A failure can be tried again; the notice carries the target for a Retry button.
-        let retry = matches!(outcome, Outcome::Failed(_)).then_some(target.id);
-        let (kind, text, link) = match outcome {
-            Outcome::Published(published) => (
-                NotificationKind::Published,
-                format!("Post {} is live on {where_to}", target.series),
-                published.url.as_ref().map(Url::to_string),
-            ),
-            Outcome::Failed(reason) => (
-                NotificationKind::Failed,
-                format!(
-                    "Post {} could not be published to {where_to}: {reason}",
-                    target.series
-                ),
-                None,
-            ),
-            Outcome::Unknown => (
-                NotificationKind::Unknown,
-                format!(
-                    "Post {} may or may not have reached {where_to}: the platform did not answer. Check the account and post again if it is missing",
-                    target.series
-                ),
-                None,
-            ),
-            Outcome::Retry(_) => return Ok(()),
-        };
-        let notification = Notification {
-            chat: Some(target.chat),
-            user: Some(target.author),
-            kind,
-            text,
-            link,
-            target: retry,
-        };
+        if let Outcome::Retry(_) = outcome {
+            return Ok(());
+        }
+        let notification = Notification::post_changed(target.chat, target.post);
         self.store
             .enqueue_notification(&notification, Utc::now())
             .await?;
@@ -675,13 +647,21 @@ impl Scheduler {
 }
 
 /// What the decision needs of a publish result. What the platform said is logged here, once.
-fn answer_of(result: Result<Published, PublishError>) -> Answer {
+/// A failure that created nothing is worded for `/queue` ("X was unavailable (HTTP 503)").
+fn answer_of(provider: Provider, result: Result<Published, PublishError>) -> Answer {
+    let platform = provider_label(provider);
     match result {
         Ok(published) => Answer::Published(published),
         Err(PublishError::Unauthorized { .. }) => Answer::Unauthorized,
         Err(PublishError::RateLimited { reset_at }) => Answer::RateLimited { reset_at },
-        Err(e @ (PublishError::Unreachable(_) | PublishError::ServerError { .. })) => {
-            let reason = crate::telemetry::chain(&e);
+        Err(e @ PublishError::Unreachable(_)) => {
+            tracing::warn!(error = %crate::telemetry::chain(&e), "publish failed; nothing was created");
+            Answer::NothingCreated {
+                reason: format!("{platform} could not be reached"),
+            }
+        }
+        Err(PublishError::ServerError { status, message }) => {
+            let reason = format!("{platform} was unavailable (HTTP {status}: {message})");
             tracing::warn!(error = %reason, "publish failed; nothing was created");
             Answer::NothingCreated { reason }
         }

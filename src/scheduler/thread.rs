@@ -173,7 +173,10 @@ impl Scheduler {
                 token: &token,
             };
             let published = platform.publish(account, content).await;
-            let answer = answer_of(self.without_secrets(target, published).await?);
+            let answer = answer_of(
+                target.provider,
+                self.without_secrets(target, published).await?,
+            );
             let refused = matches!(answer, Answer::Rejected { .. });
             let now = Utc::now();
             let decision = self.decide(target, answer, refreshed, now);

@@ -494,6 +494,7 @@ mod tests {
             text: "published".to_owned(),
             link: None,
             target: None,
+            post: None,
         };
         store.enqueue_notification(&note, now).await.unwrap();
         chat

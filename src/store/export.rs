@@ -37,6 +37,8 @@ pub struct UserExport {
     pub media: Vec<ExportedMedia>,
     /// Their posts' own texts for one network (`x: …`).
     pub post_variants: Vec<ExportedVariant>,
+    /// The chat messages that show their posts (confirmations, status messages).
+    pub post_messages: Vec<ExportedPostMessage>,
     /// Messages addressed to them, delivered or waiting.
     pub notifications: Vec<ExportedNotification>,
     /// Security events about them.
@@ -254,6 +256,21 @@ pub struct ExportedVariant {
     pub provider: String,
     /// The text that network publishes.
     pub body: String,
+}
+
+/// A row of `post_messages`: a chat message that shows one of their posts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedPostMessage {
+    /// The post.
+    pub post_id: PostId,
+    /// `confirmation` or `status`.
+    pub role: String,
+    /// The chat platform's id of the chat.
+    pub chat: String,
+    /// The chat platform's id of the message.
+    pub message: String,
+    /// When it was remembered.
+    pub created_at: DateTime<Utc>,
 }
 
 /// A row of `media` of one of their posts.
@@ -546,6 +563,23 @@ impl Store {
             },
         )
         .await?;
+        let post_messages = rows(
+            &mut tx,
+            "SELECT m.post_id, m.role, m.chat, m.message, m.created_at
+             FROM post_messages m JOIN posts p ON p.id = m.post_id WHERE p.author_id = ?1
+             ORDER BY m.post_id, m.created_at",
+            user,
+            |r| {
+                Ok(ExportedPostMessage {
+                    post_id: PostId(r.get("post_id")),
+                    role: r.get("role"),
+                    chat: r.get("chat"),
+                    message: r.get("message"),
+                    created_at: at(r, "created_at")?,
+                })
+            },
+        )
+        .await?;
         let media = rows(
             &mut tx,
             "SELECT m.id, m.post_id, m.position, m.content_type, m.byte_len, m.width, m.height,
@@ -765,6 +799,7 @@ impl Store {
             targets,
             media,
             post_variants,
+            post_messages,
             notifications,
             audit_events,
             oauth_states,

@@ -541,6 +541,7 @@ mod tests {
             text: text.to_owned(),
             link: None,
             target: None,
+            post: None,
         };
         store
             .enqueue_notification(&naming("Post 1 is live on Alice's \"Bakery\""), now)

@@ -13,6 +13,7 @@ mod keys;
 mod meta_users;
 mod notifications;
 mod oauth_states;
+mod post_views;
 mod posts;
 mod privacy;
 mod retention;
@@ -47,8 +48,8 @@ pub use drafts::{DraftClaim, NewDraft, StoredDraft};
 pub use export::{
     ExportedAccount, ExportedChat, ExportedChatAccount, ExportedConsent, ExportedDraft,
     ExportedDraftImage, ExportedEvent, ExportedGrant, ExportedMedia, ExportedNotification,
-    ExportedOAuthState, ExportedPost, ExportedRevocation, ExportedTarget, ExportedUser,
-    ExportedVariant, UserExport,
+    ExportedOAuthState, ExportedPost, ExportedPostMessage, ExportedRevocation, ExportedTarget,
+    ExportedUser, ExportedVariant, UserExport,
 };
 pub use keys::SEALED_COLUMNS;
 pub use meta_users::{
@@ -56,12 +57,13 @@ pub use meta_users::{
 };
 pub use notifications::{Notification, NotificationKind, StoredNotification};
 pub use oauth_states::{NewOAuthState, OAuthState, StateProblem, StateUse};
+pub use post_views::{MessageRole, PostMessage, PostState, PostView, TargetView};
 pub use posts::{MediaFile, NewMedia, NewPost};
 pub use privacy::{GrantUse, Unlinked};
 pub use retention::{RemovedMedia, RemovedPosts};
 pub use revocations::{AbandonedRevocation, PendingRevocation, RevocationId};
 pub use series::{EditablePost, PostUpdate, Updated};
-pub use targets::{Cancelled, DueTarget, HistoryEntry, QueuedRow};
+pub use targets::{Cancelled, DueTarget, HistoryEntry, QueuedRow, Retrying};
 pub use thread_parts::ThreadPart;
 
 /// How long a connection waits for another writer before giving up.

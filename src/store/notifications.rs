@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Store, StoreError, from_millis, to_millis};
-use crate::domain::{ChatId, ChatPlatform, TargetId, UserId};
+use crate::domain::{ChatId, ChatPlatform, PostId, TargetId, UserId};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +34,10 @@ pub enum NotificationKind {
     AccessRevoked,
     /// A revocation was given up after 30 days of the platform being unreachable.
     RevocationAbandoned,
+    /// A post changed (a target finished, or it was edited, cancelled or sent now): the
+    /// messages that show it are rendered again from its current view. Several for one post
+    /// are delivered as one.
+    PostChanged,
 }
 
 /// A message for a chat (and, where it concerns one person, for that user).
@@ -52,9 +56,25 @@ pub struct Notification {
     /// The target it is about, for a failure that can be tried again.
     #[serde(default)]
     pub target: Option<TargetId>,
+    /// The post it is about, for [`NotificationKind::PostChanged`].
+    #[serde(default)]
+    pub post: Option<PostId>,
 }
 
 impl Notification {
+    /// `post`, of `chat`, changed: its messages must show its current view.
+    pub fn post_changed(chat: ChatId, post: PostId) -> Notification {
+        Notification {
+            chat: Some(chat),
+            user: None,
+            kind: NotificationKind::PostChanged,
+            text: String::new(),
+            link: None,
+            target: None,
+            post: Some(post),
+        }
+    }
+
     /// A message for `chat` alone, about no person and no target.
     pub fn to_chat(chat: ChatId, kind: NotificationKind, text: String) -> Notification {
         Notification {
@@ -64,6 +84,7 @@ impl Notification {
             text,
             link: None,
             target: None,
+            post: None,
         }
     }
 }
@@ -91,6 +112,9 @@ struct Payload {
     /// Absent in notifications stored before targets were kept.
     #[serde(default)]
     target: Option<TargetId>,
+    /// Absent in notifications about no post.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    post: Option<PostId>,
 }
 
 impl Store {
@@ -187,6 +211,7 @@ pub(super) async fn insert_notification(
         text: notification.text.clone(),
         link: notification.link.clone(),
         target: notification.target,
+        post: notification.post,
     })
     .map_err(|e| StoreError::Corrupt(format!("notification payload: {e}")))?;
     Ok(sqlx::query_scalar(
@@ -219,6 +244,7 @@ fn stored_notification(row: &sqlx::sqlite::SqliteRow) -> Result<StoredNotificati
             text: payload.text,
             link: payload.link,
             target: payload.target,
+            post: payload.post,
         },
     })
 }
@@ -244,6 +270,7 @@ mod tests {
             text: "Linked @alice to this chat".to_owned(),
             link: None,
             target: None,
+            post: None,
         };
         let id = store.enqueue_notification(&note, now).await.unwrap();
         let pending = store.undelivered_notifications(10).await.unwrap();
@@ -282,6 +309,7 @@ mod tests {
             text: text.to_owned(),
             link: None,
             target: None,
+            post: None,
         };
         // A Discord backlog bigger than the page must not hide Telegram's.
         for _ in 0..3 {

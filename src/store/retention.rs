@@ -386,6 +386,7 @@ mod tests {
             text: "Post 1 is live".to_owned(),
             link: None,
             target: None,
+            post: None,
         };
         let delivered = store.enqueue_notification(&note, now).await.unwrap();
         store.enqueue_notification(&note, now).await.unwrap();

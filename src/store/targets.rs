@@ -73,6 +73,21 @@ pub struct QueuedRow {
     pub targets: Vec<String>,
     /// The repeat rule's storage form, for the pending occurrence of a series.
     pub recurrence: Option<String>,
+    /// Its targets waiting to be tried again, soonest first.
+    pub retrying: Vec<Retrying>,
+}
+
+/// A target that was tried and waits for another attempt, for `/queue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retrying {
+    /// What kind of account.
+    pub provider: Provider,
+    /// The account's name.
+    pub account_name: String,
+    /// When it is tried again.
+    pub at: DateTime<Utc>,
+    /// Why the last attempt did not go through.
+    pub reason: Option<String>,
 }
 
 /// One finished target, for `/history`.
@@ -512,10 +527,11 @@ impl Store {
             .collect()
     }
 
-    /// The pending posts of a chat, soonest first, with author and target names.
+    /// The pending posts of a chat, soonest first, with author and target names, and the
+    /// targets that wait for a retry.
     pub async fn queued_posts(&self, chat: ChatId) -> Result<Vec<QueuedRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT COALESCE(p.series_id, p.id) AS id, p.due_at, p.body, p.recurrence,
+            "SELECT COALESCE(p.series_id, p.id) AS id, p.id AS row_id, p.due_at, p.body, p.recurrence,
                     COALESCE(u.display_name, u.remote_id) AS author,
                     (SELECT GROUP_CONCAT(a.display_name, char(10)) FROM targets t
                      JOIN accounts a ON a.id = t.account_id
@@ -526,8 +542,31 @@ impl Store {
         .bind(chat.0)
         .fetch_all(&self.pool)
         .await?;
+        let retries = sqlx::query(
+            "SELECT t.post_id, a.provider, a.display_name, t.due_at, t.last_error
+             FROM targets t JOIN posts p ON p.id = t.post_id JOIN accounts a ON a.id = t.account_id
+             WHERE p.chat_id = ? AND p.state = 'scheduled' AND t.state = 'queued' AND t.attempts > 0
+             ORDER BY t.due_at, t.id",
+        )
+        .bind(chat.0)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut retrying: Vec<(PostId, Retrying)> = Vec::with_capacity(retries.len());
+        for r in &retries {
+            retrying.push((
+                PostId(r.get("post_id")),
+                Retrying {
+                    provider: parse_stored(r.get::<&str, _>("provider"), "provider")?,
+                    account_name: r.get("display_name"),
+                    at: from_millis(r.get("due_at"))?,
+                    reason: r.get("last_error"),
+                },
+            ));
+        }
         rows.iter()
             .map(|r| {
+                // A series is known by its id; its retries belong to this occurrence's row.
+                let row = PostId(r.get("row_id"));
                 Ok(QueuedRow {
                     post: PostId(r.get("id")),
                     due_at: from_millis(r.get("due_at"))?,
@@ -538,6 +577,11 @@ impl Store {
                         .map(|t| t.split('\n').map(str::to_owned).collect())
                         .unwrap_or_default(),
                     recurrence: r.get("recurrence"),
+                    retrying: retrying
+                        .iter()
+                        .filter(|(of, _)| *of == row)
+                        .map(|(_, retry)| retry.clone())
+                        .collect(),
                 })
             })
             .collect()

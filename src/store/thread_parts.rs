@@ -267,8 +267,9 @@ mod tests {
         assert!(parts[1..].iter().all(|p| p.remote_id.is_none()));
 
         // The series' next occurrence has the same parts, none sent.
-        let queue = store.queued_posts(chat.id).await.unwrap();
-        let next = queue.iter().find(|q| q.post != post).unwrap().post;
+        let (next, series) = store.series_occurrence(post).await.unwrap();
+        assert_eq!(series, post);
+        assert_ne!(next, post);
         let copied = store.threads_of_post(next).await.unwrap();
         assert_eq!(copied[0].0, account);
         assert_eq!(bodies(&copied[0].1), ["a", "b", "c"]);

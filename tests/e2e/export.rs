@@ -70,13 +70,26 @@ async fn fixture() -> Fixture {
         .await
         .unwrap();
     world.wait_for_quiet().await.unwrap();
-    app.create_post(
-        &alice,
-        Draft {
-            when: "tomorrow 9am".to_owned(),
-            text: "alice's queued words\nx: alice's words for X".to_owned(),
-            images: Vec::new(),
-            targets: Some(vec![x_account, page]),
+    let queued = app
+        .create_post(
+            &alice,
+            Draft {
+                when: "tomorrow 9am".to_owned(),
+                text: "alice's queued words\nx: alice's words for X".to_owned(),
+                images: Vec::new(),
+                targets: Some(vec![x_account, page]),
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    // The chat message that confirmed it, as a front end remembers it.
+    app.remember_post_message(
+        queued.post,
+        &autopost::posting::PostMessage {
+            role: autopost::posting::MessageRole::Confirmation,
+            chat: "-100".to_owned(),
+            message: "41".to_owned(),
         },
         Utc::now(),
     )

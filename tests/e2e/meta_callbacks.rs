@@ -336,12 +336,20 @@ async fn deauthorize_revokes_the_grant_tells_the_chat_and_fails_queued_posts() {
     );
     assert!(f.world.meta().photos().is_empty());
     assert!(f.world.meta().containers().is_empty(), "nor Instagram");
-    let failed = notices_to_team(&f.world)
+    // The author hears of each target on the post's status message, rendered from its view.
+    let changed = notices_to_team(&f.world)
         .await
         .into_iter()
-        .filter(|n| n.text.contains("could not be published"))
+        .filter(|n| n.post == Some(f.post))
         .count();
-    assert_eq!(failed, 5, "the author hears of each target");
+    assert!(changed >= 1, "the post's status message is due");
+    let view = app.post_view(f.post).await.unwrap().unwrap();
+    assert_eq!(view.targets.len(), 5);
+    assert!(
+        view.targets
+            .iter()
+            .all(|t| t.state == TargetState::Failed && t.reason.is_some())
+    );
 
     // Meta may call again: nothing more happens.
     let before = notices_to_team(&f.world).await.len();

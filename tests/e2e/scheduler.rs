@@ -152,23 +152,21 @@ async fn a_due_post_reaches_every_linked_account_exactly_once_and_the_chat_is_to
     for (_, _, remote) in &targets {
         assert!(tweets.iter().any(|t| Some(&t.id) == remote.as_ref()));
     }
+    // Each finished target tells the chat the post changed: its one status message is
+    // rendered again from the post's view, which links each live post.
     let notes = f.store.undelivered_notifications(10).await.unwrap();
     assert_eq!(notes.len(), 3);
+    assert!(notes.iter().all(|n| {
+        n.notification.kind == NotificationKind::PostChanged && n.notification.post == Some(post)
+    }));
+    let view = f.store.post_view(post).await.unwrap().unwrap();
     assert!(
-        notes
+        view.targets
             .iter()
-            .all(|n| n.notification.kind == NotificationKind::Published)
-    );
-    assert!(
-        notes[0]
-            .notification
-            .link
-            .as_deref()
-            .unwrap()
-            .contains("x.com")
+            .all(|t| t.url.as_deref().is_some_and(|u| u.contains("x.com")))
     );
     let live = events.try_recv().unwrap();
-    assert_eq!(live.kind, NotificationKind::Published);
+    assert_eq!(live.kind, NotificationKind::PostChanged);
 }
 
 #[tokio::test]
@@ -256,15 +254,15 @@ async fn failures_that_persist_stop_after_five_attempts_with_the_reason() {
     })
     .await;
     let notes = f.store.undelivered_notifications(10).await.unwrap();
-    assert_eq!(notes.len(), 1);
+    assert_eq!(notes.len(), 1, "retries tell nobody; the failure does");
+    assert_eq!(notes[0].notification.post, Some(post));
+    let view = f.store.post_view(post).await.unwrap().unwrap();
+    let reason = view.targets[0].reason.clone().unwrap_or_default();
     assert!(
-        notes[0]
-            .notification
-            .text
-            .contains("gave up after 5 attempts"),
-        "{}",
-        notes[0].notification.text
+        reason.starts_with("gave up after 5 attempts: X was unavailable (HTTP 503"),
+        "{reason}"
     );
+    assert_eq!(view.targets[0].attempts, 5);
     assert!(f.sim().tweets().is_empty());
 }
 
@@ -279,11 +277,9 @@ async fn a_failed_target_is_offered_for_retry_and_its_author_can_send_it_again()
         f.states(post).await == vec![TargetState::Failed]
     })
     .await;
-    let notes = f.store.undelivered_notifications(10).await.unwrap();
-    let target = notes[0]
-        .notification
-        .target
-        .expect("the failure names its target for a Retry button");
+    let view = f.store.post_view(post).await.unwrap().unwrap();
+    // The status message offers Retry for the failed target.
+    let target = view.targets[0].id;
     // Someone else in the chat may not; the author may, and the post goes out once.
     let other = f.world.actor("telegram:-1", "telegram:43").await.unwrap();
     let refused = f.world.app().retry_target(&other, target, Utc::now()).await;

@@ -112,16 +112,19 @@ fn assert_nowhere(world: &World, secrets: &[&str], shown: &[String]) {
     }
 }
 
-/// The texts of the notifications waiting for the chats.
+/// The texts of the notifications waiting for the chats; for a post that changed, what its
+/// status message will show: each target's reason.
 async fn notices(world: &World) -> Vec<String> {
     let store = world.store().await.unwrap();
-    store
-        .undelivered_notifications(50)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|n| n.notification.text)
-        .collect()
+    let mut told = Vec::new();
+    for n in store.undelivered_notifications(50).await.unwrap() {
+        told.push(n.notification.text);
+        if let Some(post) = n.notification.post {
+            let view = store.post_view(post).await.unwrap().unwrap();
+            told.extend(view.targets.into_iter().filter_map(|t| t.reason));
+        }
+    }
+    told
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ mod compose_tests;
 mod consent;
 mod context;
 mod notify;
+mod outcomes;
 mod parse;
 #[cfg(test)]
 mod properties;

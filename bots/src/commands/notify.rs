@@ -1,14 +1,19 @@
-//! Delivering the core's stored notifications ("Linked …", "… is live on X", failures) to
-//! one platform's chats, through a [`Courier`] the front end implements: the backlog at
-//! start, then whenever one is stored; in order, each marked delivered once sent, and after
-//! a failed send tried again later, never before the platform's Retry-After.
+//! Delivering the core's stored notifications ("Linked …", a post that changed) to one
+//! platform's chats, through a [`Courier`] the front end implements: the backlog at start,
+//! then whenever one is stored; in order, each marked delivered once sent, and after a failed
+//! send tried again later, never before the platform's Retry-After. A post that changed is
+//! shown by editing its messages: its one status message (sent the first time a target
+//! finishes, and remembered) and its confirmations, rendered from its current view; several
+//! changes of one post waiting together are delivered as one.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use autopost::app::App;
 use autopost::domain::ChatPlatform;
 use autopost::domain::PostId;
-use autopost::front_end::Outgoing;
+use autopost::front_end::{FrontEndError, Outgoing};
+use autopost::posting::{MessageRole, PostMessage};
 use chrono::Utc;
 use tokio::sync::watch;
 
@@ -22,6 +27,14 @@ const PAGE: u32 = 200;
 pub trait Courier: Send + Sync {
     /// Sends `notice` to the platform's chat `chat` (an id as the platform writes it).
     async fn send(&self, chat: &str, notice: &Reply) -> Result<(), Undelivered>;
+
+    /// Sends `reply` to `chat` and returns the platform's id of the message, to edit it later.
+    async fn send_kept(&self, chat: &str, reply: &Reply) -> Result<String, Undelivered>;
+
+    /// Replaces the bot's message `message` in `chat` with `reply` (text and buttons). An
+    /// edit that changes nothing is a success; a message that is gone is
+    /// [`Undelivered::Gone`].
+    async fn edit(&self, chat: &str, message: &str, reply: &Reply) -> Result<(), Undelivered>;
 }
 
 /// Why a notification did not go out.
@@ -31,6 +44,9 @@ pub enum Undelivered {
     Later(Option<Duration>),
     /// It never will (the bot was removed or blocked, or the chat cannot exist): dropped.
     Never,
+    /// The message to edit is gone (deleted, or too old to reach): forget it; a status
+    /// message is sent anew.
+    Gone,
 }
 
 /// How a round of delivery ended.
@@ -85,12 +101,21 @@ async fn round(app: &App, platform: ChatPlatform, courier: &dyn Courier, retry: 
         }
     };
     let full_page = pending.len() >= PAGE as usize;
+    // The posts shown this round: their view was read after every change in this page was
+    // stored, so a second change of the same post is already on screen.
+    let mut shown = HashSet::new();
     for outgoing in pending {
-        match courier
-            .send(&outgoing.chat, &Reply::notice(&outgoing))
-            .await
-        {
-            Ok(()) | Err(Undelivered::Never) => {
+        let sent = match outgoing.post {
+            Some(post) if !shown.insert(post) => Ok(()),
+            Some(post) => show_post(app, courier, &outgoing.chat, post).await,
+            None => {
+                courier
+                    .send(&outgoing.chat, &Reply::notice(&outgoing))
+                    .await
+            }
+        };
+        match sent {
+            Ok(()) | Err(Undelivered::Never | Undelivered::Gone) => {
                 if let Err(e) = app.mark_delivered(outgoing.id, Utc::now()).await {
                     tracing::error!(error = %autopost::telemetry::chain(&e), notification = outgoing.id, "cannot mark a notification delivered");
                 }
@@ -110,6 +135,67 @@ async fn round(app: &App, platform: ChatPlatform, courier: &dyn Courier, retry: 
     } else {
         Round::Delivered
     }
+}
+
+/// Shows `post`'s current view in its messages in `chat`: edits its status message (sending
+/// it the first time a target has an outcome, and remembering it) and its confirmations.
+async fn show_post(
+    app: &App,
+    courier: &dyn Courier,
+    chat: &str,
+    post: PostId,
+) -> Result<(), Undelivered> {
+    let later = |e: FrontEndError| {
+        tracing::error!(error = %autopost::telemetry::chain(&e), "cannot read a post to show");
+        Undelivered::Later(None)
+    };
+    let Some(view) = app.post_view(post).await.map_err(later)? else {
+        return Ok(());
+    };
+    let messages = app.post_messages(post).await.map_err(later)?;
+    let status = messages.iter().find(|m| m.role == MessageRole::Status);
+    if status.is_some() || view.has_outcomes() {
+        let reply = Reply::post_status(&view);
+        let edited = match status {
+            Some(message) => courier.edit(&message.chat, &message.message, &reply).await,
+            None => Err(Undelivered::Gone),
+        };
+        match edited {
+            Ok(()) => {}
+            Err(Undelivered::Gone) => {
+                let id = courier.send_kept(chat, &reply).await?;
+                let message = PostMessage {
+                    role: MessageRole::Status,
+                    chat: chat.to_owned(),
+                    message: id,
+                };
+                app.remember_post_message(post, &message, Utc::now())
+                    .await
+                    .map_err(later)?;
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    let confirmation = Reply::confirmation_view(&view);
+    for message in messages
+        .iter()
+        .filter(|m| m.role == MessageRole::Confirmation)
+    {
+        match courier
+            .edit(&message.chat, &message.message, &confirmation)
+            .await
+        {
+            Ok(()) => {}
+            // Out of reach for good: its buttons re-check on every press anyway.
+            Err(Undelivered::Gone | Undelivered::Never) => {
+                if let Err(e) = app.forget_post_message(post, message).await {
+                    tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot forget a message");
+                }
+            }
+            Err(later @ Undelivered::Later(_)) => return Err(later),
+        }
+    }
+    Ok(())
 }
 
 impl Reply {
@@ -138,7 +224,7 @@ impl Reply {
         Reply::lines(vec![vec![
             plain("Trying post "),
             code(format!("#{post}")),
-            plain(" again now; /history shows the result."),
+            plain(" again now; its status message shows how it goes."),
         ]])
     }
 }

@@ -209,7 +209,9 @@ impl Commands {
             }
             (None, ButtonAction::Retry(target)) => {
                 match self.app.retry_target(&actor, target, now).await {
-                    Ok(post) => Reply::retrying(post),
+                    // The status message the button is on keeps showing the post; it is
+                    // edited as the retry goes.
+                    Ok(post) => Reply::retrying(post).aside(),
                     Err(e) => posting_error(&e),
                 }
             }

@@ -89,6 +89,12 @@ pub struct Observer {
     meta_names: HashMap<String, String>,
     /// Bot messages printed so far, in order.
     pub messages: Vec<Seen>,
+    /// Edits of the bot's Telegram messages and Discord channel messages printed so far.
+    tg_edits: usize,
+    discord_edits: usize,
+    /// Each message as it reads now (after its edits), plain: Telegram by (chat, message id),
+    /// Discord by message id. Status messages are edited in place as each target finishes.
+    pub current: HashMap<(i64, u64), String>,
     pub tweets: usize,
     pub feed_posts: usize,
     containers: usize,
@@ -115,6 +121,9 @@ impl Observer {
             x_handles: HashMap::new(),
             meta_names: HashMap::new(),
             messages: Vec::new(),
+            tg_edits: 0,
+            discord_edits: 0,
+            current: HashMap::new(),
             tweets: 0,
             feed_posts: 0,
             containers: 0,
@@ -248,10 +257,39 @@ impl Observer {
             self.show_message(message);
         }
 
+        let edits = self.tg.edited_messages();
+        for edit in edits.iter().skip(self.tg_edits) {
+            let text = if edit.parse_mode.as_deref() == Some("HTML") {
+                html_to_plain(&edit.text)
+            } else {
+                edit.text.clone()
+            };
+            let mut lines = excerpt(&text, MESSAGE_LINES);
+            let to = format!("✎ {} (edited): ", self.chat_name(edit.chat_id));
+            if let Some(first) = lines.first_mut() {
+                first.insert_str(0, &to);
+            }
+            self.timeline.say("bot", &lines);
+            let id = u64::try_from(edit.message_id).unwrap_or_default();
+            self.current.insert((edit.chat_id, id), text);
+        }
+        self.tg_edits = edits.len();
+
         let posted = self.discord.channel_messages();
         for message in posted.iter().skip(self.discord_messages.len()) {
             self.show_discord_message(message);
         }
+        let edits = self.discord.edits();
+        for edit in edits.iter().skip(self.discord_edits) {
+            let text = markdown_to_plain(&edit.message.content);
+            let mut lines = excerpt(&text, MESSAGE_LINES);
+            if let Some(first) = lines.first_mut() {
+                first.insert_str(0, "✎ #general (Discord, edited): ");
+            }
+            self.timeline.say("bot", &lines);
+            self.current.insert((0, edit.message.id), text);
+        }
+        self.discord_edits = edits.len();
     }
 
     fn show_discord_message(&mut self, message: &DiscordMessage) {
@@ -261,6 +299,8 @@ impl Observer {
         }
         self.timeline.say("bot", &lines);
         self.discord_messages.push(message.content.clone());
+        self.current
+            .insert((0, message.id), markdown_to_plain(&message.content));
     }
 
     fn show_message(&mut self, message: &SentMessage) {
@@ -280,6 +320,8 @@ impl Observer {
             lines.push(format!("[buttons: {}]", buttons.join(", ")));
         }
         self.timeline.say("bot", &lines);
+        let id = u64::try_from(message.message_id).unwrap_or_default();
+        self.current.insert((message.chat_id, id), text.clone());
         self.messages.push(Seen {
             chat_id: message.chat_id,
             text,
@@ -362,19 +404,14 @@ impl Observer {
             .find(|link| link.contains("/oauth/"))
     }
 
-    /// A scheduler notification that a target failed, if the bot relayed one.
+    /// A target that failed (or whose outcome is unknown), as its post's status message
+    /// shows it, if the bot showed one.
     fn failure(&self) -> Option<String> {
-        self.messages
-            .iter()
-            .find(|m| {
-                m.text.contains("could not be published") || m.text.contains("may or may not")
-            })
-            .map(|m| {
-                format!(
-                    "a post did not go out: {}",
-                    m.text.lines().next().unwrap_or("")
-                )
-            })
+        self.current
+            .values()
+            .flat_map(|text| text.lines())
+            .find(|line| line.starts_with("❌") || line.starts_with("❔"))
+            .map(|line| format!("a post did not go out: {line}"))
     }
 }
 

@@ -4,7 +4,9 @@
 //! `answer_within` (inline, or as the callback); longer work is deferred and the original
 //! response edited when it is done. An interaction seen before is answered, not run again.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use autopost::app::App;
 use autopost::crypto::Secret;
@@ -59,7 +61,17 @@ pub(super) struct Inner {
     answered: watch::Sender<u64>,
     /// Deferred answers still being finished, awaited at shutdown.
     pending: Mutex<Vec<JoinHandle<()>>>,
+    /// Confirmations sent as interaction responses, by interaction id: the webhook path that
+    /// edits them and when their token was issued. Only the interaction's token can edit an
+    /// interaction response (Discord's channel-message edit does not apply to them), and it
+    /// lives 15 minutes, so it is kept in memory only and never stored; after that, or a
+    /// restart, the confirmation stays as it was (its buttons re-check on every press).
+    confirmations: Mutex<HashMap<String, (String, Instant)>>,
 }
+
+/// How long an interaction token edits its response: 15 minutes, less a margin.
+/// <https://discord.com/developers/docs/interactions/receiving-and-responding#followup-messages>
+const INTERACTION_TOKEN_LIFE: Duration = Duration::from_secs(14 * 60);
 
 impl Inner {
     pub(super) fn new(
@@ -77,6 +89,7 @@ impl Inner {
             options,
             answered: watch::Sender::new(0),
             pending: Mutex::new(Vec::new()),
+            confirmations: Mutex::new(HashMap::new()),
         }
     }
 
@@ -107,12 +120,12 @@ impl Inner {
         self.app.config().discord.as_ref().map(|d| &d.api_url)
     }
 
-    /// Posts `notice` in the channel `channel`, mentioning nobody.
+    /// Posts `notice` in the channel `channel`, mentioning nobody; returns the message's id.
     pub(super) async fn send_to_channel(
         &self,
         channel: &str,
         notice: &Reply,
-    ) -> Result<(), RestError> {
+    ) -> Result<String, RestError> {
         if channel.is_empty() || !channel.bytes().all(|b| b.is_ascii_digit()) {
             return Err(RestError::Refused {
                 status: 404,
@@ -125,6 +138,30 @@ impl Inner {
             format!("channel:{channel}"),
         );
         let body = wire::message(notice, false);
+        let sent = self.rest.send(&call, Body::Json(body)).await?;
+        Ok(sent["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Replaces the bot's message `message` in `channel` with `reply` (bot token).
+    pub(super) async fn edit_in_channel(
+        &self,
+        channel: &str,
+        message: &str,
+        reply: &Reply,
+    ) -> Result<(), RestError> {
+        let is_id = |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
+        if !is_id(channel) || !is_id(message) {
+            return Err(RestError::Refused {
+                status: 404,
+                message: "no such message".to_owned(),
+            });
+        }
+        let call = Call::bot(
+            Method::PATCH,
+            format!("channels/{channel}/messages/{message}"),
+            format!("channel:{channel}"),
+        );
+        let body = wire::message(reply, false);
         self.rest.send(&call, Body::Json(body)).await.map(|_| ())
     }
 
@@ -220,7 +257,10 @@ impl Inner {
         let mut work = tokio::spawn(async move { inner.work(&request).await });
         let work = match tokio::time::timeout(self.options.answer_within, &mut work).await {
             Ok(Ok(outcome)) => match outcome_file(&outcome) {
-                None => return Some(first_answer(&outcome)),
+                None => {
+                    self.remember_confirmation(&interaction, &outcome).await;
+                    return Some(first_answer(&outcome));
+                }
                 // A file cannot ride on an inline answer: it goes with the callback.
                 file @ Some(_) => {
                     let body = with_file(first_answer(&outcome), file);
@@ -305,11 +345,78 @@ impl Inner {
         };
         let body = wire::message(&reply, ephemeral);
         let result = self
-            .send_to_webhook(interaction, method, &path, &reply, body)
+            .send_to_webhook(interaction, method.clone(), &path, &reply, body)
             .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot finish a deferred Discord answer");
+        match result {
+            Err(e) => {
+                tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot finish a deferred Discord answer");
+            }
+            Ok(()) if method == Method::PATCH && !ephemeral => {
+                self.remember_confirmation(interaction, &Outcome::Message(reply))
+                    .await;
+            }
+            Ok(()) => {}
         }
+    }
+
+    /// Remembers a public confirmation sent as the interaction's response (the row names
+    /// the interaction; its token stays in memory), so that it is edited when its post
+    /// changes.
+    async fn remember_confirmation(&self, interaction: &Interaction, outcome: &Outcome) {
+        let Outcome::Message(reply) = outcome else {
+            return;
+        };
+        let (Some(post), false) = (reply.shows, reply.private || reply.refused) else {
+            return;
+        };
+        let Some(channel) = interaction.channel() else {
+            return;
+        };
+        let original = format!("{}/messages/@original", self.webhook(interaction));
+        {
+            let mut kept = self
+                .confirmations
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            kept.retain(|_, (_, issued)| issued.elapsed() < INTERACTION_TOKEN_LIFE);
+            kept.insert(interaction.id.clone(), (original, Instant::now()));
+        }
+        let shown = autopost::posting::PostMessage {
+            role: autopost::posting::MessageRole::Confirmation,
+            chat: channel.to_owned(),
+            message: format!("interaction:{}", interaction.id),
+        };
+        if let Err(e) = self
+            .app
+            .remember_post_message(post, &shown, Utc::now())
+            .await
+        {
+            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot remember a confirmation");
+        }
+    }
+
+    /// Edits a confirmation sent as the response to `interaction`; `Ok(false)` when its
+    /// token is gone or expired.
+    pub(super) async fn edit_confirmation(
+        &self,
+        interaction: &str,
+        reply: &Reply,
+    ) -> Result<bool, RestError> {
+        let path = self
+            .confirmations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(interaction)
+            .filter(|(_, issued)| issued.elapsed() < INTERACTION_TOKEN_LIFE)
+            .map(|(path, _)| path.clone());
+        let Some(path) = path else {
+            return Ok(false);
+        };
+        let call = Call::interaction(Method::PATCH, path, format!("webhook:{interaction}"));
+        self.rest
+            .send(&call, Body::Json(wire::message(reply, false)))
+            .await
+            .map(|_| true)
     }
 
     /// `webhooks/{application}/{token}`: where follow-ups and edits of an interaction go.
@@ -366,8 +473,10 @@ impl Inner {
                 .await
             {
                 None => Outcome::Refused(Reply::error("this button no longer works")),
-                // Both go to the presser alone and leave the message as it was.
-                Some(reply) if reply.refused || reply.beside => Outcome::Refused(reply),
+                // These go to the presser alone and leave the message as it was.
+                Some(reply) if reply.refused || reply.beside || reply.aside => {
+                    Outcome::Refused(reply)
+                }
                 Some(reply) if reply.edit_form.is_some() => Outcome::Form(reply),
                 Some(reply) => Outcome::Update(reply),
             };

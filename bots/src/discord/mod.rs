@@ -162,23 +162,64 @@ async fn serve(inner: Arc<handle::Inner>, stop: watch::Receiver<bool>) {
     inner.finish().await;
 }
 
-/// The core's notifications, as messages in the channel the post came from.
+/// The core's notifications, as messages in the channel the post came from. A post's status
+/// message is an ordinary channel message (the bot token edits it at any age); its
+/// confirmation is the interaction's response, edited with the interaction's token while it
+/// lives.
 struct Notifier(Arc<handle::Inner>);
+
+impl Notifier {
+    fn undelivered(error: RestError) -> Undelivered {
+        match error {
+            RestError::RateLimited(wait) => Undelivered::Later(Some(wait)),
+            e if e.is_permanent() => {
+                tracing::warn!(error = %autopost::telemetry::chain(&e), "notification for a Discord channel autopost cannot write to; dropped");
+                Undelivered::Never
+            }
+            e => {
+                tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot deliver a notification to Discord");
+                Undelivered::Later(None)
+            }
+        }
+    }
+}
 
 #[async_trait::async_trait]
 impl Courier for Notifier {
     async fn send(&self, chat: &str, notice: &Reply) -> Result<(), Undelivered> {
-        match self.0.send_to_channel(chat, notice).await {
+        self.0
+            .send_to_channel(chat, notice)
+            .await
+            .map(drop)
+            .map_err(Self::undelivered)
+    }
+
+    async fn send_kept(&self, chat: &str, reply: &Reply) -> Result<String, Undelivered> {
+        match self.0.send_to_channel(chat, reply).await {
+            Ok(id) if !id.is_empty() => Ok(id),
+            // Sent, but its id did not come back: it cannot be edited, and sending another
+            // would show the post twice.
+            Ok(_) => Err(Undelivered::Never),
+            Err(e) => Err(Self::undelivered(e)),
+        }
+    }
+
+    async fn edit(&self, chat: &str, message: &str, reply: &Reply) -> Result<(), Undelivered> {
+        let edited = match message.strip_prefix("interaction:") {
+            Some(interaction) => match self.0.edit_confirmation(interaction, reply).await {
+                Ok(true) => Ok(()),
+                Ok(false) => return Err(Undelivered::Gone),
+                Err(e) => Err(e),
+            },
+            None => self.0.edit_in_channel(chat, message, reply).await,
+        };
+        match edited {
             Ok(()) => Ok(()),
-            Err(RestError::RateLimited(wait)) => Err(Undelivered::Later(Some(wait))),
-            Err(e) if e.is_permanent() => {
-                tracing::warn!(error = %autopost::telemetry::chain(&e), "notification for a Discord channel autopost cannot write to; dropped");
-                Err(Undelivered::Never)
-            }
-            Err(e) => {
-                tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot deliver a notification to Discord");
-                Err(Undelivered::Later(None))
-            }
+            // Unknown Message (deleted), or an interaction token Discord no longer takes.
+            Err(RestError::Refused {
+                status: 401 | 404, ..
+            }) => Err(Undelivered::Gone),
+            Err(e) => Err(Self::undelivered(e)),
         }
     }
 }

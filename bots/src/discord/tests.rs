@@ -627,31 +627,51 @@ async fn a_rate_limited_notification_waits_as_discord_asks_then_goes_out() {
     );
 }
 
+/// The status messages of the channel (one per post), as they read now, their markdown
+/// escapes taken out.
+fn status_messages(f: &Fixture) -> Vec<autopost_sim::discord::DiscordMessage> {
+    f.sim()
+        .channel_messages()
+        .into_iter()
+        .filter(|m| m.content.starts_with("**Post **"))
+        .filter_map(|m| f.sim().message(m.id))
+        .map(|mut m| {
+            m.content = m.content.replace('\\', "");
+            m
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn a_failure_reaches_the_channel_with_a_retry_button_that_sends_the_post_again() {
+async fn a_failure_shows_on_the_status_message_with_a_retry_button_that_sends_the_post_again() {
     let f = fixture().await;
     f.link_x().await;
     // X refuses a duplicate at once: the second post fails for good.
     f.command(&f.bob, f.post(&f.bob, "now", "same words")).await;
     f.world.x().wait_for_tweets(1, PATIENCE).await;
     f.command(&f.bob, f.post(&f.bob, "now", "same words")).await;
-    let failures = || -> Vec<autopost_sim::discord::DiscordMessage> {
-        f.sim()
-            .channel_messages()
+    let failed = || -> Vec<autopost_sim::discord::DiscordMessage> {
+        status_messages(&f)
             .into_iter()
-            .filter(|m| m.content.contains("could not be published"))
+            .filter(|m| {
+                m.content
+                    .contains("❌ X @team · X refused this post as a duplicate")
+            })
             .collect()
     };
     f.world
-        .wait_until("the failure notice", async || !failures().is_empty())
+        .wait_until("the failure on the status message", async || {
+            !failed().is_empty()
+        })
         .await
         .unwrap();
-    let notice = &failures()[0];
+    let notice = &failed()[0];
     let retry = notice
         .custom_ids()
         .into_iter()
         .find(|id| id.starts_with("retry:"))
         .expect("a Retry button");
+    assert!(notice.custom_ids().iter().any(|id| id.starts_with("edit:")));
     // Someone without Manage Messages may not retry Bob's post.
     let stranger = SimMember::new(SimDiscordUser::new(509, "stranger"));
     let press = |member: &SimMember| {
@@ -662,15 +682,153 @@ async fn a_failure_reaches_the_channel_with_a_retry_button_that_sends_the_post_a
     };
     let refused = f.command(&stranger, press(&stranger)).await;
     assert!(is_ephemeral(&refused), "{refused}");
+    // Bob may: only he hears it, and the status message keeps showing the post.
     let done = f.command(&f.bob, press(&f.bob)).await;
-    assert_eq!(done["type"], 7, "{done}");
+    assert!(is_ephemeral(&done), "{done}");
     assert!(content(&done).contains("again"), "{done}");
-    // Sent again: X refuses the duplicate once more, and the channel hears of it.
+    // Sent again: X refuses the duplicate once more, on the same message, edited.
+    let edited = || {
+        f.sim()
+            .edits()
+            .iter()
+            .filter(|e| e.message.id == notice.id && e.route == Route::EditMessage)
+            .count()
+    };
+    let before = edited();
     f.world
-        .wait_until("the second failure notice", async || failures().len() == 2)
+        .wait_until("the status message edited after the retry", async || {
+            edited() > before
+        })
         .await
         .unwrap();
+    assert_eq!(status_messages(&f).len(), 2, "one status message per post");
     assert_eq!(f.world.x().tweets().len(), 1);
+}
+
+#[tokio::test]
+async fn one_status_message_per_post_is_edited_as_each_target_finishes_and_a_content_block_fails_at_once()
+ {
+    use autopost_sim::meta::{
+        Endpoint as MetaEndpoint, Failure as MetaFailure, SimMetaConfig, SimPage,
+    };
+    let mut meta = SimMetaConfig::new(autopost_sim::world::META_APP_ID, "meta-secret");
+    meta.user.pages = vec![SimPage::new("5550001", "Alice's Bakery")];
+    let f = Fixture::start(
+        World::builder().meta_with(meta),
+        SimDiscordConfig::random(),
+        Options::default(),
+    )
+    .await;
+    f.link_x().await;
+    f.world
+        .link_meta(
+            &format!("discord:{}", f.channel()),
+            &format!("discord:{}", f.alice.user.id),
+        )
+        .await
+        .unwrap();
+    f.world
+        .meta()
+        .fail_next(MetaEndpoint::Feed, MetaFailure::ContentBlocked);
+    let answer = f
+        .command(&f.bob, f.post(&f.bob, "now", "fresh bread"))
+        .await;
+    assert!(content(&answer).contains("Scheduled post"), "{answer}");
+    let both = || {
+        status_messages(&f).into_iter().find(|m| {
+            m.content.contains("✅ X @team")
+                && m.content.contains("❌ Facebook Page Alice's Bakery")
+        })
+    };
+    f.world
+        .wait_until("both outcomes on the status message", async || {
+            both().is_some()
+        })
+        .await
+        .unwrap();
+    let status = both().unwrap();
+    assert!(
+        status
+            .content
+            .contains("Facebook blocked this post under its content rules"),
+        "{}",
+        status.content
+    );
+    assert_eq!(status_messages(&f).len(), 1, "one status message");
+    let retry = status
+        .custom_ids()
+        .into_iter()
+        .find(|id| id.starts_with("retry:"))
+        .expect("a Retry button");
+    let view = f
+        .world
+        .app()
+        .post_view(autopost::domain::PostId(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let facebook = view
+        .targets
+        .iter()
+        .find(|t| t.provider == autopost::domain::Provider::FacebookPage)
+        .unwrap();
+    assert_eq!(facebook.attempts, 1, "refused at once, never retried");
+    assert!(f.world.meta().feed_posts().is_empty());
+    // Retried, Facebook publishes: the same message is edited to show it.
+    let press = f
+        .sim()
+        .button_press(&retry, status.id)
+        .in_guild(&f.sim().guild(), &f.bob)
+        .build();
+    f.command(&f.bob, press).await;
+    f.world
+        .wait_until("Facebook on the status message", async || {
+            status_messages(&f)
+                .iter()
+                .any(|m| m.content.matches("✅").count() == 2)
+        })
+        .await
+        .unwrap();
+    assert_eq!(status_messages(&f).len(), 1, "still one status message");
+    assert!(
+        f.sim()
+            .edits()
+            .iter()
+            .any(|e| e.message.id == status.id && e.route == Route::EditMessage),
+        "edited in place"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_posts_confirmation_loses_its_buttons() {
+    let f = fixture().await;
+    f.link_x().await;
+    let answer = f
+        .command(&f.bob, f.post(&f.bob, "tomorrow 9am", "later"))
+        .await;
+    assert!(content(&answer).contains("Scheduled post"), "{answer}");
+    let post = f.queue().await[0].post;
+    let cancel = f
+        .sim()
+        .slash_command("cancel")
+        .in_guild(&f.sim().guild(), &f.bob)
+        .integer("id", post.0)
+        .build();
+    let cancelled = f.command(&f.bob, cancel).await;
+    assert!(content(&cancelled).contains("Cancelled"), "{cancelled}");
+    let confirmation_edited = || {
+        f.sim().edits().into_iter().find(|e| {
+            e.route == Route::EditOriginalResponse && e.message.content.contains("Cancelled post")
+        })
+    };
+    f.world
+        .wait_until("the confirmation to be edited", async || {
+            confirmation_edited().is_some()
+        })
+        .await
+        .unwrap();
+    let edit = confirmation_edited().unwrap();
+    assert!(edit.message.custom_ids().is_empty(), "{edit:?}");
 }
 
 #[tokio::test]

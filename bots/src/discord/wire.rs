@@ -391,11 +391,13 @@ fn style(action: ButtonAction) -> u8 {
     match action {
         ButtonAction::Cancel(_) | ButtonAction::ConfirmDelete => 4,
         ButtonAction::AgreePolicy => 3,
-        ButtonAction::PostNow(_) | ButtonAction::SetZone(_) | ButtonAction::AskZone => 2,
+        ButtonAction::PostNow(_)
+        | ButtonAction::SetZone(_)
+        | ButtonAction::AskZone
+        | ButtonAction::Edit(_) => 2,
         ButtonAction::Retry(_)
         | ButtonAction::Connect(_)
         | ButtonAction::ToggleTarget(..)
-        | ButtonAction::Edit(_)
         | ButtonAction::When { .. } => 1,
     }
 }

@@ -249,8 +249,8 @@ impl Inner {
                 .await;
             return self.ask(chat.id, &reply).await;
         }
-        if reply.refused {
-            // Only the presser hears why; the message stays as the others see it.
+        if reply.refused || reply.aside {
+            // Only the presser hears it; the message stays as the others see it.
             self.alert(&query, &short_text(&reply)).await;
             return Ok(());
         }

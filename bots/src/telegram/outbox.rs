@@ -131,7 +131,10 @@ impl Inner {
         if let Some(keyboard) = keyboard {
             request = request.reply_markup(keyboard);
         }
-        request.await?;
+        let sent = request.await?;
+        if let Some(post) = reply.shows {
+            self.remember_confirmation(post, chat, sent.id).await;
+        }
         Ok(())
     }
 
@@ -151,6 +154,29 @@ impl Inner {
         .await
     }
 
+    /// Remembers that the message `message` in `chat` confirms `post`, so that it is edited
+    /// when the post changes. The reply went out already: failing to remember only leaves it
+    /// stale (its buttons re-check on every press), so it is logged.
+    async fn remember_confirmation(
+        &self,
+        post: autopost::domain::PostId,
+        chat: ChatId,
+        message: teloxide::types::MessageId,
+    ) {
+        let shown = autopost::posting::PostMessage {
+            role: autopost::posting::MessageRole::Confirmation,
+            chat: chat.0.to_string(),
+            message: message.0.to_string(),
+        };
+        if let Err(e) = self
+            .app
+            .remember_post_message(post, &shown, chrono::Utc::now())
+            .await
+        {
+            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot remember a confirmation");
+        }
+    }
+
     pub(super) async fn send_plain(&self, chat: ChatId, text: &str) -> Result<(), TelegramError> {
         self.following_upgrade(chat, |chat| async move {
             self.bot.send_message(chat, text).await?;
@@ -160,22 +186,80 @@ impl Inner {
     }
 }
 
-/// The core's notifications, as plain messages to their chats.
+/// The core's notifications, as plain messages to their chats; a post's status message and
+/// confirmations, edited in place.
 #[async_trait::async_trait]
 impl Courier for Inner {
     async fn send(&self, chat: &str, notice: &Reply) -> Result<(), Undelivered> {
-        let Ok(chat_id) = chat.parse::<i64>() else {
-            tracing::warn!("notification for a chat id Telegram cannot have; dropped");
-            return Err(Undelivered::Never);
+        let chat_id = self.courier_chat(chat)?;
+        self.send(chat_id, notice)
+            .await
+            .map_err(|e| self.undelivered(chat_id, e))
+    }
+
+    async fn send_kept(&self, chat: &str, reply: &Reply) -> Result<String, Undelivered> {
+        let chat_id = self.courier_chat(chat)?;
+        let mut request = self
+            .bot
+            .send_message(chat_id, reply.to_telegram_html())
+            .parse_mode(ParseMode::Html);
+        if let Some(keyboard) = keyboard(reply) {
+            request = request.reply_markup(keyboard);
+        }
+        match request.await {
+            Ok(sent) => Ok(sent.id.0.to_string()),
+            Err(e) => Err(self.undelivered(chat_id, TelegramError::from(e))),
+        }
+    }
+
+    async fn edit(&self, chat: &str, message: &str, reply: &Reply) -> Result<(), Undelivered> {
+        let chat_id = self.courier_chat(chat)?;
+        let Ok(message_id) = message.parse::<i32>() else {
+            return Err(Undelivered::Gone);
         };
-        match self.send(ChatId(chat_id), notice).await {
+        match self
+            .edit(chat_id, teloxide::types::MessageId(message_id), reply)
+            .await
+        {
             Ok(()) => Ok(()),
+            Err(TelegramError::Refused { description }) => {
+                let description = description.to_lowercase();
+                if description.contains("message is not modified") {
+                    // The message already shows this: nothing to do.
+                    Ok(())
+                } else if description.contains("message to edit not found")
+                    || description.contains("message can't be edited")
+                    || description.contains("message_id_invalid")
+                {
+                    Err(Undelivered::Gone)
+                } else {
+                    tracing::warn!(chat = %self.log_chat(chat_id), "Telegram refused to edit a message; it stays as it is");
+                    Err(Undelivered::Never)
+                }
+            }
+            Err(e) => Err(self.undelivered(chat_id, e)),
+        }
+    }
+}
+
+impl Inner {
+    /// A chat id from the core's text, or why a notification for it is dropped.
+    fn courier_chat(&self, chat: &str) -> Result<ChatId, Undelivered> {
+        chat.parse::<i64>().map(ChatId).map_err(|_| {
+            tracing::warn!("notification for a chat id Telegram cannot have; dropped");
+            Undelivered::Never
+        })
+    }
+
+    /// What a failed send means for the delivery loop.
+    fn undelivered(&self, chat: ChatId, error: TelegramError) -> Undelivered {
+        match error {
             // It will never work: the bot was removed or blocked.
-            Err(TelegramError::Forbidden { .. }) => Err(Undelivered::Never),
-            Err(TelegramError::RetryAfter(wait)) => Err(Undelivered::Later(Some(wait))),
-            Err(e) => {
-                tracing::warn!(error = %autopost::telemetry::chain(&e), chat = %self.log_chat(ChatId(chat_id)), "cannot deliver a notification");
-                Err(Undelivered::Later(None))
+            TelegramError::Forbidden { .. } => Undelivered::Never,
+            TelegramError::RetryAfter(wait) => Undelivered::Later(Some(wait)),
+            e => {
+                tracing::warn!(error = %autopost::telemetry::chain(&e), chat = %self.log_chat(chat), "cannot deliver a notification");
+                Undelivered::Later(None)
             }
         }
     }

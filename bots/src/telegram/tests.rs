@@ -381,10 +381,38 @@ async fn only_the_author_or_an_admin_may_cancel_and_the_cancel_button_is_answere
             .is_some_and(|t| t.contains("admin"))
     );
     assert_eq!(f.queue(group.id, bob.id).await.len(), 1);
-    assert!(
-        f.tg().edited_messages().is_empty(),
-        "the confirmation stays"
-    );
+    let edits_of = |message: i64| -> Vec<autopost_sim::telegram::EditedMessage> {
+        f.tg()
+            .edited_messages()
+            .into_iter()
+            .filter(|e| e.message_id == message)
+            .collect()
+    };
+    assert!(edits_of(under).is_empty(), "the confirmation stays");
+    // The first post was cancelled with /cancel: its confirmation was brought up to date,
+    // without the buttons that would act on a post that is gone.
+    let first = f
+        .tg()
+        .sent_messages()
+        .into_iter()
+        .find(|m| m.text.contains("Scheduled post") && m.text.contains(&format!("#{}", ids[0])))
+        .expect("the first post's confirmation")
+        .message_id;
+    let tg = f.tg().clone();
+    f.world
+        .wait_until("the first confirmation to be edited", async || {
+            tg.edited_messages().iter().any(|e| e.message_id == first)
+        })
+        .await
+        .unwrap();
+    let no_buttons = |edit: &autopost_sim::telegram::EditedMessage| {
+        edit.reply_markup
+            .as_ref()
+            .is_none_or(|m| m["inline_keyboard"].as_array().is_some_and(Vec::is_empty))
+    };
+    let stale = edits_of(first);
+    assert!(stale[0].text.contains("Cancelled post"), "{stale:?}");
+    assert!(no_buttons(&stale[0]), "{stale:?}");
     // Its author may: the confirmation becomes the outcome, without buttons.
     f.tg().push_callback(&alice, group.id, under, &data);
     let answered = f.tg().wait_for_answered_callbacks(2, PATIENCE).await;
@@ -393,19 +421,17 @@ async fn only_the_author_or_an_admin_may_cancel_and_the_cancel_button_is_answere
     let tg = f.tg().clone();
     f.world
         .wait_until("the confirmation to be edited", async || {
-            !tg.edited_messages().is_empty()
+            tg.edited_messages().iter().any(|e| e.message_id == under)
         })
         .await
         .unwrap();
-    let edited = f.tg().edited_messages();
-    assert_eq!(edited.len(), 1);
-    assert_eq!(edited[0].message_id, under);
-    assert!(edited[0].text.contains("Cancelled post"), "{edited:?}");
-    let no_buttons = edited[0]
-        .reply_markup
-        .as_ref()
-        .is_none_or(|m| m["inline_keyboard"].as_array().is_some_and(Vec::is_empty));
-    assert!(no_buttons, "{edited:?}");
+    let edited = edits_of(under);
+    assert!(
+        edited
+            .iter()
+            .all(|e| e.text.contains("Cancelled post") && no_buttons(e)),
+        "{edited:?}"
+    );
     assert_eq!(f.queue(group.id, alice.id).await.len(), 0);
     assert_eq!(
         f.messages_to(group.id, 4).await.len(),
@@ -511,9 +537,27 @@ async fn an_album_becomes_one_instagram_carousel_and_one_facebook_multi_photo_po
         confirmation[0].contains("Alice's Bakery") && confirmation[0].contains("@alices_bakery"),
         "both targets confirmed: {confirmation:?}"
     );
-    // Both targets publish, then each sends its notification.
-    let notified = f.messages_to(bob.id, 3).await;
-    assert_eq!(notified.len(), 3, "two notifications: {notified:?}");
+    // Both targets publish; one status message shows them, edited as each finishes.
+    let tg = f.tg().clone();
+    f.world
+        .wait_until("both outcomes on the status message", async || {
+            let status = tg
+                .sent_messages()
+                .into_iter()
+                .find(|m| m.chat_id == bob.id && m.text.starts_with("<b>Post </b>"));
+            status.is_some_and(|status| {
+                let current = tg
+                    .edited_messages()
+                    .into_iter()
+                    .rfind(|e| e.message_id == status.message_id)
+                    .map_or(status.text, |e| e.text);
+                current.matches("✅").count() == 2
+            })
+        })
+        .await
+        .unwrap();
+    let notified = f.messages_to(bob.id, 2).await;
+    assert_eq!(notified.len(), 2, "one status message: {notified:?}");
     let meta = f.world.meta();
     let feed = meta.feed_posts();
     assert_eq!(feed.len(), 1, "one Facebook post: {feed:?}");
@@ -1608,5 +1652,180 @@ async fn a_photo_with_a_vague_time_gets_one_tap_times_and_a_press_schedules_it_w
     let answered = f.tg().wait_for_answered_callbacks(2, PATIENCE).await;
     assert!(answered[1].show_alert, "{answered:?}");
     assert_eq!(f.queue(private.id, bob.id).await.len(), 1);
+    f.shutdown().await;
+}
+
+/// The one status message the bot sent for post `#id` in `chat`, as it reads now (after its
+/// edits), with its keyboard; `None` before it was sent.
+fn status_message(
+    tg: &autopost_sim::telegram::SimTelegram,
+    chat: i64,
+    id: i64,
+) -> Option<(i64, String, String)> {
+    let heading = format!("<b>Post </b><code>#{id}</code>");
+    let sent: Vec<_> = tg
+        .sent_messages()
+        .into_iter()
+        .filter(|m| m.chat_id == chat && m.text.starts_with(&heading))
+        .collect();
+    assert!(sent.len() <= 1, "one status message per post: {sent:?}");
+    let status = sent.into_iter().next()?;
+    let markup = |m: Option<&serde_json::Value>| m.map(ToString::to_string).unwrap_or_default();
+    let (text, keyboard) = match tg
+        .edited_messages()
+        .into_iter()
+        .rfind(|e| e.chat_id == chat && e.message_id == status.message_id)
+    {
+        Some(edit) => (edit.text.clone(), markup(edit.reply_markup.as_ref())),
+        None => (status.text.clone(), markup(status.reply_markup.as_ref())),
+    };
+    Some((status.message_id, text, keyboard))
+}
+
+#[tokio::test]
+async fn a_content_block_on_facebook_fails_at_once_on_the_one_status_message_while_the_rest_publish()
+ {
+    use autopost_sim::meta::{Endpoint as MetaEndpoint, Failure as MetaFailure};
+    let f = fixture().await;
+    let bob = bob();
+    let chat = SimChat::private(&bob);
+    f.link_x(&chat, &bob).await;
+    f.link_meta(&chat, &bob).await;
+    f.world
+        .meta()
+        .fail_next(MetaEndpoint::Photos, MetaFailure::ContentBlocked);
+    let file = f.tg().add_file(PNG.to_vec(), None);
+    f.tg()
+        .push_photo(&chat, &bob, &file, Some("now | cakes for everyone"));
+    let tg = f.tg().clone();
+    f.world
+        .wait_until("every outcome on the status message", async || {
+            status_message(&tg, bob.id, 1)
+                .is_some_and(|(_, text, _)| text.matches("✅").count() == 2 && text.contains("❌"))
+        })
+        .await
+        .unwrap();
+    let (status, text, keyboard) = status_message(f.tg(), bob.id, 1).unwrap();
+    assert!(
+        text.contains(
+            "❌ Facebook Page Alice's Bakery · Facebook blocked this post under its content rules"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("code 368"), "{text}");
+    assert!(text.contains("✅ X @team"), "{text}");
+    assert!(text.contains("✅ Instagram @alices_bakery"), "{text}");
+    assert!(keyboard.contains("\"edit:1\""), "{keyboard}");
+    let retry = keyboard
+        .split('"')
+        .find(|part| part.starts_with("retry:"))
+        .expect("a Retry button")
+        .to_owned();
+    // Refused at the first attempt and never queued again.
+    let view = f.world.app().post_view(PostId(1)).await.unwrap().unwrap();
+    let facebook = view
+        .targets
+        .iter()
+        .find(|t| t.provider == autopost::domain::Provider::FacebookPage)
+        .unwrap();
+    assert_eq!(facebook.state, autopost::domain::TargetState::Failed);
+    assert_eq!(facebook.attempts, 1);
+    assert!(f.world.meta().feed_posts().is_empty());
+
+    // Edit tells the presser how; Retry sends it again, and the same message shows the outcome.
+    f.tg().push_callback(&bob, bob.id, status, "edit:1");
+    let answered = f.tg().wait_for_answered_callbacks(1, PATIENCE).await;
+    assert!(
+        answered[0]
+            .text
+            .as_deref()
+            .is_some_and(|t| t.contains("/edit 1 WHEN | TEXT")),
+        "{answered:?}"
+    );
+    f.tg().push_callback(&bob, bob.id, status, &retry);
+    f.tg().wait_for_answered_callbacks(2, PATIENCE).await;
+    f.world
+        .wait_until("Facebook on the status message", async || {
+            status_message(&tg, bob.id, 1)
+                .is_some_and(|(_, text, _)| text.matches("✅").count() == 3)
+        })
+        .await
+        .unwrap();
+    let (_, _, keyboard) = status_message(f.tg(), bob.id, 1).unwrap();
+    assert!(!keyboard.contains("retry:"), "{keyboard}");
+    let edits = f
+        .tg()
+        .edited_messages()
+        .into_iter()
+        .filter(|e| e.message_id == status)
+        .count();
+    assert!(edits >= 1, "the status message was edited, not sent again");
+    // The confirmation was brought up to date: out, without Cancel or Post now.
+    let confirmation = f
+        .tg()
+        .sent_messages()
+        .into_iter()
+        .find(|m| m.chat_id == bob.id && m.text.contains("Scheduled post"))
+        .expect("the confirmation")
+        .message_id;
+    let went_out = || {
+        tg.edited_messages()
+            .into_iter()
+            .rfind(|e| e.message_id == confirmation)
+            .filter(|e| e.text.contains("went out") && e.text.contains("✅ 3 published"))
+    };
+    f.world
+        .wait_until("the confirmation to show the outcome", async || {
+            went_out().is_some()
+        })
+        .await
+        .unwrap();
+    let edit = went_out().unwrap();
+    assert!(
+        edit.reply_markup
+            .as_ref()
+            .is_none_or(|m| m["inline_keyboard"].as_array().is_some_and(Vec::is_empty)),
+        "{edit:?}"
+    );
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_target_waiting_for_a_retry_shows_when_and_why_in_the_queue() {
+    use autopost_sim::x::{Endpoint as XEndpoint, Failure as XFailure};
+    let f = fixture().await;
+    let bob = bob();
+    let chat = SimChat::private(&bob);
+    f.link_x(&chat, &bob).await;
+    f.world
+        .x()
+        .fail_next(XEndpoint::Tweets, XFailure::ServerError);
+    f.tg().push_private_text(&bob, "/post now | second try");
+    let tg = f.tg().clone();
+    let app = f.world.app().clone();
+    f.world
+        .wait_until("the target to wait for a retry", async || {
+            app.post_view(PostId(1))
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|view| view.targets.iter().any(|t| t.retry_at.is_some()))
+        })
+        .await
+        .unwrap();
+    let before = tg.sent_messages().len();
+    f.tg().push_private_text(&bob, "/queue");
+    f.world
+        .wait_until("the queue", async || tg.sent_messages().len() > before)
+        .await
+        .unwrap();
+    let queue = tg.sent_messages()[before].text.clone();
+    assert!(queue.contains("⏳ X @team: retrying at"), "{queue}");
+    assert!(
+        queue.contains("after X was unavailable (HTTP 503"),
+        "{queue}"
+    );
+    let tweets = f.world.x().wait_for_tweets(1, PATIENCE).await;
+    assert_eq!(tweets.len(), 1);
     f.shutdown().await;
 }

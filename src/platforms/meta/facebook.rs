@@ -13,6 +13,7 @@ use url::Url;
 use super::RecentPosts;
 use super::graph::{Body, Created, GraphClient};
 use super::login::refresh_user_token;
+use super::refusals::Network;
 use crate::crypto::Secret;
 use crate::domain::Provider;
 use crate::platforms::http::{Stage, image_part};
@@ -44,6 +45,7 @@ const RECENT_POSTS: RecentPosts = RecentPosts {
     edge: "feed",
     fields: "id,message",
     text_field: "message",
+    network: Network::Facebook,
 };
 
 /// Publishes to Facebook Pages with Page tokens.
@@ -89,6 +91,7 @@ impl FacebookPages {
         };
         self.graph
             .create(
+                Network::Facebook,
                 account,
                 &[account.remote_id, "photos"],
                 Body::Multipart(form),
@@ -106,6 +109,7 @@ impl FacebookPages {
     ) -> Result<String, PublishError> {
         self.graph
             .create(
+                Network::Facebook,
                 account,
                 &[account.remote_id, "feed"],
                 Body::Form(params),

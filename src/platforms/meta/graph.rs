@@ -14,6 +14,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::ContainerWait;
+use super::refusals::{self, Network};
 use crate::config::MetaConfig;
 use crate::crypto::Secret;
 use crate::platforms::http::{self, Stage, bearer, cut, exchange, retry_after, status_words};
@@ -53,6 +54,8 @@ pub(super) struct Call<'a> {
     pub(super) account: Option<&'a str>,
     pub(super) stage: Stage,
     pub(super) also_secret: Option<&'a str>,
+    /// The network named in a refusal's words.
+    pub(super) network: Network,
 }
 
 impl GraphClient {
@@ -135,6 +138,7 @@ impl GraphClient {
             account: None,
             stage,
             also_secret: None,
+            network: Network::Facebook,
         }
     }
 
@@ -144,6 +148,7 @@ impl GraphClient {
         request: reqwest::RequestBuilder,
         account: AccountRef<'a>,
         stage: Stage,
+        network: Network,
     ) -> Call<'a> {
         Call {
             request,
@@ -151,6 +156,7 @@ impl GraphClient {
             account: Some(account.remote_id),
             stage,
             also_secret: None,
+            network,
         }
     }
 
@@ -174,7 +180,8 @@ impl GraphClient {
                         .with_optional(call.token)
                         .with(&self.app_secret)
                         .with_value(call.also_secret.unwrap_or_default());
-                    match classify_answer(status, &headers, &body, &secrets, Utc::now()) {
+                    let answer = (status, &headers, &body[..]);
+                    match classify_answer(call.network, answer, &secrets, Utc::now()) {
                         Some(error) => Err(error),
                         None => Ok((status, body)),
                     }
@@ -194,6 +201,7 @@ impl GraphClient {
     /// was made.
     pub(super) async fn create(
         &self,
+        network: Network,
         account: AccountRef<'_>,
         segments: &[&str],
         body: Body,
@@ -206,7 +214,7 @@ impl GraphClient {
             Body::Multipart(form) => request.multipart(form),
         };
         let (status, body) = self
-            .send(self.account_call(request, account, stage))
+            .send(self.account_call(request, account, stage, network))
             .await?;
         match serde_json::from_slice::<Created>(&body) {
             Ok(created) if !created.id.is_empty() => Ok(created),
@@ -225,6 +233,7 @@ impl GraphClient {
     /// A GET for `account` whose JSON answer is returned as a value.
     pub(super) async fn read(
         &self,
+        network: Network,
         account: AccountRef<'_>,
         segments: &[&str],
         fields: &str,
@@ -234,7 +243,7 @@ impl GraphClient {
             .request(Method::GET, segments, Some(account.token))
             .query(&[("fields", fields)]);
         let (status, body) = self
-            .send(self.account_call(request, account, stage))
+            .send(self.account_call(request, account, stage, network))
             .await?;
         serde_json::from_slice(&body).map_err(|_| PublishError::ServerError {
             status: status.as_u16(),
@@ -271,12 +280,12 @@ struct ErrorEnvelope {
     error: GraphError,
 }
 
-/// Classifies an answer: `None` when it is a success. Graph errors are classified by their
-/// code whatever the HTTP status, since Meta throttles with 400/403 and a code in the body.
+/// Classifies an answer (status, headers, body): `None` when it is a success. Graph errors
+/// are classified by their code whatever the HTTP status, since Meta throttles with 400/403
+/// and a code in the body; what each code means is [`refusals::classify`].
 fn classify_answer(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &[u8],
+    network: Network,
+    (status, headers, body): (StatusCode, &HeaderMap, &[u8]),
     secrets: &Redactor<'_>,
     now: DateTime<Utc>,
 ) -> Option<PublishError> {
@@ -302,28 +311,20 @@ fn classify_answer(
     };
     let message = platform_words(&error, secrets);
     let code = error.code.unwrap_or(0);
-    Some(match code {
-        4 | 17 | 32 | 613 | 80_000..=80_014 => PublishError::RateLimited {
-            reset_at: throttle_reset(headers, now),
+    Some(
+        match refusals::classify(network, code, error.error_subcode, &message) {
+            refusals::Verdict::Throttled => PublishError::RateLimited {
+                reset_at: throttle_reset(headers, now),
+            },
+            refusals::Verdict::Transient => PublishError::ServerError {
+                status: status.as_u16(),
+                message,
+            },
+            refusals::Verdict::TokenDead => PublishError::Unauthorized { message },
+            // The words inside were cut already; the next step must survive.
+            refusals::Verdict::Refused(reason) => PublishError::Rejected { reason },
         },
-        // Temporarily blocked for policy reasons: the block lifts by itself, so wait, but it
-        // is not a quota the usage headers describe.
-        368 => PublishError::RateLimited {
-            reset_at: throttle_reset(headers, now),
-        },
-        1 | 2 => PublishError::ServerError {
-            status: status.as_u16(),
-            message,
-        },
-        190 | 102 => PublishError::Unauthorized { message },
-        10 | 200..=299 => PublishError::Rejected {
-            reason: cut(&format!(
-                "autopost lacks a permission on this account; reconnect and allow every \
-                 permission asked for ({message})"
-            )),
-        },
-        _ => PublishError::Rejected { reason: message },
-    })
+    )
 }
 
 /// The platform's own words for an error, with any secret the request carried taken out
@@ -427,9 +428,8 @@ mod tests {
 
     fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> Option<PublishError> {
         classify_answer(
-            StatusCode::from_u16(status).unwrap(),
-            headers,
-            body,
+            Network::Facebook,
+            (StatusCode::from_u16(status).unwrap(), headers, body),
             &Redactor::new(),
             Utc::now(),
         )
@@ -463,7 +463,7 @@ mod tests {
     #[test]
     fn throttling_codes_are_rate_limits_whatever_the_status() {
         let none = HeaderMap::new();
-        for code in [4, 17, 32, 613, 80_001, 80_002, 80_014, 368] {
+        for code in [4, 17, 32, 613, 80_001, 80_002, 80_014] {
             for status in [400, 403, 200] {
                 assert!(
                     matches!(
@@ -473,6 +473,27 @@ mod tests {
                     "code {code} status {status}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_content_block_is_a_refusal_at_once_not_a_rate_limit() {
+        let body = error_body(
+            368,
+            Some(1_390_008),
+            "It looks like you were misusing this feature",
+        );
+        match classify(400, &HeaderMap::new(), &body) {
+            Some(PublishError::Rejected { reason }) => {
+                assert!(
+                    reason.starts_with("Facebook blocked this post under its content rules"),
+                    "{reason}"
+                );
+                assert!(reason.contains("code 368"), "{reason}");
+                assert!(reason.contains("misusing this feature"), "{reason}");
+                assert!(reason.contains("Edit"), "{reason}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 
@@ -546,7 +567,7 @@ mod tests {
                     matches!(&got, PublishError::Rejected { reason } if reason.contains("permission"))
                 }
                 _ => {
-                    matches!(&got, PublishError::Rejected { reason } if reason.starts_with("words"))
+                    matches!(&got, PublishError::Rejected { reason } if reason.contains("(words"))
                 }
             };
             assert!(ok, "code {code}: {got:?}");
@@ -576,9 +597,8 @@ mod tests {
         let token = Secret::new("EAAB-leaky-token");
         let body = error_body(100, None, "Invalid parameter near EAAB-leaky-token");
         let error = classify_answer(
-            StatusCode::BAD_REQUEST,
-            &HeaderMap::new(),
-            &body,
+            Network::Facebook,
+            (StatusCode::BAD_REQUEST, &HeaderMap::new(), &body),
             &Redactor::new().with(&token),
             Utc::now(),
         )

@@ -15,6 +15,7 @@ use url::Url;
 use super::RecentPosts;
 use super::graph::{Body, GraphClient};
 use super::login::refresh_user_token;
+use super::refusals::Network;
 use crate::crypto::Secret;
 use crate::domain::Provider;
 use crate::platforms::http::{Stage, cut};
@@ -41,6 +42,7 @@ const RECENT_POSTS: RecentPosts = RecentPosts {
     edge: "media",
     fields: "id,caption,permalink",
     text_field: "caption",
+    network: Network::Instagram,
 };
 
 /// How long to wait for an Instagram container to become FINISHED before publishing it.
@@ -109,6 +111,7 @@ impl Instagram {
         let value = self
             .graph
             .read(
+                Network::Instagram,
                 account,
                 &[account.remote_id, "content_publishing_limit"],
                 "quota_usage,config",
@@ -132,6 +135,7 @@ impl Instagram {
     ) -> Result<String, PublishError> {
         self.graph
             .create(
+                Network::Instagram,
                 account,
                 &[account.remote_id, "media"],
                 Body::Form(params),
@@ -155,7 +159,13 @@ impl Instagram {
             }
             let status = self
                 .graph
-                .read(account, &[container], "status_code,status", Stage::Prepare)
+                .read(
+                    Network::Instagram,
+                    account,
+                    &[container],
+                    "status_code,status",
+                    Stage::Prepare,
+                )
                 .await?;
             let code = status.get("status_code").and_then(Value::as_str);
             let words = status
@@ -164,13 +174,20 @@ impl Instagram {
                 .unwrap_or("no details");
             match code {
                 Some("FINISHED") => return Ok(()),
-                Some(code @ ("ERROR" | "EXPIRED")) => {
+                Some("ERROR") => {
                     // Platform words: the token taken out before they are cut.
                     let words = Redactor::new().with(account.token).redact(words);
                     return Err(PublishError::Rejected {
-                        reason: cut(&format!(
-                            "Instagram could not prepare the image ({code}): {words}"
-                        )),
+                        reason: container_refused(&cut(&words)),
+                    });
+                }
+                // Unpublished for 24 hours: nothing is public, and a new attempt makes a new
+                // container, so this is a passing fault rather than a refusal.
+                Some("EXPIRED") => {
+                    return Err(PublishError::ServerError {
+                        status: 504,
+                        message: "Instagram's prepared upload expired before it was published"
+                            .to_owned(),
                     });
                 }
                 // IN_PROGRESS, or a state this client does not know yet: keep waiting.
@@ -193,11 +210,26 @@ impl Instagram {
     async fn permalink(&self, account: AccountRef<'_>, media_id: &str) -> Option<Url> {
         let answer = self
             .graph
-            .read(account, &[media_id], "permalink", Stage::Read)
+            .read(
+                Network::Instagram,
+                account,
+                &[media_id],
+                "permalink",
+                Stage::Read,
+            )
             .await
             .ok()?;
         Url::parse(answer.get("permalink")?.as_str()?).ok()
     }
+}
+
+/// What the author reads when Instagram could not prepare the media (container status
+/// `ERROR`; `words` carries Meta's status and subcode), with what to do next.
+fn container_refused(words: &str) -> String {
+    format!(
+        "Instagram could not use the image (container ERROR: {words}); use Edit with a JPEG \
+         between 4:5 (portrait) and 1.91:1 (landscape), or press Retry"
+    )
 }
 
 #[async_trait]
@@ -274,6 +306,7 @@ impl Platform for Instagram {
         let published = self
             .graph
             .create(
+                Network::Instagram,
                 account,
                 &[account.remote_id, "media_publish"],
                 Body::Form(vec![("creation_id", container)]),

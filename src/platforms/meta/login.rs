@@ -284,6 +284,7 @@ impl GraphClient {
             account: None,
             stage: Stage::Read,
             also_secret: exchanged,
+            network: super::refusals::Network::Facebook,
         };
         let (status, body) = self.send(call).await.map_err(auth_error)?;
         let answer: Answer = serde_json::from_slice(&body).map_err(|e| {

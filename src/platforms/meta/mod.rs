@@ -7,6 +7,7 @@ mod facebook;
 mod graph;
 mod instagram;
 mod login;
+mod refusals;
 mod signed_request;
 
 use serde_json::Value;
@@ -32,6 +33,8 @@ struct RecentPosts {
     fields: &'static str,
     /// The field holding the text or caption.
     text_field: &'static str,
+    /// Whose posts they are.
+    network: refusals::Network,
 }
 
 impl RecentPosts {
@@ -46,6 +49,7 @@ impl RecentPosts {
     ) -> Result<Lookup, PublishError> {
         let value = graph
             .read(
+                self.network,
                 account,
                 &[account.remote_id, self.edge],
                 self.fields,

@@ -2,6 +2,7 @@
 //! media upload and `POST /2/tweets`; `text` counts characters as X does. Knows tokens and
 //! account ids, never chats or the store; every token becomes a `Secret` the moment it is parsed.
 
+mod refusals;
 pub mod text;
 
 use std::fmt;
@@ -474,7 +475,8 @@ fn created_id(
         .map_err(|e| unreadable("X", status, stage, what, &e))
 }
 
-/// Classifies a non-2xx answer from an API endpoint.
+/// Classifies a non-2xx answer from an API endpoint; what each answer means is
+/// [`refusals::classify`].
 fn classify_answer(
     status: StatusCode,
     headers: &HeaderMap,
@@ -483,16 +485,23 @@ fn classify_answer(
     now: DateTime<Utc>,
 ) -> PublishError {
     let message = platform_words(status, body, secrets);
-    match status.as_u16() {
-        429 => PublishError::RateLimited {
+    let problem: Problem = serde_json::from_slice(body).unwrap_or_default();
+    let codes: Vec<i64> = problem.errors.iter().filter_map(|e| e.code).collect();
+    let said = refusals::Said {
+        kind: problem.kind.as_deref(),
+        codes: &codes,
+        words: &message,
+    };
+    match refusals::classify(status.as_u16(), said) {
+        refusals::Verdict::Throttled => PublishError::RateLimited {
             reset_at: throttle_reset(headers, now),
         },
-        401 => PublishError::Unauthorized { message },
-        500..=599 => PublishError::ServerError {
+        refusals::Verdict::TokenDead => PublishError::Unauthorized { message },
+        refusals::Verdict::Transient => PublishError::ServerError {
             status: status.as_u16(),
             message,
         },
-        _ => PublishError::Rejected { reason: message },
+        refusals::Verdict::Refused(reason) => PublishError::Rejected { reason },
     }
 }
 
@@ -522,6 +531,8 @@ fn throttle_reset(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Ut
 #[derive(Debug, Default, Deserialize)]
 struct Problem {
     title: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
     detail: Option<String>,
     #[serde(default)]
     errors: Vec<ProblemItem>,
@@ -532,6 +543,7 @@ struct Problem {
 #[derive(Debug, Deserialize)]
 struct ProblemItem {
     message: Option<String>,
+    code: Option<i64>,
 }
 
 /// The platform's own words for a failed answer, cut to a readable length, with any secret
@@ -706,7 +718,8 @@ mod tests {
         ) {
             PublishError::Rejected { reason } => assert_eq!(
                 reason,
-                "You are not allowed to create a Tweet with duplicate content."
+                "X refused this post as a duplicate of one already on the account (You are not \
+                 allowed to create a Tweet with duplicate content.); change the text with Edit"
             ),
             other => panic!("{other:?}"),
         }
@@ -720,7 +733,11 @@ mod tests {
             now,
         ) {
             PublishError::Rejected { reason } => {
-                assert_eq!(reason, "Tweet needs to be a bit shorter.");
+                assert_eq!(
+                    reason,
+                    "X refused the text as too long (Tweet needs to be a bit shorter.); shorten \
+                     it with Edit"
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use super::verbs::ConnectTarget;
 
 pub(crate) use phrases::{
-    account_name, ago, first_words, from_now, local_time, near_both_zones, plural,
+    account_name, ago, both_zones, first_words, from_now, local_time, near_both_zones, plural,
 };
 
 /// Telegram's limit on one message's text.
@@ -52,6 +52,13 @@ pub struct Reply {
     /// message to reply to (Telegram's forced reply, with this reply's text), and leaves the
     /// message with the button as it was.
     pub edit_form: Option<EditForm>,
+    /// An answer to a button press for the presser alone that leaves the message as it was
+    /// (a status message keeps showing its post; the change, if any, reaches it by an edit).
+    pub aside: bool,
+    /// The post this message shows (a confirmation): the front end remembers the message it
+    /// sent, so that it is edited when the post changes and its buttons never act on an
+    /// outdated view.
+    pub shows: Option<PostId>,
 }
 
 /// What an Edit form asks for, with the post's current values.
@@ -141,7 +148,7 @@ pub enum ButtonAction {
 }
 
 impl ButtonAction {
-    /// `cancel:17`, `postnow:17`, `retry:23`, `deleteme:confirm`, `policy:agree` or
+    /// `cancel:17`, `postnow:17`, `retry:23`, `edit:17`, `deleteme:confirm`, `policy:agree`,
     /// `tg:17:4` (post, account) or `when:41:2` (draft, choice): at most 43 bytes, within
     /// both Telegram's 64 and Discord's 100.
     pub fn callback_data(&self) -> String {
@@ -287,6 +294,12 @@ impl Reply {
         Reply::lines(vec![spans]).refusal()
     }
 
+    /// The same reply, for the presser of a button alone, leaving the message as it was.
+    pub(crate) fn aside(mut self) -> Reply {
+        self.aside = true;
+        self
+    }
+
     /// The same reply, marked as a refusal: nothing was done.
     pub(crate) fn refusal(mut self) -> Reply {
         self.refused = true;
@@ -344,6 +357,7 @@ mod tests {
             ButtonAction::PostNow(PostId(17)),
             ButtonAction::Cancel(PostId(i64::MAX)),
             ButtonAction::Retry(TargetId(23)),
+            ButtonAction::Edit(PostId(i64::MIN)),
             ButtonAction::PostNow(PostId(i64::MIN)),
             ButtonAction::ConfirmDelete,
             ButtonAction::SetZone(chrono_tz::America::Argentina::ComodRivadavia),

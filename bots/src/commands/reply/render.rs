@@ -217,6 +217,7 @@ mod tests {
             due_at: utc(2026, 11, 30, 8, 0),
             body: HOSTILE.into(),
             recurrence: None,
+            retrying: Vec::new(),
         }];
         let replies = [
             Reply::accepted(&post),
@@ -303,6 +304,7 @@ mod tests {
                 due_at: utc(2026, 11, 30, 8, 0),
                 body: "<<&&>> ".repeat(20),
                 recurrence: None,
+                retrying: Vec::new(),
             })
             .collect();
         let reply = Reply::queue(&posts, Berlin);

@@ -37,8 +37,7 @@ pub const VERB: Verb = Verb::new(
 )
 .named(parse_named)
 .notes(&[
-    "`/edit 17 friday 5pm` changes only the time, `/edit 17 | New text` only the text.",
-    "Images sent with `/edit 17` replace the post's images.",
+    "`/edit 17 friday 5pm`: only the time; `/edit 17 | New text`: only the text; images sent with it replace the post's.",
 ])
 .with_images()
 .who(Who::AuthorOrAdmin);

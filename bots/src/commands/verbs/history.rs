@@ -1,6 +1,6 @@
 //! `/history`: the chat's recent outcomes, newest first, with links to the live posts.
 
-use autopost::domain::TargetState;
+use autopost::domain::{PostId, TargetState};
 use autopost::posting::HistoryEntry;
 use chrono_tz::Tz;
 
@@ -19,8 +19,11 @@ pub const VERB: Verb = Verb::new(
     parse,
 );
 
-/// Outcomes shown.
-const SHOWN: u32 = 20;
+/// Outcomes read (one per target).
+const SHOWN: u32 = 60;
+
+/// Posts shown.
+const POSTS_SHOWN: usize = 20;
 
 fn parse(_: &str) -> Result<Command, ParseError> {
     Ok(Command::History)
@@ -39,7 +42,8 @@ pub(crate) async fn run(ctx: &Context<'_>) -> Reply {
 }
 
 impl Reply {
-    /// `/history`: recent outcomes, newest first, with links to the live posts.
+    /// `/history`: one row per post, newest first: its time, first words and each target's
+    /// state, with links to the live posts and the reasons of failures.
     pub fn history(entries: &[HistoryEntry], zone: Tz) -> Reply {
         if entries.is_empty() {
             return Reply::lines(vec![vec![plain(
@@ -50,33 +54,51 @@ impl Reply {
             bold("Recent posts"),
             plain(format!(" (times in {})", zone.name())),
         ]];
+        // Entries come newest first, one per target; a post's row sits where its newest
+        // outcome is.
+        let mut posts: Vec<(PostId, Vec<&HistoryEntry>)> = Vec::new();
         for entry in entries {
-            let state = match entry.state {
-                TargetState::Published => "published",
-                TargetState::Failed => "failed",
-                TargetState::Unknown => "outcome unknown",
-                TargetState::Cancelled => "cancelled",
-                TargetState::Queued => "queued",
-                TargetState::Publishing => "publishing",
-            };
+            match posts.iter_mut().find(|(post, _)| *post == entry.post) {
+                Some((_, targets)) => targets.push(entry),
+                None => posts.push((entry.post, vec![entry])),
+            }
+        }
+        for (post, targets) in posts.iter().take(POSTS_SHOWN) {
+            let newest = targets[0];
             let mut line = vec![
-                code(format!("#{}", entry.post)),
+                code(format!("#{post}")),
                 plain(format!(
-                    " {} · {state} · {} · {}",
-                    local_time(entry.at, zone),
-                    account_name(&entry.account_name, entry.provider),
-                    first_words(&entry.body, 30),
+                    " {} · {}",
+                    local_time(newest.at, zone),
+                    first_words(&newest.body, 30),
                 )),
             ];
-            if let Some(url) = &entry.url {
-                line.push(plain(" · "));
-                line.push(Span::Link {
-                    text: "open".to_owned(),
-                    url: url.clone(),
-                });
-            }
-            if let Some(error) = &entry.error {
-                line.push(plain(format!(" · {}", first_words(error, 120))));
+            for entry in targets {
+                let mark = match entry.state {
+                    TargetState::Published => "✅",
+                    TargetState::Failed => "❌",
+                    TargetState::Unknown => "❔",
+                    TargetState::Cancelled => "🚫",
+                    TargetState::Queued | TargetState::Publishing => "⏳",
+                };
+                line.push(plain(format!(
+                    " · {mark} {}",
+                    account_name(&entry.account_name, entry.provider)
+                )));
+                if let Some(url) = &entry.url {
+                    line.push(plain(" "));
+                    line.push(Span::Link {
+                        text: "open".to_owned(),
+                        url: url.clone(),
+                    });
+                }
+                if let Some(error) = entry
+                    .error
+                    .as_ref()
+                    .filter(|_| !entry.state.eq(&TargetState::Published))
+                {
+                    line.push(plain(format!(" ({})", first_words(error, 120))));
+                }
             }
             lines.push(line);
         }
@@ -88,7 +110,7 @@ impl Reply {
 
 #[cfg(test)]
 mod tests {
-    use autopost::domain::{PostId, Provider};
+    use autopost::domain::Provider;
     use chrono_tz::Europe::Berlin;
 
     use super::*;
@@ -120,12 +142,21 @@ mod tests {
         ];
         let html = Reply::history(&entries, Berlin).to_telegram_html();
         assert!(html.contains(
-            "<code>#9</code> Mon 30 Nov 09:00 · published · @alice (X) · hello world · <a href=\"https://x.com/alice/status/1\">open</a>"
+            "<code>#9</code> Mon 30 Nov 09:00 · hello world · ✅ @alice (X) <a href=\"https://x.com/alice/status/1\">open</a>\n"
         ), "{html}");
         assert!(
-            html.contains("· failed · bakery (Instagram) · photo · the image is too small"),
+            html.contains("<code>#8</code> Sun 29 Nov 09:00 · photo · ❌ bakery (Instagram) (the image is too small)"),
             "{html}"
         );
+        // Two targets of one post: one row.
+        let mut both = entries.to_vec();
+        both[1].post = PostId(9);
+        let html = Reply::history(&both, Berlin).to_telegram_html();
+        assert!(
+            html.contains("✅ @alice (X) <a href=\"https://x.com/alice/status/1\">open</a> · ❌ bakery (Instagram)"),
+            "{html}"
+        );
+        assert_eq!(html.matches("<code>#9</code>").count(), 1, "{html}");
         assert!(
             Reply::history(&[], Berlin)
                 .to_markdown()

@@ -26,8 +26,7 @@ pub const VERB: Verb = Verb::new(
     "/import (as the caption of posts.csv)",
 )
 .notes(&[
-    "Send a CSV file with the caption `/import`, or reply `/import` to it. Columns `when,text,targets,images`; targets (names, @handles or x, facebook, instagram) and images (http/https URLs) are optional, separated by spaces.",
-    "Every row is checked as `/post` checks it; if one is refused, nothing is queued and each bad row is named. At most 200 rows in 256 KB.",
+    "CSV columns `when,text,targets,images` (the last two optional); all rows or none, each bad row named.",
 ])
 .with_file();
 

@@ -245,6 +245,7 @@ impl Reply {
             lines.push(notice_line(notice, accepted));
         }
         let mut reply = Reply::lines(lines);
+        reply.shows = Some(post);
         reply.buttons = vec![vec![
             Button {
                 label: "Cancel".to_owned(),
@@ -466,7 +467,7 @@ mod tests {
              Goes out <b>tomorrow 09:00 (Europe/Berlin) · 08:00 UTC</b> · in 14 h\n\
              “Launch day! Doors open at nine, with coffee for the first…” · 2 images\n\
              • @alice (X): 42/280 characters, own text\n\
-             • Alice's &lt;Bakery&gt; (Facebook Page): thread of 3 parts\n\
+             • Alice's &lt;Bakery&gt; (Facebook Page): thread of 3 parts (42 characters)\n\
              ℹ️ @shop (Instagram) left out: Instagram needs at least one image — attach one, or send <code>/post to instagram WHEN | TEXT</code> with an image\n\
              ℹ️ The <code>instagram:</code> text is not used: no Instagram account is linked to this chat\n\
              ⚠️ X refuses duplicate text: the same text is already queued for @alice as #12\n\

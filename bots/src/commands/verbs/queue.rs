@@ -1,6 +1,7 @@
 //! `/queue`: the chat's pending posts, each with its id, time in the viewer's zone, author,
 //! targets and first words.
 
+use autopost::oauth::provider_label;
 use autopost::posting::QueuedPost;
 use chrono_tz::Tz;
 
@@ -62,6 +63,20 @@ impl Reply {
                     first_words(&post.body, 40)
                 )),
             ]);
+            // A target waiting for another attempt shows when and why, not the time it was
+            // first due.
+            for retry in &post.retrying {
+                let mut words = format!(
+                    "   ⏳ {} {}: retrying at {}",
+                    provider_label(retry.provider),
+                    retry.account_name,
+                    local_time(retry.at, zone)
+                );
+                if let Some(reason) = &retry.reason {
+                    words.push_str(&format!(" after {}", first_words(reason, 80)));
+                }
+                lines.push(vec![plain(words)]);
+            }
         }
         lines.push(vec![
             plain("Change one with "),
@@ -104,7 +119,8 @@ impl Reply {
 
 #[cfg(test)]
 mod tests {
-    use autopost::domain::PostId;
+    use autopost::domain::{PostId, Provider};
+    use autopost::posting::Retrying;
     use autopost::recurrence::Recurrence;
     use chrono_tz::Europe::Berlin;
 
@@ -120,6 +136,7 @@ mod tests {
             due_at,
             body: "weekly news".into(),
             recurrence,
+            retrying: Vec::new(),
         };
         let rule = Recurrence::from_storage("v1 MO 09:00 Europe/Berlin").ok();
         // One occurrence still going out, the next one pending: both under the series' id.
@@ -151,6 +168,12 @@ mod tests {
                     "Launch day!\nOur new bakery opens its doors at nine, come early for croissants"
                         .into(),
                 recurrence: None,
+                retrying: vec![Retrying {
+                    provider: Provider::X,
+                    account_name: "@team".into(),
+                    at: utc(2026, 11, 30, 13, 5),
+                    reason: Some("X was unavailable (HTTP 503: busy)".into()),
+                }],
             },
             QueuedPost {
                 author: "alice".into(),
@@ -159,6 +182,7 @@ mod tests {
                 due_at: utc(2026, 12, 1, 17, 30),
                 body: "short".into(),
                 recurrence: None,
+                retrying: Vec::new(),
             },
         ];
         let html = Reply::queue(&posts, Berlin).to_telegram_html();
@@ -170,6 +194,12 @@ mod tests {
         );
         assert!(
             html.contains("<code>#5</code> Tue 1 Dec 18:30 · alice → @team · short\n"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "⏳ X @team: retrying at Mon 30 Nov 14:05 after X was unavailable (HTTP 503: busy)"
+            ),
             "{html}"
         );
         assert!(html.contains("(times in Europe/Berlin)"));

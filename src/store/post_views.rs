@@ -1,0 +1,260 @@
+//! A post as chat messages show it (its text, images, time and each target's outcome), read
+//! by one query, and the chat messages that show it (confirmations, the status message), so
+//! that front ends edit them in place as the post changes.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use sqlx::Row;
+
+use super::{Store, StoreError, from_millis, parse_stored, to_millis};
+use crate::domain::{ChatId, PostId, Provider, TargetId, TargetState};
+
+/// Where a post stands as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostState {
+    /// Some target may still go out.
+    Scheduled,
+    /// Every target finished.
+    Done,
+    /// Cancelled before every target went out.
+    Cancelled,
+}
+
+/// One target of a post as a status message shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetView {
+    /// The target (for a Retry button).
+    pub id: TargetId,
+    /// What kind of account.
+    pub provider: Provider,
+    /// The account's name.
+    pub account_name: String,
+    /// Where it stands.
+    pub state: TargetState,
+    /// The live post, once published.
+    pub url: Option<String>,
+    /// Why it failed, or why its last attempt did not go through.
+    pub reason: Option<String>,
+    /// When a queued target that was tried already is tried again.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// Attempts made so far.
+    pub attempts: u32,
+}
+
+/// A post as its confirmation and status message show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostView {
+    /// The post.
+    pub id: PostId,
+    /// The chat whose queue it is in.
+    pub chat: ChatId,
+    /// Its text.
+    pub text: String,
+    /// How many images it carries.
+    pub images: usize,
+    /// When it is (or was) due.
+    pub due_at: DateTime<Utc>,
+    /// The zone its time was read in.
+    pub zone: Tz,
+    /// Where it stands as a whole.
+    pub state: PostState,
+    /// Each target, in the order they were made.
+    pub targets: Vec<TargetView>,
+}
+
+impl PostView {
+    /// Whether any target has finished (published, failed or unknown).
+    pub fn has_outcomes(&self) -> bool {
+        self.targets.iter().any(|t| {
+            matches!(
+                t.state,
+                TargetState::Published | TargetState::Failed | TargetState::Unknown
+            )
+        })
+    }
+}
+
+/// Which message of a post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageRole {
+    /// The answer that accepted (or edited) it, with its buttons.
+    Confirmation,
+    /// The one message that shows each target's outcome.
+    Status,
+}
+
+impl MessageRole {
+    fn as_str(self) -> &'static str {
+        match self {
+            MessageRole::Confirmation => "confirmation",
+            MessageRole::Status => "status",
+        }
+    }
+}
+
+/// A chat message that shows a post, as its platform names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostMessage {
+    /// Which message it is.
+    pub role: MessageRole,
+    /// The platform's id of the chat.
+    pub chat: String,
+    /// The platform's id of the message.
+    pub message: String,
+}
+
+impl Store {
+    /// The post as chat messages show it; `None` if it is gone (erased, purged).
+    pub async fn post_view(&self, post: PostId) -> Result<Option<PostView>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.chat_id, p.body, p.due_at, p.time_zone, p.state AS post_state,
+                    (SELECT COUNT(*) FROM media m WHERE m.post_id = p.id) AS images,
+                    t.id AS target_id, t.state AS target_state, t.attempts,
+                    t.due_at AS target_due, t.remote_url, t.last_error,
+                    a.provider, a.display_name
+             FROM posts p
+             LEFT JOIN targets t ON t.post_id = p.id
+             LEFT JOIN accounts a ON a.id = t.account_id
+             WHERE p.id = ? ORDER BY t.id",
+        )
+        .bind(post.0)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let state = match first.get::<&str, _>("post_state") {
+            "scheduled" => PostState::Scheduled,
+            "done" => PostState::Done,
+            "cancelled" => PostState::Cancelled,
+            other => return Err(StoreError::Corrupt(format!("post state `{other}`"))),
+        };
+        let mut targets = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(id) = row.get::<Option<i64>, _>("target_id") else {
+                continue;
+            };
+            let state: TargetState =
+                parse_stored(row.get::<&str, _>("target_state"), "target state")?;
+            let attempts = u32::try_from(row.get::<i64, _>("attempts")).unwrap_or(u32::MAX);
+            let retry_at = (state == TargetState::Queued && attempts > 0)
+                .then(|| from_millis(row.get("target_due")))
+                .transpose()?;
+            targets.push(TargetView {
+                id: TargetId(id),
+                provider: parse_stored(row.get::<&str, _>("provider"), "provider")?,
+                account_name: row.get("display_name"),
+                state,
+                url: row.get("remote_url"),
+                reason: row.get("last_error"),
+                retry_at,
+                attempts,
+            });
+        }
+        Ok(Some(PostView {
+            id: post,
+            chat: ChatId(first.get("chat_id")),
+            text: first.get("body"),
+            images: usize::try_from(first.get::<i64, _>("images")).unwrap_or(0),
+            due_at: from_millis(first.get("due_at"))?,
+            zone: parse_stored(first.get::<&str, _>("time_zone"), "time zone")?,
+            state,
+            targets,
+        }))
+    }
+
+    /// Remembers a chat message that shows `post`. A new status message replaces the old.
+    pub async fn remember_post_message(
+        &self,
+        post: PostId,
+        message: &PostMessage,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // REPLACE also resolves a clash with the one-status-per-post index: the old status
+        // row goes.
+        sqlx::query(
+            "INSERT OR REPLACE INTO post_messages (post_id, role, chat, message, created_at)
+             SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM posts WHERE id = ?)",
+        )
+        .bind(post.0)
+        .bind(message.role.as_str())
+        .bind(&message.chat)
+        .bind(&message.message)
+        .bind(to_millis(now))
+        .bind(post.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The chat messages that show `post`, oldest first.
+    pub async fn post_messages(&self, post: PostId) -> Result<Vec<PostMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT role, chat, message FROM post_messages WHERE post_id = ?
+             ORDER BY created_at, rowid",
+        )
+        .bind(post.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let role = match r.get::<&str, _>("role") {
+                    "status" => MessageRole::Status,
+                    _ => MessageRole::Confirmation,
+                };
+                Ok(PostMessage {
+                    role,
+                    chat: r.get("chat"),
+                    message: r.get("message"),
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets a message that can no longer be edited (deleted, or too old to reach).
+    pub async fn forget_post_message(
+        &self,
+        post: PostId,
+        message: &PostMessage,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM post_messages WHERE post_id = ? AND role = ? AND chat = ? AND message = ?",
+        )
+        .bind(post.0)
+        .bind(message.role.as_str())
+        .bind(&message.chat)
+        .bind(&message.message)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ChatKind, ChatPlatform};
+    use crate::store::test_support::temp_store;
+
+    #[tokio::test]
+    async fn a_missing_post_has_no_view_and_remembers_no_message() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        assert_eq!(store.post_view(PostId(404)).await.unwrap(), None);
+        let message = PostMessage {
+            role: MessageRole::Status,
+            chat: "9".to_owned(),
+            message: "3".to_owned(),
+        };
+        store
+            .remember_post_message(PostId(404), &message, now)
+            .await
+            .unwrap();
+        assert!(store.post_messages(PostId(404)).await.unwrap().is_empty());
+        // The chat exists; the post does not: nothing dangles.
+        store
+            .upsert_chat(ChatPlatform::Telegram, "9", ChatKind::Private, None, now)
+            .await
+            .unwrap();
+    }
+}
