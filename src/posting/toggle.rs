@@ -8,11 +8,11 @@ use super::create::{left_out, refusal, thread_parts};
 use super::variants::Composed;
 use super::{Accepted, PostingError, TargetSummary};
 use crate::app::App;
-use crate::domain::{AccountId, AccountState, Actor, ChatId, PostId};
+use crate::domain::{AccountId, AccountState, Actor, ChatId, PostId, TargetState};
 use crate::images;
 use crate::recurrence::Recurrence;
 use crate::rules::{self, ImageFacts};
-use crate::store::{ComposedPost, LinkedAccount, TargetChange};
+use crate::store::{ComposedPost, LinkedAccount, PostState, PostView, TargetChange};
 
 impl App {
     /// Adds `account` as a target of a pending post, or removes it, before anything of the
@@ -73,13 +73,46 @@ impl App {
     ) -> Result<Accepted, PostingError> {
         let stored = self.stored_post(actor, post).await?;
         let zone = self.zone_of(actor).await?;
+        self.confirmation_in(actor.chat, stored, zone, now).await
+    }
+
+    /// The full confirmation of a post nothing of which has started going out (its toggles
+    /// still act), for bringing its message up to date after a change; `None` once a target
+    /// has started or finished, when the short outcome view takes over.
+    pub async fn pending_confirmation(
+        &self,
+        view: &PostView,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Accepted>, PostingError> {
+        let untouched = view.state == PostState::Scheduled
+            && view.targets.iter().all(|t| t.state == TargetState::Queued);
+        if !untouched {
+            return Ok(None);
+        }
+        match self.store().composed_post(view.id).await? {
+            Some(stored) if stored.chat == view.chat => Ok(Some(
+                self.confirmation_in(view.chat, stored, view.zone, now)
+                    .await?,
+            )),
+            _ => Ok(None),
+        }
+    }
+
+    async fn confirmation_in(
+        &self,
+        chat: ChatId,
+        stored: ComposedPost,
+        zone: chrono_tz::Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Accepted, PostingError> {
+        let post = stored.id;
         let recurrence = stored.recurrence.as_deref().and_then(|rule| {
             Recurrence::from_storage(rule)
                 .inspect_err(|e| tracing::warn!(post = %post, error = %e, "unreadable recurrence"))
                 .ok()
         });
-        let accounts = self.usable_accounts(actor.chat).await?;
-        let linked = self.store().accounts_of_chat(actor.chat).await?;
+        let accounts = self.usable_accounts(chat).await?;
+        let linked = self.store().accounts_of_chat(chat).await?;
         let images = self.stored_image_facts(post).await?;
         let texts = composed(&stored);
         let targets = stored

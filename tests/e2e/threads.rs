@@ -220,7 +220,7 @@ async fn a_refused_second_part_stops_the_thread_and_the_reason_names_it() {
     let history = f.store.history(f.author.chat, 10).await.unwrap();
     let reason = history[0].error.clone().unwrap();
     assert!(
-        reason.starts_with("part 2 of 3 was refused: You are not permitted"),
+        reason.starts_with("part 2 of 3 was refused: X did not permit this post"),
         "{reason}"
     );
     assert!(
@@ -230,12 +230,25 @@ async fn a_refused_second_part_stops_the_thread_and_the_reason_names_it() {
         )),
         "{reason}"
     );
+    // The status message shows the failure with that reason.
+    let view = f
+        .store
+        .post_view(accepted.post)
+        .await
+        .unwrap()
+        .expect("the post");
+    assert!(
+        view.targets[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("part 2 of 3 was refused")),
+        "{view:?}"
+    );
     let notes = f.store.undelivered_notifications(10).await.unwrap();
     assert!(
-        notes[0]
-            .notification
-            .text
-            .contains("part 2 of 3 was refused")
+        notes
+            .iter()
+            .any(|n| n.notification.post == Some(accepted.post))
     );
 }
 
@@ -324,12 +337,13 @@ async fn a_lost_part_that_cannot_be_looked_for_is_unknown_and_the_author_is_told
     let reason = history[0].error.clone().unwrap();
     assert!(reason.starts_with("part 2 of 3: "), "{reason}");
     assert!(reason.contains("part 1 is live"), "{reason}");
+    // The author is told: the post's status message is drawn again.
     let notes = f.store.undelivered_notifications(10).await.unwrap();
     assert!(
-        notes[0]
-            .notification
-            .text
-            .contains("may or may not have reached")
+        notes
+            .iter()
+            .any(|n| n.notification.post == Some(accepted.post)),
+        "{notes:?}"
     );
     // Nothing was sent again: part 3 waits for the author.
     assert_eq!(f.sim().requests(Endpoint::Tweets), 2);

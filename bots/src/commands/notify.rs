@@ -176,7 +176,16 @@ async fn show_post(
             Err(other) => return Err(other),
         }
     }
-    let confirmation = Reply::confirmation_view(&view);
+    // Until something of it goes out, the confirmation keeps its full form (counts, toggles,
+    // Edit); after that, the short outcome.
+    let confirmation = match app.pending_confirmation(&view, Utc::now()).await {
+        Ok(Some(accepted)) => Reply::accepted(&accepted),
+        Ok(None) => Reply::confirmation_view(&view),
+        Err(e) => {
+            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot draw a post's confirmation");
+            Reply::confirmation_view(&view)
+        }
+    };
     for message in messages
         .iter()
         .filter(|m| m.role == MessageRole::Confirmation)

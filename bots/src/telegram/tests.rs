@@ -1732,16 +1732,22 @@ async fn a_content_block_on_facebook_fails_at_once_on_the_one_status_message_whi
     assert_eq!(facebook.attempts, 1);
     assert!(f.world.meta().feed_posts().is_empty());
 
-    // Edit tells the presser how; Retry sends it again, and the same message shows the outcome.
+    // Edit asks for the change as a message to reply to; Retry sends it again, and the same
+    // message shows the outcome.
     f.tg().push_callback(&bob, bob.id, status, "edit:1");
     let answered = f.tg().wait_for_answered_callbacks(1, PATIENCE).await;
-    assert!(
-        answered[0]
-            .text
-            .as_deref()
-            .is_some_and(|t| t.contains("/edit 1 WHEN | TEXT")),
+    assert_eq!(
+        answered[0].text.as_deref(),
+        Some("Reply to my message with the change."),
         "{answered:?}"
     );
+    let question = f
+        .tg()
+        .sent_messages()
+        .into_iter()
+        .find(|m| m.chat_id == bob.id && m.text.contains("Reply with a new time"))
+        .expect("the Edit question");
+    assert_eq!(question.reply_markup.unwrap()["force_reply"], true);
     f.tg().push_callback(&bob, bob.id, status, &retry);
     f.tg().wait_for_answered_callbacks(2, PATIENCE).await;
     f.world

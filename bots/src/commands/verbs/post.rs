@@ -488,6 +488,7 @@ mod tests {
                 vec![
                     ("Cancel".to_owned(), "cancel:17".to_owned()),
                     ("Post now".to_owned(), "postnow:17".to_owned()),
+                    ("Edit".to_owned(), "edit:17".to_owned()),
                 ],
                 vec![
                     ("✅ @alice (X)".to_owned(), "tg:17:1".to_owned()),
