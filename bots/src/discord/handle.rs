@@ -255,8 +255,17 @@ impl Inner {
         let inner = self.clone();
         let request = interaction.clone();
         let mut work = tokio::spawn(async move { inner.work(&request).await });
-        let work = match tokio::time::timeout(self.options.answer_within, &mut work).await {
-            Ok(Ok(outcome)) => match outcome_file(&outcome) {
+        // No time to answer inline (a zero window) means always deferring, however quick
+        // the work: a task on another thread may finish before a zero timeout is polled.
+        let finished = if self.options.answer_within.is_zero() {
+            None
+        } else {
+            tokio::time::timeout(self.options.answer_within, &mut work)
+                .await
+                .ok()
+        };
+        let work = match finished {
+            Some(Ok(outcome)) => match outcome_file(&outcome) {
                 None => {
                     self.remember_confirmation(&interaction, &outcome).await;
                     return Some(first_answer(&outcome));
@@ -270,14 +279,14 @@ impl Inner {
                     return None;
                 }
             },
-            Ok(Err(e)) => {
+            Some(Err(e)) => {
                 let reply = crate::commands::internal(&e);
                 return Some(wire::response(
                     wire::callback::MESSAGE,
                     wire::message(&reply, true),
                 ));
             }
-            Err(_) => work,
+            None => work,
         };
         // Longer work: "thinking…" now, the answer by editing the original response.
         let defer = if is_component {
