@@ -15,6 +15,12 @@ impl App {
         Ok(self.store().post_view(post).await?)
     }
 
+    /// The occurrence of `post`'s series still to come (else `post`) and the series' id
+    /// (`post`'s own for a post that does not repeat).
+    pub async fn series_of(&self, post: PostId) -> Result<(PostId, PostId), FrontEndError> {
+        Ok(self.store().series_occurrence(post).await?)
+    }
+
     /// The chat messages that show `post`, oldest first.
     pub async fn post_messages(&self, post: PostId) -> Result<Vec<PostMessage>, FrontEndError> {
         Ok(self.store().post_messages(post).await?)

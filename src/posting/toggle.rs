@@ -60,7 +60,10 @@ impl App {
         self.scheduler().wake();
         self.post_changed(actor.chat, post, now).await;
         tracing::info!(post = %post, account = %account, "targets changed");
-        self.confirmation_of(actor, post, now).await
+        let mut accepted = self.confirmation_of(actor, post, now).await?;
+        // Shown under the id the person knows (a series', for an occurrence of one).
+        accepted.post = asked;
+        Ok(accepted)
     }
 
     /// A stored post's confirmation as the actor sees it: its targets with their counts, the

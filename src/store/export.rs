@@ -10,7 +10,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{Store, StoreError, from_millis};
-use crate::domain::{AccountId, ChatId, DraftId, GrantId, MediaId, PostId, UserId};
+use crate::domain::{AccountId, ChatId, DraftId, GrantId, MediaId, PostId, TargetId, UserId};
 
 /// Everything autopost keeps about one person, without any secret. Each field is named after
 /// the table its rows come from, so that a test can compare the export with every table
@@ -37,6 +37,8 @@ pub struct UserExport {
     pub media: Vec<ExportedMedia>,
     /// Their posts' own texts for one network (`x: …`).
     pub post_variants: Vec<ExportedVariant>,
+    /// The parts of their X threads, with the platform's id of each part sent.
+    pub thread_parts: Vec<ExportedThreadPart>,
     /// The chat messages that show their posts (confirmations, status messages).
     pub post_messages: Vec<ExportedPostMessage>,
     /// Messages addressed to them, delivered or waiting.
@@ -96,6 +98,8 @@ pub struct ExportedUser {
     pub display_name: Option<String>,
     /// Chosen time zone.
     pub time_zone: Option<String>,
+    /// When autopost asked them for their time zone.
+    pub time_zone_asked_at: Option<DateTime<Utc>>,
     /// The privacy-policy version they were last shown or accepted.
     pub accepted_policy_version: Option<i64>,
     /// When they confirmed they are 18 or older and agreed to the policy.
@@ -245,6 +249,23 @@ pub struct ExportedTarget {
     pub published_at: Option<DateTime<Utc>>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// A row of `target_parts`: one part of a thread of one of their posts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedThreadPart {
+    /// The target (one post on one account).
+    pub target_id: TargetId,
+    /// Its place in the thread, from 0.
+    pub position: i64,
+    /// Its text.
+    pub body: String,
+    /// The platform's id of the part once sent.
+    pub remote_id: Option<String>,
+    /// A link to it once sent.
+    pub remote_url: Option<String>,
+    /// When it went out.
+    pub published_at: Option<DateTime<Utc>>,
 }
 
 /// A row of `post_variants` of one of their posts.
@@ -405,8 +426,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let users = rows(
             &mut tx,
-            "SELECT id, platform, remote_id, display_name, time_zone, accepted_policy_version,
-                    adult_confirmed_at, created_at, last_seen_at FROM users WHERE id = ?1",
+            "SELECT id, platform, remote_id, display_name, time_zone, time_zone_asked_at,
+                    accepted_policy_version, adult_confirmed_at, created_at, last_seen_at
+             FROM users WHERE id = ?1",
             user,
             |r| {
                 Ok(ExportedUser {
@@ -415,6 +437,7 @@ impl Store {
                     remote_id: r.get("remote_id"),
                     display_name: r.get("display_name"),
                     time_zone: r.get("time_zone"),
+                    time_zone_asked_at: at_opt(r, "time_zone_asked_at")?,
                     accepted_policy_version: r.get("accepted_policy_version"),
                     adult_confirmed_at: at_opt(r, "adult_confirmed_at")?,
                     created_at: at(r, "created_at")?,
@@ -619,6 +642,25 @@ impl Store {
             },
         )
         .await?;
+        let thread_parts = rows(
+            &mut tx,
+            "SELECT tp.target_id, tp.position, tp.body, tp.remote_id, tp.remote_url, tp.published_at
+             FROM target_parts tp JOIN targets t ON t.id = tp.target_id
+             JOIN posts p ON p.id = t.post_id WHERE p.author_id = ?1
+             ORDER BY tp.target_id, tp.position",
+            user,
+            |r| {
+                Ok(ExportedThreadPart {
+                    target_id: TargetId(r.get("target_id")),
+                    position: r.get("position"),
+                    body: r.get("body"),
+                    remote_id: r.get("remote_id"),
+                    remote_url: r.get("remote_url"),
+                    published_at: at_opt(r, "published_at")?,
+                })
+            },
+        )
+        .await?;
         let notifications = rows(
             &mut tx,
             "SELECT id, chat_id, kind, payload, created_at, delivered_at FROM notifications
@@ -799,6 +841,7 @@ impl Store {
             targets,
             media,
             post_variants,
+            thread_parts,
             post_messages,
             notifications,
             audit_events,

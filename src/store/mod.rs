@@ -49,7 +49,7 @@ pub use export::{
     ExportedAccount, ExportedChat, ExportedChatAccount, ExportedConsent, ExportedDraft,
     ExportedDraftImage, ExportedEvent, ExportedGrant, ExportedMedia, ExportedNotification,
     ExportedOAuthState, ExportedPost, ExportedPostMessage, ExportedRevocation, ExportedTarget,
-    ExportedUser, ExportedVariant, UserExport,
+    ExportedThreadPart, ExportedUser, ExportedVariant, UserExport,
 };
 pub use keys::SEALED_COLUMNS;
 pub use meta_users::{

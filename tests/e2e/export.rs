@@ -376,6 +376,10 @@ async fn the_export_has_every_row_of_every_table_that_refers_to_the_person_and_n
         );
     }
     // What the sections say, beyond their size.
+    assert!(
+        export["thread_parts"].is_array(),
+        "threads' parts are exported too"
+    );
     let user = &export["users"][0];
     assert_eq!(export["users"].as_array().unwrap().len(), 1);
     assert_eq!(user["remote_id"], "1");

@@ -13,7 +13,7 @@ use autopost::app::App;
 use autopost::domain::ChatPlatform;
 use autopost::domain::PostId;
 use autopost::front_end::{FrontEndError, Outgoing};
-use autopost::posting::{MessageRole, PostMessage};
+use autopost::posting::{MessageRole, PostMessage, PostView};
 use chrono::Utc;
 use tokio::sync::watch;
 
@@ -176,17 +176,23 @@ async fn show_post(
             Err(other) => return Err(other),
         }
     }
-    // Until something of it goes out, the confirmation keeps its full form (counts, toggles,
-    // Edit); after that, the short outcome.
-    let confirmation = match app.pending_confirmation(&view, Utc::now()).await {
-        Ok(Some(accepted)) => Reply::accepted(&accepted),
-        Ok(None) => Reply::confirmation_view(&view),
-        Err(e) => {
-            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot draw a post's confirmation");
-            Reply::confirmation_view(&view)
-        }
+    // A series is confirmed once, under its id: that confirmation shows the occurrence still
+    // to come (or, once none is, the one that changed).
+    let (pending, series) = app.series_of(post).await.map_err(later)?;
+    let shown = if pending == post {
+        Some(view.clone())
+    } else {
+        app.post_view(pending).await.map_err(later)?
+    }
+    .unwrap_or_else(|| view.clone());
+    let confirmation = confirmation_of(app, shown, series).await;
+    let confirmations = if series == post {
+        messages
+    } else {
+        app.post_messages(series).await.map_err(later)?
     };
-    for message in messages
+    let post = series;
+    for message in confirmations
         .iter()
         .filter(|m| m.role == MessageRole::Confirmation)
     {
@@ -205,6 +211,27 @@ async fn show_post(
         }
     }
     Ok(())
+}
+
+/// A post's confirmation brought up to date, headed with `series` (its own id, or its
+/// series'): until anything of it goes out, in full (counts, toggles, Edit); after that, the
+/// short outcome.
+async fn confirmation_of(app: &App, mut view: PostView, series: PostId) -> Reply {
+    match app.pending_confirmation(&view, Utc::now()).await {
+        Ok(Some(mut accepted)) => {
+            accepted.post = series;
+            Reply::accepted(&accepted)
+        }
+        Ok(None) => {
+            view.id = series;
+            Reply::confirmation_view(&view)
+        }
+        Err(e) => {
+            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot draw a post's confirmation");
+            view.id = series;
+            Reply::confirmation_view(&view)
+        }
+    }
 }
 
 impl Reply {

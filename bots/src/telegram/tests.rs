@@ -1835,3 +1835,65 @@ async fn a_target_waiting_for_a_retry_shows_when_and_why_in_the_queue() {
     assert_eq!(tweets.len(), 1);
     f.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_series_confirmation_moves_on_to_the_next_occurrence_after_one_goes_out() {
+    let f = fixture().await;
+    let bob = bob();
+    let chat = SimChat::private(&bob);
+    f.link_x(&chat, &bob).await;
+    f.tg()
+        .push_private_text(&bob, "every day at 9am | the daily special");
+    f.messages_to(bob.id, 1).await;
+    let confirmation = f
+        .tg()
+        .sent_messages()
+        .into_iter()
+        .find(|m| {
+            m.chat_id == bob.id && m.text.starts_with("<b>Scheduled post </b><code>#1</code>")
+        })
+        .expect("the confirmation")
+        .message_id;
+    // The first occurrence goes out now; the series moves on to tomorrow's.
+    let store = f.world.store().await.unwrap();
+    let (first, series) = store.series_occurrence(PostId(1)).await.unwrap();
+    assert_eq!((first, series), (PostId(1), PostId(1)));
+    store.make_due_at(first, chrono::Utc::now()).await.unwrap();
+    f.world.app().scheduler().wake();
+    let tg = f.tg().clone();
+    f.world
+        .wait_until("the first occurrence on its status message", async || {
+            status_message(&tg, bob.id, 1).is_some_and(|(_, text, _)| text.contains("✅"))
+        })
+        .await
+        .unwrap();
+    let (next, _) = store.series_occurrence(PostId(1)).await.unwrap();
+    assert_ne!(next, first, "the series has a next occurrence");
+    f.world
+        .wait_until("every notice delivered", async || {
+            store
+                .undelivered_notifications(10)
+                .await
+                .is_ok_and(|n| n.is_empty())
+        })
+        .await
+        .unwrap();
+    // The confirmation is the series': it shows the next occurrence (unchanged here, so
+    // Telegram may not even need an edit), never "went out", and keeps its buttons.
+    let edits: Vec<_> = f
+        .tg()
+        .edited_messages()
+        .into_iter()
+        .filter(|e| e.message_id == confirmation)
+        .collect();
+    assert!(
+        edits.iter().all(
+            |e| e.text.starts_with("<b>Scheduled post </b><code>#1</code>")
+                && e.reply_markup
+                    .as_ref()
+                    .is_some_and(|k| k.to_string().contains("\"cancel:1\""))
+        ),
+        "{edits:#?}"
+    );
+    f.shutdown().await;
+}
