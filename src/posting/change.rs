@@ -231,7 +231,7 @@ impl App {
 
     /// Saves checked images as files; returns their rows and the files newly written (to
     /// remove again if the rows are not stored). Call holding the media `saving` guard.
-    async fn save_images(
+    pub(super) async fn save_images(
         &self,
         images: &[PreparedImage],
     ) -> Result<(Vec<NewMedia>, Vec<String>), PostingError> {

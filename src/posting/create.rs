@@ -13,7 +13,7 @@ use crate::oauth::provider_label;
 use crate::platforms::Limits;
 use crate::recurrence::Recurrence;
 use crate::rules::{self, ImageFacts, RuleViolation};
-use crate::store::{LinkedAccount, NewMedia, NewPost};
+use crate::store::{LinkedAccount, NewPost};
 
 /// A post that passed every check of [`App::create_post`] and is not stored yet.
 #[derive(Debug)]
@@ -258,28 +258,17 @@ impl App {
                 threads,
             } = checked;
             let image_count = images.len();
-            let mut media = Vec::with_capacity(images.len());
-            for image in &images {
-                let extension = image.content_type.rsplit('/').next().unwrap_or("bin");
-                let saved = match self.media().save(&image.bytes, extension).await {
-                    Ok(saved) => saved,
-                    Err(e) => {
-                        self.remove_files(&written).await;
-                        return Err(e.into());
-                    }
-                };
-                if saved.written {
-                    written.push(saved.file_name.clone());
+            let media = match self.save_images(&images).await {
+                Ok((media, newly)) => {
+                    written.extend(newly);
+                    media
                 }
-                media.push(NewMedia {
-                    content_type: image.content_type.to_owned(),
-                    byte_len: saved.byte_len,
-                    width: Some(image.width),
-                    height: Some(image.height),
-                    sha256: saved.sha256,
-                    file_name: saved.file_name,
-                });
-            }
+                Err(e) => {
+                    // This post's own files went already; the earlier posts' go too.
+                    self.remove_files(&written).await;
+                    return Err(e);
+                }
+            };
             rows.push(NewPost {
                 chat: actor.chat,
                 author: actor.user,

@@ -207,7 +207,8 @@ fn classify(html: &str) -> Option<Kind> {
         Some(Kind::Post)
     } else if html.contains("<b>Scheduled posts</b>") || html.starts_with("Nothing is scheduled") {
         Some(Kind::Queue)
-    } else if html.contains("<b>Commands</b>") {
+    } else if html.contains("<b>Commands</b>") || html.contains("/help lists every command") {
+        // `/help`, or the short first screen `/start` answers with.
         Some(Kind::Help)
     } else {
         None
@@ -969,6 +970,10 @@ mod tests {
             Some(Kind::Queue)
         );
         assert_eq!(classify("<b>Commands</b>\n/post"), Some(Kind::Help));
+        assert_eq!(
+            classify("<b>Hi!</b>\n/help lists every command. Privacy policy"),
+            Some(Kind::Help)
+        );
         assert_eq!(classify("⚠️ you are sending commands faster"), None);
     }
 }
