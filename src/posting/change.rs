@@ -268,10 +268,23 @@ impl App {
         post: PostId,
         now: DateTime<Utc>,
     ) -> Result<Cancelled, PostingError> {
-        let (occurrence, _) = self.store().series_occurrence(post).await?;
+        let (occurrence, series) = self.store().series_occurrence(post).await?;
         self.authorize(actor, occurrence, post).await?;
-        let cancelled = self.store().cancel_post(occurrence, now).await?;
+        let mut cancelled = self.store().cancel_post(occurrence, now).await?;
         self.post_changed(actor.chat, occurrence, now).await;
+        // Cancelling a series also stops an extra occurrence Post now added that has not
+        // gone out yet.
+        for extra in self
+            .store()
+            .other_scheduled_occurrences(series, occurrence)
+            .await?
+        {
+            let more = self.store().cancel_post(extra, now).await?;
+            cancelled.cancelled += more.cancelled;
+            cancelled.in_flight += more.in_flight;
+            cancelled.finished += more.finished;
+            self.post_changed(actor.chat, extra, now).await;
+        }
         Ok(cancelled)
     }
 

@@ -77,6 +77,24 @@ impl Store {
         Ok((PostId(pending.unwrap_or(post.0)), PostId(series)))
     }
 
+    /// The occurrences of `series` still in its queue other than `except`: the extra ones
+    /// Post now added that have not gone out yet.
+    pub async fn other_scheduled_occurrences(
+        &self,
+        series: PostId,
+        except: PostId,
+    ) -> Result<Vec<PostId>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM posts WHERE series_id = ?1 AND id != ?2 AND state = 'scheduled'
+             ORDER BY id",
+        )
+        .bind(series.0)
+        .bind(except.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(PostId).collect())
+    }
+
     /// A post that an edit may change: still in its queue, or finished with a target that
     /// failed (which the edit sends again). `None` when gone, cancelled or all sent.
     pub async fn editable_post(&self, post: PostId) -> Result<Option<EditablePost>, StoreError> {

@@ -378,3 +378,32 @@ async fn editing_a_post_whose_target_failed_sends_that_one_again_and_leaves_the_
         .await;
     assert!(matches!(again, Err(PostingError::NotFound(p)) if p == post));
 }
+
+#[tokio::test]
+async fn cancelling_a_series_also_stops_an_extra_occurrence_not_yet_sent() {
+    // Not serving: no scheduler takes the extra occurrence before the cancel.
+    let (world, _store, author, accounts) = x_team().await;
+    let app = world.app();
+    let series = app
+        .create_post(
+            &author,
+            Draft {
+                when: "every day at 09:00".to_owned(),
+                text: "soup of the day".to_owned(),
+                images: Vec::new(),
+                targets: Some(vec![accounts[0]]),
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap()
+        .post;
+    app.post_now(&author, series, Utc::now()).await.unwrap();
+    assert_eq!(app.queue(author.chat).await.unwrap().len(), 2);
+    let cancelled = app.cancel_post(&author, series, Utc::now()).await.unwrap();
+    assert_eq!(
+        cancelled.cancelled, 2,
+        "the next occurrence and the extra one"
+    );
+    assert!(app.queue(author.chat).await.unwrap().is_empty());
+}
