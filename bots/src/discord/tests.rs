@@ -1128,3 +1128,76 @@ async fn a_vague_time_gets_its_times_as_buttons_and_choices_and_only_its_author_
         ["tomorrow 08:00", "tomorrow 09:00", "tomorrow 10:00"]
     );
 }
+
+#[tokio::test]
+async fn target_toggles_update_the_confirmation_and_a_refused_one_answers_the_presser_alone() {
+    use autopost_sim::meta::{SimMetaConfig, SimPage};
+    let mut meta = SimMetaConfig::new(autopost_sim::world::META_APP_ID, "meta-secret");
+    meta.user.pages = vec![SimPage::new("5550001", "Alice's Bakery")];
+    let f = Fixture::start(
+        World::builder().meta_with(meta),
+        SimDiscordConfig::random(),
+        Options::default(),
+    )
+    .await;
+    f.link_x().await;
+    f.world
+        .link_meta(
+            &format!("discord:{}", f.channel()),
+            &format!("discord:{}", f.alice.user.id),
+        )
+        .await
+        .unwrap();
+    let answer = f
+        .command(
+            &f.alice,
+            f.post(&f.alice, "tomorrow 9am", "toggled on discord"),
+        )
+        .await;
+    assert!(content(&answer).contains("Scheduled post"), "{answer}");
+    let queued = f.queue().await;
+    assert_eq!(queued[0].targets.len(), 2, "{queued:?}");
+    let post = queued[0].post;
+    let message = f.sim().initial_responses()[0].interaction_id;
+    let message = f.sim().original_response(message).unwrap().id;
+    let actor = f
+        .world
+        .actor(
+            &format!("discord:{}", f.channel()),
+            &format!("discord:{}", f.alice.user.id),
+        )
+        .await
+        .unwrap();
+    let accounts = f.world.app().accounts(actor.chat).await.unwrap();
+    let toggle = |provider| {
+        let account = accounts.iter().find(|a| a.provider == provider).unwrap().id;
+        crate::commands::ButtonAction::ToggleTarget(post, account).callback_data()
+    };
+    let press = |member: &SimMember, data: &str| {
+        f.sim()
+            .button_press(data, message)
+            .in_guild(&f.sim().guild(), member)
+            .build()
+    };
+    // Bob is neither the author nor an admin: only he hears it, and nothing changes.
+    let x = toggle(autopost::domain::Provider::X);
+    let refused = f.command(&f.bob, press(&f.bob, &x)).await;
+    assert!(is_ephemeral(&refused), "{refused}");
+    assert_eq!(f.queue().await[0].targets.len(), 2, "nothing changed");
+    // Alice takes X off: the confirmation is updated in place (type 7) and X is no target.
+    let updated = f.command(&f.alice, press(&f.alice, &x)).await;
+    assert_eq!(updated["type"], 7, "{updated}");
+    assert!(!content(&updated).contains("(X\\):"), "{updated}");
+    assert_eq!(f.queue().await[0].targets, ["Alice's Bakery"]);
+    // The last target cannot go: cancel the post instead.
+    let page = toggle(autopost::domain::Provider::FacebookPage);
+    let refused = f.command(&f.alice, press(&f.alice, &page)).await;
+    assert!(
+        is_ephemeral(&refused) && content(&refused).contains("cancel"),
+        "{refused}"
+    );
+    // X comes back.
+    let updated = f.command(&f.alice, press(&f.alice, &x)).await;
+    assert_eq!(updated["type"], 7, "{updated}");
+    assert_eq!(f.queue().await[0].targets.len(), 2);
+}
