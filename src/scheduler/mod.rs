@@ -638,7 +638,7 @@ impl Scheduler {
         }
         let notification = Notification::post_changed(target.chat, target.post);
         self.store
-            .enqueue_notification(&notification, Utc::now())
+            .enqueue_notification_grouped(&notification, Utc::now())
             .await?;
         // Nobody listening is fine: the notification waits in the store.
         let _ = self.events.send(notification);

@@ -9,6 +9,7 @@ mod consents;
 mod disk;
 mod drafts;
 mod export;
+mod grouped;
 mod keys;
 mod meta_users;
 mod notifications;
@@ -102,6 +103,9 @@ struct Shared {
     /// Counts stored notifications, so front ends wake for every one, whoever stored it
     /// (scheduler, linker, token upkeep).
     notifications: tokio::sync::watch::Sender<u64>,
+    /// The group-commit task for outcome writes, started at the first one (inside the
+    /// runtime that makes it); it ends when this is dropped.
+    grouped: std::sync::OnceLock<grouped::Grouped>,
 }
 
 impl std::fmt::Debug for Store {
@@ -323,6 +327,7 @@ impl Store {
                 writes: tokio::sync::Mutex::new(()),
                 updates_pruned_at: AtomicI64::new(0),
                 notifications: tokio::sync::watch::Sender::new(0),
+                grouped: std::sync::OnceLock::new(),
             }),
             pool,
             sealer: Arc::new(sealer),
@@ -506,6 +511,13 @@ impl Store {
     /// while holding it. Rare writes skip it: the busy timeout still covers them.
     async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.shared.writes.lock().await
+    }
+
+    /// Where the scheduler's outcome writes go to be committed together.
+    fn grouped(&self) -> &grouped::Grouped {
+        self.shared
+            .grouped
+            .get_or_init(|| grouped::Grouped::start(self.pool.clone()))
     }
 
     fn seal(&self, value: &Secret, aad: &Aad) -> Vec<u8> {

@@ -130,6 +130,23 @@ impl Store {
         Ok(id)
     }
 
+    /// Stores a notification of the scheduler's, committed together with the outcomes
+    /// written at the same moment (see [`super::grouped`]).
+    pub async fn enqueue_notification_grouped(
+        &self,
+        notification: &Notification,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.grouped()
+            .apply(super::grouped::Write::Notify {
+                notification: notification.clone(),
+                now,
+            })
+            .await?;
+        self.notification_stored();
+        Ok(())
+    }
+
     /// Wakes the front ends for a notification just committed.
     pub(super) fn notification_stored(&self) {
         self.shared

@@ -290,7 +290,8 @@ impl Store {
     }
 
     /// Moves a `publishing` target on and, once none of its post's targets is left pending,
-    /// closes the post, in one transaction. A target no longer `publishing` is left alone.
+    /// closes the post, in one transaction (shared with other outcomes waiting to be written:
+    /// see [`super::grouped`]). A target no longer `publishing` is left alone.
     async fn finish(
         &self,
         target: TargetId,
@@ -307,40 +308,19 @@ impl Store {
             Finish::Failed => (TargetState::Failed, None, None, 0),
             Finish::Unknown => (TargetState::Unknown, None, None, 0),
         };
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let post: Option<i64> = sqlx::query_scalar(
-            "UPDATE targets SET state = ?, remote_id = COALESCE(?, remote_id),
-                 remote_url = COALESCE(?, remote_url), last_error = ?,
-                 published_at = CASE WHEN ? = 'published' THEN ? ELSE published_at END,
-                 due_at = COALESCE(?, due_at), attempts = MAX(attempts - ?, 0), updated_at = ?
-             WHERE id = ? AND state = 'publishing' RETURNING post_id",
-        )
-        .bind(state.as_str())
-        .bind(published.map(|p| p.0))
-        .bind(published.and_then(|p| p.1))
-        .bind(reason)
-        .bind(state.as_str())
-        .bind(to_millis(now))
-        .bind(due_at.map(to_millis))
-        .bind(refund)
-        .bind(to_millis(now))
-        .bind(target.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(post) = post {
-            // A retry of a post cancelled while its attempt was in flight is not made.
-            sqlx::query(
-                "UPDATE targets SET state = 'cancelled' WHERE id = ? AND state = 'queued'
-                 AND EXISTS (SELECT 1 FROM posts WHERE id = ? AND state = 'cancelled')",
-            )
-            .bind(target.0)
-            .bind(post)
-            .execute(&mut *tx)
-            .await?;
-            close_post_if_done(&mut tx, PostId(post), now).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let row = FinishRow {
+            target,
+            state,
+            remote_id: published.map(|p| p.0.to_owned()),
+            url: published.and_then(|p| p.1).map(str::to_owned),
+            due_at,
+            refund,
+            reason: reason.map(str::to_owned),
+            now,
+        };
+        self.grouped()
+            .apply(super::grouped::Write::Finish(row))
+            .await
     }
 
     /// Cancels a post: queued targets become `cancelled` in the same kind of transaction a
@@ -588,6 +568,60 @@ impl Store {
     }
 }
 
+/// How one `publishing` target moves on, owned, for [`super::grouped`].
+#[derive(Debug)]
+pub(super) struct FinishRow {
+    pub(super) target: TargetId,
+    pub(super) state: TargetState,
+    pub(super) remote_id: Option<String>,
+    pub(super) url: Option<String>,
+    pub(super) due_at: Option<DateTime<Utc>>,
+    /// 1 when the attempt is not counted (held back before sending).
+    pub(super) refund: i64,
+    pub(super) reason: Option<String>,
+    pub(super) now: DateTime<Utc>,
+}
+
+/// Writes `row` in `tx`: the target moves on if it is still `publishing`; a retry of a post
+/// cancelled meanwhile is not made; the post closes once none of its targets is pending.
+pub(super) async fn finish_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    row: &FinishRow,
+) -> Result<(), StoreError> {
+    let post: Option<i64> = sqlx::query_scalar(
+        "UPDATE targets SET state = ?, remote_id = COALESCE(?, remote_id),
+             remote_url = COALESCE(?, remote_url), last_error = ?,
+             published_at = CASE WHEN ? = 'published' THEN ? ELSE published_at END,
+             due_at = COALESCE(?, due_at), attempts = MAX(attempts - ?, 0), updated_at = ?
+         WHERE id = ? AND state = 'publishing' RETURNING post_id",
+    )
+    .bind(row.state.as_str())
+    .bind(row.remote_id.as_deref())
+    .bind(row.url.as_deref())
+    .bind(row.reason.as_deref())
+    .bind(row.state.as_str())
+    .bind(to_millis(row.now))
+    .bind(row.due_at.map(to_millis))
+    .bind(row.refund)
+    .bind(to_millis(row.now))
+    .bind(row.target.0)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(post) = post {
+        // A retry of a post cancelled while its attempt was in flight is not made.
+        sqlx::query(
+            "UPDATE targets SET state = 'cancelled' WHERE id = ? AND state = 'queued'
+             AND EXISTS (SELECT 1 FROM posts WHERE id = ? AND state = 'cancelled')",
+        )
+        .bind(row.target.0)
+        .bind(post)
+        .execute(&mut **tx)
+        .await?;
+        close_post_if_done(tx, PostId(post), row.now).await?;
+    }
+    Ok(())
+}
+
 async fn close_post_if_done(
     tx: &mut Transaction<'_, Sqlite>,
     post: PostId,
@@ -682,7 +716,7 @@ mod tests {
     use crate::crypto::Secret;
     use crate::domain::{ChatKind, ChatPlatform, OAuthProvider};
     use crate::store::test_support::temp_store;
-    use crate::store::{NewGrant, NewLinkedAccount, NewPost};
+    use crate::store::{NewGrant, NewLinkedAccount, NewPost, Notification};
     use chrono::Duration;
 
     struct Queue {
@@ -743,6 +777,57 @@ mod tests {
             author,
             accounts,
         }
+    }
+
+    #[tokio::test]
+    async fn outcomes_written_together_share_commits_and_a_bad_write_fails_alone() {
+        let q = queue().await;
+        let now = Utc::now();
+        for n in 0..20 {
+            q.post(&format!("post {n}"), now - Duration::seconds(1), None)
+                .await;
+        }
+        let claimed = q.store.claim_due(now, 100).await.unwrap();
+        assert_eq!(claimed.len(), 40);
+        let publish = |targets: &[DueTarget]| {
+            let mut writes = tokio::task::JoinSet::new();
+            for target in targets {
+                let (store, id) = (q.store.clone(), target.id);
+                writes.spawn(async move {
+                    store
+                        .mark_published(id, &format!("r{id}"), None, Utc::now())
+                        .await
+                });
+            }
+            writes
+        };
+        // Twenty outcomes at once: fewer commits than writes.
+        let mut writes = publish(&claimed[..20]);
+        while let Some(written) = writes.join_next().await {
+            written.unwrap().unwrap();
+        }
+        let commits = q.store.grouped().commits();
+        assert!(commits < 20, "{commits} commits for 20 writes");
+        // Twenty more with a notice for a chat that does not exist (a broken foreign key):
+        // that one fails, alone.
+        let mut writes = publish(&claimed[20..]);
+        let store = q.store.clone();
+        let bad = tokio::spawn(async move {
+            let mut notice = Notification::post_changed(ChatId(999_999), PostId(1));
+            notice.user = None;
+            store
+                .enqueue_notification_grouped(&notice, Utc::now())
+                .await
+        });
+        while let Some(written) = writes.join_next().await {
+            written.unwrap().unwrap();
+        }
+        assert!(bad.await.unwrap().is_err(), "the bad write fails");
+        assert_eq!(
+            q.store.count_targets(TargetState::Published).await.unwrap(),
+            40,
+            "every good write is kept"
+        );
     }
 
     impl Queue {

@@ -1807,6 +1807,8 @@ async fn a_target_waiting_for_a_retry_shows_when_and_why_in_the_queue() {
         .x()
         .fail_next(XEndpoint::Tweets, XFailure::ServerError);
     f.tg().push_private_text(&bob, "/post now | second try");
+    // The confirmation first: the attempt may fail before it is sent.
+    f.messages_to(bob.id, 1).await;
     let tg = f.tg().clone();
     let app = f.world.app().clone();
     f.world
