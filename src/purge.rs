@@ -28,7 +28,7 @@ pub struct PurgeReport {
     pub media_files: usize,
     /// Finished posts removed after the history period, with their targets and images.
     pub posts_removed: usize,
-    /// OAuth states used or expired.
+    /// OAuth states expired (used ones go at their expiry too).
     pub oauth_states: usize,
     /// Notifications delivered more than [`NOTIFICATIONS_KEPT`] ago.
     pub notifications: usize,
@@ -58,7 +58,7 @@ pub enum PurgeError {
 impl App {
     /// Removes what is past its retention at `now`: the images of posts finished more than
     /// `AUTOPOST_MEDIA_RETENTION_DAYS` ago (0: all finished posts'), posts finished more
-    /// than `AUTOPOST_HISTORY_RETENTION_DAYS` ago, used or expired OAuth states,
+    /// than `AUTOPOST_HISTORY_RETENTION_DAYS` ago, expired OAuth states (used or not),
     /// notifications delivered more than 3 days ago, old update ids, revocations pending
     /// for 30 days (their chats told) and drafts past their hour. Then empties the write-ahead log, so that what was
     /// removed is in no file.

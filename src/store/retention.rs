@@ -106,14 +106,14 @@ impl Store {
         })
     }
 
-    /// Removes OAuth states that were used or have expired: nothing can be done with them,
-    /// and each names a person and a chat.
+    /// Removes OAuth states that have expired (ten minutes after the link was made, used or
+    /// not): nothing can be done with them, and each names a person and a chat. A used one
+    /// stays until then, so that opening its link again reads "already used", not "not valid".
     pub async fn remove_spent_oauth_states(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM oauth_states WHERE expires_at <= ? OR used_at IS NOT NULL")
-                .bind(to_millis(now))
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query("DELETE FROM oauth_states WHERE expires_at <= ?")
+            .bind(to_millis(now))
+            .execute(&self.pool)
+            .await?;
         Ok(count(done.rows_affected()))
     }
 
@@ -375,8 +375,16 @@ mod tests {
             .unwrap();
         assert_eq!(
             store.remove_spent_oauth_states(now).await.unwrap(),
+            0,
+            "a used state stays until it expires, so a replayed link says it was used"
+        );
+        assert_eq!(
+            store
+                .remove_spent_oauth_states(now + Duration::minutes(10))
+                .await
+                .unwrap(),
             1,
-            "used"
+            "used, then expired"
         );
 
         let note = Notification {
