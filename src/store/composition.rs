@@ -251,48 +251,13 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
-    use crate::crypto::Secret;
-    use crate::domain::{ChatKind, ChatPlatform, OAuthProvider};
-    use crate::store::test_support::temp_store;
-    use crate::store::{NewGrant, NewLinkedAccount, NewPost};
+    use crate::store::NewPost;
+    use crate::store::test_support::{group_with_two_pages, temp_store};
 
     /// A store with one chat and two Pages linked to it.
     async fn two_pages() -> (Store, tempfile::TempDir, ChatId, UserId, Vec<AccountId>) {
         let (store, dir) = temp_store().await;
-        let now = Utc::now();
-        let author = store
-            .upsert_user(ChatPlatform::Telegram, "1", None, now)
-            .await
-            .unwrap()
-            .id;
-        let chat = store
-            .upsert_chat(ChatPlatform::Telegram, "-1", ChatKind::Group, None, now)
-            .await
-            .unwrap()
-            .id;
-        let page = |n: u8| NewLinkedAccount {
-            provider: Provider::FacebookPage,
-            remote_id: format!("p{n}"),
-            display_name: format!("Page {n}"),
-            access_token: Some(Secret::new("pt")),
-        };
-        let (_, accounts) = store
-            .save_linked_grant(
-                NewGrant {
-                    owner: author,
-                    provider: OAuthProvider::Meta,
-                    remote_user_id: "u",
-                    scopes: "",
-                    access_token: Secret::new("t"),
-                    refresh_token: None,
-                    expires_at: None,
-                },
-                vec![page(1), page(2)],
-                chat,
-                now,
-            )
-            .await
-            .unwrap();
+        let (author, chat, accounts) = group_with_two_pages(&store, Utc::now()).await;
         (store, dir, chat, author, accounts)
     }
 

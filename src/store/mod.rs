@@ -626,7 +626,7 @@ fn parse_stored<T: FromStr>(text: &str, what: &str) -> Result<T, StoreError> {
 pub(crate) mod test_support {
     use super::*;
     use crate::crypto::MasterKey;
-    use crate::domain::{ChatKind, ChatPlatform};
+    use crate::domain::{AccountId, ChatId, ChatKind, ChatPlatform, UserId};
 
     /// A migrated store in a fresh temp dir (a file, not `:memory:`, as pooled connections need).
     pub async fn temp_store() -> (Store, tempfile::TempDir) {
@@ -649,6 +649,48 @@ pub(crate) mod test_support {
             .await
             .unwrap();
         (user, chat)
+    }
+
+    /// Telegram user "1", group "-1" and two Facebook Pages ("Page 1", "Page 2") linked to
+    /// it by the user: the queue most posting tests start from.
+    pub async fn group_with_two_pages(
+        store: &Store,
+        now: DateTime<Utc>,
+    ) -> (UserId, ChatId, Vec<AccountId>) {
+        let author = store
+            .upsert_user(ChatPlatform::Telegram, "1", None, now)
+            .await
+            .unwrap()
+            .id;
+        let chat = store
+            .upsert_chat(ChatPlatform::Telegram, "-1", ChatKind::Group, None, now)
+            .await
+            .unwrap()
+            .id;
+        let page = |n: u8| NewLinkedAccount {
+            provider: crate::domain::Provider::FacebookPage,
+            remote_id: format!("p{n}"),
+            display_name: format!("Page {n}"),
+            access_token: Some(crate::crypto::Secret::new("pt")),
+        };
+        let (_, accounts) = store
+            .save_linked_grant(
+                NewGrant {
+                    owner: author,
+                    provider: crate::domain::OAuthProvider::Meta,
+                    remote_user_id: "u",
+                    scopes: "",
+                    access_token: crate::crypto::Secret::new("t"),
+                    refresh_token: None,
+                    expires_at: None,
+                },
+                vec![page(1), page(2)],
+                chat,
+                now,
+            )
+            .await
+            .unwrap();
+        (author, chat, accounts)
     }
 }
 

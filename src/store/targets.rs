@@ -713,10 +713,8 @@ async fn enqueue_next_occurrence(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::Secret;
-    use crate::domain::{ChatKind, ChatPlatform, OAuthProvider};
-    use crate::store::test_support::temp_store;
-    use crate::store::{NewGrant, NewLinkedAccount, NewPost, Notification};
+    use crate::store::test_support::{group_with_two_pages, temp_store};
+    use crate::store::{NewPost, Notification};
     use chrono::Duration;
 
     struct Queue {
@@ -729,47 +727,7 @@ mod tests {
 
     async fn queue() -> Queue {
         let (store, dir) = temp_store().await;
-        let now = Utc::now();
-        let author = store
-            .upsert_user(ChatPlatform::Telegram, "1", None, now)
-            .await
-            .unwrap()
-            .id;
-        let chat = store
-            .upsert_chat(ChatPlatform::Telegram, "-1", ChatKind::Group, None, now)
-            .await
-            .unwrap()
-            .id;
-        let (_, accounts) = store
-            .save_linked_grant(
-                NewGrant {
-                    owner: author,
-                    provider: OAuthProvider::Meta,
-                    remote_user_id: "u",
-                    scopes: "",
-                    access_token: Secret::new("t"),
-                    refresh_token: None,
-                    expires_at: None,
-                },
-                vec![
-                    NewLinkedAccount {
-                        provider: Provider::FacebookPage,
-                        remote_id: "p1".to_owned(),
-                        display_name: "Page 1".to_owned(),
-                        access_token: Some(Secret::new("pt")),
-                    },
-                    NewLinkedAccount {
-                        provider: Provider::FacebookPage,
-                        remote_id: "p2".to_owned(),
-                        display_name: "Page 2".to_owned(),
-                        access_token: Some(Secret::new("pt")),
-                    },
-                ],
-                chat,
-                now,
-            )
-            .await
-            .unwrap();
+        let (author, chat, accounts) = group_with_two_pages(&store, Utc::now()).await;
         Queue {
             store,
             _dir: dir,

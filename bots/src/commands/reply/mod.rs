@@ -192,8 +192,8 @@ impl ButtonAction {
             "tg" => {
                 let (post, account) = number.split_once(':')?;
                 return Some(ButtonAction::ToggleTarget(
-                    PostId(exact_number(post)?),
-                    AccountId(exact_number(account)?),
+                    PostId(canonical::<i64>(post)?),
+                    AccountId(canonical::<i64>(account)?),
                 ));
             }
             "when" => {
@@ -205,7 +205,7 @@ impl ButtonAction {
             }
             _ => {}
         }
-        let id = exact_number(number)?;
+        let id = canonical::<i64>(number)?;
         match kind {
             "cancel" => Some(ButtonAction::Cancel(PostId(id))),
             "postnow" => Some(ButtonAction::PostNow(PostId(id))),
@@ -214,12 +214,6 @@ impl ButtonAction {
             _ => None,
         }
     }
-}
-
-/// A number written exactly as `i64`'s `Display` writes it, so that parsing and writing
-/// round-trip.
-fn exact_number(text: &str) -> Option<i64> {
-    canonical::<i64>(text)
 }
 
 /// `text` as a number, only if that number is written exactly so (no sign, no leading zero).
