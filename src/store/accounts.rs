@@ -2,9 +2,9 @@
 //! Tokens are sealed with the row's identity before they reach SQL.
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, Row, Sqlite, Transaction};
 
 use super::audit::AuditKind;
+use super::db::{Tx, query, query_as, query_scalar};
 
 use super::chats::found;
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
@@ -99,7 +99,6 @@ pub struct LinkedAccount {
     pub owner: UserId,
 }
 
-#[derive(FromRow)]
 struct LinkedRow {
     id: i64,
     provider: String,
@@ -108,6 +107,15 @@ struct LinkedRow {
     state: String,
     owner_id: i64,
 }
+
+super::db::named_record!(LinkedRow {
+    id,
+    provider,
+    remote_id,
+    display_name,
+    state,
+    owner_id
+});
 
 impl TryFrom<LinkedRow> for LinkedAccount {
     type Error = StoreError;
@@ -144,7 +152,7 @@ impl Store {
         grant: NewGrant<'_>,
         now: DateTime<Utc>,
     ) -> Result<GrantId, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         let id = self.insert_grant(&mut tx, grant, now).await?;
         tx.commit().await?;
         Ok(id)
@@ -152,11 +160,11 @@ impl Store {
 
     async fn insert_grant(
         &self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut Tx,
         grant: NewGrant<'_>,
         now: DateTime<Utc>,
     ) -> Result<GrantId, StoreError> {
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = query_scalar(
             "INSERT INTO grants (owner_id, platform, remote_user_id, scopes, created_at)
              VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (owner_id, platform, remote_user_id)
@@ -174,7 +182,7 @@ impl Store {
         let access = self.seal(&grant.access_token, &grant_aad(id, "access_token"));
         let refresh =
             usable(grant.refresh_token).map(|t| self.seal(&t, &grant_aad(id, "refresh_token")));
-        sqlx::query(
+        query(
             "UPDATE grants SET access_token = ?, refresh_token = COALESCE(?, refresh_token),
                  token_expires_at = ?, refreshed_at = ? WHERE id = ?",
         )
@@ -199,7 +207,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(GrantId, Vec<AccountId>), StoreError> {
         let owner = grant.owner;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         let grant_id = self.insert_grant(&mut tx, grant, now).await?;
         let mut ids = Vec::with_capacity(accounts.len());
         for account in accounts {
@@ -217,7 +225,7 @@ impl Store {
                     now,
                 )
                 .await?;
-            sqlx::query(
+            query(
                 "INSERT INTO chat_accounts (chat_id, account_id, linked_by, linked_at)
                  VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             )
@@ -227,7 +235,7 @@ impl Store {
             .bind(to_millis(now))
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
+            query(
                 "INSERT INTO audit_events (at, user_id, account_id, kind, detail) VALUES (?, ?, ?, ?, ?)",
             )
             .bind(to_millis(now))
@@ -248,7 +256,7 @@ impl Store {
         &self,
         before: DateTime<Utc>,
     ) -> Result<Vec<ExpiringGrant>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT id, platform, owner_id, token_expires_at FROM grants
              WHERE state = 'active' AND token_expires_at IS NOT NULL AND token_expires_at < ?
              ORDER BY token_expires_at",
@@ -272,18 +280,18 @@ impl Store {
     /// accounts post for, so that they can be told. The tokens are kept: a later
     /// successful refresh or reconnect replaces them.
     pub async fn mark_grant_needs_reconnect(&self, id: GrantId) -> Result<Vec<ChatId>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE grants SET state = 'needs_reconnect' WHERE id = ?")
+        let mut tx = self.pool.begin_write().await?;
+        query("UPDATE grants SET state = 'needs_reconnect' WHERE id = ?")
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
+        query(
             "UPDATE accounts SET state = 'needs_reconnect' WHERE grant_id = ? AND state = 'active'",
         )
         .bind(id.0)
         .execute(&mut *tx)
         .await?;
-        let chats: Vec<i64> = sqlx::query_scalar(
+        let chats: Vec<i64> = query_scalar(
             "SELECT DISTINCT l.chat_id FROM chat_accounts l JOIN accounts a ON a.id = l.account_id
              WHERE a.grant_id = ? ORDER BY l.chat_id",
         )
@@ -296,7 +304,7 @@ impl Store {
 
     /// The grant's state.
     pub async fn grant_state(&self, id: GrantId) -> Result<AccountState, StoreError> {
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM grants WHERE id = ?")
+        let state: Option<String> = query_scalar("SELECT state FROM grants WHERE id = ?")
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -308,13 +316,12 @@ impl Store {
 
     /// The grant's tokens, opened.
     pub async fn grant_tokens(&self, id: GrantId) -> Result<GrantTokens, StoreError> {
-        let row = sqlx::query(
-            "SELECT access_token, refresh_token, token_expires_at FROM grants WHERE id = ?",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound { what: "grant" })?;
+        let row =
+            query("SELECT access_token, refresh_token, token_expires_at FROM grants WHERE id = ?")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound { what: "grant" })?;
         let access: Option<Vec<u8>> = row.get("access_token");
         let refresh: Option<Vec<u8>> = row.get("refresh_token");
         let expires: Option<i64> = row.get("token_expires_at");
@@ -337,7 +344,7 @@ impl Store {
     /// has none left.
     pub async fn grant_secrets(&self, id: GrantId) -> Result<Vec<Secret>, StoreError> {
         let mut secrets = Vec::new();
-        let grant = sqlx::query("SELECT access_token, refresh_token FROM grants WHERE id = ?")
+        let grant = query("SELECT access_token, refresh_token FROM grants WHERE id = ?")
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -348,7 +355,7 @@ impl Store {
                 }
             }
         }
-        let accounts = sqlx::query(
+        let accounts = query(
             "SELECT id, access_token FROM accounts WHERE grant_id = ? AND access_token IS NOT NULL",
         )
         .bind(id.0)
@@ -374,8 +381,8 @@ impl Store {
         let refresh = usable(refresh_token).map(|t| self.seal(&t, &grant_aad(id, "refresh_token")));
         // One transaction: the new pair is saved whole, and the accounts come back to life
         // with it, before anyone uses the new token.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query(
+        let mut tx = self.pool.begin_write().await?;
+        let done = query(
             "UPDATE grants SET access_token = ?, refresh_token = COALESCE(?, refresh_token),
                  token_expires_at = ?, refreshed_at = ?, state = 'active' WHERE id = ?",
         )
@@ -387,7 +394,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         found(done.rows_affected(), "grant")?;
-        sqlx::query(
+        query(
             "UPDATE accounts SET state = 'active' WHERE grant_id = ? AND state = 'needs_reconnect'",
         )
         .bind(id.0)
@@ -403,7 +410,7 @@ impl Store {
         account: NewAccount<'_>,
         now: DateTime<Utc>,
     ) -> Result<AccountId, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         let id = self.insert_account(&mut tx, account, now).await?;
         tx.commit().await?;
         Ok(id)
@@ -411,11 +418,11 @@ impl Store {
 
     async fn insert_account(
         &self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut Tx,
         account: NewAccount<'_>,
         now: DateTime<Utc>,
     ) -> Result<AccountId, StoreError> {
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = query_scalar(
             "INSERT INTO accounts (grant_id, provider, remote_id, display_name, created_at)
              VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (grant_id, provider, remote_id)
@@ -433,7 +440,7 @@ impl Store {
         let sealed = account
             .access_token
             .map(|t| self.seal(&t, &account_aad(id)));
-        sqlx::query("UPDATE accounts SET access_token = ? WHERE id = ?")
+        query("UPDATE accounts SET access_token = ? WHERE id = ?")
             .bind(sealed)
             .bind(id.0)
             .execute(&mut **tx)
@@ -443,7 +450,7 @@ impl Store {
 
     /// The token that publishes to this account: its own, else its grant's.
     pub async fn account_access_token(&self, id: AccountId) -> Result<Secret, StoreError> {
-        let row = sqlx::query("SELECT access_token, grant_id FROM accounts WHERE id = ?")
+        let row = query("SELECT access_token, grant_id FROM accounts WHERE id = ?")
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?
@@ -466,7 +473,7 @@ impl Store {
         by: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO chat_accounts (chat_id, account_id, linked_by, linked_at)
              VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
@@ -481,7 +488,7 @@ impl Store {
 
     /// The accounts that publish for `chat`, in the order they were linked.
     pub async fn accounts_of_chat(&self, chat: ChatId) -> Result<Vec<LinkedAccount>, StoreError> {
-        let rows: Vec<LinkedRow> = sqlx::query_as(
+        let rows: Vec<LinkedRow> = query_as(
             "SELECT a.id, a.provider, a.remote_id, a.display_name, a.state, g.owner_id
              FROM chat_accounts l
              JOIN accounts a ON a.id = l.account_id

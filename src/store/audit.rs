@@ -1,8 +1,8 @@
 //! The audit log of security events. Details never hold secrets.
 
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
 
+use super::db::{query, query_as};
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
 use crate::domain::{AccountId, GrantId, UserId};
 
@@ -72,7 +72,6 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
-#[derive(FromRow)]
 struct AuditRow {
     at: i64,
     kind: String,
@@ -80,6 +79,14 @@ struct AuditRow {
     account_id: Option<i64>,
     detail: String,
 }
+
+super::db::named_record!(AuditRow {
+    at,
+    kind,
+    user_id,
+    account_id,
+    detail
+});
 
 impl Store {
     /// Appends a security event.
@@ -91,7 +98,7 @@ impl Store {
         detail: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO audit_events (at, user_id, account_id, kind, detail) VALUES (?, ?, ?, ?, ?)",
         )
         .bind(to_millis(now))
@@ -106,7 +113,7 @@ impl Store {
 
     /// Every event, oldest first; `user` narrows to one person's.
     pub async fn audit_events(&self, user: Option<UserId>) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows: Vec<AuditRow> = sqlx::query_as(
+        let rows: Vec<AuditRow> = query_as(
             "SELECT at, kind, user_id, account_id, detail FROM audit_events
              WHERE ?1 IS NULL OR user_id = ?1 ORDER BY id",
         )
@@ -143,7 +150,6 @@ pub struct LoggedEvent {
     pub detail: String,
 }
 
-#[derive(FromRow)]
 struct LoggedRow {
     at: i64,
     kind: String,
@@ -151,6 +157,14 @@ struct LoggedRow {
     account: Option<String>,
     detail: String,
 }
+
+super::db::named_record!(LoggedRow {
+    at,
+    kind,
+    user_ref,
+    account,
+    detail
+});
 
 impl Store {
     /// Appends a security event about a grant, attributed to the person who gave it (none
@@ -162,7 +176,7 @@ impl Store {
         detail: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO audit_events (at, user_id, kind, detail)
              VALUES (?, (SELECT owner_id FROM grants WHERE id = ?), ?, ?)",
         )
@@ -182,7 +196,7 @@ impl Store {
         user: Option<UserId>,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<LoggedEvent>, StoreError> {
-        let rows: Vec<LoggedRow> = sqlx::query_as(
+        let rows: Vec<LoggedRow> = query_as(
             "SELECT e.at, e.kind, u.platform || ':' || u.remote_id AS user_ref,
                     a.display_name AS account, e.detail
              FROM audit_events e

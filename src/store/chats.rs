@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use sqlx::FromRow;
 
+use super::db::{query, query_as, query_scalar};
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
 use crate::domain::{ChatId, ChatKind, ChatPlatform, UserId};
 
@@ -45,7 +45,6 @@ pub struct Chat {
     pub time_zone: Option<Tz>,
 }
 
-#[derive(FromRow)]
 struct UserRow {
     id: i64,
     platform: String,
@@ -56,6 +55,17 @@ struct UserRow {
     adult_confirmed_at: Option<i64>,
     created_at: i64,
 }
+
+super::db::named_record!(UserRow {
+    id,
+    platform,
+    remote_id,
+    display_name,
+    time_zone,
+    accepted_policy_version,
+    adult_confirmed_at,
+    created_at
+});
 
 impl TryFrom<UserRow> for User {
     type Error = StoreError;
@@ -81,7 +91,6 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-#[derive(FromRow)]
 struct ChatRow {
     id: i64,
     platform: String,
@@ -90,6 +99,15 @@ struct ChatRow {
     title: Option<String>,
     time_zone: Option<String>,
 }
+
+super::db::named_record!(ChatRow {
+    id,
+    platform,
+    remote_id,
+    kind,
+    title,
+    time_zone
+});
 
 impl TryFrom<ChatRow> for Chat {
     type Error = StoreError;
@@ -116,11 +134,18 @@ const USER_COLUMNS: &str = "id, platform, remote_id, display_name, time_zone, \
 /// write lock).
 const LAST_SEEN_GRAIN_MS: i64 = 10 * 60 * 1000;
 
-#[derive(FromRow)]
 struct SeenUserRow {
-    #[sqlx(flatten)]
     user: UserRow,
     last_seen_at: i64,
+}
+
+impl super::db::FromRecord for SeenUserRow {
+    fn from_record(r: &super::db::Record) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            user: UserRow::from_record(r)?,
+            last_seen_at: r.try_get("last_seen_at")?,
+        })
+    }
 }
 
 impl Store {
@@ -132,7 +157,7 @@ impl Store {
         display_name: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
-        let seen: Option<SeenUserRow> = sqlx::query_as(&format!(
+        let seen: Option<SeenUserRow> = query_as(format!(
             "SELECT {USER_COLUMNS}, last_seen_at FROM users WHERE platform = ? AND remote_id = ?"
         ))
         .bind(platform.as_str())
@@ -146,7 +171,7 @@ impl Store {
             return seen.user.try_into();
         }
         let _turn = self.write_turn().await;
-        let row: UserRow = sqlx::query_as(
+        let row: UserRow = query_as(
             "INSERT INTO users (platform, remote_id, display_name, created_at, last_seen_at)
              VALUES (?1, ?2, ?3, ?4, ?4)
              ON CONFLICT (platform, remote_id) DO UPDATE SET
@@ -167,7 +192,7 @@ impl Store {
     /// The user with this id.
     pub async fn user(&self, id: UserId) -> Result<User, StoreError> {
         let row: Option<UserRow> =
-            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            query_as(format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
                 .bind(id.0)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -181,7 +206,7 @@ impl Store {
         platform: ChatPlatform,
         remote_id: &str,
     ) -> Result<Option<User>, StoreError> {
-        let row: Option<UserRow> = sqlx::query_as(&format!(
+        let row: Option<UserRow> = query_as(format!(
             "SELECT {USER_COLUMNS} FROM users WHERE platform = ? AND remote_id = ?"
         ))
         .bind(platform.as_str())
@@ -193,7 +218,7 @@ impl Store {
 
     /// Sets the zone the user's times are read and shown in.
     pub async fn set_user_time_zone(&self, id: UserId, zone: Tz) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE users SET time_zone = ? WHERE id = ?")
+        let done = query("UPDATE users SET time_zone = ? WHERE id = ?")
             .bind(zone.name())
             .bind(id.0)
             .execute(&self.pool)
@@ -209,7 +234,7 @@ impl Store {
         id: UserId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE users SET time_zone_asked_at = ?
              WHERE id = ? AND time_zone IS NULL AND time_zone_asked_at IS NULL",
         )
@@ -222,7 +247,7 @@ impl Store {
 
     /// Sets the zone of a chat, used for its people who set none.
     pub async fn set_chat_time_zone(&self, id: ChatId, zone: Tz) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE chats SET time_zone = ? WHERE id = ?")
+        let done = query("UPDATE chats SET time_zone = ? WHERE id = ?")
             .bind(zone.name())
             .bind(id.0)
             .execute(&self.pool)
@@ -240,7 +265,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Chat, StoreError> {
         // Nearly every call is a chat already known as it is: a read, no write.
-        let seen: Option<ChatRow> = sqlx::query_as(
+        let seen: Option<ChatRow> = query_as(
             "SELECT id, platform, remote_id, kind, title, time_zone FROM chats
              WHERE platform = ? AND remote_id = ?",
         )
@@ -255,7 +280,7 @@ impl Store {
             return seen.try_into();
         }
         let _turn = self.write_turn().await;
-        let row: ChatRow = sqlx::query_as(
+        let row: ChatRow = query_as(
             "INSERT INTO chats (platform, remote_id, kind, title, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (platform, remote_id) DO UPDATE SET
@@ -284,9 +309,9 @@ impl Store {
         old_remote_id: &str,
         new_remote_id: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         let find = "SELECT id FROM chats WHERE platform = ? AND remote_id = ?";
-        let old: Option<i64> = sqlx::query_scalar(find)
+        let old: Option<i64> = query_scalar(find)
             .bind(platform.as_str())
             .bind(old_remote_id)
             .fetch_optional(&mut *tx)
@@ -294,21 +319,21 @@ impl Store {
         let Some(old) = old else {
             return Ok(false);
         };
-        let new: Option<i64> = sqlx::query_scalar(find)
+        let new: Option<i64> = query_scalar(find)
             .bind(platform.as_str())
             .bind(new_remote_id)
             .fetch_optional(&mut *tx)
             .await?;
         match new {
             None => {
-                sqlx::query("UPDATE chats SET remote_id = ?, kind = 'group' WHERE id = ?")
+                query("UPDATE chats SET remote_id = ?, kind = 'group' WHERE id = ?")
                     .bind(new_remote_id)
                     .bind(old)
                     .execute(&mut *tx)
                     .await?;
             }
             Some(new) => {
-                sqlx::query(
+                query(
                     "INSERT OR IGNORE INTO chat_accounts (chat_id, account_id, linked_by, linked_at)
                      SELECT ?1, account_id, linked_by, linked_at FROM chat_accounts WHERE chat_id = ?2",
                 )
@@ -317,7 +342,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 for table in ["posts", "notifications", "oauth_states"] {
-                    sqlx::query(&format!(
+                    query(format!(
                         "UPDATE {table} SET chat_id = ?1 WHERE chat_id = ?2"
                     ))
                     .bind(new)
@@ -325,7 +350,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                sqlx::query(
+                query(
                     "UPDATE chats SET time_zone = COALESCE(time_zone,
                          (SELECT time_zone FROM chats WHERE id = ?2)) WHERE id = ?1",
                 )
@@ -333,7 +358,7 @@ impl Store {
                 .bind(old)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("DELETE FROM chats WHERE id = ?")
+                query("DELETE FROM chats WHERE id = ?")
                     .bind(old)
                     .execute(&mut *tx)
                     .await?;
@@ -345,7 +370,7 @@ impl Store {
 
     /// The chat with this id.
     pub async fn chat(&self, id: ChatId) -> Result<Chat, StoreError> {
-        let row: Option<ChatRow> = sqlx::query_as(
+        let row: Option<ChatRow> = query_as(
             "SELECT id, platform, remote_id, kind, title, time_zone FROM chats WHERE id = ?",
         )
         .bind(id.0)

@@ -4,8 +4,8 @@
 //! claims do, so a target is never added or removed under a claim.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
+use super::db::{Tx, query, query_scalar};
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
 use crate::domain::{AccountId, ChatId, PostId, Provider, TargetState, UserId};
 
@@ -65,7 +65,7 @@ pub struct SameText {
 impl Store {
     /// A post with its texts and targets; `None` when there is no such post.
     pub async fn composed_post(&self, post: PostId) -> Result<Option<ComposedPost>, StoreError> {
-        let Some(row) = sqlx::query(
+        let Some(row) = query(
             "SELECT id, chat_id, author_id, body, due_at, recurrence FROM posts WHERE id = ?",
         )
         .bind(post.0)
@@ -74,33 +74,31 @@ impl Store {
         else {
             return Ok(None);
         };
-        let variants = sqlx::query(
-            "SELECT provider, body FROM post_variants WHERE post_id = ? ORDER BY provider",
-        )
-        .bind(post.0)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                parse_stored(r.get::<&str, _>("provider"), "provider")?,
-                r.get("body"),
-            ))
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-        let targets =
-            sqlx::query("SELECT account_id, state FROM targets WHERE post_id = ? ORDER BY id")
+        let variants =
+            query("SELECT provider, body FROM post_variants WHERE post_id = ? ORDER BY provider")
                 .bind(post.0)
                 .fetch_all(&self.pool)
                 .await?
                 .iter()
                 .map(|r| {
                     Ok((
-                        AccountId(r.get("account_id")),
-                        parse_stored(r.get::<&str, _>("state"), "target state")?,
+                        parse_stored(r.get::<&str, _>("provider"), "provider")?,
+                        r.get("body"),
                     ))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
+        let targets = query("SELECT account_id, state FROM targets WHERE post_id = ? ORDER BY id")
+            .bind(post.0)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    AccountId(r.get("account_id")),
+                    parse_stored(r.get::<&str, _>("state"), "target state")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Some(ComposedPost {
             id: PostId(row.get("id")),
             chat: ChatId(row.get("chat_id")),
@@ -123,11 +121,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<TargetChange, StoreError> {
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         if has_started(&mut tx, post).await? {
             return Ok(TargetChange::Started);
         }
-        let added = sqlx::query(
+        let added = query(
             "INSERT INTO targets (post_id, account_id, due_at, updated_at)
              SELECT id, ?, due_at, ? FROM posts WHERE id = ?
              ON CONFLICT (post_id, account_id) DO NOTHING",
@@ -157,22 +155,21 @@ impl Store {
         account: AccountId,
     ) -> Result<TargetChange, StoreError> {
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         if has_started(&mut tx, post).await? {
             return Ok(TargetChange::Started);
         }
-        let accounts: Vec<i64> =
-            sqlx::query_scalar("SELECT account_id FROM targets WHERE post_id = ?")
-                .bind(post.0)
-                .fetch_all(&mut *tx)
-                .await?;
+        let accounts: Vec<i64> = query_scalar("SELECT account_id FROM targets WHERE post_id = ?")
+            .bind(post.0)
+            .fetch_all(&mut *tx)
+            .await?;
         if !accounts.contains(&account.0) {
             return Ok(TargetChange::Unchanged);
         }
         if accounts.len() == 1 {
             return Ok(TargetChange::LastTarget);
         }
-        sqlx::query("DELETE FROM targets WHERE post_id = ? AND account_id = ?")
+        query("DELETE FROM targets WHERE post_id = ? AND account_id = ?")
             .bind(post.0)
             .bind(account.0)
             .execute(&mut *tx)
@@ -191,7 +188,7 @@ impl Store {
         text: &str,
         since: DateTime<Utc>,
     ) -> Result<Vec<SameText>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT t.post_id, t.state, t.published_at,
                     COALESCE(v.body, p.body) AS text
              FROM targets t
@@ -232,11 +229,8 @@ impl Store {
 }
 
 /// Whether a target of `post` has left the queue, or the post is no longer scheduled.
-async fn has_started(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    post: PostId,
-) -> Result<bool, StoreError> {
-    let open: Option<i64> = sqlx::query_scalar(
+async fn has_started(tx: &mut Tx, post: PostId) -> Result<bool, StoreError> {
+    let open: Option<i64> = query_scalar(
         "SELECT 1 FROM posts WHERE id = ? AND state = 'scheduled' AND NOT EXISTS (
              SELECT 1 FROM targets WHERE post_id = posts.id AND state != 'queued')",
     )
@@ -387,7 +381,7 @@ mod tests {
         let first = store.insert_post(series, now).await.unwrap();
         let claimed = store.claim_due(now, 10).await.unwrap();
         assert_eq!(claimed[0].post, first);
-        let next: i64 = sqlx::query_scalar("SELECT MAX(id) FROM posts")
+        let next: i64 = query_scalar("SELECT MAX(id) FROM posts")
             .fetch_one(&store.pool)
             .await
             .unwrap();

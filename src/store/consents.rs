@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::db::{query, query_as};
 use super::{Store, StoreError, to_millis};
 use crate::domain::UserId;
 use crate::store::AuditKind;
@@ -38,9 +39,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let at = to_millis(now);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         let confirmed_at = (action == ConsentAction::Agreed).then_some(at);
-        let done = sqlx::query(
+        let done = query(
             "UPDATE users SET
                  adult_confirmed_at = COALESCE(adult_confirmed_at, ?),
                  accepted_policy_version = MAX(COALESCE(accepted_policy_version, 0), ?)
@@ -54,17 +55,15 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound { what: "user" });
         }
-        sqlx::query(
-            "INSERT INTO consents (user_id, policy_version, action, at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(user.0)
-        .bind(i64::from(version))
-        .bind(action.as_str())
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
+        query("INSERT INTO consents (user_id, policy_version, action, at) VALUES (?, ?, ?, ?)")
+            .bind(user.0)
+            .bind(i64::from(version))
+            .bind(action.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
         if action == ConsentAction::Agreed {
-            sqlx::query("INSERT INTO audit_events (at, user_id, kind, detail) VALUES (?, ?, ?, ?)")
+            query("INSERT INTO audit_events (at, user_id, kind, detail) VALUES (?, ?, ?, ?)")
                 .bind(at)
                 .bind(user.0)
                 .bind(AuditKind::PolicyAgreed.as_str())
@@ -83,7 +82,7 @@ impl Store {
         &self,
         user: UserId,
     ) -> Result<Vec<(u32, String, DateTime<Utc>)>, StoreError> {
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, String, i64)> = query_as(
             "SELECT policy_version, action, at FROM consents WHERE user_id = ? ORDER BY id",
         )
         .bind(user.0)

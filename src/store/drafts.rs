@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
+use super::db::{query, query_scalar};
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::domain::{ChatId, DraftId, UserId};
 
@@ -68,8 +68,8 @@ impl Store {
         draft: NewDraft<'_>,
         now: DateTime<Utc>,
     ) -> Result<DraftId, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let id: i64 = sqlx::query_scalar(
+        let mut tx = self.pool.begin_write().await?;
+        let id: i64 = query_scalar(
             "INSERT INTO drafts (author_id, chat_id, body, targets, suggestions, created_at, expires_at)
              VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -83,7 +83,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         for (position, image) in draft.images.iter().enumerate() {
-            sqlx::query("INSERT INTO draft_images (draft_id, position, bytes) VALUES (?, ?, ?)")
+            query("INSERT INTO draft_images (draft_id, position, bytes) VALUES (?, ?, ?)")
                 .bind(id)
                 .bind(i64::try_from(position).unwrap_or(i64::MAX))
                 .bind(image.as_ref())
@@ -103,8 +103,8 @@ impl Store {
         chat: ChatId,
         now: DateTime<Utc>,
     ) -> Result<DraftClaim, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let usable = sqlx::query(
+        let mut tx = self.pool.begin_write().await?;
+        let usable = query(
             "SELECT author_id, body, targets, suggestions, created_at FROM drafts
              WHERE id = ? AND chat_id = ? AND claimed_at IS NULL AND expires_at > ?",
         )
@@ -119,17 +119,16 @@ impl Store {
         if row.get::<i64, _>("author_id") != author.0 {
             return Ok(DraftClaim::NotYours);
         }
-        sqlx::query("UPDATE drafts SET claimed_at = ? WHERE id = ?")
+        query("UPDATE drafts SET claimed_at = ? WHERE id = ?")
             .bind(to_millis(now))
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        let images: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT bytes FROM draft_images WHERE draft_id = ? ORDER BY position",
-        )
-        .bind(id.0)
-        .fetch_all(&mut *tx)
-        .await?;
+        let images: Vec<Vec<u8>> =
+            query_scalar("SELECT bytes FROM draft_images WHERE draft_id = ? ORDER BY position")
+                .bind(id.0)
+                .fetch_all(&mut *tx)
+                .await?;
         let draft = StoredDraft {
             body: row.get("body"),
             to: strings(row.get("targets"))?,
@@ -143,7 +142,7 @@ impl Store {
 
     /// Makes a claimed draft usable again (the press it was claimed for was refused).
     pub async fn release_draft(&self, id: DraftId) -> Result<(), StoreError> {
-        sqlx::query("UPDATE drafts SET claimed_at = NULL WHERE id = ?")
+        query("UPDATE drafts SET claimed_at = NULL WHERE id = ?")
             .bind(id.0)
             .execute(&self.pool)
             .await?;
@@ -152,7 +151,7 @@ impl Store {
 
     /// Deletes a draft and its images (it was posted).
     pub async fn delete_draft(&self, id: DraftId) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM drafts WHERE id = ?")
+        query("DELETE FROM drafts WHERE id = ?")
             .bind(id.0)
             .execute(&self.pool)
             .await?;
@@ -161,7 +160,7 @@ impl Store {
 
     /// Deletes drafts expired at `now`, with their images; returns how many.
     pub async fn remove_expired_drafts(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let done = sqlx::query("DELETE FROM drafts WHERE expires_at <= ?")
+        let done = query("DELETE FROM drafts WHERE expires_at <= ?")
             .bind(to_millis(now))
             .execute(&self.pool)
             .await?;
@@ -178,7 +177,7 @@ mod tests {
     use crate::store::test_support::{telegram_user_and_chat, temp_store};
 
     async fn image_rows(store: &Store) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM draft_images")
+        query_scalar("SELECT COUNT(*) FROM draft_images")
             .fetch_one(&store.pool)
             .await
             .unwrap()
@@ -273,7 +272,7 @@ mod tests {
             DraftClaim::Gone
         );
         assert_eq!(image_rows(&store).await, 0);
-        let drafts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM drafts")
+        let drafts: i64 = query_scalar("SELECT COUNT(*) FROM drafts")
             .fetch_one(&store.pool)
             .await
             .unwrap();

@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
 
+use super::db::{Record, Tx, query, query_scalar};
 use super::{Store, StoreError, from_millis};
 use crate::domain::{AccountId, ChatId, DraftId, GrantId, MediaId, PostId, TargetId, UserId};
 
@@ -392,11 +391,11 @@ pub struct ExportedRevocation {
     pub created_at: DateTime<Utc>,
 }
 
-fn at(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>, StoreError> {
+fn at(row: &Record, column: &str) -> Result<DateTime<Utc>, StoreError> {
     from_millis(row.get(column))
 }
 
-fn at_opt(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+fn at_opt(row: &Record, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
     row.get::<Option<i64>, _>(column)
         .map(from_millis)
         .transpose()
@@ -404,12 +403,12 @@ fn at_opt(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreE
 
 /// Runs `sql` with the person's id as `?1` and turns each row with `map`.
 async fn rows<T>(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     sql: &str,
     user: UserId,
-    map: impl Fn(&SqliteRow) -> Result<T, StoreError>,
+    map: impl Fn(&Record) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
-    sqlx::query(sql)
+    query(sql.to_owned())
         .bind(user.0)
         .fetch_all(&mut **tx)
         .await?
@@ -423,7 +422,7 @@ impl Store {
     pub async fn export_user(&self, user: UserId) -> Result<UserExport, StoreError> {
         // A read transaction: every section sees the same moment, even while the scheduler
         // and the bots write.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_read().await?;
         let users = rows(
             &mut tx,
             "SELECT id, platform, remote_id, display_name, time_zone, time_zone_asked_at,
@@ -776,7 +775,7 @@ impl Store {
                 of_chat.push(what);
             }
         };
-        let private: Option<i64> = sqlx::query_scalar(
+        let private: Option<i64> = query_scalar(
             "SELECT c.id FROM chats c JOIN users u
              ON c.platform = u.platform AND c.remote_id = u.remote_id AND c.kind = 'private'
              WHERE u.id = ?",
@@ -810,7 +809,7 @@ impl Store {
         }
         let mut chats = Vec::with_capacity(roles.len());
         for (chat, roles) in roles {
-            let row = sqlx::query(
+            let row = query(
                 "SELECT id, platform, remote_id, kind, title, time_zone, created_at FROM chats WHERE id = ?",
             )
             .bind(chat.0)

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
-use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use super::db::{Pool, Tx};
 use super::notifications::{Notification, insert_notification};
 use super::targets::{FinishRow, finish_in};
 
@@ -52,7 +52,7 @@ pub(super) struct Grouped {
 
 impl Grouped {
     /// Starts the task that applies writes on `pool`.
-    pub(super) fn start(pool: SqlitePool) -> Self {
+    pub(super) fn start(pool: Pool) -> Self {
         let (requests, queue) = mpsc::unbounded_channel();
         let commits = Arc::new(AtomicU64::new(0));
         tokio::spawn(run(pool, queue, Arc::clone(&commits)));
@@ -77,11 +77,7 @@ impl Grouped {
     }
 }
 
-async fn run(
-    pool: SqlitePool,
-    mut queue: mpsc::UnboundedReceiver<Request>,
-    commits: Arc<AtomicU64>,
-) {
+async fn run(pool: Pool, mut queue: mpsc::UnboundedReceiver<Request>, commits: Arc<AtomicU64>) {
     while let Some(first) = queue.recv().await {
         // Whatever arrived while the last commit waited for the disk goes in this one.
         let mut batch = vec![first];
@@ -113,12 +109,8 @@ async fn run(
     }
 }
 
-async fn apply_all(
-    pool: &SqlitePool,
-    batch: &[Request],
-    commits: &AtomicU64,
-) -> Result<(), StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+async fn apply_all(pool: &Pool, batch: &[Request], commits: &AtomicU64) -> Result<(), StoreError> {
+    let mut tx = pool.begin_write().await?;
     for request in batch {
         apply(&mut tx, &request.write).await?;
     }
@@ -127,7 +119,7 @@ async fn apply_all(
     Ok(())
 }
 
-async fn apply(tx: &mut Transaction<'_, Sqlite>, write: &Write) -> Result<(), StoreError> {
+async fn apply(tx: &mut Tx, write: &Write) -> Result<(), StoreError> {
     match write {
         Write::Finish(row) => finish_in(tx, row).await,
         Write::Notify { notification, now } => {

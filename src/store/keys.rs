@@ -2,10 +2,9 @@
 //! and checking that every secret opens.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::audit::AuditKind;
-use sqlx::SqlitePool;
+use super::db::{Pool, query};
 
 use super::{KEY_CHECK_PLAIN, Store, StoreError, key_check_aad, table_exists, to_millis};
 use crate::crypto::{Aad, Sealer, Secret};
@@ -29,11 +28,11 @@ impl Store {
         rotating: &Sealer,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         let mut count = 0;
         for (table, column) in SEALED_COLUMNS {
             // Table and column names come from the constant above, never from input.
-            let rows = sqlx::query(&format!(
+            let rows = query(format!(
                 "SELECT id, {column} AS sealed FROM {table} WHERE {column} IS NOT NULL"
             ))
             .fetch_all(&mut *tx)
@@ -43,7 +42,7 @@ impl Store {
                 let sealed: Vec<u8> = row.get("sealed");
                 let aad = Aad::new(table, id, column);
                 let plain = rotating.open(&sealed, &aad)?;
-                sqlx::query(&format!("UPDATE {table} SET {column} = ? WHERE id = ?"))
+                query(format!("UPDATE {table} SET {column} = ? WHERE id = ?"))
                     .bind(rotating.seal(&plain, &aad))
                     .bind(id)
                     .execute(&mut *tx)
@@ -51,11 +50,11 @@ impl Store {
                 count += 1;
             }
         }
-        sqlx::query("UPDATE settings SET value = ? WHERE key = 'key_check'")
+        query("UPDATE settings SET value = ? WHERE key = 'key_check'")
             .bind(rotating.seal(&Secret::new(KEY_CHECK_PLAIN), &key_check_aad()))
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO audit_events (at, kind, detail) VALUES (?, ?, ?)")
+        query("INSERT INTO audit_events (at, kind, detail) VALUES (?, ?, ?)")
             .bind(to_millis(now))
             .bind(AuditKind::KeyRotated.as_str())
             .bind(format!(
@@ -77,16 +76,13 @@ impl Store {
 
 /// Opens every sealed value in the database with `sealer`; returns how many there are.
 /// Tables that do not exist yet (a database before its first migration) hold none.
-pub(super) async fn open_every_secret(
-    pool: &SqlitePool,
-    sealer: &Sealer,
-) -> Result<usize, StoreError> {
+pub(super) async fn open_every_secret(pool: &Pool, sealer: &Sealer) -> Result<usize, StoreError> {
     let mut count = 0;
     for (table, column) in SEALED_COLUMNS {
         if !table_exists(pool, table).await? {
             continue;
         }
-        let rows = sqlx::query(&format!(
+        let rows = query(format!(
             "SELECT id, {column} AS sealed FROM {table} WHERE {column} IS NOT NULL"
         ))
         .fetch_all(pool)

@@ -5,9 +5,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, Sqlite, Transaction};
 
 use super::audit::AuditKind;
+use super::db::{Tx, query, query_scalar};
 use super::privacy::revoke_rows;
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
 use crate::domain::{AccountId, ChatId, GrantId, Provider, UserId};
@@ -99,11 +99,11 @@ struct MetaGrant {
 /// Every grant given for the Meta user `meta_user` (any state unless `active_only`), oldest
 /// first.
 async fn grants_of(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     meta_user: &str,
     active_only: bool,
 ) -> Result<Vec<MetaGrant>, StoreError> {
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT id, owner_id FROM grants
          WHERE platform = 'meta' AND remote_user_id = ? AND (? = 0 OR state != 'revoked')
          ORDER BY id",
@@ -123,10 +123,10 @@ async fn grants_of(
 
 /// The accounts of `grant` with the chats each posts for.
 async fn accounts_of(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     grant: GrantId,
 ) -> Result<Vec<(RevokedAccount, String)>, StoreError> {
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT id, provider, remote_id, display_name FROM accounts WHERE grant_id = ? ORDER BY id",
     )
     .bind(grant.0)
@@ -135,12 +135,11 @@ async fn accounts_of(
     let mut accounts = Vec::with_capacity(rows.len());
     for row in &rows {
         let id = AccountId(row.get("id"));
-        let chats: Vec<i64> = sqlx::query_scalar(
-            "SELECT chat_id FROM chat_accounts WHERE account_id = ? ORDER BY chat_id",
-        )
-        .bind(id.0)
-        .fetch_all(&mut **tx)
-        .await?;
+        let chats: Vec<i64> =
+            query_scalar("SELECT chat_id FROM chat_accounts WHERE account_id = ? ORDER BY chat_id")
+                .bind(id.0)
+                .fetch_all(&mut **tx)
+                .await?;
         accounts.push((
             RevokedAccount {
                 id,
@@ -163,13 +162,13 @@ fn owners_of(grants: &[MetaGrant]) -> Vec<UserId> {
 }
 
 async fn insert_audit(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     kind: AuditKind,
     user: Option<UserId>,
     detail: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO audit_events (at, user_id, kind, detail) VALUES (?, ?, ?, ?)")
+    query("INSERT INTO audit_events (at, user_id, kind, detail) VALUES (?, ?, ?, ?)")
         .bind(to_millis(now))
         .bind(user.map(|u| u.0))
         .bind(kind.as_str())
@@ -189,7 +188,7 @@ impl Store {
         meta_user: &str,
         now: DateTime<Utc>,
     ) -> Result<MetaRevocation, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         let grants = grants_of(&mut tx, meta_user, true).await?;
         let mut revoked = MetaRevocation {
             owners: owners_of(&grants),
@@ -207,7 +206,7 @@ impl Store {
         }
         for owner in &revoked.owners {
             let theirs = grants.iter().filter(|g| g.owner == *owner).count();
-            let accounts: i64 = sqlx::query_scalar(
+            let accounts: i64 = query_scalar(
                 "SELECT COUNT(*) FROM accounts a JOIN grants g ON g.id = a.grant_id
                  WHERE g.platform = 'meta' AND g.remote_user_id = ? AND g.owner_id = ?",
             )
@@ -253,7 +252,7 @@ impl Store {
         confirmation_code: &str,
         now: DateTime<Utc>,
     ) -> Result<MetaErasure, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         let grants = grants_of(&mut tx, meta_user, false).await?;
         let mut summary = DeletionSummary {
             grants: grants.len() as u64,
@@ -276,30 +275,29 @@ impl Store {
                     }
                 }
                 let targets: Vec<i64> =
-                    sqlx::query_scalar("SELECT post_id FROM targets WHERE account_id = ?")
+                    query_scalar("SELECT post_id FROM targets WHERE account_id = ?")
                         .bind(account.id.0)
                         .fetch_all(&mut *tx)
                         .await?;
                 summary.targets += targets.len() as u64;
                 posts.extend(targets);
-                summary.audit_events +=
-                    sqlx::query("DELETE FROM audit_events WHERE account_id = ?")
-                        .bind(account.id.0)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
+                summary.audit_events += query("DELETE FROM audit_events WHERE account_id = ?")
+                    .bind(account.id.0)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
                 summary.notifications +=
                     erase_notifications_naming(&mut tx, &[&account.display_name, &remote_id])
                         .await?;
             }
             // The person removed the app at Meta, so a token still waiting to be revoked is
             // dead there too: its sealed copy goes with everything else.
-            sqlx::query("DELETE FROM pending_revocations WHERE grant_id = ?")
+            query("DELETE FROM pending_revocations WHERE grant_id = ?")
                 .bind(grant.id.0)
                 .execute(&mut *tx)
                 .await?;
             // Cascades to the accounts, their chat links and their targets.
-            sqlx::query("DELETE FROM grants WHERE id = ?")
+            query("DELETE FROM grants WHERE id = ?")
                 .bind(grant.id.0)
                 .execute(&mut *tx)
                 .await?;
@@ -310,7 +308,7 @@ impl Store {
             // A post with other accounts still pending goes on; one with nothing left pending
             // is closed, as `done` if other targets finished, or `cancelled` if it has no
             // target left at all (nothing of it remains for /history to show).
-            sqlx::query(
+            query(
                 "UPDATE posts SET updated_at = ?1,
                      state = CASE WHEN EXISTS (SELECT 1 FROM targets WHERE post_id = ?2)
                                   THEN 'done' ELSE 'cancelled' END
@@ -324,7 +322,7 @@ impl Store {
         }
         let stored = serde_json::to_string(&summary)
             .map_err(|e| StoreError::Corrupt(format!("deletion summary: {e}")))?;
-        sqlx::query(
+        query(
             "INSERT INTO deletion_requests (confirmation_code, source, summary, requested_at, completed_at)
              VALUES (?, 'meta', ?, ?, ?)",
         )
@@ -375,7 +373,7 @@ impl Store {
         &self,
         confirmation_code: &str,
     ) -> Result<Option<DeletionRequest>, StoreError> {
-        let Some(row) = sqlx::query(
+        let Some(row) = query(
             "SELECT summary, requested_at, completed_at FROM deletion_requests
              WHERE confirmation_code = ?",
         )
@@ -401,10 +399,7 @@ impl Store {
 /// Deletes the notifications whose stored text contains any of `terms` (an account's name
 /// and id), delivered or not; returns how many. The terms are matched as they appear inside
 /// the stored JSON, escapes included.
-async fn erase_notifications_naming(
-    tx: &mut Transaction<'_, Sqlite>,
-    terms: &[&str],
-) -> Result<u64, StoreError> {
+async fn erase_notifications_naming(tx: &mut Tx, terms: &[&str]) -> Result<u64, StoreError> {
     let mut erased = 0;
     for term in terms {
         let Ok(quoted) = serde_json::to_string(term) else {
@@ -415,7 +410,7 @@ async fn erase_notifications_naming(
         if inner.is_empty() {
             continue;
         }
-        erased += sqlx::query("DELETE FROM notifications WHERE instr(payload, ?) > 0")
+        erased += query("DELETE FROM notifications WHERE instr(payload, ?) > 0")
             .bind(inner)
             .execute(&mut **tx)
             .await?

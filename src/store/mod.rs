@@ -6,6 +6,7 @@ mod audit;
 mod chats;
 mod composition;
 mod consents;
+mod db;
 mod disk;
 mod drafts;
 mod export;
@@ -29,10 +30,12 @@ use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Executor, Row};
+use sqlx::Executor;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+pub use db::Backend;
+use db::{Pool, query, query_scalar};
 
 use crate::crypto::{Aad, CryptoError, KeyId, MasterKey, Sealer, Secret, sealed_key_id};
 
@@ -86,7 +89,7 @@ const KEY_CHECK_PLAIN: &str = "autopost master key check";
 /// Handle to the database. Cheap to clone; all clones share one pool and one sealer.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
     sealer: Arc<Sealer>,
     shared: Arc<Shared>,
 }
@@ -95,7 +98,7 @@ pub struct Store {
 struct Shared {
     /// The pool again, for the background checkpoints (see [`checkpoint_wal`]): they hold
     /// only a weak reference to this, so the pool closes once the last `Store` is dropped.
-    pool: SqlitePool,
+    pool: Pool,
     /// Taken around the frequent writes (see [`Store::write_turn`]).
     writes: tokio::sync::Mutex<()>,
     /// When `first_delivery` last pruned old update ids (Unix ms).
@@ -120,6 +123,25 @@ pub struct StoreOptions {
     /// A switch that stops the database growing, for tests of a full disk; `None` in
     /// production.
     pub growth: Option<GrowthSwitch>,
+    /// How this process names itself to PostgreSQL (`application_name`), so that another
+    /// instance can tell its sessions apart; ignored on SQLite.
+    pub application_name: Option<String>,
+}
+
+/// Whether `url` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("redacted"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The value sealed into a database on first start: which master key opens it.
@@ -166,7 +188,7 @@ pub enum StoreError {
     /// The database file cannot be opened or created.
     #[error("cannot open the database at {url}")]
     Open {
-        /// The database URL (a file path; it holds no credentials).
+        /// The database URL, its password redacted.
         url: String,
         /// Why.
         #[source]
@@ -292,6 +314,9 @@ impl Store {
         sealer: Sealer,
         options: StoreOptions,
     ) -> Result<Self, StoreError> {
+        if is_postgres_url(url) {
+            return Self::open_postgres(url, sealer, options).await;
+        }
         let connect = connect_options(url)?.create_if_missing(true);
         let files = DatabaseFiles::of(&connect);
         if let Some(files) = &files {
@@ -321,6 +346,7 @@ impl Store {
                 url: url.to_owned(),
                 source,
             })?;
+        let pool = Pool::Sqlite(pool);
         let store = Self {
             shared: Arc::new(Shared {
                 pool: pool.clone(),
@@ -337,10 +363,12 @@ impl Store {
             store.pool.close().await;
             return Err(e);
         }
-        sqlx::migrate!("./migrations")
-            .run(&store.pool)
-            .await
-            .map_err(StoreError::Migrate)?;
+        if let Some(pool) = store.pool.sqlite() {
+            sqlx::migrate!("./migrations")
+                .run(pool)
+                .await
+                .map_err(StoreError::Migrate)?;
+        }
         store.ensure_key_check().await?;
         // The WAL and its index exist by now. SQLite gives them the database file's mode; set
         // it again anyway, so no SQLite build or umask can leave them readable by others.
@@ -351,18 +379,75 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the shared PostgreSQL database at `url`: checks the key before writing
+    /// anything, then migrates under PostgreSQL's advisory lock (sqlx takes it), so that
+    /// instances starting together migrate once.
+    async fn open_postgres(
+        url: &str,
+        sealer: Sealer,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let open_error = |source| StoreError::Open {
+            url: redacted_url(url),
+            source,
+        };
+        let mut connect = PgConnectOptions::from_str(url).map_err(open_error)?;
+        if let Some(name) = &options.application_name {
+            connect = connect.application_name(name);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(connect)
+            .await
+            .map_err(open_error)?;
+        let pool = Pool::Postgres(pool);
+        let store = Self {
+            shared: Arc::new(Shared {
+                pool: pool.clone(),
+                writes: tokio::sync::Mutex::new(()),
+                updates_pruned_at: AtomicI64::new(0),
+                notifications: tokio::sync::watch::Sender::new(0),
+                grouped: std::sync::OnceLock::new(),
+            }),
+            pool,
+            sealer: Arc::new(sealer),
+        };
+        if let Err(e) = store.check_key().await {
+            store.pool.close().await;
+            return Err(e);
+        }
+        if let Some(pool) = store.pool.postgres() {
+            sqlx::migrate!("./migrations_pg")
+                .run(pool)
+                .await
+                .map_err(StoreError::Migrate)?;
+        }
+        store.ensure_key_check().await?;
+        Ok(store)
+    }
+
+    /// Which engine the store runs on.
+    pub fn backend(&self) -> Backend {
+        self.pool.backend()
+    }
+
     /// Reads what `doctor` reports, opening the file read-only. Does not create or migrate.
     pub async fn inspect(url: &str, sealer: &Sealer) -> Result<Inspection, StoreError> {
         let pool = read_only_pool(url).await?;
         let result = async {
             let applied: Vec<i64> = if table_exists(&pool, "_sqlx_migrations").await? {
-                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
                     .fetch_all(&pool)
                     .await?
             } else {
                 Vec::new()
             };
-            let pending_migrations = sqlx::migrate!("./migrations")
+            let migrations = match pool.backend() {
+                Backend::Sqlite => sqlx::migrate!("./migrations"),
+                Backend::Postgres => sqlx::migrate!("./migrations_pg"),
+            };
+            let pending_migrations = migrations
                 .iter()
                 .filter(|m| !applied.contains(&m.version))
                 .count();
@@ -393,6 +478,15 @@ impl Store {
     /// Runs SQLite's integrity check on the database at `url`, opened read-only: every page,
     /// b-tree and index is read. A file that is not a database at all counts as damaged.
     pub async fn check_integrity(url: &str) -> Result<Integrity, StoreError> {
+        if is_postgres_url(url) {
+            // PostgreSQL checks its own pages; what `doctor` can learn here is that the
+            // server answers.
+            let pool = read_only_pool(url).await?;
+            let answered = query("SELECT 1").execute(&pool).await;
+            pool.close().await;
+            answered?;
+            return Ok(Integrity::Sound);
+        }
         let options = connect_options(url)?.read_only(true);
         let damaged = |e: &sqlx::Error| -> Option<Integrity> {
             // SQLITE_CORRUPT and SQLITE_NOTADB, primary codes.
@@ -436,7 +530,9 @@ impl Store {
     /// Moves the WAL's pages into the database file and closes every connection, so that
     /// the file alone is a complete copy (for backups and for the tests that inspect it).
     pub async fn close(&self) {
-        if let Err(e) = self.pool.execute("PRAGMA wal_checkpoint(TRUNCATE)").await {
+        if let Some(pool) = self.pool.sqlite()
+            && let Err(e) = pool.execute("PRAGMA wal_checkpoint(TRUNCATE)").await
+        {
             tracing::warn!(error = %crate::telemetry::chain(&e), "WAL checkpoint at close failed");
         }
         self.pool.close().await;
@@ -449,13 +545,17 @@ impl Store {
     /// readers or a writer in the way reports "busy"; it is asked again, with growing pauses,
     /// [`TRUNCATE_ATTEMPTS`] times. Call it after an erasure, a disconnect, a purge.
     pub async fn checkpoint_truncate(&self) -> Result<(), StoreError> {
+        // PostgreSQL keeps no log of ours to cut: its own WAL and free space are the
+        // operator's (see the README on erasure with PostgreSQL).
+        let Some(pool) = self.pool.sqlite() else {
+            return Ok(());
+        };
         let mut pause = Duration::from_millis(10);
         for attempt in 1..=TRUNCATE_ATTEMPTS {
             // Columns: busy (1 if it could not finish), log frames, frames checkpointed.
-            let busy: i64 = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?;
+            let busy: i64 = sqlx::query_scalar("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(pool)
+                .await?;
             if busy == 0 {
                 return Ok(());
             }
@@ -476,7 +576,7 @@ impl Store {
 
     /// Whether the database answers: for `/healthz`.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.pool.execute("SELECT 1").await?;
+        query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
@@ -496,7 +596,7 @@ impl Store {
         let sealed = self
             .sealer
             .seal(&Secret::new(KEY_CHECK_PLAIN), &key_check_aad());
-        sqlx::query("INSERT OR IGNORE INTO settings (key, value) VALUES ('key_check', ?)")
+        query("INSERT INTO settings (key, value) VALUES ('key_check', ?) ON CONFLICT DO NOTHING")
             .bind(sealed)
             .execute(&self.pool)
             .await?;
@@ -548,11 +648,14 @@ async fn checkpoint_wal(shared: std::sync::Weak<Shared>) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        if shared.pool.is_closed() {
+        let Some(pool) = shared.pool.sqlite() else {
+            return;
+        };
+        if pool.is_closed() {
             return;
         }
-        if let Err(e) = shared.pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await
-            && !shared.pool.is_closed()
+        if let Err(e) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await
+            && !pool.is_closed()
         {
             tracing::warn!(error = %crate::telemetry::chain(&e), "background WAL checkpoint failed");
         }
@@ -565,31 +668,47 @@ fn key_check_aad() -> Aad {
 
 /// One read-only connection to the database at `url`, for the checks that must change
 /// nothing (`doctor`, the key check before start).
-async fn read_only_pool(url: &str) -> Result<SqlitePool, StoreError> {
+async fn read_only_pool(url: &str) -> Result<Pool, StoreError> {
+    let open_error = |source| StoreError::Open {
+        url: redacted_url(url),
+        source,
+    };
+    if is_postgres_url(url) {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(open_error)?
+            .options([("default_transaction_read_only", "on")]);
+        return PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(connect)
+            .await
+            .map(Pool::Postgres)
+            .map_err(open_error);
+    }
     SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(connect_options(url)?.read_only(true))
         .await
-        .map_err(|source| StoreError::Open {
-            url: url.to_owned(),
-            source,
-        })
+        .map(Pool::Sqlite)
+        .map_err(open_error)
 }
 
-async fn table_exists(pool: &SqlitePool, name: &str) -> Result<bool, StoreError> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
-            .bind(name)
-            .fetch_optional(pool)
-            .await?;
+async fn table_exists(pool: &Pool, name: &str) -> Result<bool, StoreError> {
+    let sql = match pool.backend() {
+        Backend::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+        Backend::Postgres => {
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
+        }
+    };
+    let found: Option<i64> = query_scalar(sql).bind(name).fetch_optional(pool).await?;
     Ok(found.is_some())
 }
 
-async fn read_key_check(pool: &SqlitePool) -> Result<Option<Vec<u8>>, StoreError> {
+async fn read_key_check(pool: &Pool) -> Result<Option<Vec<u8>>, StoreError> {
     if !table_exists(pool, "settings").await? {
         return Ok(None);
     }
-    let row = sqlx::query("SELECT value FROM settings WHERE key = 'key_check'")
+    let row = query("SELECT value FROM settings WHERE key = 'key_check'")
         .fetch_optional(pool)
         .await?;
     Ok(row.map(|r| r.get::<Vec<u8>, _>("value")))
@@ -699,21 +818,22 @@ mod tests {
     use super::test_support::temp_store;
     use super::*;
     use crate::crypto::MasterKey;
+    use db::{query, query_scalar};
 
     #[tokio::test]
     async fn opening_sets_wal_foreign_keys_and_the_busy_timeout() {
         let (store, _dir) = temp_store().await;
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        let mode: String = query_scalar("PRAGMA journal_mode")
             .fetch_one(&store.pool)
             .await
             .unwrap();
         assert_eq!(mode, "wal");
-        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        let fk: i64 = query_scalar("PRAGMA foreign_keys")
             .fetch_one(&store.pool)
             .await
             .unwrap();
         assert_eq!(fk, 1);
-        let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        let timeout: i64 = query_scalar("PRAGMA busy_timeout")
             .fetch_one(&store.pool)
             .await
             .unwrap();
@@ -730,12 +850,12 @@ mod tests {
             held.push(store.pool.acquire().await.unwrap());
         }
         for conn in &mut held {
-            let secure: i64 = sqlx::query_scalar("PRAGMA secure_delete")
+            let secure: i64 = query_scalar("PRAGMA secure_delete")
                 .fetch_one(&mut **conn)
                 .await
                 .unwrap();
             assert_eq!(secure, 1);
-            let limit: i64 = sqlx::query_scalar("PRAGMA journal_size_limit")
+            let limit: i64 = query_scalar("PRAGMA journal_size_limit")
                 .fetch_one(&mut **conn)
                 .await
                 .unwrap();
@@ -764,7 +884,7 @@ mod tests {
         };
         let holds = |bytes: &[u8]| bytes.windows(name.len()).any(|w| w == name.as_bytes());
         assert!(holds(&files()), "the test looks where the name is");
-        sqlx::query("DELETE FROM users WHERE id = ?")
+        query("DELETE FROM users WHERE id = ?")
             .bind(user.id.0)
             .execute(&store.pool)
             .await

@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
+use super::db::{Conn, Record, query, query_scalar};
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::domain::{ChatId, ChatPlatform, PostId, TargetId, UserId};
 
@@ -165,7 +165,7 @@ impl Store {
         &self,
         limit: u32,
     ) -> Result<Vec<StoredNotification>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT id, chat_id, user_id, payload, created_at FROM notifications
              WHERE delivered_at IS NULL ORDER BY id LIMIT ?",
         )
@@ -183,7 +183,7 @@ impl Store {
         platform: ChatPlatform,
         limit: u32,
     ) -> Result<Vec<(StoredNotification, String)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT n.id, n.chat_id, n.user_id, n.payload, n.created_at,
                     COALESCE(c.remote_id, u.remote_id) AS remote_id
              FROM notifications n
@@ -207,7 +207,7 @@ impl Store {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE notifications SET delivered_at = ? WHERE id = ?")
+        query("UPDATE notifications SET delivered_at = ? WHERE id = ?")
             .bind(to_millis(now))
             .bind(id)
             .execute(&self.pool)
@@ -219,7 +219,7 @@ impl Store {
 /// Inserts a notification on `conn` (a pool connection or a transaction's); the caller wakes
 /// the front ends with [`Store::notification_stored`] once it is committed.
 pub(super) async fn insert_notification(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn,
     notification: &Notification,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
@@ -231,7 +231,7 @@ pub(super) async fn insert_notification(
         post: notification.post,
     })
     .map_err(|e| StoreError::Corrupt(format!("notification payload: {e}")))?;
-    Ok(sqlx::query_scalar(
+    Ok(query_scalar(
         "INSERT INTO notifications (chat_id, user_id, kind, payload, created_at)
          VALUES (?, ?, ?, ?, ?) RETURNING id",
     )
@@ -248,7 +248,7 @@ pub(super) async fn insert_notification(
     .await?)
 }
 
-fn stored_notification(row: &sqlx::sqlite::SqliteRow) -> Result<StoredNotification, StoreError> {
+fn stored_notification(row: &Record) -> Result<StoredNotification, StoreError> {
     let payload: Payload = serde_json::from_str(row.get("payload"))
         .map_err(|e| StoreError::Corrupt(format!("notification payload: {e}")))?;
     Ok(StoredNotification {
@@ -394,7 +394,7 @@ impl Store {
                 "INSERT INTO processed_updates (source, update_id, processed_at) VALUES {rows}
                  ON CONFLICT DO NOTHING RETURNING update_id"
             );
-            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            let mut query = query_scalar::<String>(sql);
             for id in chunk {
                 query = query.bind(source).bind(*id).bind(to_millis(now));
             }
@@ -410,7 +410,7 @@ impl Store {
     /// end that has gone quiet.
     pub async fn forget_old_update_ids(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let _turn = self.write_turn().await;
-        let done = sqlx::query("DELETE FROM processed_updates WHERE processed_at < ?")
+        let done = query("DELETE FROM processed_updates WHERE processed_at < ?")
             .bind(to_millis(now) - UPDATE_IDS_KEPT_MS)
             .execute(&self.pool)
             .await?;

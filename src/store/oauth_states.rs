@@ -3,9 +3,9 @@
 //! the browser's cookie are stored; the PKCE verifier is sealed.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use subtle::ConstantTimeEq;
 
+use super::db::{query, query_scalar};
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
 use crate::crypto::{Aad, Secret};
 use crate::domain::{ChatId, OAuthProvider, OAuthStateId, UserId};
@@ -87,8 +87,8 @@ impl Store {
         state: NewOAuthState,
         now: DateTime<Utc>,
     ) -> Result<OAuthStateId, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let id: i64 = sqlx::query_scalar(
+        let mut tx = self.pool.begin_write().await?;
+        let id: i64 = query_scalar(
             "INSERT INTO oauth_states (state_hash, provider, user_id, chat_id, created_at, expires_at)
              VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -101,14 +101,14 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         if let Some(verifier) = &state.pkce_verifier {
-            sqlx::query("UPDATE oauth_states SET pkce_verifier = ? WHERE id = ?")
+            query("UPDATE oauth_states SET pkce_verifier = ? WHERE id = ?")
                 .bind(self.seal(verifier, &verifier_aad(id)))
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
         }
         // Expired round trips are worthless; clearing them here keeps the table small.
-        sqlx::query("DELETE FROM oauth_states WHERE expires_at < ?")
+        query("DELETE FROM oauth_states WHERE expires_at < ?")
             .bind(to_millis(now) - 86_400_000)
             .execute(&mut *tx)
             .await?;
@@ -125,8 +125,8 @@ impl Store {
         how: StateUse<'_>,
         now: DateTime<Utc>,
     ) -> Result<Result<OAuthState, StateProblem>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row = sqlx::query(
+        let mut tx = self.pool.begin_write().await?;
+        let row = query(
             "SELECT id, provider, user_id, chat_id, pkce_verifier, expires_at, used_at, browser_hash
              FROM oauth_states WHERE state_hash = ?",
         )
@@ -153,7 +153,7 @@ impl Store {
             StateUse::Peek => {}
             StateUse::Open { browser } => match &bound {
                 None => {
-                    sqlx::query("UPDATE oauth_states SET browser_hash = ? WHERE id = ?")
+                    query("UPDATE oauth_states SET browser_hash = ? WHERE id = ?")
                         .bind(&browser[..])
                         .bind(id)
                         .execute(&mut *tx)
@@ -166,7 +166,7 @@ impl Store {
                 if !browser.is_some_and(same) {
                     return Ok(Err(StateProblem::NotThisBrowser));
                 }
-                sqlx::query("UPDATE oauth_states SET used_at = ? WHERE id = ?")
+                query("UPDATE oauth_states SET used_at = ? WHERE id = ?")
                     .bind(to_millis(now))
                     .bind(id)
                     .execute(&mut *tx)

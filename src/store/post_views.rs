@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use sqlx::Row;
 
+use super::db::query;
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
 use crate::domain::{ChatId, PostId, Provider, TargetId, TargetState};
 
@@ -106,7 +106,7 @@ pub struct PostMessage {
 impl Store {
     /// The post as chat messages show it; `None` if it is gone (erased, purged).
     pub async fn post_view(&self, post: PostId) -> Result<Option<PostView>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT p.chat_id, p.body, p.due_at, p.time_zone, p.state AS post_state,
                     (SELECT COUNT(*) FROM media m WHERE m.post_id = p.id) AS images,
                     t.id AS target_id, t.state AS target_state, t.attempts,
@@ -172,7 +172,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         // REPLACE also resolves a clash with the one-status-per-post index: the old status
         // row goes.
-        sqlx::query(
+        query(
             "INSERT OR REPLACE INTO post_messages (post_id, role, chat, message, created_at)
              SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM posts WHERE id = ?)",
         )
@@ -189,7 +189,7 @@ impl Store {
 
     /// The chat messages that show `post`, oldest first.
     pub async fn post_messages(&self, post: PostId) -> Result<Vec<PostMessage>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT role, chat, message FROM post_messages WHERE post_id = ?
              ORDER BY created_at, rowid",
         )
@@ -217,7 +217,7 @@ impl Store {
         post: PostId,
         message: &PostMessage,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "DELETE FROM post_messages WHERE post_id = ? AND role = ? AND chat = ? AND message = ?",
         )
         .bind(post.0)

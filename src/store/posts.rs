@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use sqlx::{Row, Sqlite, Transaction};
 
+use super::db::{Record, Tx, query, query_scalar};
 use super::{Store, StoreError, to_millis};
 use crate::domain::{AccountId, ChatId, MediaId, PostId, Provider, UserId};
 
@@ -83,7 +83,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<PostId>, StoreError> {
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         let mut ids = Vec::with_capacity(posts.len());
         for post in posts {
             ids.push(insert_one(&mut tx, post, now).await?);
@@ -94,18 +94,17 @@ impl Store {
 
     /// A stored image by id.
     pub async fn media_file(&self, id: MediaId) -> Result<MediaFile, StoreError> {
-        let row =
-            sqlx::query("SELECT id, content_type, file_name, byte_len FROM media WHERE id = ?")
-                .bind(id.0)
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::NotFound { what: "media" })?;
+        let row = query("SELECT id, content_type, file_name, byte_len FROM media WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound { what: "media" })?;
         Ok(media_row(&row))
     }
 
     /// A post's images, in order.
     pub async fn media_of_post(&self, post: PostId) -> Result<Vec<MediaFile>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT id, content_type, file_name, byte_len FROM media WHERE post_id = ? ORDER BY position",
         )
         .bind(post.0)
@@ -115,12 +114,8 @@ impl Store {
     }
 }
 
-async fn insert_one(
-    tx: &mut Transaction<'_, Sqlite>,
-    post: NewPost,
-    now: DateTime<Utc>,
-) -> Result<PostId, StoreError> {
-    let id: i64 = sqlx::query_scalar(
+async fn insert_one(tx: &mut Tx, post: NewPost, now: DateTime<Utc>) -> Result<PostId, StoreError> {
+    let id: i64 = query_scalar(
         "INSERT INTO posts (chat_id, author_id, body, due_at, recurrence, time_zone, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id",
     )
@@ -134,18 +129,16 @@ async fn insert_one(
     .fetch_one(&mut **tx)
     .await?;
     for account in &post.targets {
-        sqlx::query(
-            "INSERT INTO targets (post_id, account_id, due_at, updated_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(account.0)
-        .bind(to_millis(post.due_at))
-        .bind(to_millis(now))
-        .execute(&mut **tx)
-        .await?;
+        query("INSERT INTO targets (post_id, account_id, due_at, updated_at) VALUES (?, ?, ?, ?)")
+            .bind(id)
+            .bind(account.0)
+            .bind(to_millis(post.due_at))
+            .bind(to_millis(now))
+            .execute(&mut **tx)
+            .await?;
     }
     for (provider, body) in &post.variants {
-        sqlx::query("INSERT INTO post_variants (post_id, provider, body) VALUES (?, ?, ?)")
+        query("INSERT INTO post_variants (post_id, provider, body) VALUES (?, ?, ?)")
             .bind(id)
             .bind(provider.as_str())
             .bind(body)
@@ -161,13 +154,13 @@ async fn insert_one(
 
 /// Stores a post's images, in order.
 pub(super) async fn insert_media(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     post: PostId,
     media: &[NewMedia],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for (position, media) in media.iter().enumerate() {
-        sqlx::query(
+        query(
             "INSERT INTO media (post_id, position, content_type, byte_len, width, height, sha256, file_name, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -186,7 +179,7 @@ pub(super) async fn insert_media(
     Ok(())
 }
 
-fn media_row(row: &sqlx::sqlite::SqliteRow) -> MediaFile {
+fn media_row(row: &Record) -> MediaFile {
     MediaFile {
         id: MediaId(row.get("id")),
         content_type: row.get("content_type"),

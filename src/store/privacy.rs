@@ -2,8 +2,8 @@
 //! unlinked with their tokens erased. Their export is in `export.rs`.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
 
+use super::db::{Conn, query, query_scalar};
 use super::{Store, StoreError, parse_stored, to_millis};
 use crate::domain::{AccountId, ChatId, GrantId, OAuthProvider, Provider, UserId};
 
@@ -37,7 +37,7 @@ impl Store {
         &self,
         user: UserId,
     ) -> Result<Vec<(GrantId, OAuthProvider)>, StoreError> {
-        let rows = sqlx::query("SELECT id, platform FROM grants WHERE owner_id = ? ORDER BY id")
+        let rows = query("SELECT id, platform FROM grants WHERE owner_id = ? ORDER BY id")
             .bind(user.0)
             .fetch_all(&self.pool)
             .await?;
@@ -60,14 +60,14 @@ impl Store {
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row = sqlx::query("SELECT platform, remote_id FROM users WHERE id = ?")
+        let mut tx = self.pool.begin_write().await?;
+        let row = query("SELECT platform, remote_id FROM users WHERE id = ?")
             .bind(user.0)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound { what: "user" })?;
         let (platform, remote_id): (String, String) = (row.get("platform"), row.get("remote_id"));
-        let files: Vec<String> = sqlx::query_scalar(
+        let files: Vec<String> = query_scalar(
             "SELECT DISTINCT m.file_name FROM media m JOIN posts p ON p.id = m.post_id WHERE p.author_id = ?",
         )
         .bind(user.0)
@@ -75,34 +75,34 @@ impl Store {
         .await?;
         // A revocation still being retried keeps its sealed token (the policy's 30 days) but
         // nothing that says whose it was or whom to tell.
-        sqlx::query(
+        query(
             "UPDATE pending_revocations SET label = '', notify_chat_id = NULL, user_id = NULL
              WHERE user_id = ?",
         )
         .bind(user.0)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM audit_events WHERE user_id = ?")
+        query("DELETE FROM audit_events WHERE user_id = ?")
             .bind(user.0)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM users WHERE id = ?")
+        query("DELETE FROM users WHERE id = ?")
             .bind(user.0)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM chats WHERE platform = ? AND remote_id = ? AND kind = 'private'")
+        query("DELETE FROM chats WHERE platform = ? AND remote_id = ? AND kind = 'private'")
             .bind(&platform)
             .bind(&remote_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO audit_events (at, kind, detail) VALUES (?, 'user_deleted', 'a user was erased on request')")
+        query("INSERT INTO audit_events (at, kind, detail) VALUES (?, 'user_deleted', 'a user was erased on request')")
             .bind(to_millis(now))
             .execute(&mut *tx)
             .await?;
         let mut unused = Vec::new();
         for file in files {
             let still: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM media WHERE file_name = ? LIMIT 1")
+                query_scalar("SELECT 1 FROM media WHERE file_name = ? LIMIT 1")
                     .bind(&file)
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -121,19 +121,19 @@ impl Store {
         chat: ChatId,
         account: AccountId,
     ) -> Result<Unlinked, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let grant: i64 = sqlx::query_scalar("SELECT grant_id FROM accounts WHERE id = ?")
+        let mut tx = self.pool.begin_write().await?;
+        let grant: i64 = query_scalar("SELECT grant_id FROM accounts WHERE id = ?")
             .bind(account.0)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound { what: "account" })?;
-        sqlx::query("DELETE FROM chat_accounts WHERE chat_id = ? AND account_id = ?")
+        query("DELETE FROM chat_accounts WHERE chat_id = ? AND account_id = ?")
             .bind(chat.0)
             .bind(account.0)
             .execute(&mut *tx)
             .await?;
         // Queued posts for this chat no longer go to the unlinked account.
-        sqlx::query(
+        query(
             "UPDATE targets SET state = 'cancelled' WHERE account_id = ? AND state = 'queued'
              AND post_id IN (SELECT id FROM posts WHERE chat_id = ?)",
         )
@@ -141,7 +141,7 @@ impl Store {
         .bind(chat.0)
         .execute(&mut *tx)
         .await?;
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT a.provider, a.display_name,
                     SUM(l.chat_id = ?) AS here, SUM(l.chat_id != ?) AS elsewhere
              FROM chat_accounts l JOIN accounts a ON a.id = l.account_id
@@ -172,7 +172,7 @@ impl Store {
 
     /// Marks a grant and its accounts revoked and erases their tokens.
     pub async fn mark_grant_revoked(&self, grant: GrantId) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         revoke_rows(&mut tx, grant).await?;
         tx.commit().await?;
         Ok(())
@@ -182,17 +182,14 @@ impl Store {
 /// Within the caller's transaction: the grant and every account of it are revoked and their
 /// tokens erased. Every way a grant ends (disconnect, erasure, Meta's deauthorize) goes
 /// through here.
-pub(super) async fn revoke_rows(
-    conn: &mut SqliteConnection,
-    grant: GrantId,
-) -> Result<(), StoreError> {
-    sqlx::query(
+pub(super) async fn revoke_rows(conn: &mut Conn, grant: GrantId) -> Result<(), StoreError> {
+    query(
         "UPDATE grants SET state = 'revoked', access_token = NULL, refresh_token = NULL WHERE id = ?",
     )
     .bind(grant.0)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE accounts SET state = 'revoked', access_token = NULL WHERE grant_id = ?")
+    query("UPDATE accounts SET state = 'revoked', access_token = NULL WHERE grant_id = ?")
         .bind(grant.0)
         .execute(&mut *conn)
         .await?;

@@ -4,8 +4,8 @@
 //! caller's to remove, and only those no remaining row names.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Sqlite, Transaction};
 
+use super::db::{Tx, query, query_scalar};
 use super::{Store, StoreError, to_millis};
 use crate::domain::PostId;
 
@@ -46,8 +46,8 @@ impl Store {
         finished_by: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<RemovedMedia, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let posts: Vec<i64> = sqlx::query_scalar(&format!(
+        let mut tx = self.pool.begin_write().await?;
+        let posts: Vec<i64> = query_scalar(format!(
             "UPDATE posts SET media_removed_at = ? WHERE id IN (
                  SELECT DISTINCT p.id FROM media m JOIN posts p ON p.id = m.post_id
                  WHERE {FINISHED_BY})
@@ -57,7 +57,7 @@ impl Store {
         .bind(to_millis(finished_by))
         .fetch_all(&mut *tx)
         .await?;
-        let files: Vec<String> = sqlx::query_scalar(
+        let files: Vec<String> = query_scalar(
             "DELETE FROM media WHERE post_id IN (SELECT value FROM json_each(?))
              RETURNING file_name",
         )
@@ -80,21 +80,20 @@ impl Store {
         &self,
         finished_by: DateTime<Utc>,
     ) -> Result<RemovedPosts, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let posts: Vec<i64> =
-            sqlx::query_scalar(&format!("SELECT p.id FROM posts p WHERE {FINISHED_BY}"))
-                .bind(to_millis(finished_by))
-                .fetch_all(&mut *tx)
-                .await?;
+        let mut tx = self.pool.begin_write().await?;
+        let posts: Vec<i64> = query_scalar(format!("SELECT p.id FROM posts p WHERE {FINISHED_BY}"))
+            .bind(to_millis(finished_by))
+            .fetch_all(&mut *tx)
+            .await?;
         let ids = json_ids(&posts);
-        let files: Vec<String> = sqlx::query_scalar(
+        let files: Vec<String> = query_scalar(
             "SELECT file_name FROM media WHERE post_id IN (SELECT value FROM json_each(?))",
         )
         .bind(&ids)
         .fetch_all(&mut *tx)
         .await?;
         // Targets and images go with their post (ON DELETE CASCADE).
-        sqlx::query("DELETE FROM posts WHERE id IN (SELECT value FROM json_each(?))")
+        query("DELETE FROM posts WHERE id IN (SELECT value FROM json_each(?))")
             .bind(&ids)
             .execute(&mut *tx)
             .await?;
@@ -110,7 +109,7 @@ impl Store {
     /// not): nothing can be done with them, and each names a person and a chat. A used one
     /// stays until then, so that opening its link again reads "already used", not "not valid".
     pub async fn remove_spent_oauth_states(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let done = sqlx::query("DELETE FROM oauth_states WHERE expires_at <= ?")
+        let done = query("DELETE FROM oauth_states WHERE expires_at <= ?")
             .bind(to_millis(now))
             .execute(&self.pool)
             .await?;
@@ -122,19 +121,18 @@ impl Store {
         &self,
         delivered_by: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM notifications WHERE delivered_at IS NOT NULL AND delivered_at <= ?",
-        )
-        .bind(to_millis(delivered_by))
-        .execute(&self.pool)
-        .await?;
+        let done =
+            query("DELETE FROM notifications WHERE delivered_at IS NOT NULL AND delivered_at <= ?")
+                .bind(to_millis(delivered_by))
+                .execute(&self.pool)
+                .await?;
         Ok(count(done.rows_affected()))
     }
 
     /// Whether the purge removed the post's images.
     pub async fn media_removed(&self, post: PostId) -> Result<bool, StoreError> {
         let removed: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT media_removed_at FROM posts WHERE id = ?")
+            query_scalar("SELECT media_removed_at FROM posts WHERE id = ?")
                 .bind(post.0)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -143,11 +141,10 @@ impl Store {
 
     /// Whether a stored image file is still named by some image row.
     pub async fn media_file_in_use(&self, file_name: &str) -> Result<bool, StoreError> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM media WHERE file_name = ? LIMIT 1")
-                .bind(file_name)
-                .fetch_optional(&self.pool)
-                .await?;
+        let found: Option<i64> = query_scalar("SELECT 1 FROM media WHERE file_name = ? LIMIT 1")
+            .bind(file_name)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(found.is_some())
     }
 }
@@ -158,19 +155,15 @@ fn json_ids(ids: &[i64]) -> String {
 }
 
 /// The distinct `files` no image row names any more.
-async fn unused(
-    tx: &mut Transaction<'_, Sqlite>,
-    mut files: Vec<String>,
-) -> Result<Vec<String>, StoreError> {
+async fn unused(tx: &mut Tx, mut files: Vec<String>) -> Result<Vec<String>, StoreError> {
     files.sort();
     files.dedup();
     let mut unused = Vec::new();
     for file in files {
-        let still: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM media WHERE file_name = ? LIMIT 1")
-                .bind(&file)
-                .fetch_optional(&mut **tx)
-                .await?;
+        let still: Option<i64> = query_scalar("SELECT 1 FROM media WHERE file_name = ? LIMIT 1")
+            .bind(&file)
+            .fetch_optional(&mut **tx)
+            .await?;
         if still.is_none() {
             unused.push(file);
         }

@@ -3,8 +3,8 @@
 //! `pending_revocations` (the row's identity as associated data) for retries.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
+use super::db::{query, query_scalar};
 use super::notifications::insert_notification;
 use super::privacy::revoke_rows;
 use super::{Notification, Store, StoreError, from_millis, parse_stored, to_millis};
@@ -64,12 +64,12 @@ impl Store {
         retry_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         revoke_rows(&mut tx, grant).await?;
         for token in unconfirmed {
             // The row's id is its identity in the seal, so it exists first (with no token)
             // and is sealed second, before the transaction ends.
-            let id: i64 = sqlx::query_scalar(
+            let id: i64 = query_scalar(
                 "INSERT INTO pending_revocations
                      (provider, token, grant_id, user_id, notify_chat_id, label, next_attempt_at,
                       created_at)
@@ -84,7 +84,7 @@ impl Store {
             .bind(to_millis(now))
             .fetch_one(&mut *tx)
             .await?;
-            sqlx::query("UPDATE pending_revocations SET token = ? WHERE id = ?")
+            query("UPDATE pending_revocations SET token = ? WHERE id = ?")
                 .bind(self.seal(token, &token_aad(id)))
                 .bind(id)
                 .execute(&mut *tx)
@@ -100,7 +100,7 @@ impl Store {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<PendingRevocation>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT id, provider, token, notify_chat_id, label, attempts FROM pending_revocations
              WHERE next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
         )
@@ -125,16 +125,15 @@ impl Store {
 
     /// When the next pending revocation is due, if any is pending.
     pub async fn next_revocation_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let at: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM pending_revocations")
-                .fetch_one(&self.pool)
-                .await?;
+        let at: Option<i64> = query_scalar("SELECT MIN(next_attempt_at) FROM pending_revocations")
+            .fetch_one(&self.pool)
+            .await?;
         at.map(from_millis).transpose()
     }
 
     /// How many revocations are pending (doctor, tests).
     pub async fn pending_revocation_count(&self) -> Result<usize, StoreError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_revocations")
+        let count: i64 = query_scalar("SELECT COUNT(*) FROM pending_revocations")
             .fetch_one(&self.pool)
             .await?;
         Ok(usize::try_from(count).unwrap_or(0))
@@ -150,8 +149,8 @@ impl Store {
         notice: Option<&Notification>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row = sqlx::query(
+        let mut tx = self.pool.begin_write().await?;
+        let row = query(
             "DELETE FROM pending_revocations WHERE id = ?
              RETURNING provider, notify_chat_id, label, created_at",
         )
@@ -162,7 +161,7 @@ impl Store {
             // Settled meanwhile (given up, or another round): nothing more to say.
             return Ok(false);
         };
-        let siblings: i64 = sqlx::query_scalar(
+        let siblings: i64 = query_scalar(
             "SELECT COUNT(*) FROM pending_revocations
              WHERE provider = ? AND notify_chat_id IS ? AND label = ? AND created_at = ?",
         )
@@ -193,7 +192,7 @@ impl Store {
         id: RevocationId,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "UPDATE pending_revocations SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
         )
         .bind(to_millis(at))
@@ -210,7 +209,7 @@ impl Store {
         &self,
         created_by: DateTime<Utc>,
     ) -> Result<Vec<AbandonedRevocation>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "DELETE FROM pending_revocations WHERE created_at <= ?
              RETURNING provider, notify_chat_id, label, created_at",
         )
@@ -317,7 +316,7 @@ mod tests {
         assert_eq!(due[0].label, "@alice (X)");
 
         // A sealed token moved to another row does not open.
-        sqlx::query(
+        query(
             "INSERT INTO pending_revocations (provider, token, label, next_attempt_at, created_at)
              SELECT provider, token, label, next_attempt_at, created_at FROM pending_revocations",
         )
@@ -328,7 +327,7 @@ mod tests {
             store.due_revocations(later, 10).await,
             Err(StoreError::Crypto(_))
         ));
-        sqlx::query("DELETE FROM pending_revocations WHERE id != ?")
+        query("DELETE FROM pending_revocations WHERE id != ?")
             .bind(due[0].id.0)
             .execute(&store.pool)
             .await

@@ -4,8 +4,8 @@
 //! targets that failed back in the queue and leaves the published ones alone.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
+use super::db::{query, query_scalar};
 use super::posts::{NewMedia, insert_media};
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::domain::{AccountId, ChatId, PostId, UserId};
@@ -61,13 +61,13 @@ impl Store {
     /// the post itself. `post` may be the series' id or any of its occurrences'.
     pub async fn series_occurrence(&self, post: PostId) -> Result<(PostId, PostId), StoreError> {
         let series: Option<i64> =
-            sqlx::query_scalar("SELECT COALESCE(series_id, id) FROM posts WHERE id = ?")
+            query_scalar("SELECT COALESCE(series_id, id) FROM posts WHERE id = ?")
                 .bind(post.0)
                 .fetch_optional(&self.pool)
                 .await?;
         // The first occurrence may be gone (the retention purge) while its series runs on.
         let series = series.unwrap_or(post.0);
-        let pending: Option<i64> = sqlx::query_scalar(
+        let pending: Option<i64> = query_scalar(
             "SELECT id FROM posts WHERE (id = ?1 OR series_id = ?1) AND state = 'scheduled'
              AND recurrence IS NOT NULL ORDER BY id DESC LIMIT 1",
         )
@@ -84,7 +84,7 @@ impl Store {
         series: PostId,
         except: PostId,
     ) -> Result<Vec<PostId>, StoreError> {
-        let ids: Vec<i64> = sqlx::query_scalar(
+        let ids: Vec<i64> = query_scalar(
             "SELECT id FROM posts WHERE series_id = ?1 AND id != ?2 AND state = 'scheduled'
              ORDER BY id",
         )
@@ -98,7 +98,7 @@ impl Store {
     /// A post that an edit may change: still in its queue, or finished with a target that
     /// failed (which the edit sends again). `None` when gone, cancelled or all sent.
     pub async fn editable_post(&self, post: PostId) -> Result<Option<EditablePost>, StoreError> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT chat_id, author_id, body, due_at, recurrence, media_removed_at FROM posts p
              WHERE id = ? AND (state = 'scheduled' OR (state = 'done' AND EXISTS (
                  SELECT 1 FROM targets t WHERE t.post_id = p.id AND t.state = 'failed')))",
@@ -130,8 +130,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Updated, StoreError> {
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row = sqlx::query(
+        let mut tx = self.pool.begin_write().await?;
+        let row = query(
             "SELECT SUM(state = 'publishing') AS sending, SUM(state IN ('queued', 'failed')) AS open
              FROM targets WHERE post_id = ?",
         )
@@ -140,7 +140,7 @@ impl Store {
         .await?;
         let sending: i64 = row.get::<Option<i64>, _>("sending").unwrap_or(0);
         let open: i64 = row.get::<Option<i64>, _>("open").unwrap_or(0);
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM posts WHERE id = ?")
+        let state: Option<String> = query_scalar("SELECT state FROM posts WHERE id = ?")
             .bind(post.0)
             .fetch_optional(&mut *tx)
             .await?;
@@ -148,7 +148,7 @@ impl Store {
             return Ok(Updated::Started);
         }
         if let Some(body) = &update.body {
-            sqlx::query("UPDATE posts SET body = ? WHERE id = ?")
+            query("UPDATE posts SET body = ? WHERE id = ?")
                 .bind(body)
                 .bind(post.0)
                 .execute(&mut *tx)
@@ -156,13 +156,13 @@ impl Store {
         }
         let failed_due = match &update.due {
             Some((due_at, recurrence)) => {
-                sqlx::query("UPDATE posts SET due_at = ?, recurrence = ? WHERE id = ?")
+                query("UPDATE posts SET due_at = ?, recurrence = ? WHERE id = ?")
                     .bind(to_millis(*due_at))
                     .bind(recurrence)
                     .bind(post.0)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("UPDATE targets SET due_at = ? WHERE post_id = ? AND state = 'queued'")
+                query("UPDATE targets SET due_at = ? WHERE post_id = ? AND state = 'queued'")
                     .bind(to_millis(*due_at))
                     .bind(post.0)
                     .execute(&mut *tx)
@@ -172,7 +172,7 @@ impl Store {
             None => now,
         };
         if let Some(threads) = &update.threads {
-            sqlx::query(
+            query(
                 "DELETE FROM target_parts WHERE target_id IN
                      (SELECT id FROM targets WHERE post_id = ? AND state IN ('queued', 'failed'))",
             )
@@ -183,7 +183,7 @@ impl Store {
                 super::thread_parts::add_parts(&mut tx, post, *account, parts).await?;
             }
         }
-        sqlx::query(
+        query(
             "UPDATE targets SET state = 'queued', due_at = ?, attempts = 0, last_error = NULL,
                  updated_at = ?
              WHERE post_id = ? AND state = 'failed'",
@@ -195,21 +195,21 @@ impl Store {
         .await?;
         let mut old_files = Vec::new();
         if let Some(media) = &update.media {
-            old_files = sqlx::query_scalar("SELECT file_name FROM media WHERE post_id = ?")
+            old_files = query_scalar("SELECT file_name FROM media WHERE post_id = ?")
                 .bind(post.0)
                 .fetch_all(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM media WHERE post_id = ?")
+            query("DELETE FROM media WHERE post_id = ?")
                 .bind(post.0)
                 .execute(&mut *tx)
                 .await?;
             insert_media(&mut tx, post, media, now).await?;
-            sqlx::query("UPDATE posts SET media_removed_at = NULL WHERE id = ?")
+            query("UPDATE posts SET media_removed_at = NULL WHERE id = ?")
                 .bind(post.0)
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("UPDATE posts SET state = 'scheduled', updated_at = ? WHERE id = ?")
+        query("UPDATE posts SET state = 'scheduled', updated_at = ? WHERE id = ?")
             .bind(to_millis(now))
             .bind(post.0)
             .execute(&mut *tx)
@@ -226,14 +226,14 @@ impl Store {
     /// one stays due at its time: sending now does not use up the next one.
     pub async fn post_now(&self, post: PostId, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         let recurring: Option<Option<String>> =
-            sqlx::query_scalar("SELECT recurrence FROM posts WHERE id = ? AND state = 'scheduled'")
+            query_scalar("SELECT recurrence FROM posts WHERE id = ? AND state = 'scheduled'")
                 .bind(post.0)
                 .fetch_optional(&mut *tx)
                 .await?;
         let done = if recurring.flatten().is_some() {
-            let extra: i64 = sqlx::query_scalar(
+            let extra: i64 = query_scalar(
                 "INSERT INTO posts (chat_id, author_id, body, due_at, recurrence, time_zone, created_at, updated_at, series_id)
                  SELECT chat_id, author_id, body, ?1, NULL, time_zone, ?1, ?1, COALESCE(series_id, id)
                  FROM posts WHERE id = ?2 RETURNING id",
@@ -242,7 +242,7 @@ impl Store {
             .bind(post.0)
             .fetch_one(&mut *tx)
             .await?;
-            sqlx::query(
+            query(
                 "INSERT INTO media (post_id, position, content_type, byte_len, width, height, sha256, file_name, created_at)
                  SELECT ?1, position, content_type, byte_len, width, height, sha256, file_name, ?2
                  FROM media WHERE post_id = ?3",
@@ -252,7 +252,7 @@ impl Store {
             .bind(post.0)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
+            query(
                 "INSERT INTO post_variants (post_id, provider, body)
                  SELECT ?, provider, body FROM post_variants WHERE post_id = ?",
             )
@@ -260,7 +260,7 @@ impl Store {
             .bind(post.0)
             .execute(&mut *tx)
             .await?;
-            let targets = sqlx::query(
+            let targets = query(
                 "INSERT INTO targets (post_id, account_id, due_at, updated_at)
                  SELECT ?1, account_id, ?2, ?2 FROM targets WHERE post_id = ?3 AND state = 'queued'",
             )
@@ -274,7 +274,7 @@ impl Store {
             super::thread_parts::copy_parts(&mut tx, post, PostId(extra)).await?;
             targets
         } else {
-            sqlx::query(
+            query(
                 "UPDATE targets SET due_at = ?1, updated_at = ?1 WHERE post_id = ?2 AND state = 'queued'",
             )
             .bind(to_millis(now))
@@ -290,13 +290,13 @@ impl Store {
     /// series: tests run a series' occurrences one after another this way, without waiting.
     pub async fn make_due_at(&self, post: PostId, at: DateTime<Utc>) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE posts SET due_at = ? WHERE id = ?")
+        let mut tx = self.pool.begin_write().await?;
+        query("UPDATE posts SET due_at = ? WHERE id = ?")
             .bind(to_millis(at))
             .bind(post.0)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE targets SET due_at = ? WHERE post_id = ? AND state = 'queued'")
+        query("UPDATE targets SET due_at = ? WHERE post_id = ? AND state = 'queued'")
             .bind(to_millis(at))
             .bind(post.0)
             .execute(&mut *tx)

@@ -3,8 +3,8 @@
 //! `BEGIN IMMEDIATE` transactions, so a post cancelled while being claimed is never sent.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, Sqlite, Transaction};
 
+use super::db::{Record, Tx, query, query_scalar};
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
 use crate::domain::{
     AccountId, AccountState, ChatId, GrantId, PostId, Provider, TargetId, TargetState, UserId,
@@ -130,7 +130,7 @@ const DUE_COLUMNS: &str =
               p.body) AS body,
      t.attempts, t.due_at";
 
-fn due_target(row: &sqlx::sqlite::SqliteRow) -> Result<DueTarget, StoreError> {
+fn due_target(row: &Record) -> Result<DueTarget, StoreError> {
     Ok(DueTarget {
         id: TargetId(row.get("id")),
         post: PostId(row.get("post_id")),
@@ -162,19 +162,18 @@ impl Store {
         // Most wake-ups find nothing due yet (a post was queued for later): answer those
         // without the write lock, which every chat command also waits for. Nothing is
         // claimed, so the lock that claims share with cancels is not needed.
-        let any_due: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM targets WHERE state = 'queued' AND due_at <= ? LIMIT 1",
-        )
-        .bind(to_millis(now))
-        .fetch_optional(&self.pool)
-        .await?;
+        let any_due: Option<i64> =
+            query_scalar("SELECT 1 FROM targets WHERE state = 'queued' AND due_at <= ? LIMIT 1")
+                .bind(to_millis(now))
+                .fetch_optional(&self.pool)
+                .await?;
         if any_due.is_none() {
             return Ok(Vec::new());
         }
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_write().await?;
         // Reads the head of the partial index `targets_due` only.
-        let rows = sqlx::query(&format!(
+        let rows = query(format!(
             "SELECT {DUE_COLUMNS} FROM targets t
              JOIN posts p ON p.id = t.post_id
              JOIN accounts a ON a.id = t.account_id
@@ -189,7 +188,7 @@ impl Store {
         for row in &rows {
             let mut target = due_target(row)?;
             target.attempts += 1;
-            sqlx::query(
+            query(
                 "UPDATE targets SET state = 'publishing', attempts = ?, updated_at = ? WHERE id = ?",
             )
             .bind(i64::from(target.attempts))
@@ -211,7 +210,7 @@ impl Store {
     /// When the earliest queued target is due, if any: the scheduler sleeps until then.
     pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let at: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(due_at) FROM targets WHERE state = 'queued'")
+            query_scalar("SELECT MIN(due_at) FROM targets WHERE state = 'queued'")
                 .fetch_one(&self.pool)
                 .await?;
         at.map(from_millis).transpose()
@@ -219,7 +218,7 @@ impl Store {
 
     /// Targets left `publishing` (by a crash, or by a request whose answer was lost).
     pub async fn in_flight_targets(&self) -> Result<Vec<DueTarget>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = query(format!(
             "SELECT {DUE_COLUMNS} FROM targets t
              JOIN posts p ON p.id = t.post_id
              JOIN accounts a ON a.id = t.account_id
@@ -330,15 +329,15 @@ impl Store {
         post: PostId,
         now: DateTime<Utc>,
     ) -> Result<Cancelled, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM posts WHERE id = ?")
+        let mut tx = self.pool.begin_write().await?;
+        let exists: Option<i64> = query_scalar("SELECT id FROM posts WHERE id = ?")
             .bind(post.0)
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_none() {
             return Err(StoreError::NotFound { what: "post" });
         }
-        let cancelled = sqlx::query(
+        let cancelled = query(
             "UPDATE targets SET state = 'cancelled', updated_at = ? WHERE post_id = ? AND state = 'queued'",
         )
         .bind(to_millis(now))
@@ -346,19 +345,18 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let in_flight: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM targets WHERE post_id = ? AND state = 'publishing'",
-        )
-        .bind(post.0)
-        .fetch_one(&mut *tx)
-        .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM targets WHERE post_id = ?")
+        let in_flight: i64 =
+            query_scalar("SELECT COUNT(*) FROM targets WHERE post_id = ? AND state = 'publishing'")
+                .bind(post.0)
+                .fetch_one(&mut *tx)
+                .await?;
+        let total: i64 = query_scalar("SELECT COUNT(*) FROM targets WHERE post_id = ?")
             .bind(post.0)
             .fetch_one(&mut *tx)
             .await?;
         // A cancelled series stops repeating; in-flight targets finish as they will, but
         // none is retried.
-        sqlx::query(
+        query(
             "UPDATE posts SET recurrence = NULL, state = 'cancelled', updated_at = ? WHERE id = ?",
         )
         .bind(to_millis(now))
@@ -379,7 +377,7 @@ impl Store {
 
     /// How many targets are in `state`, over the whole database (benchmarks, doctor).
     pub async fn count_targets(&self, state: TargetState) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM targets WHERE state = ?")
+        let count: i64 = query_scalar("SELECT COUNT(*) FROM targets WHERE state = ?")
             .bind(state.as_str())
             .fetch_one(&self.pool)
             .await?;
@@ -388,12 +386,11 @@ impl Store {
 
     /// The chat and author of a post still in its chat's queue (`None` when gone or over).
     pub async fn pending_post(&self, post: PostId) -> Result<Option<(ChatId, UserId)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT chat_id, author_id FROM posts WHERE id = ? AND state = 'scheduled'",
-        )
-        .bind(post.0)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            query("SELECT chat_id, author_id FROM posts WHERE id = ? AND state = 'scheduled'")
+                .bind(post.0)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|r| (ChatId(r.get("chat_id")), UserId(r.get("author_id")))))
     }
 
@@ -402,7 +399,7 @@ impl Store {
         &self,
         target: TargetId,
     ) -> Result<Option<(PostId, ChatId, UserId)>, StoreError> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT t.post_id, p.chat_id, p.author_id
              FROM targets t JOIN posts p ON p.id = t.post_id WHERE t.id = ?",
         )
@@ -429,8 +426,8 @@ impl Store {
         target: TargetId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let post: Option<i64> = sqlx::query_scalar(
+        let mut tx = self.pool.begin_write().await?;
+        let post: Option<i64> = query_scalar(
             "UPDATE targets SET state = 'queued', due_at = ?, attempts = 0, last_error = NULL,
                  updated_at = ?
              WHERE id = ? AND state = 'failed' AND EXISTS (
@@ -446,7 +443,7 @@ impl Store {
         let Some(post) = post else {
             return Ok(false);
         };
-        sqlx::query(
+        query(
             "UPDATE posts SET state = 'scheduled', updated_at = ? WHERE id = ? AND state = 'done'",
         )
         .bind(to_millis(now))
@@ -459,7 +456,7 @@ impl Store {
 
     /// The chat's most recent finished targets, newest first.
     pub async fn history(&self, chat: ChatId, limit: u32) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT COALESCE(p.series_id, p.id) AS post_id, p.body, a.provider, a.display_name, t.state, t.remote_url, t.last_error, t.updated_at
              FROM targets t JOIN posts p ON p.id = t.post_id JOIN accounts a ON a.id = t.account_id
              WHERE p.chat_id = ? AND t.state IN ('published', 'failed', 'unknown')
@@ -490,12 +487,11 @@ impl Store {
         &self,
         post: PostId,
     ) -> Result<Vec<(AccountId, TargetState, Option<String>)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT account_id, state, remote_id FROM targets WHERE post_id = ? ORDER BY id",
-        )
-        .bind(post.0)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            query("SELECT account_id, state, remote_id FROM targets WHERE post_id = ? ORDER BY id")
+                .bind(post.0)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -510,7 +506,7 @@ impl Store {
     /// The pending posts of a chat, soonest first, with author and target names, and the
     /// targets that wait for a retry.
     pub async fn queued_posts(&self, chat: ChatId) -> Result<Vec<QueuedRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT COALESCE(p.series_id, p.id) AS id, p.id AS row_id, p.due_at, p.body, p.recurrence,
                     COALESCE(u.display_name, u.remote_id) AS author,
                     (SELECT GROUP_CONCAT(a.display_name, char(10)) FROM targets t
@@ -522,7 +518,7 @@ impl Store {
         .bind(chat.0)
         .fetch_all(&self.pool)
         .await?;
-        let retries = sqlx::query(
+        let retries = query(
             "SELECT t.post_id, a.provider, a.display_name, t.due_at, t.last_error
              FROM targets t JOIN posts p ON p.id = t.post_id JOIN accounts a ON a.id = t.account_id
              WHERE p.chat_id = ? AND p.state = 'scheduled' AND t.state = 'queued' AND t.attempts > 0
@@ -584,11 +580,8 @@ pub(super) struct FinishRow {
 
 /// Writes `row` in `tx`: the target moves on if it is still `publishing`; a retry of a post
 /// cancelled meanwhile is not made; the post closes once none of its targets is pending.
-pub(super) async fn finish_in(
-    tx: &mut Transaction<'_, Sqlite>,
-    row: &FinishRow,
-) -> Result<(), StoreError> {
-    let post: Option<i64> = sqlx::query_scalar(
+pub(super) async fn finish_in(tx: &mut Tx, row: &FinishRow) -> Result<(), StoreError> {
+    let post: Option<i64> = query_scalar(
         "UPDATE targets SET state = ?, remote_id = COALESCE(?, remote_id),
              remote_url = COALESCE(?, remote_url), last_error = ?,
              published_at = CASE WHEN ? = 'published' THEN ? ELSE published_at END,
@@ -609,7 +602,7 @@ pub(super) async fn finish_in(
     .await?;
     if let Some(post) = post {
         // A retry of a post cancelled while its attempt was in flight is not made.
-        sqlx::query(
+        query(
             "UPDATE targets SET state = 'cancelled' WHERE id = ? AND state = 'queued'
              AND EXISTS (SELECT 1 FROM posts WHERE id = ? AND state = 'cancelled')",
         )
@@ -623,11 +616,11 @@ pub(super) async fn finish_in(
 }
 
 async fn close_post_if_done(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     post: PostId,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "UPDATE posts SET state = 'done', updated_at = ?
          WHERE id = ? AND state = 'scheduled' AND NOT EXISTS (
              SELECT 1 FROM targets WHERE post_id = ? AND state IN ('queued', 'publishing'))",
@@ -644,11 +637,11 @@ async fn close_post_if_done(
 /// for its next occurrence (with the same text, images and accounts, and the series' id),
 /// so that each occurrence keeps its own history and exactly one future occurrence is queued.
 async fn enqueue_next_occurrence(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     post: PostId,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let row = sqlx::query("SELECT recurrence, due_at FROM posts WHERE id = ?")
+    let row = query("SELECT recurrence, due_at FROM posts WHERE id = ?")
         .bind(post.0)
         .fetch_one(&mut **tx)
         .await?;
@@ -658,7 +651,7 @@ async fn enqueue_next_occurrence(
     let rule = Recurrence::from_storage(&rule)
         .map_err(|e| StoreError::Corrupt(format!("recurrence of post {post}: {e}")))?;
     let due = from_millis(row.get("due_at"))?;
-    sqlx::query("UPDATE posts SET recurrence = NULL, updated_at = ? WHERE id = ?")
+    query("UPDATE posts SET recurrence = NULL, updated_at = ? WHERE id = ?")
         .bind(to_millis(now))
         .bind(post.0)
         .execute(&mut **tx)
@@ -667,7 +660,7 @@ async fn enqueue_next_occurrence(
         return Ok(());
     };
     // The next occurrence names the series' first post, so the series keeps its id.
-    let next_post: i64 = sqlx::query_scalar(
+    let next_post: i64 = query_scalar(
         "INSERT INTO posts (chat_id, author_id, body, due_at, recurrence, time_zone, created_at, updated_at, series_id)
          SELECT chat_id, author_id, body, ?, ?, time_zone, ?, ?, COALESCE(series_id, id)
          FROM posts WHERE id = ? RETURNING id",
@@ -679,7 +672,7 @@ async fn enqueue_next_occurrence(
     .bind(post.0)
     .fetch_one(&mut **tx)
     .await?;
-    sqlx::query(
+    query(
         "INSERT INTO targets (post_id, account_id, due_at, updated_at)
          SELECT ?, account_id, ?, ? FROM targets WHERE post_id = ?",
     )
@@ -689,7 +682,7 @@ async fn enqueue_next_occurrence(
     .bind(post.0)
     .execute(&mut **tx)
     .await?;
-    sqlx::query(
+    query(
         "INSERT INTO post_variants (post_id, provider, body)
          SELECT ?, provider, body FROM post_variants WHERE post_id = ?",
     )
@@ -697,7 +690,7 @@ async fn enqueue_next_occurrence(
     .bind(post.0)
     .execute(&mut **tx)
     .await?;
-    sqlx::query(
+    query(
         "INSERT INTO media (post_id, position, content_type, byte_len, width, height, sha256, file_name, created_at)
          SELECT ?, position, content_type, byte_len, width, height, sha256, file_name, ? FROM media WHERE post_id = ?",
     )

@@ -3,8 +3,8 @@
 //! answers, so that a thread resumes at its first unsent part and never sends one twice.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, Sqlite, Transaction};
 
+use super::db::{Record, Tx, query};
 use super::{Store, StoreError, to_millis};
 use crate::domain::{AccountId, PostId, TargetId};
 
@@ -24,7 +24,7 @@ pub struct ThreadPart {
 impl Store {
     /// A target's thread parts in order; empty for a target that is one post.
     pub async fn parts_of_target(&self, target: TargetId) -> Result<Vec<ThreadPart>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT position, body, remote_id, remote_url FROM target_parts
              WHERE target_id = ? ORDER BY position",
         )
@@ -39,7 +39,7 @@ impl Store {
         &self,
         post: PostId,
     ) -> Result<Vec<(AccountId, Vec<ThreadPart>)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT t.account_id, p.position, p.body, p.remote_id, p.remote_url
              FROM target_parts p JOIN targets t ON t.id = p.target_id
              WHERE t.post_id = ? ORDER BY t.id, p.position",
@@ -70,7 +70,7 @@ impl Store {
         url: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "UPDATE target_parts SET remote_id = ?, remote_url = ?, published_at = ?
              WHERE target_id = ? AND position = ? AND remote_id IS NULL",
         )
@@ -85,7 +85,7 @@ impl Store {
     }
 }
 
-fn part_row(row: &sqlx::sqlite::SqliteRow) -> ThreadPart {
+fn part_row(row: &Record) -> ThreadPart {
     ThreadPart {
         position: usize::try_from(row.get::<i64, _>("position")).unwrap_or(0),
         body: row.get("body"),
@@ -97,16 +97,14 @@ fn part_row(row: &sqlx::sqlite::SqliteRow) -> ThreadPart {
 /// Stores the thread parts of `post`'s targets, replacing any: for each account in
 /// `threads`, the parts of that account's target. Inside the post's own transaction.
 pub(super) async fn replace_parts(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     post: PostId,
     threads: &[(AccountId, Vec<String>)],
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "DELETE FROM target_parts WHERE target_id IN (SELECT id FROM targets WHERE post_id = ?)",
-    )
-    .bind(post.0)
-    .execute(&mut **tx)
-    .await?;
+    query("DELETE FROM target_parts WHERE target_id IN (SELECT id FROM targets WHERE post_id = ?)")
+        .bind(post.0)
+        .execute(&mut **tx)
+        .await?;
     for (account, parts) in threads {
         add_parts(tx, post, *account, parts).await?;
     }
@@ -115,13 +113,13 @@ pub(super) async fn replace_parts(
 
 /// Stores the thread parts of `account`'s target of `post`. Inside the post's transaction.
 pub(super) async fn add_parts(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     post: PostId,
     account: AccountId,
     parts: &[String],
 ) -> Result<(), StoreError> {
     for (position, body) in parts.iter().enumerate() {
-        sqlx::query(
+        query(
             "INSERT INTO target_parts (target_id, position, body)
              SELECT id, ?, ? FROM targets WHERE post_id = ? AND account_id = ?",
         )
@@ -136,12 +134,8 @@ pub(super) async fn add_parts(
 }
 
 /// Gives a series' next occurrence (`to`, whose targets exist) the parts of `from`, unsent.
-pub(super) async fn copy_parts(
-    tx: &mut Transaction<'_, Sqlite>,
-    from: PostId,
-    to: PostId,
-) -> Result<(), StoreError> {
-    sqlx::query(
+pub(super) async fn copy_parts(tx: &mut Tx, from: PostId, to: PostId) -> Result<(), StoreError> {
+    query(
         "INSERT INTO target_parts (target_id, position, body)
          SELECT new.id, p.position, p.body FROM target_parts p
          JOIN targets old ON old.id = p.target_id

@@ -349,6 +349,7 @@ impl WorldBuilder {
 
         let options = StoreOptions {
             growth: self.growth.clone(),
+            ..StoreOptions::default()
         };
         let app = App::open_with(configure(&vars, &[])?, options)
             .await
