@@ -57,6 +57,8 @@
 pub mod chats;
 // Recording platform update ids as seen, concurrent callers committed together.
 mod deliveries;
+// This process among the instances sharing a database: its lease and the roles it plays.
+pub mod instance;
 // The data directory: created or tightened to owner-only modes, locked for one instance.
 pub mod data_dir;
 // Configuration read once from defaults, autopost.toml and AUTOPOST_* variables.

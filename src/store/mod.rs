@@ -11,6 +11,7 @@ mod disk;
 mod drafts;
 mod export;
 mod grouped;
+mod instances;
 mod keys;
 mod meta_users;
 mod notifications;
@@ -55,6 +56,7 @@ pub use export::{
     ExportedOAuthState, ExportedPost, ExportedPostMessage, ExportedRevocation, ExportedTarget,
     ExportedThreadPart, ExportedUser, ExportedVariant, UserExport,
 };
+pub use instances::{LeaseSession, Peer, SESSION_PREFIX};
 pub use keys::SEALED_COLUMNS;
 pub use meta_users::{
     DeletionRequest, DeletionSummary, MetaErasure, MetaRevocation, RevokedAccount,

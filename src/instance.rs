@@ -1,0 +1,371 @@
+//! This process as one of the instances sharing a database. On SQLite there is one (the
+//! data dir's lock sees to it): it plays every role and its lease never runs out. On
+//! PostgreSQL each instance holds a lease: a dedicated session with a session-level lock,
+//! and a heartbeat that moves its `lease_until` forward every [`HEARTBEAT`]. Peers watch
+//! each other: an instance whose session is gone (killed) or whose lease ran out (frozen;
+//! its sessions are then ended for it) has departed, and exactly one survivor takes over
+//! its work. An instance that cannot renew its lease stops sending and exits: another is
+//! taking its work over.
+//!
+//! Roles that must run on one instance at a time (the Telegram poller, the Discord gateway,
+//! the notification senders, the purge) are session-level locks on the lease session, so a
+//! role moves as soon as its holder dies.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::{Mutex, broadcast, watch};
+
+use crate::domain::TargetId;
+use crate::store::{LeaseSession, Store, StoreError};
+
+/// How often an instance renews its lease and looks at its peers.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// How long a lease lasts past its last renewal. A frozen instance is taken over this long
+/// after its last heartbeat; it stops sending on its own once this has passed without a
+/// renewal (its clock runs on when it wakes), before any peer takes over.
+pub const LEASE: Duration = Duration::from_secs(10);
+
+/// How long a role waits between attempts to take it while another instance plays it.
+const ROLE_RETRY: Duration = Duration::from_millis(500);
+
+/// Work that only one instance may do at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Telegram's `getUpdates` (it allows one consumer).
+    TelegramPoller,
+    /// The Discord gateway connection.
+    DiscordGateway,
+    /// Sending stored notifications to the chats.
+    Notifier,
+    /// The retention purge.
+    Purge,
+    /// Revocations at the platforms that wait to be retried.
+    Revocations,
+}
+
+impl Role {
+    /// The role's stable name (lock key and `roles` row).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::TelegramPoller => "telegram-poller",
+            Role::DiscordGateway => "discord-gateway",
+            Role::Notifier => "notifier",
+            Role::Purge => "purge",
+            Role::Revocations => "revocations",
+        }
+    }
+}
+
+/// A peer that departed, and the targets it left `publishing` that this instance adopted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departure {
+    /// The departed instance (or `None` for targets whose owner was no instance at all).
+    pub instance: Option<String>,
+    /// Targets now this instance's, to reconcile (SPEC §6) before anything else is sent
+    /// for them.
+    pub adopted: Vec<TargetId>,
+}
+
+/// This process's place among the instances. Cheap to clone.
+#[derive(Clone)]
+pub struct Instance {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: String,
+    name: String,
+    store: Store,
+    /// The lease session (PostgreSQL); `None` on SQLite.
+    session: Option<Mutex<LeaseSession>>,
+    /// Unix ms of the last renewal, by this process's clock (0 before the first).
+    renewed_at: AtomicI64,
+    /// The monotonic instant of the last renewal, as ms since `epoch`.
+    renewed_mono: AtomicI64,
+    epoch: Instant,
+    lost: watch::Sender<bool>,
+    stopping: AtomicBool,
+    departed: broadcast::Sender<Departure>,
+    roles: Mutex<HashSet<Role>>,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("id", &self.inner.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Instance {
+    /// Joins the instances of `store`'s database under a fresh id: registers the lease and,
+    /// on PostgreSQL, opens the lease session. Call [`Instance::run`] to keep the lease.
+    pub async fn join(store: Store) -> Result<Self, StoreError> {
+        let id = new_id();
+        let name = format!(
+            "{}:{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_owned()),
+            std::process::id()
+        );
+        Self::join_as(store, id, name).await
+    }
+
+    /// [`Instance::join`] with a given id and name (tests).
+    pub async fn join_as(store: Store, id: String, name: String) -> Result<Self, StoreError> {
+        let now = Utc::now();
+        let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::MAX);
+        let session = store.open_lease_session(&id).await?;
+        store
+            .register_instance(&id, &name, now, now + lease)
+            .await?;
+        if session.is_none() {
+            store.forget_other_instances(&id).await?;
+        }
+        let inner = Inner {
+            id,
+            name,
+            store,
+            session: session.map(Mutex::new),
+            renewed_at: AtomicI64::new(now.timestamp_millis()),
+            renewed_mono: AtomicI64::new(0),
+            epoch: Instant::now(),
+            lost: watch::Sender::new(false),
+            stopping: AtomicBool::new(false),
+            departed: broadcast::channel(64).0,
+            roles: Mutex::new(HashSet::new()),
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// This instance's id (recorded as the owner of the targets it claims).
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// Host and process id, for logs.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Whether this instance shares its database with others (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.inner.session.is_some()
+    }
+
+    /// Whether the lease is certainly still this instance's: renewed less than a lease ago
+    /// by the monotonic clock, and never lost. Checked before every send: a frozen process
+    /// that wakes finds it false and sends nothing more.
+    pub fn alive(&self) -> bool {
+        if *self.inner.lost.borrow() {
+            return false;
+        }
+        if self.inner.session.is_none() {
+            return true;
+        }
+        let since = self.inner.epoch.elapsed().as_millis() as i64
+            - self.inner.renewed_mono.load(Ordering::SeqCst);
+        since < LEASE.as_millis() as i64
+    }
+
+    /// Turns true once the lease is lost: the process must stop and exit.
+    pub fn lost(&self) -> watch::Receiver<bool> {
+        self.inner.lost.subscribe()
+    }
+
+    /// Departures this instance took over (each announced to one survivor only, after its
+    /// targets became this instance's in the same transaction that removed the peer).
+    pub fn departures(&self) -> broadcast::Receiver<Departure> {
+        self.inner.departed.subscribe()
+    }
+
+    /// Waits until this instance plays `role` (at once on SQLite) or `stop` turns true
+    /// (`false`). The role stays this instance's until it exits or calls
+    /// [`Instance::give_up`].
+    pub async fn hold(&self, role: Role, stop: &mut watch::Receiver<bool>) -> bool {
+        loop {
+            if *stop.borrow() || !self.alive() {
+                return false;
+            }
+            match self.try_hold(role).await {
+                Ok(true) => return true,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %crate::telemetry::chain(&e), role = role.as_str(), "cannot ask for a role");
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(ROLE_RETRY) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    async fn try_hold(&self, role: Role) -> Result<bool, StoreError> {
+        let mut roles = self.inner.roles.lock().await;
+        if roles.contains(&role) {
+            return Ok(true);
+        }
+        let taken = match &self.inner.session {
+            Some(session) => session.lock().await.try_role(role.as_str()).await?,
+            None => true,
+        };
+        if taken {
+            roles.insert(role);
+            self.inner
+                .store
+                .record_role(role.as_str(), Some(&self.inner.id), Utc::now())
+                .await?;
+            tracing::info!(role = role.as_str(), "this instance now plays the role");
+        }
+        Ok(taken)
+    }
+
+    /// Gives `role` up, so that another instance may take it.
+    pub async fn give_up(&self, role: Role) -> Result<(), StoreError> {
+        let mut roles = self.inner.roles.lock().await;
+        if roles.remove(&role)
+            && let Some(session) = &self.inner.session
+        {
+            session.lock().await.release_role(role.as_str()).await?;
+            self.inner
+                .store
+                .record_role(role.as_str(), None, Utc::now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the lease until `stop` turns true: renews it every [`HEARTBEAT`] and looks for
+    /// departed peers. A renewal that fails, or finds the row gone, loses the lease.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        if self.inner.session.is_none() {
+            // One process on SQLite: nothing to renew, no peers.
+            let _ = stop.wait_for(|s| *s).await;
+            return;
+        }
+        self.inner.renewed_mono.store(
+            self.inner.epoch.elapsed().as_millis() as i64,
+            Ordering::SeqCst,
+        );
+        let mut every = tokio::time::interval(HEARTBEAT);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                break;
+            }
+            if !self.alive() {
+                // Frozen, or the database did not answer, for a whole lease: a peer may be
+                // taking over this instance's work already.
+                self.lose("the lease ran out before it could be renewed");
+                return;
+            }
+            if let Err(reason) = self.renew().await {
+                self.lose(&reason);
+                return;
+            }
+            if let Err(e) = self.watch_peers().await {
+                tracing::warn!(error = %crate::telemetry::chain(&e), "cannot look at the other instances");
+            }
+        }
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        if let Err(e) = self.inner.store.forget_instance(&self.inner.id).await {
+            tracing::warn!(error = %crate::telemetry::chain(&e), "cannot remove this instance's lease");
+        }
+    }
+
+    async fn renew(&self) -> Result<(), String> {
+        let Some(session) = &self.inner.session else {
+            return Ok(());
+        };
+        let started = self.inner.epoch.elapsed().as_millis() as i64;
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::MAX);
+        let renewed = session.lock().await.renew(&self.inner.id, now, until).await;
+        match renewed {
+            Ok(true) => {
+                // The lease counts from when the renewal was sent, not when it returned.
+                self.inner.renewed_mono.store(started, Ordering::SeqCst);
+                self.inner
+                    .renewed_at
+                    .store(now.timestamp_millis(), Ordering::SeqCst);
+                Ok(())
+            }
+            Ok(false) => Err("another instance took this one's work over".to_owned()),
+            Err(e) => Err(format!(
+                "the lease could not be renewed: {}",
+                crate::telemetry::chain(&e)
+            )),
+        }
+    }
+
+    fn lose(&self, reason: &str) {
+        tracing::error!(
+            reason,
+            "this instance lost its lease; it stops sending and exits"
+        );
+        self.inner.lost.send_replace(true);
+    }
+
+    /// Finds peers that are gone (session closed) or frozen past their lease (their
+    /// sessions are ended), removes their rows and announces each departure once. Removing
+    /// the row is the claim: of two survivors, only the one whose delete took the row
+    /// announces it.
+    async fn watch_peers(&self) -> Result<(), StoreError> {
+        let Some(session) = &self.inner.session else {
+            return Ok(());
+        };
+        let now = Utc::now().timestamp_millis();
+        for peer in self.inner.store.peers(&self.inner.id).await? {
+            let expired = peer.lease_until < now;
+            if expired {
+                let ended = self.inner.store.end_sessions_of(&peer.id).await?;
+                tracing::warn!(peer = %peer.name, sessions = ended, "an instance's lease ran out; its sessions were ended");
+            }
+            let gone = session.lock().await.is_gone(&peer.id).await?;
+            if !gone {
+                continue;
+            }
+            if let Some(adopted) = self
+                .inner
+                .store
+                .claim_departure(&peer.id, &self.inner.id)
+                .await?
+            {
+                tracing::warn!(peer = %peer.name, adopted = adopted.len(), "an instance departed; taking its work over");
+                let _ = self.inner.departed.send(Departure {
+                    instance: Some(peer.id),
+                    adopted,
+                });
+            }
+        }
+        let orphans = self.inner.store.adopt_orphans(&self.inner.id).await?;
+        if !orphans.is_empty() {
+            tracing::warn!(
+                adopted = orphans.len(),
+                "adopted targets whose instance is gone"
+            );
+            let _ = self.inner.departed.send(Departure {
+                instance: None,
+                adopted: orphans,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A random instance id: 16 hex digits.
+fn new_id() -> String {
+    use aes_gcm::aead::{OsRng, rand_core::RngCore};
+    format!("{:016x}", OsRng.next_u64())
+}
