@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::crypto::{CryptoError, KeyId, MasterKey, Sealer};
 use crate::data_dir;
+use crate::instance::Instance;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::data_dir::{DataDirError, DataDirLock};
@@ -71,6 +72,10 @@ pub enum AppError {
         /// The new key file.
         new: PathBuf,
     },
+    /// This instance could not renew its lease on the shared database; it stopped so that
+    /// the instance taking its work over is the only one sending it.
+    #[error("this instance lost its lease on the shared database and stopped; start it again")]
+    LeaseLost,
     /// A command-line argument is malformed.
     #[error("{0}")]
     BadArgument(String),
@@ -114,6 +119,7 @@ pub struct App {
     meta_callbacks: Option<MetaCallbacks>,
     tokens: Arc<TokenKeeper>,
     scheduler: Arc<Scheduler>,
+    instance: Instance,
     key_source: KeySource,
     deliveries: DeliveryLog,
     log_ids: LogIds,
@@ -166,6 +172,11 @@ impl App {
         let media = MediaFiles::new(&config.data_dir, key.derive("media links"));
         let log_ids = LogIds::new(key.derive("log pseudonyms"));
         let store = open_store(&config, key, &key_source, options).await?;
+        let instance = if exclusive {
+            Instance::join(store.clone()).await?
+        } else {
+            Instance::detached(store.clone())
+        };
         let http_client = platforms::http::client().map_err(AppError::HttpClient)?;
         let platforms = Platforms::from_config(&config, &http_client);
         let linker = Linker::new(
@@ -205,6 +216,7 @@ impl App {
             meta_callbacks,
             tokens,
             scheduler,
+            instance,
             key_source,
             lock: Mutex::new(lock),
         })
@@ -223,6 +235,11 @@ impl App {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+    }
+
+    /// This process among the instances sharing the database: its id, lease and roles.
+    pub fn instance(&self) -> &Instance {
+        &self.instance
     }
 
     /// The configuration the app was built from.
@@ -374,7 +391,20 @@ impl App {
             routes,
         );
         let (stop, stopped) = watch::channel(false);
+        // A lost lease stops everything as a signal would, and the process then exits with
+        // an error: another instance is taking this one's work over.
+        let mut lost = self.instance.lost();
+        let shutdown = async move {
+            tokio::select! {
+                () = shutdown => {}
+                _ = lost.wait_for(|lost| *lost) => {}
+            }
+        };
         let mut tasks: Vec<(&'static str, JoinHandle<()>)> = vec![
+            (
+                "instance lease",
+                tokio::spawn(self.instance.clone().run(stopped.clone())),
+            ),
             (
                 "token upkeep",
                 tokio::spawn(self.tokens.clone().run(stopped.clone())),
@@ -406,6 +436,9 @@ impl App {
         }
         self.store.close().await;
         self.release_data_dir();
+        if *self.instance.lost().borrow() {
+            return Err(AppError::LeaseLost);
+        }
         tracing::info!("stopped");
         Ok(served?)
     }

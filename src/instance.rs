@@ -144,6 +144,27 @@ impl Instance {
         })
     }
 
+    /// An instance that does not join: for the operator's commands that run beside a
+    /// serving instance (`export`, `erase`, …) and publish nothing. It holds no lease and
+    /// plays no role.
+    pub fn detached(store: Store) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                id: format!("detached-{}", new_id()),
+                name: "operator command".to_owned(),
+                store,
+                session: None,
+                renewed_at: AtomicI64::new(0),
+                renewed_mono: AtomicI64::new(0),
+                epoch: Instant::now(),
+                lost: watch::Sender::new(false),
+                stopping: AtomicBool::new(false),
+                departed: broadcast::channel(1).0,
+                roles: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
     /// This instance's id (recorded as the owner of the targets it claims).
     pub fn id(&self) -> &str {
         &self.inner.id
