@@ -19,6 +19,8 @@ mod posts;
 mod privacy;
 mod retention;
 mod revocations;
+#[cfg(test)]
+mod schema_match;
 mod series;
 mod targets;
 mod thread_parts;
