@@ -193,10 +193,12 @@ impl ServerUser {
                 });
             }
         }
-        Err("the tests run as root, which PostgreSQL refuses, and there is neither a \
+        Err(
+            "the tests run as root, which PostgreSQL refuses, and there is neither a \
              `postgres` nor a `nobody` user to run the test server as: create a `postgres` \
              user, or run the tests as an ordinary user"
-            .to_owned())
+                .to_owned(),
+        )
     }
 
     /// A command running `program` as this user.
@@ -326,7 +328,10 @@ fn launch(bin: &Path, user: &ServerUser) -> Result<Cluster, String> {
             return Err(format!("the server stopped: {}", log_text.trim()));
         }
         if let Ok(Some(status)) = guard.try_wait() {
-            return Err(format!("the server's guard exited ({status}): {}", log_text.trim()));
+            return Err(format!(
+                "the server's guard exited ({status}): {}",
+                log_text.trim()
+            ));
         }
         if Instant::now() > deadline {
             return Err(format!(
@@ -389,7 +394,10 @@ mod tests {
             .fetch_one(&mut b)
             .await
             .unwrap();
-        assert!(second.ends_with(&format!("/{name}")), "{second} names {name}");
+        assert!(
+            second.ends_with(&format!("/{name}")),
+            "{second} names {name}"
+        );
     }
 
     #[test]
@@ -400,7 +408,11 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(again, Some(first.port()));
-        assert!(first.url_of("x").starts_with("postgres://postgres@127.0.0.1:"));
+        assert!(
+            first
+                .url_of("x")
+                .starts_with("postgres://postgres@127.0.0.1:")
+        );
     }
 
     #[test]

@@ -48,19 +48,38 @@ async fn both_backends_migrate_to_the_same_schema() {
 
     let on_sqlite = sqlite_facts(&sqlite).await;
     // Guards against a comparison of two empty readings.
-    assert!(on_sqlite.contains("targets primary key (id)"), "{on_sqlite:#?}");
+    for fact in [
+        "targets primary key (id)",
+        "targets column 1: id int not null generated",
+        "targets check on (state): 'cancelled' 'failed' 'published' 'publishing' 'queued' 'unknown'",
+        "target_parts check on (position): 0",
+        "targets index targets_due (due_at, id) partial",
+    ] {
+        assert!(on_sqlite.contains(fact), "{fact} in {on_sqlite:#?}");
+    }
     let on_postgres = postgres_facts(&postgres).await;
     if let Some(diff) = difference(&on_sqlite, &on_postgres) {
         panic!("the SQLite and PostgreSQL schemas differ:\n{diff}");
     }
 
-    // And a difference is noticed: a column only PostgreSQL has.
-    sqlx::query("ALTER TABLE posts ADD COLUMN only_here BIGINT")
-        .execute(&postgres)
-        .await
-        .unwrap();
+    // And differences are noticed: a column only PostgreSQL has, a CHECK it lacks, an
+    // index that lost its condition.
+    for change in [
+        "ALTER TABLE posts ADD COLUMN only_here BIGINT",
+        "ALTER TABLE targets DROP CONSTRAINT targets_state_check",
+        "DROP INDEX targets_in_flight",
+        "CREATE INDEX targets_in_flight ON targets (state)",
+    ] {
+        sqlx::query(change).execute(&postgres).await.unwrap();
+    }
     let diff = difference(&on_sqlite, &postgres_facts(&postgres).await).unwrap_or_default();
-    assert!(diff.contains("posts column 13: only_here int null"), "{diff}");
+    let expected = "only on SQLite:
+  targets check on (state): 'cancelled' 'failed' 'published' 'publishing' 'queued' 'unknown'
+  targets index targets_in_flight (state) partial
+only on PostgreSQL:
+  posts column 13: only_here int null
+  targets index targets_in_flight (state)";
+    assert_eq!(diff, expected);
 }
 
 /// The facts only one side has, one per line, or `None` when the sides agree.
@@ -144,6 +163,65 @@ fn index_fact(table: &str, name: &str, columns: &[String], unique: bool, partial
     )
 }
 
+/// The parenthesised expressions after each CHECK in a CREATE TABLE statement.
+fn check_expressions(sql: &str) -> Vec<&str> {
+    let upper = sql.to_ascii_uppercase();
+    let mut found = Vec::new();
+    for (at, _) in upper.match_indices("CHECK") {
+        let rest = &sql[at + "CHECK".len()..];
+        let Some(open) = rest.find('(') else { continue };
+        let mut depth = 0;
+        for (i, c) in rest[open..].char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                found.push(&rest[open..=open + i]);
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// A CHECK by its columns and the constants it compares with: the two engines spell the
+/// same condition differently (`state IN ('a', 'b')` against `state = ANY (ARRAY['a'::text,
+/// 'b'::text])`), but a missing or changed condition changes these.
+fn check_fact(table: &str, columns: &[String], expression: &str) -> String {
+    let mut constants = Vec::new();
+    let mut rest = expression;
+    while let Some(c) = rest.chars().next() {
+        if c == '\'' {
+            // A string literal, quotes included (ours hold no doubled quotes).
+            let end = rest[1..].find('\'').map_or(rest.len(), |e| e + 2);
+            constants.push(rest[..end].to_owned());
+            rest = &rest[end..];
+        } else if c.is_ascii_alphabetic() || c == '_' || c == '"' {
+            // An identifier or keyword, digits and all (`t2`, `"position"`).
+            let end = rest[1..]
+                .find(|d: char| !(d.is_ascii_alphanumeric() || d == '_' || d == '"'))
+                .map_or(rest.len(), |e| e + 1);
+            rest = &rest[end..];
+        } else if c.is_ascii_digit() {
+            let end = rest
+                .find(|d: char| !d.is_ascii_digit())
+                .unwrap_or(rest.len());
+            constants.push(rest[..end].to_owned());
+            rest = &rest[end..];
+        } else {
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    constants.sort();
+    format!(
+        "{table} check on ({}): {}",
+        columns.join(", "),
+        constants.join(" ")
+    )
+}
+
 /// The migrations a database has applied, from sqlx's own table.
 const APPLIED: &str = "SELECT version, description FROM _sqlx_migrations ORDER BY version";
 
@@ -165,6 +243,15 @@ async fn sqlite_facts(db: &SqlitePool) -> Facts {
     .unwrap();
     for (table, sql) in tables {
         facts.insert(format!("table {table}"));
+        for expression in check_expressions(&sql) {
+            // Ours are column constraints on the column they name first.
+            let column: String = expression
+                .trim_start_matches(|c: char| c == '(' || c.is_whitespace())
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            facts.insert(check_fact(&table, &[column], expression));
+        }
 
         let mut referencing = BTreeSet::new();
         let keys = sqlx::query(
@@ -178,7 +265,10 @@ async fn sqlite_facts(db: &SqlitePool) -> Facts {
         let mut key_ids: Vec<i64> = keys.iter().map(|k| k.get("id")).collect();
         key_ids.dedup();
         for id in key_ids {
-            let parts: Vec<_> = keys.iter().filter(|k| k.get::<i64, _>("id") == id).collect();
+            let parts: Vec<_> = keys
+                .iter()
+                .filter(|k| k.get::<i64, _>("id") == id)
+                .collect();
             let columns: Vec<String> = parts.iter().map(|k| k.get("from")).collect();
             let referenced: String = parts[0].get("table");
             // A reference without columns names the referenced table's primary key: all
@@ -213,10 +303,7 @@ async fn sqlite_facts(db: &SqlitePool) -> Facts {
             .collect();
         primary_key.sort();
         let primary_key: Vec<String> = primary_key.into_iter().map(|(_, name)| name).collect();
-        facts.insert(format!(
-            "{table} primary key ({})",
-            primary_key.join(", ")
-        ));
+        facts.insert(format!("{table} primary key ({})", primary_key.join(", ")));
         let rowid_table = !sql.to_ascii_uppercase().contains("WITHOUT ROWID");
         for (position, column) in columns.iter().enumerate() {
             let name: String = column.get("name");
@@ -243,13 +330,12 @@ async fn sqlite_facts(db: &SqlitePool) -> Facts {
             ));
         }
 
-        let indexes = sqlx::query(
-            r#"SELECT name, "unique", origin, partial FROM pragma_index_list(?)"#,
-        )
-        .bind(&table)
-        .fetch_all(db)
-        .await
-        .unwrap();
+        let indexes =
+            sqlx::query(r#"SELECT name, "unique", origin, partial FROM pragma_index_list(?)"#)
+                .bind(&table)
+                .fetch_all(db)
+                .await
+                .unwrap();
         for index in indexes {
             let name: String = index.get("name");
             let origin: String = index.get("origin");
@@ -281,7 +367,8 @@ async fn sqlite_facts(db: &SqlitePool) -> Facts {
 }
 
 /// The names of a constraint's or index's columns, in order, from an array of attnums.
-const COLUMN_NAMES: &str = "ARRAY(SELECT a.attname::text FROM unnest({keys}) WITH ORDINALITY k(n, i)
+const COLUMN_NAMES: &str =
+    "ARRAY(SELECT a.attname::text FROM unnest({keys}) WITH ORDINALITY k(n, i)
        JOIN pg_attribute a ON a.attrelid = {relation} AND a.attnum = k.n ORDER BY k.i)";
 
 fn column_names(keys: &str, relation: &str) -> String {
@@ -330,6 +417,7 @@ async fn postgres_facts(db: &PgPool) -> Facts {
 
         let constraints = sqlx::query(&format!(
             "SELECT c.contype::text AS kind, {columns} AS columns,
+                    pg_get_constraintdef(c.oid) AS definition,
                     COALESCE(r.relname::text, '') AS referenced,
                     {referenced_columns} AS referenced_columns,
                     c.confdeltype::text AS on_delete
@@ -337,7 +425,7 @@ async fn postgres_facts(db: &PgPool) -> Facts {
              JOIN pg_class t ON t.oid = c.conrelid
              LEFT JOIN pg_class r ON r.oid = c.confrelid
              WHERE t.relname = $1 AND t.relnamespace = current_schema()::regnamespace
-               AND c.contype IN ('p', 'u', 'f')",
+               AND c.contype IN ('p', 'u', 'f', 'c')",
             columns = column_names("c.conkey", "c.conrelid"),
             referenced_columns = column_names("COALESCE(c.confkey, '{}')", "c.confrelid"),
         ))
@@ -350,6 +438,7 @@ async fn postgres_facts(db: &PgPool) -> Facts {
             let fact = match constraint.get::<String, _>("kind").as_str() {
                 "p" => format!("{table} primary key ({})", columns.join(", ")),
                 "u" => format!("{table} unique ({})", columns.join(", ")),
+                "c" => check_fact(&table, &columns, constraint.get("definition")),
                 _ => {
                     let on_delete = match constraint.get::<String, _>("on_delete").as_str() {
                         "c" => "cascade",
