@@ -10,7 +10,7 @@
 //! A machine without PostgreSQL prints one line saying the PostgreSQL tests are skipped, and
 //! [`cluster`] returns `None`; with `AUTOPOST_REQUIRE_POSTGRES=1` (CI) that is an error.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
@@ -102,6 +102,8 @@ impl Cluster {
     }
 }
 
+// The test harness's own switches and PATH, not autopost's configuration.
+#[allow(clippy::disallowed_methods)]
 fn start() -> Started {
     let Some(bin) = find_binaries() else {
         if std::env::var(REQUIRE).is_ok_and(|v| v == "1") {
@@ -110,7 +112,10 @@ fn start() -> Started {
                  on PATH or in /usr/lib/postgresql/*/bin: install postgresql"
             ));
         }
-        eprintln!(
+        // Written to the stream itself: the test harness captures `eprintln!` of passing
+        // tests, and this line must not be hidden.
+        let _ = writeln!(
+            std::io::stderr(),
             "skipping PostgreSQL tests: no PostgreSQL server binaries found (install \
              postgresql, or set {REQUIRE}=1 to make this an error)"
         );
@@ -136,6 +141,7 @@ fn start() -> Started {
 
 /// The directory holding `initdb` and `postgres`: the pair on PATH (symlinks resolved, so
 /// both come from one installation), else the highest version under /usr/lib/postgresql.
+#[allow(clippy::disallowed_methods)] // where the test harness finds PostgreSQL, not configuration
 fn find_binaries() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
@@ -258,8 +264,9 @@ fn launch(bin: &Path, user: &ServerUser) -> Result<Cluster, String> {
         ServerUser::Me => std::env::temp_dir(),
         ServerUser::Other { .. } => PathBuf::from("/tmp"),
     };
+    remove_abandoned(&parent);
     let base = parent.join(format!(
-        "autopost-pg-{}-{}",
+        "{PREFIX}{}-{}",
         std::process::id(),
         ATTEMPT.fetch_add(1, Ordering::Relaxed)
     ));
@@ -340,6 +347,32 @@ fn launch(bin: &Path, user: &ServerUser) -> Result<Cluster, String> {
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What the cluster directories' names start with, before the owning process's id.
+const PREFIX: &str = "autopost-pg-";
+
+/// Removes the directories of test processes that were killed while initdb ran, before
+/// their guard existed to clean up.
+fn remove_abandoned(parent: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
