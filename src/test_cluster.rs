@@ -28,7 +28,8 @@ const SUPERUSER: &str = "postgres";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Starts postgres in the background, then waits for its stdin, the pipe from the test
-/// process, to close: then stops postgres at once (no data here is worth a clean shutdown)
+/// process, to close (ignoring the Ctrl-C that also reaches it, so that it still gets to
+/// clean up): then stops postgres at once (no data here is worth a clean shutdown)
 /// and removes the cluster's directory. Arguments: postgres, data dir, socket dir, port,
 /// log file, the directory to remove.
 const GUARD: &str = r#"
@@ -36,6 +37,7 @@ const GUARD: &str = r#"
     -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
     -c max_connections=400 -c lc_messages=C </dev/null >"$5" 2>&1 &
 pid=$!
+trap '' INT HUP
 read -r _closed
 kill -QUIT "$pid" 2>/dev/null
 wait "$pid"
