@@ -117,6 +117,9 @@ pub mod scheduler;
 pub mod store;
 // tracing set-up: readable or JSON lines, filtered by AUTOPOST_LOG.
 pub mod telemetry;
+// A throw-away PostgreSQL server on loopback for the tests of every crate.
+#[cfg(any(test, feature = "test-cluster"))]
+pub mod test_cluster;
 // Token upkeep: refresh before expiry; mark grants the platform refuses for reconnection.
 pub mod tokens;
 // Per-user command rate limiting: one person's flood does not slow the others.

@@ -21,6 +21,8 @@ mod posts;
 mod privacy;
 mod retention;
 mod revocations;
+#[cfg(test)]
+mod schema_match;
 mod series;
 mod targets;
 mod thread_parts;
