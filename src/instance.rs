@@ -40,8 +40,12 @@ pub enum Role {
     TelegramPoller,
     /// The Discord gateway connection.
     DiscordGateway,
-    /// Sending stored notifications to the chats.
-    Notifier,
+    /// Sending stored notifications to Telegram chats.
+    TelegramNotifier,
+    /// Sending stored notifications to Discord channels.
+    DiscordNotifier,
+    /// Refreshing tokens before they expire.
+    TokenUpkeep,
     /// The retention purge.
     Purge,
     /// Revocations at the platforms that wait to be retried.
@@ -54,7 +58,9 @@ impl Role {
         match self {
             Role::TelegramPoller => "telegram-poller",
             Role::DiscordGateway => "discord-gateway",
-            Role::Notifier => "notifier",
+            Role::TelegramNotifier => "telegram-notifier",
+            Role::DiscordNotifier => "discord-notifier",
+            Role::TokenUpkeep => "token-upkeep",
             Role::Purge => "purge",
             Role::Revocations => "revocations",
         }

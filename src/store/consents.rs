@@ -99,10 +99,9 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
     use crate::domain::ChatPlatform;
-    use crate::store::test_support::temp_store;
 
     #[tokio::test]
     async fn agreeing_confirms_the_age_once_and_notices_only_raise_the_version() {

@@ -753,13 +753,47 @@ pub(crate) mod test_support {
 
     /// A migrated store in a fresh temp dir (a file, not `:memory:`, as pooled connections need).
     pub async fn temp_store() -> (Store, tempfile::TempDir) {
+        temp_store_on(Backend::Sqlite).await
+    }
+
+    /// A migrated store on `backend`: a SQLite file in a fresh temp dir, or a fresh database
+    /// of the test PostgreSQL server (with an empty temp dir, so that both read alike).
+    /// Without PostgreSQL installed, a PostgreSQL store is a SQLite one, after the test
+    /// cluster's one skip line (`AUTOPOST_REQUIRE_POSTGRES=1` makes that an error instead).
+    pub async fn temp_store_on(backend: Backend) -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let url = match (backend, crate::test_cluster::cluster()) {
+            (Backend::Postgres, Some(cluster)) => cluster.fresh_database().await,
+            _ => format!("sqlite://{}", dir.path().join("test.db").display()),
+        };
         let store = Store::open(&url, Sealer::new(MasterKey::generate()))
             .await
             .unwrap();
         (store, dir)
     }
+
+    /// Runs the enclosed tests once per engine: written as the body of a `mod tests`, they
+    /// become `tests_sqlite` and `tests_postgres`, in each of which `temp_store()` opens a
+    /// store on that engine.
+    macro_rules! on_both_backends {
+        ($($body:tt)*) => {
+            mod tests_sqlite {
+                #[allow(dead_code)]
+                async fn temp_store() -> ($crate::store::Store, tempfile::TempDir) {
+                    $crate::store::test_support::temp_store_on($crate::store::Backend::Sqlite).await
+                }
+                $($body)*
+            }
+            mod tests_postgres {
+                #[allow(dead_code)]
+                async fn temp_store() -> ($crate::store::Store, tempfile::TempDir) {
+                    $crate::store::test_support::temp_store_on($crate::store::Backend::Postgres).await
+                }
+                $($body)*
+            }
+        };
+    }
+    pub(crate) use on_both_backends;
 
     /// Telegram user "1" and their private chat with the bot: what most store tests start from.
     pub async fn telegram_user_and_chat(store: &Store, now: DateTime<Utc>) -> (User, Chat) {
