@@ -30,6 +30,25 @@ pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// renewal (its clock runs on when it wakes), before any peer takes over.
 pub const LEASE: Duration = Duration::from_secs(10);
 
+/// An instance's timings: [`HEARTBEAT`] and [`LEASE`] unless a test shortens them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceOptions {
+    /// How often the lease is renewed and peers are looked at.
+    pub heartbeat: Duration,
+    /// How long a lease lasts past its last renewal; several heartbeats, so that one slow
+    /// renewal does not lose it.
+    pub lease: Duration,
+}
+
+impl Default for InstanceOptions {
+    fn default() -> Self {
+        Self {
+            heartbeat: HEARTBEAT,
+            lease: LEASE,
+        }
+    }
+}
+
 /// How long a role waits between attempts to take it while another instance plays it.
 const ROLE_RETRY: Duration = Duration::from_millis(500);
 
@@ -86,6 +105,7 @@ pub struct Instance {
 struct Inner {
     id: String,
     name: String,
+    options: InstanceOptions,
     store: Store,
     /// The lease session (PostgreSQL); `None` on SQLite.
     session: Option<Mutex<LeaseSession>>,
@@ -112,32 +132,33 @@ impl Instance {
     /// Joins the instances of `store`'s database under a fresh id: registers the lease and,
     /// on PostgreSQL, opens the lease session. Call [`Instance::run`] to keep the lease.
     pub async fn join(store: Store) -> Result<Self, StoreError> {
-        let id = new_id();
-        let name = format!(
-            "{}:{}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_owned()),
-            std::process::id()
-        );
-        Self::join_as(store, id, name).await
+        Self::join_as(store, new_id(), default_name()).await
     }
 
-    /// [`Instance::join`] with a given id and name (tests).
+    /// [`Instance::join`] with a given id and name (the id names the store's sessions too).
     pub async fn join_as(store: Store, id: String, name: String) -> Result<Self, StoreError> {
-        let now = Utc::now();
-        let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::MAX);
+        Self::join_with(store, id, name, InstanceOptions::default()).await
+    }
+
+    /// [`Instance::join_as`] with given timings (tests).
+    pub async fn join_with(
+        store: Store,
+        id: String,
+        name: String,
+        options: InstanceOptions,
+    ) -> Result<Self, StoreError> {
         let session = store.open_lease_session(&id).await?;
-        store
-            .register_instance(&id, &name, now, now + lease)
-            .await?;
+        store.register_instance(&id, &name, options.lease).await?;
         if session.is_none() {
             store.forget_other_instances(&id).await?;
         }
         let inner = Inner {
             id,
             name,
+            options,
             store,
             session: session.map(Mutex::new),
-            renewed_at: AtomicI64::new(now.timestamp_millis()),
+            renewed_at: AtomicI64::new(Utc::now().timestamp_millis()),
             renewed_mono: AtomicI64::new(0),
             epoch: Instant::now(),
             lost: watch::Sender::new(false),
@@ -158,6 +179,7 @@ impl Instance {
             inner: Arc::new(Inner {
                 id: format!("detached-{}", new_id()),
                 name: "operator command".to_owned(),
+                options: InstanceOptions::default(),
                 store,
                 session: None,
                 renewed_at: AtomicI64::new(0),
@@ -198,7 +220,7 @@ impl Instance {
         }
         let since = self.inner.epoch.elapsed().as_millis() as i64
             - self.inner.renewed_mono.load(Ordering::SeqCst);
-        since < LEASE.as_millis() as i64
+        since < self.inner.options.lease.as_millis() as i64
     }
 
     /// Turns true once the lease is lost: the process must stop and exit.
@@ -281,7 +303,7 @@ impl Instance {
             self.inner.epoch.elapsed().as_millis() as i64,
             Ordering::SeqCst,
         );
-        let mut every = tokio::time::interval(HEARTBEAT);
+        let mut every = tokio::time::interval(self.inner.options.heartbeat);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -316,19 +338,25 @@ impl Instance {
             return Ok(());
         };
         let started = self.inner.epoch.elapsed().as_millis() as i64;
-        let now = Utc::now();
-        let until = now + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::MAX);
-        let renewed = session.lock().await.renew(&self.inner.id, now, until).await;
+        let renewed = session
+            .lock()
+            .await
+            .renew(&self.inner.id, self.inner.options.lease)
+            .await;
         match renewed {
             Ok(true) => {
-                // The lease counts from when the renewal was sent, not when it returned.
+                // The lease counts from when the renewal was sent, not when it returned: by
+                // the database's clock it started later still, so this instance stops
+                // sending before any peer may take over.
                 self.inner.renewed_mono.store(started, Ordering::SeqCst);
                 self.inner
                     .renewed_at
-                    .store(now.timestamp_millis(), Ordering::SeqCst);
+                    .store(Utc::now().timestamp_millis(), Ordering::SeqCst);
                 Ok(())
             }
             Ok(false) => Err("another instance took this one's work over".to_owned()),
+            // The session may be gone, and with it the lock that tells peers this instance
+            // lives: they may be taking its work over already, so it stops at once.
             Err(e) => Err(format!(
                 "the lease could not be renewed: {}",
                 crate::telemetry::chain(&e)
@@ -352,10 +380,8 @@ impl Instance {
         let Some(session) = &self.inner.session else {
             return Ok(());
         };
-        let now = Utc::now().timestamp_millis();
         for peer in self.inner.store.peers(&self.inner.id).await? {
-            let expired = peer.lease_until < now;
-            if expired {
+            if peer.expired {
                 let ended = self.inner.store.end_sessions_of(&peer.id).await?;
                 tracing::warn!(peer = %peer.name, sessions = ended, "an instance's lease ran out; its sessions were ended");
             }
@@ -391,8 +417,17 @@ impl Instance {
     }
 }
 
+/// Host and process id.
+pub fn default_name() -> String {
+    format!(
+        "{}:{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_owned()),
+        std::process::id()
+    )
+}
+
 /// A random instance id: 16 hex digits.
-fn new_id() -> String {
+pub fn new_id() -> String {
     use aes_gcm::aead::{OsRng, rand_core::RngCore};
     format!("{:016x}", OsRng.next_u64())
 }

@@ -9,6 +9,7 @@ mod consents;
 mod db;
 mod disk;
 mod drafts;
+mod due_hints;
 mod export;
 mod grouped;
 mod instances;
@@ -18,6 +19,7 @@ mod notifications;
 mod oauth_states;
 mod post_views;
 mod posts;
+mod rate_windows;
 mod privacy;
 mod retention;
 mod revocations;
@@ -52,6 +54,7 @@ pub use consents::ConsentAction;
 pub use disk::GrowthSwitch;
 use disk::{DatabaseFiles, is_storage_full};
 pub use drafts::{DraftClaim, NewDraft, StoredDraft};
+pub use due_hints::DueHints;
 pub use export::{
     ExportedAccount, ExportedChat, ExportedChatAccount, ExportedConsent, ExportedDraft,
     ExportedDraftImage, ExportedEvent, ExportedGrant, ExportedMedia, ExportedNotification,
@@ -71,7 +74,7 @@ pub use privacy::{GrantUse, Unlinked};
 pub use retention::{RemovedMedia, RemovedPosts};
 pub use revocations::{AbandonedRevocation, PendingRevocation, RevocationId};
 pub use series::{EditablePost, PostUpdate, Updated};
-pub use targets::{Cancelled, DueTarget, HistoryEntry, QueuedRow, Retrying};
+pub use targets::{Cancelled, Claim, ClaimLimits, DueTarget, HistoryEntry, QueuedRow, Retrying};
 pub use thread_parts::ThreadPart;
 
 /// How long a connection waits for another writer before giving up.
@@ -96,6 +99,9 @@ pub struct Store {
     pool: Pool,
     sealer: Arc<Sealer>,
     shared: Arc<Shared>,
+    /// The instance whose claims and outcome writes this handle makes (see
+    /// [`Store::owned_by`]); `None` for a store no instance joined through (tests, tools).
+    owner: Option<Arc<str>>,
 }
 
 /// What the clones of one `Store` share besides the pool.
@@ -361,6 +367,7 @@ impl Store {
             }),
             pool,
             sealer: Arc::new(sealer),
+            owner: None,
         };
         // The key check reads only: a wrong key must leave the file exactly as it was.
         if let Err(e) = store.check_key().await {
@@ -416,6 +423,7 @@ impl Store {
             }),
             pool,
             sealer: Arc::new(sealer),
+            owner: None,
         };
         if let Err(e) = store.check_key().await {
             store.pool.close().await;
