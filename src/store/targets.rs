@@ -964,9 +964,9 @@ async fn enqueue_next_occurrence(
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
-    use crate::store::test_support::{group_with_two_pages, temp_store};
+    use crate::store::test_support::group_with_two_pages;
     use crate::store::{NewPost, Notification};
     use chrono::Duration;
 
