@@ -214,7 +214,9 @@ impl Store {
             return Ok(0);
         };
         let ended: Vec<bool> = sqlx::query_scalar(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = $1 AND datname = current_database()
+               AND pid <> pg_backend_pid()",
         )
         .bind(format!("{SESSION_PREFIX}{id}"))
         .fetch_all(pool)
