@@ -558,7 +558,14 @@ mod tests {
         assert_eq!(adopted, claimed);
         assert_eq!(owned_by(&store, &taker).await, claimed);
         // The row is gone with the take-over, so the other survivor can never announce it.
-        assert!(store.peers(&taker).await.unwrap().iter().all(|p| p.id != "a"));
+        assert!(
+            store
+                .peers(&taker)
+                .await
+                .unwrap()
+                .iter()
+                .all(|p| p.id != "a")
+        );
         assert!(matches!(
             other.try_recv(),
             Err(broadcast::error::TryRecvError::Empty)

@@ -42,8 +42,7 @@ impl Scheduler {
                 media: if index == 0 { media } else { &[] },
                 reply_to: reply_to.as_deref(),
             };
-            let Some((decision, refused)) = self.send_part(target, platform, content).await?
-            else {
+            let Some((decision, refused)) = self.send_part(target, platform, content).await? else {
                 // This instance lost its lease: the instance taking over resumes the thread.
                 return Ok(Outcome::Abandoned);
             };

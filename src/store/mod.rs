@@ -19,8 +19,8 @@ mod notifications;
 mod oauth_states;
 mod post_views;
 mod posts;
-mod rate_windows;
 mod privacy;
+mod rate_windows;
 mod retention;
 mod revocations;
 #[cfg(test)]

@@ -339,15 +339,13 @@ impl Store {
             target.attempts += 1;
         }
         for (target, reset) in &deferrals {
-            query(
-                "UPDATE targets SET due_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
-            )
-            .bind(*reset)
-            .bind(WAITING_FOR_WINDOW)
-            .bind(to_millis(now))
-            .bind(target.0)
-            .execute(&mut *tx)
-            .await?;
+            query("UPDATE targets SET due_at = ?, last_error = ?, updated_at = ? WHERE id = ?")
+                .bind(*reset)
+                .bind(WAITING_FOR_WINDOW)
+                .bind(to_millis(now))
+                .bind(target.0)
+                .execute(&mut *tx)
+                .await?;
         }
         claim.deferred = deferrals.len();
         for post in recurring_posts(&mut tx, &claim.targets).await? {
@@ -967,6 +965,7 @@ async fn enqueue_next_occurrence(
 crate::store::test_support::on_both_backends! {
     use super::*;
     use crate::store::test_support::group_with_two_pages;
+    use crate::store::db::Backend;
     use crate::store::{NewPost, Notification};
     use chrono::Duration;
 
@@ -1277,5 +1276,177 @@ crate::store::test_support::on_both_backends! {
         assert_eq!(q.store.claim_due(next, 10).await.unwrap().len(), 2);
         let after = q.store.next_due_at().await.unwrap().unwrap();
         assert_eq!(after.to_rfc3339(), "2026-04-06T07:00:00+00:00");
+    }
+
+    /// Two stores on one database, as two instances ("one", "two") would hold them, over a
+    /// fresh database of this engine.
+    async fn two_instances(first: &Store, dir: &tempfile::TempDir) -> (Store, Store) {
+        let url = match (first.backend(), crate::test_cluster::cluster()) {
+            (Backend::Postgres, Some(cluster)) => cluster.fresh_database().await,
+            _ => format!("sqlite://{}", dir.path().join("shared.db").display()),
+        };
+        let key = crate::crypto::MasterKey::generate();
+        let one = Store::open(&url, crate::crypto::Sealer::new(key.clone()))
+            .await
+            .unwrap();
+        let two = Store::open(&url, crate::crypto::Sealer::new(key)).await.unwrap();
+        let lease = std::time::Duration::from_secs(600);
+        one.register_instance("one", "test one", lease).await.unwrap();
+        one.register_instance("two", "test two", lease).await.unwrap();
+        (one.owned_by("one"), two.owned_by("two"))
+    }
+
+    async fn due_posts(store: &Store, count: usize, now: DateTime<Utc>) -> Vec<AccountId> {
+        let (author, chat, accounts) = group_with_two_pages(store, now).await;
+        for n in 0..count {
+            store
+                .insert_post(
+                    NewPost {
+                        chat,
+                        author,
+                        body: format!("post {n}"),
+                        due_at: now - Duration::seconds(1),
+                        recurrence: None,
+                        time_zone: chrono_tz::UTC,
+                        targets: accounts.clone(),
+                        variants: Vec::new(),
+                        media: vec![],
+                        threads: vec![],
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+        }
+        accounts
+    }
+
+    #[tokio::test]
+    async fn a_claim_records_its_instance_and_only_that_instance_writes_the_outcome() {
+        let (first, dir) = temp_store().await;
+        let (one, two) = two_instances(&first, &dir).await;
+        let now = Utc::now();
+        due_posts(&one, 1, now).await;
+        let claimed = one.claim_due(now, 10).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        assert_eq!(one.owned_in_flight().await.unwrap().len(), 2);
+        assert!(two.owned_in_flight().await.unwrap().is_empty());
+        // Another instance's outcome for them is refused and changes nothing.
+        two.mark_published(claimed[0].id, "999", None, now).await.unwrap();
+        two.requeue(claimed[1].id, now, "503", now).await.unwrap();
+        assert_eq!(one.owned_in_flight().await.unwrap().len(), 2);
+        // The owner's is written.
+        one.mark_published(claimed[0].id, "1", None, now).await.unwrap();
+        let states = one.targets_of_post(claimed[0].post).await.unwrap();
+        assert_eq!(
+            (states[0].1, states[0].2.as_deref(), states[1].1),
+            (TargetState::Published, Some("1"), TargetState::Publishing)
+        );
+        // Once a peer takes "one" over, its targets are the taker's, and "one" claims no more.
+        assert_eq!(
+            two.claim_departure("one", "two").await.unwrap(),
+            Some(vec![claimed[1].id])
+        );
+        assert_eq!(two.claim_departure("one", "two").await.unwrap(), None, "once");
+        one.mark_failed(claimed[1].id, "late", now).await.unwrap();
+        assert_eq!(two.owned_in_flight().await.unwrap()[0].id, claimed[1].id);
+        due_posts(&two, 1, now).await;
+        assert!(one.claim_due(now, 10).await.unwrap().is_empty());
+        assert_eq!(two.claim_due(now, 10).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn bounds_per_account_hold_across_two_instances_claiming_at_once() {
+        let (first, dir) = temp_store().await;
+        let (one, two) = two_instances(&first, &dir).await;
+        let now = Utc::now();
+        due_posts(&one, 15, now).await;
+        let limits = ClaimLimits {
+            most: 3,
+            per_account: 2,
+            per_platform: 3,
+        };
+        let most_per_account = |store: Store| async move {
+            let counts: Vec<i64> = query_scalar(
+                "SELECT COUNT(*) FROM targets WHERE state = 'publishing' GROUP BY account_id",
+            )
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+            let platform: i64 = counts.iter().sum();
+            (counts.into_iter().max().unwrap_or(0), platform)
+        };
+        let work = |store: Store| async move {
+            let mut published = 0;
+            let mut seen = (0, 0);
+            while published < 15 {
+                let claim = store.claim(Utc::now(), limits).await.unwrap();
+                let (account, platform) = most_per_account(store.clone()).await;
+                seen = (seen.0.max(account), seen.1.max(platform));
+                for target in &claim.targets {
+                    tokio::task::yield_now().await;
+                    store
+                        .mark_published(target.id, &format!("r{}", target.id), None, Utc::now())
+                        .await
+                        .unwrap();
+                }
+                published += claim.targets.len();
+                if claim.targets.is_empty() {
+                    tokio::task::yield_now().await;
+                    if store.count_targets(TargetState::Queued).await.unwrap() == 0 {
+                        break;
+                    }
+                }
+            }
+            seen
+        };
+        let (a, b) = tokio::join!(
+            tokio::spawn(work(one.clone())),
+            tokio::spawn(work(two.clone()))
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a.0 <= 2 && b.0 <= 2, "per account: {a:?} {b:?}");
+        assert!(a.1 <= 3 && b.1 <= 3, "per platform: {a:?} {b:?}");
+        assert_eq!(one.count_targets(TargetState::Published).await.unwrap(), 30);
+    }
+
+    #[tokio::test]
+    async fn a_rate_window_one_instance_learned_holds_the_others_claims_back_uncounted() {
+        let (first, dir) = temp_store().await;
+        let (one, two) = two_instances(&first, &dir).await;
+        let now = Utc::now();
+        due_posts(&one, 1, now).await;
+        let reset = now + Duration::minutes(15);
+        one.close_rate_window(Provider::FacebookPage, "p1", reset)
+            .await
+            .unwrap();
+        // An earlier reset learned later does not reopen it.
+        one.close_rate_window(Provider::FacebookPage, "p1", now + Duration::minutes(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            two.rate_window(Provider::FacebookPage, "p1", now)
+                .await
+                .unwrap()
+                .map(|r| r.timestamp_millis()),
+            Some(reset.timestamp_millis())
+        );
+        let claim = two.claim(now, ClaimLimits::unbounded(10)).await.unwrap();
+        assert_eq!((claim.targets.len(), claim.deferred), (1, 1));
+        assert_eq!(claim.targets[0].account_remote_id, "p2");
+        let rows = two.queued_posts(claim.targets[0].chat).await.unwrap();
+        assert_eq!(rows[0].retrying.len(), 0, "a held-back target counts no attempt");
+        assert_eq!(
+            two.next_due_at().await.unwrap().map(|d| d.timestamp_millis()),
+            Some(reset.timestamp_millis())
+        );
+        assert_eq!(
+            two.claim(reset, ClaimLimits::unbounded(10))
+                .await
+                .unwrap()
+                .targets[0]
+                .attempts,
+            1
+        );
     }
 }
