@@ -427,7 +427,9 @@ impl Instance {
 pub fn default_name() -> String {
     format!(
         "{}:{}",
-        std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_owned()),
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "host".to_owned()),
         std::process::id()
     )
 }

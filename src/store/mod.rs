@@ -785,6 +785,8 @@ pub(crate) mod test_support {
     /// store on that engine.
     macro_rules! on_both_backends {
         ($($body:tt)*) => {
+            // Marked as tests again, so that lints treat their helpers as test code.
+            #[cfg(test)]
             mod tests_sqlite {
                 #[allow(dead_code)]
                 async fn temp_store() -> ($crate::store::Store, tempfile::TempDir) {
@@ -792,6 +794,7 @@ pub(crate) mod test_support {
                 }
                 $($body)*
             }
+            #[cfg(test)]
             mod tests_postgres {
                 #[allow(dead_code)]
                 async fn temp_store() -> ($crate::store::Store, tempfile::TempDir) {
