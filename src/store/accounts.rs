@@ -503,10 +503,9 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
     use crate::domain::{ChatKind, ChatPlatform};
-    use crate::store::test_support::temp_store;
 
     async fn owner(store: &Store) -> UserId {
         store

@@ -389,9 +389,8 @@ pub(super) fn found(rows: u64, what: &'static str) -> Result<(), StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
-    use crate::store::test_support::temp_store;
 
     #[tokio::test]
     async fn a_user_is_created_once_and_keeps_their_zone_and_consent() {

@@ -420,11 +420,11 @@ async fn erase_notifications_naming(tx: &mut Tx, terms: &[&str]) -> Result<u64, 
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
     use crate::crypto::Secret;
     use crate::domain::{AccountState, ChatKind, ChatPlatform, OAuthProvider};
-    use crate::store::test_support::{telegram_user_and_chat, temp_store};
+    use crate::store::test_support::telegram_user_and_chat;
     use crate::store::{NewGrant, NewLinkedAccount, NewPost, Notification, NotificationKind};
 
     const META_USER: &str = "10158000000000001";

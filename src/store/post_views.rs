@@ -231,10 +231,9 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
     use crate::domain::{ChatKind, ChatPlatform};
-    use crate::store::test_support::temp_store;
 
     #[tokio::test]
     async fn a_missing_post_has_no_view_and_remembers_no_message() {

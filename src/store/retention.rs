@@ -176,13 +176,13 @@ fn count(rows: u64) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use chrono::Duration;
 
     use super::*;
     use crate::crypto::Secret;
     use crate::domain::{AccountId, Provider};
-    use crate::store::test_support::{telegram_user_and_chat, temp_store};
+    use crate::store::test_support::telegram_user_and_chat;
     use crate::store::{NewAccount, NewGrant, NewMedia, NewPost, StateUse};
 
     /// A user, their chat and one X account linked to it.
