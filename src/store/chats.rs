@@ -334,8 +334,9 @@ impl Store {
             }
             Some(new) => {
                 query(
-                    "INSERT OR IGNORE INTO chat_accounts (chat_id, account_id, linked_by, linked_at)
-                     SELECT ?1, account_id, linked_by, linked_at FROM chat_accounts WHERE chat_id = ?2",
+                    "INSERT INTO chat_accounts (chat_id, account_id, linked_by, linked_at)
+                     SELECT ?1, account_id, linked_by, linked_at FROM chat_accounts WHERE chat_id = ?2
+                     ON CONFLICT DO NOTHING",
                 )
                 .bind(new)
                 .bind(old)

@@ -589,7 +589,7 @@ impl Store {
             &mut tx,
             "SELECT m.post_id, m.role, m.chat, m.message, m.created_at
              FROM post_messages m JOIN posts p ON p.id = m.post_id WHERE p.author_id = ?1
-             ORDER BY m.post_id, m.created_at",
+             ORDER BY m.post_id, m.created_at, m.role, m.chat, m.message",
             user,
             |r| {
                 Ok(ExportedPostMessage {

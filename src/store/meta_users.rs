@@ -410,7 +410,9 @@ async fn erase_notifications_naming(tx: &mut Tx, terms: &[&str]) -> Result<u64, 
         if inner.is_empty() {
             continue;
         }
-        erased += query("DELETE FROM notifications WHERE instr(payload, ?) > 0")
+        // `replace` finds a substring on both engines (SQLite has no `strpos`, PostgreSQL
+        // no `instr`), and no character of the term is a wildcard, as in LIKE.
+        erased += query("DELETE FROM notifications WHERE replace(payload, ?, '') != payload")
             .bind(inner)
             .execute(&mut **tx)
             .await?

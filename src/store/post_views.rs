@@ -170,12 +170,24 @@ impl Store {
         message: &PostMessage,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // REPLACE also resolves a clash with the one-status-per-post index: the old status
-        // row goes.
-        query(
-            "INSERT OR REPLACE INTO post_messages (post_id, role, chat, message, created_at)
-             SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM posts WHERE id = ?)",
-        )
+        // A status row replaces the post's old one through the one-status-per-post index; a
+        // confirmation remembered again only moves its time.
+        let conflict = match message.role {
+            MessageRole::Status => {
+                "ON CONFLICT (post_id) WHERE role = 'status' DO UPDATE SET
+                     chat = excluded.chat, message = excluded.message,
+                     created_at = excluded.created_at"
+            }
+            MessageRole::Confirmation => {
+                "ON CONFLICT (post_id, role, chat, message) DO UPDATE SET
+                     created_at = excluded.created_at"
+            }
+        };
+        query(format!(
+            "INSERT INTO post_messages (post_id, role, chat, message, created_at)
+             SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM posts WHERE id = ?)
+             {conflict}"
+        ))
         .bind(post.0)
         .bind(message.role.as_str())
         .bind(&message.chat)
@@ -191,7 +203,7 @@ impl Store {
     pub async fn post_messages(&self, post: PostId) -> Result<Vec<PostMessage>, StoreError> {
         let rows = query(
             "SELECT role, chat, message FROM post_messages WHERE post_id = ?
-             ORDER BY created_at, rowid",
+             ORDER BY created_at, role, chat, message",
         )
         .bind(post.0)
         .fetch_all(&self.pool)

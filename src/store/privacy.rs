@@ -143,7 +143,8 @@ impl Store {
         .await?;
         let rows = query(
             "SELECT a.provider, a.display_name,
-                    SUM(l.chat_id = ?) AS here, SUM(l.chat_id != ?) AS elsewhere
+                    COUNT(*) FILTER (WHERE l.chat_id = ?) AS here,
+                    COUNT(*) FILTER (WHERE l.chat_id != ?) AS elsewhere
              FROM chat_accounts l JOIN accounts a ON a.id = l.account_id
              WHERE a.grant_id = ? GROUP BY a.id ORDER BY a.id",
         )

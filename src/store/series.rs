@@ -132,7 +132,8 @@ impl Store {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin_write().await?;
         let row = query(
-            "SELECT SUM(state = 'publishing') AS sending, SUM(state IN ('queued', 'failed')) AS open
+            "SELECT COUNT(*) FILTER (WHERE state = 'publishing') AS sending,
+                    COUNT(*) FILTER (WHERE state IN ('queued', 'failed')) AS open
              FROM targets WHERE post_id = ?",
         )
         .bind(post.0)
