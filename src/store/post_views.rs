@@ -268,4 +268,67 @@ crate::store::test_support::on_both_backends! {
             .await
             .unwrap();
     }
+
+    #[tokio::test]
+    async fn a_new_status_message_replaces_the_old_and_confirmations_are_kept_once() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let (author, chat, accounts) =
+            crate::store::test_support::group_with_two_pages(&store, now).await;
+        let post = store
+            .insert_post(
+                crate::store::NewPost {
+                    chat,
+                    author,
+                    body: "hello".to_owned(),
+                    due_at: now + chrono::Duration::hours(1),
+                    recurrence: None,
+                    time_zone: chrono_tz::UTC,
+                    targets: accounts.clone(),
+                    variants: vec![],
+                    threads: vec![],
+                    media: vec![],
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let message = |role, id: &str| PostMessage {
+            role,
+            chat: "-1".to_owned(),
+            message: id.to_owned(),
+        };
+        let later = |ms| now + chrono::Duration::milliseconds(ms);
+        for (m, at) in [
+            (message(MessageRole::Confirmation, "10"), now),
+            (message(MessageRole::Status, "11"), later(1)),
+            (message(MessageRole::Confirmation, "12"), later(1)),
+            (message(MessageRole::Status, "13"), later(2)),
+            (message(MessageRole::Confirmation, "10"), later(3)),
+        ] {
+            store.remember_post_message(post, &m, at).await.unwrap();
+        }
+        assert_eq!(
+            store.post_messages(post).await.unwrap(),
+            [
+                message(MessageRole::Confirmation, "12"),
+                message(MessageRole::Status, "13"),
+                message(MessageRole::Confirmation, "10"),
+            ],
+            "one status, the newest; a confirmation remembered again moves to its new time"
+        );
+        store
+            .forget_post_message(post, &message(MessageRole::Status, "13"))
+            .await
+            .unwrap();
+        store
+            .remember_post_message(post, &message(MessageRole::Status, "14"), later(4))
+            .await
+            .unwrap();
+        let view = store.post_view(post).await.unwrap().unwrap();
+        assert_eq!(view.state, PostState::Scheduled);
+        assert_eq!(view.targets.len(), 2);
+        assert_eq!(view.images, 0);
+        assert_eq!(store.post_messages(post).await.unwrap().len(), 3);
+    }
 }
