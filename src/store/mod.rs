@@ -784,6 +784,7 @@ pub(crate) mod test_support {
     /// store on that engine, and `BACKEND` names it.
     macro_rules! on_both_backends {
         ($($body:tt)*) => {
+            #[cfg(test)]
             mod tests_sqlite {
                 #[allow(dead_code)]
                 const BACKEND: $crate::store::Backend = $crate::store::Backend::Sqlite;
@@ -793,6 +794,7 @@ pub(crate) mod test_support {
                 }
                 $($body)*
             }
+            #[cfg(test)]
             mod tests_postgres {
                 #[allow(dead_code)]
                 const BACKEND: $crate::store::Backend = $crate::store::Backend::Postgres;
