@@ -321,10 +321,12 @@ crate::store::test_support::on_both_backends! {
             .forget_post_message(post, &message(MessageRole::Status, "13"))
             .await
             .unwrap();
-        store
-            .remember_post_message(post, &message(MessageRole::Status, "14"), later(4))
-            .await
-            .unwrap();
+        for at in [later(4), later(5)] {
+            store
+                .remember_post_message(post, &message(MessageRole::Status, "14"), at)
+                .await
+                .unwrap();
+        }
         let view = store.post_view(post).await.unwrap().unwrap();
         assert_eq!(view.state, PostState::Scheduled);
         assert_eq!(view.targets.len(), 2);

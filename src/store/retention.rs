@@ -436,4 +436,40 @@ crate::store::test_support::on_both_backends! {
             "an undelivered one stays whatever its age"
         );
     }
+
+    #[tokio::test]
+    async fn more_finished_posts_than_one_statement_names_all_go() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let (to, account) = chat_with_account(&store, now).await;
+        let many = 2 * IDS_PER_STATEMENT + 7;
+        let names: Vec<String> = (0..many).map(|i| format!("{i}.png")).collect();
+        let posts = names
+            .iter()
+            .map(|name| to.post(account, &[name.as_str()], now))
+            .collect();
+        store.insert_posts(posts, now).await.unwrap();
+        for table in ["targets", "posts"] {
+            query(format!("UPDATE {table} SET state = 'cancelled', updated_at = ?"))
+                .bind(to_millis(now))
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
+        let removed = store.remove_finished_media(now, now).await.unwrap();
+        assert_eq!((removed.posts, removed.rows), (many, many));
+        let mut unused = removed.unused_files;
+        unused.sort();
+        let mut expected = names.clone();
+        expected.sort();
+        assert_eq!(unused, expected);
+        let removed = store.remove_finished_posts(now).await.unwrap();
+        assert_eq!(removed.posts, many);
+        assert!(removed.unused_files.is_empty(), "their images went before");
+        let left: i64 = query_scalar("SELECT COUNT(*) FROM posts")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
+    }
 }
