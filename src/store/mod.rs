@@ -770,24 +770,32 @@ pub(crate) mod test_support {
     /// cluster's one skip line (`AUTOPOST_REQUIRE_POSTGRES=1` makes that an error instead).
     pub async fn temp_store_on(backend: Backend) -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let url = match (backend, crate::test_cluster::cluster()) {
-            (Backend::Postgres, Some(cluster)) => cluster.fresh_database().await,
-            _ => format!("sqlite://{}", dir.path().join("test.db").display()),
-        };
+        let url = fresh_url(backend, &dir, "test.db").await;
         let store = Store::open(&url, Sealer::new(MasterKey::generate()))
             .await
             .unwrap();
         (store, dir)
     }
 
+    /// The URL of a database not created yet on `backend` (a SQLite file `name` in `dir`), or
+    /// of a fresh, empty one on the test PostgreSQL server; SQLite without PostgreSQL
+    /// installed, as [`temp_store_on`].
+    pub async fn fresh_url(backend: Backend, dir: &tempfile::TempDir, name: &str) -> String {
+        match (backend, crate::test_cluster::cluster()) {
+            (Backend::Postgres, Some(cluster)) => cluster.fresh_database().await,
+            _ => format!("sqlite://{}", dir.path().join(name).display()),
+        }
+    }
+
     /// Runs the enclosed tests once per engine: written as the body of a `mod tests`, they
     /// become `tests_sqlite` and `tests_postgres`, in each of which `temp_store()` opens a
-    /// store on that engine.
+    /// store on that engine, and `BACKEND` names it.
     macro_rules! on_both_backends {
         ($($body:tt)*) => {
-            // Marked as tests again, so that lints treat their helpers as test code.
             #[cfg(test)]
             mod tests_sqlite {
+                #[allow(dead_code)]
+                const BACKEND: $crate::store::Backend = $crate::store::Backend::Sqlite;
                 #[allow(dead_code)]
                 async fn temp_store() -> ($crate::store::Store, tempfile::TempDir) {
                     $crate::store::test_support::temp_store_on($crate::store::Backend::Sqlite).await
@@ -796,6 +804,8 @@ pub(crate) mod test_support {
             }
             #[cfg(test)]
             mod tests_postgres {
+                #[allow(dead_code)]
+                const BACKEND: $crate::store::Backend = $crate::store::Backend::Postgres;
                 #[allow(dead_code)]
                 async fn temp_store() -> ($crate::store::Store, tempfile::TempDir) {
                     $crate::store::test_support::temp_store_on($crate::store::Backend::Postgres).await
@@ -866,7 +876,6 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::temp_store;
     use super::*;
-    use crate::crypto::MasterKey;
     use db::{query, query_scalar};
 
     #[tokio::test]
@@ -949,19 +958,30 @@ mod tests {
         assert!(!holds(&files()), "zeroed in the database file");
         store.ping().await.unwrap();
     }
+}
+
+// What works alike on both engines: the key check, `doctor`'s inspection.
+#[cfg(test)]
+crate::store::test_support::on_both_backends! {
+    use super::test_support::fresh_url;
+    use super::*;
+    use crate::crypto::MasterKey;
+
+    fn copy_of(key: &MasterKey) -> MasterKey {
+        MasterKey::from_base64(key.to_base64().expose()).unwrap()
+    }
 
     #[tokio::test]
     async fn a_second_open_with_the_same_key_works_and_another_key_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("k.db").display());
+        let url = fresh_url(BACKEND, &dir, "k.db").await;
         let key = MasterKey::generate();
-        let copy = MasterKey::from_base64(key.to_base64().expose()).unwrap();
-        Store::open(&url, Sealer::new(key))
+        Store::open(&url, Sealer::new(copy_of(&key)))
             .await
             .unwrap()
             .close()
             .await;
-        Store::open(&url, Sealer::new(copy))
+        Store::open(&url, Sealer::new(copy_of(&key)))
             .await
             .unwrap()
             .close()
@@ -970,30 +990,51 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
+        let check = Store::key_check(&url).await.unwrap().unwrap();
+        assert!(check.opens_with(&key));
+        assert!(!check.opens_with(&MasterKey::generate()));
+        assert_eq!(check.key_id(), Some(Sealer::new(key).current_key_id()));
     }
 
     #[tokio::test]
     async fn inspection_counts_pending_migrations_without_creating_anything() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("i.db");
-        let url = format!("sqlite://{}", path.display());
+        let url = fresh_url(BACKEND, &dir, "i.db").await;
         let key = MasterKey::generate();
-        let copy = MasterKey::from_base64(key.to_base64().expose()).unwrap();
-        assert!(matches!(
-            Store::inspect(&url, &Sealer::new(MasterKey::generate())).await,
-            Err(StoreError::Open { .. })
-        ));
-        assert!(!path.exists(), "inspect must not create the database");
-        let store = Store::open(&url, Sealer::new(key)).await.unwrap();
+        if is_postgres_url(&url) {
+            // The database exists (empty): everything is pending, and nothing is made.
+            let seen = Store::inspect(&url, &Sealer::new(MasterKey::generate()))
+                .await
+                .unwrap();
+            assert_eq!(seen.pending_migrations, sqlx::migrate!("./migrations_pg").iter().count());
+            assert_eq!(seen.sealed_with, None);
+            assert!(Store::key_check(&url).await.unwrap().is_none());
+            let pool = read_only_pool(&url).await.unwrap();
+            assert!(!table_exists(&pool, "_sqlx_migrations").await.unwrap());
+            pool.close().await;
+        } else {
+            assert!(matches!(
+                Store::inspect(&url, &Sealer::new(MasterKey::generate())).await,
+                Err(StoreError::Open { .. })
+            ));
+            assert!(
+                !dir.path().join("i.db").exists(),
+                "inspect must not create the database"
+            );
+        }
+        let store = Store::open(&url, Sealer::new(copy_of(&key))).await.unwrap();
         let key_id = store.key_id();
+        // One grant and two Pages: three sealed tokens.
+        super::test_support::group_with_two_pages(&store, chrono::Utc::now()).await;
         store.close().await;
-        let seen = Store::inspect(&url, &Sealer::new(copy)).await.unwrap();
+        let seen = Store::inspect(&url, &Sealer::new(copy_of(&key))).await.unwrap();
         assert_eq!(seen.pending_migrations, 0);
         assert_eq!(seen.sealed_with, Some(key_id));
-        assert_eq!(seen.secrets, 0);
+        assert_eq!(seen.secrets, 3);
         assert!(matches!(
             Store::inspect(&url, &Sealer::new(MasterKey::generate())).await,
             Err(StoreError::WrongKey { .. })
         ));
+        assert_eq!(Store::check_integrity(&url).await.unwrap(), Integrity::Sound);
     }
 }
