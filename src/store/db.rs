@@ -115,7 +115,7 @@ impl Pool {
     }
 }
 
-async fn lock_writes(tx: &mut Transaction<'static, Postgres>) -> Result<(), sqlx::Error> {
+async fn lock_writes(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(WRITE_LOCK)
         .execute(&mut **tx)
@@ -354,11 +354,22 @@ impl Query {
                 }
                 Conn::Postgres(c) => {
                     let sql = numbered(&self.sql);
-                    Ok(pg_done(
-                        bind_pg(sqlx::query(&sql), self.args)
-                            .execute(&mut **c)
-                            .await?,
-                    ))
+                    if is_write(&sql) {
+                        // A held connection outside a transaction writes as the pool does.
+                        let mut tx = sqlx::Connection::begin(&mut **c).await?;
+                        lock_writes(&mut tx).await?;
+                        let done = bind_pg(sqlx::query(&sql), self.args)
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                        Ok(pg_done(done))
+                    } else {
+                        Ok(pg_done(
+                            bind_pg(sqlx::query(&sql), self.args)
+                                .execute(&mut **c)
+                                .await?,
+                        ))
+                    }
                 }
             },
         }
@@ -446,7 +457,15 @@ impl Query {
             }
             Executor::Conn(Conn::Postgres(c)) => {
                 let sql = numbered(&self.sql);
-                run_pg!(&mut **c, &sql)
+                if is_write(&sql) {
+                    let mut tx = sqlx::Connection::begin(&mut **c).await?;
+                    lock_writes(&mut tx).await?;
+                    let records = run_pg!(&mut *tx, &sql);
+                    tx.commit().await?;
+                    records
+                } else {
+                    run_pg!(&mut **c, &sql)
+                }
             }
         }
     }
