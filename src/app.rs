@@ -407,7 +407,11 @@ impl App {
             ),
             (
                 "token upkeep",
-                tokio::spawn(self.tokens.clone().run(stopped.clone())),
+                tokio::spawn(
+                    self.tokens
+                        .clone()
+                        .run(self.instance.clone(), stopped.clone()),
+                ),
             ),
             (
                 "scheduler",

@@ -11,6 +11,7 @@ mod disk;
 mod drafts;
 mod export;
 mod grouped;
+mod inbox;
 mod instances;
 mod keys;
 mod meta_users;
@@ -58,6 +59,7 @@ pub use export::{
     ExportedOAuthState, ExportedPost, ExportedPostMessage, ExportedRevocation, ExportedTarget,
     ExportedThreadPart, ExportedUser, ExportedVariant, UserExport,
 };
+pub use inbox::{GrantRefreshLock, Inbound};
 pub use instances::{LeaseSession, Peer, SESSION_PREFIX};
 pub use keys::SEALED_COLUMNS;
 pub use meta_users::{
