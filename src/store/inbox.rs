@@ -346,10 +346,11 @@ crate::store::test_support::on_both_backends! {
             .await
             .unwrap();
         store.add_album_part("7:g", "11", b"b", now).await.unwrap();
-        let quiet = Duration::milliseconds(500);
-        assert!(store.take_album("7:g", now + quiet).await.unwrap().is_empty());
-        assert!(store.quiet_albums(now + quiet).await.unwrap().is_empty());
-        let settled = now + Duration::milliseconds(101) + quiet;
+        // Cut-offs: the newest part must have come before them.
+        let gathering = now + Duration::milliseconds(50);
+        assert!(store.take_album("7:g", gathering).await.unwrap().is_empty());
+        assert!(store.quiet_albums(gathering).await.unwrap().is_empty());
+        let settled = now + Duration::milliseconds(101);
         assert_eq!(store.quiet_albums(settled).await.unwrap(), ["7:g"]);
         let mut parts = store.take_album("7:g", settled).await.unwrap();
         parts.sort();
@@ -403,6 +404,11 @@ mod across_instances {
             return;
         };
         let now = Utc::now();
+        for me in ["a", "b"] {
+            a.register_instance(me, me, now, now + Duration::seconds(10))
+                .await
+                .unwrap();
+        }
         for i in 0..50 {
             a.record_inbound(
                 "telegram",
@@ -473,5 +479,39 @@ mod across_instances {
         assert!(taken.try_recv().is_err(), "b waits while a holds the grant");
         held.release().await;
         waiter.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_role_moves_to_the_other_instance_when_its_holder_dies() {
+        use crate::instance::{Instance, Role};
+        let Some((a, b)) = two_stores().await else {
+            return;
+        };
+        let first = Instance::join_as(a.clone(), "first".to_owned(), "a".to_owned())
+            .await
+            .unwrap();
+        let second = Instance::join_as(b, "second".to_owned(), "b".to_owned())
+            .await
+            .unwrap();
+        let (_stop, mut stopped) = tokio::sync::watch::channel(false);
+        assert!(first.hold(Role::TelegramPoller, &mut stopped).await);
+        let waiting = {
+            let second = second.clone();
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move { second.hold(Role::TelegramPoller, &mut stopped).await })
+        };
+        let holders = a.role_holders().await.unwrap();
+        assert!(
+            holders.contains(&("telegram-poller".to_owned(), Some("first".to_owned()))),
+            "{holders:?}"
+        );
+        // The process dies: its lease session closes with it, and the role's lock is free.
+        drop(first);
+        assert!(waiting.await.unwrap(), "the second instance took the role");
+        let holders = a.role_holders().await.unwrap();
+        assert!(
+            holders.contains(&("telegram-poller".to_owned(), Some("second".to_owned()))),
+            "{holders:?}"
+        );
     }
 }
