@@ -13,6 +13,7 @@ use autopost_sim::{PNG_1X1 as PNG, World, WorldBuilder};
 
 use super::*;
 use crate::commands::ButtonAction;
+use tokio::time::Instant;
 
 const TOKEN: &str = "123456:ABC-test-do-not-leak";
 const BOT: &str = "autopost_bot";

@@ -127,12 +127,12 @@ async fn receive(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> R
         )
         .await;
     match recorded {
-        Ok(true) => {
+        // `false`: sent again while the first copy waits; intake skips the second copy as
+        // seen, as it skips every redelivery.
+        Ok(_) => {
             place.send(body);
             StatusCode::OK.into_response()
         }
-        // Sent again while the first copy waits to be handled: that copy is enough.
-        Ok(false) => StatusCode::OK.into_response(),
         // Nothing can be written: intake tells the person it was not taken, as in polling.
         Err(e) if StoreError::is_storage_full_in(&e) => {
             place.send(body);
