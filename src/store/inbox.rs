@@ -53,6 +53,9 @@ impl GrantRefreshLock {
     }
 }
 
+/// An inbox row as claimed: id, delivery id, payload, sealed token, answered, received at.
+type InboxRow = (i64, String, Vec<u8>, Option<Vec<u8>>, i64, i64);
+
 fn token_aad(id: i64) -> Aad {
     Aad::new("inbox", id, "token")
 }
@@ -117,7 +120,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Inbound>, StoreError> {
         let _turn = self.write_turn().await;
-        let rows: Vec<(i64, String, Vec<u8>, Option<Vec<u8>>, i64, i64)> = query_as(
+        let rows: Vec<InboxRow> = query_as(
             "UPDATE inbox SET claimed_by = ?, claimed_until = ?
              WHERE id IN (
                  SELECT id FROM inbox

@@ -257,9 +257,7 @@ impl TelegramFrontEnd {
             let (sender, receiver) = webhook::inbox();
             (Some(sender), receiver)
         });
-        let sweeper = hook
-            .as_ref()
-            .and_then(|(sender, _)| sender.as_ref().map(mpsc::Sender::clone));
+        let sweeper = hook.as_ref().and_then(|(sender, _)| sender.clone());
         Some(Self {
             app,
             options,
