@@ -415,7 +415,11 @@ impl App {
         let mut tasks: Vec<(&'static str, JoinHandle<()>)> = vec![
             (
                 "token upkeep",
-                tokio::spawn(self.tokens.clone().run(stopped.clone())),
+                tokio::spawn(
+                    self.tokens
+                        .clone()
+                        .run(self.instance.clone(), stopped.clone()),
+                ),
             ),
             (
                 "scheduler",

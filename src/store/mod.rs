@@ -12,6 +12,7 @@ mod drafts;
 mod due_hints;
 mod export;
 mod grouped;
+mod inbox;
 mod instances;
 mod keys;
 mod meta_users;
@@ -61,6 +62,7 @@ pub use export::{
     ExportedOAuthState, ExportedPost, ExportedPostMessage, ExportedRevocation, ExportedTarget,
     ExportedThreadPart, ExportedUser, ExportedVariant, UserExport,
 };
+pub use inbox::{GrantRefreshLock, Inbound};
 pub use instances::{LeaseSession, Peer, SESSION_PREFIX};
 pub use keys::SEALED_COLUMNS;
 pub use meta_users::{
