@@ -288,7 +288,7 @@ crate::store::test_support::on_both_backends! {
         let (store, _dir) = temp_store().await;
         let now = Utc::now();
         store
-            .register_instance("alive", "a", now, now + Duration::seconds(10))
+            .register_instance("alive", "a", std::time::Duration::from_secs(10))
             .await
             .unwrap();
         let token = Secret::new("interaction-token");
@@ -408,7 +408,7 @@ mod across_instances {
         };
         let now = Utc::now();
         for me in ["a", "b"] {
-            a.register_instance(me, me, now, now + Duration::seconds(10))
+            a.register_instance(me, me, std::time::Duration::from_secs(10))
                 .await
                 .unwrap();
         }
