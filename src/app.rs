@@ -169,9 +169,10 @@ impl App {
                  and the next rotate-key refuses while it is there: delete it (shred -u)"
             );
         }
-        let media = MediaFiles::new(&config.data_dir, key.derive("media links"));
+        let media_key = key.derive("media links");
         let log_ids = LogIds::new(key.derive("log pseudonyms"));
         let store = open_store(&config, key, &key_source, options).await?;
+        let media = MediaFiles::for_store(&config.data_dir, &store, media_key);
         let instance = if exclusive {
             Instance::join(store.clone()).await?
         } else {

@@ -13,6 +13,7 @@ mod export;
 mod grouped;
 mod instances;
 mod keys;
+pub mod media_blobs;
 mod meta_users;
 mod notifications;
 mod oauth_states;

@@ -244,6 +244,7 @@ mod tests {
                         height: Some(1),
                         sha256: (*f).to_owned(),
                         file_name: (*f).to_owned(),
+                        blob: None,
                     })
                     .collect(),
                 threads: vec![],

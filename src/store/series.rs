@@ -252,6 +252,7 @@ impl Store {
             .bind(post.0)
             .execute(&mut *tx)
             .await?;
+            super::media_blobs::copy_blobs(&mut tx, post, PostId(extra)).await?;
             query(
                 "INSERT INTO post_variants (post_id, provider, body)
                  SELECT ?, provider, body FROM post_variants WHERE post_id = ?",
