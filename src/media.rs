@@ -369,6 +369,28 @@ mod tests {
         assert!(matches!(media.read("../x").await, Err(MediaError::BadLink)));
         media.remove(&a.file_name).await.unwrap();
         media.remove(&a.file_name).await.unwrap();
-        assert!(media.read(&a.file_name).await.is_err());
+        assert!(media.read(&a.file_name).await.unwrap_err().is_missing());
+        assert!(a.blob.is_none(), "a file holds the bytes");
+    }
+
+    #[tokio::test]
+    async fn in_the_database_saving_writes_no_file_and_hands_the_bytes_to_the_row() {
+        let (store, dir) = crate::store::test_support::temp_store().await;
+        let media = MediaFiles::in_database(store, [9; 32]);
+        assert!(media.in_the_database());
+        let saved = media.save(b"png bytes", "png").await.unwrap();
+        assert_eq!(saved.blob.as_deref(), Some(&b"png bytes"[..]));
+        assert!(!saved.written, "nothing to remove if the row is not stored");
+        assert!(!dir.path().join(MEDIA_DIR).exists());
+        let error = media.read(&saved.file_name).await.unwrap_err();
+        assert!(error.is_missing(), "{error}");
+        assert!(
+            media
+                .read_media(MediaId(7), &saved.file_name)
+                .await
+                .unwrap_err()
+                .is_missing()
+        );
+        media.remove(&saved.file_name).await.unwrap();
     }
 }

@@ -89,3 +89,106 @@ pub(super) async fn copy_blobs(tx: &mut Tx, from: PostId, to: PostId) -> Result<
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+crate::store::test_support::on_both_backends! {
+    use chrono::Utc;
+
+    use crate::recurrence::Recurrence;
+    use crate::store::db::{query, query_scalar};
+    use crate::store::test_support::group_with_two_pages;
+    use crate::store::{NewMedia, NewPost, Store};
+
+    fn image(name: &str, bytes: &'static [u8]) -> NewMedia {
+        NewMedia {
+            content_type: "image/jpeg".to_owned(),
+            byte_len: bytes.len() as u64,
+            width: Some(1),
+            height: Some(1),
+            sha256: name.to_owned(),
+            file_name: format!("{name}.jpg"),
+            blob: Some(bytes::Bytes::from_static(bytes)),
+        }
+    }
+
+    async fn blobs(store: &Store) -> i64 {
+        query_scalar("SELECT COUNT(*) FROM media_blobs")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn blobs_are_stored_with_their_rows_copied_with_an_occurrence_and_go_with_their_row() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let (author, chat, accounts) = group_with_two_pages(&store, now).await;
+        let rule = Recurrence::from_storage("v1 MO,TU,WE,TH,FR,SA,SU 09:00 UTC").unwrap();
+        let post = store
+            .insert_post(
+                NewPost {
+                    chat,
+                    author,
+                    body: "daily bread".to_owned(),
+                    due_at: now + chrono::Duration::hours(1),
+                    recurrence: Some(rule.to_storage()),
+                    time_zone: chrono_tz::UTC,
+                    targets: accounts.clone(),
+                    variants: vec![],
+                    media: vec![image("a", b"first"), image("b", b"second")],
+                    threads: vec![],
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let files = store.media_of_post(post).await.unwrap();
+        assert_eq!(
+            store.media_blob(files[1].id).await.unwrap().as_deref(),
+            Some(&b"second"[..])
+        );
+        assert_eq!(
+            store.media_blob_named("a.jpg").await.unwrap().as_deref(),
+            Some(&b"first"[..])
+        );
+        assert_eq!(store.media_blob_named("c.jpg").await.unwrap(), None);
+        let census = store.media_blob_census().await.unwrap();
+        assert_eq!((census.images, census.in_database, census.bytes), (2, 2, 11));
+
+        // Post now on a series queues an extra occurrence with copies of the images.
+        store.post_now(post, now).await.unwrap();
+        let extra: i64 = query_scalar("SELECT id FROM posts WHERE id <> ?")
+            .bind(post.0)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        let copies = store
+            .media_of_post(crate::domain::PostId(extra))
+            .await
+            .unwrap();
+        assert_eq!(copies.len(), 2);
+        assert_eq!(
+            store.media_blob(copies[0].id).await.unwrap().as_deref(),
+            Some(&b"first"[..])
+        );
+        assert_eq!(blobs(&store).await, 4);
+
+        // The original's rows go (as the purge removes them): the copies keep their bytes.
+        query("DELETE FROM media WHERE post_id = ?")
+            .bind(post.0)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(blobs(&store).await, 2, "gone with their rows");
+        assert_eq!(
+            store.media_blob(copies[1].id).await.unwrap().as_deref(),
+            Some(&b"second"[..])
+        );
+        query("DELETE FROM posts WHERE id = ?")
+            .bind(extra)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(blobs(&store).await, 0, "gone with their post");
+    }
+}
