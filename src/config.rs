@@ -934,17 +934,25 @@ mod tests {
     #[test]
     fn a_postgres_url_is_the_shared_mode_and_needs_the_master_key_from_the_environment() {
         let key = MasterKey::generate().to_base64();
-        for url in ["postgres://autopost@db/autopost", "postgresql://db/autopost"] {
-            let config =
-                load_with(&[("AUTOPOST_DATABASE_URL", url), ("AUTOPOST_MASTER_KEY", key.expose())])
-                    .unwrap();
+        for url in [
+            "postgres://autopost@db/autopost",
+            "postgresql://db/autopost",
+        ] {
+            let config = load_with(&[
+                ("AUTOPOST_DATABASE_URL", url),
+                ("AUTOPOST_MASTER_KEY", key.expose()),
+            ])
+            .unwrap();
             assert!(config.shared(), "{url}");
             assert_eq!(config.database_url, url);
             assert!(config.master_key.is_some());
         }
         let dir = tempfile::tempdir().unwrap();
         let message = error_of(&[
-            ("AUTOPOST_DATABASE_URL", "postgres://autopost:hunter2@db/autopost"),
+            (
+                "AUTOPOST_DATABASE_URL",
+                "postgres://autopost:hunter2@db/autopost",
+            ),
             ("AUTOPOST_DATA_DIR", dir.path().to_str().unwrap()),
         ]);
         assert!(
