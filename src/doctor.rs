@@ -346,8 +346,6 @@ async fn check_shared(config: &Config, key: MasterKey, checks: &mut Vec<Check>) 
             return;
         }
     };
-    // Leases are read by one clock (see instance.rs): after the scheduler's branch this is
-    // `store.clock()`, the database's.
     let now = chrono::Utc::now().timestamp_millis();
     match shared_checks(config, &store, now).await {
         Ok(found) => checks.extend(found),
