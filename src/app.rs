@@ -171,10 +171,17 @@ impl App {
         }
         let media_key = key.derive("media links");
         let log_ids = LogIds::new(key.derive("log pseudonyms"));
+        // The instance's id names its database sessions too, so that a peer that finds it
+        // frozen past its lease can end every one of them.
+        let id = crate::instance::new_id();
+        let mut options = options;
+        if exclusive && options.application_name.is_none() {
+            options.application_name = Some(format!("{}{id}", crate::store::SESSION_PREFIX));
+        }
         let store = open_store(&config, key, &key_source, options).await?;
         let media = MediaFiles::for_store(&config.data_dir, &store, media_key);
         let instance = if exclusive {
-            Instance::join(store.clone()).await?
+            Instance::join_as(store.clone(), id, crate::instance::default_name()).await?
         } else {
             Instance::detached(store.clone())
         };
@@ -199,6 +206,7 @@ impl App {
         ));
         let scheduler = Arc::new(Scheduler::new(
             store.clone(),
+            instance.clone(),
             platforms.clone(),
             media.clone(),
             config.public_url.clone(),
@@ -401,14 +409,18 @@ impl App {
                 _ = lost.wait_for(|lost| *lost) => {}
             }
         };
+        // The lease outlives every other task: this instance's row stays until its last
+        // publish is written, or a peer would take over targets still being sent.
+        let (leave, left) = watch::channel(false);
+        let lease = tokio::spawn(self.instance.clone().run(left));
         let mut tasks: Vec<(&'static str, JoinHandle<()>)> = vec![
             (
-                "instance lease",
-                tokio::spawn(self.instance.clone().run(stopped.clone())),
-            ),
-            (
                 "token upkeep",
-                tokio::spawn(self.tokens.clone().run(stopped.clone())),
+                tokio::spawn(
+                    self.tokens
+                        .clone()
+                        .run(self.instance.clone(), stopped.clone()),
+                ),
             ),
             (
                 "scheduler",
@@ -434,6 +446,10 @@ impl App {
             if let Err(e) = task.await {
                 tracing::error!(error = %e, task = name, "background task ended abnormally");
             }
+        }
+        let _ = leave.send(true);
+        if let Err(e) = lease.await {
+            tracing::error!(error = %e, task = "instance lease", "background task ended abnormally");
         }
         self.store.close().await;
         self.release_data_dir();

@@ -30,6 +30,25 @@ pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// renewal (its clock runs on when it wakes), before any peer takes over.
 pub const LEASE: Duration = Duration::from_secs(10);
 
+/// An instance's timings: [`HEARTBEAT`] and [`LEASE`] unless a test shortens them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceOptions {
+    /// How often the lease is renewed and peers are looked at.
+    pub heartbeat: Duration,
+    /// How long a lease lasts past its last renewal; several heartbeats, so that one slow
+    /// renewal does not lose it.
+    pub lease: Duration,
+}
+
+impl Default for InstanceOptions {
+    fn default() -> Self {
+        Self {
+            heartbeat: HEARTBEAT,
+            lease: LEASE,
+        }
+    }
+}
+
 /// How long a role waits between attempts to take it while another instance plays it.
 const ROLE_RETRY: Duration = Duration::from_millis(500);
 
@@ -86,6 +105,7 @@ pub struct Instance {
 struct Inner {
     id: String,
     name: String,
+    options: InstanceOptions,
     store: Store,
     /// The lease session (PostgreSQL); `None` on SQLite.
     session: Option<Mutex<LeaseSession>>,
@@ -112,34 +132,38 @@ impl Instance {
     /// Joins the instances of `store`'s database under a fresh id: registers the lease and,
     /// on PostgreSQL, opens the lease session. Call [`Instance::run`] to keep the lease.
     pub async fn join(store: Store) -> Result<Self, StoreError> {
-        let id = new_id();
-        let name = format!(
-            "{}:{}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_owned()),
-            std::process::id()
-        );
-        Self::join_as(store, id, name).await
+        Self::join_as(store, new_id(), default_name()).await
     }
 
-    /// [`Instance::join`] with a given id and name (tests).
+    /// [`Instance::join`] with a given id and name (the id names the store's sessions too).
     pub async fn join_as(store: Store, id: String, name: String) -> Result<Self, StoreError> {
-        let now = Utc::now();
-        let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::MAX);
+        Self::join_with(store, id, name, InstanceOptions::default()).await
+    }
+
+    /// [`Instance::join_as`] with given timings (tests).
+    pub async fn join_with(
+        store: Store,
+        id: String,
+        name: String,
+        options: InstanceOptions,
+    ) -> Result<Self, StoreError> {
         let session = store.open_lease_session(&id).await?;
-        store
-            .register_instance(&id, &name, now, now + lease)
-            .await?;
+        // The lease counts from before it was registered: by the database's clock it starts
+        // later, so this instance stops sending before any peer may take over.
+        let epoch = Instant::now();
+        store.register_instance(&id, &name, options.lease).await?;
         if session.is_none() {
             store.forget_other_instances(&id).await?;
         }
         let inner = Inner {
             id,
             name,
+            options,
             store,
             session: session.map(Mutex::new),
-            renewed_at: AtomicI64::new(now.timestamp_millis()),
+            renewed_at: AtomicI64::new(Utc::now().timestamp_millis()),
             renewed_mono: AtomicI64::new(0),
-            epoch: Instant::now(),
+            epoch,
             lost: watch::Sender::new(false),
             stopping: AtomicBool::new(false),
             departed: broadcast::channel(64).0,
@@ -158,6 +182,7 @@ impl Instance {
             inner: Arc::new(Inner {
                 id: format!("detached-{}", new_id()),
                 name: "operator command".to_owned(),
+                options: InstanceOptions::default(),
                 store,
                 session: None,
                 renewed_at: AtomicI64::new(0),
@@ -198,7 +223,7 @@ impl Instance {
         }
         let since = self.inner.epoch.elapsed().as_millis() as i64
             - self.inner.renewed_mono.load(Ordering::SeqCst);
-        since < LEASE.as_millis() as i64
+        since < self.inner.options.lease.as_millis() as i64
     }
 
     /// Turns true once the lease is lost: the process must stop and exit.
@@ -277,11 +302,14 @@ impl Instance {
             let _ = stop.wait_for(|s| *s).await;
             return;
         }
-        self.inner.renewed_mono.store(
-            self.inner.epoch.elapsed().as_millis() as i64,
-            Ordering::SeqCst,
-        );
-        let mut every = tokio::time::interval(HEARTBEAT);
+        // Renewed at once: serving may start a while after joining. Nothing was sent
+        // meanwhile if the lease ran out (every send checks `alive`), and a peer that took
+        // over removed the row or ended the session, which this renewal then finds.
+        if let Err(reason) = self.renew().await {
+            self.lose(&reason);
+            return;
+        }
+        let mut every = tokio::time::interval(self.inner.options.heartbeat);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -316,19 +344,25 @@ impl Instance {
             return Ok(());
         };
         let started = self.inner.epoch.elapsed().as_millis() as i64;
-        let now = Utc::now();
-        let until = now + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::MAX);
-        let renewed = session.lock().await.renew(&self.inner.id, now, until).await;
+        let renewed = session
+            .lock()
+            .await
+            .renew(&self.inner.id, self.inner.options.lease)
+            .await;
         match renewed {
             Ok(true) => {
-                // The lease counts from when the renewal was sent, not when it returned.
+                // The lease counts from when the renewal was sent, not when it returned: by
+                // the database's clock it started later still, so this instance stops
+                // sending before any peer may take over.
                 self.inner.renewed_mono.store(started, Ordering::SeqCst);
                 self.inner
                     .renewed_at
-                    .store(now.timestamp_millis(), Ordering::SeqCst);
+                    .store(Utc::now().timestamp_millis(), Ordering::SeqCst);
                 Ok(())
             }
             Ok(false) => Err("another instance took this one's work over".to_owned()),
+            // The session may be gone, and with it the lock that tells peers this instance
+            // lives: they may be taking its work over already, so it stops at once.
             Err(e) => Err(format!(
                 "the lease could not be renewed: {}",
                 crate::telemetry::chain(&e)
@@ -352,10 +386,8 @@ impl Instance {
         let Some(session) = &self.inner.session else {
             return Ok(());
         };
-        let now = Utc::now().timestamp_millis();
         for peer in self.inner.store.peers(&self.inner.id).await? {
-            let expired = peer.lease_until < now;
-            if expired {
+            if peer.expired {
                 let ended = self.inner.store.end_sessions_of(&peer.id).await?;
                 tracing::warn!(peer = %peer.name, sessions = ended, "an instance's lease ran out; its sessions were ended");
             }
@@ -391,8 +423,243 @@ impl Instance {
     }
 }
 
+/// Host and process id.
+pub fn default_name() -> String {
+    format!(
+        "{}:{}",
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "host".to_owned()),
+        std::process::id()
+    )
+}
+
 /// A random instance id: 16 hex digits.
-fn new_id() -> String {
+pub fn new_id() -> String {
     use aes_gcm::aead::{OsRng, rand_core::RngCore};
     format!("{:016x}", OsRng.next_u64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{MasterKey, Sealer};
+    use crate::store::NewPost;
+    use crate::store::test_support::group_with_two_pages;
+
+    /// Short timings, so that a frozen instance is taken over in about a second.
+    const FAST: InstanceOptions = InstanceOptions {
+        heartbeat: Duration::from_millis(100),
+        lease: Duration::from_millis(1000),
+    };
+
+    /// How long a test waits for a fact before it fails.
+    const PATIENCE: Duration = Duration::from_secs(10);
+
+    /// A fresh PostgreSQL database, or `None` (after the cluster's skip line) without one.
+    async fn shared_store() -> Option<Store> {
+        let cluster = crate::test_cluster::cluster()?;
+        let url = cluster.fresh_database().await;
+        Some(
+            Store::open(&url, Sealer::new(MasterKey::generate()))
+                .await
+                .unwrap(),
+        )
+    }
+
+    async fn join(store: &Store, id: &str) -> Instance {
+        Instance::join_with(store.clone(), id.to_owned(), format!("test {id}"), FAST)
+            .await
+            .unwrap()
+    }
+
+    /// Two due posts to two pages, claimed by instance `owner`: its targets `publishing`.
+    async fn publishing_for(store: &Store, owner: &str) -> Vec<TargetId> {
+        let now = Utc::now();
+        let (author, chat, accounts) = group_with_two_pages(store, now).await;
+        store
+            .insert_post(
+                NewPost {
+                    chat,
+                    author,
+                    body: "hello".to_owned(),
+                    due_at: now,
+                    recurrence: None,
+                    time_zone: chrono_tz::UTC,
+                    targets: accounts,
+                    variants: Vec::new(),
+                    media: vec![],
+                    threads: vec![],
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let mut ids: Vec<TargetId> = store
+            .owned_by(owner)
+            .claim_due(now, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        ids.sort_by_key(|t| t.0);
+        assert_eq!(ids.len(), 2);
+        ids
+    }
+
+    async fn owned_by(store: &Store, owner: &str) -> Vec<TargetId> {
+        let mut ids: Vec<TargetId> = store
+            .owned_by(owner)
+            .owned_in_flight()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        ids.sort_by_key(|t| t.0);
+        ids
+    }
+
+    async fn next_departure(rx: &mut broadcast::Receiver<Departure>) -> Departure {
+        tokio::time::timeout(PATIENCE, rx.recv())
+            .await
+            .expect("a departure in time")
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_killed_instance_is_taken_over_once_by_one_of_two_survivors() {
+        let Some(store) = shared_store().await else {
+            return;
+        };
+        let (a, b, c) = (
+            join(&store, "a").await,
+            join(&store, "c").await,
+            join(&store, "b").await,
+        );
+        let claimed = publishing_for(&store, a.id()).await;
+        let (stop, stopped) = watch::channel(false);
+        let killed = tokio::spawn(a.clone().run(stopped.clone()));
+        let (mut to_b, mut to_c) = (b.departures(), c.departures());
+        let runs = [
+            tokio::spawn(b.clone().run(stopped.clone())),
+            tokio::spawn(c.clone().run(stopped.clone())),
+        ];
+        // kill -9: the process stops and PostgreSQL closes its sessions.
+        killed.abort();
+        let _ = killed.await;
+        store.end_sessions_of(a.id()).await.unwrap();
+        let (taker, departure, other) = tokio::select! {
+            d = next_departure(&mut to_b) => (b.id().to_owned(), d, &mut to_c),
+            d = next_departure(&mut to_c) => (c.id().to_owned(), d, &mut to_b),
+        };
+        assert_eq!(departure.instance.as_deref(), Some("a"));
+        let mut adopted = departure.adopted.clone();
+        adopted.sort_by_key(|t| t.0);
+        assert_eq!(adopted, claimed);
+        assert_eq!(owned_by(&store, &taker).await, claimed);
+        // The row is gone with the take-over, so the other survivor can never announce it.
+        assert!(
+            store
+                .peers(&taker)
+                .await
+                .unwrap()
+                .iter()
+                .all(|p| p.id != "a")
+        );
+        assert!(matches!(
+            other.try_recv(),
+            Err(broadcast::error::TryRecvError::Empty)
+        ));
+        // The killed instance's late outcome changes nothing.
+        store
+            .owned_by("a")
+            .mark_published(claimed[0], "late", None, Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(owned_by(&store, &taker).await, claimed);
+        let _ = stop.send(true);
+        for run in runs {
+            run.await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_frozen_instance_stops_sending_and_is_ended_and_taken_over_after_its_lease() {
+        let Some(store) = shared_store().await else {
+            return;
+        };
+        let (a, b) = (join(&store, "a").await, join(&store, "b").await);
+        let claimed = publishing_for(&store, a.id()).await;
+        let (stop, stopped) = watch::channel(false);
+        let frozen = tokio::spawn(a.clone().run(stopped.clone()));
+        let mut to_b = b.departures();
+        let survivor = tokio::spawn(b.clone().run(stopped.clone()));
+        assert!(a.alive());
+        // SIGSTOP: no heartbeat any more, but its sessions stay open.
+        frozen.abort();
+        let _ = frozen.await;
+        let departure = next_departure(&mut to_b).await;
+        assert_eq!(departure.instance.as_deref(), Some("a"));
+        assert_eq!(owned_by(&store, b.id()).await, claimed);
+        // By its own clock the frozen instance's lease ran out before the take-over.
+        assert!(!a.alive(), "a frozen instance must not send when it wakes");
+        assert_eq!(
+            store.end_sessions_of(a.id()).await.unwrap(),
+            0,
+            "the survivor ended the frozen instance's sessions"
+        );
+        let _ = stop.send(true);
+        survivor.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_instance_that_cannot_renew_its_lease_loses_it() {
+        let Some(store) = shared_store().await else {
+            return;
+        };
+        // Its session ended under it (the database restarted, or a peer ended it).
+        let a = join(&store, "a").await;
+        let (stop, stopped) = watch::channel(false);
+        let run = tokio::spawn(a.clone().run(stopped.clone()));
+        let mut lost = a.lost();
+        store.end_sessions_of(a.id()).await.unwrap();
+        tokio::time::timeout(PATIENCE, lost.wait_for(|l| *l))
+            .await
+            .expect("the lease is lost in time")
+            .unwrap();
+        assert!(!a.alive());
+        run.await.unwrap();
+
+        // Its row removed by a peer that took its work over.
+        let b = join(&store, "b").await;
+        let run = tokio::spawn(b.clone().run(stopped.clone()));
+        let mut lost = b.lost();
+        store.forget_instance(b.id()).await.unwrap();
+        tokio::time::timeout(PATIENCE, lost.wait_for(|l| *l))
+            .await
+            .expect("the lease is lost in time")
+            .unwrap();
+        assert!(!b.alive());
+        run.await.unwrap();
+        let _ = stop.send(true);
+    }
+
+    #[tokio::test]
+    async fn roles_move_when_their_holder_dies() {
+        let Some(store) = shared_store().await else {
+            return;
+        };
+        let (a, b) = (join(&store, "a").await, join(&store, "b").await);
+        let (stop, mut stopped) = watch::channel(false);
+        assert!(a.hold(Role::Purge, &mut stopped).await);
+        assert!(!b.try_hold(Role::Purge).await.unwrap());
+        store.end_sessions_of(a.id()).await.unwrap();
+        let mut waiting = stopped.clone();
+        tokio::time::timeout(PATIENCE, b.hold(Role::Purge, &mut waiting))
+            .await
+            .expect("the role moves in time");
+        let _ = stop.send(true);
+    }
 }

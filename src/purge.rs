@@ -8,6 +8,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::app::App;
+use crate::instance::Role;
 use crate::store::StoreError;
 
 /// How often the purge runs after the one at start-up.
@@ -106,8 +107,12 @@ impl App {
         Ok(report)
     }
 
-    /// Purges at once, then every [`PURGE_EVERY`], until `stop` turns true.
+    /// Purges at once, then every [`PURGE_EVERY`], until `stop` turns true; on one instance
+    /// at a time (the one playing [`Role::Purge`]), so that instances never purge together.
     pub(crate) async fn run_purge(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        if !self.instance().hold(Role::Purge, &mut stop).await {
+            return;
+        }
         loop {
             if let Err(e) = self.purge(Utc::now()).await {
                 tracing::error!(error = %crate::telemetry::chain(&e), "retention purge failed; trying again at the next round");

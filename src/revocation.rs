@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::app::App;
 use crate::crypto::Secret;
 use crate::domain::{ChatId, GrantId, OAuthProvider, Provider, UserId};
+use crate::instance::Role;
 use crate::platforms::{AuthError, Platform, PublishError};
 use crate::store::{AuditKind, Notification, NotificationKind, PendingRevocation, StoreError};
 
@@ -223,6 +224,10 @@ impl App {
         self: Arc<Self>,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
+        // One instance retries (the one playing the role), so a revocation is not sent twice.
+        if !self.instance().hold(Role::Revocations, &mut stop).await {
+            return;
+        }
         loop {
             let now = Utc::now();
             if let Err(e) = self.retry_revocations(now).await {

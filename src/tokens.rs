@@ -1,5 +1,6 @@
 //! Token upkeep: refreshes X tokens before they expire and Meta long-lived tokens before they
-//! lapse, one refresh at a time per grant. Only a definite "this grant is dead" from the
+//! lapse, one refresh at a time per grant (across instances too: X refresh tokens are single
+//! use). Only a definite "this grant is dead" from the
 //! platform marks it for reconnection; a network blip is retried on the next round.
 
 use std::collections::HashMap;
@@ -10,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::crypto::Secret;
 use crate::domain::{GrantId, OAuthProvider};
+use crate::instance::{Instance, Role};
 use crate::log_ids::LogIds;
 use crate::platforms::redact::Redactor;
 use crate::platforms::{AuthError, Platform};
@@ -126,6 +128,27 @@ impl TokenKeeper {
         let Some(platform) = platform else {
             return Ok(RefreshOutcome::Postponed);
         };
+        // Other instances refresh too (a publish that got 401 refreshes on the spot): one at a
+        // time per grant across all of them, and the stored token is read only once this
+        // instance's turn came, so that a refresh another one just made is used, not repeated.
+        let held = self.store.lock_grant_refresh(grant).await?;
+        let outcome = self
+            .refresh_held(grant, provider, platform.as_ref(), rejected, now)
+            .await;
+        held.release().await;
+        outcome
+    }
+
+    /// [`TokenKeeper::refresh`] once no other caller, here or on another instance, refreshes
+    /// the grant.
+    async fn refresh_held(
+        &self,
+        grant: GrantId,
+        provider: OAuthProvider,
+        platform: &dyn Platform,
+        rejected: Option<&Secret>,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError> {
         let tokens = self.store.grant_tokens(grant).await?;
         let fresh = match rejected {
             // Someone else already replaced the refused token while we waited for the lock.
@@ -255,8 +278,16 @@ impl TokenKeeper {
     }
 
     /// Sweeps until `shutdown` fires: after each round it sleeps until the next token is
-    /// due for refresh, at most five minutes.
-    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// due for refresh, at most five minutes. Only while `instance` plays
+    /// [`Role::TokenUpkeep`]: one instance sweeps, so instances do not race to refresh.
+    pub async fn run(
+        self: Arc<Self>,
+        instance: Instance,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        if !instance.hold(Role::TokenUpkeep, &mut shutdown).await {
+            return;
+        }
         loop {
             let now = Utc::now();
             if let Err(e) = self.sweep(now).await {

@@ -7,8 +7,8 @@
 mod decision;
 mod thread;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use aes_gcm::aead::{OsRng, rand_core::RngCore};
@@ -18,14 +18,15 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 use url::Url;
 
-use crate::domain::{AccountId, AccountState, Provider};
+use crate::domain::{AccountState, Provider, TargetId};
+use crate::instance::{Departure, Instance};
 use crate::media::MediaFiles;
 use crate::oauth::provider_label;
 use crate::platforms::redact::Redactor;
 use crate::platforms::{
     AccountRef, Media, Platform, Platforms, PostContent, PublishError, Published,
 };
-use crate::store::{DueTarget, Notification, Store, StoreError};
+use crate::store::{ClaimLimits, DueTarget, Notification, Store, StoreError};
 use crate::tokens::{RefreshOutcome, TokenKeeper};
 use decision::{Answer, Attempt, Decision, Verdict, after_lookup, decide};
 
@@ -41,11 +42,11 @@ pub struct SchedulerConfig {
     /// Wait after a lost answer (or a restart) before reading the account's posts: a request
     /// cut off may still be finishing at the platform.
     pub reconcile_grace: Duration,
-    /// Targets being published at once, in all.
+    /// Targets this instance publishes at once, in all.
     pub max_in_flight: usize,
-    /// Targets being published at once per platform.
+    /// Targets being published at once per platform, over every instance.
     pub per_platform: usize,
-    /// Targets being published at once per account.
+    /// Targets being published at once per account, over every instance.
     pub per_account: usize,
     /// How long a media link handed to a platform works.
     pub media_link_ttl: Duration,
@@ -77,6 +78,9 @@ pub enum Outcome {
     Failed(String),
     /// Could not learn whether it went through; the author is told.
     Unknown,
+    /// This instance lost its lease before sending: nothing was sent or written, and the
+    /// instance taking its work over reconciles the target.
+    Abandoned,
 }
 
 /// What a tick did.
@@ -86,6 +90,8 @@ pub struct Tick {
     pub started: usize,
     /// When the next queued target is due, if any.
     pub next_due: Option<DateTime<Utc>>,
+    /// Due targets left queued because their account or platform was at its bound.
+    pub held_back: usize,
 }
 
 /// What the run loop has done so far, published after every tick: a test or a bench waits
@@ -109,18 +115,49 @@ impl Progress {
 
 /// Publishes due posts. Share it behind an `Arc`.
 pub struct Scheduler {
+    /// The store acting for this instance: claims record it as the owner, and outcome
+    /// writes change only targets it still owns.
     store: Store,
+    instance: Instance,
     platforms: Platforms,
     media: MediaFiles,
     public_url: Url,
     tokens: Arc<TokenKeeper>,
     config: SchedulerConfig,
     wake: Notify,
+    /// This instance's publishing slots. The per-account and per-platform bounds hold over
+    /// every instance, so the claim enforces them in the database, not here.
     in_flight: Arc<Semaphore>,
-    platform_slots: HashMap<Provider, Arc<Semaphore>>,
-    account_slots: Mutex<HashMap<AccountId, Arc<Semaphore>>>,
+    /// Look-ups at the platforms made at once while reconciling (a departed instance may
+    /// leave hundreds of targets).
+    lookups: Semaphore,
+    /// Targets this scheduler is publishing or reconciling: a target this instance owns and
+    /// is not handling was adopted, and is reconciled.
+    handling: Arc<Mutex<HashSet<TargetId>>>,
+    /// Subscribed when the scheduler is made, so that no departure announced before the run
+    /// loop starts is missed.
+    departures: Mutex<Option<broadcast::Receiver<Departure>>>,
     events: broadcast::Sender<Notification>,
     progress: watch::Sender<Progress>,
+}
+
+/// How long the run loop waits at most on PostgreSQL, where other instances add and free
+/// work: wake-ups arrive as notifications, and this bounds the delay when one is lost.
+const POLL: Duration = Duration::from_secs(1);
+
+/// A target marked as handled by this scheduler until dropped.
+struct Handling {
+    set: Arc<Mutex<HashSet<TargetId>>>,
+    target: TargetId,
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.target);
+    }
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -132,31 +169,30 @@ impl std::fmt::Debug for Scheduler {
 }
 
 impl Scheduler {
-    /// A scheduler over the store and the configured platforms.
+    /// A scheduler for `instance` over the store and the configured platforms.
     pub fn new(
         store: Store,
+        instance: Instance,
         platforms: Platforms,
         media: MediaFiles,
         public_url: Url,
         tokens: Arc<TokenKeeper>,
         config: SchedulerConfig,
     ) -> Self {
-        let platform_slots = Provider::ALL
-            .iter()
-            .map(|p| (*p, Arc::new(Semaphore::new(config.per_platform))))
-            .collect();
         let (events, _) = broadcast::channel(1024);
         Self {
-            store,
+            store: store.owned_by(instance.id()),
+            departures: Mutex::new(Some(instance.departures())),
+            instance,
             platforms,
             media,
             public_url,
             tokens,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            lookups: Semaphore::new(config.max_in_flight.max(1)),
+            handling: Arc::new(Mutex::new(HashSet::new())),
             config,
             wake: Notify::new(),
-            platform_slots,
-            account_slots: Mutex::new(HashMap::new()),
             events,
             progress: watch::Sender::new(Progress::default()),
         }
@@ -178,24 +214,32 @@ impl Scheduler {
         self.events.subscribe()
     }
 
-    /// Claims as many due targets as there are free slots and starts publishing them on
-    /// `tasks`; returns how many started and when the next one is due.
+    /// Claims as many due targets as there are free slots (within the bounds per account and
+    /// per platform over every instance) and starts publishing them on `tasks`; returns how
+    /// many started and when the next one is due.
     pub async fn tick(
         self: &Arc<Self>,
         now: DateTime<Utc>,
         tasks: &mut JoinSet<()>,
     ) -> Result<Tick, StoreError> {
         let free = u32::try_from(self.in_flight.available_permits()).unwrap_or(u32::MAX);
-        let claimed = if free == 0 {
-            Vec::new()
+        let claim = if free == 0 || !self.instance.alive() {
+            crate::store::Claim::default()
         } else {
-            self.store.claim_due(now, free).await?
+            let limits = ClaimLimits {
+                most: free,
+                per_account: u32::try_from(self.config.per_account).unwrap_or(u32::MAX),
+                per_platform: u32::try_from(self.config.per_platform).unwrap_or(u32::MAX),
+            };
+            self.store.claim(now, limits).await?
         };
-        let started = claimed.len();
-        for target in claimed {
+        let started = claim.targets.len();
+        for target in claim.targets {
+            let handling = self.handle(target.id);
             let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
                 // Cannot happen: we claimed no more than the free permits, and only ticks
-                // take them. Should it ever, the target is reconciled at the next start.
+                // take them. Should it ever, the target is reconciled once this instance
+                // looks at what it owns again.
                 tracing::error!(target = %target.id, "no free publishing slot for a claimed target");
                 continue;
             };
@@ -210,6 +254,7 @@ impl Scheduler {
             tasks.spawn(
                 async move {
                     let _permit = permit;
+                    let _handling = handling;
                     scheduler.publish(target).await;
                 }
                 .instrument(span),
@@ -218,31 +263,111 @@ impl Scheduler {
         Ok(Tick {
             started,
             next_due: self.store.next_due_at().await?,
+            held_back: claim.held_back,
         })
     }
 
-    /// Runs until `shutdown` turns true: reconciles what a previous run left in flight, then
-    /// sleeps until the next due time (or a wake-up), publishes, and repeats. On shutdown it
-    /// claims nothing more and waits for the publishes in flight.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut tasks = JoinSet::new();
-        // Only what was in flight before this run claims anything is stale: a target this
-        // run claims must never be mistaken for one a crash left behind.
-        match self.store.in_flight_targets().await {
-            Ok(stale) if !stale.is_empty() => {
-                let reconciler = Arc::clone(&self);
-                tasks.spawn(async move {
-                    if let Err(e) = reconciler.reconcile(stale).await {
-                        tracing::error!(error = %crate::telemetry::chain(&e), "reconciliation failed");
-                    }
-                });
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(error = %crate::telemetry::chain(&e), "cannot read posts left in flight");
+    /// Marks `target` as handled here until the guard drops.
+    fn handle(&self, target: TargetId) -> Handling {
+        self.handling
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(target);
+        Handling {
+            set: Arc::clone(&self.handling),
+            target,
+        }
+    }
+
+    /// Adopts the `publishing` targets no live instance owns (on SQLite: every one an
+    /// earlier run left), and returns every target this instance owns and is not handling:
+    /// those, and those a departed peer's take-over gave it. Each is marked as handled.
+    async fn left_in_flight(&self) -> Result<Vec<(DueTarget, Handling)>, StoreError> {
+        let adopted = self.store.adopt_orphans(self.instance.id()).await?;
+        if !adopted.is_empty() {
+            tracing::warn!(
+                adopted = adopted.len(),
+                "adopted posts left in flight by an instance that is gone"
+            );
+        }
+        let owned = self.store.owned_in_flight().await?;
+        let mut left = Vec::new();
+        for target in owned {
+            let already = self
+                .handling
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&target.id);
+            if !already {
+                let handling = self.handle(target.id);
+                left.push((target, handling));
             }
         }
+        if !left.is_empty() {
+            tracing::info!(count = left.len(), "reconciling posts left in flight");
+        }
+        Ok(left)
+    }
+
+    /// Starts reconciling, each on its own task on `tasks`, what [`Self::left_in_flight`]
+    /// finds.
+    async fn take_over(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> Result<usize, StoreError> {
+        let left = self.left_in_flight().await?;
+        let count = left.len();
+        for (target, handling) in left {
+            let scheduler = Arc::clone(self);
+            let span = tracing::info_span!(
+                "reconcile",
+                post_id = %target.post,
+                target = %target.id,
+                platform = %target.provider
+            );
+            tasks.spawn(
+                async move {
+                    let _handling = handling;
+                    if let Err(e) = scheduler.reconcile_target(&target).await {
+                        tracing::error!(error = %crate::telemetry::chain(&e), "reconciliation failed");
+                    }
+                }
+                .instrument(span),
+            );
+        }
+        Ok(count)
+    }
+
+    /// Runs until `shutdown` turns true: reconciles what earlier runs (or departed instances)
+    /// left in flight, then sleeps until the next due time (or a wake-up), publishes, and
+    /// repeats; whenever a peer departs, reconciles what it left. On shutdown it claims
+    /// nothing more and waits for the publishes in flight.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut tasks = JoinSet::new();
+        let mut departures = self
+            .departures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or_else(|| self.instance.departures());
+        // What this run claims is marked as handled before the next look at what this
+        // instance owns, and both happen on this loop: a target this run claims is never
+        // mistaken for one a crash left behind.
+        if let Err(e) = self.take_over(&mut tasks).await {
+            tracing::error!(error = %crate::telemetry::chain(&e), "cannot read posts left in flight");
+        }
+        let mut hints = match self.store.due_hints().await {
+            Ok(hints) => hints,
+            Err(e) => {
+                tracing::warn!(error = %crate::telemetry::chain(&e), "cannot listen for due posts; polling");
+                None
+            }
+        };
+        let shared = self.store.backend() == crate::store::Backend::Postgres;
+        let mut departed = false;
         loop {
+            if std::mem::take(&mut departed)
+                && let Err(e) = self.take_over(&mut tasks).await
+            {
+                tracing::error!(error = %crate::telemetry::chain(&e), "cannot take over a departed instance's posts");
+            }
             while tasks.try_join_next().is_some() {}
             let now = Utc::now();
             let ticked = self.tick(now, &mut tasks).await;
@@ -259,13 +384,24 @@ impl Scheduler {
                     // Every slot is busy: wait for one to free up (or a wake-up).
                     Some(Duration::from_millis(5))
                 }
+                Ok(tick) if tick.started == 0 && tick.held_back > 0 => {
+                    // Due work waits for a slot of its account or platform: a target that
+                    // finishes here, or a notification from the instance where one did.
+                    Some(POLL)
+                }
                 Ok(tick) => tick
                     .next_due
                     .map(|due| (due - now).to_std().unwrap_or(Duration::ZERO)),
                 Err(e) => {
                     tracing::error!(error = %crate::telemetry::chain(&e), "claiming due posts failed");
-                    Some(Duration::from_secs(1))
+                    Some(POLL)
                 }
+            };
+            // Other instances add work this one hears of only by notification: poll too.
+            let wait = if shared {
+                Some(wait.map_or(POLL, |w| w.min(POLL)))
+            } else {
+                wait
             };
             let sleep = async {
                 match wait {
@@ -273,10 +409,26 @@ impl Scheduler {
                     None => std::future::pending().await,
                 }
             };
+            let hint = async {
+                match hints.as_mut() {
+                    Some(hints) => {
+                        if let Err(e) = hints.next().await {
+                            tracing::warn!(error = %crate::telemetry::chain(&e), "listening for due posts failed; polling");
+                            tokio::time::sleep(POLL).await;
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = sleep => {}
                 () = self.wake.notified() => {}
+                () = hint => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                departure = departures.recv() => match departure {
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => departed = true,
+                    Err(broadcast::error::RecvError::Closed) => {}
+                },
                 _ = shutdown.changed() => break,
             }
             if *shutdown.borrow() {
@@ -288,18 +440,6 @@ impl Scheduler {
             "scheduler stopping; draining publishes"
         );
         while tasks.join_next().await.is_some() {}
-    }
-
-    fn account_slot(&self, account: AccountId) -> Arc<Semaphore> {
-        // A poisoned map only means a thread panicked mid-insert; the map is still usable.
-        let mut slots = self
-            .account_slots
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        slots
-            .entry(account)
-            .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_account)))
-            .clone()
     }
 
     /// Publishes one claimed target and records the outcome.
@@ -355,12 +495,6 @@ impl Scheduler {
             media: &media,
             reply_to: None,
         };
-        let platform_slot = self.platform_slots.get(&target.provider).cloned();
-        let _platform_permit = match &platform_slot {
-            Some(slot) => slot.clone().acquire_owned().await.ok(),
-            None => None,
-        };
-        let _account_permit = self.account_slot(target.account).acquire_owned().await.ok();
         let parts = self.store.parts_of_target(target.id).await?;
         if !parts.is_empty() {
             return self
@@ -382,12 +516,17 @@ impl Scheduler {
                 remote_id: &target.account_remote_id,
                 token: &token,
             };
+            if !self.may_send() {
+                return Ok(Outcome::Abandoned);
+            }
             let published = platform.publish(account, content).await;
             let answer = answer_of(
                 target.provider,
                 self.without_secrets(target, published).await?,
             );
             let now = Utc::now();
+            self.share_window(target, platform.as_ref(), &answer, now)
+                .await;
             let (decision, now) = match self.decide(target, answer, refreshed, now) {
                 Decision::RefreshToken => {
                     refreshed = true;
@@ -533,7 +672,10 @@ impl Scheduler {
             remote_id: &target.account_remote_id,
             token: &token,
         };
-        let lookup = platform.find_recent(account, content).await;
+        let lookup = {
+            let _turn = self.lookups.acquire().await;
+            platform.find_recent(account, content).await
+        };
         let now = Utc::now();
         let verdict = after_lookup(lookup, may_resend, now);
         if let Verdict::Retry { .. } = verdict {
@@ -546,61 +688,112 @@ impl Scheduler {
         Ok(outcome)
     }
 
-    /// Reconciles every target left `publishing` by an earlier run (a crash or kill -9):
-    /// never resent blindly. Returns how many were examined.
-    pub async fn reconcile_in_flight(&self) -> Result<usize, StoreError> {
-        let targets = self.store.in_flight_targets().await?;
-        self.reconcile(targets).await
-    }
-
-    /// Reconciles `targets`, each left `publishing` by an earlier run.
-    async fn reconcile(&self, targets: Vec<DueTarget>) -> Result<usize, StoreError> {
-        if targets.is_empty() {
-            return Ok(0);
+    /// Reconciles every target left `publishing` by an earlier run (a crash or kill -9) or
+    /// by a departed instance, all at once: never resent blindly. Returns how many were
+    /// examined.
+    pub async fn reconcile_in_flight(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let left = self.left_in_flight().await?;
+        let count = left.len();
+        let mut reconciling = JoinSet::new();
+        for (target, handling) in left {
+            let scheduler = Arc::clone(self);
+            reconciling.spawn(async move {
+                let _handling = handling;
+                scheduler.reconcile_target(&target).await
+            });
         }
-        tracing::info!(count = targets.len(), "reconciling posts left in flight");
-        for target in &targets {
-            let now = Utc::now();
-            let outcome = match self.platforms.for_provider(target.provider) {
-                // No token is left to look with: whether it went out cannot be learned.
-                Some(_) if target.account_state == AccountState::Revoked => {
-                    self.store
-                        .mark_unknown(
-                            target.id,
-                            "the account was revoked before autopost could check whether the post went out",
-                            now,
-                        )
-                        .await?;
-                    Outcome::Unknown
-                }
-                Some(platform) => {
-                    let parts = self.store.parts_of_target(target.id).await?;
-                    if parts.is_empty() {
-                        let media = self.load_media(target, now).await?;
-                        let content = PostContent {
-                            text: &target.body,
-                            media: &media,
-                            reply_to: None,
-                        };
-                        self.reconcile_one(target, platform.as_ref(), content, true)
-                            .await?
-                    } else {
-                        self.reconcile_thread(target, platform.as_ref(), parts)
-                            .await?
-                    }
-                }
-                None => {
-                    self.store
-                        .mark_unknown(target.id, "the platform is no longer configured", now)
-                        .await?;
-                    Outcome::Unknown
-                }
-            };
-            if let Err(e) = self.notify(target, &outcome).await {
-                tracing::error!(error = %crate::telemetry::chain(&e), "cannot queue a notification");
+        while let Some(done) = reconciling.join_next().await {
+            if let Ok(Err(e)) = done {
+                return Err(e);
             }
         }
-        Ok(targets.len())
+        Ok(count)
+    }
+
+    /// Reconciles one target this instance owns and was left `publishing`, and tells the
+    /// chat how it ended.
+    async fn reconcile_target(&self, target: &DueTarget) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let outcome = match self.platforms.for_provider(target.provider) {
+            // No token is left to look with: whether it went out cannot be learned.
+            Some(_) if target.account_state == AccountState::Revoked => {
+                self.store
+                    .mark_unknown(
+                        target.id,
+                        "the account was revoked before autopost could check whether the post went out",
+                        now,
+                    )
+                    .await?;
+                Outcome::Unknown
+            }
+            Some(platform) => {
+                let parts = self.store.parts_of_target(target.id).await?;
+                if parts.is_empty() {
+                    let media = self.load_media(target, now).await?;
+                    let content = PostContent {
+                        text: &target.body,
+                        media: &media,
+                        reply_to: None,
+                    };
+                    self.reconcile_one(target, platform.as_ref(), content, true)
+                        .await?
+                } else {
+                    self.reconcile_thread(target, platform.as_ref(), parts)
+                        .await?
+                }
+            }
+            None => {
+                self.store
+                    .mark_unknown(target.id, "the platform is no longer configured", now)
+                    .await?;
+                Outcome::Unknown
+            }
+        };
+        if let Err(e) = self.notify(target, &outcome).await {
+            tracing::error!(error = %crate::telemetry::chain(&e), "cannot queue a notification");
+        }
+        Ok(())
+    }
+
+    /// Whether this instance may still send: it holds its lease. One that lost it sends
+    /// nothing and leaves its targets as they are, for the instance taking over.
+    fn may_send(&self) -> bool {
+        let alive = self.instance.alive();
+        if !alive {
+            tracing::warn!("this instance lost its lease; not sending");
+        }
+        alive
+    }
+
+    /// Shares a spent rate-limit window with every instance: after `answer`, or when the
+    /// platform's last answer left nothing in the account's window.
+    async fn share_window(
+        &self,
+        target: &DueTarget,
+        platform: &dyn Platform,
+        answer: &Answer,
+        now: DateTime<Utc>,
+    ) {
+        let reset = match answer {
+            Answer::RateLimited { reset_at } => Some(reset_at.unwrap_or_else(|| {
+                now + chrono::Duration::from_std(crate::platforms::DEFAULT_RATE_LIMIT_WAIT)
+                    .unwrap_or_default()
+            })),
+            _ => platform
+                .rate_limit(&target.account_remote_id)
+                .filter(|limit| limit.remaining == Some(0))
+                .and_then(|limit| limit.reset_at),
+        };
+        let Some(reset) = reset.filter(|r| *r > now) else {
+            return;
+        };
+        if let Err(e) = self
+            .store
+            .close_rate_window(target.provider, &target.account_remote_id, reset)
+            .await
+        {
+            tracing::warn!(error = %crate::telemetry::chain(&e), "cannot share a rate-limit window");
+        }
     }
 
     async fn load_media(
@@ -633,7 +826,7 @@ impl Scheduler {
     /// status message is rendered again from its current view (one message per post, edited
     /// in place, rather than one per target). A retry changes nothing the author must act on.
     async fn notify(&self, target: &DueTarget, outcome: &Outcome) -> Result<(), StoreError> {
-        if let Outcome::Retry(_) = outcome {
+        if let Outcome::Retry(_) | Outcome::Abandoned = outcome {
             return Ok(());
         }
         let notification = Notification::post_changed(target.chat, target.post);

@@ -42,7 +42,10 @@ impl Scheduler {
                 media: if index == 0 { media } else { &[] },
                 reply_to: reply_to.as_deref(),
             };
-            let (decision, refused) = self.send_part(target, platform, content).await?;
+            let Some((decision, refused)) = self.send_part(target, platform, content).await? else {
+                // This instance lost its lease: the instance taking over resumes the thread.
+                return Ok(Outcome::Abandoned);
+            };
             let verdict = match decision {
                 Decision::End(Verdict::Published(published)) => {
                     self.record(target, &mut parts, index, &published).await?;
@@ -122,7 +125,10 @@ impl Scheduler {
             media: &[],
             reply_to: reply_to.as_deref(),
         };
-        let lookup = platform.find_recent(account, content).await;
+        let lookup = {
+            let _turn = self.lookups.acquire().await;
+            platform.find_recent(account, content).await
+        };
         Ok(match after_lookup(lookup, true, Utc::now()) {
             Verdict::Published(published) => {
                 self.record(target, parts, index, &published).await?;
@@ -151,20 +157,21 @@ impl Scheduler {
     }
 
     /// One publish call for one part, with the one token refresh a refused token earns;
-    /// returns what to do next and whether the platform refused the part itself.
+    /// returns what to do next and whether the platform refused the part itself, or `None`
+    /// when this instance lost its lease and sent nothing.
     async fn send_part(
         &self,
         target: &DueTarget,
         platform: &dyn Platform,
         content: PostContent<'_>,
-    ) -> Result<(Decision, bool), StoreError> {
+    ) -> Result<Option<(Decision, bool)>, StoreError> {
         let mut refreshed = false;
         loop {
             let token = match self.store.account_access_token(target.account).await {
                 Ok(token) => token,
                 Err(StoreError::NotFound { .. }) => {
                     let revoked = Verdict::Failed(revoked_reason(target));
-                    return Ok((Decision::End(revoked), false));
+                    return Ok(Some((Decision::End(revoked), false)));
                 }
                 Err(e) => return Err(e),
             };
@@ -172,6 +179,9 @@ impl Scheduler {
                 remote_id: &target.account_remote_id,
                 token: &token,
             };
+            if !self.may_send() {
+                return Ok(None);
+            }
             let published = platform.publish(account, content).await;
             let answer = answer_of(
                 target.provider,
@@ -179,9 +189,10 @@ impl Scheduler {
             );
             let refused = matches!(answer, Answer::Rejected { .. });
             let now = Utc::now();
+            self.share_window(target, platform, &answer, now).await;
             let decision = self.decide(target, answer, refreshed, now);
             let Decision::RefreshToken = decision else {
-                return Ok((decision, refused));
+                return Ok(Some((decision, refused)));
             };
             refreshed = true;
             let refresh = self
@@ -197,7 +208,7 @@ impl Scheduler {
                 Decision::RefreshToken => Decision::End(Verdict::Reconnect),
                 decision => decision,
             };
-            return Ok((decision, false));
+            return Ok(Some((decision, false)));
         }
     }
 }

@@ -503,10 +503,9 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
     use crate::domain::{ChatKind, ChatPlatform};
-    use crate::store::test_support::temp_store;
 
     async fn owner(store: &Store) -> UserId {
         store
@@ -630,5 +629,54 @@ mod tests {
             store.account_access_token(AccountId(999)).await,
             Err(StoreError::NotFound { what: "account" })
         ));
+    }
+
+    #[tokio::test]
+    async fn grants_about_to_expire_are_found_and_a_refused_one_needs_reconnecting() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let (author, group, accounts) =
+            crate::store::test_support::group_with_two_pages(&store, now).await;
+        let meta = store.grants_of_user(author).await.unwrap()[0].0;
+        let soon = now + chrono::Duration::minutes(5);
+        let x = store
+            .save_grant(
+                NewGrant {
+                    expires_at: Some(soon),
+                    ..x_grant(author, Some("refresh-1"))
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let expiring = store
+            .grants_expiring_before(now + chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(expiring.len(), 1, "a grant without an expiry never expires");
+        assert_eq!(
+            (expiring[0].id, expiring[0].provider, expiring[0].owner),
+            (x, OAuthProvider::X, author)
+        );
+        assert_eq!(expiring[0].expires_at.timestamp_millis(), soon.timestamp_millis());
+        assert!(store.grants_expiring_before(now).await.unwrap().is_empty());
+
+        assert_eq!(store.mark_grant_needs_reconnect(meta).await.unwrap(), [group]);
+        assert_eq!(store.grant_state(meta).await.unwrap(), AccountState::NeedsReconnect);
+        assert!(
+            store
+                .accounts_of_chat(group)
+                .await
+                .unwrap()
+                .iter()
+                .all(|a| a.state == AccountState::NeedsReconnect)
+        );
+        assert_eq!(store.grant_secrets(meta).await.unwrap().len(), 3);
+        store
+            .update_grant_tokens(meta, &Secret::new("t2"), None, None, now)
+            .await
+            .unwrap();
+        assert_eq!(store.grant_state(meta).await.unwrap(), AccountState::Active);
+        assert_eq!(accounts.len(), 2);
     }
 }

@@ -222,3 +222,63 @@ impl Store {
             .collect()
     }
 }
+
+#[cfg(test)]
+crate::store::test_support::on_both_backends! {
+    use super::*;
+    use crate::domain::ChatPlatform;
+    use crate::store::test_support::group_with_two_pages;
+
+    #[tokio::test]
+    async fn the_security_log_names_people_and_accounts_while_they_exist() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let (author, _chat, accounts) = group_with_two_pages(&store, now).await;
+        let other = store
+            .upsert_user(ChatPlatform::Discord, "77", None, now)
+            .await
+            .unwrap()
+            .id;
+        let grant = store.grants_of_user(author).await.unwrap()[0].0;
+        let later = now + chrono::Duration::seconds(1);
+        store
+            .record_audit(AuditKind::TokenRefreshed, Some(author), Some(accounts[1]), "r", later)
+            .await
+            .unwrap();
+        store
+            .record_audit(AuditKind::DataExported, Some(other), None, "e", later)
+            .await
+            .unwrap();
+        store
+            .record_grant_audit(AuditKind::RevokeFailed, grant, "g", later)
+            .await
+            .unwrap();
+        store
+            .record_grant_audit(AuditKind::TokenRevoked, GrantId(999), "gone", later)
+            .await
+            .unwrap();
+
+        let mine = store.audit_events(Some(author)).await.unwrap();
+        assert_eq!(mine.len(), 4, "the two links, the refresh and the grant's event");
+        assert!(mine.iter().all(|e| e.user == Some(author)));
+        assert_eq!(store.audit_events(None).await.unwrap().len(), 6);
+
+        let log = store.security_log(None, Some(later)).await.unwrap();
+        let seen: Vec<_> = log
+            .iter()
+            .map(|e| (e.kind, e.user.as_deref(), e.account.as_deref(), e.detail.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (AuditKind::TokenRefreshed, Some("telegram:1"), Some("Page 2"), "r"),
+                (AuditKind::DataExported, Some("discord:77"), None, "e"),
+                (AuditKind::RevokeFailed, Some("telegram:1"), None, "g"),
+                (AuditKind::TokenRevoked, None, None, "gone"),
+            ]
+        );
+        let theirs = store.security_log(Some(other), None).await.unwrap();
+        assert_eq!(theirs.len(), 1);
+        assert_eq!(store.security_log(None, None).await.unwrap().len(), 6);
+    }
+}

@@ -334,8 +334,9 @@ impl Store {
             }
             Some(new) => {
                 query(
-                    "INSERT OR IGNORE INTO chat_accounts (chat_id, account_id, linked_by, linked_at)
-                     SELECT ?1, account_id, linked_by, linked_at FROM chat_accounts WHERE chat_id = ?2",
+                    "INSERT INTO chat_accounts (chat_id, account_id, linked_by, linked_at)
+                     SELECT ?1, account_id, linked_by, linked_at FROM chat_accounts WHERE chat_id = ?2
+                     ON CONFLICT DO NOTHING",
                 )
                 .bind(new)
                 .bind(old)
@@ -389,9 +390,8 @@ pub(super) fn found(rows: u64, what: &'static str) -> Result<(), StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
-    use crate::store::test_support::temp_store;
 
     #[tokio::test]
     async fn a_user_is_created_once_and_keeps_their_zone_and_consent() {

@@ -241,12 +241,12 @@ async fn has_started(tx: &mut Tx, post: PostId) -> Result<bool, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use chrono::Duration;
 
     use super::*;
     use crate::store::NewPost;
-    use crate::store::test_support::{group_with_two_pages, temp_store};
+    use crate::store::test_support::group_with_two_pages;
 
     /// A store with one chat and two Pages linked to it.
     async fn two_pages() -> (Store, tempfile::TempDir, ChatId, UserId, Vec<AccountId>) {

@@ -43,9 +43,12 @@ impl Store {
         let confirmed_at = (action == ConsentAction::Agreed).then_some(at);
         let done = query(
             "UPDATE users SET
-                 adult_confirmed_at = COALESCE(adult_confirmed_at, ?),
-                 accepted_policy_version = MAX(COALESCE(accepted_policy_version, 0), ?)
-             WHERE id = ?",
+                 adult_confirmed_at = COALESCE(adult_confirmed_at, ?1),
+                 accepted_policy_version = CASE
+                     WHEN COALESCE(accepted_policy_version, 0) > ?2 THEN accepted_policy_version
+                     ELSE ?2
+                 END
+             WHERE id = ?3",
         )
         .bind(confirmed_at)
         .bind(i64::from(version))

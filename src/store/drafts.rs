@@ -169,12 +169,12 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use chrono::Duration;
 
     use super::*;
     use crate::domain::{ChatKind, ChatPlatform};
-    use crate::store::test_support::{telegram_user_and_chat, temp_store};
+    use crate::store::test_support::telegram_user_and_chat;
 
     async fn image_rows(store: &Store) -> i64 {
         query_scalar("SELECT COUNT(*) FROM draft_images")

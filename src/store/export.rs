@@ -589,7 +589,7 @@ impl Store {
             &mut tx,
             "SELECT m.post_id, m.role, m.chat, m.message, m.created_at
              FROM post_messages m JOIN posts p ON p.id = m.post_id WHERE p.author_id = ?1
-             ORDER BY m.post_id, m.created_at",
+             ORDER BY m.post_id, m.created_at, m.role, m.chat, m.message",
             user,
             |r| {
                 Ok(ExportedPostMessage {
@@ -849,5 +849,176 @@ impl Store {
             drafts,
             draft_images,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use chrono::Duration;
+
+    use super::*;
+    use crate::crypto::Secret;
+    use crate::domain::OAuthProvider;
+    use crate::store::test_support::{group_with_two_pages, temp_store_on};
+    use crate::store::{
+        Backend, ConsentAction, MessageRole, NewDraft, NewMedia, NewOAuthState, NewPost,
+        Notification, NotificationKind, PostMessage,
+    };
+
+    /// A person with something in every section of the export, all at `now`.
+    async fn everything(store: &Store, now: DateTime<Utc>) -> UserId {
+        let (author, group, accounts) = group_with_two_pages(store, now).await;
+        store
+            .record_consent(author, 3, ConsentAction::Agreed, now)
+            .await
+            .unwrap();
+        let post = store
+            .insert_post(
+                NewPost {
+                    chat: group,
+                    author,
+                    body: "hello".to_owned(),
+                    due_at: now + Duration::hours(1),
+                    recurrence: None,
+                    time_zone: chrono_tz::UTC,
+                    targets: accounts.clone(),
+                    variants: vec![(crate::domain::Provider::FacebookPage, "page".to_owned())],
+                    threads: vec![(accounts[0], vec!["1/2".to_owned(), "2/2".to_owned()])],
+                    media: vec![NewMedia {
+                        content_type: "image/png".to_owned(),
+                        byte_len: 3,
+                        width: Some(2),
+                        height: Some(1),
+                        sha256: "ab".to_owned(),
+                        file_name: "f.png".to_owned(),
+                    }],
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        for (role, message) in [
+            (MessageRole::Status, "9"),
+            (MessageRole::Confirmation, "8"),
+            (MessageRole::Confirmation, "10"),
+        ] {
+            let message = PostMessage {
+                role,
+                chat: "-1".to_owned(),
+                message: message.to_owned(),
+            };
+            store
+                .remember_post_message(post, &message, now)
+                .await
+                .unwrap();
+        }
+        store
+            .enqueue_notification(
+                &Notification {
+                    chat: Some(group),
+                    user: Some(author),
+                    kind: NotificationKind::Published,
+                    text: "out".to_owned(),
+                    link: None,
+                    target: None,
+                    post: Some(post),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        store
+            .create_oauth_state(
+                NewOAuthState {
+                    state_hash: [7; 32],
+                    provider: OAuthProvider::X,
+                    user: author,
+                    chat: group,
+                    pkce_verifier: Some(Secret::new("v")),
+                    expires_at: now + Duration::minutes(10),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let grant = store.grants_of_user(author).await.unwrap()[0].0;
+        store
+            .revoke_grant_here(
+                grant,
+                OAuthProvider::Meta,
+                &[Secret::new("t")],
+                Some(author),
+                Some(group),
+                "Page 1",
+                now + Duration::minutes(1),
+                now,
+            )
+            .await
+            .unwrap();
+        store
+            .insert_draft(
+                NewDraft {
+                    author,
+                    chat: group,
+                    body: "draft",
+                    to: &["Page 1".to_owned()],
+                    suggestions: &["tomorrow 9:00".to_owned()],
+                    images: &[Bytes::from_static(b"12345")],
+                    expires_at: now + Duration::hours(1),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        author
+    }
+
+    /// The same person's export reads alike on both engines, section by section.
+    #[tokio::test]
+    async fn an_export_is_the_same_on_both_engines() {
+        let now = Utc::now();
+        let mut exports = Vec::new();
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let (store, _dir) = temp_store_on(backend).await;
+            let author = everything(&store, now).await;
+            let export = store.export_user(author).await.unwrap();
+            assert_eq!(export.users.len(), 1);
+            assert_eq!(export.consents.len(), 1);
+            assert_eq!(export.accounts.len(), 2);
+            assert_eq!(export.targets.len(), 2);
+            assert_eq!(export.thread_parts.len(), 2);
+            assert_eq!(export.media.len(), 1);
+            assert_eq!(export.post_variants.len(), 1);
+            assert_eq!(export.notifications.len(), 1);
+            assert_eq!(export.oauth_states.len(), 1);
+            assert_eq!(export.pending_revocations.len(), 1);
+            assert_eq!(export.drafts.len(), 1);
+            assert_eq!(export.draft_images[0].byte_len, 5);
+            let messages: Vec<_> = export
+                .post_messages
+                .iter()
+                .map(|m| (m.role.as_str(), m.message.as_str()))
+                .collect();
+            assert_eq!(
+                messages,
+                [
+                    ("confirmation", "10"),
+                    ("confirmation", "8"),
+                    ("status", "9")
+                ]
+            );
+            assert_eq!(
+                export.chats.len(),
+                1,
+                "the group; the private chat was never seen"
+            );
+            exports.push(serde_json::to_value(&export).unwrap());
+            assert!(matches!(
+                store.export_user(UserId(999)).await,
+                Err(StoreError::NotFound { what: "user" })
+            ));
+        }
+        assert_eq!(exports[0], exports[1]);
     }
 }

@@ -5,6 +5,8 @@
 //! instance is told apart from a live one without waiting for its lease to run out; a frozen
 //! one keeps its session, so its lease decides, and its sessions are ended for it.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
@@ -26,6 +28,8 @@ pub struct Peer {
     pub name: String,
     /// Until when its last heartbeat vouches for it (Unix ms).
     pub lease_until: i64,
+    /// Whether that time has passed.
+    pub expired: bool,
 }
 
 /// The dedicated PostgreSQL session of one instance: its liveness lock and its roles live
@@ -41,14 +45,15 @@ impl std::fmt::Debug for LeaseSession {
 }
 
 impl Store {
-    /// Records this instance (or renews its row) with a lease until `until`.
+    /// Records this instance (or renews its row) with a lease of `lease` from now, by the
+    /// database's clock (see [`Store::clock`]).
     pub async fn register_instance(
         &self,
         id: &str,
         name: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
+        lease: Duration,
     ) -> Result<(), StoreError> {
+        let now = self.clock().await?;
         query(
             "INSERT INTO instances (id, name, started_at, heartbeat_at, lease_until)
              VALUES (?, ?, ?, ?, ?)
@@ -57,12 +62,22 @@ impl Store {
         )
         .bind(id)
         .bind(name)
-        .bind(to_millis(now))
-        .bind(to_millis(now))
-        .bind(to_millis(until))
+        .bind(now)
+        .bind(now)
+        .bind(now.saturating_add(millis(lease)))
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Now in Unix ms by the clock every instance reads leases with: PostgreSQL's, so that
+    /// hosts whose clocks disagree still agree on whose lease ran out; this process's on
+    /// SQLite, where there are no peers.
+    pub async fn clock(&self) -> Result<i64, StoreError> {
+        match &self.pool {
+            Pool::Postgres(pool) => Ok(sqlx::query_scalar(DB_NOW_MS).fetch_one(pool).await?),
+            Pool::Sqlite(_) => Ok(Utc::now().timestamp_millis()),
+        }
     }
 
     /// Removes an instance's row (it stopped, or it died and its work was taken over).
@@ -84,19 +99,21 @@ impl Store {
         Ok(())
     }
 
-    /// Every instance but `me`.
+    /// Every instance but `me`, each with whether its lease ran out by [`Store::clock`].
     pub async fn peers(&self, me: &str) -> Result<Vec<Peer>, StoreError> {
         let rows: Vec<(String, String, i64)> =
             query_as("SELECT id, name, lease_until FROM instances WHERE id <> ? ORDER BY id")
                 .bind(me)
                 .fetch_all(&self.pool)
                 .await?;
+        let now = self.clock().await?;
         Ok(rows
             .into_iter()
             .map(|(id, name, lease_until)| Peer {
                 id,
                 name,
                 lease_until,
+                expired: lease_until < now,
             })
             .collect())
     }
@@ -197,7 +214,9 @@ impl Store {
             return Ok(0);
         };
         let ended: Vec<bool> = sqlx::query_scalar(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = $1 AND datname = current_database()
+               AND pid <> pg_backend_pid()",
         )
         .bind(format!("{SESSION_PREFIX}{id}"))
         .fetch_all(pool)
@@ -242,22 +261,19 @@ impl LeaseSession {
         Ok(())
     }
 
-    /// Renews instance `id`'s lease until `until`, on this session: a session that was
-    /// ended, or a row that a peer removed because the lease ran out, is an error.
-    pub async fn renew(
-        &mut self,
-        id: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let renewed =
-            sqlx::query("UPDATE instances SET heartbeat_at = $1, lease_until = $2 WHERE id = $3")
-                .bind(to_millis(now))
-                .bind(to_millis(until))
-                .bind(id)
-                .execute(&mut self.conn)
-                .await?
-                .rows_affected();
+    /// Renews instance `id`'s lease for `lease` from now by the database's clock, on this
+    /// session: a session that was ended is an error, and `false` means a peer removed the
+    /// row (it took this instance's work over).
+    pub async fn renew(&mut self, id: &str, lease: Duration) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(&format!(
+            "UPDATE instances SET heartbeat_at = {DB_NOW_MS_EXPR}, lease_until = {DB_NOW_MS_EXPR} + $1
+             WHERE id = $2"
+        ))
+        .bind(millis(lease))
+        .bind(id)
+        .execute(&mut self.conn)
+        .await?
+        .rows_affected();
         Ok(renewed == 1)
     }
 
@@ -265,6 +281,14 @@ impl LeaseSession {
     pub async fn close(self) {
         let _ = self.conn.close().await;
     }
+}
+
+/// PostgreSQL's clock in Unix ms.
+const DB_NOW_MS_EXPR: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+const DB_NOW_MS: &str = "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn liveness_key(id: &str) -> String {

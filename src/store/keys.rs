@@ -17,6 +17,7 @@ pub const SEALED_COLUMNS: &[(&str, &str)] = &[
     ("accounts", "access_token"),
     ("oauth_states", "pkce_verifier"),
     ("pending_revocations", "token"),
+    ("inbox", "token"),
 ];
 
 impl Store {

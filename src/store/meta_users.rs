@@ -410,7 +410,9 @@ async fn erase_notifications_naming(tx: &mut Tx, terms: &[&str]) -> Result<u64, 
         if inner.is_empty() {
             continue;
         }
-        erased += query("DELETE FROM notifications WHERE instr(payload, ?) > 0")
+        // `replace` finds a substring on both engines (SQLite has no `strpos`, PostgreSQL
+        // no `instr`), and no character of the term is a wildcard, as in LIKE.
+        erased += query("DELETE FROM notifications WHERE replace(payload, ?, '') != payload")
             .bind(inner)
             .execute(&mut **tx)
             .await?
@@ -420,11 +422,11 @@ async fn erase_notifications_naming(tx: &mut Tx, terms: &[&str]) -> Result<u64, 
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
     use crate::crypto::Secret;
     use crate::domain::{AccountState, ChatKind, ChatPlatform, OAuthProvider};
-    use crate::store::test_support::{telegram_user_and_chat, temp_store};
+    use crate::store::test_support::telegram_user_and_chat;
     use crate::store::{NewGrant, NewLinkedAccount, NewPost, Notification, NotificationKind};
 
     const META_USER: &str = "10158000000000001";

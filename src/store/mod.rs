@@ -9,8 +9,10 @@ mod consents;
 mod db;
 mod disk;
 mod drafts;
+mod due_hints;
 mod export;
 mod grouped;
+mod inbox;
 mod instances;
 mod keys;
 pub mod media_blobs;
@@ -20,6 +22,7 @@ mod oauth_states;
 mod post_views;
 mod posts;
 mod privacy;
+mod rate_windows;
 mod retention;
 mod revocations;
 #[cfg(test)]
@@ -53,12 +56,14 @@ pub use consents::ConsentAction;
 pub use disk::GrowthSwitch;
 use disk::{DatabaseFiles, is_storage_full};
 pub use drafts::{DraftClaim, NewDraft, StoredDraft};
+pub use due_hints::DueHints;
 pub use export::{
     ExportedAccount, ExportedChat, ExportedChatAccount, ExportedConsent, ExportedDraft,
     ExportedDraftImage, ExportedEvent, ExportedGrant, ExportedMedia, ExportedNotification,
     ExportedOAuthState, ExportedPost, ExportedPostMessage, ExportedRevocation, ExportedTarget,
     ExportedThreadPart, ExportedUser, ExportedVariant, UserExport,
 };
+pub use inbox::{GrantRefreshLock, Inbound};
 pub use instances::{LeaseSession, Peer, SESSION_PREFIX};
 pub use keys::SEALED_COLUMNS;
 pub use meta_users::{
@@ -72,7 +77,7 @@ pub use privacy::{GrantUse, Unlinked};
 pub use retention::{RemovedMedia, RemovedPosts};
 pub use revocations::{AbandonedRevocation, PendingRevocation, RevocationId};
 pub use series::{EditablePost, PostUpdate, Updated};
-pub use targets::{Cancelled, DueTarget, HistoryEntry, QueuedRow, Retrying};
+pub use targets::{Cancelled, Claim, ClaimLimits, DueTarget, HistoryEntry, QueuedRow, Retrying};
 pub use thread_parts::ThreadPart;
 
 /// How long a connection waits for another writer before giving up.
@@ -97,6 +102,9 @@ pub struct Store {
     pool: Pool,
     sealer: Arc<Sealer>,
     shared: Arc<Shared>,
+    /// The instance whose claims and outcome writes this handle makes (see
+    /// [`Store::owned_by`]); `None` for a store no instance joined through (tests, tools).
+    owner: Option<Arc<str>>,
 }
 
 /// What the clones of one `Store` share besides the pool.
@@ -362,6 +370,7 @@ impl Store {
             }),
             pool,
             sealer: Arc::new(sealer),
+            owner: None,
         };
         // The key check reads only: a wrong key must leave the file exactly as it was.
         if let Err(e) = store.check_key().await {
@@ -417,6 +426,7 @@ impl Store {
             }),
             pool,
             sealer: Arc::new(sealer),
+            owner: None,
         };
         if let Err(e) = store.check_key().await {
             store.pool.close().await;
@@ -763,29 +773,42 @@ pub(crate) mod test_support {
     /// cluster's one skip line (`AUTOPOST_REQUIRE_POSTGRES=1` makes that an error instead).
     pub async fn temp_store_on(backend: Backend) -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let url = match (backend, crate::test_cluster::cluster()) {
-            (Backend::Postgres, Some(cluster)) => cluster.fresh_database().await,
-            _ => format!("sqlite://{}", dir.path().join("test.db").display()),
-        };
+        let url = fresh_url(backend, &dir, "test.db").await;
         let store = Store::open(&url, Sealer::new(MasterKey::generate()))
             .await
             .unwrap();
         (store, dir)
     }
 
+    /// The URL of a database not created yet on `backend` (a SQLite file `name` in `dir`), or
+    /// of a fresh, empty one on the test PostgreSQL server; SQLite without PostgreSQL
+    /// installed, as [`temp_store_on`].
+    pub async fn fresh_url(backend: Backend, dir: &tempfile::TempDir, name: &str) -> String {
+        match (backend, crate::test_cluster::cluster()) {
+            (Backend::Postgres, Some(cluster)) => cluster.fresh_database().await,
+            _ => format!("sqlite://{}", dir.path().join(name).display()),
+        }
+    }
+
     /// Runs the enclosed tests once per engine: written as the body of a `mod tests`, they
     /// become `tests_sqlite` and `tests_postgres`, in each of which `temp_store()` opens a
-    /// store on that engine.
+    /// store on that engine, and `BACKEND` names it.
     macro_rules! on_both_backends {
         ($($body:tt)*) => {
+            #[cfg(test)]
             mod tests_sqlite {
+                #[allow(dead_code)]
+                const BACKEND: $crate::store::Backend = $crate::store::Backend::Sqlite;
                 #[allow(dead_code)]
                 async fn temp_store() -> ($crate::store::Store, tempfile::TempDir) {
                     $crate::store::test_support::temp_store_on($crate::store::Backend::Sqlite).await
                 }
                 $($body)*
             }
+            #[cfg(test)]
             mod tests_postgres {
+                #[allow(dead_code)]
+                const BACKEND: $crate::store::Backend = $crate::store::Backend::Postgres;
                 #[allow(dead_code)]
                 async fn temp_store() -> ($crate::store::Store, tempfile::TempDir) {
                     $crate::store::test_support::temp_store_on($crate::store::Backend::Postgres).await
@@ -856,7 +879,6 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::temp_store;
     use super::*;
-    use crate::crypto::MasterKey;
     use db::{query, query_scalar};
 
     #[tokio::test]
@@ -939,19 +961,30 @@ mod tests {
         assert!(!holds(&files()), "zeroed in the database file");
         store.ping().await.unwrap();
     }
+}
+
+// What works alike on both engines: the key check, `doctor`'s inspection.
+#[cfg(test)]
+crate::store::test_support::on_both_backends! {
+    use super::test_support::fresh_url;
+    use super::*;
+    use crate::crypto::MasterKey;
+
+    fn copy_of(key: &MasterKey) -> MasterKey {
+        MasterKey::from_base64(key.to_base64().expose()).unwrap()
+    }
 
     #[tokio::test]
     async fn a_second_open_with_the_same_key_works_and_another_key_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("k.db").display());
+        let url = fresh_url(BACKEND, &dir, "k.db").await;
         let key = MasterKey::generate();
-        let copy = MasterKey::from_base64(key.to_base64().expose()).unwrap();
-        Store::open(&url, Sealer::new(key))
+        Store::open(&url, Sealer::new(copy_of(&key)))
             .await
             .unwrap()
             .close()
             .await;
-        Store::open(&url, Sealer::new(copy))
+        Store::open(&url, Sealer::new(copy_of(&key)))
             .await
             .unwrap()
             .close()
@@ -960,30 +993,51 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
+        let check = Store::key_check(&url).await.unwrap().unwrap();
+        assert!(check.opens_with(&key));
+        assert!(!check.opens_with(&MasterKey::generate()));
+        assert_eq!(check.key_id(), Some(Sealer::new(key).current_key_id()));
     }
 
     #[tokio::test]
     async fn inspection_counts_pending_migrations_without_creating_anything() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("i.db");
-        let url = format!("sqlite://{}", path.display());
+        let url = fresh_url(BACKEND, &dir, "i.db").await;
         let key = MasterKey::generate();
-        let copy = MasterKey::from_base64(key.to_base64().expose()).unwrap();
-        assert!(matches!(
-            Store::inspect(&url, &Sealer::new(MasterKey::generate())).await,
-            Err(StoreError::Open { .. })
-        ));
-        assert!(!path.exists(), "inspect must not create the database");
-        let store = Store::open(&url, Sealer::new(key)).await.unwrap();
+        if is_postgres_url(&url) {
+            // The database exists (empty): everything is pending, and nothing is made.
+            let seen = Store::inspect(&url, &Sealer::new(MasterKey::generate()))
+                .await
+                .unwrap();
+            assert_eq!(seen.pending_migrations, sqlx::migrate!("./migrations_pg").iter().count());
+            assert_eq!(seen.sealed_with, None);
+            assert!(Store::key_check(&url).await.unwrap().is_none());
+            let pool = read_only_pool(&url).await.unwrap();
+            assert!(!table_exists(&pool, "_sqlx_migrations").await.unwrap());
+            pool.close().await;
+        } else {
+            assert!(matches!(
+                Store::inspect(&url, &Sealer::new(MasterKey::generate())).await,
+                Err(StoreError::Open { .. })
+            ));
+            assert!(
+                !dir.path().join("i.db").exists(),
+                "inspect must not create the database"
+            );
+        }
+        let store = Store::open(&url, Sealer::new(copy_of(&key))).await.unwrap();
         let key_id = store.key_id();
+        // One grant and two Pages: three sealed tokens.
+        super::test_support::group_with_two_pages(&store, chrono::Utc::now()).await;
         store.close().await;
-        let seen = Store::inspect(&url, &Sealer::new(copy)).await.unwrap();
+        let seen = Store::inspect(&url, &Sealer::new(copy_of(&key))).await.unwrap();
         assert_eq!(seen.pending_migrations, 0);
         assert_eq!(seen.sealed_with, Some(key_id));
-        assert_eq!(seen.secrets, 0);
+        assert_eq!(seen.secrets, 3);
         assert!(matches!(
             Store::inspect(&url, &Sealer::new(MasterKey::generate())).await,
             Err(StoreError::WrongKey { .. })
         ));
+        assert_eq!(Store::check_integrity(&url).await.unwrap(), Integrity::Sound);
     }
 }

@@ -267,10 +267,9 @@ fn stored_notification(row: &Record) -> Result<StoredNotification, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
     use crate::domain::{ChatKind, ChatPlatform};
-    use crate::store::test_support::temp_store;
 
     #[tokio::test]
     async fn notifications_wait_until_delivered() {
@@ -359,6 +358,46 @@ mod tests {
         assert_eq!(discord_side.len(), 3);
         assert!(discord_side.iter().all(|(_, to)| to == "81234"));
     }
+
+    #[tokio::test]
+    async fn a_redelivered_update_is_recognised() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        assert!(store.first_delivery("telegram", "1001", now).await.unwrap());
+        assert!(!store.first_delivery("telegram", "1001", now).await.unwrap());
+        let fresh = store
+            .first_deliveries("telegram", &["1000", "1001", "1002", "1002"], now)
+            .await
+            .unwrap();
+        assert_eq!(fresh, ["1000", "1002"], "only the unseen, each once");
+        assert!(
+            store
+                .first_deliveries("telegram", &[], now)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(store.first_delivery("discord", "1001", now).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn update_ids_are_forgotten_after_a_day() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let long_ago = now - chrono::Duration::days(2);
+        assert!(
+            store
+                .first_delivery("telegram", "7", long_ago)
+                .await
+                .unwrap()
+        );
+        assert!(store.first_delivery("telegram", "8", now).await.unwrap());
+        assert!(
+            store.first_delivery("telegram", "7", now).await.unwrap(),
+            "pruned, so new again"
+        );
+        assert!(!store.first_delivery("telegram", "8", now).await.unwrap());
+    }
 }
 
 impl Store {
@@ -430,51 +469,5 @@ impl Store {
             self.forget_old_update_ids(now).await?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod delivery_tests {
-    use crate::store::test_support::temp_store;
-    use chrono::Utc;
-
-    #[tokio::test]
-    async fn a_redelivered_update_is_recognised() {
-        let (store, _dir) = temp_store().await;
-        let now = Utc::now();
-        assert!(store.first_delivery("telegram", "1001", now).await.unwrap());
-        assert!(!store.first_delivery("telegram", "1001", now).await.unwrap());
-        let fresh = store
-            .first_deliveries("telegram", &["1000", "1001", "1002", "1002"], now)
-            .await
-            .unwrap();
-        assert_eq!(fresh, ["1000", "1002"], "only the unseen, each once");
-        assert!(
-            store
-                .first_deliveries("telegram", &[], now)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        assert!(store.first_delivery("discord", "1001", now).await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn update_ids_are_forgotten_after_a_day() {
-        let (store, _dir) = temp_store().await;
-        let now = Utc::now();
-        let long_ago = now - chrono::Duration::days(2);
-        assert!(
-            store
-                .first_delivery("telegram", "7", long_ago)
-                .await
-                .unwrap()
-        );
-        assert!(store.first_delivery("telegram", "8", now).await.unwrap());
-        assert!(
-            store.first_delivery("telegram", "7", now).await.unwrap(),
-            "pruned, so new again"
-        );
-        assert!(!store.first_delivery("telegram", "8", now).await.unwrap());
     }
 }

@@ -189,9 +189,9 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
-    use crate::store::test_support::{telegram_user_and_chat, temp_store};
+    use crate::store::test_support::telegram_user_and_chat;
 
     #[tokio::test]
     async fn a_state_is_single_use_and_expires() {

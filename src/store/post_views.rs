@@ -170,12 +170,24 @@ impl Store {
         message: &PostMessage,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // REPLACE also resolves a clash with the one-status-per-post index: the old status
-        // row goes.
-        query(
-            "INSERT OR REPLACE INTO post_messages (post_id, role, chat, message, created_at)
-             SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM posts WHERE id = ?)",
-        )
+        // A status row replaces the post's old one through the one-status-per-post index; a
+        // confirmation remembered again only moves its time.
+        let conflict = match message.role {
+            MessageRole::Status => {
+                "ON CONFLICT (post_id) WHERE role = 'status' DO UPDATE SET
+                     chat = excluded.chat, message = excluded.message,
+                     created_at = excluded.created_at"
+            }
+            MessageRole::Confirmation => {
+                "ON CONFLICT (post_id, role, chat, message) DO UPDATE SET
+                     created_at = excluded.created_at"
+            }
+        };
+        query(format!(
+            "INSERT INTO post_messages (post_id, role, chat, message, created_at)
+             SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM posts WHERE id = ?)
+             {conflict}"
+        ))
         .bind(post.0)
         .bind(message.role.as_str())
         .bind(&message.chat)
@@ -191,7 +203,7 @@ impl Store {
     pub async fn post_messages(&self, post: PostId) -> Result<Vec<PostMessage>, StoreError> {
         let rows = query(
             "SELECT role, chat, message FROM post_messages WHERE post_id = ?
-             ORDER BY created_at, rowid",
+             ORDER BY created_at, role, chat, message",
         )
         .bind(post.0)
         .fetch_all(&self.pool)
@@ -231,10 +243,9 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
     use crate::domain::{ChatKind, ChatPlatform};
-    use crate::store::test_support::temp_store;
 
     #[tokio::test]
     async fn a_missing_post_has_no_view_and_remembers_no_message() {
@@ -256,5 +267,70 @@ mod tests {
             .upsert_chat(ChatPlatform::Telegram, "9", ChatKind::Private, None, now)
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_new_status_message_replaces_the_old_and_confirmations_are_kept_once() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let (author, chat, accounts) =
+            crate::store::test_support::group_with_two_pages(&store, now).await;
+        let post = store
+            .insert_post(
+                crate::store::NewPost {
+                    chat,
+                    author,
+                    body: "hello".to_owned(),
+                    due_at: now + chrono::Duration::hours(1),
+                    recurrence: None,
+                    time_zone: chrono_tz::UTC,
+                    targets: accounts.clone(),
+                    variants: vec![],
+                    threads: vec![],
+                    media: vec![],
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let message = |role, id: &str| PostMessage {
+            role,
+            chat: "-1".to_owned(),
+            message: id.to_owned(),
+        };
+        let later = |ms| now + chrono::Duration::milliseconds(ms);
+        for (m, at) in [
+            (message(MessageRole::Confirmation, "10"), now),
+            (message(MessageRole::Status, "11"), later(1)),
+            (message(MessageRole::Confirmation, "12"), later(1)),
+            (message(MessageRole::Status, "13"), later(2)),
+            (message(MessageRole::Confirmation, "10"), later(3)),
+        ] {
+            store.remember_post_message(post, &m, at).await.unwrap();
+        }
+        assert_eq!(
+            store.post_messages(post).await.unwrap(),
+            [
+                message(MessageRole::Confirmation, "12"),
+                message(MessageRole::Status, "13"),
+                message(MessageRole::Confirmation, "10"),
+            ],
+            "one status, the newest; a confirmation remembered again moves to its new time"
+        );
+        store
+            .forget_post_message(post, &message(MessageRole::Status, "13"))
+            .await
+            .unwrap();
+        for at in [later(4), later(5)] {
+            store
+                .remember_post_message(post, &message(MessageRole::Status, "14"), at)
+                .await
+                .unwrap();
+        }
+        let view = store.post_view(post).await.unwrap().unwrap();
+        assert_eq!(view.state, PostState::Scheduled);
+        assert_eq!(view.targets.len(), 2);
+        assert_eq!(view.images, 0);
+        assert_eq!(store.post_messages(post).await.unwrap().len(), 3);
     }
 }

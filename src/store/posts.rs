@@ -195,9 +195,9 @@ fn media_row(row: &Record) -> MediaFile {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
-    use crate::store::test_support::{telegram_user_and_chat, temp_store};
+    use crate::store::test_support::telegram_user_and_chat;
 
     #[tokio::test]
     async fn a_post_is_stored_with_its_images_in_order() {

@@ -143,7 +143,8 @@ impl Store {
         .await?;
         let rows = query(
             "SELECT a.provider, a.display_name,
-                    SUM(l.chat_id = ?) AS here, SUM(l.chat_id != ?) AS elsewhere
+                    COUNT(*) FILTER (WHERE l.chat_id = ?) AS here,
+                    COUNT(*) FILTER (WHERE l.chat_id != ?) AS elsewhere
              FROM chat_accounts l JOIN accounts a ON a.id = l.account_id
              WHERE a.grant_id = ? GROUP BY a.id ORDER BY a.id",
         )
@@ -194,4 +195,112 @@ pub(super) async fn revoke_rows(conn: &mut Conn, grant: GrantId) -> Result<(), S
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+crate::store::test_support::on_both_backends! {
+    use super::*;
+    use crate::domain::{ChatKind, ChatPlatform, TargetState};
+    use crate::store::test_support::group_with_two_pages;
+    use crate::store::{AuditKind, NewMedia, NewPost};
+
+    #[tokio::test]
+    async fn an_unlink_says_what_the_grant_still_serves_and_an_erasure_leaves_nothing() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let (author, group, accounts) = group_with_two_pages(&store, now).await;
+        let other = store
+            .upsert_chat(ChatPlatform::Telegram, "-2", ChatKind::Group, None, now)
+            .await
+            .unwrap()
+            .id;
+        store.link_account(other, accounts[0], author, now).await.unwrap();
+        let post = store
+            .insert_post(
+                NewPost {
+                    chat: group,
+                    author,
+                    body: "hi".to_owned(),
+                    due_at: now + chrono::Duration::hours(1),
+                    recurrence: None,
+                    time_zone: chrono_tz::UTC,
+                    targets: accounts.clone(),
+                    variants: vec![],
+                    threads: vec![],
+                    media: vec![NewMedia {
+                        content_type: "image/png".to_owned(),
+                        byte_len: 3,
+                        width: None,
+                        height: None,
+                        sha256: "00".to_owned(),
+                        file_name: "x.png".to_owned(),
+                    }],
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let grants = store.grants_of_user(author).await.unwrap();
+        assert_eq!(grants.len(), 1);
+        assert_eq!(grants[0].1, OAuthProvider::Meta);
+
+        let unlinked = store.unlink_account(group, accounts[0]).await.unwrap();
+        assert_eq!(unlinked.grant, grants[0].0);
+        assert_eq!(
+            unlinked.still_serves,
+            [
+                GrantUse {
+                    provider: Provider::FacebookPage,
+                    account: "Page 1".to_owned(),
+                    here: false,
+                    other_chats: 1,
+                },
+                GrantUse {
+                    provider: Provider::FacebookPage,
+                    account: "Page 2".to_owned(),
+                    here: true,
+                    other_chats: 0,
+                },
+            ]
+        );
+        let targets = store.composed_post(post).await.unwrap().unwrap().targets;
+        assert_eq!(
+            targets,
+            [
+                (accounts[0], TargetState::Cancelled),
+                (accounts[1], TargetState::Queued)
+            ]
+        );
+        assert!(matches!(
+            store.unlink_account(group, AccountId(999)).await,
+            Err(StoreError::NotFound { what: "account" })
+        ));
+
+        assert_eq!(store.grant_secrets(grants[0].0).await.unwrap().len(), 3);
+        store.mark_grant_revoked(grants[0].0).await.unwrap();
+        assert!(store.grant_secrets(grants[0].0).await.unwrap().is_empty());
+        assert_eq!(store.verify_all_secrets().await.unwrap(), 0);
+
+        store
+            .record_audit(AuditKind::DataExported, Some(author), None, "export", now)
+            .await
+            .unwrap();
+        assert_eq!(store.erase_user(author, now).await.unwrap(), ["x.png"]);
+        assert!(matches!(
+            store.user(author).await,
+            Err(StoreError::NotFound { what: "user" })
+        ));
+        assert!(store.grants_of_user(author).await.unwrap().is_empty());
+        assert!(store.composed_post(post).await.unwrap().is_none());
+        let left = store.audit_events(None).await.unwrap();
+        assert!(left.iter().all(|e| e.user.is_none()));
+        assert_eq!(
+            left.last().map(|e| e.kind),
+            Some(AuditKind::UserDeleted)
+        );
+        assert!(matches!(
+            store.erase_user(author, now).await,
+            Err(StoreError::NotFound { what: "user" })
+        ));
+    }
 }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::db::{Tx, query, query_scalar};
+use super::db::{FromDatum, QueryScalar, Tx, query, query_scalar};
 use super::{Store, StoreError, to_millis};
 use crate::domain::PostId;
 
@@ -57,13 +57,20 @@ impl Store {
         .bind(to_millis(finished_by))
         .fetch_all(&mut *tx)
         .await?;
-        let files: Vec<String> = query_scalar(
-            "DELETE FROM media WHERE post_id IN (SELECT value FROM json_each(?))
-             RETURNING file_name",
-        )
-        .bind(json_ids(&posts))
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut files = Vec::new();
+        for chunk in posts.chunks(IDS_PER_STATEMENT) {
+            files.extend(
+                bind_ids(
+                    query_scalar::<String>(format!(
+                        "DELETE FROM media WHERE post_id IN ({}) RETURNING file_name",
+                        placeholders(chunk.len())
+                    )),
+                    chunk,
+                )
+                .fetch_all(&mut *tx)
+                .await?,
+            );
+        }
         let rows = files.len();
         let unused_files = unused(&mut tx, files).await?;
         tx.commit().await?;
@@ -85,18 +92,26 @@ impl Store {
             .bind(to_millis(finished_by))
             .fetch_all(&mut *tx)
             .await?;
-        let ids = json_ids(&posts);
-        let files: Vec<String> = query_scalar(
-            "SELECT file_name FROM media WHERE post_id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
-        // Targets and images go with their post (ON DELETE CASCADE).
-        query("DELETE FROM posts WHERE id IN (SELECT value FROM json_each(?))")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
+        let mut files = Vec::new();
+        for chunk in posts.chunks(IDS_PER_STATEMENT) {
+            let list = placeholders(chunk.len());
+            files.extend(
+                bind_ids(
+                    query_scalar::<String>(format!(
+                        "SELECT file_name FROM media WHERE post_id IN ({list})"
+                    )),
+                    chunk,
+                )
+                .fetch_all(&mut *tx)
+                .await?,
+            );
+            // Targets and images go with their post (ON DELETE CASCADE).
+            let mut delete = query(format!("DELETE FROM posts WHERE id IN ({list})"));
+            for id in chunk {
+                delete = delete.bind(*id);
+            }
+            delete.execute(&mut *tx).await?;
+        }
         let unused_files = unused(&mut tx, files).await?;
         tx.commit().await?;
         Ok(RemovedPosts {
@@ -149,9 +164,23 @@ impl Store {
     }
 }
 
-/// Ids as a JSON array, for `json_each`: one bound parameter however many there are.
-fn json_ids(ids: &[i64]) -> String {
-    serde_json::Value::from(ids).to_string()
+/// How many ids one statement names: a list of placeholders, as both engines read it alike,
+/// kept far below SQLite's 32766 bound variables (and PostgreSQL's 65535).
+const IDS_PER_STATEMENT: usize = 500;
+
+/// `?, ?, …`, `n` times.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+fn bind_ids<T>(mut statement: QueryScalar<T>, ids: &[i64]) -> QueryScalar<T>
+where
+    T: for<'r> FromDatum<'r>,
+{
+    for id in ids {
+        statement = statement.bind(*id);
+    }
+    statement
 }
 
 /// The distinct `files` no image row names any more.
@@ -176,13 +205,13 @@ fn count(rows: u64) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use chrono::Duration;
 
     use super::*;
     use crate::crypto::Secret;
     use crate::domain::{AccountId, Provider};
-    use crate::store::test_support::{telegram_user_and_chat, temp_store};
+    use crate::store::test_support::telegram_user_and_chat;
     use crate::store::{NewAccount, NewGrant, NewMedia, NewPost, StateUse};
 
     /// A user, their chat and one X account linked to it.
@@ -407,5 +436,41 @@ mod tests {
             1,
             "an undelivered one stays whatever its age"
         );
+    }
+
+    #[tokio::test]
+    async fn more_finished_posts_than_one_statement_names_all_go() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let (to, account) = chat_with_account(&store, now).await;
+        let many = 2 * IDS_PER_STATEMENT + 7;
+        let names: Vec<String> = (0..many).map(|i| format!("{i}.png")).collect();
+        let posts = names
+            .iter()
+            .map(|name| to.post(account, &[name.as_str()], now))
+            .collect();
+        store.insert_posts(posts, now).await.unwrap();
+        for table in ["targets", "posts"] {
+            query(format!("UPDATE {table} SET state = 'cancelled', updated_at = ?"))
+                .bind(to_millis(now))
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
+        let removed = store.remove_finished_media(now, now).await.unwrap();
+        assert_eq!((removed.posts, removed.rows), (many, many));
+        let mut unused = removed.unused_files;
+        unused.sort();
+        let mut expected = names.clone();
+        expected.sort();
+        assert_eq!(unused, expected);
+        let removed = store.remove_finished_posts(now).await.unwrap();
+        assert_eq!(removed.posts, many);
+        assert!(removed.unused_files.is_empty(), "their images went before");
+        let left: i64 = query_scalar("SELECT COUNT(*) FROM posts")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
     }
 }

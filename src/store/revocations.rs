@@ -73,9 +73,10 @@ impl Store {
                 "INSERT INTO pending_revocations
                      (provider, token, grant_id, user_id, notify_chat_id, label, next_attempt_at,
                       created_at)
-                 VALUES (?, x'', ?, ?, ?, ?, ?, ?) RETURNING id",
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(provider.as_str())
+            .bind(Vec::<u8>::new())
             .bind(grant.0)
             .bind(owner.map(|u| u.0))
             .bind(chat.map(|c| c.0))
@@ -163,7 +164,7 @@ impl Store {
         };
         let siblings: i64 = query_scalar(
             "SELECT COUNT(*) FROM pending_revocations
-             WHERE provider = ? AND notify_chat_id IS ? AND label = ? AND created_at = ?",
+             WHERE provider = ? AND notify_chat_id IS NOT DISTINCT FROM ? AND label = ? AND created_at = ?",
         )
         .bind(row.get::<&str, _>("provider"))
         .bind(row.get::<Option<i64>, _>("notify_chat_id"))
@@ -233,10 +234,10 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
     use crate::crypto::{MasterKey, Sealer};
-    use crate::store::test_support::{telegram_user_and_chat, temp_store};
+    use crate::store::test_support::telegram_user_and_chat;
     use crate::store::{NewAccount, NewGrant};
 
     #[tokio::test]

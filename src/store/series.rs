@@ -132,7 +132,8 @@ impl Store {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin_write().await?;
         let row = query(
-            "SELECT SUM(state = 'publishing') AS sending, SUM(state IN ('queued', 'failed')) AS open
+            "SELECT COUNT(*) FILTER (WHERE state = 'publishing') AS sending,
+                    COUNT(*) FILTER (WHERE state IN ('queued', 'failed')) AS open
              FROM targets WHERE post_id = ?",
         )
         .bind(post.0)
@@ -304,5 +305,101 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+crate::store::test_support::on_both_backends! {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::domain::Provider;
+    use crate::store::NewPost;
+    use crate::store::test_support::group_with_two_pages;
+
+    fn image(name: &str) -> NewMedia {
+        NewMedia {
+            content_type: "image/png".to_owned(),
+            byte_len: 3,
+            width: Some(1),
+            height: Some(1),
+            sha256: "00".to_owned(),
+            file_name: name.to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn post_now_copies_a_series_occurrence_and_an_edit_waits_for_a_target_in_flight() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let (author, chat, accounts) = group_with_two_pages(&store, now).await;
+        let due = now + Duration::hours(5);
+        let series = store
+            .insert_post(
+                NewPost {
+                    chat,
+                    author,
+                    body: "weekly".to_owned(),
+                    due_at: due,
+                    recurrence: Some("v1 MO,TU,WE,TH,FR,SA,SU 09:00 UTC".to_owned()),
+                    time_zone: chrono_tz::UTC,
+                    targets: accounts.clone(),
+                    variants: vec![(Provider::FacebookPage, "the page's own".to_owned())],
+                    threads: vec![(accounts[1], vec!["1/2".to_owned(), "2/2".to_owned()])],
+                    media: vec![image("a.png")],
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.series_occurrence(series).await.unwrap(), (series, series));
+        let editable = store.editable_post(series).await.unwrap().unwrap();
+        assert_eq!((editable.body.as_str(), editable.media_removed), ("weekly", false));
+        assert_eq!(editable.due_at.timestamp_millis(), due.timestamp_millis());
+
+        assert_eq!(store.post_now(series, now).await.unwrap(), 2);
+        let extra = store.other_scheduled_occurrences(series, series).await.unwrap();
+        assert_eq!(extra.len(), 1);
+        let extra = extra[0];
+        assert_eq!(store.series_occurrence(extra).await.unwrap(), (series, series));
+        let copy = store.composed_post(extra).await.unwrap().unwrap();
+        assert_eq!(copy.recurrence, None, "the rule stays with the pending occurrence");
+        assert_eq!(copy.text_for(Provider::FacebookPage), "the page's own");
+        assert_eq!(copy.due_at.timestamp_millis(), now.timestamp_millis());
+        assert_eq!(store.media_of_post(extra).await.unwrap()[0].file_name, "a.png");
+        let threads = store.threads_of_post(extra).await.unwrap();
+        assert_eq!(threads.len(), 1);
+        assert_eq!(threads[0].1.len(), 2);
+
+        let claimed = store.claim_due(now, 10).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        assert!(claimed.iter().all(|t| t.post == extra));
+        let edit = PostUpdate {
+            body: Some("changed".to_owned()),
+            ..PostUpdate::default()
+        };
+        assert_eq!(store.update_post(extra, &edit, now).await.unwrap(), Updated::Started);
+        let edit = PostUpdate {
+            body: Some("changed".to_owned()),
+            due: Some((due + Duration::hours(1), Some("v1 MO 10:00 UTC".to_owned()))),
+            media: Some(vec![image("b.png")]),
+            threads: None,
+        };
+        assert_eq!(
+            store.update_post(series, &edit, now).await.unwrap(),
+            Updated::Changed {
+                targets: 2,
+                old_files: vec!["a.png".to_owned()]
+            }
+        );
+        let edited = store.editable_post(series).await.unwrap().unwrap();
+        assert_eq!(edited.body, "changed");
+        assert_eq!(edited.recurrence.as_deref(), Some("v1 MO 10:00 UTC"));
+        assert_eq!(store.media_of_post(series).await.unwrap()[0].file_name, "b.png");
+
+        store.make_due_at(series, now).await.unwrap();
+        let claimed = store.claim_due(now, 10).await.unwrap();
+        assert!(claimed.iter().all(|t| t.post == series));
+        assert_eq!(claimed.len(), 2);
     }
 }

@@ -2,9 +2,12 @@
 //! finding targets left in flight by a crash, and cancelling. Claim and cancel both run in
 //! `BEGIN IMMEDIATE` transactions, so a post cancelled while being claimed is never sent.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
-use super::db::{Record, Tx, query, query_scalar};
+use super::db::{Backend, Record, Tx, query, query_as, query_scalar};
 use super::{Store, StoreError, from_millis, parse_stored, to_millis};
 use crate::domain::{
     AccountId, AccountState, ChatId, GrantId, PostId, Provider, TargetId, TargetState, UserId,
@@ -149,16 +152,100 @@ fn due_target(row: &Record) -> Result<DueTarget, StoreError> {
     })
 }
 
+/// The name claims are recorded under by a store no instance joined through.
+const UNNAMED_OWNER: &str = "local";
+
+/// Candidate rows read per page while a claim looks past targets it must hold back.
+const CLAIM_PAGE: i64 = 256;
+
+/// The most candidate rows one claim reads: with every due target's account at its bound,
+/// a claim still costs a bounded read, however long the backlog.
+const CLAIM_SCAN_MOST: usize = 4096;
+
+/// Ids bound in one `IN (…)` list at most (well below either engine's limit on binds).
+const IDS_PER_STATEMENT: usize = 500;
+
+/// The reason a target held back for a rate-limit window shows in `/queue`.
+const WAITING_FOR_WINDOW: &str = "waiting for the platform's rate-limit window";
+
+/// How much a claim may take. The bounds count every instance's `publishing` targets (the
+/// claim reads them under the write lock, so they hold across instances).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimLimits {
+    /// Targets to claim at most (this instance's free publishing slots).
+    pub most: u32,
+    /// Targets `publishing` at once per account, over all instances.
+    pub per_account: u32,
+    /// Targets `publishing` at once per platform, over all instances.
+    pub per_platform: u32,
+}
+
+impl ClaimLimits {
+    /// Up to `most` targets, with no bound per account or platform.
+    pub fn unbounded(most: u32) -> Self {
+        Self {
+            most,
+            per_account: u32::MAX,
+            per_platform: u32::MAX,
+        }
+    }
+}
+
+/// What one claim did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claim {
+    /// The targets now `publishing` for this store's instance, in due order.
+    pub targets: Vec<DueTarget>,
+    /// Due targets left queued because their account or platform was at its bound: they are
+    /// claimed once a target of theirs finishes, on whichever instance.
+    pub held_back: usize,
+    /// Due targets moved to the end of their account's rate-limit window, uncounted.
+    pub deferred: usize,
+}
+
 impl Store {
-    /// Claims up to `limit` targets due by `now`, in due order, marking each `publishing`
-    /// and counting the attempt before anything is sent: a crash from here on leaves
-    /// `publishing` behind, which start-up reconciles instead of sending blindly. A
-    /// recurring post's next occurrence is queued in the same transaction.
+    /// This store acting for instance `owner`: its claims record `owner` on the targets, its
+    /// outcome writes change only targets `owner` still holds, and its claims stop once
+    /// `owner` is no longer a registered instance (another took its work over).
+    pub fn owned_by(&self, owner: &str) -> Store {
+        Store {
+            owner: Some(Arc::from(owner)),
+            ..self.clone()
+        }
+    }
+
+    /// The instance this store claims for.
+    pub fn owner(&self) -> &str {
+        self.owner.as_deref().unwrap_or(UNNAMED_OWNER)
+    }
+
+    /// Claims up to `limit` targets due by `now` (no bound per account or platform): see
+    /// [`Store::claim`].
     pub async fn claim_due(
         &self,
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<DueTarget>, StoreError> {
+        Ok(self
+            .claim(now, ClaimLimits::unbounded(limit))
+            .await?
+            .targets)
+    }
+
+    /// Claims targets due by `now`, in due order, within `limits`, marking each `publishing`
+    /// for this store's instance and counting the attempt before anything is sent: a crash
+    /// from here on leaves `publishing` behind, which is reconciled instead of sent blindly.
+    /// Targets whose account has an open rate-limit window (learned by any instance) move
+    /// to its end without counting an attempt. A recurring post's next occurrence is queued
+    /// in the same transaction.
+    pub async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        limits: ClaimLimits,
+    ) -> Result<Claim, StoreError> {
+        if limits.most == 0 {
+            return Ok(Claim::default());
+        }
         // Most wake-ups find nothing due yet (a post was queued for later): answer those
         // without the write lock, which every chat command also waits for. Nothing is
         // claimed, so the lock that claims share with cancels is not needed.
@@ -168,43 +255,104 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         if any_due.is_none() {
-            return Ok(Vec::new());
+            return Ok(Claim::default());
         }
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin_write().await?;
-        // Reads the head of the partial index `targets_due` only.
-        let rows = query(format!(
-            "SELECT {DUE_COLUMNS} FROM targets t
+        if let Some(owner) = &self.owner {
+            // An instance whose row a peer removed was taken over: it claims nothing more.
+            let registered: Option<i64> = query_scalar("SELECT 1 FROM instances WHERE id = ?")
+                .bind(&**owner)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if registered.is_none() {
+                tracing::warn!("this instance was taken over by another; it claims nothing");
+                return Ok(Claim::default());
+            }
+        }
+        let mut busy = InFlight::read(&mut tx).await?;
+        let lock = match self.pool.backend() {
+            // Under the write lock no other claim runs; the row locks keep a statement that
+            // skips that lock (none does today) from taking a claimed row.
+            Backend::Postgres => " FOR UPDATE OF t SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        // Reads the partial index `targets_due` from its head, a page at a time.
+        let page_sql = format!(
+            "SELECT {DUE_COLUMNS}, w.reset_at AS window_reset FROM targets t
              JOIN posts p ON p.id = t.post_id
              JOIN accounts a ON a.id = t.account_id
-             WHERE t.state = 'queued' AND t.due_at <= ?
-             ORDER BY t.due_at, t.id LIMIT ?"
-        ))
-        .bind(to_millis(now))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let mut target = due_target(row)?;
-            target.attempts += 1;
-            query(
-                "UPDATE targets SET state = 'publishing', attempts = ?, updated_at = ? WHERE id = ?",
-            )
-            .bind(i64::from(target.attempts))
-            .bind(to_millis(now))
-            .bind(target.id.0)
-            .execute(&mut *tx)
-            .await?;
-            claimed.push(target);
+             LEFT JOIN rate_windows w ON w.provider = a.provider AND w.account_remote_id = a.remote_id
+             WHERE t.state = 'queued' AND t.due_at <= ? AND (t.due_at, t.id) > (?, ?)
+             ORDER BY t.due_at, t.id LIMIT ?{lock}"
+        );
+        let mut claim = Claim::default();
+        let mut deferrals: Vec<(TargetId, i64)> = Vec::new();
+        let (mut after_due, mut after_id) = (i64::MIN, i64::MIN);
+        let mut scanned = 0;
+        let want = limits.most as usize;
+        'pages: while claim.targets.len() < want && scanned < CLAIM_SCAN_MOST {
+            let rows = query(page_sql.clone())
+                .bind(to_millis(now))
+                .bind(after_due)
+                .bind(after_id)
+                .bind(CLAIM_PAGE)
+                .fetch_all(&mut *tx)
+                .await?;
+            let last_page = (rows.len() as i64) < CLAIM_PAGE;
+            for row in &rows {
+                scanned += 1;
+                let target = due_target(row)?;
+                (after_due, after_id) = (to_millis(target.due_at), target.id.0);
+                let window: Option<i64> = row.get("window_reset");
+                if let Some(reset) = window.filter(|r| *r > to_millis(now)) {
+                    deferrals.push((target.id, reset));
+                } else if busy.has_room(&target, limits) {
+                    busy.add(&target);
+                    claim.targets.push(target);
+                    if claim.targets.len() == want {
+                        break 'pages;
+                    }
+                } else {
+                    claim.held_back += 1;
+                }
+            }
+            if last_page {
+                break;
+            }
         }
-        let mut posts: Vec<PostId> = claimed.iter().map(|t| t.post).collect();
-        posts.dedup();
-        for post in posts {
+        let owner = self.owner();
+        let ids: Vec<i64> = claim.targets.iter().map(|t| t.id.0).collect();
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE targets SET state = 'publishing', owner = ?, attempts = attempts + 1,
+                     updated_at = ? WHERE id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut update = query(sql).bind(owner).bind(to_millis(now));
+            for id in chunk {
+                update = update.bind(*id);
+            }
+            update.execute(&mut *tx).await?;
+        }
+        for target in &mut claim.targets {
+            target.attempts += 1;
+        }
+        for (target, reset) in &deferrals {
+            query("UPDATE targets SET due_at = ?, last_error = ?, updated_at = ? WHERE id = ?")
+                .bind(*reset)
+                .bind(WAITING_FOR_WINDOW)
+                .bind(to_millis(now))
+                .bind(target.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        claim.deferred = deferrals.len();
+        for post in recurring_posts(&mut tx, &claim.targets).await? {
             enqueue_next_occurrence(&mut tx, post, now).await?;
         }
         tx.commit().await?;
-        Ok(claimed)
+        Ok(claim)
     }
 
     /// When the earliest queued target is due, if any: the scheduler sleeps until then.
@@ -224,6 +372,21 @@ impl Store {
              JOIN accounts a ON a.id = t.account_id
              WHERE t.state = 'publishing' ORDER BY t.due_at, t.id"
         ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(due_target).collect()
+    }
+
+    /// Targets `publishing` for this store's instance: what it claimed, and what it adopted
+    /// from instances that departed.
+    pub async fn owned_in_flight(&self) -> Result<Vec<DueTarget>, StoreError> {
+        let rows = query(format!(
+            "SELECT {DUE_COLUMNS} FROM targets t
+             JOIN posts p ON p.id = t.post_id
+             JOIN accounts a ON a.id = t.account_id
+             WHERE t.state = 'publishing' AND t.owner = ? ORDER BY t.due_at, t.id"
+        ))
+        .bind(self.owner())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(due_target).collect()
@@ -316,6 +479,10 @@ impl Store {
             refund,
             reason: reason.map(str::to_owned),
             now,
+            owner: self
+                .owner
+                .clone()
+                .unwrap_or_else(|| Arc::from(UNNAMED_OWNER)),
         };
         self.grouped()
             .apply(super::grouped::Write::Finish(row))
@@ -506,15 +673,19 @@ impl Store {
     /// The pending posts of a chat, soonest first, with author and target names, and the
     /// targets that wait for a retry.
     pub async fn queued_posts(&self, chat: ChatId) -> Result<Vec<QueuedRow>, StoreError> {
-        let rows = query(
+        let names = match self.pool.backend() {
+            Backend::Sqlite => "GROUP_CONCAT(a.display_name, char(10))",
+            Backend::Postgres => "string_agg(a.display_name, chr(10) ORDER BY t.id)",
+        };
+        let rows = query(format!(
             "SELECT COALESCE(p.series_id, p.id) AS id, p.id AS row_id, p.due_at, p.body, p.recurrence,
                     COALESCE(u.display_name, u.remote_id) AS author,
-                    (SELECT GROUP_CONCAT(a.display_name, char(10)) FROM targets t
+                    (SELECT {names} FROM targets t
                      JOIN accounts a ON a.id = t.account_id
                      WHERE t.post_id = p.id AND t.state IN ('queued', 'publishing')) AS targets
              FROM posts p JOIN users u ON u.id = p.author_id
-             WHERE p.chat_id = ? AND p.state = 'scheduled' ORDER BY p.due_at, p.id",
-        )
+             WHERE p.chat_id = ? AND p.state = 'scheduled' ORDER BY p.due_at, p.id"
+        ))
         .bind(chat.0)
         .fetch_all(&self.pool)
         .await?;
@@ -576,17 +747,22 @@ pub(super) struct FinishRow {
     pub(super) refund: i64,
     pub(super) reason: Option<String>,
     pub(super) now: DateTime<Utc>,
+    /// The instance writing it: only the target's owner may move it on.
+    pub(super) owner: Arc<str>,
 }
 
-/// Writes `row` in `tx`: the target moves on if it is still `publishing`; a retry of a post
-/// cancelled meanwhile is not made; the post closes once none of its targets is pending.
+/// Writes `row` in `tx`: the target moves on if it is still `publishing` and still
+/// `row.owner`'s (an instance that another took over writes nothing: the taker reconciles
+/// the target); a retry of a post cancelled meanwhile is not made; the post closes once none
+/// of its targets is pending.
 pub(super) async fn finish_in(tx: &mut Tx, row: &FinishRow) -> Result<(), StoreError> {
     let post: Option<i64> = query_scalar(
         "UPDATE targets SET state = ?, remote_id = COALESCE(?, remote_id),
              remote_url = COALESCE(?, remote_url), last_error = ?,
              published_at = CASE WHEN ? = 'published' THEN ? ELSE published_at END,
-             due_at = COALESCE(?, due_at), attempts = MAX(attempts - ?, 0), updated_at = ?
-         WHERE id = ? AND state = 'publishing' RETURNING post_id",
+             due_at = COALESCE(?, due_at),
+             attempts = CASE WHEN attempts > ? THEN attempts - ? ELSE 0 END, updated_at = ?
+         WHERE id = ? AND state = 'publishing' AND owner = ? RETURNING post_id",
     )
     .bind(row.state.as_str())
     .bind(row.remote_id.as_deref())
@@ -596,10 +772,26 @@ pub(super) async fn finish_in(tx: &mut Tx, row: &FinishRow) -> Result<(), StoreE
     .bind(to_millis(row.now))
     .bind(row.due_at.map(to_millis))
     .bind(row.refund)
+    .bind(row.refund)
     .bind(to_millis(row.now))
     .bind(row.target.0)
+    .bind(&*row.owner)
     .fetch_optional(&mut **tx)
     .await?;
+    if post.is_none() {
+        let holder: Option<Option<String>> =
+            query_scalar("SELECT owner FROM targets WHERE id = ? AND state = 'publishing'")
+                .bind(row.target.0)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if let Some(holder) = holder {
+            tracing::warn!(
+                target = %row.target,
+                holder = holder.as_deref().unwrap_or("none"),
+                "another instance took this target over; this instance's outcome is not written"
+            );
+        }
+    }
     if let Some(post) = post {
         // A retry of a post cancelled while its attempt was in flight is not made.
         query(
@@ -631,6 +823,72 @@ async fn close_post_if_done(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The targets `publishing` now, on every instance, by account and by platform.
+struct InFlight {
+    accounts: HashMap<AccountId, u32>,
+    providers: HashMap<Provider, u32>,
+}
+
+impl InFlight {
+    /// Reads them inside the claim's transaction (from the partial index `targets_in_flight`).
+    async fn read(tx: &mut Tx) -> Result<Self, StoreError> {
+        let rows: Vec<(i64, String, i64)> = query_as(
+            "SELECT t.account_id, a.provider, COUNT(*) FROM targets t
+             JOIN accounts a ON a.id = t.account_id
+             WHERE t.state = 'publishing' GROUP BY t.account_id, a.provider",
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut busy = Self {
+            accounts: HashMap::new(),
+            providers: HashMap::new(),
+        };
+        for (account, provider, count) in rows {
+            let count = u32::try_from(count).unwrap_or(u32::MAX);
+            let provider: Provider = parse_stored(&provider, "provider")?;
+            busy.accounts.insert(AccountId(account), count);
+            *busy.providers.entry(provider).or_default() += count;
+        }
+        Ok(busy)
+    }
+
+    fn has_room(&self, target: &DueTarget, limits: ClaimLimits) -> bool {
+        let account = self.accounts.get(&target.account).copied().unwrap_or(0);
+        let provider = self.providers.get(&target.provider).copied().unwrap_or(0);
+        account < limits.per_account && provider < limits.per_platform
+    }
+
+    fn add(&mut self, target: &DueTarget) {
+        *self.accounts.entry(target.account).or_default() += 1;
+        *self.providers.entry(target.provider).or_default() += 1;
+    }
+}
+
+/// `?, ?, …` for `n` binds.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// The posts of `targets` that repeat, each once.
+async fn recurring_posts(tx: &mut Tx, targets: &[DueTarget]) -> Result<Vec<PostId>, StoreError> {
+    let mut posts: Vec<i64> = targets.iter().map(|t| t.post.0).collect();
+    posts.sort_unstable();
+    posts.dedup();
+    let mut recurring = Vec::new();
+    for chunk in posts.chunks(IDS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT id FROM posts WHERE recurrence IS NOT NULL AND id IN ({}) ORDER BY id",
+            placeholders(chunk.len())
+        );
+        let mut select = query_scalar::<i64>(sql);
+        for post in chunk {
+            select = select.bind(*post);
+        }
+        recurring.extend(select.fetch_all(&mut **tx).await?.into_iter().map(PostId));
+    }
+    Ok(recurring)
 }
 
 /// Once an occurrence of a recurring post is claimed, the series moves to a new post row
@@ -705,9 +963,10 @@ async fn enqueue_next_occurrence(
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
-    use crate::store::test_support::{group_with_two_pages, temp_store};
+    use crate::store::test_support::group_with_two_pages;
+    use crate::store::db::Backend;
     use crate::store::{NewPost, Notification};
     use chrono::Duration;
 
@@ -1018,5 +1277,177 @@ mod tests {
         assert_eq!(q.store.claim_due(next, 10).await.unwrap().len(), 2);
         let after = q.store.next_due_at().await.unwrap().unwrap();
         assert_eq!(after.to_rfc3339(), "2026-04-06T07:00:00+00:00");
+    }
+
+    /// Two stores on one database, as two instances ("one", "two") would hold them, over a
+    /// fresh database of this engine.
+    async fn two_instances(first: &Store, dir: &tempfile::TempDir) -> (Store, Store) {
+        let url = match (first.backend(), crate::test_cluster::cluster()) {
+            (Backend::Postgres, Some(cluster)) => cluster.fresh_database().await,
+            _ => format!("sqlite://{}", dir.path().join("shared.db").display()),
+        };
+        let key = crate::crypto::MasterKey::generate();
+        let one = Store::open(&url, crate::crypto::Sealer::new(key.clone()))
+            .await
+            .unwrap();
+        let two = Store::open(&url, crate::crypto::Sealer::new(key)).await.unwrap();
+        let lease = std::time::Duration::from_secs(600);
+        one.register_instance("one", "test one", lease).await.unwrap();
+        one.register_instance("two", "test two", lease).await.unwrap();
+        (one.owned_by("one"), two.owned_by("two"))
+    }
+
+    async fn due_posts(store: &Store, count: usize, now: DateTime<Utc>) -> Vec<AccountId> {
+        let (author, chat, accounts) = group_with_two_pages(store, now).await;
+        for n in 0..count {
+            store
+                .insert_post(
+                    NewPost {
+                        chat,
+                        author,
+                        body: format!("post {n}"),
+                        due_at: now - Duration::seconds(1),
+                        recurrence: None,
+                        time_zone: chrono_tz::UTC,
+                        targets: accounts.clone(),
+                        variants: Vec::new(),
+                        media: vec![],
+                        threads: vec![],
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+        }
+        accounts
+    }
+
+    #[tokio::test]
+    async fn a_claim_records_its_instance_and_only_that_instance_writes_the_outcome() {
+        let (first, dir) = temp_store().await;
+        let (one, two) = two_instances(&first, &dir).await;
+        let now = Utc::now();
+        due_posts(&one, 1, now).await;
+        let claimed = one.claim_due(now, 10).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        assert_eq!(one.owned_in_flight().await.unwrap().len(), 2);
+        assert!(two.owned_in_flight().await.unwrap().is_empty());
+        // Another instance's outcome for them is refused and changes nothing.
+        two.mark_published(claimed[0].id, "999", None, now).await.unwrap();
+        two.requeue(claimed[1].id, now, "503", now).await.unwrap();
+        assert_eq!(one.owned_in_flight().await.unwrap().len(), 2);
+        // The owner's is written.
+        one.mark_published(claimed[0].id, "1", None, now).await.unwrap();
+        let states = one.targets_of_post(claimed[0].post).await.unwrap();
+        assert_eq!(
+            (states[0].1, states[0].2.as_deref(), states[1].1),
+            (TargetState::Published, Some("1"), TargetState::Publishing)
+        );
+        // Once a peer takes "one" over, its targets are the taker's, and "one" claims no more.
+        assert_eq!(
+            two.claim_departure("one", "two").await.unwrap(),
+            Some(vec![claimed[1].id])
+        );
+        assert_eq!(two.claim_departure("one", "two").await.unwrap(), None, "once");
+        one.mark_failed(claimed[1].id, "late", now).await.unwrap();
+        assert_eq!(two.owned_in_flight().await.unwrap()[0].id, claimed[1].id);
+        due_posts(&two, 1, now).await;
+        assert!(one.claim_due(now, 10).await.unwrap().is_empty());
+        assert_eq!(two.claim_due(now, 10).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn bounds_per_account_hold_across_two_instances_claiming_at_once() {
+        let (first, dir) = temp_store().await;
+        let (one, two) = two_instances(&first, &dir).await;
+        let now = Utc::now();
+        due_posts(&one, 15, now).await;
+        let limits = ClaimLimits {
+            most: 3,
+            per_account: 2,
+            per_platform: 3,
+        };
+        let most_per_account = |store: Store| async move {
+            let counts: Vec<i64> = query_scalar(
+                "SELECT COUNT(*) FROM targets WHERE state = 'publishing' GROUP BY account_id",
+            )
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+            let platform: i64 = counts.iter().sum();
+            (counts.into_iter().max().unwrap_or(0), platform)
+        };
+        let work = |store: Store| async move {
+            let mut published = 0;
+            let mut seen = (0, 0);
+            while published < 15 {
+                let claim = store.claim(Utc::now(), limits).await.unwrap();
+                let (account, platform) = most_per_account(store.clone()).await;
+                seen = (seen.0.max(account), seen.1.max(platform));
+                for target in &claim.targets {
+                    tokio::task::yield_now().await;
+                    store
+                        .mark_published(target.id, &format!("r{}", target.id), None, Utc::now())
+                        .await
+                        .unwrap();
+                }
+                published += claim.targets.len();
+                if claim.targets.is_empty() {
+                    tokio::task::yield_now().await;
+                    if store.count_targets(TargetState::Queued).await.unwrap() == 0 {
+                        break;
+                    }
+                }
+            }
+            seen
+        };
+        let (a, b) = tokio::join!(
+            tokio::spawn(work(one.clone())),
+            tokio::spawn(work(two.clone()))
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a.0 <= 2 && b.0 <= 2, "per account: {a:?} {b:?}");
+        assert!(a.1 <= 3 && b.1 <= 3, "per platform: {a:?} {b:?}");
+        assert_eq!(one.count_targets(TargetState::Published).await.unwrap(), 30);
+    }
+
+    #[tokio::test]
+    async fn a_rate_window_one_instance_learned_holds_the_others_claims_back_uncounted() {
+        let (first, dir) = temp_store().await;
+        let (one, two) = two_instances(&first, &dir).await;
+        let now = Utc::now();
+        due_posts(&one, 1, now).await;
+        let reset = now + Duration::minutes(15);
+        one.close_rate_window(Provider::FacebookPage, "p1", reset)
+            .await
+            .unwrap();
+        // An earlier reset learned later does not reopen it.
+        one.close_rate_window(Provider::FacebookPage, "p1", now + Duration::minutes(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            two.rate_window(Provider::FacebookPage, "p1", now)
+                .await
+                .unwrap()
+                .map(|r| r.timestamp_millis()),
+            Some(reset.timestamp_millis())
+        );
+        let claim = two.claim(now, ClaimLimits::unbounded(10)).await.unwrap();
+        assert_eq!((claim.targets.len(), claim.deferred), (1, 1));
+        assert_eq!(claim.targets[0].account_remote_id, "p2");
+        let rows = two.queued_posts(claim.targets[0].chat).await.unwrap();
+        assert_eq!(rows[0].retrying.len(), 0, "a held-back target counts no attempt");
+        assert_eq!(
+            two.next_due_at().await.unwrap().map(|d| d.timestamp_millis()),
+            Some(reset.timestamp_millis())
+        );
+        assert_eq!(
+            two.claim(reset, ClaimLimits::unbounded(10))
+                .await
+                .unwrap()
+                .targets[0]
+                .attempts,
+            1
+        );
     }
 }

@@ -150,12 +150,12 @@ pub(super) async fn copy_parts(tx: &mut Tx, from: PostId, to: PostId) -> Result<
 }
 
 #[cfg(test)]
-mod tests {
+crate::store::test_support::on_both_backends! {
     use super::*;
     use crate::crypto::Secret;
     use crate::domain::{OAuthProvider, Provider, TargetState};
     use crate::recurrence::Recurrence;
-    use crate::store::test_support::{telegram_user_and_chat, temp_store};
+    use crate::store::test_support::telegram_user_and_chat;
     use crate::store::{NewGrant, NewLinkedAccount, NewPost};
 
     fn thread(account: AccountId, parts: &[&str]) -> Vec<(AccountId, Vec<String>)> {

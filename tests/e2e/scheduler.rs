@@ -62,6 +62,7 @@ impl Fixture {
         let app = self.world.app();
         Arc::new(Scheduler::new(
             self.store.clone(),
+            app.instance().clone(),
             app.platforms().clone(),
             app.media().clone(),
             self.world.url().clone(),

@@ -248,6 +248,7 @@ async fn run_until(world: &World, store: &Store, what: &str, done: impl AsyncFnM
     let app = world.app();
     let scheduler = Arc::new(Scheduler::new(
         store.clone(),
+        app.instance().clone(),
         app.platforms().clone(),
         app.media().clone(),
         world.url().clone(),

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use autopost::crypto::Secret;
-use autopost::domain::Actor;
+use autopost::crypto::{MasterKey, Sealer, Secret};
 use autopost::domain::{AccountState, GrantId, OAuthProvider, Provider};
+use autopost::domain::{Actor, ChatKind, ChatPlatform};
 use autopost::store::{NewGrant, NewLinkedAccount, NotificationKind, Store};
 use autopost::tokens::{RefreshOutcome, TokenKeeper};
 use autopost_sim::World;
@@ -200,4 +200,74 @@ async fn a_dead_meta_token_asks_the_chat_to_reconnect_facebook() {
             .any(|n| n.notification.text.contains("/connect facebook")),
         "{notes:?}"
     );
+}
+
+/// Two instances on one PostgreSQL database that find the same access token refused at the
+/// same moment: one refreshes, the other uses what it stored, and the single-use refresh
+/// token is spent once at X.
+#[tokio::test]
+async fn two_instances_refreshing_one_grant_at_once_spend_its_refresh_token_once() {
+    let Some(cluster) = autopost::test_cluster::cluster() else {
+        return;
+    };
+    let world = World::builder().x().open().await.unwrap();
+    let url = cluster.fresh_database().await;
+    let key = MasterKey::generate().to_base64();
+    let open = async || {
+        let key = MasterKey::from_base64(key.expose()).unwrap();
+        Store::open(&url, Sealer::new(key)).await.unwrap()
+    };
+    let (a, b) = (open().await, open().await);
+    let now = Utc::now();
+    let user = a
+        .upsert_user(ChatPlatform::Telegram, "1", None, now)
+        .await
+        .unwrap();
+    let chat = a
+        .upsert_chat(ChatPlatform::Telegram, "-9", ChatKind::Group, None, now)
+        .await
+        .unwrap();
+    let x_user = SimXUser::new("2244994945", "alice");
+    world
+        .x()
+        .insert_grant(x_user.clone(), "access-1", Some("refresh-1"));
+    let (grant, _) = a
+        .save_linked_grant(
+            NewGrant {
+                owner: user.id,
+                provider: OAuthProvider::X,
+                remote_user_id: &x_user.id,
+                scopes: autopost::platforms::x::SCOPES,
+                access_token: Secret::new("access-1"),
+                refresh_token: Some(Secret::new("refresh-1")),
+                expires_at: Some(now + Duration::minutes(90)),
+            },
+            vec![NewLinkedAccount {
+                provider: Provider::X,
+                remote_id: x_user.id.clone(),
+                display_name: "@alice".to_owned(),
+                access_token: None,
+            }],
+            chat.id,
+            now,
+        )
+        .await
+        .unwrap();
+    let x = world.app().platforms().for_provider(Provider::X);
+    let log_ids = world.app().log_ids().clone();
+    let on_a = TokenKeeper::new(a.clone(), x.clone(), None, log_ids.clone());
+    let on_b = TokenKeeper::new(b, x, None, log_ids);
+    let rejected = Secret::new("access-1");
+    let (first, second) = tokio::join!(
+        on_a.refresh_rejected(grant, OAuthProvider::X, &rejected, now),
+        on_b.refresh_rejected(grant, OAuthProvider::X, &rejected, now),
+    );
+    let mut outcomes = [first.unwrap(), second.unwrap()];
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(
+        outcomes,
+        [RefreshOutcome::AlreadyFresh, RefreshOutcome::Refreshed]
+    );
+    assert_eq!(world.x().token_requests().refreshes, 1);
+    assert_eq!(a.grant_state(grant).await.unwrap(), AccountState::Active);
 }

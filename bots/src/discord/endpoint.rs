@@ -2,6 +2,8 @@
 //! `AUTOPOST_DISCORD_PUBLIC_KEY` is set. The signature and timestamp are checked before the
 //! body is read (401 otherwise); PING answers `{"type":1}`; everything else goes to the one
 //! handler, whose first answer is the response (or 202 once it posted the callback itself).
+//! Commands and button presses are recorded in the database before they are answered, so
+//! that behind a load balancer another instance finishes one whose instance died.
 
 use std::sync::Arc;
 
@@ -52,6 +54,7 @@ async fn receive(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Byt
             return StatusCode::BAD_REQUEST.into_response();
         }
     };
+    endpoint.inner.accept(&interaction, &body).await;
     match endpoint.inner.answer(interaction, Way::Endpoint).await {
         Some(answer) => Json(answer).into_response(),
         None => StatusCode::ACCEPTED.into_response(),

@@ -12,6 +12,7 @@ use autopost::app::App;
 use autopost::crypto::Secret;
 use autopost::domain::{ChatKind, ChatPlatform};
 use autopost::front_end::{AdminRights, Person, Place, Privilege};
+use autopost::store::Inbound;
 use chrono::Utc;
 use reqwest::Method;
 use serde_json::Value;
@@ -69,6 +70,9 @@ pub(super) struct Inner {
     confirmations: Mutex<HashMap<String, (String, Instant)>>,
 }
 
+/// How long Discord waits for an interaction's first answer.
+const FIRST_ANSWER_WITHIN: Duration = Duration::from_millis(2500);
+
 /// How long an interaction token edits its response: 15 minutes, less a margin.
 /// <https://discord.com/developers/docs/interactions/receiving-and-responding#followup-messages>
 const INTERACTION_TOKEN_LIFE: Duration = Duration::from_secs(14 * 60);
@@ -108,6 +112,15 @@ impl Inner {
     /// The bot token, when the gateway is on.
     pub(super) fn gateway_token(&self) -> Option<&Secret> {
         self.app.config().discord.as_ref()?.token.as_ref()
+    }
+
+    /// Whether the interactions endpoint is on (interactions may wait in the inbox).
+    pub(super) fn has_endpoint(&self) -> bool {
+        self.app
+            .config()
+            .discord
+            .as_ref()
+            .is_some_and(|d| d.public_key.is_some())
     }
 
     /// Whether notifications can be sent (they need the bot token).
@@ -176,6 +189,68 @@ impl Inner {
         }
     }
 
+    /// Records a command, button press or form from the endpoint in the inbox before it is
+    /// answered: the payload without its token, and the token (a credential for 15
+    /// minutes) sealed. If the database cannot take it, the handler's own first write fails
+    /// too and the person hears so.
+    pub(super) async fn accept(&self, interaction: &Interaction, body: &[u8]) {
+        if !matches!(
+            interaction.kind,
+            kind::COMMAND | kind::COMPONENT | kind::MODAL_SUBMIT
+        ) {
+            return;
+        }
+        let payload = serde_json::from_slice::<Value>(body).and_then(|mut json| {
+            if let Some(fields) = json.as_object_mut() {
+                fields.remove("token");
+            }
+            serde_json::to_vec(&json)
+        });
+        let Ok(payload) = payload else {
+            return;
+        };
+        let token = Secret::new(interaction.token.as_str());
+        if let Err(e) = self
+            .app
+            .accept_delivery(
+                ChatPlatform::Discord,
+                &interaction.id,
+                &payload,
+                Some(&token),
+                Utc::now(),
+            )
+            .await
+        {
+            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot record a Discord interaction before answering it");
+        }
+    }
+
+    /// Until `stop`: every second, takes over interactions that instances which died
+    /// accepted and did not finish.
+    pub(super) async fn sweep(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                biased;
+                () = autopost::front_end::stopped(&mut stop) => return,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            match self
+                .app
+                .stranded_deliveries(ChatPlatform::Discord, 100, Utc::now())
+                .await
+            {
+                Ok(stranded) => {
+                    for inbound in stranded {
+                        self.take_over(inbound).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot look for Discord interactions left behind");
+                }
+            }
+        }
+    }
+
     /// Answers one interaction that came in `way`. For the endpoint, `Some` is the HTTP
     /// response's body and `None` means the callback was posted (answer 202); the gateway
     /// always gets `None`.
@@ -225,8 +300,29 @@ impl Inner {
         self.rest.send(&call, body).await.map(|_| ())
     }
 
-    /// A command or button press: run once, answered in time or deferred.
+    /// A command or button press: run once, answered in time or deferred. Once answered
+    /// for good it leaves the inbox the endpoint recorded it in; a deferred one stays, marked
+    /// answered, until its answer is edited in, so that if this instance dies meanwhile the
+    /// instance that takes it over tells the person.
     async fn run(self: &Arc<Self>, interaction: Interaction) -> Option<Value> {
+        let id = interaction.id.clone();
+        let (first, deferred) = self.run_once(interaction).await;
+        if !deferred {
+            self.forget_accepted(&id).await;
+        }
+        first
+    }
+
+    /// Takes an interaction out of the inbox; a failure only means another instance finds
+    /// it there later, already answered.
+    pub(super) async fn forget_accepted(&self, id: &str) {
+        if let Err(e) = self.app.delivery_done(ChatPlatform::Discord, id).await {
+            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot take an answered Discord interaction out of the inbox");
+        }
+    }
+
+    /// [`Inner::run`]; `true` beside the first answer when the rest was deferred.
+    async fn run_once(self: &Arc<Self>, interaction: Interaction) -> (Option<Value>, bool) {
         match self
             .app
             .first_deliveries(ChatPlatform::Discord, &[&interaction.id], Utc::now())
@@ -235,18 +331,24 @@ impl Inner {
             Ok(fresh) if fresh.is_empty() => {
                 tracing::debug!("interaction already handled; answered, not run again");
                 let reply = Reply::error("this was already handled");
-                return Some(wire::response(
-                    wire::callback::MESSAGE,
-                    wire::message(&reply, true),
-                ));
+                return (
+                    Some(wire::response(
+                        wire::callback::MESSAGE,
+                        wire::message(&reply, true),
+                    )),
+                    false,
+                );
             }
             Ok(_) => {}
             Err(e) => {
                 let reply = crate::commands::internal(&e);
-                return Some(wire::response(
-                    wire::callback::MESSAGE,
-                    wire::message(&reply, true),
-                ));
+                return (
+                    Some(wire::response(
+                        wire::callback::MESSAGE,
+                        wire::message(&reply, true),
+                    )),
+                    false,
+                );
             }
         }
         // A modal's submit answers like a command; a button press edits its message.
@@ -268,7 +370,7 @@ impl Inner {
             Some(Ok(outcome)) => match outcome_file(&outcome) {
                 None => {
                     self.remember_confirmation(&interaction, &outcome).await;
-                    return Some(first_answer(&outcome));
+                    return (Some(first_answer(&outcome)), false);
                 }
                 // A file cannot ride on an inline answer: it goes with the callback.
                 file @ Some(_) => {
@@ -276,15 +378,18 @@ impl Inner {
                     if let Err(e) = self.callback(&interaction, body).await {
                         tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot answer a Discord interaction with its file");
                     }
-                    return None;
+                    return (None, false);
                 }
             },
             Some(Err(e)) => {
                 let reply = crate::commands::internal(&e);
-                return Some(wire::response(
-                    wire::callback::MESSAGE,
-                    wire::message(&reply, true),
-                ));
+                return (
+                    Some(wire::response(
+                        wire::callback::MESSAGE,
+                        wire::message(&reply, true),
+                    )),
+                    false,
+                );
             }
             None => work,
         };
@@ -297,7 +402,14 @@ impl Inner {
         if let Err(e) = self.callback(&interaction, Body::Json(defer)).await {
             tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot defer a Discord interaction");
             work.abort();
-            return None;
+            return (None, false);
+        }
+        if let Err(e) = self
+            .app
+            .delivery_answered(ChatPlatform::Discord, &interaction.id)
+            .await
+        {
+            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot note that a Discord interaction was deferred");
         }
         let inner = self.clone();
         let finishing = tokio::spawn(async move {
@@ -306,11 +418,59 @@ impl Inner {
                 Err(e) => Outcome::Message(crate::commands::internal(&e)),
             };
             inner.finish_deferred(&interaction, outcome, private).await;
+            inner.forget_accepted(&interaction.id).await;
         });
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         pending.retain(|task| !task.is_finished());
         pending.push(finishing);
-        None
+        (None, true)
+    }
+
+    /// Interactions the endpoint of an instance that died accepted and did not finish:
+    /// deferred ones get their answer edited in (through the interaction's token, which
+    /// lives 15 minutes); one not answered at all is answered if Discord still waits for it,
+    /// else Discord has already told the person it failed.
+    pub(super) async fn take_over(self: &Arc<Self>, stranded: Inbound) {
+        let read = serde_json::from_slice::<Value>(&stranded.payload).and_then(|mut json| {
+            json["token"] = stranded
+                .token
+                .as_ref()
+                .map_or(Value::Null, |t| Value::String(t.expose().to_owned()));
+            serde_json::from_value::<Interaction>(json)
+        });
+        let interaction = match read {
+            Ok(interaction) => interaction,
+            Err(e) => {
+                tracing::warn!(error = %autopost::telemetry::chain(&e), "an interaction kept in the inbox is unreadable; dropped");
+                self.forget_accepted(&stranded.delivery_id).await;
+                return;
+            }
+        };
+        let age = (Utc::now() - stranded.received_at)
+            .to_std()
+            .unwrap_or_default();
+        if stranded.answered {
+            // Its work began on the instance that died, and may or may not have finished:
+            // doing it again could post twice, so the person is told to look.
+            let reply = Reply::error(
+                "autopost restarted while it worked on this; look at /queue before trying again",
+            );
+            let path = format!("{}/messages/@original", self.webhook(&interaction));
+            let body = wire::message(&reply, false);
+            if let Err(e) = self
+                .send_to_webhook(&interaction, Method::PATCH, &path, &reply, body)
+                .await
+            {
+                tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot finish a Discord interaction another instance deferred");
+            }
+        } else if age < FIRST_ANSWER_WITHIN {
+            self.answer(interaction, Way::Gateway).await;
+        } else {
+            tracing::warn!(
+                "a Discord interaction accepted by an instance that died went unanswered; Discord told the person it failed"
+            );
+        }
+        self.forget_accepted(&stranded.delivery_id).await;
     }
 
     /// Delivers a deferred outcome: edits the original response (or the message the button

@@ -30,6 +30,7 @@ use std::time::Duration;
 use autopost::app::App;
 use autopost::domain::ChatPlatform;
 use autopost::front_end::{FrontEnd, FrontEndTask};
+use autopost::instance::Role;
 use autopost::throttle::Allowance;
 use tokio::sync::watch;
 
@@ -134,10 +135,32 @@ impl FrontEnd for DiscordFrontEnd {
 /// Runs the gateway (with a bot token) and notification delivery until the stop; then waits
 /// for the interactions still being answered.
 async fn serve(inner: Arc<handle::Inner>, stop: watch::Receiver<bool>) {
-    let gateway = inner
-        .gateway_token()
-        .map(|_| tokio::spawn(gateway::run(inner.clone(), stop.clone())));
-    if inner.can_notify() {
+    let gateway = inner.gateway_token().map(|_| {
+        let inner = inner.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            // One gateway connection: the instance playing its role.
+            if inner
+                .app()
+                .instance()
+                .hold(Role::DiscordGateway, &mut stop)
+                .await
+            {
+                gateway::run(inner, stop).await;
+            }
+        })
+    });
+    let sweeper = inner
+        .has_endpoint()
+        .then(|| tokio::spawn(inner.clone().sweep(stop.clone())));
+    let mut stop = stop;
+    if inner.can_notify()
+        && inner
+            .app()
+            .instance()
+            .hold(Role::DiscordNotifier, &mut stop)
+            .await
+    {
         let courier = Notifier(inner.clone());
         commands::deliver_notifications(
             inner.app(),
@@ -148,16 +171,22 @@ async fn serve(inner: Arc<handle::Inner>, stop: watch::Receiver<bool>) {
         )
         .await;
     } else {
-        tracing::warn!(
-            "Discord notifications need the bot token (AUTOPOST_DISCORD_TOKEN); they wait in the database"
-        );
-        let mut stop = stop;
+        if !inner.can_notify() {
+            tracing::warn!(
+                "Discord notifications need the bot token (AUTOPOST_DISCORD_TOKEN); they wait in the database"
+            );
+        }
         autopost::front_end::stopped(&mut stop).await;
     }
     if let Some(gateway) = gateway
         && let Err(e) = gateway.await
     {
         tracing::error!(error = %autopost::telemetry::chain(&e), "Discord gateway task ended abnormally");
+    }
+    if let Some(sweeper) = sweeper
+        && let Err(e) = sweeper.await
+    {
+        tracing::error!(error = %autopost::telemetry::chain(&e), "Discord sweeper ended abnormally");
     }
     inner.finish().await;
 }

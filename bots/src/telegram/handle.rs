@@ -29,8 +29,8 @@ impl Inner {
                 match message.media_group_id() {
                     Some(group) => {
                         let group = group.0.clone();
-                        self.album_part(group, message);
-                        Ok(())
+                        self.album_part(group, update.id.0.to_string(), message)
+                            .await
                     }
                     None => self.on_message(vec![message]).await,
                 }

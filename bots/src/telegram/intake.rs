@@ -3,9 +3,22 @@
 //! parts gathered into one message. Recording before handling makes each update at most
 //! once: a crash mid-handling loses that one command (its author sees no answer and can send
 //! it again) rather than risking a second post when Telegram redelivers it.
+//!
+//! Several instances may share the work. The webhook route writes each update to the
+//! database before answering; the sweeper of every instance hands on updates whose instance
+//! died before taking them, so an update accepted is never lost by a crash before its
+//! handling began. Album parts wait in the database, where parts that reached different
+//! instances meet, and the album is taken out once, by one instance, when it fell quiet.
 
 use super::*;
 use autopost::store::StoreError;
+
+/// How often every instance looks for updates and albums left behind by an instance that
+/// died (the webhook's, after the claim of the instance that accepted them ended).
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Most stranded updates taken in one sweep.
+const SWEEP_BATCH: u32 = 100;
 
 impl Inner {
     pub(super) async fn poll(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
@@ -34,7 +47,7 @@ impl Inner {
                         .iter()
                         .map(|u| i32::try_from(u.id.0).unwrap_or(i32::MAX).saturating_add(1))
                         .max();
-                    match self.dispatch(&mut handlers, &slots, updates).await {
+                    match self.dispatch(&mut handlers, &slots, updates, false).await {
                         // Confirmed with the next call's offset only once recorded, so a
                         // database failure gets the same updates again instead of losing them.
                         Ok(()) => {
@@ -112,7 +125,8 @@ impl Inner {
     }
 
     /// Reads webhook bodies and dispatches them. Already answered 200, they cannot be asked
-    /// for again: a database failure here loses them, and is logged as an error.
+    /// for again, but they are in the database: one that cannot be recorded as seen now is
+    /// swept up again once its claim ends.
     pub(super) async fn dispatch_raw(
         self: &Arc<Self>,
         handlers: &mut JoinSet<()>,
@@ -126,23 +140,28 @@ impl Inner {
                 // The route checked `update_id`; the rest is Telegram's and may be newer.
                 Err(e) => {
                     tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot read a Telegram update; skipped");
+                    if let Ok(id) = webhook::update_id(body) {
+                        self.forget_accepted(&id.to_string());
+                    }
                     self.count_taken(1);
                     None
                 }
             })
             .collect();
-        if let Err(e) = self.dispatch(handlers, slots, updates).await {
-            tracing::error!(error = %autopost::telemetry::chain(&e), "cannot record Telegram updates; they are lost");
+        if let Err(e) = self.dispatch(handlers, slots, updates, true).await {
+            tracing::error!(error = %autopost::telemetry::chain(&e), "cannot record Telegram updates; they wait in the database for another try");
         }
     }
 
     /// Records a batch of updates as seen in one write, then handles each one not seen
-    /// before (Telegram redelivers when unsure) in its own task holding one slot.
+    /// before (Telegram redelivers when unsure) in its own task holding one slot. Updates
+    /// `accepted` by the webhook leave the database's inbox once done with.
     pub(super) async fn dispatch(
         self: &Arc<Self>,
         handlers: &mut JoinSet<()>,
         slots: &Arc<Semaphore>,
         updates: Vec<Update>,
+        accepted: bool,
     ) -> Result<(), FrontEndError> {
         if updates.is_empty() {
             return Ok(());
@@ -163,7 +182,11 @@ impl Inner {
                     let inner = self.clone();
                     let reply = reply.clone();
                     handlers.spawn(async move {
+                        let id = update.id.0.to_string();
                         inner.refuse_unstored(update, &reply).await;
+                        if accepted {
+                            inner.forget_accepted(&id);
+                        }
                         inner.count_taken(1);
                     });
                 }
@@ -176,6 +199,9 @@ impl Inner {
             // resent it while the first copy waited in the queue).
             if !fresh.remove(id) {
                 tracing::debug!(update_id = update.id.0, "update already handled; skipped");
+                if accepted {
+                    self.forget_accepted(id);
+                }
                 self.count_taken(1);
                 continue;
             }
@@ -188,9 +214,13 @@ impl Inner {
                 chat = tracing::field::Empty,
                 user = tracing::field::Empty
             );
+            let id = id.clone();
             handlers.spawn(
                 async move {
                     inner.clone().on_update(update).await;
+                    if accepted {
+                        inner.forget_accepted(&id);
+                    }
                     inner.count_taken(1);
                     drop(slot);
                 }
@@ -205,50 +235,83 @@ impl Inner {
         self.taken.send_modify(|taken| *taken += updates);
     }
 
-    /// Buffers one part of an album; the first part starts the timer that hands the whole
-    /// album on after `album_quiet` without a new part.
-    pub(super) fn album_part(self: &Arc<Self>, group: String, message: Message) {
-        let first = {
-            let mut albums = self.albums.lock().unwrap_or_else(PoisonError::into_inner);
-            let album = albums.entry(group.clone()).or_insert_with(|| Album {
-                parts: Vec::new(),
-                last_part: Instant::now(),
-            });
-            album.parts.push(message);
-            album.last_part = Instant::now();
-            album.parts.len() == 1
-        };
+    /// Takes an accepted update out of the database's inbox: it was handled, or found
+    /// handled before. A failure only means another instance looks at it again, finds it
+    /// seen and takes it out.
+    pub(super) fn forget_accepted(&self, id: &str) {
+        let app = self.app.clone();
+        let id = id.to_owned();
+        let forgetting = tokio::spawn(async move {
+            if let Err(e) = app.delivery_done(ChatPlatform::Telegram, &id).await {
+                tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot take a handled Telegram update out of the inbox");
+            }
+        });
+        let mut timers = self
+            .album_timers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        timers.retain(|t| !t.is_finished());
+        timers.push(forgetting);
+    }
+
+    /// Keeps one part of an album in the database, where the parts that reached other
+    /// instances are too; the first part seen here starts the timer that hands the whole
+    /// album on after `album_quiet` without a new part (whichever instance's timer or sweep
+    /// comes first takes it).
+    pub(super) async fn album_part(
+        self: &Arc<Self>,
+        group: String,
+        update_id: String,
+        message: Message,
+    ) -> Result<(), TelegramError> {
+        let album = format!("{}:{group}", message.chat.id.0);
+        let payload = serde_json::to_vec(&message).map_err(|e| TelegramError::Unreachable {
+            detail: format!("cannot keep an album part: {e}"),
+        })?;
+        self.app
+            .keep_album_part(&album, &update_id, &payload, chrono::Utc::now())
+            .await?;
+        let first = self
+            .albums
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(album.clone());
         if !first {
-            return;
+            return Ok(());
         }
         let inner = self.clone();
         let timer = tokio::spawn(
             async move {
                 let quiet = inner.options.album_quiet;
                 let mut wait = quiet;
-                let parts = loop {
-                    let mut flushed = inner.albums_flushed.subscribe();
+                let mut flushed = inner.albums_flushed.subscribe();
+                loop {
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
-                        // Handed on at shutdown: the album is gone from the map.
-                        _ = flushed.wait_for(|flushed| *flushed) => {}
+                        // Handed on at shutdown.
+                        _ = flushed.wait_for(|flushed| *flushed) => return,
                     }
-                    let mut albums = inner.albums.lock().unwrap_or_else(PoisonError::into_inner);
-                    let Some(album) = albums.get(&group) else {
-                        return;
+                    let last = match inner.app.album_last_part(&album).await {
+                        Ok(Some(last)) => last,
+                        // Taken, here or by another instance.
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot look at an album; trying again");
+                            continue;
+                        }
                     };
-                    let since = album.last_part.elapsed();
+                    let since = (chrono::Utc::now() - last).to_std().unwrap_or_default();
                     if since >= quiet {
-                        break albums.remove(&group).map(|a| a.parts).unwrap_or_default();
+                        inner.hand_on_album(&album, quiet).await;
+                        break;
                     }
                     wait = quiet - since;
-                };
-                if parts.is_empty() {
-                    return;
                 }
-                if let Err(e) = inner.on_message(parts).await {
-                    tracing::warn!(error = %autopost::telemetry::chain(&e), "album not handled");
-                }
+                inner
+                    .albums
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&album);
             }
             .instrument(tracing::Span::current()),
         );
@@ -258,24 +321,111 @@ impl Inner {
             .unwrap_or_else(PoisonError::into_inner);
         timers.retain(|t| !t.is_finished());
         timers.push(timer);
+        Ok(())
     }
 
-    /// At shutdown: albums still waiting for their quiet time are handled now (their updates
-    /// are confirmed and will not come again), and albums being handled are awaited.
+    /// Takes `album` out of the database if it had no new part for `quiet`, and handles it;
+    /// nothing when it is still gathering or another instance took it.
+    async fn hand_on_album(&self, album: &str, quiet: Duration) {
+        let parts = match self.app.take_album(album, quiet, chrono::Utc::now()).await {
+            Ok(parts) => parts,
+            Err(e) => {
+                tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot take an album's parts");
+                return;
+            }
+        };
+        let parts: Vec<Message> = parts
+            .iter()
+            .filter_map(|part| match serde_json::from_slice::<Message>(part) {
+                Ok(message) => Some(message),
+                Err(e) => {
+                    tracing::warn!(error = %autopost::telemetry::chain(&e), "an album part kept in the database is unreadable; left out");
+                    None
+                }
+            })
+            .collect();
+        if parts.is_empty() {
+            return;
+        }
+        if let Err(e) = self.on_message(parts).await {
+            tracing::warn!(error = %autopost::telemetry::chain(&e), "album not handled");
+        }
+    }
+
+    /// Until `shutdown`: every [`SWEEP_EVERY`], hands webhook updates whose instance died
+    /// before handling them to `queue` (this instance's intake), and handles albums that fell
+    /// quiet with no instance's timer to take them.
+    pub(super) async fn sweep(
+        self: Arc<Self>,
+        queue: Option<mpsc::Sender<Bytes>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                () = stopped(&mut shutdown) => return,
+                () = tokio::time::sleep(SWEEP_EVERY) => {}
+            }
+            if let Some(queue) = &queue {
+                self.sweep_inbox(queue).await;
+            }
+            // A little more than the quiet time, so that a living instance's own timer
+            // usually takes its albums.
+            let quiet = self.options.album_quiet + SWEEP_EVERY;
+            match self.app.quiet_albums(quiet, chrono::Utc::now()).await {
+                Ok(albums) => {
+                    for album in albums {
+                        self.hand_on_album(&album, quiet).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot look for albums left behind");
+                }
+            }
+        }
+    }
+
+    async fn sweep_inbox(&self, queue: &mpsc::Sender<Bytes>) {
+        let stranded = match self
+            .app
+            .stranded_deliveries(ChatPlatform::Telegram, SWEEP_BATCH, chrono::Utc::now())
+            .await
+        {
+            Ok(stranded) => stranded,
+            Err(e) => {
+                tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot look for Telegram updates left behind");
+                return;
+            }
+        };
+        if !stranded.is_empty() {
+            tracing::warn!(
+                updates = stranded.len(),
+                "handling Telegram updates that an instance accepted but did not handle"
+            );
+        }
+        for inbound in stranded {
+            // The queue is closed at shutdown: what is left stays claimed, and is swept up
+            // again once this instance's claim ends or it is gone.
+            if queue.send(Bytes::from(inbound.payload)).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// At shutdown: albums whose parts came here and are still waiting for their quiet
+    /// time are handled now (their updates are confirmed and will not come again), and
+    /// albums being handled are awaited.
     pub(super) async fn finish_albums(&self) {
-        let waiting: Vec<Vec<Message>> = self
+        let waiting: Vec<String> = self
             .albums
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .drain()
-            .map(|(_, album)| album.parts)
             .collect();
-        for parts in waiting {
-            if let Err(e) = self.on_message(parts).await {
-                tracing::warn!(error = %autopost::telemetry::chain(&e), "album not handled");
-            }
-        }
         self.albums_flushed.send_replace(true);
+        for album in waiting {
+            self.hand_on_album(&album, Duration::ZERO).await;
+        }
         let timers = std::mem::take(
             &mut *self
                 .album_timers

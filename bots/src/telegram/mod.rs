@@ -24,7 +24,7 @@ mod webhook;
 
 pub use decode::read_update;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -33,6 +33,7 @@ use autopost::app::App;
 use autopost::domain::{ChatKind, ChatPlatform};
 use autopost::front_end::{FrontEnd, FrontEndError, FrontEndTask, stopped};
 use autopost::images::{ImageError, MAX_INPUT_BYTES};
+use autopost::instance::Role;
 use autopost::throttle::Allowance;
 use bytes::Bytes;
 use teloxide::prelude::*;
@@ -43,7 +44,6 @@ use teloxide::types::{
 use teloxide::{ApiError, RequestError};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::commands::{self, Commands, ParseContext, Reply, VERBS, Verb};
@@ -216,18 +216,15 @@ struct Inner {
     /// Counts updates taken and done with (handled, ignored, skipped as seen, or buffered as
     /// part of an album): the quiescence signal tests wait on.
     taken: watch::Sender<u64>,
-    albums: Mutex<HashMap<String, Album>>,
-    /// The tasks that hand albums on once complete, awaited at shutdown.
+    /// Albums (`chat:media_group_id`) with parts that came to this instance and whose timer
+    /// runs; their parts wait in the database.
+    albums: Mutex<HashSet<String>>,
+    /// The tasks that hand albums on once complete, and that take handled updates out of the
+    /// inbox: awaited at shutdown, before the store closes.
     album_timers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Turns true at shutdown, once the albums still gathering were handed on: their timers
     /// stop waiting for a quiet time that no longer matters.
     albums_flushed: watch::Sender<bool>,
-}
-
-/// Parts of an album seen so far.
-struct Album {
-    parts: Vec<Message>,
-    last_part: Instant,
 }
 
 /// The Telegram front end as `App::serve` runs it. In webhook mode it brings
@@ -239,6 +236,8 @@ pub struct TelegramFrontEnd {
     options: Options,
     /// Webhook mode: the route's end of the queue (until `routes` hands it out), and intake's.
     hook: Option<(Option<mpsc::Sender<Bytes>>, mpsc::Receiver<Bytes>)>,
+    /// Webhook mode: where the sweeper puts updates that an instance which died accepted.
+    sweeper: Option<mpsc::Sender<Bytes>>,
     taken: watch::Sender<u64>,
 }
 
@@ -258,10 +257,12 @@ impl TelegramFrontEnd {
             let (sender, receiver) = webhook::inbox();
             (Some(sender), receiver)
         });
+        let sweeper = hook.as_ref().and_then(|(sender, _)| sender.clone());
         Some(Self {
             app,
             options,
             hook,
+            sweeper,
             taken: watch::Sender::new(0),
         })
     }
@@ -288,7 +289,7 @@ impl FrontEnd for TelegramFrontEnd {
             .webhook_secret
             .as_ref()?;
         let sender = self.hook.as_mut()?.0.take()?;
-        Some(webhook::routes(secret, sender))
+        Some(webhook::routes(secret, self.app.clone(), sender))
     }
 
     fn run(self: Box<Self>, stop: watch::Receiver<bool>) -> FrontEndTask {
@@ -300,6 +301,7 @@ impl TelegramFrontEnd {
     async fn serve(self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Backoff::new(&self.options);
         let updates = self.hook.map(|(_, receiver)| receiver);
+        let mut sweeper = self.sweeper;
         loop {
             let started = tokio::select! {
                 biased;
@@ -307,7 +309,7 @@ impl TelegramFrontEnd {
                 started = TelegramBot::start_with(self.app.clone(), self.options, self.taken.clone()) => started,
             };
             let wait = match started {
-                Ok(bot) => return bot.run(shutdown, updates).await,
+                Ok(bot) => return bot.run(shutdown, updates, sweeper.take()).await,
                 Err(TelegramError::NotConfigured) => return,
                 Err(e) => {
                     let wait = backoff.next();
@@ -397,7 +399,7 @@ impl TelegramBot {
                 taken,
                 username,
                 options,
-                albums: Mutex::new(HashMap::new()),
+                albums: Mutex::new(HashSet::new()),
                 album_timers: Mutex::new(Vec::new()),
                 albums_flushed: watch::Sender::new(false),
             }),
@@ -405,11 +407,28 @@ impl TelegramBot {
     }
 
     /// Takes updates (polling, or from the webhook route's queue) and delivers notifications
-    /// until `shutdown` turns true; then waits for the updates being handled.
-    async fn run(self, shutdown: watch::Receiver<bool>, updates: Option<mpsc::Receiver<Bytes>>) {
+    /// until `shutdown` turns true; then waits for the updates being handled. Meanwhile it
+    /// sweeps up what instances that died left behind, feeding webhook updates to `sweeper`.
+    async fn run(
+        self,
+        shutdown: watch::Receiver<bool>,
+        updates: Option<mpsc::Receiver<Bytes>>,
+        sweeper: Option<mpsc::Sender<Bytes>>,
+    ) {
+        let sweeping = tokio::spawn(self.inner.clone().sweep(sweeper, shutdown.clone()));
         let inner = self.inner.clone();
         let stop = shutdown.clone();
         let notifier = tokio::spawn(async move {
+            let mut stop = stop;
+            // One instance sends the stored notifications, so none is sent twice.
+            if !inner
+                .app
+                .instance()
+                .hold(Role::TelegramNotifier, &mut stop)
+                .await
+            {
+                return;
+            }
             commands::deliver_notifications(
                 &inner.app,
                 ChatPlatform::Telegram,
@@ -426,10 +445,25 @@ impl TelegramBot {
                     .take_webhook_updates(updates, shutdown)
                     .await;
             }
-            None => self.inner.clone().poll(shutdown).await,
+            None => {
+                // getUpdates allows one consumer: the instance playing the poller's role.
+                let mut shutdown = shutdown;
+                if self
+                    .inner
+                    .app
+                    .instance()
+                    .hold(Role::TelegramPoller, &mut shutdown)
+                    .await
+                {
+                    self.inner.clone().poll(shutdown).await;
+                }
+            }
         }
         if let Err(e) = notifier.await {
             tracing::error!(error = %autopost::telemetry::chain(&e), "Telegram notification task ended abnormally");
+        }
+        if let Err(e) = sweeping.await {
+            tracing::error!(error = %autopost::telemetry::chain(&e), "Telegram sweeper ended abnormally");
         }
     }
 }

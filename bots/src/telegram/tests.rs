@@ -13,6 +13,7 @@ use autopost_sim::{PNG_1X1 as PNG, World, WorldBuilder};
 
 use super::*;
 use crate::commands::ButtonAction;
+use tokio::time::Instant;
 
 const TOKEN: &str = "123456:ABC-test-do-not-leak";
 const BOT: &str = "autopost_bot";
@@ -1897,5 +1898,158 @@ async fn a_series_confirmation_moves_on_to_the_next_occurrence_after_one_goes_ou
         ),
         "{edits:#?}"
     );
+    f.shutdown().await;
+}
+
+/// What a webhook's update looks like to the database: the update JSON.
+fn update_body(update: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(update).unwrap()
+}
+
+#[tokio::test]
+async fn a_webhook_update_is_in_the_database_before_it_is_acknowledged() {
+    let world = World::builder()
+        .telegram_with(SimTelegramConfig::new(TOKEN, BOT))
+        .telegram_webhook(WEBHOOK_SECRET)
+        .open()
+        .await
+        .unwrap();
+    // The route alone, with an intake that takes nothing: what the 200 promises must
+    // already be in the database, not only in this instance's memory.
+    let (sender, _intake) = webhook::inbox();
+    let router = webhook::routes(
+        &autopost::crypto::Secret::new(WEBHOOK_SECRET),
+        world.app().clone(),
+        sender,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = url::Url::parse(&format!(
+        "http://{}{}",
+        listener.local_addr().unwrap(),
+        webhook::PATH
+    ))
+    .unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let bob = bob();
+    let id = world
+        .telegram()
+        .push_private_text(&bob, "tomorrow 9am | kept");
+    let update = world.telegram().update(id).unwrap();
+    let status = world
+        .telegram()
+        .deliver_webhook(&url, update.clone(), Some(WEBHOOK_SECRET))
+        .await;
+    assert_eq!(status, 200);
+    let app = world.app();
+    assert_eq!(
+        app.deliveries_waiting(ChatPlatform::Telegram)
+            .await
+            .unwrap(),
+        1
+    );
+    // Sent again while it waits: acknowledged, and kept once.
+    let again = world
+        .telegram()
+        .deliver_webhook(&url, update, Some(WEBHOOK_SECRET))
+        .await;
+    assert_eq!(again, 200);
+    assert_eq!(
+        app.deliveries_waiting(ChatPlatform::Telegram)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_update_accepted_by_an_instance_that_died_is_handled_once_by_another() {
+    let f = webhook_fixture().await;
+    let url = f.world.url().join("telegram/webhook").unwrap();
+    let bob = bob();
+    f.link_x(&SimChat::private(&bob), &bob).await;
+    let id = f.tg().push_private_text(&bob, "tomorrow 9am | left behind");
+    let update = f.tg().update(id).unwrap();
+    // Another instance accepted it (answered 200) and died before handling it.
+    let now = chrono::Utc::now();
+    f.world
+        .store()
+        .await
+        .unwrap()
+        .record_inbound(
+            "telegram",
+            &id.to_string(),
+            &update_body(&update),
+            None,
+            "an-instance-that-died",
+            now,
+            now + chrono::Duration::minutes(2),
+        )
+        .await
+        .unwrap();
+    let replies = f.messages_to(bob.id, 1).await;
+    assert!(replies[0].contains("@team"), "confirmed: {replies:?}");
+    let app = f.world.app().clone();
+    f.world
+        .wait_until("the inbox to empty", async || {
+            app.deliveries_waiting(ChatPlatform::Telegram)
+                .await
+                .unwrap()
+                == 0
+        })
+        .await
+        .unwrap();
+    // Telegram, unsure, sends it here too: it is not handled again.
+    let again = f
+        .tg()
+        .deliver_webhook(&url, update, Some(WEBHOOK_SECRET))
+        .await;
+    assert_eq!(again, 200);
+    f.settle(2).await;
+    assert_eq!(f.queue(bob.id, bob.id).await.len(), 1);
+    assert_eq!(f.messages_to(bob.id, 1).await.len(), 1);
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_album_whose_parts_reached_two_instances_is_published_as_one_post() {
+    let f = webhook_fixture().await;
+    let url = f.world.url().join("telegram/webhook").unwrap();
+    let bob = bob();
+    f.link_x(&SimChat::private(&bob), &bob).await;
+    let files: Vec<_> = (0..2)
+        .map(|_| f.tg().add_file(PNG.to_vec(), None))
+        .collect();
+    let ids = f.tg().push_album(
+        &SimChat::private(&bob),
+        &bob,
+        &files,
+        Some("in 1 second | split album"),
+    );
+    let first = f.tg().update(ids[0]).unwrap();
+    let second = f.tg().update(ids[1]).unwrap();
+    // The first part reached another instance, which kept it in the database.
+    let group = first["message"]["media_group_id"].as_str().unwrap();
+    f.world
+        .store()
+        .await
+        .unwrap()
+        .add_album_part(
+            &format!("{}:{group}", bob.id),
+            &ids[0].to_string(),
+            &serde_json::to_vec(&first["message"]).unwrap(),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    // The second reaches this one.
+    let status = f
+        .tg()
+        .deliver_webhook(&url, second, Some(WEBHOOK_SECRET))
+        .await;
+    assert_eq!(status, 200);
+    let tweets = f.world.x().wait_for_tweets(1, PATIENCE).await;
+    assert_eq!(tweets.len(), 1);
+    assert_eq!(tweets[0].media_ids.len(), 2, "one post with both pictures");
+    assert_eq!(tweets[0].text, "split album");
     f.shutdown().await;
 }

@@ -1,7 +1,9 @@
 //! `POST /telegram/webhook`, the route this front end brings to the app's web server when
 //! `AUTOPOST_TELEGRAM_WEBHOOK_SECRET` is set: Telegram delivers updates here instead of
 //! answering `getUpdates`. The route checks the secret header, checks that the body is an
-//! update at all, and queues the raw JSON for `intake`.
+//! update at all, records it in the database (so that, behind a load balancer, another
+//! instance handles it if this one dies after answering), and queues the raw JSON for
+//! `intake`.
 //!
 //! Telegram redelivers an update whose answer is not 2xx, so a full queue answers 503 (try
 //! again later) and intake skips `update_id`s it has already seen. Requests without the right
@@ -11,7 +13,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use autopost::app::App;
 use autopost::crypto::Secret;
+use autopost::domain::ChatPlatform;
+use autopost::store::StoreError;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -38,6 +43,7 @@ pub fn inbox() -> (mpsc::Sender<Bytes>, mpsc::Receiver<Bytes>) {
 #[derive(Clone)]
 struct Hook {
     secret: Arc<Secret>,
+    app: Arc<App>,
     inbox: mpsc::Sender<Bytes>,
 }
 
@@ -47,10 +53,11 @@ impl fmt::Debug for Hook {
     }
 }
 
-/// The route, accepting updates that carry `secret` into `inbox`.
-pub fn routes(secret: &Secret, inbox: mpsc::Sender<Bytes>) -> axum::Router {
+/// The route, accepting updates that carry `secret` into `app`'s database and `inbox`.
+pub fn routes(secret: &Secret, app: Arc<App>, inbox: mpsc::Sender<Bytes>) -> axum::Router {
     let hook = Hook {
         secret: Arc::new(Secret::new(secret.expose())),
+        app,
         inbox,
     };
     axum::Router::new()
@@ -89,20 +96,50 @@ async fn receive(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> R
             return StatusCode::BAD_REQUEST.into_response();
         }
     };
-    match hook.inbox.try_send(body) {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(mpsc::error::TrySendError::Full(_)) => {
+    // A place in the queue first: a full queue answers 503 before anything is written.
+    let place = match hook.inbox.try_reserve() {
+        Ok(place) => place,
+        Err(mpsc::error::TrySendError::Full(())) => {
             tracing::warn!(
                 update_id,
                 "Telegram updates arrive faster than they are handled; asked to resend"
             );
-            busy()
+            return busy();
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => {
+        Err(mpsc::error::TrySendError::Closed(())) => {
             tracing::warn!(
                 update_id,
                 "Telegram update arrived while the bot is stopped"
             );
+            return busy();
+        }
+    };
+    // Recorded before the 200: Telegram will not send it again, and an instance dying now
+    // must not lose it.
+    let recorded = hook
+        .app
+        .accept_delivery(
+            ChatPlatform::Telegram,
+            &update_id.to_string(),
+            &body,
+            None,
+            chrono::Utc::now(),
+        )
+        .await;
+    match recorded {
+        // `false`: sent again while the first copy waits; intake skips the second copy as
+        // seen, as it skips every redelivery.
+        Ok(_) => {
+            place.send(body);
+            StatusCode::OK.into_response()
+        }
+        // Nothing can be written: intake tells the person it was not taken, as in polling.
+        Err(e) if StoreError::is_storage_full_in(&e) => {
+            place.send(body);
+            StatusCode::OK.into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %autopost::telemetry::chain(&e), update_id, "cannot record a Telegram update; asked to resend");
             busy()
         }
     }
