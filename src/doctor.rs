@@ -346,8 +346,11 @@ async fn check_shared(config: &Config, key: MasterKey, checks: &mut Vec<Check>) 
             return;
         }
     };
-    let now = chrono::Utc::now().timestamp_millis();
-    match shared_checks(config, &store, now).await {
+    let found = match store.clock().await {
+        Ok(now) => shared_checks(config, &store, now).await,
+        Err(e) => Err(e),
+    };
+    match found {
         Ok(found) => checks.extend(found),
         Err(e) => checks.push(Check::new(
             Status::Fail,
@@ -686,20 +689,21 @@ mod tests {
             return;
         };
         let store = Store::open(&url, Sealer::new(key.clone())).await.unwrap();
-        let now = chrono::Utc::now();
-        let at = |seconds: i64| now + chrono::Duration::seconds(seconds);
+        let lease = |seconds: u64| std::time::Duration::from_secs(seconds);
         store
-            .register_instance("a1", "web-1:10", at(-30), at(8))
+            .register_instance("a1", "web-1:10", lease(20))
             .await
             .unwrap();
         store
-            .register_instance("b2", "web-2:20", at(-30), at(9))
+            .register_instance("b2", "web-2:20", lease(21))
             .await
             .unwrap();
         store
-            .register_instance("c3", "web-3:30", at(-60), at(-12))
+            .register_instance("c3", "web-3:30", lease(0))
             .await
             .unwrap();
+        let clock = store.clock().await.unwrap();
+        let now = chrono::DateTime::from_timestamp_millis(clock + 12_000).unwrap();
         store
             .record_role("telegram-poller", Some("b2"), now)
             .await

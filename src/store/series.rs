@@ -325,6 +325,7 @@ crate::store::test_support::on_both_backends! {
             height: Some(1),
             sha256: "00".to_owned(),
             file_name: name.to_owned(),
+            blob: None,
         }
     }
 
