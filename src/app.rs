@@ -169,7 +169,7 @@ impl App {
                  and the next rotate-key refuses while it is there: delete it (shred -u)"
             );
         }
-        let media = MediaFiles::new(&config.data_dir, key.derive("media links"));
+        let media_key = key.derive("media links");
         let log_ids = LogIds::new(key.derive("log pseudonyms"));
         // The instance's id names its database sessions too, so that a peer that finds it
         // frozen past its lease can end every one of them.
@@ -179,6 +179,7 @@ impl App {
             options.application_name = Some(format!("{}{id}", crate::store::SESSION_PREFIX));
         }
         let store = open_store(&config, key, &key_source, options).await?;
+        let media = MediaFiles::for_store(&config.data_dir, &store, media_key);
         let instance = if exclusive {
             Instance::join_as(store.clone(), id, crate::instance::default_name()).await?
         } else {

@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use url::Url;
 
 use crate::crypto::{MasterKey, Secret};
+use crate::store::{is_postgres_url, redacted_url};
 use crate::throttle::Allowance;
 
 /// Where the configuration file is looked for when `--config` is not given.
@@ -66,9 +67,12 @@ const VARIABLES: &[(&str, Option<&str>)] = &[
 pub struct Config {
     /// Holds the SQLite file, the master key file and stored media.
     pub data_dir: PathBuf,
-    /// The sqlx SQLite URL of the database.
+    /// The database: a `sqlite:` URL (one instance, the default) or a `postgres://` one (the
+    /// shared mode: several instances on one database). May hold a password: show it only
+    /// through [`crate::store::redacted_url`].
     pub database_url: String,
-    /// The master key from `AUTOPOST_MASTER_KEY`; `None` means the key file in `data_dir`.
+    /// The master key from `AUTOPOST_MASTER_KEY`; `None` means the key file in `data_dir`
+    /// (SQLite only: the shared mode requires the variable).
     pub master_key: Option<MasterKey>,
     /// Address the web server binds (port 0 picks a free port).
     pub listen: SocketAddr,
@@ -105,6 +109,14 @@ pub struct Config {
     pub log_filter: String,
     /// How log lines are written.
     pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Whether this is the shared mode: the database is PostgreSQL, which several instances
+    /// may use at once; images are kept in it and the master key comes from the environment.
+    pub fn shared(&self) -> bool {
+        is_postgres_url(&self.database_url)
+    }
 }
 
 /// `{public_url}/{segments…}`: where the outside world reaches one of the web server's routes
@@ -357,11 +369,15 @@ impl Raw {
                 .ok_or_else(|| invalid("AUTOPOST_DATA_DIR", "must not be empty".to_owned()))?,
         );
         let database_url = match self.text("AUTOPOST_DATABASE_URL") {
-            Some(url) if url.starts_with("sqlite:") => url.to_owned(),
+            Some(url) if url.starts_with("sqlite:") || is_postgres_url(url) => url.to_owned(),
             Some(url) => {
                 return Err(invalid(
                     "AUTOPOST_DATABASE_URL",
-                    format!("`{url}` is not a sqlite: URL (autopost stores its state in SQLite)"),
+                    format!(
+                        "`{}` is neither a sqlite: URL (one instance, the default) nor a \
+                         postgres:// or postgresql:// URL (several instances sharing one database)",
+                        redacted_url(url)
+                    ),
                 ));
             }
             None => format!("sqlite://{}", data_dir.join("autopost.db").display()),
@@ -373,6 +389,20 @@ impl Raw {
                     .map_err(|e| invalid("AUTOPOST_MASTER_KEY", e.to_string()))
             })
             .transpose()?;
+        if master_key.is_none() && is_postgres_url(&database_url) {
+            // A key file would be one per machine: instances with different keys would each
+            // seal tokens the others cannot open.
+            return Err(invalid(
+                "AUTOPOST_MASTER_KEY",
+                format!(
+                    "must be set when AUTOPOST_DATABASE_URL is a PostgreSQL database ({}): every \
+                     instance sharing it must seal secrets with the same key, so no key file is \
+                     made; generate one with `openssl rand -base64 32` and give the same value \
+                     to every instance",
+                    redacted_url(&database_url)
+                ),
+            ));
+        }
         let listen = self.required(
             "AUTOPOST_LISTEN",
             "an ip:port address such as 127.0.0.1:8080",
@@ -782,8 +812,12 @@ mod tests {
                 "AUTOPOST_MASTER_KEY: ",
             ),
             (
+                &[("AUTOPOST_DATABASE_URL", "mysql://db")],
+                "AUTOPOST_DATABASE_URL: `mysql://db` is neither a sqlite: URL",
+            ),
+            (
                 &[("AUTOPOST_DATABASE_URL", "postgres://db")],
-                "AUTOPOST_DATABASE_URL: `postgres://db` is not a sqlite: URL",
+                "AUTOPOST_MASTER_KEY: must be set when AUTOPOST_DATABASE_URL is a PostgreSQL database",
             ),
             (
                 &[("AUTOPOST_POLICY_VERSION", "two")],
@@ -895,6 +929,44 @@ mod tests {
             load(Some(&missing), |_| None),
             Err(ConfigError::Unreadable { .. })
         ));
+    }
+
+    #[test]
+    fn a_postgres_url_is_the_shared_mode_and_needs_the_master_key_from_the_environment() {
+        let key = MasterKey::generate().to_base64();
+        for url in [
+            "postgres://autopost@db/autopost",
+            "postgresql://db/autopost",
+        ] {
+            let config = load_with(&[
+                ("AUTOPOST_DATABASE_URL", url),
+                ("AUTOPOST_MASTER_KEY", key.expose()),
+            ])
+            .unwrap();
+            assert!(config.shared(), "{url}");
+            assert_eq!(config.database_url, url);
+            assert!(config.master_key.is_some());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let message = error_of(&[
+            (
+                "AUTOPOST_DATABASE_URL",
+                "postgres://autopost:hunter2@db/autopost",
+            ),
+            ("AUTOPOST_DATA_DIR", dir.path().to_str().unwrap()),
+        ]);
+        assert!(
+            message.contains("same key") && message.contains("openssl rand -base64 32"),
+            "says why and how: {message}"
+        );
+        assert!(!message.contains("hunter2"), "no password: {message}");
+        assert!(
+            !dir.path().join(crate::key_files::KEY_FILE).exists(),
+            "no key file in the shared mode"
+        );
+        let message = error_of(&[("AUTOPOST_DATABASE_URL", "mysql://root:hunter2@db/x")]);
+        assert!(!message.contains("hunter2"), "no password: {message}");
+        assert!(!load_with(&[]).unwrap().shared(), "SQLite by default");
     }
 
     #[test]

@@ -151,12 +151,10 @@ impl App {
         let deflated = stored.compression_method(zip::CompressionMethod::Deflated);
         let mut zip = zip::ZipWriter::new(writer);
         for media in &mut export.media {
-            let bytes = match self.media().read(&media.stored_as).await {
+            let bytes = match self.media().read_media(media.id, &media.stored_as).await {
                 Ok(bytes) => bytes,
-                Err(MediaError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    tracing::warn!(media = %media.id, "an exported image is no longer on disk");
+                Err(e) if e.is_missing() => {
+                    tracing::warn!(media = %media.id, "an exported image is no longer stored");
                     continue;
                 }
                 Err(e) => return Err(ExportError::Media(e)),

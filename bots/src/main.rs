@@ -401,8 +401,15 @@ async fn discord_register(config: &Config, guild: Option<u64>) -> anyhow::Result
 }
 
 async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
-    let url = config.database_url.clone();
-    let app = App::open(config).await.context("cannot migrate")?;
+    let url = autopost::store::redacted_url(&config.database_url);
+    // In the shared mode there is no data dir to guard (no key file, no images), and joining
+    // as an instance would leave a lease behind for the running ones to take over.
+    let app = if config.shared() {
+        App::open_alongside(config).await
+    } else {
+        App::open(config).await
+    };
+    let app = app.context("cannot migrate")?;
     app.close().await;
     print_line(&format!("database {url} is up to date"));
     Ok(ExitCode::SUCCESS)

@@ -15,6 +15,9 @@ mod erasure;
 // And a thread of three surviving `kill -9` mid-thread.
 #[path = "cli/thread_kill.rs"]
 mod thread_kill;
+// The shared mode's start-up requirements, and no database password in any output.
+#[path = "cli/shared_mode.rs"]
+mod shared_mode;
 
 const BIN: &str = env!("CARGO_BIN_EXE_autopost");
 

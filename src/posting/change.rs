@@ -256,6 +256,7 @@ impl App {
                 height: Some(image.height),
                 sha256: saved.sha256,
                 file_name: saved.file_name,
+                blob: saved.blob,
             });
         }
         Ok((media, written))

@@ -892,6 +892,7 @@ mod tests {
                         height: Some(1),
                         sha256: "ab".to_owned(),
                         file_name: "f.png".to_owned(),
+                        blob: None,
                     }],
                 },
                 now,

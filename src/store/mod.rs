@@ -15,6 +15,7 @@ mod grouped;
 mod inbox;
 mod instances;
 mod keys;
+pub mod media_blobs;
 mod meta_users;
 mod notifications;
 mod oauth_states;

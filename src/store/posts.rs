@@ -50,6 +50,9 @@ pub struct NewMedia {
     pub sha256: String,
     /// Name under the media directory.
     pub file_name: String,
+    /// The bytes, stored with the row, when images are kept in the database (the shared
+    /// mode); `None` when they are a file in the data dir.
+    pub blob: Option<bytes::Bytes>,
 }
 
 /// A stored image.
@@ -160,9 +163,9 @@ pub(super) async fn insert_media(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for (position, media) in media.iter().enumerate() {
-        query(
+        let id: i64 = query_scalar(
             "INSERT INTO media (post_id, position, content_type, byte_len, width, height, sha256, file_name, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(post.0)
         .bind(position as i64)
@@ -173,8 +176,11 @@ pub(super) async fn insert_media(
         .bind(&media.sha256)
         .bind(&media.file_name)
         .bind(to_millis(now))
-        .execute(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?;
+        if let Some(bytes) = &media.blob {
+            super::media_blobs::store_blob(tx, id, bytes).await?;
+        }
     }
     Ok(())
 }
@@ -205,6 +211,7 @@ crate::store::test_support::on_both_backends! {
             height: Some(1),
             sha256: name.to_owned(),
             file_name: format!("{name}.jpg"),
+            blob: None,
         };
         let post = store
             .insert_post(

@@ -234,6 +234,7 @@ crate::store::test_support::on_both_backends! {
                         height: None,
                         sha256: "00".to_owned(),
                         file_name: "x.png".to_owned(),
+                        blob: None,
                     }],
                 },
                 now,

@@ -273,6 +273,7 @@ crate::store::test_support::on_both_backends! {
                         height: Some(1),
                         sha256: (*f).to_owned(),
                         file_name: (*f).to_owned(),
+                        blob: None,
                     })
                     .collect(),
                 threads: vec![],

@@ -253,6 +253,7 @@ impl Store {
             .bind(post.0)
             .execute(&mut *tx)
             .await?;
+            super::media_blobs::copy_blobs(&mut tx, post, PostId(extra)).await?;
             query(
                 "INSERT INTO post_variants (post_id, provider, body)
                  SELECT ?, provider, body FROM post_variants WHERE post_id = ?",
@@ -324,6 +325,7 @@ crate::store::test_support::on_both_backends! {
             height: Some(1),
             sha256: "00".to_owned(),
             file_name: name.to_owned(),
+            blob: None,
         }
     }
 

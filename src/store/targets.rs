@@ -957,6 +957,7 @@ async fn enqueue_next_occurrence(
     .bind(post.0)
     .execute(&mut **tx)
     .await?;
+    super::media_blobs::copy_blobs(tx, post, PostId(next_post)).await?;
     super::thread_parts::copy_parts(tx, post, PostId(next_post)).await?;
     Ok(())
 }

@@ -198,7 +198,7 @@ async fn media_file(State(state): State<WebState>, Path(token): Path<String>) ->
             );
         }
     };
-    match state.media.read(&file.file_name).await {
+    match state.media.read_media(file.id, &file.file_name).await {
         Ok(bytes) => (
             [
                 (header::CONTENT_TYPE, file.content_type),
@@ -207,12 +207,22 @@ async fn media_file(State(state): State<WebState>, Path(token): Path<String>) ->
             bytes,
         )
             .into_response(),
-        Err(e) => {
+        Err(e) if e.is_missing() => {
             tracing::warn!(error = %crate::telemetry::chain(&e), media = %id, "stored media file missing");
             pages::problem(
                 StatusCode::NOT_FOUND,
                 "Not found",
                 "This image was removed.",
+            )
+        }
+        Err(e) => {
+            // The database (shared mode) or the disk failed for now: the platform fetches
+            // again, so it must not be told the image is gone.
+            tracing::error!(error = %crate::telemetry::chain(&e), media = %id, "cannot read stored media");
+            pages::problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Error",
+                "Try again later.",
             )
         }
     }

@@ -21,6 +21,7 @@ mod secrets_at_rest;
 mod secrets_never_leak;
 mod security_log;
 mod series;
+mod shared_media;
 mod telegram_sim;
 mod threads;
 mod token_upkeep;
