@@ -806,8 +806,11 @@ impl Scheduler {
             now + chrono::Duration::from_std(self.config.media_link_ttl).unwrap_or_default();
         let mut media = Vec::with_capacity(files.len());
         for file in files {
-            let bytes = match self.media.read(&file.file_name).await {
+            let bytes = match self.media.read_media(file.id, &file.file_name).await {
                 Ok(bytes) => bytes,
+                // The database did not answer: the target is retried or reconciled like any
+                // store failure, rather than published without its image.
+                Err(crate::media::MediaError::Store(e)) => return Err(e),
                 Err(e) => {
                     tracing::error!(error = %crate::telemetry::chain(&e), "stored image is missing");
                     bytes::Bytes::new()
