@@ -421,7 +421,7 @@ impl Query {
                     Fetch::One => vec![q.fetch_one($exec).await?],
                     Fetch::Optional => q.fetch_optional($exec).await?.into_iter().collect(),
                 };
-                records_sqlite(&rows)
+                records(&rows, sqlite_datum)
             }};
         }
         macro_rules! run_pg {
@@ -432,7 +432,7 @@ impl Query {
                     Fetch::One => vec![q.fetch_one($exec).await?],
                     Fetch::Optional => q.fetch_optional($exec).await?.into_iter().collect(),
                 };
-                records_pg(&rows)
+                records(&rows, pg_datum)
             }};
         }
         match on {
@@ -673,7 +673,11 @@ impl Record {
     }
 }
 
-fn records_sqlite(rows: &[SqliteRow]) -> Result<Vec<Record>, sqlx::Error> {
+/// Rows as [`Record`]s, each column read by `datum` (the engine's own reading).
+fn records<R: Row>(
+    rows: &[R],
+    datum: fn(&R, usize) -> Result<Datum, sqlx::Error>,
+) -> Result<Vec<Record>, sqlx::Error> {
     let Some(first) = rows.first() else {
         return Ok(Vec::new());
     };
@@ -685,7 +689,7 @@ fn records_sqlite(rows: &[SqliteRow]) -> Result<Vec<Record>, sqlx::Error> {
     rows.iter()
         .map(|row| {
             let values = (0..row.len())
-                .map(|i| sqlite_datum(row, i))
+                .map(|i| datum(row, i))
                 .collect::<Result<_, _>>()?;
             Ok(Record {
                 names: Arc::clone(&names),
@@ -713,28 +717,6 @@ fn sqlite_datum(row: &SqliteRow, i: usize) -> Result<Datum, sqlx::Error> {
         "BLOB" => Datum::Bytes(<Vec<u8> as Decode<Sqlite>>::decode(raw).map_err(decode_error)?),
         _ => Datum::Text(<String as Decode<Sqlite>>::decode(raw).map_err(decode_error)?),
     })
-}
-
-fn records_pg(rows: &[PgRow]) -> Result<Vec<Record>, sqlx::Error> {
-    let Some(first) = rows.first() else {
-        return Ok(Vec::new());
-    };
-    let names: Arc<[String]> = first
-        .columns()
-        .iter()
-        .map(|c| c.name().to_owned())
-        .collect();
-    rows.iter()
-        .map(|row| {
-            let values = (0..row.len())
-                .map(|i| pg_datum(row, i))
-                .collect::<Result<_, _>>()?;
-            Ok(Record {
-                names: Arc::clone(&names),
-                values,
-            })
-        })
-        .collect()
 }
 
 fn pg_datum(row: &PgRow, i: usize) -> Result<Datum, sqlx::Error> {

@@ -359,31 +359,7 @@ impl Store {
                 url: url.to_owned(),
                 source,
             })?;
-        let pool = Pool::Sqlite(pool);
-        let store = Self {
-            shared: Arc::new(Shared {
-                pool: pool.clone(),
-                writes: tokio::sync::Mutex::new(()),
-                updates_pruned_at: AtomicI64::new(0),
-                notifications: tokio::sync::watch::Sender::new(0),
-                grouped: std::sync::OnceLock::new(),
-            }),
-            pool,
-            sealer: Arc::new(sealer),
-            owner: None,
-        };
-        // The key check reads only: a wrong key must leave the file exactly as it was.
-        if let Err(e) = store.check_key().await {
-            store.pool.close().await;
-            return Err(e);
-        }
-        if let Some(pool) = store.pool.sqlite() {
-            sqlx::migrate!("./migrations")
-                .run(pool)
-                .await
-                .map_err(StoreError::Migrate)?;
-        }
-        store.ensure_key_check().await?;
+        let store = Self::checked_and_migrated(Pool::Sqlite(pool), sealer).await?;
         // The WAL and its index exist by now. SQLite gives them the database file's mode; set
         // it again anyway, so no SQLite build or umask can leave them readable by others.
         if let Some(files) = &files {
@@ -415,7 +391,12 @@ impl Store {
             .connect_with(connect)
             .await
             .map_err(open_error)?;
-        let pool = Pool::Postgres(pool);
+        Self::checked_and_migrated(Pool::Postgres(pool), sealer).await
+    }
+
+    /// A store over `pool` once its key is checked (reading only: a wrong key must leave
+    /// the database exactly as it was), its migrations applied and its key check sealed.
+    async fn checked_and_migrated(pool: Pool, sealer: Sealer) -> Result<Self, StoreError> {
         let store = Self {
             shared: Arc::new(Shared {
                 pool: pool.clone(),
@@ -432,12 +413,11 @@ impl Store {
             store.pool.close().await;
             return Err(e);
         }
-        if let Some(pool) = store.pool.postgres() {
-            sqlx::migrate!("./migrations_pg")
-                .run(pool)
-                .await
-                .map_err(StoreError::Migrate)?;
-        }
+        let migrated = match &store.pool {
+            Pool::Sqlite(pool) => sqlx::migrate!("./migrations").run(pool).await,
+            Pool::Postgres(pool) => sqlx::migrate!("./migrations_pg").run(pool).await,
+        };
+        migrated.map_err(StoreError::Migrate)?;
         store.ensure_key_check().await?;
         Ok(store)
     }
