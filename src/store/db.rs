@@ -256,18 +256,11 @@ pub(crate) struct Query {
     args: Vec<Value>,
 }
 
-/// A statement whose rows are read as one column each.
+/// A statement whose rows are each read as one `T` (a column, or a tuple of columns).
 #[must_use = "a query does nothing until it is run"]
-pub(crate) struct QueryScalar<T> {
+pub(crate) struct Mapped<T> {
     query: Query,
-    _row: std::marker::PhantomData<fn() -> T>,
-}
-
-/// A statement whose rows are read as tuples.
-#[must_use = "a query does nothing until it is run"]
-pub(crate) struct QueryAs<T> {
-    query: Query,
-    _row: std::marker::PhantomData<fn() -> T>,
+    map: fn(&Record) -> Result<T, sqlx::Error>,
 }
 
 /// A statement written once for both engines, with `?` placeholders.
@@ -279,18 +272,20 @@ pub(crate) fn query(sql: impl Into<Cow<'static, str>>) -> Query {
 }
 
 /// [`query`], reading the first column of each row as `T`.
-pub(crate) fn query_scalar<T>(sql: impl Into<Cow<'static, str>>) -> QueryScalar<T> {
-    QueryScalar {
+pub(crate) fn query_scalar<T: for<'r> FromDatum<'r>>(
+    sql: impl Into<Cow<'static, str>>,
+) -> Mapped<T> {
+    Mapped {
         query: query(sql),
-        _row: std::marker::PhantomData,
+        map: |row| row.try_get(0),
     }
 }
 
 /// [`query`], reading each row as the tuple `T`.
-pub(crate) fn query_as<T>(sql: impl Into<Cow<'static, str>>) -> QueryAs<T> {
-    QueryAs {
+pub(crate) fn query_as<T: FromRecord>(sql: impl Into<Cow<'static, str>>) -> Mapped<T> {
+    Mapped {
         query: query(sql),
-        _row: std::marker::PhantomData,
+        map: T::from_record,
     }
 }
 
@@ -471,7 +466,7 @@ impl Query {
     }
 }
 
-impl<T: for<'r> FromDatum<'r>> QueryScalar<T> {
+impl<T> Mapped<T> {
     pub(crate) fn bind(mut self, value: impl Into<Value>) -> Self {
         self.query = self.query.bind(value);
         self
@@ -485,46 +480,12 @@ impl<T: for<'r> FromDatum<'r>> QueryScalar<T> {
             .fetch_all(on)
             .await?
             .iter()
-            .map(|r| r.try_get(0))
+            .map(self.map)
             .collect()
     }
 
     pub(crate) async fn fetch_one<'e>(self, on: impl Into<Executor<'e>>) -> Result<T, sqlx::Error> {
-        self.query.fetch_one(on).await?.try_get(0)
-    }
-
-    pub(crate) async fn fetch_optional<'e>(
-        self,
-        on: impl Into<Executor<'e>>,
-    ) -> Result<Option<T>, sqlx::Error> {
-        self.query
-            .fetch_optional(on)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()
-    }
-}
-
-impl<T: FromRecord> QueryAs<T> {
-    pub(crate) fn bind(mut self, value: impl Into<Value>) -> Self {
-        self.query = self.query.bind(value);
-        self
-    }
-
-    pub(crate) async fn fetch_all<'e>(
-        self,
-        on: impl Into<Executor<'e>>,
-    ) -> Result<Vec<T>, sqlx::Error> {
-        self.query
-            .fetch_all(on)
-            .await?
-            .iter()
-            .map(T::from_record)
-            .collect()
-    }
-
-    pub(crate) async fn fetch_one<'e>(self, on: impl Into<Executor<'e>>) -> Result<T, sqlx::Error> {
-        T::from_record(&self.query.fetch_one(on).await?)
+        (self.map)(&self.query.fetch_one(on).await?)
     }
 
     pub(crate) async fn fetch_optional<'e>(
@@ -535,7 +496,7 @@ impl<T: FromRecord> QueryAs<T> {
             .fetch_optional(on)
             .await?
             .as_ref()
-            .map(T::from_record)
+            .map(self.map)
             .transpose()
     }
 }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::db::{FromDatum, QueryScalar, Tx, query, query_scalar};
+use super::db::{FromDatum, Mapped, Tx, query, query_scalar};
 use super::{Store, StoreError, to_millis};
 use crate::domain::PostId;
 
@@ -173,7 +173,7 @@ fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-fn bind_ids<T>(mut statement: QueryScalar<T>, ids: &[i64]) -> QueryScalar<T>
+fn bind_ids<T>(mut statement: Mapped<T>, ids: &[i64]) -> Mapped<T>
 where
     T: for<'r> FromDatum<'r>,
 {
