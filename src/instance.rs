@@ -49,6 +49,9 @@ impl Default for InstanceOptions {
     }
 }
 
+/// How often [`Instance::gone`] looks at the lease's age.
+const GONE_CHECK: Duration = Duration::from_millis(50);
+
 /// How long a role waits between attempts to take it while another instance plays it.
 const ROLE_RETRY: Duration = Duration::from_millis(500);
 
@@ -224,6 +227,24 @@ impl Instance {
         let since = self.inner.epoch.elapsed().as_millis() as i64
             - self.inner.renewed_mono.load(Ordering::SeqCst);
         since < self.inner.options.lease.as_millis() as i64
+    }
+
+    /// Resolves once [`Instance::alive`] turns false (never on SQLite): a platform call of
+    /// several requests (an image upload, then the post) raced against it stops between them
+    /// when the lease goes, instead of sending the rest for a target a peer is taking over.
+    pub async fn gone(&self) {
+        if self.inner.session.is_none() {
+            return std::future::pending().await;
+        }
+        let mut lost = self.lost();
+        while self.alive() {
+            // The lease also runs out without a word (a frozen process that wakes): look
+            // again well within a heartbeat.
+            tokio::select! {
+                _ = lost.wait_for(|lost| *lost) => {}
+                () = tokio::time::sleep(GONE_CHECK) => {}
+            }
+        }
     }
 
     /// Turns true once the lease is lost: the process must stop and exit.

@@ -519,7 +519,12 @@ impl Scheduler {
             if !self.may_send() {
                 return Ok(Outcome::Abandoned);
             }
-            let published = platform.publish(account, content).await;
+            let Some(published) = self
+                .fenced_publish(platform.as_ref(), account, content)
+                .await
+            else {
+                return Ok(Outcome::Abandoned);
+            };
             let answer = answer_of(
                 target.provider,
                 self.without_secrets(target, published).await?,
@@ -763,6 +768,25 @@ impl Scheduler {
             tracing::warn!("this instance lost its lease; not sending");
         }
         alive
+    }
+
+    /// `platform.publish`, given up (`None`) as soon as the lease goes: X and Instagram send
+    /// several requests for one post (images first), and none may leave once a peer may be
+    /// taking the target over. Whatever was sent already is the survivor's to reconcile.
+    async fn fenced_publish(
+        &self,
+        platform: &dyn Platform,
+        account: AccountRef<'_>,
+        content: PostContent<'_>,
+    ) -> Option<Result<Published, PublishError>> {
+        tokio::select! {
+            biased;
+            () = self.instance.gone() => {
+                tracing::warn!("this instance lost its lease while sending; stopping");
+                None
+            }
+            published = platform.publish(account, content) => Some(published),
+        }
     }
 
     /// Shares a spent rate-limit window with every instance: after `answer`, or when the

@@ -182,7 +182,9 @@ impl Scheduler {
             if !self.may_send() {
                 return Ok(None);
             }
-            let published = platform.publish(account, content).await;
+            let Some(published) = self.fenced_publish(platform, account, content).await else {
+                return Ok(None);
+            };
             let answer = answer_of(
                 target.provider,
                 self.without_secrets(target, published).await?,

@@ -10,6 +10,7 @@ mod export;
 mod helpers;
 mod image_metadata;
 mod import;
+mod instances;
 mod linking;
 mod meta_callbacks;
 mod meta_platform;

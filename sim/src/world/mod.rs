@@ -161,6 +161,7 @@ pub struct WorldBuilder {
     webhook_secret: Option<String>,
     key_file: bool,
     growth: Option<GrowthSwitch>,
+    postgres: bool,
     vars: Vec<(String, String)>,
     front_ends: Vec<MakeFrontEnd>,
 }
@@ -241,6 +242,15 @@ impl WorldBuilder {
     /// installation does, instead of a random `AUTOPOST_MASTER_KEY` held in memory.
     pub fn key_file(mut self) -> Self {
         self.key_file = true;
+        self
+    }
+
+    /// A fresh database on the test PostgreSQL server (`autopost::test_cluster`) instead of
+    /// SQLite: the shared mode, which [`World::another_instance`] joins. Where no PostgreSQL
+    /// is installed the world says so on stderr and stays on SQLite; [`World::is_shared`]
+    /// tells, so that a test can return early.
+    pub fn postgres(mut self) -> Self {
+        self.postgres = true;
         self
     }
 
@@ -340,6 +350,17 @@ impl WorldBuilder {
             var("AUTOPOST_PUBLIC_URL", url.as_str()),
         ];
         vars.extend(self.vars);
+        if self.postgres {
+            match autopost::test_cluster::cluster() {
+                Some(cluster) => {
+                    let url = cluster.fresh_database().await;
+                    vars.push(var("AUTOPOST_DATABASE_URL", &url));
+                }
+                None => eprintln!(
+                    "no PostgreSQL server binaries: this world runs on SQLite, as one instance"
+                ),
+            }
+        }
         if !self.key_file {
             // A key in memory: no key file to create, nor a warning to back it up.
             let key = MasterKey::generate().to_base64();
@@ -356,6 +377,7 @@ impl WorldBuilder {
             .map_err(WorldError::Open)?;
         Ok(World {
             app: Arc::new(app),
+            own_url: url.clone(),
             url,
             vars,
             x,
@@ -390,11 +412,13 @@ fn configure(vars: &[(String, String)], first: &[(&str, &str)]) -> Result<Config
     Ok(config::from_variables(&all)?)
 }
 
-/// A simulated platform serving on its own loopback port.
+/// A simulated platform serving on its own loopback port; shared by every instance of a
+/// world.
+#[derive(Clone)]
 struct Running<S> {
     sim: S,
     url: Url,
-    _server: SimServer,
+    _server: Arc<SimServer>,
 }
 
 impl<S> Running<S> {
@@ -408,7 +432,7 @@ impl<S> Running<S> {
         Ok(Self {
             sim,
             url: server.url(),
-            _server: server,
+            _server: Arc::new(server),
         })
     }
 }
@@ -430,6 +454,9 @@ enum Phase {
 pub struct World {
     app: Arc<App>,
     url: Url,
+    /// Where this instance's web server listens: the public URL for the first instance; a
+    /// port of its own for the others (behind the one public URL, as behind a balancer).
+    own_url: Url,
     /// Everything the configuration was made from, for [`World::config_with`].
     vars: Vec<(String, String)>,
     x: Option<Running<SimX>>,
@@ -470,6 +497,69 @@ impl World {
     /// autopost's base URL (`AUTOPOST_PUBLIC_URL`): its real port, answered once serving.
     pub fn url(&self) -> &Url {
         &self.url
+    }
+
+    /// Where this instance's own web server listens: [`World::url`] for a world, a port of its
+    /// own for [`World::another_instance`] (whose public URL is the first instance's).
+    pub fn own_url(&self) -> &Url {
+        &self.own_url
+    }
+
+    /// Whether the world runs on PostgreSQL (the shared mode), where other instances may join.
+    pub fn is_shared(&self) -> bool {
+        self.app.config().shared()
+    }
+
+    /// Another autopost instance on the same database: a data dir and a listening port of its
+    /// own, the same database, master key, public URL and simulated platforms, joined as an
+    /// instance (`App::open`). It is open, not serving: hand it front ends with
+    /// [`World::with_front_end`], then [`World::serve`]. On SQLite the data dir's lock would
+    /// refuse a second instance, so this needs [`WorldBuilder::postgres`].
+    pub async fn another_instance(&self) -> Result<World, WorldError> {
+        let dir = tempfile::tempdir().map_err(WorldError::TempDir)?;
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(WorldError::Listen)?;
+        let addr = listener.local_addr().map_err(WorldError::Listen)?;
+        // A socket address always forms a valid http URL.
+        let own_url = Url::parse(&format!("http://{addr}/")).unwrap_or_else(|_| unreachable!());
+        // Earlier entries win: this instance's own data dir and port, the rest as the first's.
+        let mut vars = vec![
+            var("AUTOPOST_DATA_DIR", &dir.path().display().to_string()),
+            var("AUTOPOST_LISTEN", &addr.to_string()),
+        ];
+        vars.extend(self.vars.iter().cloned());
+        let app = App::open(configure(&vars, &[])?)
+            .await
+            .map_err(WorldError::Open)?;
+        Ok(World {
+            app: Arc::new(app),
+            url: self.url.clone(),
+            own_url,
+            vars,
+            x: self.x.clone(),
+            meta: self.meta.clone(),
+            telegram: self.telegram.clone(),
+            discord: self.discord.clone(),
+            front_ends: Vec::new(),
+            phase: Phase::Open(listener),
+            growth: None,
+            store: OnceCell::new(),
+            dir,
+        })
+    }
+
+    /// Adds a chat front end, built from the open app when the world starts serving, as
+    /// [`WorldBuilder::front_end`] does (for [`World::another_instance`]).
+    #[must_use]
+    pub fn with_front_end<F: FrontEnd + 'static>(
+        mut self,
+        make: impl FnOnce(Arc<App>) -> Option<F> + Send + 'static,
+    ) -> Self {
+        self.front_ends.push(Box::new(move |app| {
+            make(app).map(|front_end| Box::new(front_end) as Box<dyn FrontEnd>)
+        }));
+        self
     }
 
     /// The temporary data dir (database, key file, media).
@@ -546,7 +636,7 @@ impl World {
     /// [`SimDiscord::deliver`] posts.
     pub fn discord_interactions_url(&self) -> Url {
         // A relative path always joins onto an http base.
-        self.url
+        self.own_url
             .join("discord/interactions")
             .unwrap_or_else(|_| unreachable!())
     }
