@@ -15,6 +15,9 @@ mod erasure;
 // And a thread of three surviving `kill -9` mid-thread.
 #[path = "cli/thread_kill.rs"]
 mod thread_kill;
+// And three instances on one PostgreSQL through kills and a freeze.
+#[path = "cli/multi_instance.rs"]
+mod multi_instance;
 
 const BIN: &str = env!("CARGO_BIN_EXE_autopost");
 
