@@ -12,8 +12,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use autopost::crypto::{MasterKey, Secret, Sealer};
-use autopost::domain::{AccountId, ChatId, ChatKind, ChatPlatform, OAuthProvider, Provider, UserId};
+use autopost::crypto::{MasterKey, Sealer, Secret};
+use autopost::domain::{
+    AccountId, ChatId, ChatKind, ChatPlatform, OAuthProvider, Provider, UserId,
+};
 use autopost::store::{NewGrant, NewLinkedAccount, NewPost, Store, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -126,7 +128,10 @@ impl Fleet {
     /// The database every instance uses (slot 0's SQLite file when none was given).
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir(0).join("autopost.db").display())
+            format!(
+                "sqlite://{}",
+                self.data_dir(0).join("autopost.db").display()
+            )
         })
     }
 
@@ -342,8 +347,8 @@ pub fn tail(text: &str, lines: usize) -> String {
 }
 
 fn free_port() -> Result<SocketAddr, FleetError> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(io_error("cannot find a free port"))?;
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(io_error("cannot find a free port"))?;
     listener
         .local_addr()
         .map_err(io_error("cannot find a free port"))
@@ -620,6 +625,29 @@ impl Probe {
             .collect())
     }
 
+    /// Waits (up to `within`) until `owner` holds a target `publishing`, so that a kill lands
+    /// mid-request; false if it never did.
+    pub async fn await_publishing(
+        &self,
+        owner: &str,
+        within: Duration,
+    ) -> Result<bool, FleetError> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let held: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM targets WHERE owner = $1 AND state = 'publishing'",
+            )
+            .bind(owner)
+            .fetch_one(&self.pool)
+            .await?;
+            if held > 0 {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(false)
+    }
+
     /// Those of `targets` not yet published, failed or unknown.
     pub async fn unresolved(&self, targets: &[i64]) -> Result<Vec<Pending>, FleetError> {
         let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
@@ -743,7 +771,7 @@ impl Chaos {
     }
 
     /// The next number (xorshift64*).
-    pub fn next(&mut self) -> u64 {
+    pub fn draw(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -755,13 +783,13 @@ impl Chaos {
         if n == 0 {
             0
         } else {
-            (self.next() % n as u64) as usize
+            (self.draw() % n as u64) as usize
         }
     }
 
     /// A duration between `low` and `high`.
     pub fn between(&mut self, low: Duration, high: Duration) -> Duration {
         let span = high.saturating_sub(low).as_millis() as u64;
-        low + Duration::from_millis(if span == 0 { 0 } else { self.next() % span })
+        low + Duration::from_millis(if span == 0 { 0 } else { self.draw() % span })
     }
 }

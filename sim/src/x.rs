@@ -525,7 +525,6 @@ impl SimX {
     async fn serve(
         &self,
         endpoint: Endpoint,
-        headers: &HeaderMap,
         carried: Vec<String>,
         handle: impl FnOnce(&mut SimState) -> Response,
     ) -> Response {
@@ -547,7 +546,7 @@ impl SimX {
             let counts = state.in_flight.entry(endpoint).or_default();
             counts.0 += 1;
             counts.1 = counts.1.max(counts.0);
-            let account = state.bearer_user(headers);
+            let account = state.holder_of(&carried);
             if let Some(account) = &account {
                 let counts = state.per_account.entry(account.clone()).or_default();
                 counts.0 += 1;
@@ -804,11 +803,15 @@ impl SimState {
 
     /// The user id behind the request's bearer token, if it is one this X issued.
     fn bearer_user(&self, headers: &HeaderMap) -> Option<String> {
-        let token = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))?;
-        self.access.get(token).map(|access| access.user.id.clone())
+        self.holder_of(&carried(headers, None))
+    }
+
+    /// The user whose access token is among the credentials a request carried.
+    fn holder_of(&self, carried: &[String]) -> Option<String> {
+        carried
+            .iter()
+            .find_map(|credential| self.access.get(credential))
+            .map(|access| access.user.id.clone())
     }
 
     /// The user behind a live bearer token that carries every scope in `needs`.
@@ -1390,7 +1393,7 @@ async fn authorize(State(sim): State<SimX>, RawQuery(query): RawQuery) -> Respon
 async fn token(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) -> Response {
     let form = form_pairs(&body);
     sim.clone()
-        .serve(Endpoint::Token, &headers, carried(&headers, Some(&form)), |state| {
+        .serve(Endpoint::Token, carried(&headers, Some(&form)), |state| {
             let client = state.config.client_id.clone();
             state.metered(Endpoint::Token, &client, |state| {
                 let grant_type = form.get("grant_type").map_or("", String::as_str);
@@ -1419,7 +1422,7 @@ async fn token(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) -> Resp
 async fn revoke(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) -> Response {
     let form = form_pairs(&body);
     sim.clone()
-        .serve(Endpoint::Revoke, &headers, carried(&headers, Some(&form)), |state| {
+        .serve(Endpoint::Revoke, carried(&headers, Some(&form)), |state| {
             let client = state.config.client_id.clone();
             state.metered(Endpoint::Revoke, &client, |state| {
                 state.token_requests.revocations += 1;
@@ -1448,7 +1451,7 @@ fn as_user(
 
 async fn users_me(State(sim): State<SimX>, headers: HeaderMap) -> Response {
     sim.clone()
-        .serve(Endpoint::UsersMe, &headers, carried(&headers, None), |state| {
+        .serve(Endpoint::UsersMe, carried(&headers, None), |state| {
             as_user(
                 state,
                 Endpoint::UsersMe,
@@ -1473,7 +1476,7 @@ async fn user_tweets(
 ) -> Response {
     let query = form_pairs(query.unwrap_or_default().as_bytes());
     sim.clone()
-        .serve(Endpoint::UserTweets, &headers, carried(&headers, None), |state| {
+        .serve(Endpoint::UserTweets, carried(&headers, None), |state| {
             as_user(
                 state,
                 Endpoint::UserTweets,
@@ -1487,7 +1490,7 @@ async fn user_tweets(
 
 async fn media_upload(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) -> Response {
     sim.clone()
-        .serve(Endpoint::MediaUpload, &headers, carried(&headers, None), |state| {
+        .serve(Endpoint::MediaUpload, carried(&headers, None), |state| {
             as_user(
                 state,
                 Endpoint::MediaUpload,
@@ -1516,7 +1519,7 @@ async fn create_tweet(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) 
     };
     let response = sim
         .clone()
-        .serve(Endpoint::Tweets, &headers, carried(&headers, None), |state| {
+        .serve(Endpoint::Tweets, carried(&headers, None), |state| {
             as_user(
                 state,
                 Endpoint::Tweets,

@@ -10,9 +10,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use autopost::domain::TargetState;
 use autopost::output::print_line;
 use autopost::store::Store;
-use autopost::domain::TargetState;
 use autopost_sim::bench::percentile;
 use autopost_sim::fleet::{self, Chaos, Fleet, Node, Plan, Probe, Recovery};
 use autopost_sim::x::{self as simx, SimX, SimXConfig};
@@ -230,7 +230,8 @@ impl Reader {
             }
             Reader::Postgres(probe) => {
                 let states = probe.states(&plan.prefix).await?;
-                let count = |s: &str| u64::try_from(states.get(s).copied().unwrap_or(0)).unwrap_or(0);
+                let count =
+                    |s: &str| u64::try_from(states.get(s).copied().unwrap_or(0)).unwrap_or(0);
                 Ok((
                     count("published") + count("failed") + count("unknown"),
                     count("published"),
@@ -317,7 +318,10 @@ async fn measure(
     }
     for node in &mut nodes {
         if let Err(e) = node.stop(Duration::from_secs(30)).await {
-            print_line(&format!("warning: instance {} did not stop: {e}", node.slot()));
+            print_line(&format!(
+                "warning: instance {} did not stop: {e}",
+                node.slot()
+            ));
         }
     }
     let mut recoveries = Vec::new();
@@ -395,8 +399,7 @@ async fn kill_and_restart(
     let watch = {
         let probe = probe.clone();
         tokio::spawn(async move {
-            fleet::await_resolution(&probe, id, abandoned, killed_at, Duration::from_secs(30))
-                .await
+            fleet::await_resolution(&probe, id, abandoned, killed_at, Duration::from_secs(30)).await
         })
     };
     nodes[slot] = fleet.start(slot).await?;

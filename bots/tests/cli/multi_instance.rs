@@ -24,6 +24,8 @@ const SPREAD: Duration = Duration::from_secs(20);
 const KILLS: usize = 3;
 /// How soon after a kill a survivor must have resolved the killed instance's targets.
 const TAKEOVER: Duration = Duration::from_secs(5);
+/// How long a kill waits for its victim to have a request in flight.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(2);
 
 #[test]
 fn three_instances_publish_every_post_once_through_kills_and_a_freeze() {
@@ -57,6 +59,8 @@ async fn kill_and_restart(
         .await
         .unwrap()
         .unwrap_or_else(|| panic!("instance {slot} is not in the instances table"));
+    // Mid-request, when it can be had: a kill between posts proves little.
+    probe.await_publishing(&id, IN_FLIGHT_WAIT).await.unwrap();
     nodes[slot].kill().unwrap();
     let killed_at = Instant::now();
     // Read before any survivor can notice the death (its heartbeat is a second apart).
@@ -110,6 +114,10 @@ async fn chaos_run(cluster: &Cluster) {
         .await
         .unwrap()
         .expect("the frozen instance is registered");
+    probe
+        .await_publishing(&frozen_id, IN_FLIGHT_WAIT)
+        .await
+        .unwrap();
     nodes[frozen].freeze().unwrap();
     let frozen_at = Instant::now();
     let abandoned = probe.publishing_of(&frozen_id).await.unwrap();
@@ -144,7 +152,11 @@ async fn chaos_run(cluster: &Cluster) {
         "an instance that lost its lease exits with an error: {status}"
     );
     let said = nodes[frozen].log();
-    assert!(said.contains("lost its lease"), "{}", fleet::tail(&said, 20));
+    assert!(
+        said.contains("lost its lease"),
+        "{}",
+        fleet::tail(&said, 20)
+    );
     nodes[frozen] = fleet
         .start(frozen)
         .await
@@ -191,6 +203,14 @@ async fn chaos_run(cluster: &Cluster) {
     }
 
     let tally = fleet::tally(&x, &plan);
+    eprintln!(
+        "published {} of {POSTS}, duplicates {}, sent again after a check {}, create requests {}, most in flight for one account {:?}",
+        tally.published,
+        tally.duplicates,
+        tally.resent,
+        x.create_attempts().len(),
+        x.max_concurrent_per_account()
+    );
     assert_eq!(tally.missing, Vec::<usize>::new(), "never published");
     assert_eq!(tally.duplicates, 0, "sent again after X had it");
     let remote = probe.remote_ids(&plan.prefix).await.unwrap();
@@ -208,8 +228,15 @@ async fn chaos_run(cluster: &Cluster) {
         most <= bound,
         "X user {account} had {most} requests in flight at once (bound {bound})"
     );
+    let mut hit = 0;
     for watch in watches {
         let recovery = watch.await.unwrap();
+        hit += recovery.abandoned.len();
+        eprintln!(
+            "kill: {} targets left publishing, resolved after {:?}",
+            recovery.abandoned.len(),
+            recovery.resolved_after
+        );
         assert!(
             recovery
                 .resolved_after
@@ -222,11 +249,22 @@ async fn chaos_run(cluster: &Cluster) {
         );
     }
     let recovery = frozen_watch.await.unwrap();
+    eprintln!(
+        "freeze: {} targets left publishing, resolved after {:?}",
+        recovery.abandoned.len(),
+        recovery.resolved_after
+    );
     assert!(
         recovery.resolved_after.is_some(),
         "the frozen instance's {} targets were not resolved within its lease and {TAKEOVER:?}: {:?}",
         recovery.abandoned.len(),
         recovery.unresolved
+    );
+    hit += recovery.abandoned.len();
+    assert!(
+        hit > 0,
+        "no kill and not the freeze caught a target publishing: are claimed targets recorded \
+         with their owner?"
     );
     probe.close().await;
     store.close().await;
