@@ -189,6 +189,17 @@ enum Bench {
         #[arg(long, default_value_t = 100)]
         servers: usize,
     },
+    /// Real `autopost run` processes on SQLite and on PostgreSQL (1 and 3 instances, and 3
+    /// with kills) against a simulated X: exactly-once, lateness, recovery after each kill,
+    /// throughput, and a burst due in the same instant.
+    ScaleOut {
+        /// Everything scaled down (1,000 posts over 10 s): a smoke test.
+        #[arg(long)]
+        quick: bool,
+        /// A PostgreSQL database to use instead of a throw-away server started for the bench.
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -249,6 +260,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         rate: *rate,
                         duration: std::time::Duration::from_secs(*secs),
                         servers: *servers,
+                    })
+                    .await
+                }
+                Bench::ScaleOut {
+                    quick,
+                    database_url,
+                } => {
+                    bench::scale_out(bench::ScaleOutBench {
+                        quick: *quick,
+                        database_url: database_url.clone(),
                     })
                     .await
                 }

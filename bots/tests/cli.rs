@@ -18,6 +18,9 @@ mod thread_kill;
 // The shared mode's start-up requirements, and no database password in any output.
 #[path = "cli/shared_mode.rs"]
 mod shared_mode;
+// And three instances on one PostgreSQL through kills and a freeze.
+#[path = "cli/multi_instance.rs"]
+mod multi_instance;
 
 const BIN: &str = env!("CARGO_BIN_EXE_autopost");
 

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod discord;
+pub mod fleet;
 pub mod image_host;
 mod logs;
 pub mod meta;

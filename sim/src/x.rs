@@ -202,6 +202,21 @@ pub struct RecordedTweet {
     pub received_at: DateTime<Utc>,
 }
 
+/// A `POST /2/tweets` request as it arrived, whatever became of it: a client that sends the
+/// same post twice shows here even though X refuses the second as a duplicate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateAttempt {
+    /// The X user whose live token it carried (`None`: no live token).
+    pub author_id: Option<String>,
+    /// The `text` of its body, if the body had one.
+    pub text: Option<String>,
+    /// When it arrived, before any simulated latency.
+    pub arrived_at: DateTime<Utc>,
+    /// The status it was answered with; `None` while it is being answered, or when the
+    /// client went away before the answer (the effect may still have happened).
+    pub status: Option<u16>,
+}
+
 /// An image X accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedMedia {
@@ -299,6 +314,11 @@ struct SimState {
     arrived: DateTime<Utc>,
     /// Requests being answered now, and the most seen at once, per endpoint.
     in_flight: HashMap<Endpoint, (usize, usize)>,
+    /// The same per X user (known by the bearer token the request carried), every endpoint
+    /// together: what a client's per-account bound must keep down.
+    per_account: HashMap<String, (usize, usize)>,
+    /// Every post creation request, in order of arrival.
+    creates: Vec<CreateAttempt>,
     empty_refresh_tokens: bool,
     windows: HashMap<(Endpoint, String), Window>,
 }
@@ -341,6 +361,8 @@ impl SimX {
             latency: Duration::ZERO,
             arrived: Utc::now(),
             in_flight: HashMap::new(),
+            per_account: HashMap::new(),
+            creates: Vec::new(),
             empty_refresh_tokens: false,
             windows: HashMap::new(),
         };
@@ -478,6 +500,21 @@ impl SimX {
         self.lock().in_flight.get(&endpoint).map_or(0, |c| c.1)
     }
 
+    /// The X user who had the most requests being answered at the same moment, and how many
+    /// (`None` before any request with a live token).
+    pub fn max_concurrent_per_account(&self) -> Option<(String, usize)> {
+        self.lock()
+            .per_account
+            .iter()
+            .map(|(user, counts)| (user.clone(), counts.1))
+            .max_by_key(|(_, most)| *most)
+    }
+
+    /// Every `POST /2/tweets` request so far, in order of arrival, answered or not.
+    pub fn create_attempts(&self) -> Vec<CreateAttempt> {
+        self.lock().creates.clone()
+    }
+
     /// Waits until at least `n` posts exist or `timeout` passes; returns the posts either way.
     pub async fn wait_for_tweets(&self, n: usize, timeout: Duration) -> Vec<RecordedTweet> {
         super::wait_for(n, timeout, || self.tweets()).await
@@ -492,7 +529,7 @@ impl SimX {
         handle: impl FnOnce(&mut SimState) -> Response,
     ) -> Response {
         let arrived = Utc::now();
-        let (failure, latency) = {
+        let (failure, latency, _answering) = {
             let mut state = self.lock();
             let arrival = {
                 let count = state.arrivals.entry(endpoint).or_default();
@@ -509,15 +546,21 @@ impl SimX {
             let counts = state.in_flight.entry(endpoint).or_default();
             counts.0 += 1;
             counts.1 = counts.1.max(counts.0);
-            (failure, state.latency)
+            let account = state.holder_of(&carried);
+            if let Some(account) = &account {
+                let counts = state.per_account.entry(account.clone()).or_default();
+                counts.0 += 1;
+                counts.1 = counts.1.max(counts.0);
+            }
+            let answering = Answering {
+                sim: self.clone(),
+                endpoint,
+                account,
+            };
+            (failure, state.latency, answering)
         };
-        let response = self
-            .answer(endpoint, failure, latency, arrived, carried, handle)
-            .await;
-        if let Some(counts) = self.lock().in_flight.get_mut(&endpoint) {
-            counts.0 = counts.0.saturating_sub(1);
-        }
-        response
+        self.answer(endpoint, failure, latency, arrived, carried, handle)
+            .await
     }
 
     async fn answer(
@@ -579,6 +622,30 @@ impl SimX {
                 "https://api.x.com/2/problems/invalid-request",
             ),
             None => handle(&mut self.lock()),
+        }
+    }
+}
+
+/// A request being answered: counted out again when its answer is done, or when the client
+/// went away and the server dropped the unfinished answer.
+struct Answering {
+    sim: SimX,
+    endpoint: Endpoint,
+    account: Option<String>,
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        let mut state = self.sim.lock();
+        if let Some(counts) = state.in_flight.get_mut(&self.endpoint) {
+            counts.0 = counts.0.saturating_sub(1);
+        }
+        if let Some(counts) = self
+            .account
+            .as_ref()
+            .and_then(|account| state.per_account.get_mut(account))
+        {
+            counts.0 = counts.0.saturating_sub(1);
         }
     }
 }
@@ -732,6 +799,19 @@ impl SimState {
                 Meter::exhausted(endpoint, reset).apply(too_many_requests())
             }
         }
+    }
+
+    /// The user id behind the request's bearer token, if it is one this X issued.
+    fn bearer_user(&self, headers: &HeaderMap) -> Option<String> {
+        self.holder_of(&carried(headers, None))
+    }
+
+    /// The user whose access token is among the credentials a request carried.
+    fn holder_of(&self, carried: &[String]) -> Option<String> {
+        carried
+            .iter()
+            .find_map(|credential| self.access.get(credential))
+            .map(|access| access.user.id.clone())
     }
 
     /// The user behind a live bearer token that carries every scope in `needs`.
@@ -1423,7 +1503,22 @@ async fn media_upload(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) 
 }
 
 async fn create_tweet(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) -> Response {
-    sim.clone()
+    let text = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("text").and_then(Value::as_str).map(str::to_owned));
+    let attempt = {
+        let mut state = sim.lock();
+        let author_id = state.bearer_user(&headers);
+        state.creates.push(CreateAttempt {
+            author_id,
+            text,
+            arrived_at: Utc::now(),
+            status: None,
+        });
+        state.creates.len() - 1
+    };
+    let response = sim
+        .clone()
         .serve(Endpoint::Tweets, carried(&headers, None), |state| {
             as_user(
                 state,
@@ -1433,7 +1528,11 @@ async fn create_tweet(State(sim): State<SimX>, headers: HeaderMap, body: Bytes) 
                 |state, user| state.create_tweet(user, &headers, &body),
             )
         })
-        .await
+        .await;
+    if let Some(recorded) = sim.lock().creates.get_mut(attempt) {
+        recorded.status = Some(response.status().as_u16());
+    }
+    response
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod discord;
 mod idle;
+mod scale_out;
 mod telegram;
 
 // `bench scheduler` and `bench claim` live with the simulated platforms, built on their world;
@@ -11,6 +12,7 @@ pub use autopost_sim::bench::{SchedulerBench, claim, scheduler};
 use autopost_sim::bench::{current_rss_kib, peak_rss_kib, percentile, status_kib};
 pub use discord::{DiscordBench, discord};
 pub use idle::{IdleBench, idle};
+pub use scale_out::{ScaleOutBench, scale_out};
 pub use telegram::{TelegramBench, telegram};
 
 /// How response times in milliseconds (`sorted` ascending) spread, as every bench here
