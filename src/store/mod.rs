@@ -80,6 +80,9 @@ pub use series::{EditablePost, PostUpdate, Updated};
 pub use targets::{Cancelled, Claim, ClaimLimits, DueTarget, HistoryEntry, QueuedRow, Retrying};
 pub use thread_parts::ThreadPart;
 
+/// How long PostgreSQL lets a session sit idle inside a transaction before ending it.
+const IDLE_IN_TRANSACTION: &str = "5s";
+
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -381,7 +384,12 @@ impl Store {
             url: redacted_url(url),
             source,
         };
-        let mut connect = PgConnectOptions::from_str(url).map_err(open_error)?;
+        // A session left idle inside a transaction (its process frozen between two statements)
+        // would hold the write lock every instance waits for: PostgreSQL ends it instead. No
+        // store transaction waits on anything but the database between its statements.
+        let mut connect = PgConnectOptions::from_str(url)
+            .map_err(open_error)?
+            .options([("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION)]);
         if let Some(name) = &options.application_name {
             connect = connect.application_name(name);
         }
@@ -1019,5 +1027,18 @@ crate::store::test_support::on_both_backends! {
             Err(StoreError::WrongKey { .. })
         ));
         assert_eq!(Store::check_integrity(&url).await.unwrap(), Integrity::Sound);
+    }
+
+    #[tokio::test]
+    async fn a_session_idle_inside_a_transaction_cannot_hold_the_write_lock() {
+        let (store, _dir) = temp_store().await;
+        let Some(pool) = store.pool.postgres() else {
+            return;
+        };
+        let timeout: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(timeout, IDLE_IN_TRANSACTION);
     }
 }
