@@ -44,7 +44,9 @@ pub struct SchedulerConfig {
     pub reconcile_grace: Duration,
     /// Targets this instance publishes at once, in all.
     pub max_in_flight: usize,
-    /// Targets being published at once per platform, over every instance.
+    /// Targets being published at once per platform, over every instance: twice one
+    /// instance's `max_in_flight`, so that a second instance adds throughput while a fleet
+    /// still cannot flood a platform.
     pub per_platform: usize,
     /// Targets being published at once per account, over every instance.
     pub per_account: usize,
@@ -60,7 +62,7 @@ impl Default for SchedulerConfig {
             max_backoff: Duration::from_secs(15 * 60),
             reconcile_grace: Duration::from_secs(2),
             max_in_flight: 64,
-            per_platform: 32,
+            per_platform: 128,
             per_account: 2,
             media_link_ttl: Duration::from_secs(3600),
         }

@@ -271,6 +271,22 @@ impl Store {
             }
         }
         let mut busy = InFlight::read(&mut tx).await?;
+        // A platform at its bound would only be scanned past, row by row, under the lock
+        // every outcome write waits for: read the targets of the others only.
+        let open: Vec<Provider> = Provider::ALL
+            .iter()
+            .copied()
+            .filter(|p| busy.platform_has_room(*p, limits))
+            .collect();
+        if open.is_empty() {
+            tx.commit().await?;
+            return Ok(Claim::default());
+        }
+        let open_list = open
+            .iter()
+            .map(|p| format!("'{}'", p.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
         let lock = match self.pool.backend() {
             // Under the write lock no other claim runs; the row locks keep a statement that
             // skips that lock (none does today) from taking a claimed row.
@@ -284,6 +300,7 @@ impl Store {
              JOIN accounts a ON a.id = t.account_id
              LEFT JOIN rate_windows w ON w.provider = a.provider AND w.account_remote_id = a.remote_id
              WHERE t.state = 'queued' AND t.due_at <= ? AND (t.due_at, t.id) > (?, ?)
+               AND a.provider IN ({open_list})
              ORDER BY t.due_at, t.id LIMIT ?{lock}"
         );
         let mut claim = Claim::default();
@@ -315,6 +332,9 @@ impl Store {
                     }
                 } else {
                     claim.held_back += 1;
+                    if !open.iter().any(|p| busy.platform_has_room(*p, limits)) {
+                        break 'pages;
+                    }
                 }
             }
             if last_page {
@@ -858,6 +878,10 @@ impl InFlight {
         let account = self.accounts.get(&target.account).copied().unwrap_or(0);
         let provider = self.providers.get(&target.provider).copied().unwrap_or(0);
         account < limits.per_account && provider < limits.per_platform
+    }
+
+    fn platform_has_room(&self, provider: Provider, limits: ClaimLimits) -> bool {
+        self.providers.get(&provider).copied().unwrap_or(0) < limits.per_platform
     }
 
     fn add(&mut self, target: &DueTarget) {
@@ -1409,6 +1433,29 @@ crate::store::test_support::on_both_backends! {
         assert!(a.0 <= 2 && b.0 <= 2, "per account: {a:?} {b:?}");
         assert!(a.1 <= 3 && b.1 <= 3, "per platform: {a:?} {b:?}");
         assert_eq!(one.count_targets(TargetState::Published).await.unwrap(), 30);
+    }
+
+    #[tokio::test]
+    async fn a_platform_at_its_bound_is_not_read_past_row_by_row() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        due_posts(&store, 50, now).await;
+        let limits = ClaimLimits {
+            most: 10,
+            per_account: 2,
+            per_platform: 3,
+        };
+        let first = store.claim(now, limits).await.unwrap();
+        assert_eq!(first.targets.len(), 3);
+        // Every due target is a Facebook Page's, and Facebook is full: nothing is read.
+        let second = store.claim(now, limits).await.unwrap();
+        assert!(second.targets.is_empty());
+        assert_eq!(second.held_back, 0, "no row was looked at");
+        store
+            .mark_published(first.targets[0].id, "r1", None, now)
+            .await
+            .unwrap();
+        assert_eq!(store.claim(now, limits).await.unwrap().targets.len(), 1);
     }
 
     #[tokio::test]
