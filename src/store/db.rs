@@ -145,34 +145,28 @@ impl Tx {
     }
 }
 
-impl Deref for Tx {
-    type Target = Conn;
-    fn deref(&self) -> &Conn {
-        &self.0
-    }
-}
-
-impl DerefMut for Tx {
-    fn deref_mut(&mut self) -> &mut Conn {
-        &mut self.0
-    }
-}
-
 /// A pooled connection outside any transaction: statements run on `&mut *held`.
 pub(crate) struct Held(Conn);
 
-impl Deref for Held {
-    type Target = Conn;
-    fn deref(&self) -> &Conn {
-        &self.0
-    }
+/// `&mut *wrapper` is the [`Conn`] statements run on, as with sqlx's own wrappers.
+macro_rules! derefs_to_conn {
+    ($($wrapper:ident),*) => {$(
+        impl Deref for $wrapper {
+            type Target = Conn;
+            fn deref(&self) -> &Conn {
+                &self.0
+            }
+        }
+
+        impl DerefMut for $wrapper {
+            fn deref_mut(&mut self) -> &mut Conn {
+                &mut self.0
+            }
+        }
+    )*};
 }
 
-impl DerefMut for Held {
-    fn deref_mut(&mut self) -> &mut Conn {
-        &mut self.0
-    }
-}
+derefs_to_conn!(Tx, Held);
 
 /// Where a statement runs.
 pub(crate) enum Executor<'e> {

@@ -336,12 +336,7 @@ impl WorldBuilder {
             }
             None => None,
         };
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(WorldError::Listen)?;
-        let addr = listener.local_addr().map_err(WorldError::Listen)?;
-        // A socket address always forms a valid http URL.
-        let url = Url::parse(&format!("http://{addr}/")).unwrap_or_else(|_| unreachable!());
+        let (listener, addr, url) = listen_on_loopback().await?;
 
         // Earlier entries win in `from_variables`: the world's own, the caller's, the rest.
         let mut vars = vec![
@@ -517,12 +512,7 @@ impl World {
     /// refuse a second instance, so this needs [`WorldBuilder::postgres`].
     pub async fn another_instance(&self) -> Result<World, WorldError> {
         let dir = tempfile::tempdir().map_err(WorldError::TempDir)?;
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(WorldError::Listen)?;
-        let addr = listener.local_addr().map_err(WorldError::Listen)?;
-        // A socket address always forms a valid http URL.
-        let own_url = Url::parse(&format!("http://{addr}/")).unwrap_or_else(|_| unreachable!());
+        let (listener, addr, own_url) = listen_on_loopback().await?;
         // Earlier entries win: this instance's own data dir and port, the rest as the first's.
         let mut vars = vec![
             var("AUTOPOST_DATA_DIR", &dir.path().display().to_string()),
@@ -768,4 +758,15 @@ fn enabled<'a, S>(sim: Option<&'a Running<S>>, platform: &str, method: &str) -> 
     sim.unwrap_or_else(|| {
         panic!("this world has no simulated {platform}: add `.{method}` to its builder")
     })
+}
+
+/// A listener on a free loopback port, its address and its http URL.
+async fn listen_on_loopback() -> Result<(TcpListener, std::net::SocketAddr, Url), WorldError> {
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(WorldError::Listen)?;
+    let addr = listener.local_addr().map_err(WorldError::Listen)?;
+    // A socket address always forms a valid http URL.
+    let url = Url::parse(&format!("http://{addr}/")).unwrap_or_else(|_| unreachable!());
+    Ok((listener, addr, url))
 }
