@@ -162,6 +162,16 @@ impl App {
             .await?)
     }
 
+    /// Whether an accepted delivery's handling began somewhere (it was recorded as seen): a
+    /// stranded one that did must not be handled again, since what it made may be stored.
+    pub async fn delivery_began(
+        &self,
+        platform: ChatPlatform,
+        id: &str,
+    ) -> Result<bool, FrontEndError> {
+        Ok(self.store().delivery_seen(platform.as_str(), id).await?)
+    }
+
     /// Notes that an accepted delivery's first answer went out (a deferred interaction).
     pub async fn delivery_answered(
         &self,

@@ -444,6 +444,17 @@ impl Store {
         Ok(fresh)
     }
 
+    /// Whether update `update_id` of `source` was recorded as seen: its handling began.
+    pub async fn delivery_seen(&self, source: &str, update_id: &str) -> Result<bool, StoreError> {
+        let seen: Option<i64> =
+            query_scalar("SELECT 1 FROM processed_updates WHERE source = ? AND update_id = ?")
+                .bind(source)
+                .bind(update_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(seen.is_some())
+    }
+
     /// Forgets update ids handled more than [`UPDATE_IDS_KEPT_MS`] before `now`; returns how
     /// many. Deliveries prune this way as they go; the purge task does it too, for a front
     /// end that has gone quiet.

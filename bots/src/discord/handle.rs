@@ -452,9 +452,7 @@ impl Inner {
         if stranded.answered {
             // Its work began on the instance that died, and may or may not have finished:
             // doing it again could post twice, so the person is told to look.
-            let reply = Reply::error(
-                "autopost restarted while it worked on this; look at /queue before trying again",
-            );
+            let reply = Reply::interrupted();
             let path = format!("{}/messages/@original", self.webhook(&interaction));
             let body = wire::message(&reply, false);
             if let Err(e) = self

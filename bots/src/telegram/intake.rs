@@ -404,12 +404,43 @@ impl Inner {
             );
         }
         for inbound in stranded {
+            match self
+                .app
+                .delivery_began(ChatPlatform::Telegram, &inbound.delivery_id)
+                .await
+            {
+                Ok(true) => {
+                    self.tell_interrupted(&inbound.payload).await;
+                    self.forget_accepted(&inbound.delivery_id);
+                    continue;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    // Left claimed: swept up again once the claim runs out.
+                    tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot tell whether a stranded Telegram update was begun");
+                    continue;
+                }
+            }
             // The queue is closed at shutdown: what is left stays claimed, and is swept up
             // again once this instance's claim ends or it is gone.
             if queue.send(Bytes::from(inbound.payload)).await.is_err() {
                 return;
             }
         }
+    }
+
+    /// An update whose instance died while handling it is not handled again (the post it
+    /// was making may be stored already): its sender hears so instead of nothing.
+    async fn tell_interrupted(&self, payload: &[u8]) {
+        match decode::update(payload) {
+            Ok(update) => {
+                self.refuse_unstored(update, &Reply::interrupted()).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %autopost::telemetry::chain(&e), "cannot read a stranded Telegram update");
+            }
+        }
+        self.count_taken(1);
     }
 
     /// At shutdown: albums whose parts came here and are still waiting for their quiet

@@ -2011,6 +2011,56 @@ async fn an_update_accepted_by_an_instance_that_died_is_handled_once_by_another(
 }
 
 #[tokio::test]
+async fn an_update_whose_instance_died_while_handling_it_is_answered_not_redone() {
+    let f = webhook_fixture().await;
+    let bob = bob();
+    f.link_x(&SimChat::private(&bob), &bob).await;
+    let id = f
+        .tg()
+        .push_private_text(&bob, "tomorrow 9am | maybe stored");
+    let update = f.tg().update(id).unwrap();
+    // Another instance accepted it, began handling it (recorded it as seen) and died.
+    let now = chrono::Utc::now();
+    let app = f.world.app().clone();
+    let began = app
+        .first_deliveries(ChatPlatform::Telegram, &[id.to_string().as_str()], now)
+        .await
+        .unwrap();
+    assert_eq!(began.len(), 1);
+    f.world
+        .store()
+        .await
+        .unwrap()
+        .record_inbound(
+            "telegram",
+            &id.to_string(),
+            &update_body(&update),
+            None,
+            "an-instance-that-died",
+            now,
+            now + chrono::Duration::minutes(2),
+        )
+        .await
+        .unwrap();
+    let replies = f.messages_to(bob.id, 1).await;
+    assert!(
+        replies[0].contains("restarted while it worked on this"),
+        "told to look: {replies:?}"
+    );
+    f.world
+        .wait_until("the inbox to empty", async || {
+            app.deliveries_waiting(ChatPlatform::Telegram)
+                .await
+                .unwrap()
+                == 0
+        })
+        .await
+        .unwrap();
+    assert!(f.queue(bob.id, bob.id).await.is_empty(), "not made again");
+    f.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_album_whose_parts_reached_two_instances_is_published_as_one_post() {
     let f = webhook_fixture().await;
     let url = f.world.url().join("telegram/webhook").unwrap();

@@ -306,6 +306,14 @@ impl Reply {
         Reply::error(CANNOT_STORE)
     }
 
+    /// The instance handling a message died midway; another will not redo what may already
+    /// be stored (a post sent twice is worse than asking to look).
+    pub fn interrupted() -> Reply {
+        Reply::error(
+            "autopost restarted while it worked on this; look at /queue before trying again",
+        )
+    }
+
     /// An internal fault: no detail, only the reference the log keeps it under.
     pub fn internal_error(reference: &str) -> Reply {
         Reply::lines(vec![vec![
