@@ -151,14 +151,23 @@ async fn a_series_edited_once_and_run_three_times_keeps_its_id_and_posts_the_edi
     let history = app.history(t.alice.chat, 10).await.unwrap();
     assert_eq!(history.len(), 3);
     assert!(history.iter().all(|h| h.post == series), "{history:?}");
-    // Each occurrence has its own status message: one "post changed" notice per outcome.
-    let notes = t.store.undelivered_notifications(20).await.unwrap();
-    let occurrences: std::collections::BTreeSet<_> = notes
-        .iter()
-        .filter(|n| n.notification.kind == autopost::store::NotificationKind::PostChanged)
-        .filter_map(|n| n.notification.post)
-        .collect();
-    assert_eq!(occurrences.len(), 3, "{notes:?}");
+    // Each occurrence has its own status message: one "post changed" notice per outcome,
+    // stored just after the outcome itself.
+    let changed = async || {
+        let notes = t.store.undelivered_notifications(20).await.unwrap();
+        notes
+            .iter()
+            .filter(|n| n.notification.kind == autopost::store::NotificationKind::PostChanged)
+            .filter_map(|n| n.notification.post)
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    t.world
+        .wait_until("a notice for each occurrence", async || {
+            changed().await.len() >= 3
+        })
+        .await
+        .unwrap();
+    assert_eq!(changed().await.len(), 3);
 }
 
 #[tokio::test]
