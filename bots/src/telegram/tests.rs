@@ -1961,6 +1961,30 @@ async fn a_webhook_update_is_in_the_database_before_it_is_acknowledged() {
     );
 }
 
+/// Puts update `id` in the inbox as accepted (answered 200) by an instance that died.
+async fn strand(
+    f: &Fixture,
+    id: i64,
+    update: &serde_json::Value,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    f.world
+        .store()
+        .await
+        .unwrap()
+        .record_inbound(
+            "telegram",
+            &id.to_string(),
+            &update_body(update),
+            None,
+            "an-instance-that-died",
+            now,
+            now + chrono::Duration::minutes(2),
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn an_update_accepted_by_an_instance_that_died_is_handled_once_by_another() {
     let f = webhook_fixture().await;
@@ -1971,21 +1995,7 @@ async fn an_update_accepted_by_an_instance_that_died_is_handled_once_by_another(
     let update = f.tg().update(id).unwrap();
     // Another instance accepted it (answered 200) and died before handling it.
     let now = chrono::Utc::now();
-    f.world
-        .store()
-        .await
-        .unwrap()
-        .record_inbound(
-            "telegram",
-            &id.to_string(),
-            &update_body(&update),
-            None,
-            "an-instance-that-died",
-            now,
-            now + chrono::Duration::minutes(2),
-        )
-        .await
-        .unwrap();
+    strand(&f, id, &update, now).await;
     let replies = f.messages_to(bob.id, 1).await;
     assert!(replies[0].contains("@team"), "confirmed: {replies:?}");
     let app = f.world.app().clone();
@@ -2027,21 +2037,7 @@ async fn an_update_whose_instance_died_while_handling_it_is_answered_not_redone(
         .await
         .unwrap();
     assert_eq!(began.len(), 1);
-    f.world
-        .store()
-        .await
-        .unwrap()
-        .record_inbound(
-            "telegram",
-            &id.to_string(),
-            &update_body(&update),
-            None,
-            "an-instance-that-died",
-            now,
-            now + chrono::Duration::minutes(2),
-        )
-        .await
-        .unwrap();
+    strand(&f, id, &update, now).await;
     let replies = f.messages_to(bob.id, 1).await;
     assert!(
         replies[0].contains("restarted while it worked on this"),
