@@ -295,10 +295,19 @@ impl Done {
     }
 }
 
+/// What a statement is run for.
 enum Fetch {
+    /// Only what it changed.
+    Execute,
     All,
     One,
     Optional,
+}
+
+/// What running a statement gave: its rows, or (for [`Fetch::Execute`]) what it changed.
+struct Ran {
+    records: Vec<Record>,
+    done: Done,
 }
 
 impl Query {
@@ -311,72 +320,23 @@ impl Query {
         self,
         on: impl Into<Executor<'e>>,
     ) -> Result<Done, sqlx::Error> {
-        match on.into() {
-            Executor::Pool(Pool::Sqlite(pool)) => {
-                Ok(sqlite_done(self.sqlite().execute(pool).await?))
-            }
-            Executor::Pool(Pool::Postgres(pool)) => {
-                let sql = numbered(&self.sql);
-                if is_write(&sql) {
-                    let mut tx = pool.begin().await?;
-                    lock_writes(&mut tx).await?;
-                    let done = bind_pg(sqlx::query(&sql), self.args)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    Ok(pg_done(done))
-                } else {
-                    let done = bind_pg(sqlx::query(&sql), self.args).execute(pool).await?;
-                    Ok(pg_done(done))
-                }
-            }
-            Executor::Conn(conn) => match conn {
-                Conn::SqliteTx(tx) => Ok(sqlite_done(self.sqlite().execute(&mut **tx).await?)),
-                Conn::Sqlite(c) => Ok(sqlite_done(self.sqlite().execute(&mut **c).await?)),
-                Conn::PgTx(tx) => {
-                    let sql = numbered(&self.sql);
-                    Ok(pg_done(
-                        bind_pg(sqlx::query(&sql), self.args)
-                            .execute(&mut **tx)
-                            .await?,
-                    ))
-                }
-                Conn::Postgres(c) => {
-                    let sql = numbered(&self.sql);
-                    if is_write(&sql) {
-                        // A held connection outside a transaction writes as the pool does.
-                        let mut tx = sqlx::Connection::begin(&mut **c).await?;
-                        lock_writes(&mut tx).await?;
-                        let done = bind_pg(sqlx::query(&sql), self.args)
-                            .execute(&mut *tx)
-                            .await?;
-                        tx.commit().await?;
-                        Ok(pg_done(done))
-                    } else {
-                        Ok(pg_done(
-                            bind_pg(sqlx::query(&sql), self.args)
-                                .execute(&mut **c)
-                                .await?,
-                        ))
-                    }
-                }
-            },
-        }
+        Ok(self.run(on.into(), Fetch::Execute).await?.done)
     }
 
     pub(crate) async fn fetch_all<'e>(
         self,
         on: impl Into<Executor<'e>>,
     ) -> Result<Vec<Record>, sqlx::Error> {
-        self.fetch(on.into(), Fetch::All).await
+        Ok(self.run(on.into(), Fetch::All).await?.records)
     }
 
     pub(crate) async fn fetch_one<'e>(
         self,
         on: impl Into<Executor<'e>>,
     ) -> Result<Record, sqlx::Error> {
-        self.fetch(on.into(), Fetch::One)
+        self.run(on.into(), Fetch::One)
             .await?
+            .records
             .pop()
             .ok_or(sqlx::Error::RowNotFound)
     }
@@ -385,7 +345,7 @@ impl Query {
         self,
         on: impl Into<Executor<'e>>,
     ) -> Result<Option<Record>, sqlx::Error> {
-        Ok(self.fetch(on.into(), Fetch::Optional).await?.pop())
+        Ok(self.run(on.into(), Fetch::Optional).await?.records.pop())
     }
 
     fn sqlite(&self) -> SqlxQuery<'_, Sqlite, SqliteArguments<'_>> {
@@ -401,41 +361,52 @@ impl Query {
         q
     }
 
-    async fn fetch(self, on: Executor<'_>, how: Fetch) -> Result<Vec<Record>, sqlx::Error> {
-        macro_rules! run_sqlite {
-            ($exec:expr) => {{
-                let q = self.sqlite();
-                let rows = match how {
-                    Fetch::All => q.fetch_all($exec).await?,
-                    Fetch::One => vec![q.fetch_one($exec).await?],
-                    Fetch::Optional => q.fetch_optional($exec).await?.into_iter().collect(),
+    /// Runs the statement on `on` for `how`: the one place that picks the engine's driver,
+    /// and that makes a lone PostgreSQL write take [`WRITE_LOCK`] first.
+    async fn run(self, on: Executor<'_>, how: Fetch) -> Result<Ran, sqlx::Error> {
+        macro_rules! run_with {
+            ($q:expr, $exec:expr, $datum:expr) => {{
+                let q = $q;
+                let (rows, affected) = match how {
+                    Fetch::Execute => (Vec::new(), q.execute($exec).await?.rows_affected()),
+                    Fetch::All => (q.fetch_all($exec).await?, 0),
+                    Fetch::One => (vec![q.fetch_one($exec).await?], 0),
+                    Fetch::Optional => (q.fetch_optional($exec).await?.into_iter().collect(), 0),
                 };
-                records(&rows, sqlite_datum)
+                Ran {
+                    records: records(&rows, $datum)?,
+                    done: Done { rows: affected },
+                }
             }};
+        }
+        macro_rules! run_sqlite {
+            ($exec:expr) => {
+                run_with!(self.sqlite(), $exec, sqlite_datum)
+            };
         }
         macro_rules! run_pg {
-            ($exec:expr, $sql:expr) => {{
-                let q = bind_pg(sqlx::query($sql), self.args);
-                let rows = match how {
-                    Fetch::All => q.fetch_all($exec).await?,
-                    Fetch::One => vec![q.fetch_one($exec).await?],
-                    Fetch::Optional => q.fetch_optional($exec).await?.into_iter().collect(),
-                };
-                records(&rows, pg_datum)
+            ($exec:expr, $sql:expr) => {
+                run_with!(bind_pg(sqlx::query($sql), self.args), $exec, pg_datum)
+            };
+        }
+        // A lone write outside any transaction, on a pool or a held connection alike.
+        macro_rules! locked_pg {
+            ($begun:expr, $sql:expr) => {{
+                let mut tx = $begun;
+                lock_writes(&mut tx).await?;
+                let ran = run_pg!(&mut *tx, $sql);
+                tx.commit().await?;
+                ran
             }};
         }
-        match on {
+        Ok(match on {
             Executor::Pool(Pool::Sqlite(pool)) => run_sqlite!(pool),
             Executor::Conn(Conn::SqliteTx(tx)) => run_sqlite!(&mut **tx),
             Executor::Conn(Conn::Sqlite(c)) => run_sqlite!(&mut **c),
             Executor::Pool(Pool::Postgres(pool)) => {
                 let sql = numbered(&self.sql);
                 if is_write(&sql) {
-                    let mut tx = pool.begin().await?;
-                    lock_writes(&mut tx).await?;
-                    let records = run_pg!(&mut *tx, &sql);
-                    tx.commit().await?;
-                    records
+                    locked_pg!(pool.begin().await?, &sql)
                 } else {
                     run_pg!(pool, &sql)
                 }
@@ -447,16 +418,12 @@ impl Query {
             Executor::Conn(Conn::Postgres(c)) => {
                 let sql = numbered(&self.sql);
                 if is_write(&sql) {
-                    let mut tx = sqlx::Connection::begin(&mut **c).await?;
-                    lock_writes(&mut tx).await?;
-                    let records = run_pg!(&mut *tx, &sql);
-                    tx.commit().await?;
-                    records
+                    locked_pg!(sqlx::Connection::begin(&mut **c).await?, &sql)
                 } else {
                     run_pg!(&mut **c, &sql)
                 }
             }
-        }
+        })
     }
 }
 
@@ -508,18 +475,6 @@ fn bind_pg(
         };
     }
     q
-}
-
-fn sqlite_done(r: sqlx::sqlite::SqliteQueryResult) -> Done {
-    Done {
-        rows: r.rows_affected(),
-    }
-}
-
-fn pg_done(r: sqlx::postgres::PgQueryResult) -> Done {
-    Done {
-        rows: r.rows_affected(),
-    }
 }
 
 /// `?` placeholders numbered for PostgreSQL (`$1`, `$2`, …; SQLite's `?3` becomes `$3`); a
