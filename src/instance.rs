@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -112,15 +112,36 @@ struct Inner {
     store: Store,
     /// The lease session (PostgreSQL); `None` on SQLite.
     session: Option<Mutex<LeaseSession>>,
-    /// Unix ms of the last renewal, by this process's clock (0 before the first).
-    renewed_at: AtomicI64,
     /// The monotonic instant of the last renewal, as ms since `epoch`.
     renewed_mono: AtomicI64,
     epoch: Instant,
     lost: watch::Sender<bool>,
-    stopping: AtomicBool,
     departed: broadcast::Sender<Departure>,
     roles: Mutex<HashSet<Role>>,
+}
+
+impl Inner {
+    fn new(
+        id: String,
+        name: String,
+        options: InstanceOptions,
+        store: Store,
+        session: Option<LeaseSession>,
+        epoch: Instant,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            options,
+            store,
+            session: session.map(Mutex::new),
+            renewed_mono: AtomicI64::new(0),
+            epoch,
+            lost: watch::Sender::new(false),
+            departed: broadcast::channel(64).0,
+            roles: Mutex::new(HashSet::new()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Instance {
@@ -158,22 +179,8 @@ impl Instance {
         if session.is_none() {
             store.forget_other_instances(&id).await?;
         }
-        let inner = Inner {
-            id,
-            name,
-            options,
-            store,
-            session: session.map(Mutex::new),
-            renewed_at: AtomicI64::new(Utc::now().timestamp_millis()),
-            renewed_mono: AtomicI64::new(0),
-            epoch,
-            lost: watch::Sender::new(false),
-            stopping: AtomicBool::new(false),
-            departed: broadcast::channel(64).0,
-            roles: Mutex::new(HashSet::new()),
-        };
         Ok(Self {
-            inner: Arc::new(inner),
+            inner: Arc::new(Inner::new(id, name, options, store, session, epoch)),
         })
     }
 
@@ -182,20 +189,14 @@ impl Instance {
     /// plays no role.
     pub fn detached(store: Store) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                id: format!("detached-{}", new_id()),
-                name: "operator command".to_owned(),
-                options: InstanceOptions::default(),
+            inner: Arc::new(Inner::new(
+                format!("detached-{}", new_id()),
+                "operator command".to_owned(),
+                InstanceOptions::default(),
                 store,
-                session: None,
-                renewed_at: AtomicI64::new(0),
-                renewed_mono: AtomicI64::new(0),
-                epoch: Instant::now(),
-                lost: watch::Sender::new(false),
-                stopping: AtomicBool::new(false),
-                departed: broadcast::channel(1).0,
-                roles: Mutex::new(HashSet::new()),
-            }),
+                None,
+                Instant::now(),
+            )),
         }
     }
 
@@ -354,7 +355,6 @@ impl Instance {
                 tracing::warn!(error = %crate::telemetry::chain(&e), "cannot look at the other instances");
             }
         }
-        self.inner.stopping.store(true, Ordering::SeqCst);
         if let Err(e) = self.inner.store.forget_instance(&self.inner.id).await {
             tracing::warn!(error = %crate::telemetry::chain(&e), "cannot remove this instance's lease");
         }
@@ -376,9 +376,6 @@ impl Instance {
                 // the database's clock it started later still, so this instance stops
                 // sending before any peer may take over.
                 self.inner.renewed_mono.store(started, Ordering::SeqCst);
-                self.inner
-                    .renewed_at
-                    .store(Utc::now().timestamp_millis(), Ordering::SeqCst);
                 Ok(())
             }
             Ok(false) => Err("another instance took this one's work over".to_owned()),
