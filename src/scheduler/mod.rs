@@ -477,9 +477,8 @@ impl Scheduler {
             return Ok(Outcome::Failed(reason));
         };
         // Respect the window the platform reported instead of sending into a certain 429.
-        if let Some(limit) = platform.rate_limit(&target.account_remote_id)
-            && limit.remaining == Some(0)
-            && let Some(reset) = limit.reset_at.filter(|r| *r > now)
+        if let Some(reset) =
+            spent_until(platform.as_ref(), &target.account_remote_id).filter(|r| *r > now)
         {
             self.store
                 .defer(
@@ -805,10 +804,7 @@ impl Scheduler {
                 now + chrono::Duration::from_std(crate::platforms::DEFAULT_RATE_LIMIT_WAIT)
                     .unwrap_or_default()
             })),
-            _ => platform
-                .rate_limit(&target.account_remote_id)
-                .filter(|limit| limit.remaining == Some(0))
-                .and_then(|limit| limit.reset_at),
+            _ => spent_until(platform, &target.account_remote_id),
         };
         let Some(reset) = reset.filter(|r| *r > now) else {
             return;
@@ -925,4 +921,12 @@ fn reconnect_reason(target: &DueTarget) -> String {
         provider_label(target.provider),
         target.account_name
     )
+}
+
+/// When the account's window reopens, if the platform's last answer left nothing in it.
+fn spent_until(platform: &dyn Platform, account_remote_id: &str) -> Option<DateTime<Utc>> {
+    platform
+        .rate_limit(account_remote_id)
+        .filter(|limit| limit.remaining == Some(0))
+        .and_then(|limit| limit.reset_at)
 }
