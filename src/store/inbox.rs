@@ -270,6 +270,12 @@ impl Store {
             return Ok(GrantRefreshLock { held: None });
         };
         let mut tx = pool.begin().await?;
+        // This transaction alone waits on the network (the platform's token endpoint) while
+        // open: the store's idle-in-transaction limit would end it mid-refresh and free the
+        // grant for a second refresh. A frozen holder is still ended with its lease.
+        sqlx::query("SET LOCAL idle_in_transaction_session_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("autopost grant refresh {}", grant.0))
             .execute(&mut *tx)
@@ -282,6 +288,21 @@ impl Store {
 crate::store::test_support::on_both_backends! {
     use super::super::*;
     use chrono::Duration;
+
+    #[tokio::test]
+    async fn a_refresh_lock_is_not_ended_while_the_refresh_waits_on_the_platform() {
+        let (store, _dir) = temp_store().await;
+        let mut lock = store.lock_grant_refresh(crate::domain::GrantId(1)).await.unwrap();
+        let Some(tx) = lock.held.as_mut() else {
+            return;
+        };
+        let limit: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+            .fetch_one(&mut **tx)
+            .await
+            .unwrap();
+        assert_eq!(limit, "0");
+        lock.release().await;
+    }
 
     #[tokio::test]
     async fn a_recorded_delivery_is_claimed_once_its_claimer_is_gone_and_then_finished() {
